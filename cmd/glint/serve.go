@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/metrics"
+	"github.com/glint-video/glint/sfu"
+	"github.com/glint-video/glint/signaling"
+	"github.com/glint-video/glint/web"
+)
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the server until ctx ends (SIGINT/SIGTERM), then shuts down gracefully: the
+// listener stops accepting, every session is closed, in-flight requests finish.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.Getenv, stderr)
+	if errors.Is(err, config.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(cfg, stderr)
+	media, err := sfu.New(sfu.Options{
+		Transport: sfu.TransportConfig{
+			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
+			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
+		},
+		PLIInterval:      cfg.PLIInterval,
+		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	streamsCtx, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	mux := http.NewServeMux()
+	signaling.New(signaling.Options{
+		SFU: media, RoomTokens: cfg.RoomTokens, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
+		Logger: log, Context: streamsCtx,
+	}).Register(mux)
+	mux.Handle("GET /metrics", metrics.Handler(media))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/", web.Handler())
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = media.Close(context.Background())
+		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("glint serving", "version", version, "http", ln.Addr().String(), "media_port", media.MediaPort(),
+		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		_ = media.Close(context.Background())
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	endStreams()
+	httpErr := srv.Shutdown(shutdownCtx)
+	mediaErr := media.Close(shutdownCtx)
+	log.Info("stopped")
+	return errors.Join(httpErr, mediaErr)
+}

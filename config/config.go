@@ -1,0 +1,177 @@
+// Package config owns Glint's one configuration struct: the defaults from DESIGN.md, a YAML
+// file, GLINT_* environment variables and command-line flags (in that order of precedence,
+// flags winning), and validation that rejects bad values at start with a one-line reason.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Publisher policies: what happens when a second publisher arrives at a live room.
+const (
+	PolicyReject  = "reject"
+	PolicyReplace = "replace"
+)
+
+// Config is everything `glint serve` can be told.
+type Config struct {
+	HTTPAddr        string            `yaml:"http_addr"`
+	UDPPort         int               `yaml:"udp_port"`
+	ICETCP          bool              `yaml:"ice_tcp"`
+	PublicIPs       []string          `yaml:"public_ips"`
+	ICEIPs          []string          `yaml:"ice_ips"`
+	ICEInterfaces   []string          `yaml:"ice_interfaces"`
+	ICEServers      []string          `yaml:"ice_servers"`
+	UDPReadBuffer   int               `yaml:"udp_read_buffer"`
+	ICETimeout      time.Duration     `yaml:"ice_timeout"`
+	PublisherPolicy string            `yaml:"publisher_policy"`
+	RoomTokens      map[string]string `yaml:"room_tokens"`
+	CORSOrigin      string            `yaml:"cors_origin"`
+	PLIInterval     time.Duration     `yaml:"pli_interval"`
+	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
+	LogLevel        string            `yaml:"log_level"`
+	LogFormat       string            `yaml:"log_format"`
+}
+
+// Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
+func Defaults() Config {
+	return Config{
+		HTTPAddr:        ":8080",
+		UDPPort:         8189,
+		ICETCP:          true,
+		UDPReadBuffer:   8 << 20,
+		ICETimeout:      10 * time.Second,
+		PublisherPolicy: PolicyReject,
+		RoomTokens:      map[string]string{},
+		CORSOrigin:      "*",
+		PLIInterval:     500 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+var roomNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// ValidRoomName reports whether name is a legal room name: 1-64 characters of [A-Za-z0-9_-],
+// starting with a letter or digit.
+func ValidRoomName(name string) bool { return roomNamePattern.MatchString(name) }
+
+// Validate checks every option and returns the first problem as a one-line error.
+func (c *Config) Validate() error {
+	checks := []func() error{
+		func() error { return validateHostPort("http-addr", c.HTTPAddr) },
+		func() error {
+			if c.UDPPort < 0 || c.UDPPort > 65535 {
+				return fmt.Errorf("udp-port %d: must be 0-65535 (0 picks a free port)", c.UDPPort)
+			}
+			return nil
+		},
+		func() error { return validateIPs("public-ip", c.PublicIPs) },
+		func() error { return validateIPs("ice-ip", c.ICEIPs) },
+		c.validateICEServers,
+		func() error {
+			if c.UDPReadBuffer < 64<<10 {
+				return fmt.Errorf("udp-read-buffer %d: must be at least 65536 bytes", c.UDPReadBuffer)
+			}
+			return nil
+		},
+		func() error { return positive("ice-timeout", c.ICETimeout) },
+		func() error { return positive("pli-interval", c.PLIInterval) },
+		func() error { return positive("shutdown-timeout", c.ShutdownTimeout) },
+		func() error {
+			if c.PublisherPolicy != PolicyReject && c.PublisherPolicy != PolicyReplace {
+				return fmt.Errorf("publisher-policy %q: must be %q or %q", c.PublisherPolicy, PolicyReject, PolicyReplace)
+			}
+			return nil
+		},
+		c.validateRoomTokens,
+		func() error {
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+				return fmt.Errorf("log-level %q: must be debug, info, warn or error", c.LogLevel)
+			}
+			return nil
+		},
+		func() error {
+			if c.LogFormat != "text" && c.LogFormat != "json" {
+				return fmt.Errorf("log-format %q: must be text or json", c.LogFormat)
+			}
+			return nil
+		},
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateHostPort(name, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: want host:port or :port", name, addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%s %q: bad port", name, addr)
+	}
+	return nil
+}
+
+func validateIPs(name string, ips []string) error {
+	for _, ip := range ips {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("%s %q: not an IP address", name, ip)
+		}
+	}
+	return nil
+}
+
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s %s: must be positive", name, d)
+	}
+	return nil
+}
+
+func (c *Config) validateICEServers() error {
+	for _, s := range c.ICEServers {
+		scheme, _, _ := strings.Cut(s, ":")
+		switch scheme {
+		case "stun", "stuns", "turn", "turns":
+		default:
+			return fmt.Errorf("ice-server %q: must start with stun:, stuns:, turn: or turns:", s)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateRoomTokens() error {
+	for room, token := range c.RoomTokens {
+		if !ValidRoomName(room) {
+			return fmt.Errorf("room-token %q: invalid room name (1-64 of A-Z a-z 0-9 _ -)", room)
+		}
+		if token == "" {
+			return fmt.Errorf("room-token %q: empty token", room)
+		}
+	}
+	return nil
+}
+
+// SlogLevel returns the configured log level (valid after Validate).
+func (c *Config) SlogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.LogLevel))
+	return l
+}
+
+// ErrHelp is returned by Load when -h/--help was asked for; the usage has been printed.
+var ErrHelp = errors.New("help requested")

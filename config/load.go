@@ -1,0 +1,165 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix is prepended to a flag's upper-cased, underscored name to form its env variable:
+// --http-addr is GLINT_HTTP_ADDR.
+const EnvPrefix = "GLINT_"
+
+// Load builds the configuration from defaults, the YAML file named by --config (or
+// GLINT_CONFIG), GLINT_* variables read through getenv, and args, then validates it.
+// Usage goes to out on --help (ErrHelp is returned) and on a flag error.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	cfg := Defaults()
+	fs := flag.NewFlagSet("glint serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	configPath := getenv(EnvPrefix + "CONFIG")
+	fs.StringVar(&configPath, "config", configPath, "YAML config file (keys are the flag names with _ for -)")
+	cfg.bind(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: glint serve [flags]\n\nEvery flag can also be set as %s<NAME> (e.g. %sHTTP_ADDR) or in the YAML file.\nPrecedence: flags > environment > file > defaults.\n\n", EnvPrefix, EnvPrefix)
+		fs.PrintDefaults()
+	}
+
+	if path := findConfigFlag(args, configPath); path != "" {
+		if err := loadFile(path, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "config" || envErr != nil {
+			return
+		}
+		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, ErrHelp
+		}
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for WHIP, WHEP, pages, API, /metrics and /healthz")
+	fs.IntVar(&c.UDPPort, "udp-port", c.UDPPort, "one UDP port for all WebRTC media (ICE UDP mux); ICE-TCP listens on the same number; 0 picks a free port")
+	fs.BoolVar(&c.ICETCP, "ice-tcp", c.ICETCP, "also accept ICE over TCP on the udp-port number")
+	fs.Var((*listValue)(&c.PublicIPs), "public-ip", "public IP(s) to announce as host candidates (NAT 1:1), comma-separated")
+	fs.Var((*listValue)(&c.ICEIPs), "ice-ip", "only gather ICE candidates on these local IPs (allow-list), comma-separated; empty = all")
+	fs.Var((*listValue)(&c.ICEInterfaces), "ice-interface", "only gather ICE candidates on these interfaces (allow-list), comma-separated; empty = all")
+	fs.Var((*listValue)(&c.ICEServers), "ice-server", "STUN/TURN URL(s) announced to clients as Link rel=ice-server, comma-separated")
+	fs.IntVar(&c.UDPReadBuffer, "udp-read-buffer", c.UDPReadBuffer, "SO_RCVBUF bytes of the media socket; large so that ingest survives bursts of egress work")
+	fs.DurationVar(&c.ICETimeout, "ice-timeout", c.ICETimeout, "a peer silent this long is failed and its session closed")
+	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409) or replace")
+	fs.Var((*tokenValue)(&c.RoomTokens), "room-token", "room=token: require Authorization: Bearer token for WHIP/WHEP of that room (repeatable)")
+	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, "Access-Control-Allow-Origin for WHIP/WHEP/API")
+	fs.DurationVar(&c.PLIInterval, "pli-interval", c.PLIInterval, "at most one keyframe request (PLI) per published track per interval")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for sessions to close")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+// findConfigFlag returns the --config value from args (without parsing the rest), or fallback.
+func findConfigFlag(args []string, fallback string) string {
+	for i, a := range args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		if hasVal {
+			return val
+		}
+		if i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return fallback
+}
+
+func loadFile(path string, cfg *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, firstLine(err))
+	}
+	if cfg.RoomTokens == nil {
+		cfg.RoomTokens = map[string]string{}
+	}
+	return nil
+}
+
+func firstLine(err error) error {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return errors.New(strings.TrimPrefix(s, "yaml: "))
+}
+
+// listValue is a comma-separated flag; repeating the flag appends.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+// tokenValue is a repeatable room=token flag.
+type tokenValue map[string]string
+
+func (t *tokenValue) String() string {
+	if t == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*t))
+	for room := range *t {
+		parts = append(parts, room+"=***")
+	}
+	return strings.Join(parts, ",")
+}
+
+func (t *tokenValue) Set(s string) error {
+	for _, pair := range strings.Split(s, ",") {
+		room, token, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			return fmt.Errorf("want room=token, got %q", pair)
+		}
+		if *t == nil {
+			*t = map[string]string{}
+		}
+		(*t)[room] = token
+	}
+	return nil
+}

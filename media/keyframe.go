@@ -1,0 +1,127 @@
+package media
+
+import "strings"
+
+// IsKeyframeStart reports whether an RTP payload of the given codec (MIME type, e.g.
+// "video/H264") begins a keyframe a decoder can start from. Audio is always decodable.
+func IsKeyframeStart(mimeType string, payload []byte) bool {
+	switch strings.ToLower(mimeType) {
+	case "video/h264":
+		return h264KeyframeStart(payload)
+	case "video/vp8":
+		return vp8KeyframeStart(payload)
+	case "video/vp9":
+		return vp9KeyframeStart(payload)
+	}
+	return !IsVideo(mimeType)
+}
+
+// IsVideo reports whether the MIME type is a video codec.
+func IsVideo(mimeType string) bool { return strings.HasPrefix(strings.ToLower(mimeType), "video/") }
+
+// H.264 NAL unit types (RFC 6184).
+const (
+	naluIDR   = 5
+	naluSPS   = 7
+	naluPPS   = 8
+	naluSTAPA = 24
+	naluFUA   = 28
+)
+
+// h264KeyframeStart is true for a packet that starts an IDR access unit: an SPS (single or
+// aggregated), an IDR single NAL, or the first fragment of an IDR.
+func h264KeyframeStart(p []byte) bool {
+	if len(p) < 1 {
+		return false
+	}
+	switch typ := p[0] & 0x1f; typ {
+	case naluSPS, naluIDR:
+		return true
+	case naluSTAPA:
+		for off := 1; off+2 < len(p); {
+			size := int(p[off])<<8 | int(p[off+1])
+			off += 2
+			if size == 0 || off+size > len(p) {
+				return false
+			}
+			if t := p[off] & 0x1f; t == naluSPS || t == naluIDR {
+				return true
+			}
+			off += size
+		}
+	case naluFUA:
+		return len(p) >= 2 && p[1]&0x80 != 0 && p[1]&0x1f == naluIDR
+	}
+	return false
+}
+
+// vp8KeyframeStart parses the VP8 payload descriptor (RFC 7741) and checks the start of
+// partition 0 and the P bit of the frame tag.
+func vp8KeyframeStart(p []byte) bool {
+	if len(p) < 1 {
+		return false
+	}
+	x, s, pid := p[0]&0x80 != 0, p[0]&0x10 != 0, p[0]&0x07
+	if !s || pid != 0 {
+		return false
+	}
+	off := 1
+	if x {
+		if len(p) < 2 {
+			return false
+		}
+		ext := p[1]
+		off++
+		if ext&0x80 != 0 { // I: picture id
+			if len(p) <= off {
+				return false
+			}
+			if p[off]&0x80 != 0 {
+				off += 2
+			} else {
+				off++
+			}
+		}
+		if ext&0x40 != 0 { // L: TL0PICIDX
+			off++
+		}
+		if ext&0x30 != 0 { // T or K
+			off++
+		}
+	}
+	return len(p) > off && p[off]&0x01 == 0
+}
+
+// vp9KeyframeStart reads the VP9 payload descriptor (RFC 9628): start of a frame (B) that is
+// not inter-predicted (P=0), in the base spatial layer.
+func vp9KeyframeStart(p []byte) bool {
+	if len(p) < 1 {
+		return false
+	}
+	desc := p[0]
+	i, pBit, l, f, b := desc&0x80 != 0, desc&0x40 != 0, desc&0x20 != 0, desc&0x10 != 0, desc&0x08 != 0
+	if pBit || !b {
+		return false
+	}
+	off := 1
+	if i {
+		if len(p) <= off {
+			return false
+		}
+		if p[off]&0x80 != 0 {
+			off += 2
+		} else {
+			off++
+		}
+	}
+	if l {
+		if len(p) <= off {
+			return false
+		}
+		if sid := (p[off] >> 1) & 0x07; sid != 0 {
+			return false
+		}
+	}
+	_ = f
+	return true
+}

@@ -1,0 +1,90 @@
+// Package metrics owns /metrics: a Prometheus registry (not the global one) with the SFU's
+// counters collected at scrape time, so that the media path never touches a shared metric.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/glint-video/glint/sfu"
+)
+
+// TotalsSource is what the collector reads (implemented by *sfu.SFU).
+type TotalsSource interface{ Totals() sfu.Totals }
+
+// Handler returns the /metrics handler for src, with Go runtime and process metrics.
+func Handler(src TotalsSource) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newCollector(src))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+type collector struct {
+	src                                             TotalsSource
+	rooms, liveRooms, publishers, subscribers       *prometheus.Desc
+	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
+	transit                                         *prometheus.Desc
+}
+
+func newCollector(src TotalsSource) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("glint_"+name, help, labels, nil)
+	}
+	return &collector{
+		src:         src,
+		rooms:       d("rooms", "Rooms on this node (live or waiting for a publisher)."),
+		liveRooms:   d("rooms_live", "Rooms with a connected publisher."),
+		publishers:  d("publishers", "Publisher sessions."),
+		subscribers: d("subscribers", "Viewer sessions."),
+		packets:     d("rtp_packets_total", "RTP packets received from publishers (in) and sent to viewers (out).", "direction"),
+		bytes:       d("rtp_bytes_total", "RTP bytes received from publishers (in) and sent to viewers (out).", "direction"),
+		nacks:       d("nacks_total", "NACKed packets: from viewers (received) and to publishers for what the cache lacked (upstream).", "direction"),
+		retransmits: d("retransmits_total", "Packets retransmitted to viewers from the packet cache."),
+		plis:        d("plis_total", "Keyframe requests: from viewers (received) and sent to publishers after throttling (upstream).", "direction"),
+		skips:       d("viewer_skips_total", "Times a viewer fell a packet cache behind and skipped to the next keyframe."),
+		transit:     d("transit_seconds", "Time from a packet's arrival to its send to each viewer."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	t := c.src.Totals()
+	gauge := func(d *prometheus.Desc, v int) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(c.rooms, t.Rooms)
+	gauge(c.liveRooms, t.LiveRooms)
+	gauge(c.publishers, t.Publishers)
+	gauge(c.subscribers, t.Viewers)
+	counter(c.packets, t.PacketsIn, "in")
+	counter(c.packets, t.PacketsOut, "out")
+	counter(c.bytes, t.BytesIn, "in")
+	counter(c.bytes, t.BytesOut, "out")
+	counter(c.nacks, t.NACKsIn, "received")
+	counter(c.nacks, t.NACKsUpstream, "upstream")
+	counter(c.retransmits, t.Retransmits)
+	counter(c.plis, t.PLIsIn, "received")
+	counter(c.plis, t.PLIsUpstream, "upstream")
+	counter(c.skips, t.Skips)
+	buckets := map[float64]uint64{}
+	var cum uint64
+	bounds := sfu.TransitBounds()
+	for i, b := range bounds {
+		cum += t.Transit[i]
+		buckets[b.Seconds()] = cum
+	}
+	cum += t.Transit[len(bounds)]
+	ch <- prometheus.MustNewConstHistogram(c.transit, cum, float64(t.TransitSumNs)/float64(time.Second), buckets)
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Glint needs to build, run and test on Debian bookworm: Debian packages
+# (only those missing, after apt-get update), the e2e npm packages and the Go modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  ffmpeg pkg-config iproute2 curl ca-certificates
+  chromium fonts-liberation fonts-dejavu-core
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-libav
+  python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ] || [ "${CI:-}" = "true" ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install-deps: apt-get update"
+  $SUDO apt-get update -qq
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ -f e2e/package.json ]; then
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+go mod download
+echo "install-deps: done"

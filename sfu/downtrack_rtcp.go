@@ -1,0 +1,119 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/media"
+)
+
+// rtcpLoop reads the viewer's RTCP for this track until the sender closes: keyframe
+// requests go to the source (throttled there), NACKs are answered from the ring, and
+// receiver reports update loss and RTT.
+func (d *DownTrack) rtcpLoop(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.stats.plisIn.Add(1)
+				if src := d.source(); src != nil {
+					src.RequestKeyframe()
+				}
+			case *rtcp.TransportLayerNack:
+				d.handleNack(p)
+			case *rtcp.ReceiverReport:
+				d.handleReport(p.Reports)
+			}
+		}
+	}
+}
+
+func (d *DownTrack) handleReport(reports []rtcp.ReceptionReport) {
+	for _, r := range reports {
+		if r.SSRC != d.ssrc {
+			continue
+		}
+		d.stats.lossFraction.Store(uint32(r.FractionLost))
+		d.stats.jitter.Store(r.Jitter)
+		if r.LastSenderReport != 0 {
+			now := ntpMiddle(time.Now())
+			if rtt := now - r.LastSenderReport - r.Delay; rtt < 65536*10 {
+				d.stats.rttMicros.Store(uint64(rtt) * 1_000_000 / 65536)
+			}
+		}
+	}
+}
+
+// ntpMiddle returns the middle 32 bits of the NTP timestamp of t (RFC 3550 LSR units).
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
+	return uint32((secs<<32 | frac) >> 16)
+}
+
+// handleNack retransmits what the ring still holds (on the RTX stream when negotiated) and
+// asks the publisher only for what it lacks.
+func (d *DownTrack) handleNack(n *rtcp.TransportLayerNack) {
+	var missing []uint16
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			d.stats.nacksIn.Add(1)
+			if lacked, ok := d.retransmit(seq); !ok && lacked != nil {
+				missing = append(missing, *lacked)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		if src := d.source(); src != nil {
+			d.stats.upstreamNacks.Add(uint64(len(missing)))
+			src.NackUpstream(missing)
+		}
+	}
+}
+
+// retransmit resends outSeq. It returns ok, or the source sequence number the ring lacks
+// (nil when the number is not one this viewer can be given at all).
+func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
+	d.mu.Lock()
+	srcExt, inEpoch := d.m.sourceOf(outSeq)
+	src, tsOffset := d.src, d.m.tsOffset
+	d.mu.Unlock()
+	if !inEpoch || src == nil {
+		return nil, false
+	}
+	d.rtxMu.Lock()
+	defer d.rtxMu.Unlock()
+	buf := d.rtxBuf[2:]
+	n, _ := src.ring.CopyOut(srcExt, buf)
+	var view media.RTPView
+	if n == 0 || view.ParseRTP(buf[:n]) != nil {
+		s := uint16(srcExt)
+		return &s, false
+	}
+	hdr := &d.rtxHdr
+	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+tsOffset
+	payload := view.Payload(buf[:n])
+	if d.rtxSSRC != 0 {
+		// RFC 4588: the original sequence number precedes the original payload.
+		start := 2 + view.PayloadStart - 2
+		binary.BigEndian.PutUint16(d.rtxBuf[start:], outSeq)
+		payload = d.rtxBuf[start : 2+view.PayloadEnd]
+		hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = d.rtxSSRC, d.rtxPT, d.rtxSeq
+		d.rtxSeq++
+	} else {
+		hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = d.ssrc, d.pt, outSeq
+	}
+	if _, err := d.writer.WriteRTP(hdr, payload); err != nil {
+		return nil, false
+	}
+	d.stats.retransmits.Add(1)
+	return nil, true
+}

@@ -1,0 +1,147 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
+)
+
+// Publish answers a WHIP offer: the session becomes the room's publisher (or ErrRoomBusy).
+// Each media section is answered with the codecs of the offer that Glint supports, in the
+// publisher's order; the room's slots take the codec of the tracks that arrive.
+func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
+	o, err := parseOffer(offerSDP)
+	if err != nil {
+		return nil, "", err
+	}
+	me := &webrtc.MediaEngine{}
+	kinds := map[string]bool{}
+	for _, m := range o.Media {
+		if m.Direction == "recvonly" || m.Direction == "inactive" || kinds[m.Kind] {
+			continue // one track per kind: later sections reuse the registered codecs
+		}
+		codecs, err := publisherCodecs(m)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, c := range codecs {
+			if err := registerOffered(me, m, c); err != nil {
+				return nil, "", err
+			}
+		}
+		kinds[m.Kind] = true
+	}
+	if len(kinds) == 0 {
+		return nil, "", &SDPError{Reason: "offer sends no audio or video (sections are recvonly or inactive)"}
+	}
+	ir, err := publisherInterceptors(me)
+	if err != nil {
+		return nil, "", err
+	}
+	room, err := s.room(roomName)
+	if err != nil {
+		return nil, "", err
+	}
+	sess := s.newSession(room, RolePublisher)
+	previous, err := s.claimPublisher(room, sess)
+	if err != nil {
+		s.dropIfIdle(room)
+		return nil, "", err
+	}
+	if previous != nil {
+		sess.log.Info("replacing publisher", "previous", previous.ID)
+		previous.Close()
+	}
+	answer, err := s.startPublisher(ctx, sess, me, ir, offerSDP)
+	if err != nil {
+		sess.Close()
+		return nil, "", err
+	}
+	sess.log.Info("publisher session")
+	return sess, answer, nil
+}
+
+// claimPublisher makes sess the room's publisher, returning the one it replaces.
+func (s *SFU) claimPublisher(room *Room, sess *Session) (*Session, error) {
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	prev := room.publisher
+	if prev != nil && !s.opts.ReplacePublisher {
+		return nil, ErrRoomBusy
+	}
+	room.publisher, room.live = sess, false
+	return prev, nil
+}
+
+func publisherInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("nack generator: %w", err)
+	}
+	ir.Add(gen)
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("rtcp reports: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, fmt.Errorf("twcc: %w", err)
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, fmt.Errorf("simulcast extensions: %w", err)
+	}
+	return ir, nil
+}
+
+func (s *SFU) startPublisher(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry, offerSDP string) (string, error) {
+	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return "", fmt.Errorf("peer connection: %w", err)
+	}
+	sess.pc = pc
+	if err := s.register(sess); err != nil {
+		return "", err
+	}
+	sess.watchState()
+	pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+		sess.goOwned(func() { sess.receiveTrack(track, receiver) })
+	})
+	return sess.answer(ctx, offerSDP, nil)
+}
+
+// receiveTrack runs one published track until it ends.
+func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	up := newUpTrack(track, sess.pc, sess.sfu.opts.PLIInterval, sess.log)
+	sess.mu.Lock()
+	sess.ups = append(sess.ups, up)
+	sess.mu.Unlock()
+	sess.goOwned(func() { drainRTCP(receiver) })
+	if !sess.room.addUpTrack(sess, up) {
+		sess.log.Warn("track ignored: no slot for it", "kind", up.kind, "codec", up.codec.MimeType)
+	}
+	up.log.Info("uptrack started", "codec", up.codec.MimeType)
+	up.readLoop(track)
+	sess.room.removeUpTrack(up)
+	sess.mu.Lock()
+	for i, u := range sess.ups {
+		if u == up {
+			sess.ups = append(sess.ups[:i], sess.ups[i+1:]...)
+			break
+		}
+	}
+	sess.mu.Unlock()
+	sess.sfu.retired.addUp(up)
+	up.log.Info("uptrack ended", "packets", up.packets.Load())
+}
+
+// drainRTCP reads a receiver's RTCP so that its interceptors see the sender reports.
+func drainRTCP(receiver *webrtc.RTPReceiver) {
+	var buf [1500]byte
+	for {
+		if _, _, err := receiver.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}

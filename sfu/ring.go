@@ -1,0 +1,82 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+)
+
+// maxPacketSize bounds a cached RTP packet; larger ones are dropped at ingest.
+const maxPacketSize = 1500
+
+// packetSlot is one cached RTP packet, addressed by its extended sequence number.
+type packetSlot struct {
+	extSeq  uint64
+	arrival time.Time
+	n       int
+	buf     [maxPacketSize]byte
+}
+
+// packetRing is an uptrack's packet cache: the publisher's reader writes each packet into the
+// slot of its extended sequence number, and every downtrack reads from it at its own pace.
+// It is both the fan-out queue (a slow viewer falls behind in the ring; the ingest never
+// waits for it) and the retransmission cache answering viewers' NACKs. All memory is
+// allocated once; Put and CopyOut allocate nothing.
+type packetRing struct {
+	mu      sync.RWMutex
+	slots   []packetSlot
+	mask    uint64
+	head    uint64 // highest extended sequence number stored, 0 = empty
+	lastKey uint64 // extended sequence number of the latest keyframe start
+}
+
+func newPacketRing(size int) *packetRing {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	return &packetRing{slots: make([]packetSlot, n), mask: uint64(n - 1)}
+}
+
+// Put stores pkt under extSeq. Packets older than the ring's window are ignored; it reports
+// whether the packet was stored.
+func (r *packetRing) Put(extSeq uint64, pkt []byte, arrival time.Time, keyframe bool) bool {
+	if len(pkt) > maxPacketSize {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.head != 0 && extSeq+uint64(len(r.slots)) <= r.head {
+		return false
+	}
+	s := &r.slots[extSeq&r.mask]
+	s.extSeq, s.arrival, s.n = extSeq, arrival, copy(s.buf[:], pkt)
+	if extSeq > r.head {
+		r.head = extSeq
+	}
+	if keyframe && extSeq > r.lastKey {
+		r.lastKey = extSeq
+	}
+	return true
+}
+
+// Head returns the highest extended sequence number stored (0 when empty).
+func (r *packetRing) Head() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.head
+}
+
+// Size is the number of packets the ring holds.
+func (r *packetRing) Size() uint64 { return uint64(len(r.slots)) }
+
+// CopyOut copies the packet with extSeq into dst. It returns the packet length and arrival
+// time, or n = 0 when the ring does not hold that packet (never arrived, or overwritten).
+func (r *packetRing) CopyOut(extSeq uint64, dst []byte) (n int, arrival time.Time) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := &r.slots[extSeq&r.mask]
+	if s.extSeq != extSeq || s.n == 0 {
+		return 0, time.Time{}
+	}
+	return copy(dst, s.buf[:s.n]), s.arrival
+}

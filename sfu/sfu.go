@@ -1,0 +1,203 @@
+// Package sfu owns rooms, publishers and viewers: it receives each publisher's RTP into a
+// per-track packet ring and forwards it to every viewer through a downtrack that rewrites
+// SSRC, sequence numbers and timestamps, answers NACKs from the ring, throttles keyframe
+// requests, and keeps the publisher's reader ahead of all egress work.
+package sfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Errors the signaling layer maps to HTTP statuses.
+var (
+	ErrRoomBusy    = errors.New("room already has a publisher")
+	ErrNoPublisher = errors.New("room has no publisher")
+	ErrClosed      = errors.New("server is shutting down")
+)
+
+// Options configure an SFU.
+type Options struct {
+	Transport        TransportConfig
+	PLIInterval      time.Duration // at most one PLI per uptrack per interval
+	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
+	Logger           *slog.Logger
+}
+
+// SFU is the set of rooms on this node.
+type SFU struct {
+	opts Options
+	tr   *transport
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	rooms    map[string]*Room
+	sessions map[string]*Session
+	retired  retiredTotals
+}
+
+// New opens the media sockets and returns an SFU with no rooms.
+func New(opts Options) (*SFU, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PLIInterval <= 0 {
+		opts.PLIInterval = 500 * time.Millisecond
+	}
+	if opts.Transport.ICETimeout <= 0 {
+		opts.Transport.ICETimeout = 10 * time.Second
+	}
+	if opts.Transport.ReadBuffer <= 0 {
+		opts.Transport.ReadBuffer = 8 << 20
+	}
+	tr, err := newTransport(opts.Transport, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &SFU{opts: opts, tr: tr, log: opts.Logger, rooms: map[string]*Room{}, sessions: map[string]*Session{}}, nil
+}
+
+// MediaPort is the UDP (and ICE-TCP) port WebRTC media uses.
+func (s *SFU) MediaPort() int { return s.tr.Port() }
+
+// Session returns a live session by id.
+func (s *SFU) Session(id string) (*Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	return sess, ok
+}
+
+// Rooms returns the state of every room, live or waiting.
+func (s *SFU) Rooms() []RoomInfo {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	out := make([]RoomInfo, 0, len(rooms))
+	for _, r := range rooms {
+		out = append(out, r.Info())
+	}
+	return out
+}
+
+// Room returns one room's state.
+func (s *SFU) Room(name string) (RoomInfo, bool) {
+	s.mu.Lock()
+	r, ok := s.rooms[name]
+	s.mu.Unlock()
+	if !ok {
+		return RoomInfo{}, false
+	}
+	return r.Info(), true
+}
+
+// Watch follows a room's events (creating the room entry if needed, so a page can wait for
+// a publisher). Call stop when done.
+func (s *SFU) Watch(name string) (<-chan Event, func(), error) {
+	r, err := s.room(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, unwatch := r.watch()
+	return ch, func() { unwatch(); s.dropIfIdle(r) }, nil
+}
+
+func (s *SFU) room(name string) (*Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	r, ok := s.rooms[name]
+	if !ok {
+		r = newRoom(name, s.log)
+		s.rooms[name] = r
+	}
+	return r, nil
+}
+
+func (s *SFU) dropIfIdle(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.idle() && s.rooms[r.name] == r {
+		delete(s.rooms, r.name)
+	}
+}
+
+func (s *SFU) newSession(room *Room, role Role) *Session {
+	ctx, cancel := context.WithCancel(context.Background())
+	sess := &Session{
+		ID: newSessionID(), Room: room.name, Role: role, Created: time.Now(),
+		room: room, sfu: s, ctx: ctx, cancel: cancel, closed: make(chan struct{}),
+	}
+	sess.log = room.log.With("session", sess.ID, "role", string(role))
+	return sess
+}
+
+func (s *SFU) register(sess *Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.sessions[sess.ID] = sess
+	return nil
+}
+
+// forget removes a closing session from its room and the SFU.
+func (s *SFU) forget(sess *Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess.ID)
+	s.mu.Unlock()
+	r := sess.room
+	if sess.Role == RolePublisher {
+		r.removePublisher(sess)
+	} else {
+		r.mu.Lock()
+		delete(r.viewers, sess.ID)
+		r.mu.Unlock()
+		for _, d := range sess.DownTracks() {
+			d.slot.detach(d)
+			s.retired.add(d)
+		}
+		r.broadcastViewers()
+	}
+	s.dropIfIdle(r)
+}
+
+// Close ends every session (stop accepting first) and releases the media sockets.
+func (s *SFU) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	sessions := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, sess := range sessions {
+			wg.Add(1)
+			go func() { defer wg.Done(); sess.Close() }()
+		}
+		wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("sfu close: %w", ctx.Err())
+	}
+	s.tr.close()
+	return err
+}

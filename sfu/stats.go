@@ -1,0 +1,104 @@
+package sfu
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// transitBounds are the upper bounds of the transit-latency histogram buckets.
+var transitBounds = [...]time.Duration{
+	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+}
+
+// latencyHistogram counts durations into transitBounds buckets (plus one overflow bucket).
+// It is written by one goroutine and read at scrape time; it never allocates.
+type latencyHistogram struct {
+	counts [len(transitBounds) + 1]atomic.Uint64
+	sumNs  atomic.Uint64
+}
+
+func (h *latencyHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(transitBounds) && d > transitBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(uint64(d))
+}
+
+// addTo adds h's counts into totals (same layout) and returns the sum in nanoseconds.
+func (h *latencyHistogram) addTo(totals *[len(transitBounds) + 1]uint64) uint64 {
+	for i := range h.counts {
+		totals[i] += h.counts[i].Load()
+	}
+	return h.sumNs.Load()
+}
+
+// quantile estimates the q-quantile (0..1) from bucket counts, as the bucket's upper bound.
+func quantile(counts [len(transitBounds) + 1]uint64, q float64) time.Duration {
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	target := uint64(q * float64(total))
+	var seen uint64
+	for i, c := range counts {
+		seen += c
+		if seen > target || seen == total {
+			if i < len(transitBounds) {
+				return transitBounds[i]
+			}
+			return transitBounds[len(transitBounds)-1] * 2
+		}
+	}
+	return 0
+}
+
+// downStats are a downtrack's counters.
+type downStats struct {
+	packets, bytes, writeErrors  atomic.Uint64
+	nacksIn, retransmits, plisIn atomic.Uint64
+	skips, upstreamNacks         atomic.Uint64
+	lossFraction                 atomic.Uint32 // last RR fraction lost (0-255)
+	jitter                       atomic.Uint32
+	rttMicros                    atomic.Uint64
+	transit                      latencyHistogram
+}
+
+// TrackStats is a snapshot of one downtrack's counters for the API and /metrics.
+type TrackStats struct {
+	Kind         string  `json:"kind"`
+	Packets      uint64  `json:"packets"`
+	Bytes        uint64  `json:"bytes"`
+	NACKs        uint64  `json:"nacks"`
+	Retransmits  uint64  `json:"retransmits"`
+	PLIs         uint64  `json:"plis"`
+	Skips        uint64  `json:"skips"`
+	FractionLost float64 `json:"fraction_lost"`
+	RTTMillis    float64 `json:"rtt_ms"`
+	TransitP50Ms float64 `json:"transit_p50_ms"`
+	TransitP99Ms float64 `json:"transit_p99_ms"`
+}
+
+// Stats returns a snapshot of the downtrack's counters.
+func (d *DownTrack) Stats() TrackStats {
+	var counts [len(transitBounds) + 1]uint64
+	d.stats.transit.addTo(&counts)
+	return TrackStats{
+		Kind: d.slot.kind, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
+		NACKs: d.stats.nacksIn.Load(), Retransmits: d.stats.retransmits.Load(), PLIs: d.stats.plisIn.Load(),
+		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
+		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
+		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// TransitBounds returns the transit histogram's bucket upper bounds.
+func TransitBounds() []time.Duration { return transitBounds[:] }

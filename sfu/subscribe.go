@@ -1,0 +1,101 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Subscribe answers a WHEP offer with the room's tracks in the publisher's codecs. The
+// room must have a live publisher (ErrNoPublisher otherwise); a viewer that cannot decode a
+// codec the room sends gets a *CodecError.
+func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
+	o, err := parseOffer(offerSDP)
+	if err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	room := s.rooms[roomName]
+	s.mu.Unlock()
+	if room == nil {
+		return nil, "", ErrNoPublisher
+	}
+	room.mu.Lock()
+	live, slots := room.live, map[string]*slot{}
+	for k, sl := range room.slots {
+		slots[k] = sl
+	}
+	room.mu.Unlock()
+	if !live {
+		return nil, "", ErrNoPublisher
+	}
+	me := &webrtc.MediaEngine{}
+	var chosen []*slot
+	for _, m := range o.Media {
+		sl := slots[m.Kind]
+		if sl == nil || m.Direction == "sendonly" || m.Direction == "inactive" {
+			continue
+		}
+		c, err := chooseViewerCodec(m, sl.codec)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := registerOffered(me, m, c); err != nil {
+			return nil, "", err
+		}
+		delete(slots, m.Kind)
+		chosen = append(chosen, sl)
+	}
+	if len(chosen) == 0 {
+		return nil, "", &SDPError{Reason: "offer receives no audio or video this room has"}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, "", fmt.Errorf("rtcp reports: %w", err)
+	}
+	sess := s.newSession(room, RoleViewer)
+	answer, err := s.startViewer(ctx, sess, me, ir, offerSDP, chosen)
+	if err != nil {
+		sess.Close()
+		return nil, "", err
+	}
+	room.mu.Lock()
+	room.viewers[sess.ID] = sess
+	room.mu.Unlock()
+	for _, d := range sess.DownTracks() {
+		d.slot.attach(d)
+	}
+	room.broadcastViewers()
+	sess.log.Info("viewer session", "tracks", len(chosen))
+	return sess, answer, nil
+}
+
+func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry, offerSDP string, slots []*slot) (string, error) {
+	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return "", fmt.Errorf("peer connection: %w", err)
+	}
+	sess.pc = pc
+	if err := s.register(sess); err != nil {
+		return "", err
+	}
+	sess.watchState()
+	addTracks := func() error {
+		for _, sl := range slots {
+			d := newDownTrack(sl.kind, "glint-"+sess.Room, sl, sess.log.With("kind", sl.kind))
+			sender, err := pc.AddTrack(d)
+			if err != nil {
+				return fmt.Errorf("add %s track: %w", sl.kind, err)
+			}
+			sess.mu.Lock()
+			sess.downs = append(sess.downs, d)
+			sess.mu.Unlock()
+			sess.goOwned(func() { d.rtcpLoop(sender) })
+			sess.goOwned(func() { d.run(sess.ctx) })
+		}
+		return nil
+	}
+	return sess.answer(ctx, offerSDP, addTracks)
+}

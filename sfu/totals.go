@@ -1,0 +1,84 @@
+package sfu
+
+import "sync"
+
+// Totals are the node's cumulative counters, live sessions plus those that have ended.
+type Totals struct {
+	Rooms, LiveRooms, Publishers, Viewers int
+	PacketsIn, BytesIn                    uint64
+	PacketsOut, BytesOut                  uint64
+	NACKsIn, Retransmits, NACKsUpstream   uint64
+	PLIsIn, PLIsUpstream, Skips           uint64
+	Transit                               [len(transitBounds) + 1]uint64
+	TransitSumNs                          uint64
+}
+
+// retiredTotals keeps the counters of closed tracks so totals never go down.
+type retiredTotals struct {
+	mu sync.Mutex
+	t  Totals
+}
+
+func (r *retiredTotals) add(d *DownTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	addDown(&r.t, d)
+}
+
+func (r *retiredTotals) addUp(u *UpTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	addUp(&r.t, u)
+}
+
+func addDown(t *Totals, d *DownTrack) {
+	t.PacketsOut += d.stats.packets.Load()
+	t.BytesOut += d.stats.bytes.Load()
+	t.NACKsIn += d.stats.nacksIn.Load()
+	t.Retransmits += d.stats.retransmits.Load()
+	t.PLIsIn += d.stats.plisIn.Load()
+	t.Skips += d.stats.skips.Load()
+	t.TransitSumNs += d.stats.transit.addTo(&t.Transit)
+}
+
+func addUp(t *Totals, u *UpTrack) {
+	t.PacketsIn += u.packets.Load()
+	t.BytesIn += u.bytes.Load()
+	t.PLIsUpstream += u.plisSent.Load()
+	t.NACKsUpstream += u.nacksSent.Load()
+}
+
+// Totals sums every counter of the node.
+func (s *SFU) Totals() Totals {
+	s.retired.mu.Lock()
+	t := s.retired.t
+	s.retired.mu.Unlock()
+	s.mu.Lock()
+	sessions := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	t.Rooms = len(s.rooms)
+	for _, r := range s.rooms {
+		r.mu.Lock()
+		if r.live {
+			t.LiveRooms++
+		}
+		r.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		if sess.Role == RolePublisher {
+			t.Publishers++
+			for _, u := range sess.upTracks() {
+				addUp(&t, u)
+			}
+			continue
+		}
+		t.Viewers++
+		for _, d := range sess.DownTracks() {
+			addDown(&t, d)
+		}
+	}
+	return t
+}

@@ -1,0 +1,107 @@
+package sfu
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// TransportConfig says where WebRTC media flows.
+type TransportConfig struct {
+	UDPPort       int      // one UDP port for every session (ICE UDP mux); 0 picks one
+	ICETCP        bool     // also ICE-TCP on the same port number
+	PublicIPs     []string // NAT 1:1 host candidates
+	ICEIPs        []string // local IP allow-list (empty = all)
+	ICEInterfaces []string // interface allow-list (empty = all)
+	ReadBuffer    int      // SO_RCVBUF of the media socket
+	ICETimeout    time.Duration
+}
+
+// transport owns the shared media sockets and makes a webrtc.API per session.
+type transport struct {
+	cfg    TransportConfig
+	udp    *net.UDPConn
+	tcp    net.Listener
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+	log    *slog.Logger
+}
+
+func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
+	t := &transport{cfg: cfg, log: log}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPPort})
+	if err != nil {
+		return nil, fmt.Errorf("media udp port %d: %w", cfg.UDPPort, err)
+	}
+	t.udp = udp
+	if err := udp.SetReadBuffer(cfg.ReadBuffer); err != nil {
+		log.Warn("cannot set media socket read buffer", "bytes", cfg.ReadBuffer, "err", err)
+	}
+	if got, err := readBufferSize(udp); err == nil && got < cfg.ReadBuffer && forceReadBuffer(udp, cfg.ReadBuffer) != nil {
+		log.Warn("media socket read buffer capped by the kernel; raise net.core.rmem_max", "asked", cfg.ReadBuffer, "got", got)
+	}
+	t.udpMux = webrtc.NewICEUDPMux(nil, udp)
+	if cfg.ICETCP {
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})
+		if err != nil {
+			_ = t.udpMux.Close()
+			return nil, fmt.Errorf("ice-tcp port %d: %w", port, err)
+		}
+		t.tcp = tcp
+		t.tcpMux = webrtc.NewICETCPMux(nil, tcp, 64)
+	}
+	return t, nil
+}
+
+// Port is the UDP (and ICE-TCP) port in use.
+func (t *transport) Port() int { return t.udp.LocalAddr().(*net.UDPAddr).Port }
+
+func (t *transport) close() {
+	_ = t.udpMux.Close()
+	if t.tcpMux != nil {
+		_ = t.tcpMux.Close()
+	}
+}
+
+// api builds a webrtc.API for one session with its own codecs and interceptors.
+func (t *transport) api(me *webrtc.MediaEngine, ir *interceptor.Registry) *webrtc.API {
+	var se webrtc.SettingEngine
+	se.SetICEUDPMux(t.udpMux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if t.tcpMux != nil {
+		se.SetICETCPMux(t.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(true)
+	if len(t.cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(t.cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	if len(t.cfg.ICEIPs) > 0 {
+		allowed := make([]netip.Addr, 0, len(t.cfg.ICEIPs))
+		for _, s := range t.cfg.ICEIPs {
+			if a, err := netip.ParseAddr(s); err == nil {
+				allowed = append(allowed, a.Unmap())
+			}
+		}
+		se.SetIPFilter(func(ip net.IP) bool {
+			a, ok := netip.AddrFromSlice(ip)
+			return ok && slices.Contains(allowed, a.Unmap())
+		})
+	}
+	if len(t.cfg.ICEInterfaces) > 0 {
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(t.cfg.ICEInterfaces, name) })
+	}
+	disconnected := max(t.cfg.ICETimeout/3, time.Second)
+	se.SetICETimeouts(disconnected, t.cfg.ICETimeout, time.Second)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}

@@ -1,0 +1,160 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/media"
+)
+
+// Ring sizes: ~4 s of a 2.5 Mbit/s video stream, ~5 s of 20 ms audio frames.
+const (
+	videoRingSize = 1024
+	audioRingSize = 256
+)
+
+// rtcpWriter sends RTCP to the publisher (its PeerConnection).
+type rtcpWriter interface {
+	WriteRTCP(pkts []rtcp.Packet) error
+}
+
+// UpTrack is one received track (one simulcast layer) of a publisher. A dedicated goroutine
+// reads it into the packet ring and wakes the downtracks; it never waits for them.
+type UpTrack struct {
+	kind      string
+	rid       string
+	codec     webrtc.RTPCodecParameters
+	ssrc      uint32
+	ring      *packetRing
+	publisher rtcpWriter
+	log       *slog.Logger
+
+	pliInterval time.Duration
+	pliMu       sync.Mutex
+	lastPLI     time.Time
+	pliPending  bool
+	nackedAt    []int64 // unix nanos of the last upstream NACK per ring slot
+
+	onPacket atomic.Pointer[func()] // wakes the slot's downtracks
+
+	packets, bytes, plisSent, nacksSent atomic.Uint64
+	done                                chan struct{}
+}
+
+func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Duration, log *slog.Logger) *UpTrack {
+	kind := track.Kind().String()
+	size := audioRingSize
+	if kind == "video" {
+		size = videoRingSize
+	}
+	ring := newPacketRing(size)
+	return &UpTrack{
+		kind: kind, rid: track.RID(), codec: track.Codec(), ssrc: uint32(track.SSRC()),
+		ring: ring, publisher: pub, log: log.With("kind", kind, "rid", track.RID(), "ssrc", uint32(track.SSRC())),
+		pliInterval: pliInterval, nackedAt: make([]int64, ring.Size()), done: make(chan struct{}),
+	}
+}
+
+// readLoop copies the track's packets into the ring until the track ends. It owns nothing
+// but the ring's write side, so it runs ahead of all egress work.
+func (u *UpTrack) readLoop(track *webrtc.TrackRemote) {
+	defer close(u.done)
+	var (
+		buf  [maxPacketSize]byte
+		view media.RTPView
+		ext  media.SeqExtender
+	)
+	isVideo := u.kind == "video"
+	for {
+		n, _, err := track.Read(buf[:])
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				u.log.Debug("uptrack read ended", "err", err)
+			}
+			return
+		}
+		if view.ParseRTP(buf[:n]) != nil {
+			continue
+		}
+		key := isVideo && media.IsKeyframeStart(u.codec.MimeType, view.Payload(buf[:n]))
+		if !u.ring.Put(ext.Extend(view.SequenceNumber), buf[:n], time.Now(), key) {
+			continue
+		}
+		u.packets.Add(1)
+		u.bytes.Add(uint64(n))
+		if key {
+			u.keyframeArrived()
+		} else if isVideo {
+			u.maybeSendPendingPLI()
+		}
+		if f := u.onPacket.Load(); f != nil {
+			(*f)()
+		}
+	}
+}
+
+// RequestKeyframe asks the publisher for a keyframe, at most once per pliInterval; a request
+// inside the interval is remembered and sent when the interval ends unless a keyframe came.
+func (u *UpTrack) RequestKeyframe() {
+	if u.kind != "video" {
+		return
+	}
+	u.pliMu.Lock()
+	defer u.pliMu.Unlock()
+	if time.Since(u.lastPLI) < u.pliInterval {
+		u.pliPending = true
+		return
+	}
+	u.sendPLILocked()
+}
+
+func (u *UpTrack) sendPLILocked() {
+	u.lastPLI, u.pliPending = time.Now(), false
+	u.plisSent.Add(1)
+	if err := u.publisher.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.ssrc}}); err != nil {
+		u.log.Debug("send PLI", "err", err)
+	}
+}
+
+func (u *UpTrack) maybeSendPendingPLI() {
+	u.pliMu.Lock()
+	defer u.pliMu.Unlock()
+	if u.pliPending && time.Since(u.lastPLI) >= u.pliInterval {
+		u.sendPLILocked()
+	}
+}
+
+func (u *UpTrack) keyframeArrived() {
+	u.pliMu.Lock()
+	u.pliPending = false
+	u.pliMu.Unlock()
+}
+
+// NackUpstream asks the publisher to retransmit packets the cache lacks, each sequence
+// number at most once per 100 ms.
+func (u *UpTrack) NackUpstream(seqs []uint16) {
+	now := time.Now().UnixNano()
+	var pairs []rtcp.NackPair
+	for _, s := range seqs {
+		slot := &u.nackedAt[uint64(s)&u.ring.mask]
+		if now-atomic.LoadInt64(slot) < int64(100*time.Millisecond) {
+			continue
+		}
+		atomic.StoreInt64(slot, now)
+		pairs = append(pairs, rtcp.NackPair{PacketID: s})
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	u.nacksSent.Add(uint64(len(pairs)))
+	if err := u.publisher.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: u.ssrc, Nacks: pairs}}); err != nil {
+		u.log.Debug("send NACK upstream", "err", err)
+	}
+}

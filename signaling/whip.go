@@ -1,0 +1,113 @@
+package signaling
+
+import (
+	"net/http"
+
+	"github.com/glint-video/glint/sfu"
+)
+
+// handleOffer serves POST /whip/{room} (publish) and POST /whep/{room} (play).
+func (s *Server) handleOffer(role sfu.Role) http.Handler {
+	prefix := "/whip/"
+	if role == sfu.RoleViewer {
+		prefix = "/whep/"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		room, err := roomFrom(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !s.authorize(r, room) {
+			s.writeError(w, r, fail(http.StatusUnauthorized, "room %q needs a valid bearer token", room))
+			return
+		}
+		offer, err := readBody(w, r, typeSDP)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var sess *sfu.Session
+		var answer string
+		if role == sfu.RolePublisher {
+			sess, answer, err = s.opts.SFU.Publish(r.Context(), room, offer)
+		} else {
+			sess, answer, err = s.opts.SFU.Subscribe(r.Context(), room, offer)
+		}
+		if err != nil {
+			if err == sfu.ErrNoPublisher {
+				err = fail(http.StatusNotFound, "room %q has no publisher", room)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", typeSDP)
+		h.Set("Location", prefix+room+"/"+sess.ID)
+		h.Set("ETag", sess.ETag())
+		h.Set("Accept-Patch", typeSDPFrag)
+		s.setLinkHeaders(w)
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(answer))
+	})
+}
+
+// session finds the {session} of the request, which must belong to {room} and role.
+func (s *Server) session(r *http.Request, role sfu.Role) (*sfu.Session, error) {
+	room, err := roomFrom(r)
+	if err != nil {
+		return nil, err
+	}
+	sess, ok := s.opts.SFU.Session(r.PathValue("session"))
+	if !ok || sess.Room != room || sess.Role != role {
+		return nil, fail(http.StatusNotFound, "no such session")
+	}
+	if !s.authorize(r, room) {
+		return nil, fail(http.StatusUnauthorized, "room %q needs a valid bearer token", room)
+	}
+	return sess, nil
+}
+
+func (s *Server) handlePatch(role sfu.Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.session(r, role)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		body, err := readBody(w, r, typeSDPFrag)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != sess.ETag() {
+			s.writeError(w, r, fail(http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag", m))
+			return
+		}
+		frag, err := sess.Patch(r.Context(), body)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("ETag", sess.ETag())
+		if frag == "" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", typeSDPFrag)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(frag))
+	})
+}
+
+func (s *Server) handleDelete(role sfu.Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.session(r, role)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		sess.Close()
+		w.WriteHeader(http.StatusOK)
+	})
+}

@@ -1,0 +1,126 @@
+// Package web serves the browser pages of Glint: the room list (/), the WebRTC player
+// (/watch/{room}, WHEP) and the camera publisher (/publish/{room}, WHIP with simulcast), plus
+// their scripts and styles under /static/. Everything is embedded in the binary. The pages talk
+// to the server only through its public HTTP API (docs/api.md), with URLs relative to the page.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"time"
+)
+
+//go:embed pages/*.html static/*
+var files embed.FS
+
+// roomName is the room-name rule of docs/api.md; the WHIP/WHEP endpoints enforce it as well.
+var roomName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// contentTypes are fixed here rather than taken from the system's MIME tables, which vary
+// between machines: browsers refuse module scripts served with a non-JavaScript type.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".ico":  "image/x-icon",
+}
+
+// csp allows the pages' own scripts, styles and API calls only (no inline code, no other origins).
+const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'"
+
+// asset is one embedded file, ready to serve.
+type asset struct {
+	name        string
+	data        []byte
+	etag        string
+	contentType string
+}
+
+// Handler serves the pages and their assets. Paths it does not know get 404, and so do room
+// pages whose name breaks the room-name rule.
+func Handler() http.Handler {
+	assets, err := loadAssets()
+	if err != nil {
+		panic(err) // the embedded files are part of the binary: only a broken build gets here
+	}
+	index, watch, publish := assets["pages/index.html"], assets["pages/watch.html"], assets["pages/publish.html"]
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { serve(w, r, index) })
+	mux.HandleFunc("GET /watch/{room}", roomPage(watch))
+	mux.HandleFunc("GET /publish/{room}", roomPage(publish))
+	mux.HandleFunc("GET /static/{file...}", func(w http.ResponseWriter, r *http.Request) {
+		a, ok := assets["static/"+r.PathValue("file")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		serve(w, r, a)
+	})
+	return mux
+}
+
+// roomPage serves a page for /{kind}/{room}; the page's script reads the room from the URL.
+func roomPage(a *asset) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !roomName.MatchString(r.PathValue("room")) {
+			http.Error(w, "404 invalid room name: use 1-64 letters, digits, _ or -", http.StatusNotFound)
+			return
+		}
+		serve(w, r, a)
+	}
+}
+
+// serve writes an asset with its ETag; browsers revalidate (no-cache) and usually get a 304.
+func serve(w http.ResponseWriter, r *http.Request, a *asset) {
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", a.etag)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer") // watch/publish URLs may carry ?token=
+	if path.Ext(a.name) == ".html" {
+		h.Set("Content-Security-Policy", csp)
+	}
+	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.data))
+}
+
+// loadAssets reads every embedded file and computes its ETag and Content-Type.
+func loadAssets() (map[string]*asset, error) {
+	assets := map[string]*asset{}
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := files.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		ct, ok := contentTypes[path.Ext(name)]
+		if !ok {
+			return fmt.Errorf("web: no content type for %s", name)
+		}
+		sum := sha256.Sum256(data)
+		assets[name] = &asset{
+			name:        name,
+			data:        data,
+			etag:        `"` + hex.EncodeToString(sum[:8]) + `"`,
+			contentType: ct,
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: embedded files: %w", err)
+	}
+	return assets, nil
+}

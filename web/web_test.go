@@ -1,0 +1,159 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, h http.Handler, method, target string, header http.Header) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func TestRoutes(t *testing.T) {
+	h := Handler()
+	long := strings.Repeat("a", 64)
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		status      int
+		contentType string // prefix; "" to skip
+		contains    string // in the body; "" to skip
+	}{
+		{"index", "GET", "/", 200, "text/html", `src="static/index.js"`},
+		{"index head", "HEAD", "/", 200, "text/html", ""},
+		{"watch", "GET", "/watch/demo", 200, "text/html", `src="../static/watch.js"`},
+		{"watch with query", "GET", "/watch/demo?token=abc", 200, "text/html", "<video"},
+		{"watch 64-char name", "GET", "/watch/" + long, 200, "text/html", ""},
+		{"watch name with _ and -", "GET", "/watch/a_b-9", 200, "text/html", ""},
+		{"publish", "GET", "/publish/demo", 200, "text/html", `src="../static/publish.js"`},
+		{"publish simulcast off", "GET", "/publish/demo?simulcast=0&codec=h264", 200, "text/html", ""},
+		{"whx.js", "GET", "/static/whx.js", 200, "text/javascript", "export async function exchange"},
+		{"watch.js", "GET", "/static/watch.js", 200, "text/javascript", "window.glintWatch"},
+		{"publish.js", "GET", "/static/publish.js", 200, "text/javascript", "window.glintPublish"},
+		{"index.js", "GET", "/static/index.js", 200, "text/javascript", "api/rooms"},
+		{"css", "GET", "/static/glint.css", 200, "text/css", "--bg"},
+
+		{"watch name with space", "GET", "/watch/a%20b", 404, "", ""},
+		{"watch 65-char name", "GET", "/watch/" + long + "a", 404, "", ""},
+		{"watch 100-char name", "GET", "/watch/" + strings.Repeat("x", 100), 404, "", ""},
+		{"watch leading dash", "GET", "/watch/-x", 404, "", ""},
+		{"watch html in name", "GET", "/watch/%3Cscript%3E", 404, "", ""},
+		{"watch no room", "GET", "/watch/", 404, "", ""},
+		{"watch subpath", "GET", "/watch/demo/x", 404, "", ""},
+		{"publish bad name", "GET", "/publish/a.b", 404, "", ""},
+		{"unknown static", "GET", "/static/nope.js", 404, "", ""},
+		{"static dir", "GET", "/static/", 404, "", ""},
+		{"unknown page", "GET", "/nope", 404, "", ""},
+		{"index.html", "GET", "/index.html", 404, "", ""},
+		{"post", "POST", "/watch/demo", 405, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := get(t, h, tc.method, tc.path, nil)
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tc.status {
+				t.Fatalf("%s %s: status %d, want %d (%q)", tc.method, tc.path, res.StatusCode, tc.status, body)
+			}
+			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, tc.contentType) {
+				t.Errorf("Content-Type %q, want %q", ct, tc.contentType)
+			}
+			if !strings.Contains(string(body), tc.contains) {
+				t.Errorf("body does not contain %q", tc.contains)
+			}
+			if tc.status == 200 && res.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("missing X-Content-Type-Options: nosniff")
+			}
+		})
+	}
+}
+
+func TestStaticPathCleaned(t *testing.T) {
+	res := get(t, Handler(), "GET", "/static/../pages/index.html", nil)
+	if loc := res.Header.Get("Location"); loc != "/pages/index.html" {
+		t.Fatalf("Location %q, want the cleaned path", loc)
+	}
+	if res := get(t, Handler(), "GET", "/pages/index.html", nil); res.StatusCode != 404 {
+		t.Fatalf("/pages/index.html: status %d, want 404", res.StatusCode)
+	}
+}
+
+func TestEveryAssetServed(t *testing.T) {
+	h := Handler()
+	assets, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, a := range assets {
+		if !strings.HasPrefix(name, "static/") {
+			continue
+		}
+		res := get(t, h, "GET", "/"+name, nil)
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(body) != string(a.data) {
+			t.Errorf("/%s: status %d, %d bytes, want 200 and %d bytes", name, res.StatusCode, len(body), len(a.data))
+		}
+	}
+	for _, want := range []string{"static/whx.js", "static/watch.js", "static/publish.js", "static/index.js", "static/glint.css"} {
+		if assets[want] == nil {
+			t.Errorf("%s is not embedded", want)
+		}
+	}
+}
+
+func TestETagRevalidation(t *testing.T) {
+	h := Handler()
+	for _, p := range []string{"/", "/watch/demo", "/static/whx.js"} {
+		res := get(t, h, "GET", p, nil)
+		etag := res.Header.Get("ETag")
+		if etag == "" || res.Header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("%s: ETag %q, Cache-Control %q", p, etag, res.Header.Get("Cache-Control"))
+		}
+		res = get(t, h, "GET", p, http.Header{"If-None-Match": {etag}})
+		if res.StatusCode != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match: status %d, want 304", p, res.StatusCode)
+		}
+	}
+}
+
+func TestPagesHaveCSPAndNoThirdPartyCode(t *testing.T) {
+	h := Handler()
+	for _, p := range []string{"/", "/watch/demo", "/publish/demo"} {
+		res := get(t, h, "GET", p, nil)
+		if !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Errorf("%s: Content-Security-Policy %q", p, res.Header.Get("Content-Security-Policy"))
+		}
+		body, _ := io.ReadAll(res.Body)
+		for _, bad := range []string{"http://", "https://", "<script>", "style="} {
+			if strings.Contains(string(body), bad) {
+				t.Errorf("%s contains %q: pages load only their own assets, with no inline code", p, bad)
+			}
+		}
+	}
+}
+
+func TestRoomName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"demo", true}, {"a", true}, {"9", true}, {"A_b-C", true}, {strings.Repeat("z", 64), true},
+		{"", false}, {"_a", false}, {"-a", false}, {"a b", false}, {"a/b", false}, {"é", false},
+		{strings.Repeat("z", 65), false},
+	}
+	for _, tc := range tests {
+		if got := roomName.MatchString(tc.name); got != tc.ok {
+			t.Errorf("roomName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}

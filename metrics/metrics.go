@@ -27,7 +27,7 @@ type collector struct {
 	src                                             TotalsSource
 	rooms, liveRooms, publishers, subscribers       *prometheus.Desc
 	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
-	transit                                         *prometheus.Desc
+	transit, ingestLost                             *prometheus.Desc
 }
 
 func newCollector(src TotalsSource) *collector {
@@ -47,11 +47,12 @@ func newCollector(src TotalsSource) *collector {
 		plis:        d("plis_total", "Keyframe requests: from viewers (received) and sent to publishers after throttling (upstream).", "direction"),
 		skips:       d("viewer_skips_total", "Times a viewer fell a packet cache behind and skipped to the next keyframe."),
 		transit:     d("transit_seconds", "Time from a packet's arrival to its send to each viewer."),
+		ingestLost:  d("ingest_lost_packets_total", "Packets publishers sent (by sequence number) that never reached the SFU."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit} {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost} {
 		ch <- d
 	}
 }
@@ -78,6 +79,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.plis, t.PLIsIn, "received")
 	counter(c.plis, t.PLIsUpstream, "upstream")
 	counter(c.skips, t.Skips)
+	counter(c.ingestLost, t.IngestLost)
 	buckets := map[float64]uint64{}
 	var cum uint64
 	bounds := sfu.TransitBounds()

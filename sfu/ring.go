@@ -66,6 +66,14 @@ func (r *packetRing) Head() uint64 {
 	return r.head
 }
 
+// Has reports whether the ring holds the packet extSeq.
+func (r *packetRing) Has(extSeq uint64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := &r.slots[extSeq&r.mask]
+	return s.extSeq == extSeq && s.n > 0
+}
+
 // Size is the number of packets the ring holds.
 func (r *packetRing) Size() uint64 { return uint64(len(r.slots)) }
 

@@ -5,7 +5,7 @@ import "sync"
 // Totals are the node's cumulative counters, live sessions plus those that have ended.
 type Totals struct {
 	Rooms, LiveRooms, Publishers, Viewers int
-	PacketsIn, BytesIn                    uint64
+	PacketsIn, BytesIn, IngestLost        uint64
 	PacketsOut, BytesOut                  uint64
 	NACKsIn, Retransmits, NACKsUpstream   uint64
 	PLIsIn, PLIsUpstream, Skips           uint64
@@ -44,6 +44,7 @@ func addDown(t *Totals, d *DownTrack) {
 func addUp(t *Totals, u *UpTrack) {
 	t.PacketsIn += u.packets.Load()
 	t.BytesIn += u.bytes.Load()
+	t.IngestLost += u.Lost()
 	t.PLIsUpstream += u.plisSent.Load()
 	t.NACKsUpstream += u.nacksSent.Load()
 }

@@ -45,6 +45,7 @@ type UpTrack struct {
 	onPacket atomic.Pointer[func()] // wakes the slot's downtracks
 
 	packets, bytes, plisSent, nacksSent atomic.Uint64
+	unique, expected                    atomic.Uint64 // distinct sequence numbers received / spanned
 	done                                chan struct{}
 }
 
@@ -67,9 +68,10 @@ func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Dura
 func (u *UpTrack) readLoop(track *webrtc.TrackRemote) {
 	defer close(u.done)
 	var (
-		buf  [maxPacketSize]byte
-		view media.RTPView
-		ext  media.SeqExtender
+		buf   [maxPacketSize]byte
+		view  media.RTPView
+		ext   media.SeqExtender
+		first uint64
 	)
 	isVideo := u.kind == "video"
 	for {
@@ -84,8 +86,19 @@ func (u *UpTrack) readLoop(track *webrtc.TrackRemote) {
 			continue
 		}
 		key := isVideo && media.IsKeyframeStart(u.codec.MimeType, view.Payload(buf[:n]))
-		if !u.ring.Put(ext.Extend(view.SequenceNumber), buf[:n], time.Now(), key) {
+		extSeq := ext.Extend(view.SequenceNumber)
+		if first == 0 {
+			first = extSeq
+		}
+		dup := u.ring.Has(extSeq)
+		if !u.ring.Put(extSeq, buf[:n], time.Now(), key) {
 			continue
+		}
+		if !dup {
+			u.unique.Add(1)
+		}
+		if ext.Highest() >= first {
+			u.expected.Store(ext.Highest() - first + 1)
 		}
 		u.packets.Add(1)
 		u.bytes.Add(uint64(n))
@@ -98,6 +111,16 @@ func (u *UpTrack) readLoop(track *webrtc.TrackRemote) {
 			(*f)()
 		}
 	}
+}
+
+// Lost is the number of packets the publisher's sequence numbers spanned that never
+// arrived (after the SFU's own NACKs to the publisher were answered or not).
+func (u *UpTrack) Lost() uint64 {
+	exp, got := u.expected.Load(), u.unique.Load()
+	if got >= exp {
+		return 0
+	}
+	return exp - got
 }
 
 // RequestKeyframe asks the publisher for a keyframe, at most once per pliInterval; a request

@@ -174,23 +174,7 @@ func startViewer(t *testing.T, ctx context.Context, url string) (*client.Session
 	t.Helper()
 	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
 	opts := loopback
-	opts.OnTrack = func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		kind := track.Kind().String()
-		for {
-			pkt, _, err := track.ReadRTP()
-			if err != nil {
-				return
-			}
-			rec.mu.Lock()
-			rec.payloads[kind] = append(rec.payloads[kind], append([]byte(nil), pkt.Payload...))
-			rec.seqs[kind] = append(rec.seqs[kind], pkt.SequenceNumber)
-			if rec.ssrcs[kind] == nil {
-				rec.ssrcs[kind] = map[uint32]bool{}
-			}
-			rec.ssrcs[kind][pkt.SSRC] = true
-			rec.mu.Unlock()
-		}
-	}
+	opts.OnTrack = recordTrack(rec)
 	sess, err := client.Play(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("play: %v", err)
@@ -223,4 +207,25 @@ func rtpPacket(seq *uint16, ts *uint32, payload []byte, marker bool) *rtp.Packet
 		*ts += 3000
 	}
 	return p
+}
+
+// recordTrack returns an OnTrack that records every packet into rec.
+func recordTrack(rec *received) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
+	return func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		kind := track.Kind().String()
+		for {
+			pkt, _, err := track.ReadRTP()
+			if err != nil {
+				return
+			}
+			rec.mu.Lock()
+			rec.payloads[kind] = append(rec.payloads[kind], append([]byte(nil), pkt.Payload...))
+			rec.seqs[kind] = append(rec.seqs[kind], pkt.SequenceNumber)
+			if rec.ssrcs[kind] == nil {
+				rec.ssrcs[kind] = map[uint32]bool{}
+			}
+			rec.ssrcs[kind][pkt.SSRC] = true
+			rec.mu.Unlock()
+		}
+	}
 }

@@ -157,4 +157,3 @@ func readEvents(t *testing.T, ctx context.Context, url string) <-chan sseEvent {
 	}()
 	return ch
 }
-

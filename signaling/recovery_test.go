@@ -1,0 +1,124 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+)
+
+// lossyConn drops the next `drop` inbound datagrams larger than minSize once armed: a lossy
+// last mile for one viewer only.
+type lossyConn struct {
+	net.PacketConn
+	minSize int
+	drop    atomic.Int32
+	dropped atomic.Int32
+}
+
+func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || n < c.minSize || c.drop.Load() <= 0 {
+			return n, addr, err
+		}
+		c.drop.Add(-1)
+		c.dropped.Add(1)
+	}
+}
+
+func lossyViewer(t *testing.T, ctx context.Context, url string) (*lossyConn, *received) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := &lossyConn{PacketConn: udp, minSize: 150}
+	mux := webrtc.NewICEUDPMux(nil, lossy)
+	t.Cleanup(func() { _ = mux.Close() })
+	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+	opts := client.Options{LoopbackOnly: true, SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}
+	opts.OnTrack = recordTrack(rec)
+	sess, err := client.Play(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("play: %v", err)
+	}
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	if err := sess.Connected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return lossy, rec
+}
+
+func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	pub := startPublisher(t, ctx, srv.url+"/whip/loss", client0())
+	pub.goLive(t, ctx, srv, "loss")
+	lossy, rec := lossyViewer(t, ctx, srv.url+"/whep/loss")
+
+	sent := [][]byte{keyframePayload(1)}
+	pub.sendVideo(t, sent[0], true)
+	eventually(t, ctx, "the keyframe at the viewer", func() bool { return rec.count("video") > 0 })
+	lossy.drop.Store(5)
+	for i := 1; i <= 200; i++ {
+		p := deltaPayload(i)
+		sent = append(sent, p)
+		pub.sendVideo(t, p, i%3 == 0)
+		time.Sleep(2 * time.Millisecond)
+	}
+	eventually(t, ctx, "every packet, retransmissions included", func() bool {
+		got, _ := rec.snapshot("video")
+		return containsAll(got, sent)
+	})
+	tot := srv.sfu.Totals()
+	t.Logf("dropped %d, NACKed %d, retransmitted %d", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
+	if lossy.dropped.Load() != 5 || tot.Retransmits == 0 || tot.NACKsIn == 0 {
+		t.Fatalf("dropped %d, NACKs %d, retransmits %d: want losses repaired by retransmission", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
+	}
+	if tot.NACKsUpstream != 0 {
+		t.Errorf("%d NACKs sent upstream for packets the cache had", tot.NACKsUpstream)
+	}
+}
+
+func TestPacketsTheServerLacksAreNACKedUpstream(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	pub := startPublisher(t, ctx, srv.url+"/whip/up", client0())
+	pub.goLive(t, ctx, srv, "up")
+	_, rec := startViewer(t, ctx, srv.url+"/whep/up")
+	pub.sendVideo(t, keyframePayload(1), true)
+	eventually(t, ctx, "the keyframe at the viewer", func() bool { return rec.count("video") > 0 })
+	for i := 1; i <= 100; i++ {
+		if i == 50 {
+			pub.vseq++ // this packet never reaches the server
+		}
+		pub.sendVideo(t, deltaPayload(i), i%3 == 0)
+		time.Sleep(2 * time.Millisecond)
+	}
+	eventually(t, ctx, "a NACK upstream for the packet the cache lacks", func() bool {
+		return srv.sfu.Totals().NACKsUpstream > 0
+	})
+}
+
+func containsAll(got, want [][]byte) bool {
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			if bytes.Equal(g, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

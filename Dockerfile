@@ -1,0 +1,25 @@
+# Glint: the same binary as `make build`, on Debian bookworm with Debian's FFmpeg 5.1.
+FROM golang:1.26-bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN go build -ldflags "-X main.version=${VERSION}" -o /out/glint ./cmd/glint
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /var/lib/glint --create-home glint
+COPY --from=build /out/glint /usr/local/bin/glint
+USER glint
+WORKDIR /var/lib/glint
+# HTTP (WHIP, WHEP, pages, API, metrics); WebRTC media on one UDP port, ICE-TCP on the same number.
+EXPOSE 8080/tcp 8189/udp 8189/tcp
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/glint", "version"]
+ENTRYPOINT ["/usr/local/bin/glint"]
+CMD ["serve"]

@@ -20,6 +20,5 @@ USER glint
 WORKDIR /var/lib/glint
 # HTTP (WHIP, WHEP, pages, API, metrics); WebRTC media on one UDP port, ICE-TCP on the same number.
 EXPOSE 8080/tcp 8189/udp 8189/tcp
-HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/glint", "version"]
 ENTRYPOINT ["/usr/local/bin/glint"]
 CMD ["serve"]

@@ -16,11 +16,11 @@ const minKbps = Number(params.get('minKbps')) || 0;
 const whipURL = apiURL(`whip/${room}`);
 
 const SIMULCAST = [
-  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'h', maxBitrate: 2_500_000 },
+  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: 'h', maxBitrate: 2500000 },
 ];
-const SINGLE = [{ maxBitrate: 2_500_000 }];
+const SINGLE = [{ maxBitrate: 2500000 }];
 
 const state = (window.glintPublish = {
   state: 'connecting', // 'connecting' | 'live' | 'error' | 'stopped'
@@ -129,7 +129,6 @@ function onConnectionState(conn) {
   clearTimeout(lostTimer);
   switch (conn.connectionState) {
     case 'connected':
-      console.log('CONNECTED');
       retries = 0;
       resume = true;
       setState('live');
@@ -146,7 +145,6 @@ function onConnectionState(conn) {
 // fail ends the current attempt. A publisher that has been live retries by itself (1 s, 2 s, 4 s,
 // then every 5 s) until stopped, e.g. across a server restart; otherwise it releases the camera.
 function fail(reason) {
-  console.log("FAIL", reason, "resume=", resume, "retries=", retries, new Error().stack);
   hangUp();
   if (!resume) releaseMedia();
   setState('error', reason);
@@ -258,9 +256,7 @@ function start() {
   document.title = `Publish ${room} · Glint`;
   $('simulcast').textContent = simulcast ? 'l / m / h' : 'off';
   $('codec').textContent = codec || 'browser default';
-  const watch = apiURL(`watch/${room}`);
-  if (token) watch.searchParams.set('token', token);
-  $('watch-link').href = watch.href;
+  $('watch-link').href = apiURL(`watch/${room}`).href; // without ?token=: the link is for sharing
   $('toggle').addEventListener('click', () => {
     if (isActive()) {
       stop();

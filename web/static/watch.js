@@ -8,12 +8,16 @@ const room = roomFromPath();
 const token = new URLSearchParams(location.search).get('token') || undefined;
 const whepURL = apiURL(`whep/${room}`);
 
+const noVideo = () => ({ framesDecoded: 0, frameWidth: 0, frameHeight: 0, framesPerSecond: 0, packetsLost: 0, freezeCount: 0, codec: null, kbps: 0 });
+const noAudio = () => ({ packetsReceived: 0, concealedSamples: 0 });
+
+// The stats describe the current session: they start from zero again after a reconnection.
 const state = (window.glintWatch = {
   state: 'connecting', // 'connecting' | 'live' | 'waiting' | 'error'
   error: null,
   session: null, // the Location of the WHEP session
-  video: { framesDecoded: 0, frameWidth: 0, frameHeight: 0, framesPerSecond: 0, packetsLost: 0, freezeCount: 0, codec: null, kbps: 0 },
-  audio: { packetsReceived: 0, concealedSamples: 0 },
+  video: noVideo(),
+  audio: noAudio(),
   latencyMs: null,
 });
 
@@ -28,6 +32,7 @@ let lostTimer = 0;
 let publisherLive = null; // null until the first 'publisher' event
 let prev = null; // previous stats sample, for rates
 let resumeCheck = null; // {bytes, at}: set when the publisher returns while we stay connected
+let leaving = false; // pagehide: no more attempts
 
 function setState(s, error = null) {
   state.state = s;
@@ -39,23 +44,23 @@ function setState(s, error = null) {
 async function connect() {
   clearTimeout(retryTimer);
   retryTimer = 0;
-  if (inFlight) return;
+  if (inFlight || leaving) return;
   inFlight = true;
   kickPending = false;
   hangUp();
   setState('connecting');
-  const conn = new RTCPeerConnection({ iceServers: await iceServers(whepURL, token) });
-  pc = conn;
-  const stream = new MediaStream();
-  conn.addTransceiver('video', { direction: 'recvonly' });
-  conn.addTransceiver('audio', { direction: 'recvonly' });
-  conn.ontrack = (e) => {
-    stream.addTrack(e.track);
-    if (video.srcObject !== stream) video.srcObject = stream;
-    video.play().catch(() => {});
-  };
-  conn.onconnectionstatechange = () => onConnectionState(conn);
+  let conn = null;
   try {
+    conn = pc = new RTCPeerConnection({ iceServers: await iceServers(whepURL, token) });
+    const stream = new MediaStream();
+    conn.addTransceiver('video', { direction: 'recvonly' });
+    conn.addTransceiver('audio', { direction: 'recvonly' });
+    conn.ontrack = (e) => {
+      stream.addTrack(e.track);
+      if (video.srcObject !== stream) video.srcObject = stream;
+      video.play().catch(() => {});
+    };
+    conn.onconnectionstatechange = () => onConnectionState(conn);
     const s = await exchange(conn, whepURL, { token });
     if (pc !== conn) {
       endSession(s.resource, { token }); // the page was left meanwhile
@@ -64,9 +69,9 @@ async function connect() {
     resource = s.resource;
     state.session = s.location;
   } catch (err) {
-    if (pc === conn) {
+    if (pc === conn && !leaving) {
       hangUp();
-      setState(err.status === 404 ? 'waiting' : 'error', err.message);
+      setState(err.status === 404 ? 'waiting' : 'error', err.message || String(err));
       retryLater();
     }
   } finally {
@@ -105,6 +110,9 @@ function hangUp(keepalive = false) {
   pc = null;
   resource = null;
   state.session = null;
+  state.video = noVideo();
+  state.audio = noAudio();
+  state.latencyMs = null;
   prev = null;
   resumeCheck = null;
 }
@@ -262,6 +270,7 @@ function start() {
   }
   document.title = `${room} · Glint`;
   addEventListener('pagehide', () => {
+    leaving = true;
     clearTimeout(retryTimer);
     retryTimer = 0;
     hangUp(true);

@@ -1,0 +1,139 @@
+package signaling
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/sfu"
+)
+
+func TestViewerOverICETCP(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, func(o *sfu.Options, _ *Options) { o.Transport.ICETCP = true })
+	pub := startPublisher(t, ctx, srv.url+"/whip/tcp", client0())
+	pub.goLive(t, ctx, srv, "tcp")
+	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+	opts := client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}}
+	sess, err := client.Play(ctx, srv.url+"/whep/tcp", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(context.Background())
+	if err := sess.Connected(ctx); err != nil {
+		t.Fatalf("ICE-TCP viewer did not connect: %v", err)
+	}
+	eventually(t, ctx, "video over ICE-TCP", func() bool {
+		pub.sendVideo(t, keyframePayload(3), true)
+		return rec.count("video") > 3
+	})
+	pair, err := sess.PeerConnection().GetReceivers()[0].Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	}
+}
+
+// post sends an SDP offer and returns the response with its body.
+func post(t *testing.T, url, offer string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/sdp", strings.NewReader(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func TestPublicIPAndICEServerLinks(t *testing.T) {
+	srv := newTestServer(t, func(o *sfu.Options, s *Options) {
+		o.Transport.PublicIPs = []string{"203.0.113.7"}
+		s.ICEServers = []string{"stun:stun.example.org:3478", "turn:turn.example.org?transport=udp"}
+	})
+	req, _ := http.NewRequest(http.MethodOptions, srv.url+"/whip/nat", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	links := resp.Header.Values("Link")
+	if resp.StatusCode != http.StatusNoContent || len(links) != 2 || !strings.Contains(links[0], `<stun:stun.example.org:3478>; rel="ice-server"`) {
+		t.Fatalf("OPTIONS: %d Link %q", resp.StatusCode, links)
+	}
+	if got := resp.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(got, "Location") {
+		t.Fatalf("Location not exposed to browsers: %q", got)
+	}
+
+	// A sendonly offer without candidates: the server answers but never sends to anyone.
+	offer := strings.ReplaceAll(validOffer(t, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio), "a=recvonly", "a=sendonly")
+	resp, answer := post(t, srv.url+"/whip/nat", offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publish: %d %s", resp.StatusCode, answer)
+	}
+	defer func() {
+		req, _ := http.NewRequest(http.MethodDelete, srv.url+resp.Header.Get("Location"), nil)
+		if r, err := http.DefaultClient.Do(req); err == nil {
+			r.Body.Close()
+		}
+	}()
+	if !strings.Contains(answer, " 203.0.113.7 ") || strings.Contains(answer, " 127.0.0.1 ") {
+		t.Fatalf("answer does not announce the public IP instead of the local one:\n%s", answer)
+	}
+	if len(resp.Header.Values("Link")) != 2 || resp.Header.Get("ETag") == "" {
+		t.Fatalf("201 lacks Link or ETag headers: %v", resp.Header)
+	}
+}
+
+func TestSessionsReleaseGoroutinesAndMemory(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	srv := newTestServer(t, nil)
+	// No t.Cleanup in a cycle: the test must not itself keep the sessions alive.
+	cycle := func() {
+		pub, err := tryPublisher(ctx, srv.url+"/whip/cycle", client0())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.goLive(t, ctx, srv, "cycle")
+		rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+		viewer, err := client.Play(ctx, srv.url+"/whep/cycle", client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, ctx, "media", func() bool {
+			pub.sendVideo(t, keyframePayload(1), true)
+			return rec.count("video") > 0
+		})
+		_ = viewer.Close(ctx)
+		_ = pub.sess.Close(ctx)
+		eventually(t, ctx, "sessions gone", func() bool {
+			tot := srv.sfu.Totals()
+			return tot.Publishers == 0 && tot.Viewers == 0 && tot.Rooms == 0
+		})
+	}
+	cycle()
+	runtime.GC()
+	baseG := runtime.NumGoroutine()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	for range 30 {
+		cycle()
+	}
+	eventually(t, ctx, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseG })
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapInuse) - int64(base.HeapInuse)
+	t.Logf("goroutines %d→%d, heap in use %d→%d KiB after 30 publish/play/DELETE cycles", baseG, runtime.NumGoroutine(), base.HeapInuse>>10, after.HeapInuse>>10)
+	if growth > 8<<20 {
+		t.Fatalf("heap grew by %d KiB over 30 cycles", growth>>10)
+	}
+}

@@ -117,7 +117,7 @@ func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RT
 	sess.mu.Lock()
 	sess.ups = append(sess.ups, up)
 	sess.mu.Unlock()
-	sess.goOwned(func() { drainRTCP(receiver) })
+	sess.goOwned(func() { drainRTCP(receiver, track.RID()) })
 	if !sess.room.addUpTrack(sess, up) {
 		sess.log.Warn("track ignored: no slot for it", "kind", up.kind, "codec", up.codec.MimeType)
 	}
@@ -136,11 +136,18 @@ func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RT
 	up.log.Info("uptrack ended", "packets", up.packets.Load())
 }
 
-// drainRTCP reads a receiver's RTCP so that its interceptors see the sender reports.
-func drainRTCP(receiver *webrtc.RTPReceiver) {
+// drainRTCP reads a receiver's RTCP (of one simulcast layer when rid is set) so that its
+// interceptors see the sender reports.
+func drainRTCP(receiver *webrtc.RTPReceiver, rid string) {
 	var buf [1500]byte
 	for {
-		if _, _, err := receiver.Read(buf[:]); err != nil {
+		var err error
+		if rid != "" {
+			_, _, err = receiver.ReadSimulcast(buf[:], rid)
+		} else {
+			_, _, err = receiver.Read(buf[:])
+		}
+		if err != nil {
 			return
 		}
 	}

@@ -25,17 +25,23 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.SetOutput(out)
 	configPath := getenv(EnvPrefix + "CONFIG")
 	fs.StringVar(&configPath, "config", configPath, "YAML config file (keys are the flag names with _ for -)")
-	cfg.bind(fs)
+	layer := 0 // which source is being applied: a list set by a later source replaces, not appends
+	cfg.bind(fs, &layer)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: glint serve [flags]\n\nEvery flag can also be set as %s<NAME> (e.g. %sHTTP_ADDR) or in the YAML file.\nPrecedence: flags > environment > file > defaults.\n\n", EnvPrefix, EnvPrefix)
 		fs.PrintDefaults()
 	}
 
+	if wantsHelp(args) {
+		fs.Usage()
+		return cfg, ErrHelp
+	}
 	if path := findConfigFlag(args, configPath); path != "" {
 		if err := loadFile(path, &cfg); err != nil {
 			return cfg, err
 		}
 	}
+	layer++
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name == "config" || envErr != nil {
@@ -51,6 +57,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if envErr != nil {
 		return cfg, envErr
 	}
+	layer++
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, ErrHelp
@@ -66,14 +73,15 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	return cfg, nil
 }
 
-func (c *Config) bind(fs *flag.FlagSet) {
+func (c *Config) bind(fs *flag.FlagSet, layer *int) {
+	list := func(p *[]string) *listValue { return &listValue{items: p, layer: layer, setIn: -1} }
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for WHIP, WHEP, pages, API, /metrics and /healthz")
 	fs.IntVar(&c.UDPPort, "udp-port", c.UDPPort, "one UDP port for all WebRTC media (ICE UDP mux); ICE-TCP listens on the same number; 0 picks a free port")
 	fs.BoolVar(&c.ICETCP, "ice-tcp", c.ICETCP, "also accept ICE over TCP on the udp-port number")
-	fs.Var((*listValue)(&c.PublicIPs), "public-ip", "public IP(s) to announce as host candidates (NAT 1:1), comma-separated")
-	fs.Var((*listValue)(&c.ICEIPs), "ice-ip", "only gather ICE candidates on these local IPs (allow-list), comma-separated; empty = all")
-	fs.Var((*listValue)(&c.ICEInterfaces), "ice-interface", "only gather ICE candidates on these interfaces (allow-list), comma-separated; empty = all")
-	fs.Var((*listValue)(&c.ICEServers), "ice-server", "STUN/TURN URL(s) announced to clients as Link rel=ice-server, comma-separated")
+	fs.Var(list(&c.PublicIPs), "public-ip", "public IP(s) to announce as host candidates (NAT 1:1), comma-separated")
+	fs.Var(list(&c.ICEIPs), "ice-ip", "only gather ICE candidates on these local IPs (allow-list), comma-separated; empty = all")
+	fs.Var(list(&c.ICEInterfaces), "ice-interface", "only gather ICE candidates on these interfaces (allow-list), comma-separated; empty = all")
+	fs.Var(list(&c.ICEServers), "ice-server", "STUN/TURN URL(s) announced to clients as Link rel=ice-server, comma-separated")
 	fs.IntVar(&c.UDPReadBuffer, "udp-read-buffer", c.UDPReadBuffer, "SO_RCVBUF bytes of the media socket; large so that ingest survives bursts of egress work")
 	fs.DurationVar(&c.ICETimeout, "ice-timeout", c.ICETimeout, "a peer silent this long is failed and its session closed")
 	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409) or replace")
@@ -118,22 +126,56 @@ func loadFile(path string, cfg *Config) error {
 	return nil
 }
 
+// firstLine keeps a YAML error to one line that names the problem (the first of a
+// yaml.TypeError's messages, e.g. "line 1: field udp_prot not found in type config.Config").
 func firstLine(err error) error {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return errors.New(strings.TrimPrefix(s, "yaml: "))
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	s, _, _ := strings.Cut(msg, "\n")
+	return errors.New(strings.TrimSpace(strings.TrimPrefix(s, "yaml: ")))
 }
 
-// listValue is a comma-separated flag; repeating the flag appends.
-type listValue []string
+// listValue is a comma-separated flag. Repeating it within one source appends; the first
+// Set from a later source (environment after file, flags after environment) replaces.
+type listValue struct {
+	items *[]string
+	layer *int
+	setIn int
+}
 
-func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) String() string {
+	if l == nil || l.items == nil {
+		return ""
+	}
+	return strings.Join(*l.items, ",")
+}
+
 func (l *listValue) Set(s string) error {
+	if l.setIn != *l.layer {
+		*l.items, l.setIn = nil, *l.layer
+	}
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
+			*l.items = append(*l.items, part)
 		}
 	}
 	return nil
+}
+
+// wantsHelp reports whether args ask for usage, which must work whatever else is wrong.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		case "--", "-":
+			return false
+		}
+	}
+	return false
 }
 
 // tokenValue is a repeatable room=token flag.

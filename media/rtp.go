@@ -53,7 +53,11 @@ func (v *RTPView) ParseRTP(buf []byte) error {
 		if end <= off {
 			return ErrShortPacket
 		}
-		end -= int(buf[end-1])
+		pad := int(buf[end-1])
+		if pad == 0 {
+			return ErrShortPacket // RFC 3550: the padding count includes itself
+		}
+		end -= pad
 	}
 	if off > end {
 		return ErrShortPacket

@@ -14,9 +14,10 @@ type munger struct {
 	clockRate uint32
 	started   bool
 
-	seqOffset, outSeqStart uint16
-	tsOffset               uint32
-	srcExtStart            uint64
+	seqOffset   uint16
+	tsOffset    uint32
+	srcExtStart uint64
+	sentInEpoch uint64 // outgoing sequence numbers the epoch has spanned so far
 
 	highestSeq uint16
 	lastTS     uint32
@@ -41,13 +42,16 @@ func (m *munger) rebase(srcExt uint64, ts uint32, now time.Time, keepTimeline bo
 			m.tsOffset = m.lastTS + ticks - ts
 		}
 	}
-	m.srcExtStart, m.outSeqStart = srcExt, seq+m.seqOffset
+	m.srcExtStart, m.sentInEpoch = srcExt, 0
 }
 
 // apply returns the outgoing sequence number and timestamp for a source packet.
 func (m *munger) apply(seq uint16, ts uint32, now time.Time) (uint16, uint32) {
 	outSeq, outTS := seq+m.seqOffset, ts+m.tsOffset
-	if media.SeqNewer(outSeq, m.highestSeq) {
+	if m.sentInEpoch == 0 {
+		m.highestSeq, m.lastTS, m.lastWall, m.sentInEpoch = outSeq, outTS, now, 1
+	} else if media.SeqNewer(outSeq, m.highestSeq) {
+		m.sentInEpoch += uint64(outSeq - m.highestSeq)
 		m.highestSeq, m.lastTS, m.lastWall = outSeq, outTS, now
 	}
 	return outSeq, outTS
@@ -56,11 +60,14 @@ func (m *munger) apply(seq uint16, ts uint32, now time.Time) (uint16, uint32) {
 // sourceOf maps an outgoing sequence number of the current epoch back to the source's
 // extended sequence number; ok is false for numbers outside the epoch.
 func (m *munger) sourceOf(outSeq uint16) (uint64, bool) {
-	if !m.started || (outSeq != m.outSeqStart && !media.SeqNewer(outSeq, m.outSeqStart)) ||
-		media.SeqNewer(outSeq, m.highestSeq) {
+	if !m.started || m.sentInEpoch == 0 {
 		return 0, false
 	}
-	return m.srcExtStart + uint64(outSeq-m.outSeqStart), true
+	back := uint64(m.highestSeq - outSeq) // how far behind the newest sent packet
+	if back >= 0x8000 || back >= m.sentInEpoch {
+		return 0, false // ahead of what was sent, or before this epoch
+	}
+	return m.srcExtStart + m.sentInEpoch - 1 - back, true
 }
 
 // timestamp returns the outgoing timestamp for a source timestamp in the current epoch.

@@ -67,7 +67,7 @@ func parseOffer(raw string) (*offer, error) {
 			continue
 		}
 		if kind != "audio" && kind != "video" {
-			return nil, &SDPError{fmt.Sprintf("media section %d: unsupported media %q", i, kind)}
+			return nil, &SDPError{fmt.Sprintf("media section %d: unsupported media %.40q", i, kind)}
 		}
 		if _, ok := md.Attribute("fingerprint"); !ok && !sessionFP {
 			return nil, &SDPError{fmt.Sprintf("media section %d: no DTLS fingerprint", i)}
@@ -77,7 +77,7 @@ func parseOffer(raw string) (*offer, error) {
 		}
 		m, err := parseMedia(md)
 		if err != nil {
-			return nil, &SDPError{fmt.Sprintf("media section %d: %v", i, err)}
+			return nil, &SDPError{firstLine(fmt.Sprintf("media section %d: %v", i, err))}
 		}
 		o.Media = append(o.Media, m)
 	}
@@ -95,7 +95,7 @@ func parseMedia(md *sdp.MediaDescription) (offeredMedia, error) {
 	for _, f := range md.MediaName.Formats {
 		pt, err := strconv.ParseUint(f, 10, 7)
 		if err != nil {
-			return m, fmt.Errorf("bad payload type %q", f)
+			return m, fmt.Errorf("bad payload type %.20q", f)
 		}
 		byPT[uint8(pt)] = &offeredCodec{PayloadType: uint8(pt)}
 		order = append(order, uint8(pt))
@@ -111,7 +111,7 @@ func parseMedia(md *sdp.MediaDescription) (offeredMedia, error) {
 				if a.Key == "rtcp-fb" && ptStr == "*" {
 					continue
 				}
-				return m, fmt.Errorf("bad %s %q", a.Key, a.Value)
+				return m, fmt.Errorf("bad %s %.80q", a.Key, a.Value)
 			}
 			c := byPT[uint8(pt)]
 			if c == nil {
@@ -144,13 +144,13 @@ func applyAttribute(c *offeredCodec, kind, key, value string) error {
 		rate, channels, _ := strings.Cut(rest, "/")
 		r, err := strconv.ParseUint(rate, 10, 32)
 		if err != nil || name == "" {
-			return fmt.Errorf("bad rtpmap %q", value)
+			return fmt.Errorf("bad rtpmap %.80q", value)
 		}
 		c.MimeType, c.ClockRate = kind+"/"+name, uint32(r)
 		if channels != "" {
 			ch, err := strconv.ParseUint(channels, 10, 16)
 			if err != nil {
-				return fmt.Errorf("bad rtpmap channels %q", value)
+				return fmt.Errorf("bad rtpmap channels %.80q", value)
 			}
 			c.Channels = uint16(ch)
 		}
@@ -162,9 +162,12 @@ func applyAttribute(c *offeredCodec, kind, key, value string) error {
 	return nil
 }
 
-// firstLine keeps error messages to one line.
+// firstLine keeps error messages to one short line (they may quote client input).
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
 	return s
 }
 

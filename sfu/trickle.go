@@ -48,6 +48,9 @@ func parseSDPFrag(body string) (*sdpFrag, error) {
 	if (f.ufrag == "") != (f.pwd == "") {
 		return nil, &SDPError{Reason: "sdpfrag has only one of ice-ufrag and ice-pwd"}
 	}
+	if f.ufrag != "" && (!iceChars(f.ufrag, 4) || !iceChars(f.pwd, 22)) {
+		return nil, &SDPError{Reason: "ice-ufrag/ice-pwd: want 4+/22+ to 256 characters of A-Z a-z 0-9 + / (RFC 8839)"}
+	}
 	return f, nil
 }
 
@@ -121,4 +124,17 @@ func answerFrag(answer string) string {
 	}
 	b.WriteString("a=end-of-candidates\r\n")
 	return b.String()
+}
+
+// iceChars checks an ICE credential: minLen to 256 ice-chars (ALPHA / DIGIT / "+" / "/").
+func iceChars(s string, minLen int) bool {
+	if len(s) < minLen || len(s) > 256 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }

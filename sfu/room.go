@@ -172,7 +172,7 @@ func (r *Room) Info() RoomInfo {
 		info.Since = r.since
 	}
 	for _, s := range r.slots {
-		t := TrackInfo{Kind: s.kind, Codec: strings.TrimPrefix(s.codec.MimeType, s.kind+"/"), Fmtp: s.codec.SDPFmtpLine}
+		t := TrackInfo{Kind: s.kind, Codec: codecName(s.codec.MimeType), Fmtp: s.codec.SDPFmtpLine}
 		s.mu.Lock()
 		for _, l := range s.layers {
 			if l.rid != "" {
@@ -224,4 +224,21 @@ func (r *Room) broadcastViewers() {
 	n := len(r.viewers)
 	r.mu.Unlock()
 	r.broadcast(Event{Type: "viewers", Data: map[string]any{"viewers": n}})
+}
+
+// codecName is the canonical short name of a codec MIME type, whatever case the
+// publisher's SDP used: H264, VP8, VP9, opus.
+func codecName(mimeType string) string {
+	switch strings.ToLower(mimeType) {
+	case "video/h264":
+		return "H264"
+	case "video/vp8":
+		return "VP8"
+	case "video/vp9":
+		return "VP9"
+	case "audio/opus":
+		return "opus"
+	}
+	_, sub, _ := strings.Cut(mimeType, "/")
+	return sub
 }

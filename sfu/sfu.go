@@ -38,6 +38,7 @@ type SFU struct {
 	closed   bool
 	rooms    map[string]*Room
 	sessions map[string]*Session
+	ended    endedSessions
 	retired  retiredTotals
 }
 
@@ -71,6 +72,39 @@ func (s *SFU) Session(id string) (*Session, bool) {
 	defer s.mu.Unlock()
 	sess, ok := s.sessions[id]
 	return sess, ok
+}
+
+// RecentlyEnded reports whether a session with this id ended lately (its peer went away
+// just before its client's DELETE, which should then still succeed).
+func (s *SFU) RecentlyEnded(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended.has(id)
+}
+
+// endedSessions remembers the ids of the last endedMemory sessions that ended.
+type endedSessions struct {
+	ids  map[string]struct{}
+	fifo []string
+}
+
+const endedMemory = 4096
+
+func (e *endedSessions) add(id string) {
+	if e.ids == nil {
+		e.ids = map[string]struct{}{}
+	}
+	if len(e.fifo) >= endedMemory {
+		delete(e.ids, e.fifo[0])
+		e.fifo = e.fifo[1:]
+	}
+	e.ids[id] = struct{}{}
+	e.fifo = append(e.fifo, id)
+}
+
+func (e *endedSessions) has(id string) bool {
+	_, ok := e.ids[id]
+	return ok
 }
 
 // Rooms returns the state of every room, live or waiting.
@@ -156,6 +190,7 @@ func (s *SFU) register(sess *Session) error {
 func (s *SFU) forget(sess *Session) {
 	s.mu.Lock()
 	delete(s.sessions, sess.ID)
+	s.ended.add(sess.ID)
 	s.mu.Unlock()
 	r := sess.room
 	if sess.Role == RolePublisher {

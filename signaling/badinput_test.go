@@ -121,6 +121,7 @@ func TestSecondPublisherIsRefusedOrReplaces(t *testing.T) {
 		t.Fatal("replaced publisher was not disconnected")
 	}
 	next.goLive(t, ctx, repl, "swap")
+	next.prime(t, ctx, rec)
 	before := rec.count("video")
 	for i := range 20 {
 		next.sendVideo(t, deltaPayload(i), true)

@@ -19,6 +19,22 @@ func (s *testServer) waitLive(t *testing.T, ctx context.Context, room string, li
 	})
 }
 
+// prime sends keyframes until every viewer has video flowing, so that what follows reaches
+// them whatever moment their transport came up.
+func (p *publisher) prime(t *testing.T, ctx context.Context, recs ...*received) {
+	t.Helper()
+	eventually(t, ctx, "video flowing to every viewer", func() bool {
+		p.sendVideo(t, keyframePayload(0), true)
+		p.sendAudio(t, audioPayload(0))
+		for _, r := range recs {
+			if r.count("video") == 0 || r.count("audio") == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // goLive sends one keyframe and one audio packet so the room's tracks exist.
 func (p *publisher) goLive(t *testing.T, ctx context.Context, s *testServer, room string) {
 	t.Helper()
@@ -41,6 +57,7 @@ func TestViewersReceiveByteIdenticalPayloadsInOrder(t *testing.T) {
 	for i := range recs {
 		_, recs[i] = startViewer(t, ctx, srv.url+"/whep/fwd")
 	}
+	pub.prime(t, ctx, recs...)
 	var sentVideo, sentAudio [][]byte
 	sentVideo = append(sentVideo, keyframePayload(1))
 	pub.sendVideo(t, sentVideo[0], true)

@@ -23,11 +23,12 @@ func TestPublisherReconnectKeepsViewersPlaying(t *testing.T) {
 	first := startPublisher(t, ctx, srv.url+"/whip/re", client0())
 	first.goLive(t, ctx, srv, "re")
 	viewer, rec := startViewer(t, ctx, srv.url+"/whep/re")
+	first.prime(t, ctx, rec)
 	for i := 1; i <= 50; i++ {
 		first.sendVideo(t, deltaPayload(i), true)
 		time.Sleep(2 * time.Millisecond)
 	}
-	eventually(t, ctx, "first publisher's media", func() bool { return rec.count("video") >= 40 })
+	eventually(t, ctx, "first publisher's media", func() bool { return rec.count("video") >= 45 })
 	if err := first.sess.Close(ctx); err != nil {
 		t.Fatalf("first publisher DELETE: %v", err)
 	}
@@ -115,6 +116,9 @@ func TestVanishedPublisherIsTimedOutAndViewersAreTold(t *testing.T) {
 	case <-viewer.Done():
 		t.Fatal("viewer was disconnected; it should stay and wait for the publisher")
 	default:
+	}
+	if err := pub.sess.Close(ctx); err != nil {
+		t.Fatalf("DELETE of a session that timed out: %v (want 200: the resource is gone either way)", err)
 	}
 }
 

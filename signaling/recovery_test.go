@@ -63,9 +63,9 @@ func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
 	pub.goLive(t, ctx, srv, "loss")
 	lossy, rec := lossyViewer(t, ctx, srv.url+"/whep/loss")
 
+	pub.prime(t, ctx, rec)
 	sent := [][]byte{keyframePayload(1)}
 	pub.sendVideo(t, sent[0], true)
-	eventually(t, ctx, "the keyframe at the viewer", func() bool { return rec.count("video") > 0 })
 	lossy.drop.Store(5)
 	for i := 1; i <= 200; i++ {
 		p := deltaPayload(i)
@@ -93,8 +93,7 @@ func TestPacketsTheServerLacksAreNACKedUpstream(t *testing.T) {
 	pub := startPublisher(t, ctx, srv.url+"/whip/up", client0())
 	pub.goLive(t, ctx, srv, "up")
 	_, rec := startViewer(t, ctx, srv.url+"/whep/up")
-	pub.sendVideo(t, keyframePayload(1), true)
-	eventually(t, ctx, "the keyframe at the viewer", func() bool { return rec.count("video") > 0 })
+	pub.prime(t, ctx, rec)
 	for i := 1; i <= 100; i++ {
 		if i == 50 {
 			pub.vseq++ // this packet never reaches the server

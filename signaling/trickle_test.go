@@ -33,6 +33,7 @@ func TestTrickleAndICERestart(t *testing.T) {
 	pub.goLive(t, ctx, srv, "ice")
 	viewer, rec := startViewer(t, ctx, srv.url+"/whep/ice")
 	resource := viewer.Location()
+	pub.prime(t, ctx, rec)
 
 	// Trickle: a candidate for the first m-line is accepted with 204.
 	frag := "a=ice-ufrag:" + sdpValue(viewer.PeerConnection().LocalDescription().SDP, "ice-ufrag") +
@@ -81,7 +82,7 @@ func TestTrickleAndICERestart(t *testing.T) {
 	}
 	before := rec.count("video")
 	eventually(t, ctx, "media after the ICE restart", func() bool {
-		pub.sendVideo(t, deltaPayload(7), true)
+		pub.sendVideo(t, keyframePayload(7), true)
 		return rec.count("video") > before+5 && pc.ICEConnectionState() == webrtc.ICEConnectionStateConnected
 	})
 	if resp.Header.Get("ETag") == "" {

@@ -103,6 +103,10 @@ func (s *Server) handlePatch(role sfu.Role) http.Handler {
 func (s *Server) handleDelete(role sfu.Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.session(r, role)
+		if err != nil && statusOf(err) == http.StatusNotFound && s.opts.SFU.RecentlyEnded(r.PathValue("session")) {
+			w.WriteHeader(http.StatusOK) // the peer left first; the resource is gone either way
+			return
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromiumPath is the browser browser.mjs drives ($CHROMIUM overrides, as in browser.mjs).
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// requireBrowser fails the test (it does not skip it) when node, the npm packages or Chromium
+// are missing: a CI machine without them must not pass silently.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not on PATH (%v): install Node.js >= 20; scripts/install-deps.sh lists what the tests need", err)
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
+		t.Fatalf("e2e/node_modules has no playwright-core (%v): run `npm ci` in e2e/ (scripts/install-deps.sh does)", err)
+	}
+	if _, err := os.Stat(chromiumPath()); err != nil {
+		t.Fatalf("Chromium not found (%v): apt-get install chromium (scripts/install-deps.sh), or set CHROMIUM", err)
+	}
+}
+
+// requireGStreamer fails the test when Debian's python3 with the GStreamer bindings or one of
+// the elements gst_whip.py uses is missing (gst_whip.py --check says which).
+func requireGStreamer(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Fatalf("/usr/bin/python3 not found (%v): apt-get install python3-gst-1.0 (scripts/install-deps.sh)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "gst_whip.py", "--check").CombinedOutput()
+	if err != nil {
+		t.Fatalf("GStreamer is not usable (%v): %s\nscripts/install-deps.sh installs it", err, strings.TrimSpace(string(out)))
+	}
+}
+
+// requireFFmpeg fails the test when ffmpeg (with libx264, which `glint demo` uses) is missing.
+func requireFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatalf("ffmpeg is not on PATH (%v): apt-get install ffmpeg (scripts/install-deps.sh)", err)
+	}
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-encoders").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "libx264") {
+		t.Fatalf("ffmpeg has no libx264 encoder (%v): install Debian's ffmpeg", err)
+	}
+}
+
+// outbound is one video encoding of window.glintPublish.outbound (web/static/publish.js).
+type outbound struct {
+	RID                     string `json:"rid"`
+	FrameWidth              int    `json:"frameWidth"`
+	FramesEncoded           int    `json:"framesEncoded"`
+	Kbps                    int    `json:"kbps"`
+	QualityLimitationReason string `json:"qualityLimitationReason"`
+	EncoderImplementation   string `json:"encoderImplementation"`
+}
+
+// pageState is one sample of window.glintPublish or window.glintWatch as browser.mjs prints it
+// ({"t":N, ...state}); the fields of the other page stay zero.
+type pageState struct {
+	T       int    `json:"t"`
+	State   string `json:"state"`
+	Error   string `json:"error"`
+	Session string `json:"session"`
+	// watch page
+	Video struct {
+		FramesDecoded   int     `json:"framesDecoded"`
+		FrameWidth      int     `json:"frameWidth"`
+		FrameHeight     int     `json:"frameHeight"`
+		FramesPerSecond float64 `json:"framesPerSecond"`
+		PacketsLost     int     `json:"packetsLost"`
+		FreezeCount     int     `json:"freezeCount"`
+		Codec           string  `json:"codec"`
+		Kbps            int     `json:"kbps"`
+	} `json:"video"`
+	Audio struct {
+		PacketsReceived  int `json:"packetsReceived"`
+		ConcealedSamples int `json:"concealedSamples"`
+	} `json:"audio"`
+	LatencyMs *float64 `json:"latencyMs"`
+	// publish page
+	Outbound []outbound `json:"outbound"`
+}
+
+// pageResult is browser.mjs's last line, {"result":{...}}: ok, why not, and the last state.
+type pageResult struct {
+	OK      bool   `json:"ok"`
+	Failure string `json:"failure"`
+	Samples int    `json:"samples"`
+	pageState
+}
+
+// browser is one browser.mjs process: a Chromium with one of Glint's pages open.
+type browser struct {
+	*proc
+}
+
+// startBrowser runs `node browser.mjs mode pageURL --seconds=N args...`. The Chromium profile
+// goes to a test temp dir (TMPDIR), so nothing is left behind even when node is killed.
+func startBrowser(t *testing.T, mode, pageURL string, seconds int, args ...string) *browser {
+	t.Helper()
+	argv := append([]string{"node", "browser.mjs", mode, pageURL, "--seconds=" + strconv.Itoa(seconds)}, args...)
+	return &browser{startProc(t, "chromium "+mode, []string{"TMPDIR=" + t.TempDir()}, argv...)}
+}
+
+// waitState waits for a per-second sample for which cond holds and returns it.
+func (b *browser) waitState(timeout time.Duration, what string, cond func(pageState) bool) pageState {
+	b.t.Helper()
+	var got pageState
+	b.waitLine(timeout, what, func(line string) bool {
+		var s pageState
+		if json.Unmarshal([]byte(line), &s) != nil || s.T == 0 {
+			return false
+		}
+		got = s
+		return cond(s)
+	})
+	return got
+}
+
+// finish ends the page early (SIGTERM: browser.mjs leaves the page, which DELETEs its session)
+// and returns the result line; exit status 0 must agree with result.ok.
+func (b *browser) finish() pageResult {
+	b.t.Helper()
+	err := b.stop(30 * time.Second)
+	var res pageResult
+	resultLine(b.proc, &res)
+	if res.OK != (err == nil) {
+		b.t.Errorf("%s: result ok=%v but exit %v", b.name, res.OK, err)
+	}
+	return res
+}
+
+// resultLine decodes the "result" object of the process's last {"result":...} line into v.
+func resultLine(p *proc, v any) {
+	p.t.Helper()
+	lines := p.output()
+	for i := len(lines) - 1; i >= 0; i-- {
+		var wrap struct {
+			Result json.RawMessage `json:"result"`
+		}
+		if json.Unmarshal([]byte(lines[i]), &wrap) == nil && wrap.Result != nil {
+			if err := json.Unmarshal(wrap.Result, v); err != nil {
+				p.t.Fatalf("%s: result line %s: %v", p.name, lines[i], err)
+			}
+			return
+		}
+	}
+	p.t.Fatalf("%s printed no {\"result\":...} line (exit %v); last output: %s", p.name, p.waitErr, p.lastLine())
+}
+
+// gstLine is one JSON line of gst_whip.py.
+type gstLine struct {
+	HTTP     int    `json:"http"`
+	Location string `json:"location"`
+	ICE      string `json:"ice"`
+	Error    string `json:"error"`
+}
+
+// gstResult is gst_whip.py's result object.
+type gstResult struct {
+	OK          bool           `json:"ok"`
+	Connected   bool           `json:"connected"`
+	Error       *string        `json:"error"`
+	PacketsSent map[string]int `json:"packets_sent"`
+}
+
+// jsonInto decodes one JSON line into v and reports whether it was JSON.
+func jsonInto(line string, v any) bool { return json.Unmarshal([]byte(line), v) == nil }

@@ -116,8 +116,10 @@ func (s *Session) goOwned(f func()) {
 func (s *Session) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		if err := s.pc.Close(); err != nil {
-			s.log.Debug("close peer connection", "err", err)
+		if s.pc != nil {
+			if err := s.pc.Close(); err != nil {
+				s.log.Debug("close peer connection", "err", err)
+			}
 		}
 		s.sfu.forget(s)
 		s.wg.Wait()

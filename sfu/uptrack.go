@@ -44,6 +44,9 @@ type UpTrack struct {
 
 	onPacket atomic.Pointer[func()] // wakes the slot's downtracks
 
+	ext      media.SeqExtender // push side only
+	firstExt uint64
+
 	packets, bytes, plisSent, nacksSent atomic.Uint64
 	unique, expected                    atomic.Uint64 // distinct sequence numbers received / spanned
 	done                                chan struct{}
@@ -67,13 +70,7 @@ func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Dura
 // but the ring's write side, so it runs ahead of all egress work.
 func (u *UpTrack) readLoop(track *webrtc.TrackRemote) {
 	defer close(u.done)
-	var (
-		buf   [maxPacketSize]byte
-		view  media.RTPView
-		ext   media.SeqExtender
-		first uint64
-	)
-	isVideo := u.kind == "video"
+	var buf [maxPacketSize]byte
 	for {
 		n, _, err := track.Read(buf[:])
 		if err != nil {
@@ -82,34 +79,41 @@ func (u *UpTrack) readLoop(track *webrtc.TrackRemote) {
 			}
 			return
 		}
-		if view.ParseRTP(buf[:n]) != nil {
-			continue
-		}
-		key := isVideo && media.IsKeyframeStart(u.codec.MimeType, view.Payload(buf[:n]))
-		extSeq := ext.Extend(view.SequenceNumber)
-		if first == 0 {
-			first = extSeq
-		}
-		dup := u.ring.Has(extSeq)
-		if !u.ring.Put(extSeq, buf[:n], time.Now(), key) {
-			continue
-		}
-		if !dup {
-			u.unique.Add(1)
-		}
-		if ext.Highest() >= first {
-			u.expected.Store(ext.Highest() - first + 1)
-		}
-		u.packets.Add(1)
-		u.bytes.Add(uint64(n))
-		if key {
-			u.keyframeArrived()
-		} else if isVideo {
-			u.maybeSendPendingPLI()
-		}
-		if f := u.onPacket.Load(); f != nil {
-			(*f)()
-		}
+		u.push(buf[:n])
+	}
+}
+
+// push stores one RTP packet and wakes the downtracks. One goroutine at a time calls it.
+func (u *UpTrack) push(pkt []byte) {
+	var view media.RTPView
+	if view.ParseRTP(pkt) != nil {
+		return
+	}
+	isVideo := u.kind == "video"
+	key := isVideo && media.IsKeyframeStart(u.codec.MimeType, view.Payload(pkt))
+	extSeq := u.ext.Extend(view.SequenceNumber)
+	if u.firstExt == 0 {
+		u.firstExt = extSeq
+	}
+	dup := u.ring.Has(extSeq)
+	if !u.ring.Put(extSeq, pkt, time.Now(), key) {
+		return
+	}
+	if !dup {
+		u.unique.Add(1)
+	}
+	if h := u.ext.Highest(); h >= u.firstExt {
+		u.expected.Store(h - u.firstExt + 1)
+	}
+	u.packets.Add(1)
+	u.bytes.Add(uint64(len(pkt)))
+	if key {
+		u.keyframeArrived()
+	} else if isVideo {
+		u.maybeSendPendingPLI()
+	}
+	if f := u.onPacket.Load(); f != nil {
+		(*f)()
 	}
 }
 

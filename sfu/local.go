@@ -1,0 +1,123 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// LocalPublisher feeds a room from inside the process (RTMP and SRT ingest, relays): it is
+// the room's publisher like a WHIP session, under the same one-publisher policy, and its
+// packets take the same path to viewers.
+type LocalPublisher struct {
+	sess      *Session
+	mu        sync.Mutex // serialises pushes per publisher
+	tracks    map[string]*UpTrack
+	closeOnce sync.Once
+}
+
+// localRTCP turns the SFU's keyframe requests into a callback; other RTCP has no receiver.
+type localRTCP struct{ onKeyframe func() }
+
+func (l localRTCP) WriteRTCP(pkts []rtcp.Packet) error {
+	for _, p := range pkts {
+		if _, ok := p.(*rtcp.PictureLossIndication); ok && l.onKeyframe != nil {
+			l.onKeyframe()
+		}
+	}
+	return nil
+}
+
+// PublishLocal makes an in-process publisher of the given tracks (video and/or audio; nil
+// to leave one out) the room's publisher. onKeyframe is called, throttled like PLIs, when
+// viewers need a keyframe. Errors are those of Publish (ErrRoomBusy, ErrClosed).
+func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParameters, onKeyframe func()) (*LocalPublisher, error) {
+	if video == nil && audio == nil {
+		return nil, fmt.Errorf("publish local: no tracks")
+	}
+	room, err := s.room(roomName)
+	if err != nil {
+		return nil, err
+	}
+	sess := s.newSession(room, RolePublisher)
+	previous, err := s.claimPublisher(room, sess)
+	if err != nil {
+		s.dropIfIdle(room)
+		return nil, err
+	}
+	if previous != nil {
+		sess.log.Info("replacing publisher", "previous", previous.ID)
+		previous.Close()
+	}
+	if err := s.register(sess); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	p := &LocalPublisher{sess: sess, tracks: map[string]*UpTrack{}}
+	for kind, c := range map[string]*webrtc.RTPCodecParameters{"video": video, "audio": audio} {
+		if c == nil {
+			continue
+		}
+		up := newLocalUpTrack(kind, *c, localRTCP{onKeyframe}, s.opts.PLIInterval, sess)
+		p.tracks[kind] = up
+		sess.mu.Lock()
+		sess.ups = append(sess.ups, up)
+		sess.mu.Unlock()
+	}
+	for _, up := range p.tracks {
+		room.addUpTrack(sess, up)
+	}
+	sess.log.Info("local publisher session")
+	return p, nil
+}
+
+func newLocalUpTrack(kind string, codec webrtc.RTPCodecParameters, pub rtcpWriter, pliInterval time.Duration, sess *Session) *UpTrack {
+	size := audioRingSize
+	if kind == "video" {
+		size = videoRingSize
+	}
+	ring := newPacketRing(size)
+	ssrc := rand.Uint32()
+	return &UpTrack{
+		kind: kind, codec: codec, ssrc: ssrc, ring: ring, publisher: pub,
+		log: sess.log.With("kind", kind, "ssrc", ssrc), pliInterval: pliInterval,
+		nackedAt: make([]int64, ring.Size()), done: make(chan struct{}),
+	}
+}
+
+// ID is the publisher's session id.
+func (p *LocalPublisher) ID() string { return p.sess.ID }
+
+// Context ends when the publisher is closed or replaced, or the server shuts down.
+func (p *LocalPublisher) Context() context.Context { return p.sess.ctx }
+
+// WriteRTP hands one marshalled RTP packet of kind ("video" or "audio") to the room. The
+// caller packetizes (sequence numbers, timestamps, marker) as a WebRTC sender would.
+func (p *LocalPublisher) WriteRTP(kind string, pkt []byte) error {
+	up := p.tracks[kind]
+	if up == nil {
+		return fmt.Errorf("publish local: no %s track", kind)
+	}
+	if err := p.sess.ctx.Err(); err != nil {
+		return fmt.Errorf("publish local: session ended: %w", err)
+	}
+	p.mu.Lock()
+	up.push(pkt)
+	p.mu.Unlock()
+	return nil
+}
+
+// Close ends the publisher; its viewers stay and wait for the next one.
+func (p *LocalPublisher) Close() {
+	p.closeOnce.Do(func() {
+		p.sess.Close()
+		for _, up := range p.tracks {
+			p.sess.sfu.retired.addUp(up)
+		}
+	})
+}

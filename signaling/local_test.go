@@ -1,0 +1,62 @@
+package signaling
+
+import (
+	"bytes"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/sfu"
+)
+
+func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	video := &webrtc.RTPCodecParameters{RTPCodecCapability: h264Codec(), PayloadType: 96}
+	audio := &webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
+	var keyframeRequests atomic.Int32
+	pub, err := srv.sfu.PublishLocal("local", video, audio, func() { keyframeRequests.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if _, err := srv.sfu.PublishLocal("local", video, nil, nil); err != sfu.ErrRoomBusy {
+		t.Fatalf("second local publisher: %v, want ErrRoomBusy", err)
+	}
+	var vseq, aseq uint16
+	write := func(kind string, payload []byte) {
+		seq := &vseq
+		if kind == "audio" {
+			seq = &aseq
+		}
+		*seq++
+		b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: *seq, Timestamp: uint32(*seq) * 3000}, Payload: payload}).Marshal()
+		if err := pub.WriteRTP(kind, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("video", keyframePayload(0))
+	srv.waitLive(t, ctx, "local", true)
+	_, rec := startViewer(t, ctx, srv.url+"/whep/local")
+	eventually(t, ctx, "media from the local publisher", func() bool {
+		write("video", keyframePayload(1))
+		write("audio", audioPayload(1))
+		return rec.count("video") > 0 && rec.count("audio") > 0
+	})
+	write("video", deltaPayload(42))
+	eventually(t, ctx, "the delta frame", func() bool {
+		got, _ := rec.snapshot("video")
+		return bytes.Equal(got[len(got)-1], deltaPayload(42))
+	})
+	if keyframeRequests.Load() == 0 {
+		t.Error("the viewer's join did not ask the local publisher for a keyframe")
+	}
+	pub.Close()
+	srv.waitLive(t, ctx, "local", false)
+	if err := pub.WriteRTP("video", []byte{0x80}); err == nil {
+		t.Error("WriteRTP after Close succeeded")
+	}
+}

@@ -34,16 +34,23 @@ type DownTrack struct {
 	mimeType      string
 	isVideo       bool
 
-	mu       sync.Mutex // forwarding state, shared with the RTCP goroutine
-	m        munger
-	src      *UpTrack
-	cursor   uint64
-	needKey  bool
-	newEpoch bool
-	sameSrc  bool
-	buf      [maxPacketSize]byte
-	view     media.RTPView
-	hdr      rtp.Header
+	maxRank   atomic.Int32  // viewer's cap (rankAny: none)
+	allocRank atomic.Int32  // allocator's decision (rankAny, a rank, or rankPause)
+	estimate  atomic.Uint64 // the viewer's bandwidth estimate in bit/s (0: none yet)
+
+	mu           sync.Mutex // forwarding state, shared with the RTCP goroutine
+	pending      *UpTrack   // layer being switched to at its next keyframe
+	pendingSince time.Time
+	pendingFrom  uint64
+	m            munger
+	src          *UpTrack
+	cursor       uint64
+	needKey      bool
+	newEpoch     bool
+	sameSrc      bool
+	buf          [maxPacketSize]byte
+	view         media.RTPView
+	hdr          rtp.Header
 
 	rtxMu  sync.Mutex
 	rtxBuf [maxPacketSize + 2]byte
@@ -134,10 +141,9 @@ func (d *DownTrack) run(ctx context.Context) {
 func (d *DownTrack) drain() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	src := d.slot.src.Load()
-	if src != d.src {
-		d.switchSource(src)
-	}
+	now := time.Now()
+	d.followSource(d.chooseSource(now), now)
+	src := d.src
 	if src == nil {
 		return
 	}
@@ -165,7 +171,7 @@ func (d *DownTrack) drain() {
 			}
 			d.needKey = false
 		}
-		now := time.Now()
+		now = time.Now()
 		if d.newEpoch {
 			d.m.rebase(d.cursor, d.view.Timestamp, now, d.sameSrc)
 			d.newEpoch = false

@@ -66,6 +66,13 @@ func (r *packetRing) Head() uint64 {
 	return r.head
 }
 
+// LastKeyframe returns the extended sequence number of the newest keyframe start (0: none).
+func (r *packetRing) LastKeyframe() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.lastKey
+}
+
 // Has reports whether the ring holds the packet extSeq.
 func (r *packetRing) Has(extSeq uint64) bool {
 	r.mu.RLock()

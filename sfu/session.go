@@ -93,6 +93,15 @@ func (s *Session) DownTracks() []*DownTrack {
 	return append([]*DownTrack(nil), s.downs...)
 }
 
+// SetMaxLayer caps the simulcast layer of a viewer's video ("" lifts the cap).
+func (s *Session) SetMaxLayer(rid string) {
+	for _, d := range s.DownTracks() {
+		if d.isVideo {
+			d.SetMaxLayer(rid)
+		}
+	}
+}
+
 func (s *Session) usesSlot(sl *slot) bool {
 	for _, d := range s.DownTracks() {
 		if d.slot == sl {

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -18,7 +19,8 @@ type slot struct {
 	src atomic.Pointer[UpTrack]
 
 	mu     sync.Mutex
-	layers []*UpTrack                   // all live uptracks of this kind (simulcast layers)
+	layers []*UpTrack                   // all uptracks of this kind (simulcast layers)
+	sorted atomic.Pointer[[]*UpTrack]   // layers from low to high quality, read without locks
 	downs  atomic.Pointer[[]*DownTrack] // copy-on-write, read per packet without locks
 	wake   func()
 }
@@ -26,6 +28,7 @@ type slot struct {
 func newSlot(kind string, codec webrtc.RTPCodecParameters) *slot {
 	s := &slot{kind: kind, codec: codec}
 	s.downs.Store(&[]*DownTrack{})
+	s.sorted.Store(&[]*UpTrack{})
 	s.wake = s.wakeAll
 	return s
 }
@@ -59,20 +62,24 @@ func (s *slot) removeLayer(up *UpTrack) {
 	s.pickSource()
 }
 
-// pickSource points the slot at its best layer (or none) and wakes the downtracks.
+// pickSource points the slot at its best layer (or none), publishes the layers in order of
+// quality for the viewers' own choices, and wakes the downtracks.
 func (s *slot) pickSource() {
 	s.mu.Lock()
-	var best *UpTrack
-	for _, l := range s.layers {
-		if best == nil || layerRank(l.rid) > layerRank(best.rid) {
-			best = l
-		}
-	}
+	sorted := append([]*UpTrack(nil), s.layers...)
 	s.mu.Unlock()
-	if s.src.Swap(best) != best {
-		s.wakeAll()
+	sort.SliceStable(sorted, func(i, j int) bool { return layerRank(sorted[i].rid) < layerRank(sorted[j].rid) })
+	s.sorted.Store(&sorted)
+	var best *UpTrack
+	if len(sorted) > 0 {
+		best = sorted[len(sorted)-1]
 	}
+	s.src.Swap(best)
+	s.wakeAll()
 }
+
+// layersByQuality returns the slot's layers from low to high quality (shared; do not modify).
+func (s *slot) layersByQuality() []*UpTrack { return *s.sorted.Load() }
 
 // layerRank orders simulcast rids from low to high quality; a track without rid ranks highest.
 func layerRank(rid string) int {

@@ -61,18 +61,22 @@ func quantile(counts [len(transitBounds) + 1]uint64, q float64) time.Duration {
 
 // downStats are a downtrack's counters.
 type downStats struct {
-	packets, bytes, writeErrors  atomic.Uint64
-	nacksIn, retransmits, plisIn atomic.Uint64
-	skips, upstreamNacks         atomic.Uint64
-	lossFraction                 atomic.Uint32 // last RR fraction lost (0-255)
-	jitter                       atomic.Uint32
-	rttMicros                    atomic.Uint64
-	transit                      latencyHistogram
+	packets, bytes, writeErrors    atomic.Uint64
+	nacksIn, retransmits, plisIn   atomic.Uint64
+	skips, upstreamNacks, switches atomic.Uint64
+	lossFraction                   atomic.Uint32 // last RR fraction lost (0-255)
+	jitter                         atomic.Uint32
+	rttMicros                      atomic.Uint64
+	transit                        latencyHistogram
 }
 
 // TrackStats is a snapshot of one downtrack's counters for the API and /metrics.
 type TrackStats struct {
 	Kind         string  `json:"kind"`
+	Layer        string  `json:"layer,omitempty"`
+	MaxLayer     string  `json:"max_layer,omitempty"`
+	Switches     uint64  `json:"layer_switches"`
+	EstimateKbps float64 `json:"estimate_kbps,omitempty"`
 	Packets      uint64  `json:"packets"`
 	Bytes        uint64  `json:"bytes"`
 	NACKs        uint64  `json:"nacks"`
@@ -90,7 +94,8 @@ func (d *DownTrack) Stats() TrackStats {
 	var counts [len(transitBounds) + 1]uint64
 	d.stats.transit.addTo(&counts)
 	return TrackStats{
-		Kind: d.slot.kind, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
+		Kind: d.slot.kind, Layer: d.Layer(), MaxLayer: rankName(d.maxRank.Load()), Switches: d.stats.switches.Load(),
+		EstimateKbps: float64(d.estimate.Load()) / 1000, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
 		NACKs: d.stats.nacksIn.Load(), Retransmits: d.stats.retransmits.Load(), PLIs: d.stats.plisIn.Load(),
 		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
 		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
@@ -102,3 +107,15 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // TransitBounds returns the transit histogram's bucket upper bounds.
 func TransitBounds() []time.Duration { return transitBounds[:] }
+
+func rankName(r int32) string {
+	switch r {
+	case 1:
+		return "l"
+	case 2:
+		return "m"
+	case 3:
+		return "h"
+	}
+	return ""
+}

@@ -44,8 +44,13 @@ type UpTrack struct {
 
 	onPacket atomic.Pointer[func()] // wakes the slot's downtracks
 
-	ext      media.SeqExtender // push side only
-	firstExt uint64
+	ext         media.SeqExtender // push side only
+	firstExt    uint64
+	windowStart time.Time
+	windowBytes int
+
+	lastPacketNs atomic.Int64  // unix nanos of the newest packet: liveness
+	bitrate      atomic.Uint64 // bits per second over the last full second
 
 	packets, bytes, plisSent, nacksSent atomic.Uint64
 	unique, expected                    atomic.Uint64 // distinct sequence numbers received / spanned
@@ -96,9 +101,11 @@ func (u *UpTrack) push(pkt []byte) {
 		u.firstExt = extSeq
 	}
 	dup := u.ring.Has(extSeq)
-	if !u.ring.Put(extSeq, pkt, time.Now(), key) {
+	now := time.Now()
+	if !u.ring.Put(extSeq, pkt, now, key) {
 		return
 	}
+	u.measure(now, len(pkt))
 	if !dup {
 		u.unique.Add(1)
 	}
@@ -116,6 +123,31 @@ func (u *UpTrack) push(pkt []byte) {
 		(*f)()
 	}
 }
+
+// measure keeps the layer's bitrate and liveness, for the viewers' layer choices.
+func (u *UpTrack) measure(now time.Time, n int) {
+	u.lastPacketNs.Store(now.UnixNano())
+	if u.windowStart.IsZero() {
+		u.windowStart = now
+	}
+	u.windowBytes += n
+	if el := now.Sub(u.windowStart); el >= time.Second {
+		u.bitrate.Store(uint64(float64(u.windowBytes*8) / el.Seconds()))
+		u.windowStart, u.windowBytes = now, 0
+	}
+}
+
+// layerTimeout is how long a layer may be silent before viewers start moving off it (to a
+// keyframe of another layer); at 30 fps that is about nine frame intervals.
+const layerTimeout = 300 * time.Millisecond
+
+// Alive reports whether the layer has sent a packet within layerTimeout.
+func (u *UpTrack) Alive(now time.Time) bool {
+	return now.UnixNano()-u.lastPacketNs.Load() < int64(layerTimeout)
+}
+
+// Bitrate is the layer's measured bitrate in bits per second (0 until a second has passed).
+func (u *UpTrack) Bitrate() uint64 { return u.bitrate.Load() }
 
 // Lost is the number of packets the publisher's sequence numbers spanned that never
 // arrived (after the SFU's own NACKs to the publisher were answered or not).

@@ -71,6 +71,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 		mux.Handle("DELETE "+ep.prefix+"{room}/{session}", s.cors(s.handleDelete(ep.role)))
 		mux.Handle("OPTIONS "+ep.prefix+"{room}/{session}", s.cors(http.HandlerFunc(s.handleOptions)))
 	}
+	mux.Handle("POST /whep/{room}/{session}/layer", s.cors(http.HandlerFunc(s.handleLayer)))
+	mux.Handle("OPTIONS /whep/{room}/{session}/layer", s.cors(http.HandlerFunc(s.handleOptions)))
 	mux.Handle("GET /api/rooms", s.cors(http.HandlerFunc(s.handleRooms)))
 	mux.Handle("GET /api/rooms/{room}", s.cors(http.HandlerFunc(s.handleRoom)))
 	mux.Handle("GET /api/rooms/{room}/events", s.cors(http.HandlerFunc(s.handleEvents)))
@@ -195,3 +197,5 @@ func roomFrom(r *http.Request) (string, error) {
 	}
 	return room, nil
 }
+
+func stringReader(s string) io.Reader { return strings.NewReader(s) }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,42 +93,160 @@ func simulcastPublisher(t *testing.T, ctx context.Context, url string) map[strin
 
 func lastPathPart(u string) string { return u[strings.LastIndex(u, "/")+1:] }
 
-func TestSimulcastPublisherViewerGetsTheTopLayer(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	layers := simulcastPublisher(t, ctx, srv.url+"/whip/sim")
-	seq := map[string]uint16{}
-	send := func(rid string, key bool) {
+// simSender paces three synthetic VP8 layers, each payload tagged with its rid, a keyframe
+// every 10 frames per layer; stopped layers send nothing.
+type simSender struct {
+	t       *testing.T
+	layers  map[string]*webrtc.TrackLocalStaticRTP
+	seq     map[string]uint16
+	stopped map[string]bool
+	mu      sync.Mutex
+	frame   int
+}
+
+func (s *simSender) tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frame++
+	for _, rid := range []string{"l", "m", "h"} {
+		if s.stopped[rid] {
+			continue
+		}
 		payload := []byte{0x10, 0x01, 0, 0, rid[0]} // VP8 descriptor S=1, delta frame tag
-		if key {
+		if s.frame%10 == 0 {
 			payload[1] = 0x00 // keyframe (P bit 0)
 		}
-		seq[rid]++
-		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: seq[rid], Timestamp: uint32(seq[rid]) * 3000}, Payload: payload}
+		s.seq[rid]++
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: s.seq[rid], Timestamp: uint32(s.frame) * 3000}, Payload: payload}
 		// pion does not add mid/rid itself; browsers do. IDs as in pion's offer (extmap 1, 2).
 		_ = pkt.Header.SetExtension(1, []byte("0"))
 		_ = pkt.Header.SetExtension(2, []byte(rid))
-		_ = layers[rid].WriteRTP(pkt)
+		_ = s.layers[rid].WriteRTP(pkt)
 	}
-	eventually(t, ctx, "three layers in the room", func() bool {
-		for _, rid := range []string{"l", "m", "h"} {
-			send(rid, true)
+}
+
+func (s *simSender) stop(rid string) {
+	s.mu.Lock()
+	s.stopped[rid] = true
+	s.mu.Unlock()
+}
+
+// run ticks at 30 fps until ctx ends.
+func (s *simSender) run(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(33 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				s.tick()
+			}
 		}
-		info, ok := srv.sfu.Room("sim")
+	}()
+}
+
+func startSimulcast(t *testing.T, ctx context.Context, srv *testServer, room string) *simSender {
+	t.Helper()
+	s := &simSender{t: t, layers: simulcastPublisher(t, ctx, srv.url+"/whip/"+room), seq: map[string]uint16{}, stopped: map[string]bool{}}
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	s.run(streamCtx, &wg)
+	t.Cleanup(func() { stop(); wg.Wait() })
+	eventually(t, ctx, "three layers in the room", func() bool {
+		info, ok := srv.sfu.Room(room)
 		return ok && info.Live && len(info.Tracks) == 1 && strings.Join(info.Tracks[0].Layers, ",") == "h,l,m"
 	})
+	return s
+}
+
+// lastLayer is the rid tag of the newest video packet the viewer got.
+func lastLayer(rec *received) byte {
+	got, _ := rec.snapshot("video")
+	if len(got) == 0 {
+		return 0
+	}
+	p := got[len(got)-1]
+	return p[len(p)-1]
+}
+
+func TestSimulcastPublisherViewerGetsTheTopLayer(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	startSimulcast(t, ctx, srv, "sim")
 	_, rec := startViewer(t, ctx, srv.url+"/whep/sim")
-	eventually(t, ctx, "top-layer video at the viewer", func() bool {
-		for _, rid := range []string{"l", "m", "h"} {
-			send(rid, false)
-			send(rid, true)
-		}
-		return rec.count("video") >= 20
-	})
+	eventually(t, ctx, "top-layer video at the viewer", func() bool { return rec.count("video") >= 20 })
 	got, _ := rec.snapshot("video")
 	for _, p := range got {
 		if p[len(p)-1] != 'h' {
 			t.Fatalf("viewer got a packet of layer %q, want only h", p[len(p)-1:])
+		}
+	}
+}
+
+func setLayer(t *testing.T, url, layer string) {
+	t.Helper()
+	resp, err := http.Post(url+"/layer", "application/json", strings.NewReader(`{"maxLayer":"`+layer+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("layer %q: status %d", layer, resp.StatusCode)
+	}
+}
+
+func TestViewerCapsItsLayerAndSwitchesAtKeyframes(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	startSimulcast(t, ctx, srv, "cap")
+	viewer, rec := startViewer(t, ctx, srv.url+"/whep/cap")
+	eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
+	for _, want := range []string{"l", "m", "auto"} {
+		setLayer(t, viewer.Location(), want)
+		tag := byte('h')
+		if want != "auto" {
+			tag = want[0]
+		}
+		eventually(t, ctx, "layer "+want, func() bool { return lastLayer(rec) == tag })
+	}
+	got, seqs := rec.snapshot("video")
+	for i := 1; i < len(got); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence jumps %d → %d across layer switches", seqs[i-1], seqs[i])
+		}
+		if got[i][len(got[i])-1] != got[i-1][len(got[i-1])-1] && got[i][1]&0x01 != 0 {
+			t.Fatalf("switch from %c to %c on a delta frame, want a keyframe", got[i-1][len(got[i-1])-1], got[i][len(got[i])-1])
+		}
+	}
+	resp, err := http.Post(viewer.Location()+"/layer", "application/json", strings.NewReader(`{"maxLayer":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad layer: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestViewersMoveOffALayerThatStops(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	sim := startSimulcast(t, ctx, srv, "drop")
+	_, rec := startViewer(t, ctx, srv.url+"/whep/drop")
+	eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
+	before := rec.count("video")
+	stopped := time.Now()
+	sim.stop("h")
+	eventually(t, ctx, "layer m after h stopped", func() bool { return lastLayer(rec) == 'm' })
+	t.Logf("moved to m %v after h stopped", time.Since(stopped).Round(10*time.Millisecond))
+	_, seqs := rec.snapshot("video")
+	for i := before; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence jumps %d → %d when the layer stopped", seqs[i-1], seqs[i])
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package signaling
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/glint-video/glint/sfu"
@@ -47,6 +50,9 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 		h.Set("ETag", sess.ETag())
 		h.Set("Accept-Patch", typeSDPFrag)
 		s.setLinkHeaders(w)
+		if role == sfu.RoleViewer {
+			h.Add("Link", fmt.Sprintf(`<%s%s/%s/layer>; rel="urn:ietf:params:whep:ext:core:layer"`, prefix, room, sess.ID))
+		}
 		w.WriteHeader(http.StatusCreated)
 		_, _ = w.Write([]byte(answer))
 	})
@@ -114,4 +120,43 @@ func (s *Server) handleDelete(role sfu.Role) http.Handler {
 		sess.Close()
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// layerRequest selects a viewer's simulcast layer (WHEP layer extension): encodingId or
+// maxLayer "l", "m", "h", or "" / "auto" for the bandwidth allocator's choice.
+type layerRequest struct {
+	EncodingID string `json:"encodingId"`
+	MaxLayer   string `json:"maxLayer"`
+}
+
+func (s *Server) handleLayer(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r, sfu.RoleViewer)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, "application/json")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req layerRequest
+	if err := json.NewDecoder(io.LimitReader(stringReader(body), MaxBodyBytes)).Decode(&req); err != nil {
+		s.writeError(w, r, fail(http.StatusBadRequest, "layer: bad JSON: %v", err))
+		return
+	}
+	layer := req.MaxLayer
+	if layer == "" {
+		layer = req.EncodingID
+	}
+	switch layer {
+	case "", "auto":
+		layer = ""
+	case "l", "m", "h":
+	default:
+		s.writeError(w, r, fail(http.StatusBadRequest, "layer %.20q: want l, m, h or auto", layer))
+		return
+	}
+	sess.SetMaxLayer(layer)
+	w.WriteHeader(http.StatusNoContent)
 }

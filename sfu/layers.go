@@ -1,0 +1,105 @@
+package sfu
+
+import (
+	"time"
+)
+
+// Layer caps and allocator decisions are simulcast ranks (see layerRank): 1 low, 2 medium,
+// 3 high. rankAny means no limit; rankPause stops video (audio goes on).
+const (
+	rankAny   int32 = 0
+	rankPause int32 = -1
+)
+
+// SetMaxLayer caps the layer a viewer gets ("l", "m", "h" or "" for no cap).
+func (d *DownTrack) SetMaxLayer(rid string) {
+	rank := rankAny
+	if rid != "" {
+		rank = int32(layerRank(rid))
+	}
+	d.maxRank.Store(rank)
+	d.wake()
+}
+
+// setAllocation is the bandwidth allocator's decision: the highest rank that fits, or rankPause.
+func (d *DownTrack) setAllocation(rank int32) {
+	if d.allocRank.Swap(rank) != rank {
+		d.wake()
+	}
+}
+
+// chooseSource returns the layer this viewer should be on now: the best live layer within
+// the viewer's cap and the allocator's decision; nil pauses video.
+func (d *DownTrack) chooseSource(now time.Time) *UpTrack {
+	if !d.isVideo {
+		return d.slot.src.Load()
+	}
+	alloc := d.allocRank.Load()
+	if alloc == rankPause {
+		return nil
+	}
+	limit := d.maxRank.Load()
+	if alloc != rankAny && (limit == rankAny || alloc < limit) {
+		limit = alloc
+	}
+	var best, lowest *UpTrack
+	for _, l := range d.slot.layersByQuality() {
+		if !l.Alive(now) {
+			continue
+		}
+		if lowest == nil {
+			lowest = l
+		}
+		if limit == rankAny || int32(layerRank(l.rid)) <= limit {
+			best = l
+		}
+	}
+	if best == nil {
+		best = lowest // the cap is below every live layer: the lowest is the closest
+	}
+	if best == nil {
+		best = d.slot.src.Load() // nothing has sent yet: take the slot's default
+	}
+	return best
+}
+
+// followSource moves the viewer towards want. A video viewer that has a layer keeps it until
+// a keyframe of the target arrives (asked for at once), so the picture never breaks, also
+// when its layer has just stopped; anything else switches at once.
+func (d *DownTrack) followSource(want *UpTrack, now time.Time) {
+	if want == d.src {
+		d.pending = nil
+		return
+	}
+	if want == nil || d.src == nil || !d.isVideo {
+		d.pending = nil
+		d.switchSource(want)
+		return
+	}
+	if d.pending != want {
+		d.pending, d.pendingSince, d.pendingFrom = want, now, want.ring.Head()+1
+		want.RequestKeyframe()
+		return
+	}
+	if key := want.ring.LastKeyframe(); key >= d.pendingFrom && key != 0 {
+		from := d.src
+		d.src, d.cursor, d.newEpoch, d.sameSrc, d.needKey, d.pending = want, key, true, false, false, nil
+		d.stats.switches.Add(1)
+		d.log.Debug("layer switch", "from", from.rid, "to", want.rid)
+		return
+	}
+	if now.Sub(d.pendingSince) > time.Second {
+		d.pendingSince = now
+		want.RequestKeyframe() // throttled at the uptrack; repeats a lost request
+	}
+}
+
+// Layer returns the rid of the layer the viewer is on ("" without simulcast or when paused).
+func (d *DownTrack) Layer() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.src == nil {
+		return ""
+	}
+	return d.src.rid
+}

@@ -23,6 +23,9 @@ type DownTrack struct {
 	id, streamID string
 	kind         webrtc.RTPCodecType
 	slot         *slot
+	audio        *slot      // the room's audio, whose bitrate the viewer's budget carries too
+	bwe          *viewerBWE // the viewer's bandwidth estimate (nil in tests without one)
+	probeCh      chan probe
 	log          *slog.Logger
 	wakeCh       chan struct{}
 
@@ -67,7 +70,7 @@ func newDownTrack(id, streamID string, s *slot, log *slog.Logger) *DownTrack {
 	}
 	return &DownTrack{
 		id: id, streamID: streamID, kind: kind, slot: s, log: log,
-		wakeCh: make(chan struct{}, 1), isVideo: s.kind == "video", mimeType: s.codec.MimeType,
+		wakeCh: make(chan struct{}, 1), probeCh: make(chan probe, 1), isVideo: s.kind == "video", mimeType: s.codec.MimeType,
 		m: munger{clockRate: s.codec.ClockRate},
 	}
 }
@@ -100,6 +103,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 				d.rtxSSRC, d.rtxPT = uint32(rtx), uint8(c.PayloadType)
 			}
 		}
+	}
+	if d.bwe != nil && d.rtxSSRC != 0 {
+		d.bwe.pacer.alias(d.rtxSSRC, d.ssrc)
 	}
 	d.hdr = rtp.Header{Version: 2, SSRC: d.ssrc, PayloadType: d.pt}
 	d.rtxHdr = rtp.Header{Version: 2, SSRC: d.rtxSSRC, PayloadType: d.rtxPT}

@@ -30,6 +30,10 @@ func (d *DownTrack) rtcpLoop(sender *webrtc.RTPSender) {
 				d.handleNack(p)
 			case *rtcp.ReceiverReport:
 				d.handleReport(p.Reports)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				if d.bwe != nil {
+					d.bwe.onREMB(p.Bitrate)
+				}
 			}
 		}
 	}
@@ -79,31 +83,59 @@ func (d *DownTrack) handleNack(n *rtcp.TransportLayerNack) {
 	}
 }
 
-// retransmit resends outSeq. It returns ok, or the source sequence number the ring lacks
-// (nil when the number is not one this viewer can be given at all).
+// retransmit resends outSeq for a NACK. It returns ok, or the source sequence number the
+// ring lacks (nil when the number is not one this viewer can be given at all).
 func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
+	n, lack, inEpoch := d.resend(outSeq)
+	if !inEpoch {
+		return nil, false
+	}
+	if n == 0 {
+		return &lack, false
+	}
+	d.stats.retransmits.Add(1)
+	return nil, true
+}
+
+// resendRecent resends the packet sent back packets ago (a bandwidth probe); it returns
+// the bytes sent, 0 when there is no such packet.
+func (d *DownTrack) resendRecent(back uint16) int {
+	d.mu.Lock()
+	if !d.m.started || d.m.sentInEpoch <= uint64(back) {
+		d.mu.Unlock()
+		return 0
+	}
+	seq := d.m.highestSeq - back
+	d.mu.Unlock()
+	n, _, _ := d.resend(seq)
+	return n
+}
+
+// resend writes outSeq again, on the RTX stream when negotiated. It returns the payload
+// bytes written (0 if the ring lacks the packet, whose source number is then lacked), and
+// whether outSeq belongs to the current epoch at all.
+func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	d.mu.Lock()
 	srcExt, inEpoch := d.m.sourceOf(outSeq)
 	src, tsOffset := d.src, d.m.tsOffset
 	d.mu.Unlock()
 	if !inEpoch || src == nil {
-		return nil, false
+		return 0, 0, false
 	}
 	d.rtxMu.Lock()
 	defer d.rtxMu.Unlock()
 	buf := d.rtxBuf[2:]
-	n, _ := src.ring.CopyOut(srcExt, buf)
+	size, _ := src.ring.CopyOut(srcExt, buf)
 	var view media.RTPView
-	if n == 0 || view.ParseRTP(buf[:n]) != nil {
-		s := uint16(srcExt)
-		return &s, false
+	if size == 0 || view.ParseRTP(buf[:size]) != nil {
+		return 0, uint16(srcExt), true
 	}
 	hdr := &d.rtxHdr
 	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+tsOffset
-	payload := view.Payload(buf[:n])
+	payload := view.Payload(buf[:size])
 	if d.rtxSSRC != 0 {
 		// RFC 4588: the original sequence number precedes the original payload.
-		start := 2 + view.PayloadStart - 2
+		start := view.PayloadStart
 		binary.BigEndian.PutUint16(d.rtxBuf[start:], outSeq)
 		payload = d.rtxBuf[start : 2+view.PayloadEnd]
 		hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = d.rtxSSRC, d.rtxPT, d.rtxSeq
@@ -112,8 +144,7 @@ func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
 		hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = d.ssrc, d.pt, outSeq
 	}
 	if _, err := d.writer.WriteRTP(hdr, payload); err != nil {
-		return nil, false
+		return 0, 0, true
 	}
-	d.stats.retransmits.Add(1)
-	return nil, true
+	return len(payload), 0, true
 }

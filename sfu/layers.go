@@ -103,3 +103,71 @@ func (d *DownTrack) Layer() string {
 	}
 	return d.src.rid
 }
+
+// audioBitrate is the bitrate of the room's audio, which the viewer's budget must carry too.
+func (d *DownTrack) audioBitrate() uint64 {
+	if d.audio == nil {
+		return 0
+	}
+	if src := d.audio.src.Load(); src != nil {
+		return src.Bitrate()
+	}
+	return 0
+}
+
+// sourceBitrate is the bitrate of the layer the viewer is on.
+func (d *DownTrack) sourceBitrate() uint64 {
+	if src := d.source(); src != nil {
+		return src.Bitrate()
+	}
+	return 0
+}
+
+// startProbe resends recent packets for length at about rate bit/s; the viewer drops them
+// as duplicates, but they count in its congestion feedback.
+func (d *DownTrack) startProbe(rate uint64, length time.Duration) {
+	select {
+	case d.probeCh <- probe{rate: rate, length: length}:
+	default:
+	}
+}
+
+type probe struct {
+	rate   uint64
+	length time.Duration
+}
+
+// runProbes sends the probes asked for until done is closed.
+func (d *DownTrack) runProbes(done <-chan struct{}) {
+	const tick = 20 * time.Millisecond
+	for {
+		var p probe
+		select {
+		case <-done:
+			return
+		case p = <-d.probeCh:
+		}
+		perTick := float64(p.rate) * tick.Seconds() / 8 // bytes
+		t := time.NewTicker(tick)
+		end := time.Now().Add(p.length)
+		budget := 0.0
+		for now := time.Now(); now.Before(end); now = time.Now() {
+			select {
+			case <-done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			budget += perTick
+			for back := uint16(0); budget > 0 && back < 64; back++ {
+				n := d.resendRecent(back)
+				if n == 0 {
+					break
+				}
+				budget -= float64(n)
+				d.stats.probes.Add(1)
+			}
+		}
+		t.Stop()
+	}
+}

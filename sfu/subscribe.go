@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
@@ -31,6 +32,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if !live {
 		return nil, "", ErrNoPublisher
 	}
+	audioSlot := slots["audio"]
 	me := &webrtc.MediaEngine{}
 	var chosen []*slot
 	for _, m := range o.Media {
@@ -51,12 +53,13 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if len(chosen) == 0 {
 		return nil, "", &SDPError{Reason: "offer receives no audio or video this room has"}
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, "", fmt.Errorf("rtcp reports: %w", err)
+	bwe := &viewerBWE{}
+	ir, err := viewerInterceptors(me, bwe)
+	if err != nil {
+		return nil, "", err
 	}
 	sess := s.newSession(room, RoleViewer)
-	answer, err := s.startViewer(ctx, sess, me, ir, offerSDP, chosen)
+	answer, err := s.startViewer(ctx, sess, me, ir, offerSDP, chosen, bwe, audioSlot)
 	if err != nil {
 		sess.Close()
 		return nil, "", err
@@ -72,7 +75,8 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	return sess, answer, nil
 }
 
-func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry, offerSDP string, slots []*slot) (string, error) {
+func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,
+	offerSDP string, slots []*slot, bwe *viewerBWE, audio *slot) (string, error) {
 	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return "", fmt.Errorf("peer connection: %w", err)
@@ -85,6 +89,7 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 	addTracks := func() error {
 		for _, sl := range slots {
 			d := newDownTrack(sl.kind, "glint-"+sess.Room, sl, sess.log.With("kind", sl.kind))
+			d.bwe, d.audio = bwe, audio
 			sender, err := pc.AddTrack(d)
 			if err != nil {
 				return fmt.Errorf("add %s track: %w", sl.kind, err)
@@ -94,8 +99,15 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 			sess.mu.Unlock()
 			sess.goOwned(func() { d.rtcpLoop(sender) })
 			sess.goOwned(func() { d.run(sess.ctx) })
+			if d.isVideo {
+				alloc := &allocator{d: d, bwe: bwe, current: rankAny}
+				sess.goOwned(func() { alloc.run(sess.ctx.Done()) })
+				sess.goOwned(func() { d.runProbes(sess.ctx.Done()) })
+			}
 		}
 		return nil
 	}
-	return sess.answer(ctx, offerSDP, addTracks)
+	answer, err := sess.answer(ctx, offerSDP, addTracks)
+	bwe.twcc.Store(strings.Contains(answer, "transport-wide-cc"))
+	return answer, err
 }

@@ -7,17 +7,25 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
 // simulcastPublisher publishes three VP8 layers (rid l, m, h) the way browsers do.
 func simulcastPublisher(t *testing.T, ctx context.Context, url string) map[string]*webrtc.TrackLocalStaticRTP {
+	layers, _ := simulcastPublisherPLI(t, ctx, url)
+	return layers
+}
+
+// simulcastPublisherPLI also reports, per layer, whether a keyframe was asked for (PLI).
+func simulcastPublisherPLI(t *testing.T, ctx context.Context, url string) (map[string]*webrtc.TrackLocalStaticRTP, map[string]*atomic.Bool) {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -58,13 +66,23 @@ func simulcastPublisher(t *testing.T, ctx context.Context, url string) map[strin
 			t.Fatal(err)
 		}
 	}
-	go func() {
-		for {
-			if _, _, err := tr.Sender().ReadRTCP(); err != nil {
-				return
+	keyReq := map[string]*atomic.Bool{}
+	for rid := range layers {
+		keyReq[rid] = &atomic.Bool{}
+		go func() {
+			for {
+				pkts, _, err := tr.Sender().ReadSimulcastRTCP(rid)
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok {
+						keyReq[rid].Store(true)
+					}
+				}
 			}
-		}
-	}()
+		}()
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +106,7 @@ func simulcastPublisher(t *testing.T, ctx context.Context, url string) map[strin
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
-	return layers
+	return layers, keyReq
 }
 
 func lastPathPart(u string) string { return u[strings.LastIndex(u, "/")+1:] }

@@ -1,0 +1,198 @@
+package sfu
+
+import (
+	"time"
+)
+
+// Allocator tuning: a layer fits when its bitrate plus headroom is within the estimate;
+// going up needs the estimate to have held for upHold; pausing needs the estimate to stay
+// below what the lowest layer needs for pauseHold. Probing duplicates recent packets to
+// show the estimator that more would fit.
+const (
+	allocInterval = 200 * time.Millisecond
+	headroom      = 1.15
+	upHold        = 1500 * time.Millisecond
+	pauseHold     = time.Second
+	pauseFactor   = 0.6 // below this share of the lowest layer's bitrate, video pauses
+	probeLength   = 1500 * time.Millisecond
+	probeSettle   = time.Second // after a probe, the estimate may dip: ride it out
+	probeEvery    = 3 * time.Second
+	probeMaxEvery = 30 * time.Second
+	probeDipFloor = 0.8 // during/after a probe, go down only below this share of the layer's bitrate
+	probeShare    = 0.6 // a probe adds at most this share of the current rate
+	downCooldown  = 1500 * time.Millisecond
+	collapse      = 0.5  // within the cool-down, go down again only below this share
+	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
+)
+
+// allocator chooses one viewer's video layer from its bandwidth estimate.
+type allocator struct {
+	d   *DownTrack
+	bwe *viewerBWE
+
+	current    int32 // last decision applied (rankAny until the first estimate)
+	downAt     time.Time
+	upSince    time.Time
+	lowSince   time.Time
+	probing    bool
+	probeEnd   time.Time
+	nextProbe  time.Time
+	probeGap   time.Duration // grows after probes that did not lead up
+	probedFrom int32
+}
+
+// rankOrder makes rankAny compare above every real rank.
+func rankOrder(r int32) int32 {
+	if r == rankAny {
+		return 1 << 20
+	}
+	return r
+}
+
+// run decides every allocInterval until done is closed.
+func (a *allocator) run(done <-chan struct{}) {
+	t := time.NewTicker(allocInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			a.step(now)
+		}
+	}
+}
+
+// fit returns the highest rank whose layer fits budget (rankPause if none does) and the
+// lowest live layer.
+func (a *allocator) fit(budget float64, now time.Time) (int32, *UpTrack, *UpTrack) {
+	best, next := rankPause, (*UpTrack)(nil)
+	var lowest *UpTrack
+	limit := a.d.maxRank.Load()
+	for _, l := range a.d.slot.layersByQuality() {
+		if !l.Alive(now) {
+			continue
+		}
+		r := int32(layerRank(l.rid))
+		if limit != rankAny && r > limit && lowest != nil {
+			break
+		}
+		if lowest == nil {
+			lowest = l
+		}
+		if float64(l.Bitrate())*headroom <= budget {
+			best = r
+		} else if next == nil {
+			next = l
+		}
+	}
+	return best, lowest, next
+}
+
+func (a *allocator) step(now time.Time) {
+	est := a.bwe.estimate(now)
+	a.d.estimate.Store(est)
+	if est == 0 {
+		return // no estimate (yet): keep the best layer
+	}
+	budget := float64(est) - float64(a.d.audioBitrate())
+	want, lowest, next := a.fit(budget, now)
+	if lowest == nil {
+		return
+	}
+	if want == rankPause && budget >= float64(lowest.Bitrate())*pauseFactor {
+		want = int32(layerRank(lowest.rid)) // lowest is tight but playable
+	}
+	if want == rankPause {
+		if a.lowSince.IsZero() {
+			a.lowSince = now
+		}
+		if now.Sub(a.lowSince) < pauseHold {
+			want = int32(layerRank(lowest.rid))
+		}
+	} else {
+		a.lowSince = time.Time{}
+	}
+	inProbe := a.probing || now.Before(a.probeEnd.Add(probeSettle))
+	if rankOrder(want) < rankOrder(a.current) {
+		cur := float64(a.layerBitrate(a.current, now))
+		switch {
+		case budget >= cur*stayShare && a.current != rankAny:
+			want = a.current // inside the hysteresis band: GCC hovers around the sent rate
+		case inProbe && budget >= cur*probeDipFloor:
+			want = a.current // the probe's own traffic dented the estimate; the layer still fits
+		case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse:
+			want = a.current // the estimate undershoots right after congestion; let it settle
+		}
+	}
+	switch {
+	case rankOrder(want) < rankOrder(a.current):
+		a.apply(want) // congestion: down at once
+		a.upSince, a.downAt = time.Time{}, now
+	case rankOrder(want) > rankOrder(a.current):
+		if a.upSince.IsZero() {
+			a.upSince = now
+		}
+		if now.Sub(a.upSince) >= upHold {
+			a.apply(want)
+			a.upSince = time.Time{}
+		}
+	default:
+		a.upSince = time.Time{}
+		a.maybeProbe(now, next)
+	}
+	if a.probing && now.After(a.probeEnd) {
+		a.probing = false
+	}
+	if !inProbe && a.probedFrom != 0 {
+		if rankOrder(a.current) > rankOrder(a.probedFrom) {
+			a.probeGap = probeEvery // it led up: probe again soon
+		} else {
+			a.probeGap = min(a.probeGap*2, probeMaxEvery)
+		}
+		a.probedFrom = 0
+		a.nextProbe = now.Add(a.probeGap)
+	}
+}
+
+func (a *allocator) apply(rank int32) {
+	a.d.log.Debug("allocation", "from", rankName(a.current), "to", rankName(rank), "estimate_kbps", a.d.estimate.Load()/1000,
+		"probing", a.probing)
+	a.current = rank
+	a.d.setAllocation(rank)
+	if a.probeGap == 0 {
+		a.probeGap = probeEvery
+	}
+	a.nextProbe = time.Now().Add(a.probeGap) // let the estimate settle on the new layer first
+}
+
+// maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
+// the next layer's bitrate, so the estimator can learn whether it fits.
+func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
+	if next == nil || a.probing || now.Before(a.nextProbe) || a.current == rankPause {
+		return
+	}
+	cur := float64(a.d.sourceBitrate())
+	extra := min(float64(next.Bitrate())*headroom-cur, cur*probeShare)
+	if extra <= 0 {
+		return
+	}
+	if a.probeGap == 0 {
+		a.probeGap = probeEvery
+	}
+	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
+	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
+	a.d.startProbe(uint64(extra), probeLength)
+}
+
+// layerBitrate is the bitrate of the layer allocated at rank (the best within it), which the
+// viewer is on or switching to.
+func (a *allocator) layerBitrate(rank int32, now time.Time) uint64 {
+	var rate uint64
+	for _, l := range a.d.slot.layersByQuality() {
+		if l.Alive(now) && (rank == rankAny || int32(layerRank(l.rid)) <= rank) {
+			rate = l.Bitrate()
+		}
+	}
+	return rate
+}

@@ -1,0 +1,119 @@
+package sfu
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// initialEstimate is where a viewer's bandwidth estimate starts: high enough for the top
+// layer of a typical simulcast, so that unconstrained viewers start there and constrained
+// ones fall within a second or two of congestion feedback.
+const initialEstimate = 3_000_000
+
+// viewerBWE is one viewer's send-side bandwidth estimate: Google congestion control driven
+// by the viewer's transport-wide CC feedback, or its REMB when that is all it offers.
+type viewerBWE struct {
+	pacer     *ssrcPacer
+	estimator atomic.Pointer[cc.BandwidthEstimator]
+	twcc      atomic.Bool   // transport-cc negotiated: the GCC estimate is meaningful
+	remb      atomic.Uint64 // latest REMB bitrate, bit/s
+	rembAt    atomic.Int64  // unix nanos of the latest REMB
+}
+
+// viewerInterceptors builds a viewer's interceptors: sender reports, the GCC estimator
+// (fed by TWCC feedback) and the TWCC sequence-number header extension, in that order so
+// that the estimator sees the sequence number each packet leaves with.
+func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE) (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("rtcp reports: %w", err)
+	}
+	bwe.pacer = newSSRCPacer()
+	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate), gcc.SendSideBWEMinBitrate(30_000),
+			gcc.SendSideBWEPacer(bwe.pacer))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("congestion control: %w", err)
+	}
+	ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe.estimator.Store(&est) })
+	ir.Add(ccf)
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		return nil, fmt.Errorf("twcc header extension: %w", err)
+	}
+	return ir, nil
+}
+
+// estimate returns the viewer's available bandwidth in bit/s, or 0 while unknown.
+func (b *viewerBWE) estimate(now time.Time) uint64 {
+	if b.twcc.Load() {
+		if e := b.estimator.Load(); e != nil {
+			return uint64((*e).GetTargetBitrate())
+		}
+	}
+	if now.UnixNano()-b.rembAt.Load() < int64(5*time.Second) {
+		return b.remb.Load()
+	}
+	return 0
+}
+
+func (b *viewerBWE) onREMB(bitrate float32) {
+	b.remb.Store(uint64(bitrate))
+	b.rembAt.Store(time.Now().UnixNano())
+}
+
+func (b *viewerBWE) close() {
+	if e := b.estimator.Load(); e != nil {
+		_ = (*e).Close()
+	}
+}
+
+// ssrcPacer is a gcc.Pacer that sends at once (no queue, so no added latency) and also
+// routes packets of a stream's RTX SSRC, which the estimator does not register itself.
+type ssrcPacer struct {
+	mu      sync.RWMutex
+	writers map[uint32]interceptor.RTPWriter
+	aliases map[uint32]uint32
+}
+
+func newSSRCPacer() *ssrcPacer {
+	return &ssrcPacer{writers: map[uint32]interceptor.RTPWriter{}, aliases: map[uint32]uint32{}}
+}
+
+func (p *ssrcPacer) SetTargetBitrate(int) {}
+
+func (p *ssrcPacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writers[ssrc] = w
+}
+
+// alias routes packets of ssrc (an RTX stream) through the writer of main.
+func (p *ssrcPacer) alias(ssrc, main uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.aliases[ssrc] = main
+}
+
+func (p *ssrcPacer) Write(h *rtp.Header, payload []byte, attrs interceptor.Attributes) (int, error) {
+	p.mu.RLock()
+	w, ok := p.writers[h.SSRC]
+	if !ok {
+		w, ok = p.writers[p.aliases[h.SSRC]]
+	}
+	p.mu.RUnlock()
+	if !ok {
+		return 0, fmt.Errorf("pacer: unknown ssrc %d", h.SSRC)
+	}
+	return w.Write(h, payload, attrs)
+}
+
+func (p *ssrcPacer) Close() error { return nil }

@@ -1,0 +1,185 @@
+package signaling
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+)
+
+// shapedConn limits what one viewer receives to a rate, like a bottleneck link in front of
+// it: packets queue up to maxDelay (which the viewer's congestion feedback sees as delay)
+// and are dropped beyond it. It is in-process and applies to that viewer only; network
+// namespaces with tc would shape the same way but need a process per viewer, and pion's
+// vnet would move the whole server onto a virtual network.
+type shapedConn struct {
+	net.PacketConn
+	rate     atomic.Int64 // bytes per second; 0 = unlimited
+	maxDelay time.Duration
+	out      chan shapedPacket
+	nextFree time.Time
+	done     chan struct{}
+}
+
+type shapedPacket struct {
+	b      []byte
+	addr   net.Addr
+	depart time.Time
+}
+
+func newShapedConn(c net.PacketConn, kbps int64) *shapedConn {
+	s := &shapedConn{PacketConn: c, maxDelay: 60 * time.Millisecond, out: make(chan shapedPacket, 4096), done: make(chan struct{})}
+	s.setKbps(kbps)
+	go s.pump()
+	return s
+}
+
+func (s *shapedConn) setKbps(kbps int64) { s.rate.Store(kbps * 1000 / 8) }
+
+func (s *shapedConn) pump() {
+	defer close(s.out)
+	buf := make([]byte, 1600)
+	for {
+		n, addr, err := s.PacketConn.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		depart := now
+		if rate := s.rate.Load(); rate > 0 {
+			if s.nextFree.Before(now) {
+				s.nextFree = now
+			}
+			depart = s.nextFree.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+			if depart.Sub(now) > s.maxDelay {
+				continue // queue full: dropped
+			}
+			s.nextFree = depart
+		}
+		select {
+		case s.out <- shapedPacket{b: append([]byte(nil), buf[:n]...), addr: addr, depart: depart}:
+		default:
+		}
+	}
+}
+
+func (s *shapedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	p, ok := <-s.out
+	if !ok {
+		return 0, nil, net.ErrClosed
+	}
+	if d := time.Until(p.depart); d > 0 {
+		time.Sleep(d)
+	}
+	return copy(b, p.b), p.addr, nil
+}
+
+// shapedViewer plays url through a bottleneck of kbps (0: unlimited).
+func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*shapedConn, *received, *client.Session) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shaped := newShapedConn(udp, kbps)
+	mux := webrtc.NewICEUDPMux(nil, shaped)
+	t.Cleanup(func() { _ = mux.Close() })
+	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+	opts := client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}
+	sess, err := client.Play(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("play: %v", err)
+	}
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	if err := sess.Connected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return shaped, rec, sess
+}
+
+// sizedSimulcast sends three VP8 layers of realistic size at 30 fps: l ~150, m ~500,
+// h ~1600 kbit/s, a keyframe every 2 s on each and whenever a layer's PLI asks, like an
+// encoder would.
+func sizedSimulcast(ctx context.Context, layers map[string]*webrtc.TrackLocalStaticRTP, keyReq map[string]*atomic.Bool, wg *sync.WaitGroup) {
+	sizes := map[string]int{"l": 620, "m": 2080, "h": 6660} // bytes per frame
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		seq := map[string]uint16{}
+		tk := time.NewTicker(33 * time.Millisecond)
+		defer tk.Stop()
+		for frame := 1; ; frame++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+			}
+			for rid, size := range sizes {
+				key := frame%60 == 0 || keyReq[rid].Swap(false)
+				for off := 0; off < size; off += 1100 {
+					n := min(1100, size-off)
+					payload := make([]byte, n)
+					payload[0] = 0x00
+					if off == 0 {
+						payload[0] = 0x10 // S bit: start of the frame
+					}
+					payload[1] = 0x01
+					if key {
+						payload[1] = 0x00
+					}
+					payload[n-1] = rid[0]
+					seq[rid]++
+					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: off+n >= size, SequenceNumber: seq[rid], Timestamp: uint32(frame) * 3000}, Payload: payload}
+					_ = pkt.Header.SetExtension(1, []byte("0"))
+					_ = pkt.Header.SetExtension(2, []byte(rid))
+					_ = layers[rid].WriteRTP(pkt)
+				}
+			}
+		}
+	}()
+}
+
+func TestViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	srv := newTestServer(t, nil)
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.url+"/whip/bwe")
+	sizedSimulcast(streamCtx, layers, keyReq, &wg)
+	eventually(t, ctx, "three measured layers", func() bool {
+		info, ok := srv.sfu.Room("bwe")
+		return ok && info.Live && len(info.Tracks) == 1 && len(info.Tracks[0].Layers) == 3
+	})
+	time.Sleep(1200 * time.Millisecond) // layer bitrates are measured over a second
+
+	_, fast, _ := shapedViewer(t, ctx, srv.url+"/whep/bwe", 0)
+	midLink, mid, _ := shapedViewer(t, ctx, srv.url+"/whep/bwe", 800)
+	_, slow, _ := shapedViewer(t, ctx, srv.url+"/whep/bwe", 250)
+	start := time.Now()
+	settled := func(rec *received, want byte) func() bool {
+		return func() bool { return lastLayer(rec) == want }
+	}
+	eventually(t, ctx, "unconstrained viewer on h", settled(fast, 'h'))
+	eventually(t, ctx, "800 kbit/s viewer on m", settled(mid, 'm'))
+	eventually(t, ctx, "250 kbit/s viewer on l", settled(slow, 'l'))
+	t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
+	// Stays there: sample for 3 s.
+	for range 15 {
+		time.Sleep(200 * time.Millisecond)
+		if lastLayer(fast) != 'h' || lastLayer(mid) != 'm' || lastLayer(slow) != 'l' {
+			t.Fatalf("layers moved after settling: %c %c %c", lastLayer(fast), lastLayer(mid), lastLayer(slow))
+		}
+	}
+	midLink.setKbps(0)
+	lifted := time.Now()
+	eventually(t, ctx, "the 800 kbit/s viewer back on h after the limit is lifted", settled(mid, 'h'))
+	t.Logf("climbed back to h %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
+}

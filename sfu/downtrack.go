@@ -56,6 +56,7 @@ type DownTrack struct {
 	hdr          rtp.Header
 
 	rtxMu  sync.Mutex
+	resent [resendSlots]resendMark
 	rtxBuf [maxPacketSize + 2]byte
 	rtxHdr rtp.Header
 	rtxSeq uint16

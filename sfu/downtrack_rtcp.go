@@ -86,6 +86,9 @@ func (d *DownTrack) handleNack(n *rtcp.TransportLayerNack) {
 // retransmit resends outSeq for a NACK. It returns ok, or the source sequence number the
 // ring lacks (nil when the number is not one this viewer can be given at all).
 func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
+	if !d.resendAllowed(outSeq, time.Now()) {
+		return nil, false
+	}
 	n, lack, inEpoch := d.resend(outSeq)
 	if !inEpoch {
 		return nil, false
@@ -95,6 +98,39 @@ func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
 	}
 	d.stats.retransmits.Add(1)
 	return nil, true
+}
+
+// Retransmission limits per packet: a receiver that keeps NACKing (one that does not see
+// RTX repairs, or a NACK storm) gets each packet at most maxResends times, and not twice
+// within minResendGap.
+const (
+	maxResends   = 4
+	minResendGap = 40 * time.Millisecond
+	resendSlots  = 1024
+)
+
+type resendMark struct {
+	seq   uint16
+	count uint8
+	at    int64
+}
+
+// resendAllowed records a retransmission of outSeq if the limits allow one.
+func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
+	d.rtxMu.Lock()
+	defer d.rtxMu.Unlock()
+	m := &d.resent[outSeq%resendSlots]
+	if m.seq != outSeq || m.count == 0 {
+		*m = resendMark{seq: outSeq, count: 1, at: now.UnixNano()}
+		return true
+	}
+	if m.count >= maxResends || now.UnixNano()-m.at < int64(minResendGap) {
+		d.stats.resendsRefused.Add(1)
+		return false
+	}
+	m.count++
+	m.at = now.UnixNano()
+	return true
 }
 
 // resendRecent resends the packet sent back packets ago (a bandwidth probe); it returns

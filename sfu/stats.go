@@ -61,13 +61,13 @@ func quantile(counts [len(transitBounds) + 1]uint64, q float64) time.Duration {
 
 // downStats are a downtrack's counters.
 type downStats struct {
-	packets, bytes, writeErrors            atomic.Uint64
-	nacksIn, retransmits, plisIn           atomic.Uint64
-	skips, upstreamNacks, switches, probes atomic.Uint64
-	lossFraction                           atomic.Uint32 // last RR fraction lost (0-255)
-	jitter                                 atomic.Uint32
-	rttMicros                              atomic.Uint64
-	transit                                latencyHistogram
+	packets, bytes, writeErrors                            atomic.Uint64
+	nacksIn, retransmits, plisIn                           atomic.Uint64
+	skips, upstreamNacks, switches, probes, resendsRefused atomic.Uint64
+	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
+	jitter                                                 atomic.Uint32
+	rttMicros                                              atomic.Uint64
+	transit                                                latencyHistogram
 }
 
 // TrackStats is a snapshot of one downtrack's counters for the API and /metrics.

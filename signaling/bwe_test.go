@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -108,6 +109,12 @@ func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*s
 // h ~1600 kbit/s, a keyframe every 2 s on each and whenever a layer's PLI asks, like an
 // encoder would.
 func sizedSimulcast(ctx context.Context, layers map[string]*webrtc.TrackLocalStaticRTP, keyReq map[string]*atomic.Bool, wg *sync.WaitGroup) {
+	sizedSimulcastCounted(ctx, layers, keyReq, wg, &atomic.Int64{})
+}
+
+// sizedSimulcastCounted is sizedSimulcast that also stores the number of the newest frame;
+// every packet carries its frame number in payload bytes 2-5.
+func sizedSimulcastCounted(ctx context.Context, layers map[string]*webrtc.TrackLocalStaticRTP, keyReq map[string]*atomic.Bool, wg *sync.WaitGroup, frames *atomic.Int64) {
 	sizes := map[string]int{"l": 620, "m": 2080, "h": 6660} // bytes per frame
 	wg.Add(1)
 	go func() {
@@ -121,6 +128,7 @@ func sizedSimulcast(ctx context.Context, layers map[string]*webrtc.TrackLocalSta
 				return
 			case <-tk.C:
 			}
+			frames.Store(int64(frame))
 			for rid, size := range sizes {
 				key := frame%60 == 0 || keyReq[rid].Swap(false)
 				for off := 0; off < size; off += 1100 {
@@ -134,6 +142,7 @@ func sizedSimulcast(ctx context.Context, layers map[string]*webrtc.TrackLocalSta
 					if key {
 						payload[1] = 0x00
 					}
+					binary.BigEndian.PutUint32(payload[2:], uint32(frame))
 					payload[n-1] = rid[0]
 					seq[rid]++
 					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: off+n >= size, SequenceNumber: seq[rid], Timestamp: uint32(frame) * 3000}, Payload: payload}

@@ -1,0 +1,167 @@
+package signaling
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+)
+
+// randomLossConn drops each inbound datagram with probability pct/100: random loss on one
+// viewer's last mile (what nftables' numgen rule does on a real interface).
+type randomLossConn struct {
+	net.PacketConn
+	pct     atomic.Int32
+	dropped atomic.Int64
+}
+
+func (c *randomLossConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || rand.IntN(100) >= int(c.pct.Load()) {
+			return n, addr, err
+		}
+		c.dropped.Add(1)
+	}
+}
+
+// frameTracker counts complete frames (every packet from the first to the marker, in
+// sequence) as a decoder would, by the frame number the test publisher puts in each
+// packet, and the longest time between two completed frames.
+type frameTracker struct {
+	mu       sync.Mutex
+	packets  map[uint32]map[uint16]bool // frame → sequence numbers
+	marker   map[uint32]uint16
+	first    map[uint32]uint16
+	complete map[uint32]bool
+	lastDone time.Time
+	maxGap   time.Duration
+}
+
+func newFrameTracker() *frameTracker {
+	return &frameTracker{packets: map[uint32]map[uint16]bool{}, marker: map[uint32]uint16{}, first: map[uint32]uint16{}, complete: map[uint32]bool{}}
+}
+
+func (f *frameTracker) add(payload []byte, seq uint16, marker bool) {
+	if len(payload) < 6 {
+		return
+	}
+	frame := binary.BigEndian.Uint32(payload[2:])
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.complete[frame] {
+		return
+	}
+	if f.packets[frame] == nil {
+		f.packets[frame] = map[uint16]bool{}
+	}
+	f.packets[frame][seq] = true
+	if marker {
+		f.marker[frame] = seq
+	}
+	if payload[0]&0x10 != 0 {
+		f.first[frame] = seq
+	}
+	first, hasFirst := f.first[frame]
+	last, hasLast := f.marker[frame]
+	if !hasFirst || !hasLast {
+		return
+	}
+	for s := first; s != last+1; s++ {
+		if !f.packets[frame][s] {
+			return
+		}
+	}
+	now := time.Now()
+	f.complete[frame] = true
+	if !f.lastDone.IsZero() && now.Sub(f.lastDone) > f.maxGap {
+		f.maxGap = now.Sub(f.lastDone)
+	}
+	f.lastDone = now
+	delete(f.packets, frame)
+}
+
+// completeIn counts complete frames numbered from..to.
+func (f *frameTracker) completeIn(from, to uint32) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for fr := from; fr <= to; fr++ {
+		if f.complete[fr] {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFivePercentLossIsRepaired(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	srv := newTestServer(t, nil)
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.url+"/whip/lossy")
+	sent := &atomic.Int64{}
+	sizedSimulcastCounted(streamCtx, layers, keyReq, &wg, sent)
+	eventually(t, ctx, "live", func() bool { info, ok := srv.sfu.Room("lossy"); return ok && info.Live })
+
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := &randomLossConn{PacketConn: udp}
+	mux := webrtc.NewICEUDPMux(nil, lossy)
+	defer mux.Close()
+	frames := newFrameTracker()
+	opts := client.Options{LoopbackOnly: true, SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) },
+		OnTrack: func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			for {
+				pkt, _, err := track.ReadRTP()
+				if err != nil {
+					return
+				}
+				if track.Kind() == webrtc.RTPCodecTypeVideo && len(pkt.Payload) > 0 {
+					frames.add(pkt.Payload, pkt.SequenceNumber, pkt.Marker)
+				}
+			}
+		}}
+	sess, err := client.Play(ctx, srv.url+"/whep/lossy", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(context.Background())
+	eventually(t, ctx, "first frames", func() bool { frames.mu.Lock(); defer frames.mu.Unlock(); return len(frames.complete) > 10 })
+
+	frames.mu.Lock()
+	frames.maxGap = 0
+	frames.mu.Unlock()
+	startFrame := sent.Load() + 1
+	lossy.pct.Store(5)
+	time.Sleep(30 * time.Second)
+	lossy.pct.Store(0)
+	endFrame := sent.Load()
+	time.Sleep(time.Second) // repairs still in flight
+	got := frames.completeIn(uint32(startFrame), uint32(endFrame))
+	frames.mu.Lock()
+	gap := frames.maxGap
+	frames.mu.Unlock()
+	want := endFrame - startFrame + 1
+	share := float64(got) / float64(want)
+	tot := srv.sfu.Totals()
+	t.Logf("5%% loss for 30 s: %d of %d frames complete (%.2f%%), longest gap %v, %d datagrams dropped, %d retransmits",
+		got, want, 100*share, gap.Round(time.Millisecond), lossy.dropped.Load(), tot.Retransmits)
+	if share < 0.99 {
+		t.Fatalf("only %.2f%% of frames complete under 5%% loss, want ≥ 99%%", 100*share)
+	}
+	if gap > 500*time.Millisecond {
+		t.Fatalf("a freeze of %v under 5%% loss, want none over 500 ms", gap)
+	}
+}

@@ -27,8 +27,9 @@ const (
 
 // allocator chooses one viewer's video layer from its bandwidth estimate.
 type allocator struct {
-	d   *DownTrack
-	bwe *viewerBWE
+	d     *DownTrack
+	audio *DownTrack // probes ride on audio while video is paused (nil without audio)
+	bwe   *viewerBWE
 
 	current    int32 // last decision applied (rankAny until the first estimate)
 	downAt     time.Time
@@ -169,11 +170,20 @@ func (a *allocator) apply(rank int32) {
 // maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
 // the next layer's bitrate, so the estimator can learn whether it fits.
 func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
-	if next == nil || a.probing || now.Before(a.nextProbe) || a.current == rankPause {
+	if next == nil || a.probing || now.Before(a.nextProbe) {
 		return
 	}
-	cur := float64(a.d.sourceBitrate())
+	via, cur := a.d, float64(a.d.sourceBitrate())
 	extra := min(float64(next.Bitrate())*headroom-cur, cur*probeShare)
+	if a.current == rankPause {
+		if a.audio == nil {
+			return
+		}
+		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
+		// audio stream up to what the lowest layer needs.
+		via, cur = a.audio, float64(a.d.audioBitrate())
+		extra = float64(next.Bitrate())*headroom - cur
+	}
 	if extra <= 0 {
 		return
 	}
@@ -182,7 +192,7 @@ func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
 	}
 	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
-	a.d.startProbe(uint64(extra), probeLength)
+	via.startProbe(uint64(extra), probeLength)
 }
 
 // layerBitrate is the bitrate of the layer allocated at rank (the best within it), which the

@@ -77,6 +77,7 @@ type TrackStats struct {
 	MaxLayer     string  `json:"max_layer,omitempty"`
 	Switches     uint64  `json:"layer_switches"`
 	EstimateKbps float64 `json:"estimate_kbps,omitempty"`
+	Paused       bool    `json:"paused,omitempty"`
 	Packets      uint64  `json:"packets"`
 	Bytes        uint64  `json:"bytes"`
 	NACKs        uint64  `json:"nacks"`
@@ -95,7 +96,7 @@ func (d *DownTrack) Stats() TrackStats {
 	d.stats.transit.addTo(&counts)
 	return TrackStats{
 		Kind: d.slot.kind, Layer: d.Layer(), MaxLayer: rankName(d.maxRank.Load()), Switches: d.stats.switches.Load(),
-		EstimateKbps: float64(d.estimate.Load()) / 1000, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
+		EstimateKbps: float64(d.estimate.Load()) / 1000, Paused: d.allocRank.Load() == rankPause, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
 		NACKs: d.stats.nacksIn.Load(), Retransmits: d.stats.retransmits.Load(), PLIs: d.stats.plisIn.Load(),
 		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
 		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,

@@ -87,6 +87,7 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 	}
 	sess.watchState()
 	addTracks := func() error {
+		var video, audioDown *DownTrack
 		for _, sl := range slots {
 			d := newDownTrack(sl.kind, "glint-"+sess.Room, sl, sess.log.With("kind", sl.kind))
 			d.bwe, d.audio = bwe, audio
@@ -99,11 +100,16 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 			sess.mu.Unlock()
 			sess.goOwned(func() { d.rtcpLoop(sender) })
 			sess.goOwned(func() { d.run(sess.ctx) })
+			sess.goOwned(func() { d.runProbes(sess.ctx.Done()) })
 			if d.isVideo {
-				alloc := &allocator{d: d, bwe: bwe, current: rankAny}
-				sess.goOwned(func() { alloc.run(sess.ctx.Done()) })
-				sess.goOwned(func() { d.runProbes(sess.ctx.Done()) })
+				video = d
+			} else {
+				audioDown = d
 			}
+		}
+		if video != nil {
+			alloc := &allocator{d: video, audio: audioDown, bwe: bwe, current: rankAny}
+			sess.goOwned(func() { alloc.run(sess.ctx.Done()) })
 		}
 		return nil
 	}

@@ -155,7 +155,7 @@ func sizedSimulcastCounted(ctx context.Context, layers map[string]*webrtc.TrackL
 	}()
 }
 
-func TestViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
+func TestBWEViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
 	srv := newTestServer(t, nil)
 	streamCtx, stop := context.WithCancel(ctx)
@@ -191,4 +191,57 @@ func TestViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
 	lifted := time.Now()
 	eventually(t, ctx, "the 800 kbit/s viewer back on h after the limit is lifted", settled(mid, 'h'))
 	t.Logf("climbed back to h %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
+}
+
+func TestBWEVideoPausesWhenEvenTheLowestLayerDoesNotFitAndAudioGoesOn(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	srv := newTestServer(t, nil)
+	pub := startPublisher(t, ctx, srv.url+"/whip/thin", client0())
+	pub.goLive(t, ctx, srv, "thin")
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Add(1)
+	go func() { // ~500 kbit/s of video in 2 packets a frame, 20 ms audio frames
+		defer wg.Done()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for n := 1; streamCtx.Err() == nil; n++ {
+			<-tk.C
+			_ = pub.audio.WriteRTP(rtpPacket(&pub.aseq, &pub.ats, make([]byte, 80), false))
+			if n%3 == 0 {
+				kind := deltaPayload(n)
+				if n%90 == 0 {
+					kind = keyframePayload(n)
+				}
+				_ = pub.video.WriteRTP(rtpPacket(&pub.vseq, &pub.vts, append(kind, make([]byte, 1000)...), false))
+				_ = pub.video.WriteRTP(rtpPacket(&pub.vseq, &pub.vts, append([]byte{0x41}, make([]byte, 1000)...), true))
+			}
+		}
+	}()
+	time.Sleep(1200 * time.Millisecond) // layer bitrate measured
+	link, rec, sess := shapedViewer(t, ctx, srv.url+"/whep/thin", 120)
+	var videoBefore int
+	eventually(t, ctx, "video paused for the 120 kbit/s viewer", func() bool {
+		info := sessionStats(t, srv.url, sess.Location())
+		for _, tr := range info.Tracks {
+			if tr.Kind == "video" && tr.Paused {
+				videoBefore = rec.count("video")
+				return true
+			}
+		}
+		return false
+	})
+	audioBefore := rec.count("audio")
+	time.Sleep(2 * time.Second)
+	if v := rec.count("video") - videoBefore; v > 5 {
+		t.Fatalf("%d video packets arrived while paused", v)
+	}
+	if a := rec.count("audio") - audioBefore; a < 50 {
+		t.Fatalf("only %d audio packets in 2 s while video was paused, want audio to go on", a)
+	}
+	link.setKbps(0)
+	lifted := time.Now()
+	eventually(t, ctx, "video back after the limit is lifted", func() bool { return rec.count("video") > videoBefore+30 })
+	t.Logf("video resumed %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
 }

@@ -2,11 +2,13 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -228,4 +230,20 @@ func recordTrack(rec *received) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
 			rec.mu.Unlock()
 		}
 	}
+}
+
+// sessionStats reads GET /api/sessions/{id} for a session resource URL.
+func sessionStats(t *testing.T, base, location string) sessionInfo {
+	t.Helper()
+	id := location[strings.LastIndex(location, "/")+1:]
+	resp, err := http.Get(base + "/api/sessions/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info sessionInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatalf("session stats: %v", err)
+	}
+	return info
 }

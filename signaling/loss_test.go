@@ -102,7 +102,7 @@ func (f *frameTracker) completeIn(from, to uint32) int {
 	return n
 }
 
-func TestFivePercentLossIsRepaired(t *testing.T) {
+func TestBWEFivePercentLossIsRepaired(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
 	srv := newTestServer(t, nil)
 	streamCtx, stop := context.WithCancel(ctx)

@@ -19,7 +19,7 @@ const (
 	probeEvery    = 3 * time.Second
 	probeMaxEvery = 30 * time.Second
 	probeDipFloor = 0.8 // during/after a probe, go down only below this share of the layer's bitrate
-	probeShare    = 0.6 // a probe adds at most this share of the current rate
+	probeReach    = 1.4 // a probe sends the next layer's need divided by this
 	downCooldown  = 1500 * time.Millisecond
 	collapse      = 0.5  // within the cool-down, go down again only below this share
 	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
@@ -174,7 +174,9 @@ func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
 		return
 	}
 	via, cur := a.d, float64(a.d.sourceBitrate())
-	extra := min(float64(next.Bitrate())*headroom-cur, cur*probeShare)
+	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
+	// is enough for the estimate to show whether the target fits.
+	extra := float64(next.Bitrate())*headroom/probeReach - cur
 	if a.current == rankPause {
 		if a.audio == nil {
 			return

@@ -1,0 +1,189 @@
+package hls
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/avc"
+	"github.com/Eyevinn/mp4ff/mp4"
+)
+
+// initSection is an encoded init segment, valid from media sequence number id on.
+type initSection struct {
+	id   uint64
+	data []byte
+	sps  []byte // video: the SPS it was made from, to notice in-band changes
+}
+
+// newVideoInit builds an init segment with one avc1 track (avcC from SPS and PPS).
+func newVideoInit(id uint64, sps, pps []byte) (*initSection, error) {
+	init := mp4.CreateEmptyInit()
+	init.AddEmptyTrack(90000, "video", "und")
+	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
+		return nil, fmt.Errorf("avc1 sample entry: %w", err)
+	}
+	data, err := encodeBox(init)
+	if err != nil {
+		return nil, fmt.Errorf("init segment: %w", err)
+	}
+	return &initSection{id: id, data: data, sps: bytes.Clone(sps)}, nil
+}
+
+// newAudioInit builds an init segment with one mp4a track (esds carrying the ASC).
+func newAudioInit(id uint64, info AudioTrackInfo) (*initSection, error) {
+	init := mp4.CreateEmptyInit()
+	init.AddEmptyTrack(uint32(info.SampleRate), "audio", "und")
+	rate := min(info.SampleRate, 65535) // the sample entry's field is 16.16; the timescale is exact
+	entry := mp4.CreateAudioSampleEntryBox("mp4a", uint16(info.Channels), 16, uint16(rate), mp4.CreateEsdsBox(info.ASC))
+	init.Moov.Trak.Mdia.Minf.Stbl.Stsd.AddChild(entry)
+	data, err := encodeBox(init)
+	if err != nil {
+		return nil, fmt.Errorf("init segment: %w", err)
+	}
+	return &initSection{id: id, data: data}, nil
+}
+
+func encodeBox(b interface{ Encode(w io.Writer) error }) ([]byte, error) {
+	var buf bytes.Buffer
+	err := b.Encode(&buf)
+	return buf.Bytes(), err
+}
+
+// encodeFragment returns one moof+mdat holding samples, numbered seq.
+func encodeFragment(seq uint32, samples []mp4.FullSample) ([]byte, error) {
+	frag, err := mp4.CreateFragment(seq, 1)
+	if err != nil {
+		return nil, err
+	}
+	size := 0
+	for _, s := range samples {
+		frag.AddFullSample(s)
+		size += len(s.Data)
+	}
+	var buf bytes.Buffer
+	buf.Grow(size + 64 + 16*len(samples))
+	if err := frag.Encode(&buf); err != nil {
+		return nil, fmt.Errorf("fragment: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// fullSample describes one packaged sample for mp4ff.
+func fullSample(data []byte, decode uint64, dur uint32, cto int32, sync bool) mp4.FullSample {
+	flags := mp4.NonSyncSampleFlags
+	if sync {
+		flags = mp4.SyncSampleFlags
+	}
+	return mp4.FullSample{
+		Sample:     mp4.NewSample(flags, dur, uint32(len(data)), cto),
+		DecodeTime: decode,
+		Data:       data,
+	}
+}
+
+var errNotAVCC = errors.New("not an H.264 access unit in AVCC or Annex-B form")
+
+// toAVCC returns an access unit in AVCC form: data itself when its 4-byte lengths cover it
+// exactly, or data converted from Annex-B start codes.
+func toAVCC(data []byte) ([]byte, error) {
+	if isAVCC(data) {
+		return data, nil
+	}
+	if bytes.HasPrefix(data, []byte{0, 0, 1}) || bytes.HasPrefix(data, []byte{0, 0, 0, 1}) {
+		var out []byte
+		for _, nalu := range avc.ExtractNalusFromByteStream(data) {
+			if len(nalu) == 0 {
+				continue
+			}
+			out = binary.BigEndian.AppendUint32(out, uint32(len(nalu)))
+			out = append(out, nalu...)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	return nil, errNotAVCC
+}
+
+func isAVCC(data []byte) bool {
+	for len(data) > 0 {
+		if len(data) < 5 {
+			return false
+		}
+		n := binary.BigEndian.Uint32(data)
+		if n == 0 || uint64(n) > uint64(len(data)-4) || data[4]&0x80 != 0 { // forbidden_zero_bit
+			return false
+		}
+		data = data[4+n:]
+	}
+	return true
+}
+
+// parameterSets returns the first SPS and PPS NAL units of an AVCC access unit.
+func parameterSets(avcc []byte) (sps, pps []byte) {
+	for len(avcc) >= 4 {
+		n := int(binary.BigEndian.Uint32(avcc))
+		if n > len(avcc)-4 {
+			break
+		}
+		nalu := avcc[4 : 4+n]
+		avcc = avcc[4+n:]
+		if n == 0 {
+			continue
+		}
+		switch avc.GetNaluType(nalu[0]) {
+		case avc.NALU_SPS:
+			if sps == nil {
+				sps = nalu
+			}
+		case avc.NALU_PPS:
+			if pps == nil {
+				pps = nalu
+			}
+		}
+	}
+	return sps, pps
+}
+
+// completeVideoInfo fills Codec, Width and Height from the SPS where they are unset.
+func completeVideoInfo(info *VideoTrackInfo) error {
+	sps, err := avc.ParseSPSNALUnit(info.SPS, false)
+	if err != nil {
+		return fmt.Errorf("parse SPS: %w", err)
+	}
+	if info.Codec == "" {
+		info.Codec = fmt.Sprintf("avc1.%02x%02x%02x", info.SPS[1], info.SPS[2], info.SPS[3])
+	}
+	if info.Width == 0 || info.Height == 0 {
+		info.Width, info.Height = int(sps.Width), int(sps.Height)
+	}
+	return nil
+}
+
+// audioCodecOf returns the RFC 6381 string of an AAC AudioSpecificConfig ("mp4a.40.2" for LC).
+func audioCodecOf(asc []byte) string {
+	obj := asc[0] >> 3
+	if obj == 31 && len(asc) >= 2 { // escape: 32 + 6 more bits
+		obj = 32 + (asc[0]&7)<<3 | asc[1]>>5
+	}
+	return fmt.Sprintf("mp4a.40.%d", obj)
+}
+
+// toTicks converts a non-negative duration to units of 1/timescale seconds, rounded.
+func toTicks(d time.Duration, timescale uint32) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	ts := int64(timescale)
+	return uint64(int64(d/time.Second)*ts + (int64(d%time.Second)*ts+int64(time.Second)/2)/int64(time.Second))
+}
+
+// ticksDur converts ticks of 1/timescale seconds to a duration.
+func ticksDur(ticks uint64, timescale uint32) time.Duration {
+	ts := uint64(timescale)
+	return time.Duration(ticks/ts)*time.Second + time.Duration(ticks%ts)*time.Second/time.Duration(ts)
+}

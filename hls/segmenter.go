@@ -1,0 +1,195 @@
+package hls
+
+import (
+	"time"
+)
+
+// Limits on the step between two samples' DTS: up to maxSampleStep it is the first
+// sample's duration; up to maxGap the timeline keeps the gap (a stalled source: tracks stay
+// in sync); anything else (backwards, or further) is a jump the track is rebased over.
+const (
+	maxSampleStep = time.Second
+	maxGap        = 10 * time.Second
+)
+
+// commitPending packages the pending sample now that the next sample's DTS gives its
+// duration. It reports whether a part was published.
+func (t *Track) commitPending(nextDTS time.Duration) bool {
+	p := t.pending
+	t.pending = nil
+	step := nextDTS + t.offset - p.media
+	dur, gap, jump := step, false, false
+	switch {
+	case step > 0 && step <= maxSampleStep:
+	case step > 0 && step <= maxGap:
+		dur, gap = t.fallbackDur(p), true
+	default:
+		dur, jump = t.fallbackDur(p), true
+	}
+	// No sample is longer than a part may be: the rest of a longer step stays a gap.
+	dur = min(dur, ticksDur(t.partTicks, t.timescale))
+	published := t.appendSample(p, dur)
+	if jump {
+		t.offset = t.s.rebase(nextDTS, p.media+dur)
+		t.log.Warn("hls: timestamps jumped, timeline rebased", "step", step)
+	} else if gap {
+		t.log.Warn("hls: gap in timestamps kept in the timeline", "gap", step-dur)
+	}
+	if nextDTS+t.offset != p.media+dur { // a gap, or another track's rebase: the next sample needs its own decode time
+		published = t.closePart() || published
+	}
+	return published
+}
+
+// fallbackDur is a sample's duration where the next DTS does not give it.
+func (t *Track) fallbackDur(p *pendingSample) time.Duration {
+	switch {
+	case p.Duration > 0 && p.Duration <= maxSampleStep:
+		return p.Duration
+	case t.lastDur > 0:
+		return t.lastDur
+	}
+	return t.defaultDur
+}
+
+// appendSample adds a packaged sample to the part being built, publishing that part first
+// if the sample would make it longer than the part target.
+func (t *Track) appendSample(p *pendingSample, dur time.Duration) bool {
+	start := toTicks(p.media, t.timescale)
+	ticks := min(max(toTicks(p.media+dur, t.timescale)-start, 1), t.partTicks)
+	published := false
+	if len(t.part.samples) > 0 && t.part.ticks+ticks > t.partTicks {
+		published = t.closePart()
+	}
+	sync := t.audio || p.Keyframe
+	if len(t.part.samples) == 0 {
+		t.part.independent = sync
+	}
+	cto := int64(toTicks((p.PTS - p.DTS).Abs(), t.timescale))
+	if p.PTS < p.DTS {
+		cto = -cto
+	}
+	t.part.samples = append(t.part.samples, fullSample(p.Data, start, uint32(ticks), int32(cto), sync))
+	t.part.ticks += ticks
+	t.lastDur, t.end = dur, p.media+dur
+	return published
+}
+
+// partEnds reports whether the part being built should be published before p: p would not
+// fit (judged by its expected duration), or p is a keyframe that can start an independent
+// part without leaving one shorter than 85% of the part target.
+func (t *Track) partEnds(p *pendingSample) bool {
+	if len(t.part.samples) == 0 {
+		return false
+	}
+	if !t.audio && p.Keyframe && t.part.ticks*100 >= t.partTicks*85 {
+		return true
+	}
+	return t.part.ticks+toTicks(t.fallbackDur(p), t.timescale) > t.partTicks
+}
+
+// segmentEnds reports whether the segment in progress should end before p.
+func (t *Track) segmentEnds(p *pendingSample) bool {
+	ticks := t.cur.ticks + t.part.ticks
+	if ticks == 0 {
+		return false
+	}
+	cfg := t.s.cfg
+	dur, next := ticksDur(ticks, t.timescale), t.fallbackDur(p)
+	if dur+next > t.s.maxSegment {
+		t.log.Debug("hls: segment cut at its longest, without a keyframe", "msn", t.cur.msn)
+		return true
+	}
+	isLeader, hasVideo := t.s.leader(t)
+	switch {
+	case !isLeader && hasVideo && t.s.leaderActive(p.media):
+		return (t.audio || p.Keyframe) && t.s.crossedBoundary(t.cur.start, p.media)
+	case t.audio:
+		return dur+next/2 >= cfg.SegmentDuration
+	default:
+		return p.Keyframe && dur >= cfg.SegmentDuration-cfg.SegmentDuration/20
+	}
+}
+
+// startSegment opens the next segment with p as its first sample.
+func (t *Track) startSegment(p *pendingSample) {
+	seg := &segment{
+		msn:   t.nextMSN,
+		init:  t.init,
+		start: p.media,
+		pdt:   t.s.programDateTime(p.media, p.CaptureTime),
+	}
+	if gen := t.s.discGeneration(); len(t.segs) > 0 && (t.discNext || gen > t.discGen) {
+		seg.disc, t.discGen = true, gen
+		t.dseq++
+	}
+	t.discNext = false
+	seg.dseq = t.dseq
+	t.cur, t.nextMSN = seg, t.nextMSN+1
+	if isLeader, _ := t.s.leader(t); isLeader {
+		t.s.addBoundary(p.media, seg.msn)
+	}
+}
+
+// closePart publishes the part being built as a moof+mdat fragment of the current segment.
+func (t *Track) closePart() bool {
+	if len(t.part.samples) == 0 || t.cur == nil {
+		return false
+	}
+	data, err := encodeFragment(t.fragSeq, t.part.samples)
+	t.fragSeq++
+	b := t.part
+	t.part = partBuilder{samples: t.part.samples[:0]}
+	clear(b.samples)
+	if err != nil {
+		t.log.Error("hls: dropping a part", "msn", t.cur.msn, "err", err)
+		return false
+	}
+	t.cur.parts = append(t.cur.parts, part{data: data, ticks: b.ticks, independent: b.independent})
+	t.cur.ticks += b.ticks
+	t.cur.size += len(data)
+	return true
+}
+
+// finishSegment completes the segment in progress and drops segments past retention:
+// twice the window, so a segment stays downloadable for the playlist's duration after it
+// left the playlist (RFC 8216bis 6.2.2).
+func (t *Track) finishSegment() {
+	t.closePart()
+	seg := t.cur
+	t.cur = nil
+	if seg == nil {
+		return
+	}
+	if len(seg.parts) == 0 {
+		t.nextMSN = seg.msn
+		return
+	}
+	seg.data = make([]byte, 0, seg.size)
+	for i := range seg.parts {
+		off := len(seg.data)
+		seg.data = append(seg.data, seg.parts[i].data...)
+		seg.parts[i].data = seg.data[off:len(seg.data):len(seg.data)]
+	}
+	seg.complete = true
+	if len(t.segs) == 0 {
+		t.s.trackReady()
+	}
+	t.segs = append(t.segs, seg)
+	if keep := 2 * t.s.cfg.Window; len(t.segs) > keep {
+		n := len(t.segs) - keep
+		clear(t.segs[:n])
+		t.segs = append(t.segs[:0], t.segs[n:]...)
+	}
+	t.s.broadcast()
+}
+
+// flush packages the pending sample with its fallback duration and completes the segment.
+func (t *Track) flush() {
+	if t.pending != nil {
+		p := t.pending
+		t.pending = nil
+		t.appendSample(p, min(t.fallbackDur(p), ticksDur(t.partTicks, t.timescale)))
+	}
+	t.finishSegment()
+}

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,5 +59,58 @@ func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
 	srv.waitLive(t, ctx, "local", false)
 	if err := pub.WriteRTP("video", []byte{0x80}); err == nil {
 		t.Error("WriteRTP after Close succeeded")
+	}
+}
+
+func TestLocalSubscriberGetsEveryPacketInOrder(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	srv := newTestServer(t, nil)
+	pub := startPublisher(t, ctx, srv.url+"/whip/tap", client0())
+	pub.goLive(t, ctx, srv, "tap")
+	var mu sync.Mutex
+	var got [][]byte
+	var discontinuities int
+	sub, err := srv.sfu.SubscribeLocal(ctx, "tap", func(p sfu.LocalPacket) {
+		if p.Kind != "video" {
+			return
+		}
+		var pkt rtp.Packet
+		if err := pkt.Unmarshal(p.Data); err != nil {
+			t.Errorf("unmarshal: %v", err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Discontinuity {
+			discontinuities++
+		}
+		got = append(got, append([]byte(nil), pkt.Payload...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var sent [][]byte
+	for i := 1; i <= 100; i++ {
+		p := deltaPayload(i)
+		sent = append(sent, p)
+		pub.sendVideo(t, p, true)
+		time.Sleep(time.Millisecond)
+	}
+	eventually(t, ctx, "every packet at the local subscriber", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > 0 && bytes.Equal(got[len(got)-1], sent[len(sent)-1])
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	tail := got[len(got)-len(sent):]
+	for i := range sent {
+		if !bytes.Equal(tail[i], sent[i]) {
+			t.Fatalf("packet %d differs or is out of order", i)
+		}
+	}
+	if discontinuities != 1 {
+		t.Errorf("%d discontinuities, want 1 (the start)", discontinuities)
 	}
 }

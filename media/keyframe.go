@@ -35,8 +35,10 @@ func h264KeyframeStart(p []byte) bool {
 		return false
 	}
 	switch typ := p[0] & 0x1f; typ {
-	case naluSPS, naluIDR:
+	case naluSPS:
 		return true
+	case naluIDR:
+		return firstSlice(p[1:])
 	case naluSTAPA:
 		for off := 1; off+2 < len(p); {
 			size := int(p[off])<<8 | int(p[off+1])
@@ -44,15 +46,22 @@ func h264KeyframeStart(p []byte) bool {
 			if size == 0 || off+size > len(p) {
 				return false
 			}
-			if t := p[off] & 0x1f; t == naluSPS || t == naluIDR {
+			if t := p[off] & 0x1f; t == naluSPS || t == naluIDR && firstSlice(p[off+1:off+size]) {
 				return true
 			}
 			off += size
 		}
 	case naluFUA:
-		return len(p) >= 2 && p[1]&0x80 != 0 && p[1]&0x1f == naluIDR
+		return len(p) >= 3 && p[1]&0x80 != 0 && p[1]&0x1f == naluIDR && firstSlice(p[2:])
 	}
 	return false
+}
+
+// firstSlice reports whether a slice header starts the picture: first_mb_in_slice, the
+// first ue(v) field, is 0 exactly when its first bit is 1. A multi-slice IDR (x264
+// zerolatency uses one slice per thread) can only be joined at its first slice.
+func firstSlice(sliceHeader []byte) bool {
+	return len(sliceHeader) > 0 && sliceHeader[0]&0x80 != 0
 }
 
 // vp8KeyframeStart parses the VP8 payload descriptor (RFC 7741) and checks the start of

@@ -2,6 +2,7 @@
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config \
+    libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libswscale-dev libswresample-dev libavdevice-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -13,6 +14,7 @@ RUN go build -ldflags "-X main.version=${VERSION}" -o /out/glint ./cmd/glint
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates fonts-dejavu-core \
+    libavcodec59 libavformat59 libavutil57 libavfilter8 libswscale6 libswresample4 libavdevice59 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/glint --create-home glint
 COPY --from=build /out/glint /usr/local/bin/glint

@@ -5,11 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  ffmpeg pkg-config iproute2 curl ca-certificates
+  ffmpeg srt-tools pkg-config iproute2 curl ca-certificates
   chromium fonts-liberation fonts-dejavu-core
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-libav
   python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libswscale-dev
+  libswresample-dev libavdevice-dev
 )
 
 missing=()

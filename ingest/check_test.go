@@ -1,0 +1,217 @@
+package ingest
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/glint-video/glint/media"
+
+	"github.com/glint-video/glint/transcoder"
+)
+
+// nalTypes lists the NAL unit types an RTP H.264 payload starts (a FU-A counts at its start).
+func nalTypes(payload []byte) []uint8 {
+	if len(payload) == 0 {
+		return nil
+	}
+	switch typ := payload[0] & 0x1f; typ {
+	case h264NALUFUA:
+		if len(payload) > 1 && payload[1]&0x80 != 0 {
+			return []uint8{payload[1] & 0x1f}
+		}
+		return nil
+	case 24: // STAP-A
+		var out []uint8
+		for off := 1; off+2 < len(payload); {
+			size := int(payload[off])<<8 | int(payload[off+1])
+			off += 2
+			if off+size > len(payload) || size == 0 {
+				break
+			}
+			out = append(out, payload[off]&0x1f)
+			off += size
+		}
+		return out
+	default:
+		return []uint8{typ}
+	}
+}
+
+// checkH264 checks what a viewer got: an SPS, a PPS and an IDR first, SPS and PPS before
+// every IDR, contiguous sequence numbers, frames in timestamp order (inOrder), packets within
+// the MTU, and a stream ffmpeg decodes to width x height without errors. It returns the
+// number of frames.
+func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool) int {
+	t.Helper()
+	pkts = inSeqOrder(pkts)
+	if len(pkts) == 0 {
+		t.Fatal("no video packets")
+	}
+	// The SFU starts a viewer at any packet that starts an IDR slice (media.IsKeyframeStart
+	// does not check first_mb_in_slice), so a viewer that attaches in the middle of an IDR of
+	// several slices (x264's sliced threads) starts with a partial picture: skip to the next
+	// SPS, which ingest sends at the start of every IDR access unit.
+	skip := 0
+	for skip < len(pkts) && !slices.Contains(nalTypes(pkts[skip].Payload), h264NALUSPS) {
+		skip++
+	}
+	if skip > 0 && skip < len(pkts) {
+		t.Logf("viewer attached in the middle of an IDR access unit: skipped %d packets to the next SPS", skip)
+		pkts = pkts[skip:]
+	}
+	var annexB []byte
+	depack := &codecs.H264Packet{}
+	var first []uint8
+	frames := 0
+	spsAt, ppsAt := map[uint32]bool{}, map[uint32]bool{}
+	for i, p := range pkts {
+		// The SFU adds header extensions on the way out; what ingest sent fits the MTU.
+		if size := rtpHeaderSize + len(p.Payload); size > rtpMTU {
+			t.Fatalf("packet %d is %d bytes without extensions, over the %d-byte MTU", i, size, rtpMTU)
+		}
+		if i > 0 {
+			if p.SequenceNumber != pkts[i-1].SequenceNumber+1 {
+				t.Fatalf("packet %d: sequence %d after %d", i, p.SequenceNumber, pkts[i-1].SequenceNumber)
+			}
+			if d := int32(p.Timestamp - pkts[i-1].Timestamp); inOrder && d < 0 {
+				t.Fatalf("packet %d: timestamp goes back by %d", i, -d)
+			}
+			if pkts[i-1].Marker && p.Timestamp == pkts[i-1].Timestamp {
+				t.Fatalf("packet %d: same timestamp after a marker", i)
+			}
+		}
+		if p.Marker {
+			frames++
+		}
+		for _, typ := range nalTypes(p.Payload) {
+			if len(first) < 3 && (typ == h264NALUSPS || typ == h264NALUPPS || typ == h264NALUIDR || typ == 1) {
+				first = append(first, typ)
+			}
+			switch typ {
+			case h264NALUSPS:
+				spsAt[p.Timestamp] = true
+			case h264NALUPPS:
+				ppsAt[p.Timestamp] = true
+			case h264NALUIDR:
+				if !spsAt[p.Timestamp] || !ppsAt[p.Timestamp] {
+					t.Fatalf("packet %d: IDR without SPS and PPS before it in its access unit; first packets: %s", i, describe(pkts, 20))
+				}
+			}
+		}
+		b, err := depack.Unmarshal(p.Payload)
+		if err != nil {
+			t.Fatalf("packet %d: depacketize: %v", i, err)
+		}
+		annexB = append(annexB, b...)
+	}
+	if len(first) < 3 || first[0] != h264NALUSPS || first[1] != h264NALUPPS || first[2] != h264NALUIDR {
+		t.Fatalf("first NAL units are %v, want SPS (7), PPS (8), IDR (5); first packets: %s", first, describe(pkts, 20))
+	}
+	decodeCheck(t, annexB, width, height)
+	return frames
+}
+
+// decodeCheck decodes an Annex-B H.264 stream with ffmpeg: no errors, the right size.
+func decodeCheck(t *testing.T, annexB []byte, width, height int) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "got.h264")
+	if err := os.WriteFile(path, annexB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool(t, "ffmpeg"), "-v", "error", "-f", "h264", "-i", path, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("ffmpeg could not decode what the viewer got: %v %s", err, out)
+	}
+	probe, err := exec.Command(tool(t, "ffprobe"), "-v", "error", "-select_streams", "v", "-show_entries",
+		"stream=width,height", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	if got, want := strings.TrimSpace(string(probe)), strconv.Itoa(width)+","+strconv.Itoa(height); got != want {
+		t.Fatalf("decoded size %s, want %s", got, want)
+	}
+}
+
+// checkOpus checks audio packets: Opus TOC bytes, 48 kHz timestamps advancing with the
+// packet durations, contiguous sequence numbers.
+func checkOpus(t *testing.T, pkts []*rtp.Packet) {
+	t.Helper()
+	if len(pkts) < 10 {
+		t.Fatalf("%d audio packets, want at least 10", len(pkts))
+	}
+	for i := 1; i < len(pkts); i++ {
+		if pkts[i].SequenceNumber != pkts[i-1].SequenceNumber+1 {
+			t.Fatalf("audio packet %d: sequence %d after %d", i, pkts[i].SequenceNumber, pkts[i-1].SequenceNumber)
+		}
+		if d := int32(pkts[i].Timestamp - pkts[i-1].Timestamp); d <= 0 || d > 48000/5 {
+			t.Fatalf("audio packet %d: timestamp step %d", i, d)
+		}
+	}
+}
+
+// aacConverterReady tells whether package transcoder converts AAC to Opus yet.
+func aacConverterReady() (bool, string) {
+	c, err := transcoder.NewAudioConverter("aac", "opus", 48000, 2)
+	if err != nil {
+		return false, err.Error()
+	}
+	_ = c.Close()
+	return true, ""
+}
+
+// reencoderReady tells whether package transcoder re-encodes yet.
+func reencoderReady() bool {
+	r, err := transcoder.NewReencoder(transcoder.ReencoderConfig{})
+	if err != nil {
+		return false
+	}
+	_ = r.Close()
+	return true
+}
+
+// inSeqOrder drops retransmitted duplicates and orders packets by sequence number (the
+// viewer NACKs what the loopback drops under load, and repairs arrive late).
+func inSeqOrder(pkts []*rtp.Packet) []*rtp.Packet {
+	var ext media.SeqExtender
+	byExt := map[uint64]*rtp.Packet{}
+	for _, p := range pkts {
+		if e := ext.Extend(p.SequenceNumber); byExt[e] == nil {
+			byExt[e] = p
+		}
+	}
+	keys := slices.Sorted(maps.Keys(byExt))
+	out := make([]*rtp.Packet, len(keys))
+	for i, k := range keys {
+		out[i] = byExt[k]
+	}
+	return out
+}
+
+// describe lists the first n packets: sequence number, timestamp, marker, NAL unit types.
+func describe(pkts []*rtp.Packet, n int) string {
+	var b strings.Builder
+	for i, p := range pkts[:min(n, len(pkts))] {
+		fmt.Fprintf(&b, "\n  %d: seq %d ts %d marker %v nal %v len %d", i, p.SequenceNumber, p.Timestamp, p.Marker, nalTypes(p.Payload), len(p.Payload))
+	}
+	return b.String()
+}
+
+// decodableFrames counts the frames a viewer got from its first SPS on.
+func decodableFrames(pkts []*rtp.Packet) int {
+	for i, p := range pkts {
+		if slices.Contains(nalTypes(p.Payload), h264NALUSPS) {
+			return frames(pkts[i:])
+		}
+	}
+	return 0
+}

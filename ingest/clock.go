@@ -1,0 +1,96 @@
+package ingest
+
+import (
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+)
+
+const (
+	ticksPerSecond = 90000
+	// maxJump is the largest step between consecutive decode times taken as continuous; a
+	// bigger one (an encoder restart, a broken clock) is rebased to jumpStep after the last.
+	maxJump  = 5 * ticksPerSecond
+	jumpStep = ticksPerSecond / 30
+)
+
+// clock maps one connection's decode times (90 kHz, already unwrapped) for both tracks onto
+// one continuous timeline starting at 0, so that audio and video keep their alignment and a
+// jump in the input moves both by the same amount.
+type clock struct {
+	started      bool
+	offset, last int64
+	jumps        int
+}
+
+// dts maps an unwrapped 90 kHz decode time.
+func (c *clock) dts(t int64) int64 {
+	if !c.started {
+		c.started, c.offset = true, -t
+		return 0
+	}
+	out := t + c.offset
+	if d := out - c.last; d > maxJump || d < -maxJump {
+		c.offset += c.last + jumpStep - out
+		out = c.last + jumpStep
+		c.jumps++
+	}
+	c.last = max(c.last, out)
+	return out
+}
+
+// ticksToDuration converts 90 kHz ticks to a duration (without overflow for centuries).
+func ticksToDuration(t int64) time.Duration {
+	return time.Duration(t/ticksPerSecond)*time.Second + time.Duration(t%ticksPerSecond)*time.Second/ticksPerSecond
+}
+
+// durationToTicks converts a duration to 90 kHz ticks.
+func durationToTicks(d time.Duration) int64 {
+	return int64(d/time.Second)*ticksPerSecond + int64(d%time.Second)*ticksPerSecond/int64(time.Second)
+}
+
+// durationTo48k converts a duration to 48 kHz RTP timestamp units.
+func durationTo48k(d time.Duration) int64 { return durationToTicks(d) * 48000 / ticksPerSecond }
+
+// msUnwrapper extends FLV's 32-bit millisecond timestamps (they wrap after ~49.7 days, after
+// ~24.9 days from ffmpeg, and an encoder may start anywhere) to a 64-bit count.
+type msUnwrapper struct {
+	started bool
+	prev    uint32
+	total   int64
+}
+
+// ticks returns the unwrapped time of an FLV timestamp, in 90 kHz ticks.
+func (u *msUnwrapper) ticks(ts time.Duration) int64 {
+	raw := uint32(ts / time.Millisecond)
+	if !u.started {
+		u.started, u.prev, u.total = true, raw, int64(raw)
+	} else {
+		d := int64(int32(raw - u.prev))
+		if u.prev < 1<<31 && raw < 1<<31 {
+			// ffmpeg writes 31 bits (its FLV muxer masks the extended byte with 0x7f), so a
+			// stream that never sets bit 31 wraps at 2^31 ms.
+			d = int64((raw - u.prev) & (1<<31 - 1))
+			if d >= 1<<30 {
+				d -= 1 << 31
+			}
+		}
+		u.total += d
+		u.prev = raw
+	}
+	return u.total * 90
+}
+
+// tsUnwrapper extends MPEG-TS's 33-bit 90 kHz timestamps; one per connection for all tracks.
+type tsUnwrapper struct{ dec mpegts.TimeDecoder }
+
+// times unwraps a DTS and gives the PTS relative to it (PTS-DTS taken modulo 2^33).
+func (u *tsUnwrapper) times(pts, dts int64) (outPTS, outDTS int64) {
+	const mask = 1<<33 - 1
+	d := u.dec.Decode(dts & mask)
+	delta := (pts - dts) & mask
+	if delta > mask/2 {
+		delta -= mask + 1
+	}
+	return d + delta, d
+}

@@ -1,0 +1,157 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/abema/go-mp4"
+	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+)
+
+// flvDemuxer turns RTMP messages (FLV tags, legacy and Enhanced RTMP) into stream calls,
+// with one 32-bit millisecond unwrapper for both tracks.
+type flvDemuxer struct {
+	st          *stream
+	ts          msUnwrapper
+	audioIgnore string
+}
+
+func (d *flvDemuxer) handle(msg message.Message) error {
+	switch m := msg.(type) {
+	case *message.Video:
+		if m.Codec != message.CodecH264 {
+			return fmt.Errorf("%w: video codec id %d (H.265 over legacy FLV); publish H.264", ErrUnsupportedCodec, m.Codec)
+		}
+		switch m.Type {
+		case message.VideoTypeConfig:
+			return d.avcConfig(m.AVCConfig)
+		case message.VideoTypeAU:
+			return d.avcc(m.DTS, m.PTSDelta, m.AU)
+		}
+	case *message.VideoExSequenceStart:
+		if m.FourCC != message.FourCCAVC {
+			return unsupportedVideo(m.FourCC)
+		}
+		return d.avcConfig(m.AVCConfig)
+	case *message.VideoExCodedFrames:
+		if m.FourCC != message.FourCCAVC {
+			return unsupportedVideo(m.FourCC)
+		}
+		return d.avcc(m.DTS, m.PTSDelta, m.Payload)
+	case *message.VideoExFramesX:
+		if m.FourCC != message.FourCCAVC {
+			return unsupportedVideo(m.FourCC)
+		}
+		return d.avcc(m.DTS, 0, m.Payload)
+	case *message.VideoExMultitrack, *message.AudioExMultitrack:
+		return fmt.Errorf("%w: multitrack Enhanced RTMP; publish one video and one audio track", ErrUnsupportedCodec)
+	case *message.Audio:
+		return d.legacyAudio(m)
+	case *message.AudioExSequenceStart:
+		switch m.FourCC {
+		case message.FourCCOpus:
+			d.st.declareAudio(audioIn{codec: "opus", sampleRate: 48000, channels: 2})
+		case message.FourCCMP4A:
+			d.aacConfig(m.AACConfig)
+		default:
+			d.ignoreAudio(fourCC(m.FourCC))
+		}
+	case *message.AudioExCodedFrames:
+		switch m.FourCC {
+		case message.FourCCOpus, message.FourCCMP4A:
+			return d.st.audioFrame(d.ts.ticks(m.DTS), m.Payload)
+		}
+		d.ignoreAudio(fourCC(m.FourCC))
+	case *message.CommandAMF0:
+		switch m.Name {
+		case "deleteStream", "FCUnpublish", "closeStream":
+			return errUnpublished
+		}
+	}
+	return nil
+}
+
+func (d *flvDemuxer) legacyAudio(m *message.Audio) error {
+	if m.Codec != message.CodecMPEG4Audio {
+		d.ignoreAudio(fmt.Sprintf("FLV audio codec id %d", m.Codec))
+		return nil
+	}
+	if m.AACType == message.AudioAACTypeConfig {
+		d.aacConfig(m.AACConfig)
+		return nil
+	}
+	if len(m.AU) == 0 {
+		return nil
+	}
+	return d.st.audioFrame(d.ts.ticks(m.DTS), m.AU)
+}
+
+func (d *flvDemuxer) avcConfig(c *mp4.AVCDecoderConfiguration) error {
+	if c == nil || len(c.SequenceParameterSets) == 0 || len(c.PictureParameterSets) == 0 {
+		return errors.New("h264 config without SPS or PPS")
+	}
+	d.st.declareVideo(c.SequenceParameterSets[0].NALUnit, c.PictureParameterSets[0].NALUnit)
+	return nil
+}
+
+func (d *flvDemuxer) avcc(dts, ptsDelta time.Duration, payload []byte) error {
+	var au h264.AVCC
+	if err := au.Unmarshal(payload); err != nil {
+		if errors.Is(err, h264.ErrAVCCNoNALUs) {
+			return nil
+		}
+		return fmt.Errorf("h264 avcc: %w", err)
+	}
+	t := d.ts.ticks(dts)
+	return d.st.videoAU(t+durationToTicks(ptsDelta), t, au)
+}
+
+func (d *flvDemuxer) aacConfig(c *mpeg4audio.AudioSpecificConfig) {
+	if c == nil {
+		return
+	}
+	asc, err := c.Marshal()
+	if err != nil {
+		d.ignoreAudio("AAC with a bad AudioSpecificConfig")
+		return
+	}
+	d.st.declareAudio(aacIn(c, asc))
+}
+
+// aacIn describes an AAC track from its AudioSpecificConfig.
+func aacIn(c *mpeg4audio.AudioSpecificConfig, asc []byte) audioIn {
+	channels := int(c.ChannelConfig)
+	switch {
+	case channels == 7:
+		channels = 8
+	case channels == 0 || channels > 7:
+		channels = 2 // a PCE layout; the decoder reads it from the stream
+	}
+	return audioIn{codec: "aac", sampleRate: c.SampleRate, channels: channels, asc: asc}
+}
+
+// ignoreAudio logs, once, audio that ingest does not carry.
+func (d *flvDemuxer) ignoreAudio(what string) {
+	if d.audioIgnore == "" {
+		d.audioIgnore = what
+		d.st.log.Warn("audio dropped: unsupported codec; publish AAC or Opus", "codec", what)
+	}
+}
+
+func unsupportedVideo(f message.FourCC) error {
+	return fmt.Errorf("%w: Enhanced RTMP video %s; WebRTC viewers here need H.264: set the encoder to H.264 (x264/NVENC H.264)",
+		ErrUnsupportedCodec, fourCC(f))
+}
+
+func fourCC(f message.FourCC) string {
+	b := []byte{byte(f >> 24), byte(f >> 16), byte(f >> 8), byte(f)}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return fmt.Sprintf("0x%08x", uint32(f))
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,202 @@
+package ingest
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+const (
+	rtpMTU        = 1200 // bytes of an RTP packet, header included
+	rtpHeaderSize = 12
+	videoPT       = 96
+	audioPT       = 111
+	// reencodedProfile is the profile of the re-encoder's output: constrained baseline.
+	reencodedProfile = "42e01f"
+)
+
+// rtpSender numbers and marshals the packets of one track.
+type rtpSender struct {
+	kind  string
+	pt    uint8
+	ssrc  uint32
+	seq   uint16
+	base  uint32 // random timestamp origin, as RFC 3550 asks
+	write func(kind string, pkt []byte) error
+}
+
+func newRTPSender(kind string, pt uint8, write func(string, []byte) error) *rtpSender {
+	return &rtpSender{kind: kind, pt: pt, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), base: rand.Uint32(), write: write}
+}
+
+func (r *rtpSender) send(ts uint32, marker bool, payload []byte) error {
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: r.pt, SequenceNumber: r.seq, Timestamp: r.base + ts,
+		SSRC: r.ssrc, Marker: marker}, Payload: payload}
+	b, err := pkt.Marshal()
+	if err != nil {
+		return fmt.Errorf("rtp %s: %w", r.kind, err)
+	}
+	r.seq++
+	return r.write(r.kind, b)
+}
+
+// sendH264 sends one access unit (NAL units without start codes) at ts: single NAL unit
+// packets, FU-A for NAL units over the MTU, the marker on the last packet.
+func (r *rtpSender) sendH264(ts uint32, au [][]byte) error {
+	return packetizeH264(au, rtpMTU-rtpHeaderSize, func(payload []byte, last bool) error {
+		return r.send(ts, last, payload)
+	})
+}
+
+// packetizeH264 cuts an access unit into RTP payloads of at most max bytes (RFC 6184,
+// packetization-mode 1). Empty NAL units are skipped.
+func packetizeH264(au [][]byte, max int, emit func(payload []byte, last bool) error) error {
+	lastNALU := -1
+	for i, n := range au {
+		if len(n) > 0 {
+			lastNALU = i
+		}
+	}
+	for i, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		if len(n) <= max {
+			if err := emit(n, i == lastNALU); err != nil {
+				return err
+			}
+			continue
+		}
+		indicator := n[0]&0xe0 | h264NALUFUA
+		typ := n[0] & 0x1f
+		body := n[1:]
+		for off := 0; off < len(body); {
+			end := min(off+max-2, len(body))
+			hdr := typ
+			if off == 0 {
+				hdr |= 0x80
+			}
+			if end == len(body) {
+				hdr |= 0x40
+			}
+			payload := make([]byte, 0, 2+end-off)
+			payload = append(payload, indicator, hdr)
+			payload = append(payload, body[off:end]...)
+			if err := emit(payload, i == lastNALU && end == len(body)); err != nil {
+				return err
+			}
+			off = end
+		}
+	}
+	return nil
+}
+
+// NAL unit types used here (ITU-T H.264 table 7-1, RFC 6184).
+const (
+	h264NALUIDR    = 5
+	h264NALUSPS    = 7
+	h264NALUPPS    = 8
+	h264NALUAUD    = 9
+	h264NALUFiller = 12
+	h264NALUFUA    = 28
+)
+
+// h264Params keeps a stream's latest SPS and PPS.
+type h264Params struct{ sps, pps []byte }
+
+// update keeps the SPS and PPS of an access unit, if it carries any.
+func (p *h264Params) update(au [][]byte) {
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch n[0] & 0x1f {
+		case h264NALUSPS:
+			p.sps = append(p.sps[:0:0], n...)
+		case h264NALUPPS:
+			p.pps = append(p.pps[:0:0], n...)
+		}
+	}
+}
+
+// forRTP returns the NAL units of an access unit to send: no delimiters or filler, and the
+// SPS and PPS in front of an IDR that does not carry them.
+func (p *h264Params) forRTP(au [][]byte) (out [][]byte, idr bool) {
+	hasSPS, hasPPS := false, false
+	out = make([][]byte, 0, len(au)+2)
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch n[0] & 0x1f {
+		case h264NALUAUD, h264NALUFiller:
+			continue
+		case h264NALUSPS:
+			hasSPS = true
+		case h264NALUPPS:
+			hasPPS = true
+		case h264NALUIDR:
+			idr = true
+		}
+		out = append(out, n)
+	}
+	if idr {
+		var pre [][]byte
+		if !hasSPS && p.sps != nil {
+			pre = append(pre, p.sps)
+		}
+		if !hasPPS && p.pps != nil {
+			pre = append(pre, p.pps)
+		}
+		out = append(pre, out...)
+	}
+	return out, idr
+}
+
+// isIDR reports whether an access unit holds an IDR slice.
+func isIDR(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) > 0 && n[0]&0x1f == h264NALUIDR {
+			return true
+		}
+	}
+	return false
+}
+
+// h264Codec is the room's video codec for an SPS (profile-level-id from its first 3 bytes
+// after the NAL header), or for the re-encoder's output when sps is nil.
+func h264Codec(sps []byte) *webrtc.RTPCodecParameters {
+	plid := reencodedProfile
+	if len(sps) >= 4 {
+		plid = fmt.Sprintf("%02x%02x%02x", sps[1], sps[2], sps[3])
+	}
+	return &webrtc.RTPCodecParameters{PayloadType: videoPT, RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: ticksPerSecond,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
+	}}
+}
+
+func opusCodec() *webrtc.RTPCodecParameters {
+	return &webrtc.RTPCodecParameters{PayloadType: audioPT, RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+	}}
+}
+
+// spsDescription says what an SPS declares ("h264 42c00d 320x240") and whether it allows
+// frame reordering (B-frames): max_num_reorder_frames > 0 in its VUI. An SPS that does not
+// say leaves the answer to the timestamps (PTS != DTS).
+func spsDescription(sps []byte) (desc string, reorders bool) {
+	desc = "h264 " + h264Codec(sps).SDPFmtpLine[len("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id="):]
+	var s h264.SPS
+	if err := s.Unmarshal(sps); err != nil {
+		return desc, false
+	}
+	desc += fmt.Sprintf(" %dx%d", s.Width(), s.Height())
+	if s.VUI != nil && s.VUI.BitstreamRestriction != nil {
+		return desc, s.VUI.BitstreamRestriction.MaxNumReorderFrames > 0
+	}
+	return desc, false
+}

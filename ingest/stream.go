@@ -1,0 +1,317 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/transcoder"
+)
+
+// roomPublisher is what a stream writes into: *sfu.LocalPublisher.
+type roomPublisher interface {
+	WriteRTP(kind string, pkt []byte) error
+	Context() context.Context
+	Close()
+}
+
+// publishFunc opens a room's publisher (Server.publish, or a fake in fuzz tests).
+type publishFunc func(room string, video, audio *webrtc.RTPCodecParameters, onKeyframe func()) (roomPublisher, error)
+
+// audioIn describes a declared audio track: "aac" (raw frames, asc is its
+// AudioSpecificConfig) or "opus".
+type audioIn struct {
+	codec                string
+	sampleRate, channels int
+	asc                  []byte
+}
+
+// stream is one publishing connection's path into its room. Its demuxer declares the
+// tracks; the first coded frame fixes them; the first IDR opens the room's publisher; then
+// every access unit and audio frame becomes RTP. All methods but onKeyframe run on the
+// connection's goroutine.
+type stream struct {
+	srv     *Server
+	log     *slog.Logger
+	room    string
+	publish publishFunc
+	status  StreamStatus // guarded by srv.mu
+	created time.Time
+	watch   *watchdog // nil in fuzz tests
+
+	clock                  clock
+	params, reencoded      h264Params
+	hasVideo, fixed        bool
+	audio                  *audioIn
+	pub                    roomPublisher
+	video, opus            *rtpSender
+	reenc                  VideoReencoder
+	conv                   AudioConverter
+	reorders, lateReorders bool
+	keyframeWanted         atomic.Bool
+	keyframeNoted          bool
+	softErrors             int
+	stopWatch              func() bool
+	closeConn              func()
+}
+
+func newStream(srv *Server, log *slog.Logger) *stream {
+	return &stream{srv: srv, log: log, publish: srv.publish, created: time.Now(), closeConn: func() {}}
+}
+
+// publish opens the room's publisher in the SFU.
+func (s *Server) publish(room string, video, audio *webrtc.RTPCodecParameters, onKeyframe func()) (roomPublisher, error) {
+	p, err := s.rooms.PublishLocal(room, video, audio, onKeyframe)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// declareVideo says the stream has an H.264 track, with its SPS and PPS when known.
+func (s *stream) declareVideo(sps, pps []byte) {
+	if s.fixed && !s.hasVideo {
+		s.log.Warn("video track announced after media started: ignored")
+		return
+	}
+	s.hasVideo = true
+	s.params.update([][]byte{sps, pps})
+}
+
+// declareAudio says the stream has an audio track.
+func (s *stream) declareAudio(a audioIn) {
+	if s.fixed && s.audio == nil {
+		s.log.Warn("audio track announced after media started: ignored", "codec", a.codec)
+		return
+	}
+	if !s.fixed {
+		s.audio = &a
+	}
+}
+
+// videoAU takes one H.264 access unit with unwrapped 90 kHz times.
+func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
+	s.watch.kick()
+	s.fixed = true
+	if !s.hasVideo {
+		return nil
+	}
+	s.params.update(au)
+	d := s.clock.dts(dts)
+	p := d + (pts - dts)
+	if s.pub == nil {
+		if !isIDR(au) {
+			return s.checkKeyframeTimeout()
+		}
+		if err := s.start(pts != dts); err != nil {
+			return err
+		}
+	}
+	if s.reenc != nil {
+		return s.reencode(au, p, d)
+	}
+	if pts != dts && !s.reorders && !s.lateReorders {
+		s.lateReorders = true
+		s.log.Warn("b-frames appeared after the stream started; passed through as they are")
+		s.srv.updateStatus(s, func(st *StreamStatus) { st.Mode = "passthrough: b-frames (appeared late)" })
+	}
+	s.noteKeyframeRequest()
+	nalus, _ := s.params.forRTP(au)
+	return s.video.sendH264(uint32(p), nalus)
+}
+
+// audioFrame takes one audio frame (a raw AAC access unit or an Opus packet).
+func (s *stream) audioFrame(pts int64, frame []byte) error {
+	s.watch.kick()
+	s.fixed = true
+	if s.audio == nil {
+		return nil
+	}
+	p := s.clock.dts(pts)
+	if s.pub == nil {
+		if s.hasVideo {
+			return nil // audio before the first keyframe is not sent
+		}
+		if err := s.start(false); err != nil {
+			return err
+		}
+	}
+	switch {
+	case s.opus == nil:
+		return nil
+	case s.conv == nil:
+		return s.opus.send(uint32(p*48000/ticksPerSecond), false, frame)
+	}
+	outs, err := s.conv.Convert(transcoder.Encoded{Data: frame, PTS: ticksToDuration(p), DTS: ticksToDuration(p)})
+	if err != nil {
+		s.softError("aac to opus", err)
+		return nil
+	}
+	for _, o := range outs {
+		if err := s.opus.send(uint32(durationTo48k(o.PTS)), false, o.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *stream) checkKeyframeTimeout() error {
+	if d := s.srv.cfg.KeyframeTimeout; time.Since(s.created) > d {
+		return fmt.Errorf("%w within %s of connecting", ErrNoKeyframe, d)
+	}
+	return nil
+}
+
+// start opens the room's publisher with the codecs the stream's tracks become.
+func (s *stream) start(ptsReorder bool) error {
+	var video, audio *webrtc.RTPCodecParameters
+	st := StreamStatus{Mode: "passthrough", Audio: "none"}
+	if s.hasVideo {
+		if s.params.sps == nil || s.params.pps == nil {
+			return fmt.Errorf("h264: IDR before any SPS and PPS")
+		}
+		desc, reorders := spsDescription(s.params.sps)
+		st.Video, video = desc, h264Codec(s.params.sps)
+		if s.reorders = reorders || ptsReorder; s.reorders {
+			st.Mode = s.openReencoder()
+			if s.reenc != nil {
+				video = h264Codec(nil)
+			}
+		}
+	}
+	if s.audio != nil {
+		st.Audio = s.openAudio()
+		if st.Audio == "opus" || st.Audio == "aac→opus" {
+			audio = opusCodec()
+		}
+	}
+	if video == nil && audio == nil {
+		return fmt.Errorf("%w: no track WebRTC viewers can play (audio: %s)", ErrUnsupportedCodec, st.Audio)
+	}
+	pub, err := s.publish(s.room, video, audio, s.onKeyframe)
+	if err != nil {
+		return fmt.Errorf("publish into room %q: %w", s.room, err)
+	}
+	s.pub = pub
+	s.stopWatch = context.AfterFunc(pub.Context(), s.closeConn)
+	if video != nil {
+		s.video = newRTPSender("video", videoPT, pub.WriteRTP)
+	}
+	if audio != nil {
+		s.opus = newRTPSender("audio", audioPT, pub.WriteRTP)
+	}
+	s.srv.updateStatus(s, func(cur *StreamStatus) { cur.Video, cur.Audio, cur.Mode = st.Video, st.Audio, st.Mode })
+	s.log.Info("publishing", "video", st.Video, "audio", st.Audio, "mode", st.Mode)
+	return nil
+}
+
+// openReencoder opens the B-frame re-encoder and returns the stream's mode.
+func (s *stream) openReencoder() string {
+	fps := 30
+	var sps h264.SPS
+	if sps.Unmarshal(s.params.sps) == nil {
+		if f := sps.FPS(); f > 0 && f < 240 {
+			fps = int(math.Round(f))
+		}
+	}
+	r, err := s.srv.cfg.Transcode.Reencoder(fps, s.log)
+	if err != nil {
+		s.log.Warn("stream has b-frames and no re-encoder opened: passed through; WebRTC viewers may stutter", "err", err.Error())
+		return "passthrough: b-frames (no re-encoder: " + err.Error() + ")"
+	}
+	s.reenc = r
+	s.log.Info("reencoding: b-frames", "fps", fps)
+	return "reencoding: b-frames"
+}
+
+// openAudio opens the AAC converter when needed and describes the audio path.
+func (s *stream) openAudio() string {
+	switch s.audio.codec {
+	case "opus":
+		return "opus"
+	case "aac":
+		c, err := s.srv.cfg.Transcode.AACToOpus(s.audio.sampleRate, s.audio.channels, s.audio.asc, s.log)
+		if err != nil {
+			s.log.Warn("aac audio dropped: no converter to opus", "err", err.Error())
+			return "none (aac: " + err.Error() + ")"
+		}
+		s.conv = c
+		return "aac→opus"
+	}
+	return "none (" + s.audio.codec + ")"
+}
+
+// reencode pushes an access unit through the re-encoder and sends what comes out.
+func (s *stream) reencode(au [][]byte, pts, dts int64) error {
+	if s.keyframeWanted.Swap(false) {
+		s.reenc.RequestKeyframe()
+	}
+	in, idr := s.params.forRTP(au) // the decoder needs SPS and PPS in-band (FLV has them apart)
+	data, err := h264.AnnexB(in).Marshal()
+	if err != nil {
+		return fmt.Errorf("h264: %w", err)
+	}
+	outs, err := s.reenc.Push(transcoder.Encoded{Data: data, PTS: ticksToDuration(pts), DTS: ticksToDuration(dts), Keyframe: idr})
+	if err != nil {
+		s.softError("re-encode", err)
+		return nil
+	}
+	for _, o := range outs {
+		var nalus h264.AnnexB
+		if err := nalus.Unmarshal(o.Data); err != nil {
+			s.softError("re-encoder output", err)
+			continue
+		}
+		s.reencoded.update(nalus)
+		out, _ := s.reencoded.forRTP(nalus)
+		if err := s.video.sendH264(uint32(durationToTicks(o.PTS)), out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onKeyframe is the SFU's keyframe request (any goroutine). Only a re-encoder can honour
+// it: RTMP and SRT have no way to ask the encoder.
+func (s *stream) onKeyframe() { s.keyframeWanted.Store(true) }
+
+func (s *stream) noteKeyframeRequest() {
+	if !s.keyframeNoted && s.keyframeWanted.Load() {
+		s.keyframeNoted = true
+		s.log.Info("viewers asked for a keyframe: RTMP/SRT encoders cannot be asked, the next one comes with the encoder's keyframe interval")
+	}
+}
+
+// softError logs a per-frame failure that does not end the stream (first, then every 100th).
+func (s *stream) softError(what string, err error) {
+	s.softErrors++
+	if s.softErrors == 1 || s.softErrors%100 == 0 {
+		s.log.Warn(what+" failed", "err", err.Error(), "count", s.softErrors)
+	}
+}
+
+// close releases the publisher and converters; the viewers stay in the room.
+func (s *stream) close() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	if s.pub != nil {
+		s.pub.Close()
+	}
+	for _, c := range []interface{ Close() error }{s.reenc, s.conv} {
+		if c != nil {
+			if err := c.Close(); err != nil {
+				s.log.Warn("close converter", "err", err.Error())
+			}
+		}
+	}
+}
+
+var errUnpublished = errors.New("publisher ended the stream")

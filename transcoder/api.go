@@ -1,0 +1,170 @@
+// Package transcoder owns Glint's media transcoding through libav (FFmpeg 5.1 via
+// github.com/asticode/go-astiav v0.16.0): the HLS video ladder (decode once, scale per rung,
+// encode H.264 without B-frames, keyframes aligned on segment boundaries), H.264 encoder probing
+// (NVENC, VAAPI, QSV, then libx264), audio conversion between Opus and AAC, and the re-encoder
+// that makes H.264 with B-frames playable by WebRTC viewers.
+//
+// Every type here owns libav objects: call Close exactly once when done. None of them starts a
+// goroutine that outlives a call; when the Ladder runs its rung encoders in parallel, it does
+// so inside Push and joins them before Push returns. Times are time.Duration capture timestamps: each output
+// carries the PTS of the input frame it came from, so latency stays measurable downstream.
+package transcoder
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Encoded is one encoded unit: an H.264 access unit in Annex-B (with start codes; SPS/PPS
+// in-band before every IDR in outputs), a VP8/VP9 frame (input only), or one audio frame.
+type Encoded struct {
+	Data     []byte
+	PTS, DTS time.Duration // presentation / decode time; capture time of the source frame
+	Keyframe bool
+	Duration time.Duration // 0 when unknown
+	// Boundary marks the first frame of a new segment in Ladder outputs: it is set on the
+	// frame of the same source picture in every rung, and that frame is an IDR. Ignored on input.
+	Boundary bool
+}
+
+// EncoderInfo names the H.264 encoder in use, e.g. {"libx264", false} or {"h264_nvenc", true}.
+type EncoderInfo struct {
+	Name     string
+	Hardware bool
+}
+
+// Rung is one rendition of the ladder. A Passthrough rung forwards the H.264 source
+// untouched (Width/Height/BitrateKbps are then estimates for playlists); if the source is not
+// H.264 a Passthrough rung is re-encoded at the source size instead.
+type Rung struct {
+	Name          string // e.g. "720p", "source"
+	Width, Height int    // output size; Width 0 = keep the source aspect ratio
+	BitrateKbps   int
+	Passthrough   bool
+}
+
+// LadderConfig configures NewLadder. Zero values take the documented defaults.
+type LadderConfig struct {
+	SourceCodec     string        // "H264" (default), "VP8" or "VP9"
+	Rungs           []Rung        // required; DefaultLadder gives the default one
+	FPS             int           // nominal source frame rate, default 30
+	SegmentDuration time.Duration // IDR forced on every rung at segment boundaries, default 2 s
+	Encoder         EncoderInfo   // default libx264 (use ProbeH264Encoder)
+	Preset          string        // libx264 preset, default "superfast"
+	Threads         int           // threads per encoder, default NumCPU / re-encoded rungs (min 1)
+	// MaxLoad is the share of real time (processing wall time over the PTS span of a 2 s
+	// window) above which the ladder first encodes its rungs in parallel, then, if still
+	// above, drops the most expensive re-encoded rung (logged once per rung). Default 0.9;
+	// negative disables dropping. The last remaining rung is never dropped.
+	MaxLoad float64
+	// Output receives every output unit, synchronously from Push (or Flush) on the caller's
+	// goroutine: passthrough rungs first, as the frame arrives; then, once every re-encoded
+	// rung has encoded the decoded picture, their outputs in rung order. rung indexes Rungs.
+	// The callee owns e.Data (a passthrough rung hands on the input's Data slice).
+	Output func(rung int, e Encoded)
+	Log    *slog.Logger // default slog.Default(); add room/session ids as attributes
+}
+
+// ReencoderConfig configures NewReencoder (H.264 → WebRTC-safe H.264: constrained baseline,
+// no B-frames, tune=zerolatency, keyframe on request). Zero values take the defaults.
+type ReencoderConfig struct {
+	BitrateKbps      int           // default 2500
+	FPS              int           // nominal frame rate, default 30
+	KeyframeInterval time.Duration // periodic IDR, default 2 s
+	Encoder          EncoderInfo   // default libx264
+	Preset           string        // libx264 preset, default "veryfast"
+	Threads          int           // default 0 = libav auto
+	Log              *slog.Logger
+}
+
+// AudioOption tunes NewAudioConverter.
+type AudioOption func(*audioOptions)
+
+type audioOptions struct {
+	bitrateKbps int
+	asc         []byte
+	log         *slog.Logger
+}
+
+// WithAudioBitrate sets the output bitrate (default 128 kb/s AAC, 64 kb/s Opus).
+func WithAudioBitrate(kbps int) AudioOption { return func(o *audioOptions) { o.bitrateKbps = kbps } }
+
+// WithInputASC gives the AudioSpecificConfig of a raw AAC input (from FLV's sequence header or
+// the MP4 esds). Without it an AAC-LC config is derived from sampleRate and channels; ADTS
+// frames (MPEG-TS) need none.
+func WithInputASC(asc []byte) AudioOption { return func(o *audioOptions) { o.asc = asc } }
+
+// WithAudioLogger sets the logger (default slog.Default()).
+func WithAudioLogger(l *slog.Logger) AudioOption { return func(o *audioOptions) { o.log = l } }
+
+// Errors returned (wrapped) by this package.
+var (
+	ErrClosed           = errors.New("transcoder: closed")
+	ErrUnsupportedCodec = errors.New("transcoder: unsupported codec")
+	ErrBadConfig        = errors.New("transcoder: bad config")
+)
+
+const (
+	defaultFPS        = 30
+	defaultSegment    = 2 * time.Second
+	defaultMaxLoad    = 0.9
+	defaultPreset     = "superfast"
+	reencoderPreset   = "veryfast"
+	defaultReencKbps  = 2500
+	loadWindowSeconds = 2
+)
+
+// DefaultLadder is the default ladder for a source of the given size: the source passed
+// through (re-encoded at source size when the source is not H.264), plus 720p, 480p and 360p
+// re-encoded rungs strictly below the source height, keeping the source aspect ratio.
+func DefaultLadder(srcWidth, srcHeight int) []Rung {
+	rungs := []Rung{{Name: "source", Width: srcWidth, Height: srcHeight,
+		BitrateKbps: bitrateFor(srcHeight), Passthrough: true}}
+	for _, h := range []int{720, 480, 360} {
+		if srcHeight > 0 && h >= srcHeight {
+			continue
+		}
+		rungs = append(rungs, Rung{Name: itoa(h) + "p", Width: scaledWidth(srcWidth, srcHeight, h),
+			Height: h, BitrateKbps: bitrateFor(h)})
+	}
+	return rungs
+}
+
+// bitrateFor is the default H.264 bitrate for a picture height.
+func bitrateFor(h int) int {
+	switch {
+	case h >= 1080:
+		return 4500
+	case h >= 720:
+		return 2500
+	case h >= 480:
+		return 1200
+	case h >= 360:
+		return 700
+	default:
+		return 400
+	}
+}
+
+// scaledWidth keeps the aspect ratio of srcW x srcH at height h, rounded to an even number.
+func scaledWidth(srcW, srcH, h int) int {
+	if srcW <= 0 || srcH <= 0 {
+		return (h*16/9 + 1) &^ 1
+	}
+	return (srcW*h + srcH) / (2 * srcH) * 2 // nearest even
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

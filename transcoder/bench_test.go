@@ -1,0 +1,249 @@
+package transcoder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// BenchmarkLadder720p pushes a 720p30 H.264 source through the default ladder (passthrough +
+// 480p + 360p with libx264 superfast/zerolatency). x_realtime is media time over wall time.
+func BenchmarkLadder720p(b *testing.B) { benchmarkLadder(b, 1280, 720) }
+
+// BenchmarkLadder1080p: passthrough + 720p + 480p + 360p from a 1080p30 source.
+func BenchmarkLadder1080p(b *testing.B) { benchmarkLadder(b, 1920, 1080) }
+
+func benchmarkLadder(b *testing.B, w, h int) {
+	in := synthVideo(b, "H264", w, h, 30, 150, 0, 60)
+	l, err := NewLadder(LadderConfig{Rungs: DefaultLadder(w, h), MaxLoad: -1,
+		Output: func(int, Encoded) {}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	span := in[len(in)-1].PTS - in[0].PTS + time.Second/30
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		for _, e := range in {
+			e.PTS += time.Duration(i) * span
+			if err := l.Push(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(b.N*len(in))/elapsed.Seconds(), "frames/s")
+	b.ReportMetric(float64(b.N)*span.Seconds()/elapsed.Seconds(), "x_realtime")
+}
+
+// The ladder as the ffmpeg CLI would run it with the same encoder settings: one decoder
+// thread, bicubic scaling, libx264 superfast/zerolatency/main, CBR-like VBV, IDR every 2 s.
+func ffmpegLadderArgs(input string) []string {
+	args := []string{"-hide_banner", "-nostats", "-loglevel", "error", "-threads", "1", "-i", input,
+		"-filter_complex", "[0:v]split=2[a][b];[a]scale=854:480:flags=bicubic[v1];[b]scale=640:360:flags=bicubic[v2]",
+		"-map", "0:v", "-c:v", "copy", "-f", "null", "-"}
+	args = append(append(args, "-map", "[v1]"), ffmpegX264Args("1200k")...)
+	args = append(append(args, "-f", "null", "-", "-map", "[v2]"), ffmpegX264Args("700k")...)
+	return append(args, "-f", "null", "-")
+}
+
+func ffmpegX264Args(kbps string) []string {
+	return []string{"-c:v", "libx264", "-preset", "superfast", "-tune", "zerolatency",
+		"-profile:v", "main", "-b:v", kbps, "-maxrate", kbps, "-bufsize", kbps, "-g", "600", "-bf", "0",
+		"-x264-params", "scenecut=0", "-forced-idr", "1", "-force_key_frames", "expr:gte(t,n_forced*2)",
+		"-threads", "1"}
+}
+
+// TestLadderCPUVsFFmpeg measures CPU seconds (user+sys of the whole process, from wait4) of the
+// default ladder over a 720p30 file, in a child process running this test binary, against the
+// ffmpeg CLI doing the same ladder on the same file. It is a measurement, not a check: run it
+// with GLINT_TRANSCODER_CPU=1 (optional: GLINT_TRANSCODER_SECONDS, default 20;
+// GLINT_TRANSCODER_ROUNDS, default 3).
+func TestLadderCPUVsFFmpeg(t *testing.T) {
+	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
+		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
+	}
+	seconds := os.Getenv("GLINT_TRANSCODER_SECONDS")
+	if seconds == "" {
+		seconds = "20"
+	}
+	input := filepath.Join(t.TempDir(), "in.ts")
+	gen := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+		"testsrc2=size=1280x720:rate=30", "-t", seconds, "-c:v", "libx264", "-preset", "veryfast",
+		"-g", "60", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", input)
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", gen.Args, err, out)
+	}
+	ff := exec.Command("ffmpeg", ffmpegLadderArgs(input)...)
+	self := exec.Command(os.Args[0], "-test.run=^TestHelperLadderFile$", "-test.count=1")
+	self.Env = append(os.Environ(), "GLINT_LADDER_FILE="+input)
+	checkSameSettings(t, input)
+	t.Logf("ffmpeg command: ffmpeg %s", shellQuote(ffmpegLadderArgs(input)))
+	rounds := 3
+	if r := os.Getenv("GLINT_TRANSCODER_ROUNDS"); r != "" {
+		rounds = int(mustSeconds(t, r))
+	}
+	var ours, theirs []float64
+	var oursWall time.Duration
+	for round := 0; round < rounds; round++ { // alternate to share any machine noise
+		c, w := cpuOf(t, exec.Command(self.Path, self.Args[1:]...), self.Env)
+		ours, oursWall = append(ours, c), w
+		c, _ = cpuOf(t, exec.Command(ff.Path, ff.Args[1:]...), nil)
+		theirs = append(theirs, c)
+	}
+	slices.Sort(ours)
+	slices.Sort(theirs)
+	media := mustSeconds(t, seconds)
+	mid := rounds / 2
+	t.Logf("CPU seconds, glint ladder: median %.2f (runs %.2f)", ours[mid], ours)
+	t.Logf("CPU seconds, ffmpeg CLI:   median %.2f (runs %.2f)", theirs[mid], theirs)
+	t.Logf("ratio of medians: %.3f; glint real-time speed %.2fx (last run: wall %v for %.0f s of 720p30)",
+		ours[mid]/theirs[mid], media/oursWall.Seconds(), oursWall.Round(time.Millisecond), media)
+}
+
+// TestHelperLadderFile is the child process of TestLadderCPUVsFFmpeg: it demuxes
+// GLINT_LADDER_FILE with libav and pushes every video access unit through the default ladder.
+func TestHelperLadderFile(t *testing.T) {
+	path := os.Getenv("GLINT_LADDER_FILE")
+	if path == "" {
+		t.Skip("child process of TestLadderCPUVsFFmpeg")
+	}
+	if err := pushFile(path, 0, func(w, h int) (*Ladder, error) {
+		return NewLadder(LadderConfig{Rungs: DefaultLadder(w, h), MaxLoad: -1, Output: func(int, Encoded) {},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pushFile demuxes the first video stream of path with libav and pushes up to maxFrames
+// (0: all) access units through the ladder that open returns for the stream's size.
+func pushFile(path string, maxFrames int, open func(w, h int) (*Ladder, error)) error {
+	fc := astiav.AllocFormatContext()
+	defer fc.Free()
+	if err := fc.OpenInput(path, nil, nil); err != nil {
+		return err
+	}
+	defer fc.CloseInput()
+	if err := fc.FindStreamInfo(nil); err != nil {
+		return err
+	}
+	st := fc.Streams()[0]
+	tb := st.TimeBase()
+	l, err := open(st.CodecParameters().Width(), st.CodecParameters().Height())
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	pkt := astiav.AllocPacket()
+	defer pkt.Free()
+	toDur := func(v int64) time.Duration {
+		return time.Duration(v) * time.Second * time.Duration(tb.Num()) / time.Duration(tb.Den())
+	}
+	for n := 0; maxFrames == 0 || n < maxFrames; {
+		if err := fc.ReadFrame(pkt); err != nil {
+			if errors.Is(err, astiav.ErrEof) {
+				break
+			}
+			return err
+		}
+		if pkt.StreamIndex() == st.Index() {
+			n++
+			e := Encoded{Data: pkt.Data(), PTS: toDur(pkt.Pts()), DTS: toDur(pkt.Dts()),
+				Keyframe: pkt.Flags().Has(astiav.PacketFlagKey)}
+			if err := l.Push(e); err != nil {
+				return err
+			}
+		}
+		pkt.Unref()
+	}
+	return l.Flush()
+}
+
+// x264Options returns the settings string libx264 writes into its first SEI.
+func x264Options(b []byte) string {
+	i := bytes.Index(b, []byte("options: "))
+	if i < 0 {
+		return ""
+	}
+	end := bytes.IndexByte(b[i:], 0)
+	if end < 0 {
+		end = len(b) - i
+	}
+	return string(b[i : i+end])
+}
+
+// checkSameSettings encodes the 480p rung with the ffmpeg CLI and with the ladder and compares
+// the x264 settings both wrote into the stream.
+func checkSameSettings(t *testing.T, input string) {
+	out := filepath.Join(t.TempDir(), "480.h264")
+	args := append([]string{"-loglevel", "error", "-threads", "1", "-i", input, "-vf", "scale=854:480:flags=bicubic"},
+		ffmpegX264Args("1200k")...)
+	cmd := exec.Command("ffmpeg", append(args, "-frames:v", "5", "-f", "h264", out)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, b)
+	}
+	theirs, _ := os.ReadFile(out)
+	var ours []byte
+	if err := pushFile(input, 5, func(w, h int) (*Ladder, error) {
+		return NewLadder(LadderConfig{Rungs: DefaultLadder(w, h), MaxLoad: -1, Log: testLog(t),
+			Output: func(r int, e Encoded) {
+				if r == 1 && ours == nil {
+					ours = e.Data
+				}
+			}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := x264Options(ours), x264Options(theirs); a == "" || a != b {
+		t.Fatalf("x264 settings differ:\nglint:  %s\nffmpeg: %s", a, b)
+	}
+	t.Logf("same x264 settings: %s", x264Options(ours))
+}
+
+// cpuOf runs cmd and returns its user+system CPU seconds (all threads) and wall time.
+func cpuOf(t *testing.T, cmd *exec.Cmd, env []string) (float64, time.Duration) {
+	t.Helper()
+	cmd.Env = env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd.Path, err, out)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	tv := func(v syscall.Timeval) float64 { return float64(v.Sec) + float64(v.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime), wall
+}
+
+func mustSeconds(t *testing.T, s string) float64 {
+	var f float64
+	if _, err := fmt.Sscan(s, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " ;[]()*,:'") {
+			a = "'" + a + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

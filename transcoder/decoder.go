@@ -1,0 +1,167 @@
+package transcoder
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/asticode/go-astiav"
+)
+
+// videoDecoder decodes H.264, VP8 or VP9 frames into raw pictures, carrying each input's
+// metadata to the picture it produces (also through B-frame reordering).
+type videoDecoder struct {
+	codec  string
+	cc     *astiav.CodecContext
+	pkt    *astiav.Packet
+	frame  *astiav.Frame
+	meta   metaTable
+	sawKey bool
+}
+
+// codecID maps the names used in LadderConfig.SourceCodec to libav ids.
+func codecID(name string) (astiav.CodecID, error) {
+	switch strings.ToUpper(name) {
+	case "", "H264", "AVC":
+		return astiav.CodecIDH264, nil
+	case "VP8":
+		return astiav.CodecIDVp8, nil
+	case "VP9":
+		return astiav.CodecIDVp9, nil
+	}
+	return 0, fmt.Errorf("%w: video %q", ErrUnsupportedCodec, name)
+}
+
+func newVideoDecoder(codec string) (*videoDecoder, error) {
+	id, err := codecID(codec)
+	if err != nil {
+		return nil, err
+	}
+	c := astiav.FindDecoder(id)
+	if c == nil {
+		return nil, fmt.Errorf("%w: no %s decoder in libavcodec", ErrUnsupportedCodec, codec)
+	}
+	name := map[astiav.CodecID]string{astiav.CodecIDH264: "H264", astiav.CodecIDVp8: "VP8", astiav.CodecIDVp9: "VP9"}[id]
+	d := &videoDecoder{codec: name, cc: astiav.AllocCodecContext(c),
+		pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), meta: metaTable{}}
+	// One thread: frame threading would delay every picture by a frame per thread.
+	d.cc.SetThreadCount(1)
+	d.cc.SetTimeBase(microBase)
+	if err := d.cc.Open(c, nil); err != nil {
+		d.close()
+		return nil, fmt.Errorf("transcoder: open %s decoder: %w", codec, err)
+	}
+	return d, nil
+}
+
+// isKey reports whether in starts a decodable picture.
+func (d *videoDecoder) isKey(in Encoded) bool { return isKeyframe(d.codec, in) }
+
+// isKeyframe reports whether a frame of codec ("H264", "VP8", "VP9") is a keyframe: its
+// flag, or an IDR NAL unit (H.264), or the frame type in the VP8/VP9 frame header.
+func isKeyframe(codec string, in Encoded) bool {
+	if in.Keyframe {
+		return true
+	}
+	b := in.Data
+	switch codec {
+	case "H264":
+		return hasIDR(b)
+	case "VP8":
+		return len(b) >= 3 && b[0]&1 == 0
+	case "VP9":
+		if len(b) < 1 || b[0]>>6 != 2 { // frame_marker
+			return false
+		}
+		profile, pos := int(b[0]>>5&1)|int(b[0]>>4&1)<<1, 4 // pos: show_existing_frame, from the MSB
+		if profile == 3 {
+			pos++ // reserved_zero
+		}
+		if b[0]>>(7-pos)&1 == 1 {
+			return false
+		}
+		return b[0]>>(6-pos)&1 == 0 // frame_type 0: KEY_FRAME
+	}
+	return false
+}
+
+// decode feeds one frame and calls emit for every picture that comes out. Input before the
+// first keyframe is skipped. A corrupt frame yields a non-nil corrupt error (the caller
+// drops and logs it); fatal errors come from emit.
+func (d *videoDecoder) decode(in Encoded, m frameMeta, emit func(*astiav.Frame, frameMeta) error) (corrupt, fatal error) {
+	if !d.sawKey {
+		if !d.isKey(in) {
+			return nil, nil
+		}
+		d.sawKey = true
+	}
+	if err := fillPacket(d.pkt, in.Data); err != nil {
+		return nil, err
+	}
+	us := toMicros(in.PTS)
+	d.pkt.SetPts(us)
+	d.pkt.SetDts(astiav.NoPtsValue)
+	if in.Keyframe {
+		d.pkt.SetFlags(astiav.NewPacketFlags(astiav.PacketFlagKey))
+	}
+	d.meta.put(us, m)
+	err := d.cc.SendPacket(d.pkt)
+	d.pkt.Unref()
+	if err != nil && !isAgain(err) {
+		corrupt = fmt.Errorf("transcoder: decode %s: %w", d.codec, err)
+	}
+	for {
+		if err := d.cc.ReceiveFrame(d.frame); err != nil {
+			if isAgain(err) {
+				return corrupt, nil
+			}
+			return fmt.Errorf("transcoder: decode %s: %w", d.codec, err), nil
+		}
+		fm := d.meta.take(d.frame.Pts())
+		ferr := emit(d.frame, fm)
+		d.frame.Unref()
+		if ferr != nil {
+			return corrupt, ferr
+		}
+	}
+}
+
+// drain outputs the pictures the decoder still holds (end of stream) and leaves it ready for
+// a new stream starting with a keyframe.
+func (d *videoDecoder) drain(emit func(*astiav.Frame, frameMeta) error) error {
+	if !d.sawKey {
+		return nil
+	}
+	if err := d.cc.SendPacket(nil); err != nil && !isAgain(err) {
+		return fmt.Errorf("transcoder: drain %s: %w", d.codec, err)
+	}
+	var ferr error
+	for ferr == nil {
+		if err := d.cc.ReceiveFrame(d.frame); err != nil {
+			break
+		}
+		ferr = emit(d.frame, d.meta.take(d.frame.Pts()))
+		d.frame.Unref()
+	}
+	fresh, err := newVideoDecoder(d.codec)
+	if err != nil {
+		return err
+	}
+	d.close()
+	*d = *fresh
+	return ferr
+}
+
+func (d *videoDecoder) close() {
+	if d.cc != nil {
+		d.cc.Free()
+		d.cc = nil
+	}
+	if d.frame != nil {
+		d.frame.Free()
+		d.frame = nil
+	}
+	if d.pkt != nil {
+		d.pkt.Free()
+		d.pkt = nil
+	}
+}

@@ -28,6 +28,7 @@ type collector struct {
 	rooms, liveRooms, publishers, subscribers       *prometheus.Desc
 	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
 	transit, ingestLost                             *prometheus.Desc
+	layer, paused, estimate, probes                 *prometheus.Desc
 }
 
 func newCollector(src TotalsSource) *collector {
@@ -48,11 +49,15 @@ func newCollector(src TotalsSource) *collector {
 		skips:       d("viewer_skips_total", "Times a viewer fell a packet cache behind and skipped to the next keyframe."),
 		transit:     d("transit_seconds", "Time from a packet's arrival to its send to each viewer."),
 		ingestLost:  d("ingest_lost_packets_total", "Packets publishers sent (by sequence number) that never reached the SFU."),
+		layer:       d("viewers_by_layer", "Video viewers per simulcast layer the allocator put them on (layer=\"\" without simulcast).", "layer"),
+		paused:      d("viewers_paused", "Video viewers whose bandwidth does not carry even the lowest layer (audio only)."),
+		estimate:    d("viewer_estimate_bits_sum", "Sum of the video viewers' bandwidth estimates in bit/s (divide by viewers for the mean)."),
+		probes:      d("bwe_probe_packets_total", "Packets resent as bandwidth probes."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost} {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes} {
 		ch <- d
 	}
 }
@@ -80,6 +85,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.plis, t.PLIsUpstream, "upstream")
 	counter(c.skips, t.Skips)
 	counter(c.ingestLost, t.IngestLost)
+	counter(c.probes, t.Probes)
+	gauge(c.paused, t.PausedViewers)
+	ch <- prometheus.MustNewConstMetric(c.estimate, prometheus.GaugeValue, float64(t.EstimateSum))
+	for layer, n := range t.ViewersByLayer {
+		ch <- prometheus.MustNewConstMetric(c.layer, prometheus.GaugeValue, float64(n), layer)
+	}
 	buckets := map[float64]uint64{}
 	var cum uint64
 	bounds := sfu.TransitBounds()

@@ -11,6 +11,12 @@ type Totals struct {
 	PLIsIn, PLIsUpstream, Skips           uint64
 	Transit                               [len(transitBounds) + 1]uint64
 	TransitSumNs                          uint64
+	// Per-viewer video state: viewers per simulcast layer ("" = no simulcast), paused
+	// viewers, and the sum of the viewers' bandwidth estimates (bit/s).
+	ViewersByLayer map[string]int
+	PausedViewers  int
+	EstimateSum    uint64
+	Probes         uint64
 }
 
 // retiredTotals keeps the counters of closed tracks so totals never go down.
@@ -38,6 +44,7 @@ func addDown(t *Totals, d *DownTrack) {
 	t.Retransmits += d.stats.retransmits.Load()
 	t.PLIsIn += d.stats.plisIn.Load()
 	t.Skips += d.stats.skips.Load()
+	t.Probes += d.stats.probes.Load()
 	t.TransitSumNs += d.stats.transit.addTo(&t.Transit)
 }
 
@@ -54,6 +61,7 @@ func (s *SFU) Totals() Totals {
 	s.retired.mu.Lock()
 	t := s.retired.t
 	s.retired.mu.Unlock()
+	t.ViewersByLayer = map[string]int{}
 	s.mu.Lock()
 	sessions := make([]*Session, 0, len(s.sessions))
 	for _, sess := range s.sessions {
@@ -79,6 +87,15 @@ func (s *SFU) Totals() Totals {
 		t.Viewers++
 		for _, d := range sess.DownTracks() {
 			addDown(&t, d)
+			if !d.isVideo {
+				continue
+			}
+			if d.allocRank.Load() == rankPause {
+				t.PausedViewers++
+			} else {
+				t.ViewersByLayer[d.Layer()]++
+			}
+			t.EstimateSum += d.estimate.Load()
 		}
 	}
 	return t

@@ -38,6 +38,9 @@ type Config struct {
 	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
 	LogLevel        string            `yaml:"log_level"`
 	LogFormat       string            `yaml:"log_format"`
+	HLS             bool              `yaml:"hls"`
+	HLSSegment      time.Duration     `yaml:"hls_segment"`
+	HLSPart         time.Duration     `yaml:"hls_part"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -55,6 +58,9 @@ func Defaults() Config {
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
+		HLS:             true,
+		HLSSegment:      2 * time.Second,
+		HLSPart:         333 * time.Millisecond,
 	}
 }
 
@@ -106,6 +112,7 @@ func (c *Config) Validate() error {
 			}
 			return nil
 		},
+		c.validateHLS,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -162,6 +169,21 @@ func (c *Config) validateRoomTokens() error {
 		if token == "" {
 			return fmt.Errorf("room-token %q: empty token", room)
 		}
+	}
+	return nil
+}
+
+// validateHLS checks the LL-HLS durations (also when HLS is off, so that turning it on
+// later cannot fail): segments of 1-10 s, parts of 200 ms-1 s and at most half a segment.
+func (c *Config) validateHLS() error {
+	if c.HLSSegment < time.Second || c.HLSSegment > 10*time.Second {
+		return fmt.Errorf("hls-segment %s: must be 1s-10s", c.HLSSegment)
+	}
+	if c.HLSPart < 200*time.Millisecond || c.HLSPart > time.Second {
+		return fmt.Errorf("hls-part %s: must be 200ms-1s", c.HLSPart)
+	}
+	if c.HLSPart > c.HLSSegment/2 {
+		return fmt.Errorf("hls-part %s: must be at most half of hls-segment %s", c.HLSPart, c.HLSSegment)
 	}
 	return nil
 }

@@ -91,6 +91,9 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.BoolVar(&c.HLS, "hls", c.HLS, "also serve every live room as LL-HLS (transcoded ladder) under /hls/{room}/index.m3u8; --hls=false turns it off")
+	fs.DurationVar(&c.HLSSegment, "hls-segment", c.HLSSegment, "LL-HLS segment duration, 1s-10s (segments are cut at the publisher's keyframes)")
+	fs.DurationVar(&c.HLSPart, "hls-part", c.HLSPart, "LL-HLS part duration, 200ms-1s and at most half a segment")
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

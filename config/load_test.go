@@ -45,6 +45,9 @@ pli_interval: 250ms
 shutdown_timeout: 3s
 log_level: debug
 log_format: json
+hls: false
+hls_segment: 4s
+hls_part: 500ms
 `
 
 func fullConfig() Config {
@@ -65,6 +68,9 @@ func fullConfig() Config {
 		ShutdownTimeout: 3 * time.Second,
 		LogLevel:        "debug",
 		LogFormat:       "json",
+		HLS:             false,
+		HLSSegment:      4 * time.Second,
+		HLSPart:         500 * time.Millisecond,
 	}
 }
 
@@ -152,6 +158,23 @@ func TestLoad(t *testing.T) {
 		{
 			name: "null room_tokens in the file", yaml: "room_tokens:\n",
 			want: Defaults,
+		},
+		{
+			name: "--hls=false turns LL-HLS off", args: []string{"--hls=false"},
+			want: func() Config { c := Defaults(); c.HLS = false; return c },
+		},
+		{
+			name: "HLS durations from flags", args: []string{"--hls-segment", "1s", "--hls-part=200ms"},
+			want: func() Config { c := Defaults(); c.HLSSegment, c.HLSPart = time.Second, 200*time.Millisecond; return c },
+		},
+		{
+			name: "HLS from env overrides the file", yaml: "hls: false\nhls_part: 250ms\n",
+			env: env{"GLINT_HLS": "true", "GLINT_HLS_SEGMENT": "6s"},
+			want: func() Config {
+				c := Defaults()
+				c.HLSSegment, c.HLSPart = 6*time.Second, 250*time.Millisecond
+				return c
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -259,6 +282,13 @@ func TestLoadErrors(t *testing.T) {
 		{name: "room-token empty room", args: []string{"--room-token", "=x"}, want: []string{"room-token"}},
 		{name: "room-token empty token", args: []string{"--room-token", "lobby="}, want: []string{"room-token", "lobby", "empty token"}},
 		{name: "room-token without =", args: []string{"--room-token", "lobby"}, want: []string{"room-token", "lobby"}},
+		{name: "hls-segment too short", args: []string{"--hls-segment=500ms"}, want: []string{"hls-segment", "500ms"}},
+		{name: "hls-segment too long in file", yaml: "hls_segment: 11s\n", want: []string{"hls-segment", "11s"}},
+		{name: "hls-segment not a duration", env: env{"GLINT_HLS_SEGMENT": "2"}, want: []string{"GLINT_HLS_SEGMENT"}},
+		{name: "hls-part too short", args: []string{"--hls-part=100ms"}, want: []string{"hls-part", "100ms"}},
+		{name: "hls-part too long", args: []string{"--hls-part=2s", "--hls-segment=6s"}, want: []string{"hls-part", "2s"}},
+		{name: "hls-part above half a segment", args: []string{"--hls-segment=1s", "--hls-part=600ms"}, want: []string{"hls-part", "half"}},
+		{name: "hls not a bool", args: []string{"--hls=maybe"}, want: []string{"hls", "maybe"}},
 		{name: "unknown flag", args: []string{"--udp-prot=1"}, want: []string{"udp-prot"}},
 		{name: "positional argument", args: []string{"extra"}, want: []string{"extra"}},
 		{name: "missing config file", args: []string{"--config", "/nonexistent/glint.yml"}, want: []string{"config file", "/nonexistent/glint.yml"}},
@@ -310,7 +340,7 @@ func TestLoadHelp(t *testing.T) {
 		if !errors.Is(err, ErrHelp) {
 			t.Errorf("Load(%q) err = %v, want ErrHelp", args, err)
 		}
-		for _, w := range []string{"Usage: glint serve", "GLINT_HTTP_ADDR", "-udp-port", "-room-token"} {
+		for _, w := range []string{"Usage: glint serve", "GLINT_HTTP_ADDR", "-udp-port", "-room-token", "-hls", "-hls-segment", "-hls-part"} {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("Load(%q): usage does not mention %q", args, w)
 			}

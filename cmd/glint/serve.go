@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/hls"
+	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/metrics"
 	"github.com/glint-video/glint/sfu"
 	"github.com/glint-video/glint/signaling"
@@ -62,6 +64,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/", web.Handler())
+	var bridges *hlsbridge.Manager
+	if cfg.HLS {
+		hlsServer := hls.NewServer(log)
+		mux.Handle("/hls/", hlsServer)
+		bridges, err = hlsbridge.NewManager(hlsbridge.Options{SFU: media, Server: hlsServer, Log: log,
+			HLS: hls.Config{SegmentDuration: cfg.HLSSegment, PartDuration: cfg.HLSPart}})
+		if err != nil {
+			_ = media.Close(context.Background())
+			return err
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -70,12 +83,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("glint serving", "version", version, "http", ln.Addr().String(), "media_port", media.MediaPort(),
-		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy)
+		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// The LL-HLS bridges follow the rooms until streamsCtx ends; stopping them ends every
+	// HLS stream, which answers the blocked playlist requests before the HTTP shutdown.
+	bridgesDone := make(chan struct{})
+	go func() {
+		defer close(bridgesDone)
+		if bridges != nil {
+			_ = bridges.Run(streamsCtx)
+		}
+	}()
 
 	select {
 	case err := <-serveErr:
+		endStreams()
+		<-bridgesDone
 		_ = media.Close(context.Background())
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
@@ -84,6 +108,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	endStreams()
+	<-bridgesDone
 	httpErr := srv.Shutdown(shutdownCtx)
 	mediaErr := media.Close(shutdownCtx)
 	log.Info("stopped")

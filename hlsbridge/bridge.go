@@ -1,0 +1,184 @@
+package hlsbridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/glint-video/glint/hls"
+	"github.com/glint-video/glint/media"
+	"github.com/glint-video/glint/sfu"
+	"github.com/glint-video/glint/transcoder"
+)
+
+// packet is a copy of one sfu.LocalPacket, queued for a pipeline.
+type packet struct {
+	mime          string
+	data          []byte
+	discontinuity bool
+	arrival       time.Time
+}
+
+// pipeline is the video or audio half of a bridge. Its methods run on one goroutine.
+type pipeline interface {
+	push(p packet, h *media.RTPView)
+	reset() // after a panic: free what it holds and start again at the next keyframe
+	close()
+}
+
+// Queue sizes: several seconds of media, so that a slow encode does not lose packets.
+const (
+	videoQueue = 2048
+	audioQueue = 512
+)
+
+// bridge is one room's LL-HLS output: a local subscription, a video and an audio pipeline
+// on their own goroutines, and the hls.Stream they write.
+type bridge struct {
+	room    string
+	log     *slog.Logger
+	opts    *Options
+	encoder transcoder.EncoderInfo
+	epoch   time.Time // the bridge's clock starts here
+	stream  *hls.Stream
+	sub     *sfu.LocalSubscriber
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	queues  map[string]chan packet
+	dropped atomic.Int64 // packets lost to a full queue
+
+	sawVideo atomic.Bool
+	leadOnce sync.Once
+	leading  chan struct{} // closed once the leading video rendition has started
+	warned   rateLimited
+}
+
+// startBridge creates the room's stream, registers it with the server and subscribes.
+func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo, log *slog.Logger, room string) (*bridge, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &bridge{
+		room: room, log: log.With("room", room), opts: opts, encoder: enc, epoch: time.Now(),
+		cancel: cancel, leading: make(chan struct{}),
+		queues: map[string]chan packet{"video": make(chan packet, videoQueue), "audio": make(chan packet, audioQueue)},
+	}
+	b.stream = hls.NewStream(room, opts.HLS, opts.Log)
+	sub, err := opts.SFU.SubscribeLocal(ctx, room, b.handle)
+	if err != nil {
+		cancel()
+		b.stream.Close()
+		return nil, fmt.Errorf("hlsbridge: subscribe: %w", err)
+	}
+	b.sub = sub
+	opts.Server.Add(room, b.stream)
+	for kind, p := range map[string]pipeline{"video": newVideoPipe(b), "audio": newAudioPipe(b)} {
+		b.wg.Add(1)
+		go b.run(ctx, kind, p)
+	}
+	b.log.Info("hlsbridge: room bridged", "encoder", enc.Name, "hardware", enc.Hardware)
+	return b, nil
+}
+
+// handle queues a copy of p for its pipeline; it never blocks the SFU's reader. A packet
+// that finds its queue full is dropped, which the depacketizer then sees as a loss.
+func (b *bridge) handle(p sfu.LocalPacket) {
+	q := b.queues[p.Kind]
+	if q == nil {
+		return
+	}
+	pkt := packet{mime: p.Codec.MimeType, data: append([]byte(nil), p.Data...),
+		discontinuity: p.Discontinuity, arrival: p.Arrival}
+	select {
+	case q <- pkt:
+	default:
+		if n := b.dropped.Add(1); n == 1 || n%1000 == 0 {
+			b.log.Warn("hlsbridge: pipeline behind, packets dropped", "kind", p.Kind, "dropped", n)
+		}
+	}
+}
+
+// run feeds one pipeline until ctx ends, then closes it.
+func (b *bridge) run(ctx context.Context, kind string, p pipeline) {
+	defer b.wg.Done()
+	defer p.close()
+	q := b.queues[kind]
+	var h media.RTPView
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case pkt := <-q:
+			if err := h.ParseRTP(pkt.data); err != nil {
+				b.warned.warn(b.log, "hlsbridge: bad RTP packet dropped", "kind", kind, "err", err)
+				continue
+			}
+			b.safePush(kind, p, pkt, &h)
+		}
+	}
+}
+
+// safePush keeps a bug in one room's pipeline from taking the process down: the panic is
+// logged and the pipeline starts again at the next keyframe.
+func (b *bridge) safePush(kind string, p pipeline, pkt packet, h *media.RTPView) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("hlsbridge: pipeline panic, pipeline reset", "kind", kind, "panic", r, "stack", string(debug.Stack()))
+			p.reset()
+		}
+	}()
+	p.push(pkt, h)
+}
+
+// leaderStarted notes that the leading video rendition wrote its first sample: audio
+// may start (aligned to its segments).
+func (b *bridge) leaderStarted() { b.leadOnce.Do(func() { close(b.leading) }) }
+
+func (b *bridge) isLeading() bool {
+	select {
+	case <-b.leading:
+		return true
+	default:
+		return false
+	}
+}
+
+// since returns t on the bridge's clock.
+func (b *bridge) since(t time.Time) time.Duration { return t.Sub(b.epoch) }
+
+// captureTime returns the wall-clock time of a time on the bridge's clock.
+func (b *bridge) captureTime(d time.Duration) time.Time { return b.epoch.Add(d) }
+
+// stop ends the subscription and the pipelines (freeing every libav object), then ends
+// the stream: pending samples are packaged and the playlists get EXT-X-ENDLIST.
+func (b *bridge) stop() {
+	b.sub.Close()
+	b.cancel()
+	b.wg.Wait()
+	b.stream.Close()
+	b.log.Info("hlsbridge: room bridge stopped", "queue_drops", b.dropped.Load())
+}
+
+// rateLimited logs a recurring warning at most once every 5 seconds, with a count.
+type rateLimited struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *rateLimited) warn(log *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	if time.Since(r.last) < 5*time.Second {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	if r.suppressed > 0 {
+		args = append(args, "suppressed", r.suppressed)
+	}
+	r.last, r.suppressed = time.Now(), 0
+	r.mu.Unlock()
+	log.Warn(msg, args...)
+}

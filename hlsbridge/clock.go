@@ -1,0 +1,59 @@
+package hlsbridge
+
+import (
+	"log/slog"
+	"time"
+)
+
+// rtpClock maps one track's RTP timestamps onto the bridge's clock (time since the bridge's
+// epoch): the first packet after a (re)start is anchored at its arrival, later ones follow
+// their RTP timestamp from there. Video (90 kHz) and audio (48 kHz) are both anchored on
+// arrival, so they share one clock without RTCP sender reports. During the first settle
+// period a packet that arrives earlier than its mapped time moves the anchor back to it
+// (the first frame, often a keyframe that took longer to encode, may have been late), so
+// that the mapping follows the earliest arrivals; shift accumulates those moves. Later, a
+// timestamp that lands more than maxAhead after its arrival or maxBehind before it (the
+// source restarted its timestamps without telling) re-anchors the track.
+type rtpClock struct {
+	rate      int64
+	started   bool
+	lastTS    uint32
+	ext       int64 // extended timestamp of lastTS
+	anchorExt int64
+	anchorAt  time.Duration
+	firstAt   time.Duration // arrival of the first packet since the (re)start
+	shift     time.Duration // how far settling moved the anchor back, in total
+}
+
+const (
+	maxAhead  = time.Second
+	maxBehind = 3 * time.Second
+	settle    = time.Second
+)
+
+// reset makes the next packet anchor the clock again (a new source).
+func (c *rtpClock) reset() { c.started = false }
+
+// pts returns the clock time of RTP timestamp ts of a packet that arrived at arrival (time
+// since the epoch).
+func (c *rtpClock) pts(ts uint32, arrival time.Duration, log *slog.Logger) time.Duration {
+	if !c.started {
+		c.started, c.lastTS, c.ext, c.anchorExt, c.anchorAt, c.firstAt = true, ts, 0, 0, arrival, arrival
+		return arrival
+	}
+	c.ext += int64(int32(ts - c.lastTS))
+	c.lastTS = ts
+	d := c.ext - c.anchorExt
+	p := c.anchorAt + time.Duration(d/c.rate)*time.Second + time.Duration(d%c.rate)*time.Second/time.Duration(c.rate)
+	if off := p - arrival; off > 0 && off <= maxAhead && arrival-c.firstAt < settle {
+		c.anchorAt -= off
+		c.shift += off
+		return arrival
+	}
+	if off := p - arrival; off > maxAhead || off < -maxBehind {
+		log.Info("hlsbridge: RTP timestamps jumped, clock re-anchored", "offset", off, "rate", c.rate)
+		c.anchorExt, c.anchorAt = c.ext, arrival
+		return arrival
+	}
+	return p
+}

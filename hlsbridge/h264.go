@@ -1,0 +1,298 @@
+package hlsbridge
+
+import (
+	"time"
+)
+
+// rtpPacket is the part of an RTP packet a depacketizer needs.
+type rtpPacket struct {
+	seq     uint16
+	ts      uint32
+	marker  bool
+	payload []byte // valid only during push
+	arrival time.Time
+}
+
+// frame is one depacketized video frame: an H.264 access unit in Annex-B form (start codes,
+// SPS and PPS in front of every IDR), or a VP8/VP9 frame without payload descriptors.
+type frame struct {
+	data        []byte
+	ts          uint32 // RTP timestamp
+	keyframe    bool
+	first, last time.Time // arrival of its first and last packet
+}
+
+// depacketizer turns RTP packets in sequence order into complete frames. After a lost
+// packet it drops the damaged frame and every frame up to the next keyframe.
+type depacketizer interface {
+	push(p rtpPacket, out []frame) []frame
+	reset()
+	stats() (dropped int)
+}
+
+// seqTracker notices lost packets: it reports false for a packet that does not follow the
+// previous one.
+type seqTracker struct {
+	started bool
+	last    uint16
+}
+
+// next records seq and reports whether it follows the previous packet without a gap; ok is
+// false for a duplicate or late packet, which the caller should ignore.
+func (s *seqTracker) next(seq uint16) (contiguous, ok bool) {
+	if !s.started {
+		s.started, s.last = true, seq
+		return true, true
+	}
+	d := seq - s.last
+	if d == 0 || d >= 0x8000 {
+		return false, false
+	}
+	s.last = seq
+	return d == 1, true
+}
+
+// H.264 NAL unit types (RFC 6184 section 5.2 and H.264 table 7-1).
+const (
+	nalIDR   = 5
+	nalSPS   = 7
+	nalPPS   = 8
+	nalSTAPA = 24
+	nalFUA   = 28
+)
+
+// h264Depacketizer reassembles H.264 access units from RTP (RFC 6184, packetization modes 0
+// and 1: single NAL unit packets, STAP-A and FU-A). An access unit ends at the marker bit or
+// when the RTP timestamp changes. It keeps the latest SPS and PPS and puts them in front of
+// an IDR that comes without them.
+type h264Depacketizer struct {
+	seq     seqTracker
+	active  bool // an access unit is being assembled
+	ts      uint32
+	nals    [][]byte
+	broken  bool // a packet of the access unit is missing or corrupt
+	fu      []byte
+	inFU    bool
+	first   time.Time
+	last    time.Time
+	needKey bool
+	sps     []byte
+	pps     []byte
+	dropped int
+}
+
+func newH264Depacketizer() *h264Depacketizer { return &h264Depacketizer{needKey: true} }
+
+func (d *h264Depacketizer) stats() int { return d.dropped }
+
+// reset forgets the access unit in progress and waits for a keyframe (a new source).
+func (d *h264Depacketizer) reset() {
+	d.seq = seqTracker{}
+	d.active, d.nals, d.broken, d.fu, d.inFU, d.needKey = false, nil, false, nil, false, true
+}
+
+func (d *h264Depacketizer) push(p rtpPacket, out []frame) []frame {
+	contiguous, ok := d.seq.next(p.seq)
+	if !ok {
+		return out
+	}
+	if !contiguous {
+		// The missing packets were the rest of this access unit (its marker did not come)
+		// or whole frames in between: either way what follows references something lost.
+		d.needKey = true
+		d.broken = d.broken || d.active
+	}
+	if len(p.payload) == 0 {
+		return out // padding only (bandwidth probing): it only takes a sequence number
+	}
+	if d.active && p.ts != d.ts {
+		out = d.finish(out)
+	}
+	if !d.active {
+		d.active, d.ts, d.first = true, p.ts, p.arrival
+	}
+	d.last = p.arrival
+	d.parsePayload(p.payload)
+	if p.marker {
+		out = d.finish(out)
+	}
+	return out
+}
+
+// parsePayload adds the NAL units of one RTP payload to the access unit.
+func (d *h264Depacketizer) parsePayload(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	typ := b[0] & 0x1f
+	if d.inFU && typ != nalFUA {
+		d.broken, d.inFU = true, false // a fragmented NAL unit never ended
+	}
+	switch {
+	case typ >= 1 && typ <= 23:
+		d.addNAL(b)
+	case typ == nalSTAPA:
+		for rest := b[1:]; len(rest) > 0; {
+			if len(rest) < 2 {
+				d.broken = true
+				return
+			}
+			n := int(rest[0])<<8 | int(rest[1])
+			if n == 0 || n > len(rest)-2 {
+				d.broken = true // truncated aggregation packet
+				return
+			}
+			d.addNAL(rest[2 : 2+n])
+			rest = rest[2+n:]
+		}
+	case typ == nalFUA:
+		d.parseFU(b)
+	default: // STAP-B, MTAP, FU-B (interleaved mode) or reserved types
+		d.broken = true
+	}
+}
+
+// parseFU handles one FU-A fragment.
+func (d *h264Depacketizer) parseFU(b []byte) {
+	if len(b) < 2 {
+		d.broken = true
+		return
+	}
+	start, end := b[1]&0x80 != 0, b[1]&0x40 != 0
+	switch {
+	case start:
+		if d.inFU {
+			d.broken = true // the previous fragmented NAL unit lost its end
+		}
+		d.fu = append(d.fu[:0], b[0]&0xe0|b[1]&0x1f)
+		d.fu = append(d.fu, b[2:]...)
+		d.inFU = true
+	case !d.inFU:
+		d.broken = true // a fragment without its start
+		return
+	default:
+		d.fu = append(d.fu, b[2:]...)
+	}
+	if end {
+		d.addNAL(d.fu)
+		d.inFU = false
+	}
+}
+
+// addNAL copies one complete NAL unit into the access unit. A NAL unit with the forbidden
+// bit set (RFC 6184: it may contain errors) is dropped; if it is a slice the access unit is
+// broken.
+func (d *h264Depacketizer) addNAL(nal []byte) {
+	if len(nal) == 0 {
+		return
+	}
+	typ := nal[0] & 0x1f
+	if nal[0]&0x80 != 0 {
+		d.broken = d.broken || typ >= 1 && typ <= nalIDR
+		return
+	}
+	if typ == 0 || typ >= nalSTAPA {
+		return // unspecified types: nothing a decoder needs
+	}
+	c := append([]byte(nil), nal...)
+	switch typ {
+	case nalSPS:
+		d.sps = c
+	case nalPPS:
+		d.pps = c
+	}
+	d.nals = append(d.nals, c)
+}
+
+// finish ends the access unit in progress and appends it to out unless it is damaged or
+// follows a loss before the next keyframe.
+func (d *h264Depacketizer) finish(out []frame) []frame {
+	nals, broken := d.nals, d.broken || d.inFU
+	d.active, d.nals, d.broken, d.inFU = false, nil, false, false
+	if broken {
+		d.dropped++
+		d.needKey = true
+		return out
+	}
+	if len(nals) == 0 {
+		return out
+	}
+	var key, hasSPS, hasPPS bool
+	size := 0
+	for _, n := range nals {
+		switch n[0] & 0x1f {
+		case nalIDR:
+			key = true
+		case nalSPS:
+			hasSPS = true
+		case nalPPS:
+			hasPPS = true
+		}
+		size += 4 + len(n)
+	}
+	if d.needKey && !key {
+		d.dropped++
+		return out
+	}
+	if key {
+		d.needKey = false
+		if !hasPPS && d.pps != nil {
+			nals = append([][]byte{d.pps}, nals...)
+			size += 4 + len(d.pps)
+		}
+		if !hasSPS && d.sps != nil {
+			nals = append([][]byte{d.sps}, nals...)
+			size += 4 + len(d.sps)
+		}
+	}
+	data := make([]byte, 0, size)
+	for _, n := range nals {
+		data = append(data, 0, 0, 0, 1)
+		data = append(data, n...)
+	}
+	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last})
+}
+
+// parameterSets returns the first SPS and PPS of an Annex-B access unit.
+func parameterSets(au []byte) (sps, pps []byte) {
+	for _, n := range splitAnnexB(au) {
+		switch n[0] & 0x1f {
+		case nalSPS:
+			if sps == nil {
+				sps = n
+			}
+		case nalPPS:
+			if pps == nil {
+				pps = n
+			}
+		}
+	}
+	return sps, pps
+}
+
+// splitAnnexB returns the NAL units of an Annex-B byte stream (3- or 4-byte start codes).
+func splitAnnexB(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				end := i
+				for end > start && b[end-1] == 0 {
+					end--
+				}
+				if end > start {
+					out = append(out, b[start:end])
+				}
+			}
+			i += 3
+			start = i
+			continue
+		}
+		i++
+	}
+	if start >= 0 && start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package hlsbridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// TestVP8VideoOnly publishes live VP8 (ffmpeg's libvpx, paced in real time) without audio
+// through an in-process publisher, with the default ladder: the VP8 source is decoded and
+// re-encoded to H.264, and the stream has no audio rendition. ffprobe decodes it.
+func TestVP8VideoOnly(t *testing.T) {
+	requireTools(t, "ffmpeg", "ffprobe")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	env := newTestEnv(t)
+	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Poll: 100 * time.Millisecond, Log: env.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stopManager := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(runCtx) }()
+	defer func() {
+		stopManager()
+		<-ran
+	}()
+	pubCtx, stopPub := context.WithCancel(ctx)
+	published := make(chan error, 1)
+	go func() { published <- publishVP8(pubCtx, env) }()
+	defer func() {
+		stopPub()
+		if err := <-published; err != nil {
+			t.Errorf("VP8 publisher: %v", err)
+		}
+	}()
+
+	base := env.url + "/hls/vp8/"
+	mv := env.waitFor(t, ctx, "multivariant playlist", base+"index.m3u8", func(b string) bool {
+		return strings.Contains(b, "source/index.m3u8")
+	})
+	if strings.Contains(mv, "TYPE=AUDIO") || !strings.Contains(mv, "RESOLUTION=320x240") {
+		t.Errorf("multivariant playlist of a video-only 320x240 room:\n%s", mv)
+	}
+	if err := probe(ctx, t, base+"source/index.m3u8", "source-320"); err != nil {
+		t.Error(err)
+	}
+}
+
+// publishVP8 runs ffmpeg encoding a test pattern to VP8 in an IVF stream on its stdout (in
+// real time) and publishes each frame, packetized per RFC 7741, into room "vp8".
+func publishVP8(ctx context.Context, env *testEnv) error {
+	pub, err := env.sfu.PublishLocal("vp8", &webrtc.RTPCodecParameters{PayloadType: 96,
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-c:v", "libvpx", "-deadline", "realtime",
+		"-cpu-used", "8", "-g", "15", "-b:v", "300k", "-f", "ivf", "-")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Wait() }()
+	r := bufio.NewReader(out)
+	if _, err := io.ReadFull(r, make([]byte, 32)); err != nil { // IVF file header
+		return nil // ffmpeg was stopped
+	}
+	var pay codecs.VP8Payloader
+	var seq uint16
+	head := make([]byte, 12)
+	for n := uint32(0); ; n++ {
+		if _, err := io.ReadFull(r, head); err != nil {
+			return nil // ended with ctx
+		}
+		frame := make([]byte, binary.LittleEndian.Uint32(head))
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return nil
+		}
+		pkts := pay.Payload(1200, frame)
+		for i, p := range pkts {
+			seq++
+			b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
+				Timestamp: n * 6000, Marker: i == len(pkts)-1, SSRC: 42}, Payload: p}).Marshal()
+			if err := pub.WriteRTP("video", b); err != nil {
+				return err
+			}
+		}
+	}
+}

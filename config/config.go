@@ -33,6 +33,10 @@ type Config struct {
 	ICETimeout      time.Duration     `yaml:"ice_timeout"`
 	PublisherPolicy string            `yaml:"publisher_policy"`
 	RoomTokens      map[string]string `yaml:"room_tokens"`
+	RTMPAddr        string            `yaml:"rtmp_addr"`
+	SRTAddr         string            `yaml:"srt_addr"`
+	StreamKeys      map[string]string `yaml:"stream_keys"`
+	SRTPassphrase   string            `yaml:"srt_passphrase"`
 	CORSOrigin      string            `yaml:"cors_origin"`
 	PLIInterval     time.Duration     `yaml:"pli_interval"`
 	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
@@ -53,6 +57,9 @@ func Defaults() Config {
 		ICETimeout:      10 * time.Second,
 		PublisherPolicy: PolicyReject,
 		RoomTokens:      map[string]string{},
+		RTMPAddr:        ":1935",
+		SRTAddr:         ":9000",
+		StreamKeys:      map[string]string{},
 		CORSOrigin:      "*",
 		PLIInterval:     500 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
@@ -99,6 +106,7 @@ func (c *Config) Validate() error {
 			return nil
 		},
 		c.validateRoomTokens,
+		c.validateIngest,
 		func() error {
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -184,6 +192,29 @@ func (c *Config) validateHLS() error {
 	}
 	if c.HLSPart > c.HLSSegment/2 {
 		return fmt.Errorf("hls-part %s: must be at most half of hls-segment %s", c.HLSPart, c.HLSSegment)
+	}
+	return nil
+}
+
+// validateIngest checks the RTMP/SRT options; an empty address turns that listener off.
+func (c *Config) validateIngest() error {
+	for name, addr := range map[string]string{"rtmp-addr": c.RTMPAddr, "srt-addr": c.SRTAddr} {
+		if addr != "" {
+			if err := validateHostPort(name, addr); err != nil {
+				return err
+			}
+		}
+	}
+	for room, key := range c.StreamKeys {
+		if room != "*" && !ValidRoomName(room) {
+			return fmt.Errorf("stream-key %q: invalid room name (1-64 of A-Z a-z 0-9 _ -, or * for every other room)", room)
+		}
+		if key == "" {
+			return fmt.Errorf("stream-key %q: empty key", room)
+		}
+	}
+	if n := len(c.SRTPassphrase); n != 0 && (n < 10 || n > 79) {
+		return fmt.Errorf("srt-passphrase: %d characters, SRT wants 10-79", n)
 	}
 	return nil
 }

@@ -85,6 +85,10 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.IntVar(&c.UDPReadBuffer, "udp-read-buffer", c.UDPReadBuffer, "SO_RCVBUF bytes of the media socket; large so that ingest survives bursts of egress work")
 	fs.DurationVar(&c.ICETimeout, "ice-timeout", c.ICETimeout, "a peer silent this long is failed and its session closed")
 	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409) or replace")
+	fs.StringVar(&c.RTMPAddr, "rtmp-addr", c.RTMPAddr, "RTMP ingest listen address (rtmp://host/live/ROOM?key=KEY); empty turns RTMP off")
+	fs.StringVar(&c.SRTAddr, "srt-addr", c.SRTAddr, "SRT ingest listen address, UDP (streamid publish:ROOM/KEY or #!::r=ROOM,m=publish,s=KEY); empty turns SRT off")
+	fs.Var((*tokenValue)(&c.StreamKeys), "stream-key", "room=key: RTMP/SRT publishers of that room must give key; room * covers every other room; none: open (repeatable)")
+	fs.StringVar(&c.SRTPassphrase, "srt-passphrase", c.SRTPassphrase, "SRT passphrase (10-79 characters, AES) every SRT publisher must use; empty: unencrypted")
 	fs.Var((*tokenValue)(&c.RoomTokens), "room-token", "room=token: require Authorization: Bearer token for WHIP/WHEP of that room (repeatable)")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, "Access-Control-Allow-Origin for WHIP/WHEP/API")
 	fs.DurationVar(&c.PLIInterval, "pli-interval", c.PLIInterval, "at most one keyframe request (PLI) per published track per interval")
@@ -125,6 +129,9 @@ func loadFile(path string, cfg *Config) error {
 	}
 	if cfg.RoomTokens == nil {
 		cfg.RoomTokens = map[string]string{}
+	}
+	if cfg.StreamKeys == nil {
+		cfg.StreamKeys = map[string]string{}
 	}
 	return nil
 }

@@ -63,6 +63,9 @@ func fullConfig() Config {
 		ICETimeout:      5 * time.Second,
 		PublisherPolicy: PolicyReplace,
 		RoomTokens:      map[string]string{"lobby": "s3cret", "quiz-1": "t0ken"},
+		RTMPAddr:        ":1935",
+		SRTAddr:         ":9000",
+		StreamKeys:      map[string]string{},
 		CORSOrigin:      "https://example.com",
 		PLIInterval:     250 * time.Millisecond,
 		ShutdownTimeout: 3 * time.Second,
@@ -158,6 +161,15 @@ func TestLoad(t *testing.T) {
 		{
 			name: "null room_tokens in the file", yaml: "room_tokens:\n",
 			want: Defaults,
+		},
+		{
+			name: "ingest from flags", args: []string{"--rtmp-addr=", "--srt-addr", "127.0.0.1:9999", "--stream-key", "studio=k1,*=k2", "--srt-passphrase", "0123456789ab"},
+			want: func() Config {
+				c := Defaults()
+				c.RTMPAddr, c.SRTAddr, c.SRTPassphrase = "", "127.0.0.1:9999", "0123456789ab"
+				c.StreamKeys = map[string]string{"studio": "k1", "*": "k2"}
+				return c
+			},
 		},
 		{
 			name: "--hls=false turns LL-HLS off", args: []string{"--hls=false"},
@@ -258,6 +270,10 @@ func TestLoadErrors(t *testing.T) {
 		args []string
 		want []string // substrings of the error
 	}{
+		{name: "rtmp-addr bad", args: []string{"--rtmp-addr=nonsense"}, want: []string{"rtmp-addr", "nonsense"}},
+		{name: "stream-key bad room", args: []string{"--stream-key", "a b=k"}, want: []string{"stream-key", "invalid room name"}},
+		{name: "stream-key empty key", args: []string{"--stream-key", "room="}, want: []string{"stream-key", "empty key"}},
+		{name: "srt-passphrase too short", args: []string{"--srt-passphrase", "short"}, want: []string{"srt-passphrase", "10-79"}},
 		{name: "udp-port too big", args: []string{"--udp-port=70000"}, want: []string{"udp-port", "70000"}},
 		{name: "udp-port negative", args: []string{"--udp-port=-1"}, want: []string{"udp-port"}},
 		{name: "udp-port not a number", args: []string{"--udp-port", "abc"}, want: []string{"udp-port", "abc"}},

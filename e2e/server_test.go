@@ -72,6 +72,9 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 			"--http-addr", "127.0.0.1:" + strconv.Itoa(httpPort),
 			"--udp-port", strconv.Itoa(udpPort),
 			"--ice-ip", "127.0.0.1", "--ice-tcp=false",
+			// WebRTC-only by default: transcoding and ingest listeners would compete with the
+			// browsers for the 2 CPUs; tests that want them pass their own flags last.
+			"--hls=false", "--rtmp-addr=", "--srt-addr=",
 		}, extraArgs...)
 		p := startProc(t, "glint serve", nil, args...)
 		s := &server{base: "http://127.0.0.1:" + strconv.Itoa(httpPort), proc: p}

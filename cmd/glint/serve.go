@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
+	"github.com/glint-video/glint/ingest"
 	"github.com/glint-video/glint/metrics"
 	"github.com/glint-video/glint/sfu"
 	"github.com/glint-video/glint/signaling"
@@ -64,16 +67,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/", web.Handler())
-	var bridges *hlsbridge.Manager
+	// Background services run until streamsCtx ends: the LL-HLS bridges (stopping them ends
+	// every HLS stream, which answers blocked playlist requests before the HTTP shutdown) and
+	// RTMP/SRT ingest.
+	var services []func(context.Context)
 	if cfg.HLS {
 		hlsServer := hls.NewServer(log)
 		mux.Handle("/hls/", hlsServer)
-		bridges, err = hlsbridge.NewManager(hlsbridge.Options{SFU: media, Server: hlsServer, Log: log,
+		bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: media, Server: hlsServer, Log: log,
 			HLS: hls.Config{SegmentDuration: cfg.HLSSegment, PartDuration: cfg.HLSPart}})
 		if err != nil {
 			_ = media.Close(context.Background())
 			return err
 		}
+		services = append(services, func(ctx context.Context) { _ = bridges.Run(ctx) })
+	}
+	if cfg.RTMPAddr != "" || cfg.SRTAddr != "" {
+		in, err := ingest.New(ingest.Config{RTMPAddr: cfg.RTMPAddr, SRTAddr: cfg.SRTAddr, StreamKeys: cfg.StreamKeys,
+			Passphrase: cfg.SRTPassphrase, Log: log}, media)
+		if err != nil {
+			_ = media.Close(context.Background())
+			return fmt.Errorf("ingest: %w", err)
+		}
+		mux.HandleFunc("GET /api/ingest", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(in.Status())
+		})
+		log.Info("ingest listening", "rtmp", in.RTMPAddr(), "srt", in.SRTAddr())
+		services = append(services, func(ctx context.Context) { _ = in.Serve(ctx) })
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -86,20 +107,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	// The LL-HLS bridges follow the rooms until streamsCtx ends; stopping them ends every
-	// HLS stream, which answers the blocked playlist requests before the HTTP shutdown.
-	bridgesDone := make(chan struct{})
-	go func() {
-		defer close(bridgesDone)
-		if bridges != nil {
-			_ = bridges.Run(streamsCtx)
-		}
-	}()
+	var running sync.WaitGroup
+	for _, run := range services {
+		running.Add(1)
+		go func() { defer running.Done(); run(streamsCtx) }()
+	}
 
 	select {
 	case err := <-serveErr:
 		endStreams()
-		<-bridgesDone
+		running.Wait()
 		_ = media.Close(context.Background())
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
@@ -108,7 +125,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	endStreams()
-	<-bridgesDone
+	running.Wait()
 	httpErr := srv.Shutdown(shutdownCtx)
 	mediaErr := media.Close(shutdownCtx)
 	log.Info("stopped")

@@ -4,12 +4,20 @@
 //
 //   node e2e/browser.mjs publish http://127.0.0.1:8080/publish/ROOM [--seconds=N] [--query=codec=h264]
 //   node e2e/browser.mjs watch   http://127.0.0.1:8080/watch/ROOM   [--seconds=N] [--screenshot=out.png]
+//                                [--query=quality=l] [--quality-after=SECONDS:VALUE]
 //
 // --seconds=N   how long to keep the page open (default 10); SIGTERM or SIGINT ends it earlier,
 //               still printing the result.
 // --query=Q     appended to the page URL's query, e.g. --query='codec=vp8&simulcast=0&minKbps=1500'
 //               (repeatable).
 // --screenshot=PATH  saves the page (the preview or the decoded video) before leaving it.
+// --quality-after=SECONDS:VALUE  (watch) picks VALUE (auto, h, m or l) in the page's quality menu
+//               once SECONDS have passed, as a user would (repeatable).
+//
+// In watch mode, stdin takes commands, one a line, run as soon as they come (once the page has
+// loaded): "quality VALUE" picks VALUE in the quality menu now (for tests that switch once the
+// page has reached a state). Each command run prints {"command":"...", "at":t} with t the last
+// sample's (no "t" field: it is not a sample); a failed one adds "error" and fails the run.
 //
 // Once per second it prints one JSON line {"t":N, ...state}, where state is the page's own
 // window.glintPublish or window.glintWatch (web/static/publish.js, watch.js). It ends with
@@ -24,12 +32,15 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 
-const usage = 'usage: node browser.mjs publish|watch <page-url> [--seconds=N] [--query=Q] [--screenshot=PATH]';
+const usage =
+  'usage: node browser.mjs publish|watch <page-url> [--seconds=N] [--query=Q] [--screenshot=PATH] [--quality-after=S:VALUE]';
+const QUALITIES = ['auto', 'h', 'm', 'l'];
 
 function parseArgs(argv) {
   const [mode, pageURL, ...rest] = argv;
-  const opt = { seconds: 10, query: [], screenshot: '' };
+  const opt = { seconds: 10, query: [], screenshot: '', qualityAfter: [] };
   for (const arg of rest) {
     const m = arg.match(/^--([a-z-]+)(?:=(.*))?$/s);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}\n${usage}`);
@@ -37,11 +48,16 @@ function parseArgs(argv) {
     if (key === 'seconds') opt.seconds = Number(value);
     else if (key === 'query') opt.query.push(value);
     else if (key === 'screenshot') opt.screenshot = value;
-    else throw new Error(`unknown option --${key}\n${usage}`);
+    else if (key === 'quality-after') {
+      const q = value.match(/^(\d+(?:\.\d+)?):(\w+)$/);
+      if (!q || !QUALITIES.includes(q[2])) throw new Error(`--quality-after=SECONDS:VALUE with VALUE one of ${QUALITIES}`);
+      opt.qualityAfter.push({ at: Number(q[1]), value: q[2] });
+    } else throw new Error(`unknown option --${key}\n${usage}`);
   }
   if (mode !== 'publish' && mode !== 'watch') throw new Error(usage);
   if (!pageURL) throw new Error(usage);
   if (!(opt.seconds > 0)) throw new Error('--seconds must be a positive number');
+  if (opt.qualityAfter.length && mode !== 'watch') throw new Error('--quality-after is for watch pages');
   const url = new URL(pageURL);
   for (const q of opt.query) {
     for (const [k, v] of new URLSearchParams(q)) url.searchParams.set(k, v);
@@ -51,6 +67,55 @@ function parseArgs(argv) {
 
 const print = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const log = (...args) => process.stderr.write(`${args.join(' ')}\n`);
+
+// commander runs watch-page commands one after the other, as soon as the page is there.
+function commander() {
+  let chain = Promise.resolve();
+  let page = null;
+  const early = []; // commands that came before the page
+  const c = { at: 0, failed: '' };
+  const run = (command) => {
+    chain = chain.then(async () => {
+      try {
+        await runCommand(page, command);
+        print({ command, at: c.at });
+      } catch (e) {
+        const error = e && e.message ? e.message : String(e);
+        log(`[browser.mjs] command ${JSON.stringify(command)}: ${error}`);
+        print({ command, at: c.at, error });
+        c.failed ||= `command ${JSON.stringify(command)}: ${error}`;
+      }
+    });
+  };
+  c.push = (command) => (page ? run(command) : early.push(command));
+  c.start = (p) => {
+    page = p;
+    early.splice(0).forEach(run);
+  };
+  c.settle = () => chain;
+  return c;
+}
+
+// readCommands passes stdin lines to commands; stdin at EOF or a TTY passes nothing.
+function readCommands(commands) {
+  if (process.stdin.isTTY) return;
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    if (line.trim()) commands.push(line.trim());
+  });
+  rl.on('error', () => {});
+}
+
+// runCommand runs one command on the watch page; it throws on an unknown command.
+async function runCommand(page, line) {
+  const [name, value] = line.split(/\s+/);
+  if (name === 'quality' && QUALITIES.includes(value)) {
+    // The menu as a user would use it: selectOption fires input and change.
+    await page.selectOption('#quality', value);
+    return;
+  }
+  throw new Error(`unknown command ${JSON.stringify(line)} (want "quality auto|h|m|l")`);
+}
 
 // mediaFlowed says whether the page's state shows real media, and why not.
 function mediaFlowed(mode, s) {
@@ -105,6 +170,8 @@ async function main() {
   let last = null;
   let failure = '';
   let samples = 0;
+  const commands = commander();
+  if (opt.mode === 'watch') readCommands(commands);
   try {
     ctx = await chromium.launchPersistentContext(userDataDir, {
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -125,6 +192,7 @@ async function main() {
     });
     const res = await page.goto(opt.url, { waitUntil: 'load', timeout: 15000 });
     if (!res || !res.ok()) throw new Error(`GET ${opt.url}: HTTP ${res ? res.status() : 'no response'}`);
+    commands.start(page);
 
     for (let t = 1; t <= opt.seconds && !stopping; t++) {
       await new Promise((resolve) => {
@@ -134,14 +202,23 @@ async function main() {
           resolve();
         };
       });
+      for (const q of opt.qualityAfter) {
+        if (!q.done && t >= q.at) {
+          q.done = true;
+          commands.push(`quality ${q.value}`);
+        }
+      }
+      await commands.settle(); // a command picked now shows in this sample
       const s = await page.evaluate((g) => (window[g] ? JSON.parse(JSON.stringify(window[g])) : null), global);
       if (s) {
         last = s;
         samples++;
       }
       print({ t, ...(s ?? { state: null }) });
+      commands.at = t;
     }
-    failure = mediaFlowed(opt.mode, last);
+    await commands.settle();
+    failure = mediaFlowed(opt.mode, last) || commands.failed;
     if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
     // Leave the page: its pagehide handler DELETEs the session (keepalive fetch).
     await page.goto('about:blank', { timeout: 5000 }).catch((e) => log('[browser.mjs] leaving the page:', e.message));

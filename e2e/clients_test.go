@@ -67,6 +67,8 @@ type outbound struct {
 	RID                     string `json:"rid"`
 	FrameWidth              int    `json:"frameWidth"`
 	FramesEncoded           int    `json:"framesEncoded"`
+	KeyFramesEncoded        int    `json:"keyFramesEncoded"`
+	PLICount                int    `json:"pliCount"`
 	Kbps                    int    `json:"kbps"`
 	QualityLimitationReason string `json:"qualityLimitationReason"`
 	EncoderImplementation   string `json:"encoderImplementation"`
@@ -95,6 +97,17 @@ type pageState struct {
 		ConcealedSamples int `json:"concealedSamples"`
 	} `json:"audio"`
 	LatencyMs *float64 `json:"latencyMs"`
+	Quality   string   `json:"quality"` // the quality menu: auto, h, m or l
+	Server    struct { // GET /api/sessions/{id} as the page shows it (web/static/quality.js)
+		Layer        string  `json:"layer"`
+		MaxLayer     string  `json:"maxLayer"`
+		EstimateKbps float64 `json:"estimateKbps"`
+		Paused       bool    `json:"paused"`
+		NACKs        int     `json:"nacks"`
+		PLIs         int     `json:"plis"`
+		RTTMs        float64 `json:"rttMs"`
+		FractionLost float64 `json:"fractionLost"`
+	} `json:"server"`
 	// publish page
 	Outbound []outbound `json:"outbound"`
 }
@@ -113,11 +126,12 @@ type browser struct {
 }
 
 // startBrowser runs `node browser.mjs mode pageURL --seconds=N args...`. The Chromium profile
-// goes to a test temp dir (TMPDIR), so nothing is left behind even when node is killed.
+// goes to a test temp dir (TMPDIR), so nothing is left behind even when node is killed. Its
+// stdin is a pipe: b.send("quality h") runs a command on a watch page (browser.mjs).
 func startBrowser(t *testing.T, mode, pageURL string, seconds int, args ...string) *browser {
 	t.Helper()
 	argv := append([]string{"node", "browser.mjs", mode, pageURL, "--seconds=" + strconv.Itoa(seconds)}, args...)
-	return &browser{startProc(t, "chromium "+mode, []string{"TMPDIR=" + t.TempDir()}, argv...)}
+	return &browser{startProcStdin(t, "chromium "+mode, []string{"TMPDIR=" + t.TempDir()}, argv...)}
 }
 
 // waitState waits for a per-second sample for which cond holds and returns it.

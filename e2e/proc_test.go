@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,6 +24,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stderr lockedBuffer
+	stdin  io.WriteCloser // nil unless started by startProcStdin
 
 	mu      sync.Mutex
 	lines   []string      // complete stdout lines
@@ -34,8 +36,20 @@ type proc struct {
 }
 
 // startProc starts name (a label for messages) as argv; env entries are added to os.Environ().
-// Cleanup kills its process group unless it has exited, and logs its output if the test failed.
+// Its stdin is /dev/null. Cleanup kills its process group unless it has exited, and logs its
+// output if the test failed.
 func startProc(t *testing.T, name string, env []string, argv ...string) *proc {
+	t.Helper()
+	return launch(t, name, env, false, argv)
+}
+
+// startProcStdin is startProc with a pipe to the process's stdin, for send.
+func startProcStdin(t *testing.T, name string, env []string, argv ...string) *proc {
+	t.Helper()
+	return launch(t, name, env, true, argv)
+}
+
+func launch(t *testing.T, name string, env []string, withStdin bool, argv []string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -46,6 +60,13 @@ func startProc(t *testing.T, name string, env []string, argv ...string) *proc {
 	p := &proc{t: t, name: name, cmd: cmd, notify: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stdout = (*stdoutLines)(p)
 	cmd.Stderr = &p.stderr
+	if withStdin {
+		var err error
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			cancel()
+			t.Fatalf("stdin pipe for %s: %v", name, err)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start %s (%s): %v", name, strings.Join(argv, " "), err)
@@ -130,6 +151,24 @@ func (p *proc) waitLine(timeout time.Duration, what string, match func(line stri
 		case <-deadline.C:
 			p.t.Fatalf("%s: no %s within %v; last output: %s", p.name, what, timeout, p.lastLine())
 		}
+	}
+}
+
+// send writes one line to the process's stdin (startProcStdin).
+func (p *proc) send(line string) {
+	p.t.Helper()
+	if p.stdin == nil {
+		p.t.Fatalf("%s: no stdin pipe (start it with startProcStdin)", p.name)
+	}
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		p.t.Fatalf("%s: write %q to stdin: %v", p.name, line, err)
+	}
+}
+
+// terminate sends SIGTERM to the process without waiting; stop or finish collect it.
+func (p *proc) terminate() {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.t.Errorf("SIGTERM %s: %v", p.name, err)
 	}
 }
 

@@ -45,6 +45,7 @@ type DownTrack struct {
 	pending      *UpTrack   // layer being switched to at its next keyframe
 	pendingSince time.Time
 	pendingFrom  uint64
+	keyAskedAt   time.Time // last keyframe request while waiting for one
 	m            munger
 	src          *UpTrack
 	cursor       uint64
@@ -174,6 +175,10 @@ func (d *DownTrack) drain() {
 		payload := d.view.Payload(d.buf[:n])
 		if d.needKey {
 			if !media.IsKeyframeStart(d.mimeType, payload) {
+				if now.Sub(d.keyAskedAt) > keyRepeat {
+					d.keyAskedAt = now
+					src.RequestKeyframe() // encoders may ignore a request close to another
+				}
 				continue
 			}
 			d.needKey = false
@@ -195,12 +200,16 @@ func (d *DownTrack) drain() {
 	}
 }
 
+// keyRepeat is how often a viewer waiting for a keyframe asks again.
+const keyRepeat = time.Second
+
 // switchSource moves the viewer to a new uptrack (or none): video waits for a keyframe of
 // the new source, which is asked for at once.
 func (d *DownTrack) switchSource(src *UpTrack) {
 	d.src, d.cursor, d.newEpoch, d.sameSrc = src, 0, true, false
 	d.needKey = d.isVideo
 	if src != nil {
+		d.keyAskedAt = time.Now()
 		src.RequestKeyframe()
 		d.log.Debug("downtrack source", "ssrc", src.ssrc, "rid", src.rid)
 	}

@@ -58,7 +58,16 @@ func (d *DownTrack) chooseSource(now time.Time) *UpTrack {
 		best = lowest // the cap is below every live layer: the lowest is the closest
 	}
 	if best == nil {
-		best = d.slot.src.Load() // nothing has sent yet: take the slot's default
+		// Nothing has sent lately (a start, or a pause at the publisher): choose by the
+		// limit alone, so that a cap holds from the first packet.
+		for _, l := range d.slot.layersByQuality() {
+			if best == nil || limit == rankAny || int32(layerRank(l.rid)) <= limit {
+				best = l
+			}
+		}
+	}
+	if best == nil {
+		best = d.slot.src.Load()
 	}
 	return best
 }

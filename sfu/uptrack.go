@@ -45,6 +45,8 @@ type UpTrack struct {
 	onPacket atomic.Pointer[func()] // wakes the slot's downtracks
 
 	ext         media.SeqExtender // push side only
+	keyTS       uint32            // RTP timestamp of the newest keyframe start
+	keyTSValid  bool
 	firstExt    uint64
 	windowStart time.Time
 	windowBytes int
@@ -96,6 +98,15 @@ func (u *UpTrack) push(pkt []byte) {
 	}
 	isVideo := u.kind == "video"
 	key := isVideo && media.IsKeyframeStart(u.codec.MimeType, view.Payload(pkt))
+	if key {
+		// A keyframe starts at its first packet (the SPS, for H.264): later keyframe-start
+		// packets of the same picture (the IDR after SPS/PPS) are not entry points.
+		if u.keyTSValid && view.Timestamp == u.keyTS {
+			key = false
+		} else {
+			u.keyTS, u.keyTSValid = view.Timestamp, true
+		}
+	}
 	extSeq := u.ext.Extend(view.SequenceNumber)
 	if u.firstExt == 0 {
 		u.firstExt = extSeq

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -34,12 +35,15 @@ func TestRoutes(t *testing.T) {
 		{"index head", "HEAD", "/", 200, "text/html", ""},
 		{"watch", "GET", "/watch/demo", 200, "text/html", `src="../static/watch.js"`},
 		{"watch with query", "GET", "/watch/demo?token=abc", 200, "text/html", "<video"},
+		{"watch quality menu", "GET", "/watch/demo?quality=l", 200, "text/html", `<select id="quality">`},
+		{"watch server stats", "GET", "/watch/demo", 200, "text/html", `id="v-estimate"`},
 		{"watch 64-char name", "GET", "/watch/" + long, 200, "text/html", ""},
 		{"watch name with _ and -", "GET", "/watch/a_b-9", 200, "text/html", ""},
 		{"publish", "GET", "/publish/demo", 200, "text/html", `src="../static/publish.js"`},
 		{"publish simulcast off", "GET", "/publish/demo?simulcast=0&codec=h264", 200, "text/html", ""},
 		{"whx.js", "GET", "/static/whx.js", 200, "text/javascript", "export async function exchange"},
 		{"watch.js", "GET", "/static/watch.js", 200, "text/javascript", "window.glintWatch"},
+		{"quality.js", "GET", "/static/quality.js", 200, "text/javascript", "urn:ietf:params:whep:ext:core:layer"},
 		{"publish.js", "GET", "/static/publish.js", 200, "text/javascript", "window.glintPublish"},
 		{"index.js", "GET", "/static/index.js", 200, "text/javascript", "api/rooms"},
 		{"css", "GET", "/static/glint.css", 200, "text/css", "--bg"},
@@ -104,7 +108,7 @@ func TestEveryAssetServed(t *testing.T) {
 			t.Errorf("/%s: status %d, %d bytes, want 200 and %d bytes", name, res.StatusCode, len(body), len(a.data))
 		}
 	}
-	for _, want := range []string{"static/whx.js", "static/watch.js", "static/publish.js", "static/index.js", "static/glint.css"} {
+	for _, want := range []string{"static/whx.js", "static/watch.js", "static/quality.js", "static/publish.js", "static/index.js", "static/glint.css"} {
 		if assets[want] == nil {
 			t.Errorf("%s is not embedded", want)
 		}
@@ -154,6 +158,57 @@ func TestRoomName(t *testing.T) {
 	for _, tc := range tests {
 		if got := roomName.MatchString(tc.name); got != tc.ok {
 			t.Errorf("roomName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+// TestPagesHaveTheirElements: every element a page's scripts look up by id ($('x')) is in the page.
+func TestPagesHaveTheirElements(t *testing.T) {
+	assets, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := regexp.MustCompile(`\$\('([\w-]+)'\)`)
+	for page, scripts := range map[string][]string{
+		"pages/watch.html":   {"static/watch.js", "static/quality.js"},
+		"pages/publish.html": {"static/publish.js"},
+		"pages/index.html":   {"static/index.js"},
+	} {
+		html := string(assets[page].data)
+		for _, script := range scripts {
+			for _, m := range lookup.FindAllStringSubmatch(string(assets[script].data), -1) {
+				if !strings.Contains(html, `id="`+m[1]+`"`) {
+					t.Errorf("%s looks up #%s, which %s lacks", script, m[1], page)
+				}
+			}
+		}
+	}
+}
+
+// TestModuleImportsResolve: every name a script imports from another is exported there.
+func TestModuleImportsResolve(t *testing.T) {
+	assets, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imports := regexp.MustCompile(`(?s)import \{([^}]*)\} from '\./([\w.]+)'`)
+	for name, a := range assets {
+		if !strings.HasSuffix(name, ".js") {
+			continue
+		}
+		for _, m := range imports.FindAllStringSubmatch(string(a.data), -1) {
+			from := assets["static/"+m[2]]
+			if from == nil {
+				t.Errorf("%s imports from %s, which is not embedded", name, m[2])
+				continue
+			}
+			for _, id := range strings.Split(m[1], ",") {
+				id = strings.TrimSpace(id)
+				export := regexp.MustCompile(`export (async function|function|const|let|class) ` + regexp.QuoteMeta(id) + `\b`)
+				if id != "" && !export.Match(from.data) {
+					t.Errorf("%s imports %s from %s, which does not export it", name, id, m[2])
+				}
+			}
 		}
 	}
 }

@@ -26,7 +26,9 @@ const state = (window.glintPublish = {
   state: 'connecting', // 'connecting' | 'live' | 'error' | 'stopped'
   error: null,
   session: null, // the Location of the WHIP session
-  outbound: [], // [{rid, frameWidth, framesEncoded, kbps, qualityLimitationReason, encoderImplementation}]
+  // [{rid, frameWidth, framesEncoded, keyFramesEncoded, pliCount, kbps, qualityLimitationReason,
+  //   encoderImplementation}]
+  outbound: [],
 });
 
 let pc = null;
@@ -205,6 +207,8 @@ async function sample() {
       rid: s.rid ?? null,
       frameWidth: s.frameWidth || 0,
       framesEncoded: s.framesEncoded || 0,
+      keyFramesEncoded: s.keyFramesEncoded || 0,
+      pliCount: s.pliCount || 0, // keyframe requests from the server
       kbps: seconds > 0 ? Math.round(((now.bytes - p.bytes) * 8) / 1000 / seconds) : 0,
       qualityLimitationReason: s.qualityLimitationReason ?? null,
       encoderImplementation: s.encoderImplementation ?? null,

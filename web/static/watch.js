@@ -1,5 +1,10 @@
 // watch.js: the WebRTC player (WHEP). It reconnects by itself, follows the room's publisher through
 // Server-Sent Events and keeps its latest state in window.glintWatch for tests and tooling.
+// The quality menu and the server's statistics of this viewer are in quality.js.
+//
+// Query parameters: ?token=T sends "Authorization: Bearer T"; ?quality=l|m|h starts with that
+// cap on the simulcast layer (the menu changes it).
+import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
 import { apiURL, codecName, endSession, exchange, iceServers, roomFromPath } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +24,16 @@ const state = (window.glintWatch = {
   video: noVideo(),
   audio: noAudio(),
   latencyMs: null,
+  quality: qualityFromQuery(), // 'auto' | 'h' | 'm' | 'l': the menu's choice
+  server: noServer(), // GET /api/sessions/{id} of the session: {layer, estimateKbps, paused, ...}
+});
+const quality = new Quality({
+  token,
+  initial: state.quality,
+  onChange: () => {
+    state.quality = quality.value;
+    render();
+  },
 });
 
 let pc = null; // the current peer connection
@@ -29,10 +44,15 @@ let retries = 0;
 let retryTimer = 0;
 let retryAt = 0;
 let lostTimer = 0;
+let connectTimer = 0; // a session that is not connected 15 s after its answer is given up
 let publisherLive = null; // null until the first 'publisher' event
 let prev = null; // previous stats sample, for rates
 let resumeCheck = null; // {bytes, at}: set when the publisher returns while we stay connected
 let leaving = false; // pagehide: no more attempts
+let serverPending = false; // a GET /api/sessions/{id} is running
+let publisherKinds = []; // the kinds of the publisher's tracks ('audio', 'video'), from its events
+let sessionKinds = null; // the kinds the current session receives (Set), once answered
+let redialedFor = ''; // the publisherKinds a reconnection for missing tracks was made for
 
 function setState(s, error = null) {
   state.state = s;
@@ -61,13 +81,19 @@ async function connect() {
       video.play().catch(() => {});
     };
     conn.onconnectionstatechange = () => onConnectionState(conn);
-    const s = await exchange(conn, whepURL, { token });
+    // The quality cap goes to the server before the answer is applied, so that the first
+    // picture is already of the chosen layer (no switch, no second keyframe request).
+    const s = await exchange(conn, whepURL, { token, beforeAnswer: (s) => quality.attach(s) });
     if (pc !== conn) {
       endSession(s.resource, { token }); // the page was left meanwhile
       return;
     }
     resource = s.resource;
     state.session = s.location;
+    sessionKinds = receivedKinds(conn);
+    connectTimer = setTimeout(() => {
+      if (conn === pc && conn.connectionState !== 'connected') connectionLost('not connected after 15 s');
+    }, 15000);
   } catch (err) {
     if (pc === conn && !leaving) {
       hangUp();
@@ -77,6 +103,7 @@ async function connect() {
   } finally {
     inFlight = false;
   }
+  if (pc === conn) redialForTracks(); // the publisher's tracks may have changed meanwhile
 }
 
 function onConnectionState(conn) {
@@ -84,6 +111,7 @@ function onConnectionState(conn) {
   clearTimeout(lostTimer);
   switch (conn.connectionState) {
     case 'connected':
+      clearTimeout(connectTimer);
       retries = 0;
       setState(publisherLive === false ? 'waiting' : 'live');
       break;
@@ -105,11 +133,15 @@ function connectionLost(reason) {
 // hangUp closes the current connection and ends its session on the server.
 function hangUp(keepalive = false) {
   clearTimeout(lostTimer);
+  clearTimeout(connectTimer);
   if (resource) endSession(resource, { token, keepalive });
   if (pc) pc.close();
   pc = null;
   resource = null;
+  sessionKinds = null;
+  quality.detach();
   state.session = null;
+  state.server = noServer();
   state.video = noVideo();
   state.audio = noAudio();
   state.latencyMs = null;
@@ -132,6 +164,32 @@ function kick() {
   else if (!pc || pc.connectionState !== 'connected') connect();
 }
 
+// receivedKinds returns the kinds the answer accepted: a room answers only with the tracks its
+// publisher has at that moment.
+function receivedKinds(conn) {
+  const kinds = new Set();
+  for (const t of conn.getTransceivers()) {
+    if (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv') kinds.add(t.receiver.track.kind);
+  }
+  return kinds;
+}
+
+// redialForTracks reconnects when the publisher has a kind of track the session lacks: a
+// viewer that joined between the publisher's first track (when the room goes live) and its
+// others has, e.g., audio only. Once per change of the publisher's tracks, so it cannot loop.
+function redialForTracks() {
+  if (!sessionKinds || !publisherLive || inFlight) return;
+  if (publisherKinds.every((k) => sessionKinds.has(k))) {
+    redialedFor = '';
+    return;
+  }
+  const key = publisherKinds.join(',');
+  if (key === redialedFor) return;
+  redialedFor = key;
+  console.info(`the publisher now sends ${key}: reconnecting to receive it all`);
+  connect();
+}
+
 function followPublisher() {
   const events = new EventSource(apiURL(`api/rooms/${room}/events`));
   events.addEventListener('publisher', (e) => {
@@ -140,6 +198,7 @@ function followPublisher() {
     publisherLive = !!p.live;
     $('publisher').textContent = publisherLive ? 'live' : 'offline';
     $('tracks').textContent = describeTracks(p.tracks);
+    publisherKinds = [...new Set((p.tracks || []).map((t) => t.kind))].sort();
     if (!publisherLive && state.state === 'live') setState('waiting');
     if (publisherLive && wasLive !== true) {
       if (pc && pc.connectionState === 'connected') {
@@ -149,6 +208,7 @@ function followPublisher() {
         kick();
       }
     }
+    redialForTracks();
   });
   events.addEventListener('viewers', (e) => {
     $('viewers').textContent = String(JSON.parse(e.data).viewers);
@@ -206,6 +266,21 @@ async function sample() {
   prev = now;
 }
 
+// sampleServer reads the server's statistics of the current session into window.glintWatch.
+async function sampleServer() {
+  const location = state.session;
+  if (!location || serverPending) return;
+  serverPending = true;
+  try {
+    const s = await serverStats(location);
+    if (state.session === location) state.server = s;
+  } catch {
+    if (state.session === location) state.server = noServer();
+  } finally {
+    serverPending = false;
+  }
+}
+
 // latency estimates the network + jitter-buffer delay: the jitter buffer's average delay over the
 // last second (the whole session for the first sample) plus half the round-trip time.
 function latency(now, pair) {
@@ -248,6 +323,7 @@ function render() {
   $('s-lost').textContent = dash(s.packetsLost);
   $('s-freezes').textContent = dash(s.freezeCount);
   $('s-codec').textContent = dash(s.codec);
+  renderServer($, state.server, quality);
 }
 
 function setupUnmute() {
@@ -264,6 +340,7 @@ function setupUnmute() {
 function start() {
   $('room').textContent = room || '?';
   setupUnmute();
+  setupMenu($('quality'), quality);
   if (!room) {
     setState('error', 'invalid room name: use 1-64 letters, digits, _ or -');
     return;
@@ -275,7 +352,8 @@ function start() {
     retryTimer = 0;
     hangUp(true);
   });
-  setInterval(() => sample().catch(() => {}).finally(render), 1000);
+  const tick = () => Promise.all([sample().catch(() => {}), sampleServer()]).finally(render);
+  setInterval(tick, 1000);
   followPublisher();
   connect();
 }

@@ -33,7 +33,8 @@ export class HTTPError extends Error {
   }
 }
 
-async function errorFrom(res) {
+// errorFrom turns a failed answer into an HTTPError.
+export async function errorFrom(res) {
   const text = (await res.text().catch(() => '')).trim();
   let reason = text;
   try {
@@ -45,7 +46,8 @@ async function errorFrom(res) {
   return new HTTPError(res.status, reason || res.statusText || 'request failed');
 }
 
-function authHeaders(token, extra = {}) {
+// authHeaders adds "Authorization: Bearer token" to extra when there is a token.
+export function authHeaders(token, extra = {}) {
   return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
 }
 
@@ -66,9 +68,10 @@ export function waitForIceGathering(pc, ms = 2000) {
   });
 }
 
-// parseIceServers turns Link headers (RFC 9725 section 4.4) into RTCIceServer objects.
-export function parseIceServers(header) {
-  const servers = [];
+// parseLinks splits Link headers (RFC 8288; several headers arrive joined by ", ") into
+// [{url, params}], params' names lower-cased. base, if given, resolves relative URLs.
+export function parseLinks(header, base) {
+  const links = [];
   for (const link of (header || '').split(/,\s*(?=<)/)) {
     const m = link.match(/^\s*<([^>]*)>(.*)$/);
     if (!m) continue;
@@ -76,8 +79,31 @@ export function parseIceServers(header) {
     for (const p of m[2].matchAll(/;\s*([\w-]+)\s*=\s*(?:"([^"]*)"|([^;,\s]*))/g)) {
       params[p[1].toLowerCase()] = p[2] ?? p[3];
     }
+    let url = m[1];
+    if (base) {
+      try {
+        url = new URL(url, base).href;
+      } catch {
+        continue; // not a URL: skip it
+      }
+    }
+    links.push({ url, params });
+  }
+  return links;
+}
+
+// findLink returns the URL of the first link whose rel (a space-separated list) includes rel.
+export function findLink(links, rel) {
+  const link = links.find((l) => (l.params.rel || '').split(/\s+/).includes(rel));
+  return link ? link.url : null;
+}
+
+// parseIceServers turns Link headers (RFC 9725 section 4.4) into RTCIceServer objects.
+export function parseIceServers(header) {
+  const servers = [];
+  for (const { url, params } of parseLinks(header)) {
     if (params.rel !== 'ice-server') continue;
-    const server = { urls: m[1] };
+    const server = { urls: url };
     if (params.username) server.username = params.username;
     if (params.credential) server.credential = params.credential;
     servers.push(server);
@@ -101,9 +127,12 @@ export function iceServers(url, token) {
 }
 
 // exchange creates the offer, waits for ICE gathering, POSTs it to url and applies the answer.
-// It returns {location, resource}: the Location header as sent and as an absolute URL. A non-201
-// answer throws an HTTPError. transformAnswer, if given, may rewrite the answer SDP.
-export async function exchange(pc, url, { token, transformAnswer } = {}) {
+// It returns {location, resource, links}: the Location header as sent and as an absolute URL, and
+// the answer's Link headers (parseLinks, absolute URLs). A non-201 answer throws an HTTPError.
+// transformAnswer, if given, may rewrite the answer SDP; beforeAnswer, if given, is called (and
+// awaited) with that object once the session exists but before the answer is applied, i.e.
+// before any media can flow (the watch page sets its quality cap there).
+export async function exchange(pc, url, { token, transformAnswer, beforeAnswer } = {}) {
   await pc.setLocalDescription(await pc.createOffer());
   await waitForIceGathering(pc, 2000);
   const res = await fetch(url, {
@@ -116,8 +145,10 @@ export async function exchange(pc, url, { token, transformAnswer } = {}) {
   if (!location) throw new Error('answer without a Location header');
   let sdp = await res.text();
   if (transformAnswer) sdp = transformAnswer(sdp);
+  const session = { location, resource: new URL(location, url).href, links: parseLinks(res.headers.get('Link'), url) };
+  if (beforeAnswer) await beforeAnswer(session);
   await pc.setRemoteDescription({ type: 'answer', sdp });
-  return { location, resource: new URL(location, url).href };
+  return session;
 }
 
 // endSession DELETEs the session resource; keepalive lets it outlive the page (pagehide).

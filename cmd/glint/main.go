@@ -22,6 +22,7 @@ const usage = `Usage: glint <command> [flags]
 Commands:
   serve     run the server (WHIP, WHEP, pages, API, /metrics); glint serve --help
   demo      publish a test pattern with a clock and a tone to a WHIP URL; glint demo --help
+  loadtest  measure a server with a synthetic publisher and N viewers; glint loadtest --help
   version   print the version
 `
 
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stderr)
+	case "loadtest":
+		return runLoadtest(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -12,6 +12,7 @@ const (
 	allocInterval = 200 * time.Millisecond
 	headroom      = 1.15
 	upHold        = 1500 * time.Millisecond
+	upAfterDown   = 4 * time.Second // no climbing this soon after going down
 	pauseHold     = time.Second
 	pauseFactor   = 0.6 // below this share of the lowest layer's bitrate, video pauses
 	probeLength   = 1500 * time.Millisecond
@@ -131,6 +132,9 @@ func (a *allocator) step(now time.Time) {
 		a.apply(want) // congestion: down at once
 		a.upSince, a.downAt = time.Time{}, now
 	case rankOrder(want) > rankOrder(a.current):
+		if now.Sub(a.downAt) < upAfterDown {
+			break // right after congestion GCC's estimate swings: do not climb on a swing
+		}
 		if a.upSince.IsZero() {
 			a.upSince = now
 		}

@@ -9,7 +9,7 @@ PORT=${HTTP_ADDR##*:}
 SERVER=$!
 trap 'kill $SERVER $DEMO 2>/dev/null; wait' INT TERM EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-"$BIN" demo --url "http://127.0.0.1:$PORT/whip/demo" &
+"$BIN" demo --loopback --url "http://127.0.0.1:$PORT/whip/demo" &
 DEMO=$!
 echo
 echo "Glint is running: open http://localhost:$PORT/ (demo room: http://localhost:$PORT/watch/demo)"

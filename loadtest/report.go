@@ -66,8 +66,8 @@ type Step struct {
 	Seconds       float64 `json:"seconds"`        // measured wall time
 
 	// Transit is the server's glint_transit_seconds: a packet's arrival to its send to a
-	// viewer. Its buckets end at 250 ms; a quantile among the slower samples (overflow)
-	// reads as 250 ms.
+	// viewer. Its buckets end at 5 s; a quantile among the slower samples (overflow)
+	// reads as the last bound.
 	TransitP50Ms           float64 `json:"transit_p50_ms"`
 	TransitP99Ms           float64 `json:"transit_p99_ms"`
 	TransitSamples         uint64  `json:"transit_samples"`

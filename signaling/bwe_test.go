@@ -85,23 +85,8 @@ func (s *shapedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // shapedViewer plays url through a bottleneck of kbps (0: unlimited).
 func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*shapedConn, *received, *client.Session) {
 	t.Helper()
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shaped := newShapedConn(udp, kbps)
-	mux := webrtc.NewICEUDPMux(nil, shaped)
-	t.Cleanup(func() { _ = mux.Close() })
-	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
-	opts := client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}
-	sess, err := client.Play(ctx, url, opts)
-	if err != nil {
-		t.Fatalf("play: %v", err)
-	}
-	t.Cleanup(func() { _ = sess.Close(context.Background()) })
-	if err := sess.Connected(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shaped := newShapedConn(loopbackUDP(t), kbps)
+	rec, sess := playThrough(t, ctx, url, shaped)
 	return shaped, rec, sess
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -174,7 +175,7 @@ func (r *received) count(kind string) int {
 // startViewer plays url and records every packet.
 func startViewer(t *testing.T, ctx context.Context, url string) (*client.Session, *received) {
 	t.Helper()
-	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+	rec := newReceived()
 	opts := loopback
 	opts.OnTrack = recordTrack(rec)
 	sess, err := client.Play(ctx, url, opts)
@@ -246,4 +247,37 @@ func sessionStats(t *testing.T, base, location string) sessionInfo {
 		t.Fatalf("session stats: %v", err)
 	}
 	return info
+}
+
+func newReceived() *received {
+	return &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+}
+
+// loopbackUDP is a UDP socket on 127.0.0.1 for a test client's own ICE mux.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return udp
+}
+
+// playThrough plays url with all of the viewer's media through conn (a wrapper that
+// impairs one viewer's path), recording every packet; it waits until connected.
+func playThrough(t *testing.T, ctx context.Context, url string, conn net.PacketConn) (*received, *client.Session) {
+	t.Helper()
+	mux := webrtc.NewICEUDPMux(nil, conn)
+	t.Cleanup(func() { _ = mux.Close() })
+	rec := newReceived()
+	opts := client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}
+	sess, err := client.Play(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("play: %v", err)
+	}
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	if err := sess.Connected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rec, sess
 }

@@ -90,11 +90,7 @@ func (c *blackholeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 func TestVanishedPublisherIsTimedOutAndViewersAreTold(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	srv := newTestServer(t, nil) // ICE timeout 3 s
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hole := &blackholeConn{PacketConn: udp}
+	hole := &blackholeConn{PacketConn: loopbackUDP(t)}
 	mux := webrtc.NewICEUDPMux(nil, hole)
 	defer mux.Close()
 	opts := client.Options{SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}

@@ -113,11 +113,7 @@ func TestBWEFivePercentLossIsRepaired(t *testing.T) {
 	sizedSimulcastCounted(streamCtx, layers, keyReq, &wg, sent)
 	eventually(t, ctx, "live", func() bool { info, ok := srv.sfu.Room("lossy"); return ok && info.Live })
 
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lossy := &randomLossConn{PacketConn: udp}
+	lossy := &randomLossConn{PacketConn: loopbackUDP(t)}
 	mux := webrtc.NewICEUDPMux(nil, lossy)
 	defer mux.Close()
 	frames := newFrameTracker()

@@ -7,10 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/pion/webrtc/v4"
-
-	"github.com/glint-video/glint/client"
 )
 
 // lossyConn drops the next `drop` inbound datagrams larger than minSize once armed: a lossy
@@ -35,24 +31,8 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 func lossyViewer(t *testing.T, ctx context.Context, url string) (*lossyConn, *received) {
 	t.Helper()
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lossy := &lossyConn{PacketConn: udp, minSize: 150}
-	mux := webrtc.NewICEUDPMux(nil, lossy)
-	t.Cleanup(func() { _ = mux.Close() })
-	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
-	opts := client.Options{LoopbackOnly: true, SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}
-	opts.OnTrack = recordTrack(rec)
-	sess, err := client.Play(ctx, url, opts)
-	if err != nil {
-		t.Fatalf("play: %v", err)
-	}
-	t.Cleanup(func() { _ = sess.Close(context.Background()) })
-	if err := sess.Connected(ctx); err != nil {
-		t.Fatal(err)
-	}
+	lossy := &lossyConn{PacketConn: loopbackUDP(t), minSize: 150}
+	rec, _ := playThrough(t, ctx, url, lossy)
 	return lossy, rec
 }
 

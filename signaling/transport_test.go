@@ -20,7 +20,7 @@ func TestViewerOverICETCP(t *testing.T) {
 	srv := newTestServer(t, func(o *sfu.Options, _ *Options) { o.Transport.ICETCP = true })
 	pub := startPublisher(t, ctx, srv.url+"/whip/tcp", client0())
 	pub.goLive(t, ctx, srv, "tcp")
-	rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+	rec := newReceived()
 	opts := client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 	}}
@@ -103,7 +103,7 @@ func TestSessionsReleaseGoroutinesAndMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		pub.goLive(t, ctx, srv, "cycle")
-		rec := &received{payloads: map[string][][]byte{}, seqs: map[string][]uint16{}, ssrcs: map[string]map[uint32]bool{}}
+		rec := newReceived()
 		viewer, err := client.Play(ctx, srv.url+"/whep/cycle", client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec)})
 		if err != nil {
 			t.Fatal(err)

@@ -21,3 +21,8 @@ test: deps
 
 clean:
 	rm -rf bin
+
+# Runs the standard benchmark scenarios (scripts/bench/*.sh) and rewrites BENCHMARKS.md;
+# `make bench ONLY="edge bwe"` reruns only those sections.
+bench: deps
+	./scripts/bench.sh $(ONLY)

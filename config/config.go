@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,8 @@ type Config struct {
 	HLS             bool              `yaml:"hls"`
 	HLSSegment      time.Duration     `yaml:"hls_segment"`
 	HLSPart         time.Duration     `yaml:"hls_part"`
+	TLSCert         string            `yaml:"tls_cert"`
+	TLSKey          string            `yaml:"tls_key"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -121,6 +124,7 @@ func (c *Config) Validate() error {
 			return nil
 		},
 		c.validateHLS,
+		c.validateTLS,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -195,6 +199,23 @@ func (c *Config) validateHLS() error {
 	}
 	return nil
 }
+
+// validateTLS checks that the certificate and key come together and load as a pair.
+func (c *Config) validateTLS() error {
+	switch {
+	case c.TLSCert == "" && c.TLSKey == "":
+		return nil
+	case c.TLSCert == "" || c.TLSKey == "":
+		return errors.New("tls-cert and tls-key: give both or neither")
+	}
+	if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+		return fmt.Errorf("tls-cert %s / tls-key %s: %w", c.TLSCert, c.TLSKey, err)
+	}
+	return nil
+}
+
+// TLS reports whether the HTTP listener serves HTTPS.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
 
 // validateIngest checks the RTMP/SRT options; an empty address turns that listener off.
 func (c *Config) validateIngest() error {

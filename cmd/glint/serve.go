@@ -102,11 +102,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = media.Close(context.Background())
 		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("glint serving", "version", version, "http", ln.Addr().String(), "media_port", media.MediaPort(),
+	srv := newHTTPServer(mux, cfg.TLS())
+	log.Info("glint serving", "version", version, "http", ln.Addr().String(), "tls", cfg.TLS(), "media_port", media.MediaPort(),
 		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLS() {
+			serveErr <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	var running sync.WaitGroup
 	for _, run := range services {
 		running.Add(1)
@@ -130,4 +136,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	mediaErr := media.Close(shutdownCtx)
 	log.Info("stopped")
 	return errors.Join(httpErr, mediaErr)
+}
+
+// newHTTPServer returns the HTTP server of every endpoint. It speaks HTTP/1.1 and HTTP/2:
+// over TLS negotiated by ALPN, in cleartext (h2c, prior knowledge) otherwise, which is what
+// a CDN or load balancer in front of the origin uses for LL-HLS (many blocked playlist
+// requests multiplexed on one connection).
+func newHTTPServer(h http.Handler, tls bool) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if tls {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 }

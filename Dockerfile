@@ -1,13 +1,16 @@
 # Glint: the same binary as `make build`, on Debian bookworm with Debian's FFmpeg 5.1.
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config make nodejs npm \
     libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libswscale-dev libswresample-dev libavdevice-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The watch page's LL-HLS player: hls.js from npm (pinned by web/package-lock.json) into
+# web/static/vendor/, which the go build below embeds; always fresh, never the host's copy.
+RUN rm -rf web/node_modules web/static/vendor/hls.min.js && make web
 ARG VERSION=dev
 RUN go build -ldflags "-X main.version=${VERSION}" -o /out/glint ./cmd/glint
 

@@ -5,6 +5,7 @@
 //   node e2e/browser.mjs publish http://127.0.0.1:8080/publish/ROOM [--seconds=N] [--query=codec=h264]
 //   node e2e/browser.mjs watch   http://127.0.0.1:8080/watch/ROOM   [--seconds=N] [--screenshot=out.png]
 //                                [--query=quality=l] [--quality-after=SECONDS:VALUE]
+//                                [--query=mode=hls] [--init-script=PATH] [--not-found=PATH]
 //
 // --seconds=N   how long to keep the page open (default 10); SIGTERM or SIGINT ends it earlier,
 //               still printing the result.
@@ -13,10 +14,14 @@
 // --screenshot=PATH  saves the page (the preview or the decoded video) before leaving it.
 // --quality-after=SECONDS:VALUE  (watch) picks VALUE (auto, h, m or l) in the page's quality menu
 //               once SECONDS have passed, as a user would (repeatable).
+// --init-script=PATH  runs the JavaScript file PATH in the page before its own scripts
+//               (Playwright addInitScript), e.g. to break WebRTC and see the page fall back.
+// --not-found=PATH  answers 404 to the page's requests for the URL path PATH (repeatable), as a
+//               server without that file would, e.g. --not-found=/static/vendor/hls.min.js.
 //
 // In watch mode, stdin takes commands, one a line, run as soon as they come (once the page has
 // loaded): "quality VALUE" picks VALUE in the quality menu now (for tests that switch once the
-// page has reached a state). Each command run prints {"command":"...", "at":t} with t the last
+// page has reached a state); "mode VALUE" picks auto, webrtc or hls in the mode menu. Each command run prints {"command":"...", "at":t} with t the last
 // sample's (no "t" field: it is not a sample); a failed one adds "error" and fails the run.
 //
 // Once per second it prints one JSON line {"t":N, ...state}, where state is the page's own
@@ -35,12 +40,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 
 const usage =
-  'usage: node browser.mjs publish|watch <page-url> [--seconds=N] [--query=Q] [--screenshot=PATH] [--quality-after=S:VALUE]';
+  'usage: node browser.mjs publish|watch <page-url> [--seconds=N] [--query=Q] [--screenshot=PATH] [--quality-after=S:VALUE] [--init-script=PATH] [--not-found=PATH]';
 const QUALITIES = ['auto', 'h', 'm', 'l'];
+const MODES = ['auto', 'webrtc', 'hls'];
 
 function parseArgs(argv) {
   const [mode, pageURL, ...rest] = argv;
-  const opt = { seconds: 10, query: [], screenshot: '', qualityAfter: [] };
+  const opt = { seconds: 10, query: [], screenshot: '', qualityAfter: [], initScript: '', notFound: [] };
   for (const arg of rest) {
     const m = arg.match(/^--([a-z-]+)(?:=(.*))?$/s);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}\n${usage}`);
@@ -48,6 +54,8 @@ function parseArgs(argv) {
     if (key === 'seconds') opt.seconds = Number(value);
     else if (key === 'query') opt.query.push(value);
     else if (key === 'screenshot') opt.screenshot = value;
+    else if (key === 'init-script') opt.initScript = value;
+    else if (key === 'not-found') opt.notFound.push(value);
     else if (key === 'quality-after') {
       const q = value.match(/^(\d+(?:\.\d+)?):(\w+)$/);
       if (!q || !QUALITIES.includes(q[2])) throw new Error(`--quality-after=SECONDS:VALUE with VALUE one of ${QUALITIES}`);
@@ -114,7 +122,11 @@ async function runCommand(page, line) {
     await page.selectOption('#quality', value);
     return;
   }
-  throw new Error(`unknown command ${JSON.stringify(line)} (want "quality auto|h|m|l")`);
+  if (name === 'mode' && MODES.includes(value)) {
+    await page.selectOption('#mode', value);
+    return;
+  }
+  throw new Error(`unknown command ${JSON.stringify(line)} (want "quality auto|h|m|l" or "mode auto|webrtc|hls")`);
 }
 
 // mediaFlowed says whether the page's state shows real media, and why not.
@@ -183,6 +195,10 @@ async function main() {
       handleSIGHUP: false,
       viewport: { width: 960, height: 720 },
     });
+    if (opt.initScript) await ctx.addInitScript({ path: opt.initScript });
+    for (const p of opt.notFound) {
+      await ctx.route((u) => u.pathname === p, (route) => route.fulfill({ status: 404, body: '404 not found\n' }));
+    }
     const page = ctx.pages()[0] || (await ctx.newPage());
     page.on('console', (m) => log(`[page ${m.type()}]`, m.text()));
     page.on('pageerror', (e) => log('[page exception]', e.message));

@@ -1,7 +1,10 @@
-// Package web serves the browser pages of Glint: the room list (/), the WebRTC player
-// (/watch/{room}, WHEP) and the camera publisher (/publish/{room}, WHIP with simulcast), plus
-// their scripts and styles under /static/. Everything is embedded in the binary. The pages talk
-// to the server only through its public HTTP API (docs/api.md), with URLs relative to the page.
+// Package web serves the browser pages of Glint: the room list (/), the player
+// (/watch/{room}: WebRTC over WHEP, falling back to LL-HLS with hls.js) and the camera
+// publisher (/publish/{room}, WHIP with simulcast), plus their scripts and styles under
+// /static/. Everything is embedded in the binary, including static/vendor/hls.min.js when
+// `make web` has put it there (npm, never committed; without it the watch page says the LL-HLS
+// player is not built). The pages talk to the server only through its public HTTP API
+// (docs/api.md), with URLs relative to the page.
 package web
 
 import (
@@ -17,8 +20,11 @@ import (
 	"time"
 )
 
-//go:embed pages/*.html static/*
+//go:embed pages/*.html static/*.js static/*.css static/vendor
 var files embed.FS
+
+// hlsPlayer is the path of hls.js under /static/ (built by `make web`, see static/vendor/README.md).
+const hlsPlayer = "vendor/hls.min.js"
 
 // roomName is the room-name rule of docs/api.md; the WHIP/WHEP endpoints enforce it as well.
 var roomName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -32,11 +38,15 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 	".png":  "image/png",
 	".ico":  "image/x-icon",
+	".txt":  "text/plain; charset=utf-8",
+	".md":   "text/markdown; charset=utf-8",
 }
 
 // csp allows the pages' own scripts, styles and API calls only (no inline code, no other origins).
+// hls.js plays through Media Source Extensions (blob: media) and runs its demuxer in a worker
+// made from a blob: URL.
 const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
-	"object-src 'none'; base-uri 'none'; form-action 'self'"
+	"worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
 
 // asset is one embedded file, ready to serve.
 type asset struct {
@@ -49,7 +59,12 @@ type asset struct {
 // Handler serves the pages and their assets. Paths it does not know get 404, and so do room
 // pages whose name breaks the room-name rule.
 func Handler() http.Handler {
-	assets, err := loadAssets()
+	return handler(files)
+}
+
+// handler serves the pages and assets of fsys (the embedded files, or a test's).
+func handler(fsys fs.FS) http.Handler {
+	assets, err := loadAssets(fsys)
 	if err != nil {
 		panic(err) // the embedded files are part of the binary: only a broken build gets here
 	}
@@ -95,14 +110,14 @@ func serve(w http.ResponseWriter, r *http.Request, a *asset) {
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.data))
 }
 
-// loadAssets reads every embedded file and computes its ETag and Content-Type.
-func loadAssets() (map[string]*asset, error) {
+// loadAssets reads every file of fsys and computes its ETag and Content-Type.
+func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 	assets := map[string]*asset{}
-	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		data, err := files.ReadFile(name)
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return err
 		}

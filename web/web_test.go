@@ -2,11 +2,13 @@ package web
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func get(t *testing.T, h http.Handler, method, target string, header http.Header) *http.Response {
@@ -37,6 +39,8 @@ func TestRoutes(t *testing.T) {
 		{"watch with query", "GET", "/watch/demo?token=abc", 200, "text/html", "<video"},
 		{"watch quality menu", "GET", "/watch/demo?quality=l", 200, "text/html", `<select id="quality">`},
 		{"watch server stats", "GET", "/watch/demo", 200, "text/html", `id="v-estimate"`},
+		{"watch mode switch", "GET", "/watch/demo?mode=hls", 200, "text/html", `<select id="mode"`},
+		{"watch hls stats", "GET", "/watch/demo", 200, "text/html", `id="h-g2g"`},
 		{"watch 64-char name", "GET", "/watch/" + long, 200, "text/html", ""},
 		{"watch name with _ and -", "GET", "/watch/a_b-9", 200, "text/html", ""},
 		{"publish", "GET", "/publish/demo", 200, "text/html", `src="../static/publish.js"`},
@@ -44,6 +48,8 @@ func TestRoutes(t *testing.T) {
 		{"whx.js", "GET", "/static/whx.js", 200, "text/javascript", "export async function exchange"},
 		{"watch.js", "GET", "/static/watch.js", 200, "text/javascript", "window.glintWatch"},
 		{"quality.js", "GET", "/static/quality.js", 200, "text/javascript", "urn:ietf:params:whep:ext:core:layer"},
+		{"hlsplayer.js", "GET", "/static/hlsplayer.js", 200, "text/javascript", "lowLatencyMode: true"},
+		{"rtcstats.js", "GET", "/static/rtcstats.js", 200, "text/javascript", "export function readStats"},
 		{"publish.js", "GET", "/static/publish.js", 200, "text/javascript", "window.glintPublish"},
 		{"index.js", "GET", "/static/index.js", 200, "text/javascript", "api/rooms"},
 		{"css", "GET", "/static/glint.css", 200, "text/css", "--bg"},
@@ -94,7 +100,7 @@ func TestStaticPathCleaned(t *testing.T) {
 
 func TestEveryAssetServed(t *testing.T) {
 	h := Handler()
-	assets, err := loadAssets()
+	assets, err := loadAssets(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +114,7 @@ func TestEveryAssetServed(t *testing.T) {
 			t.Errorf("/%s: status %d, %d bytes, want 200 and %d bytes", name, res.StatusCode, len(body), len(a.data))
 		}
 	}
-	for _, want := range []string{"static/whx.js", "static/watch.js", "static/quality.js", "static/publish.js", "static/index.js", "static/glint.css"} {
+	for _, want := range []string{"static/whx.js", "static/watch.js", "static/quality.js", "static/hlsplayer.js", "static/rtcstats.js", "static/mode.js", "static/publish.js", "static/index.js", "static/glint.css"} {
 		if assets[want] == nil {
 			t.Errorf("%s is not embedded", want)
 		}
@@ -134,7 +140,8 @@ func TestPagesHaveCSPAndNoThirdPartyCode(t *testing.T) {
 	h := Handler()
 	for _, p := range []string{"/", "/watch/demo", "/publish/demo"} {
 		res := get(t, h, "GET", p, nil)
-		if !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") ||
+			!strings.Contains(csp, "worker-src 'self' blob:") {
 			t.Errorf("%s: Content-Security-Policy %q", p, res.Header.Get("Content-Security-Policy"))
 		}
 		body, _ := io.ReadAll(res.Body)
@@ -164,13 +171,13 @@ func TestRoomName(t *testing.T) {
 
 // TestPagesHaveTheirElements: every element a page's scripts look up by id ($('x')) is in the page.
 func TestPagesHaveTheirElements(t *testing.T) {
-	assets, err := loadAssets()
+	assets, err := loadAssets(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lookup := regexp.MustCompile(`\$\('([\w-]+)'\)`)
 	for page, scripts := range map[string][]string{
-		"pages/watch.html":   {"static/watch.js", "static/quality.js"},
+		"pages/watch.html":   {"static/watch.js", "static/quality.js", "static/hlsplayer.js", "static/rtcstats.js", "static/mode.js"},
 		"pages/publish.html": {"static/publish.js"},
 		"pages/index.html":   {"static/index.js"},
 	} {
@@ -187,7 +194,7 @@ func TestPagesHaveTheirElements(t *testing.T) {
 
 // TestModuleImportsResolve: every name a script imports from another is exported there.
 func TestModuleImportsResolve(t *testing.T) {
-	assets, err := loadAssets()
+	assets, err := loadAssets(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +217,59 @@ func TestModuleImportsResolve(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestHLSPlayerServed: `make web` put hls.js into static/vendor/ and the binary serves it. It
+// fails (never skips) without it: `make test` runs `make web` first.
+func TestHLSPlayerServed(t *testing.T) {
+	if _, err := fs.Stat(files, "static/"+hlsPlayer); err != nil {
+		t.Fatalf("static/%s is not embedded (%v): run `make web` (npm ci in web/ and a copy into web/static/vendor/)", hlsPlayer, err)
+	}
+	for _, tc := range []struct{ path, contentType, contains string }{
+		{"/static/" + hlsPlayer, "text/javascript", "lowLatencyMode"},
+		{"/static/vendor/hls.js.LICENSE.txt", "text/plain", "Apache"},
+	} {
+		res := get(t, Handler(), "GET", tc.path, nil)
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), tc.contentType) {
+			t.Errorf("%s: status %d, Content-Type %q; want 200 %s", tc.path, res.StatusCode, res.Header.Get("Content-Type"), tc.contentType)
+		}
+		if !strings.Contains(string(body), tc.contains) {
+			t.Errorf("%s: %d bytes without %q", tc.path, len(body), tc.contains)
+		}
+	}
+}
+
+// TestWithoutHLSPlayer: a binary built before `make web` (only the vendor README embedded)
+// still serves every page; hls.js answers 404, which the watch page reports as "not built".
+func TestWithoutHLSPlayer(t *testing.T) {
+	bare := fstest.MapFS{}
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (strings.HasPrefix(name, "static/vendor/") && name != "static/vendor/README.md") {
+			return err
+		}
+		data, err := fs.ReadFile(files, name)
+		bare[name] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handler(bare)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/watch/demo", 200}, {"/watch/demo?mode=hls", 200}, {"/static/hlsplayer.js", 200},
+		{"/static/" + hlsPlayer, 404},
+	} {
+		if res := get(t, h, "GET", tc.path, nil); res.StatusCode != tc.status {
+			t.Errorf("%s without the vendor files: status %d, want %d", tc.path, res.StatusCode, tc.status)
+		}
+	}
+	if a, err := loadAssets(bare); err != nil || a["static/hlsplayer.js"] == nil ||
+		!strings.Contains(string(a["static/hlsplayer.js"].data), "run make") {
+		t.Errorf("hlsplayer.js must tell the user to run make when hls.js is missing (err %v)", err)
 	}
 }

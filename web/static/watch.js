@@ -1,20 +1,27 @@
-// watch.js: the WebRTC player (WHEP). It reconnects by itself, follows the room's publisher through
-// Server-Sent Events and keeps its latest state in window.glintWatch for tests and tooling.
-// The quality menu and the server's statistics of this viewer are in quality.js.
+// watch.js: the player. WebRTC (WHEP) first: it reconnects by itself, follows the room's publisher
+// through Server-Sent Events and keeps its latest state in window.glintWatch for tests and tooling.
+// When WebRTC fails (no RTCPeerConnection, the offer refused for another reason than "room not
+// live", ICE/DTLS failure, no media 10 s after connecting) the page falls back to LL-HLS
+// (hlsplayer.js) if the server serves the room that way. The quality menu and the server's
+// statistics of this viewer are in quality.js; getStats() is read by rtcstats.js.
 //
 // Query parameters: ?token=T sends "Authorization: Bearer T"; ?quality=l|m|h starts with that
-// cap on the simulcast layer (the menu changes it).
+// cap on the simulcast layer (or that LL-HLS level; the menu changes it); ?mode=webrtc plays
+// over WebRTC only, ?mode=hls over LL-HLS only, none (auto) WebRTC with the fallback (the
+// mode menu changes it).
+import { HLSPlayer, noHLS, renderHLS } from './hlsplayer.js';
+import { hlsUnavailable, modeFromQuery, setupModeMenu } from './mode.js';
 import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
-import { apiURL, codecName, endSession, exchange, iceServers, roomFromPath } from './whx.js';
+import { describeTracks, noAudio, noVideo, readStats, receivedKinds } from './rtcstats.js';
+import { apiURL, endSession, exchange, iceServers, roomFromPath } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const room = roomFromPath();
 const token = new URLSearchParams(location.search).get('token') || undefined;
 const whepURL = apiURL(`whep/${room}`);
-
-const noVideo = () => ({ framesDecoded: 0, frameWidth: 0, frameHeight: 0, framesPerSecond: 0, packetsLost: 0, freezeCount: 0, codec: null, kbps: 0 });
-const noAudio = () => ({ packetsReceived: 0, concealedSamples: 0 });
+const hlsURL = apiURL(`hls/${room}/index.m3u8`);
+const NO_MEDIA_MS = 10000; // connected without any media for this long: WebRTC failed
 
 // The stats describe the current session: they start from zero again after a reconnection.
 const state = (window.glintWatch = {
@@ -26,12 +33,17 @@ const state = (window.glintWatch = {
   latencyMs: null,
   quality: qualityFromQuery(), // 'auto' | 'h' | 'm' | 'l': the menu's choice
   server: noServer(), // GET /api/sessions/{id} of the session: {layer, estimateKbps, paused, ...}
+  modeChoice: modeFromQuery(), // 'auto' | 'webrtc' | 'hls': the mode menu's choice
+  mode: 'webrtc', // what plays now: 'webrtc' | 'hls'
+  fallback: null, // why auto mode fell back to LL-HLS
+  hls: noHLS(), // LL-HLS playback (hlsplayer.js): latency, glassToGlassMs, bufferS, level, ...
 });
 const quality = new Quality({
   token,
   initial: state.quality,
   onChange: () => {
     state.quality = quality.value;
+    if (hlsPlayer) hlsPlayer.setQuality(quality.value);
     render();
   },
 });
@@ -53,6 +65,9 @@ let serverPending = false; // a GET /api/sessions/{id} is running
 let publisherKinds = []; // the kinds of the publisher's tracks ('audio', 'video'), from its events
 let sessionKinds = null; // the kinds the current session receives (Set), once answered
 let redialedFor = ''; // the publisherKinds a reconnection for missing tracks was made for
+let connectedAt = 0; // when the current session connected (0: not yet), for the no-media check
+let fallingBack = false; // giveUp is checking whether LL-HLS can take over
+let hlsPlayer = null; // the LL-HLS player while state.mode is 'hls'
 
 function setState(s, error = null) {
   state.state = s;
@@ -64,7 +79,7 @@ function setState(s, error = null) {
 async function connect() {
   clearTimeout(retryTimer);
   retryTimer = 0;
-  if (inFlight || leaving) return;
+  if (inFlight || leaving || fallingBack || state.mode !== 'webrtc') return;
   inFlight = true;
   kickPending = false;
   hangUp();
@@ -92,13 +107,17 @@ async function connect() {
     state.session = s.location;
     sessionKinds = receivedKinds(conn);
     connectTimer = setTimeout(() => {
-      if (conn === pc && conn.connectionState !== 'connected') connectionLost('not connected after 15 s');
+      if (conn === pc && conn.connectionState !== 'connected') giveUp('not connected after 15 s');
     }, 15000);
   } catch (err) {
     if (pc === conn && !leaving) {
       hangUp();
-      setState(err.status === 404 ? 'waiting' : 'error', err.message || String(err));
-      retryLater();
+      if (err.status === 404) {
+        setState('waiting', err.message); // the room is not live (yet): keep asking
+        retryLater();
+      } else {
+        giveUp(err.message || String(err));
+      }
     }
   } finally {
     inFlight = false;
@@ -113,13 +132,15 @@ function onConnectionState(conn) {
     case 'connected':
       clearTimeout(connectTimer);
       retries = 0;
+      connectedAt ||= Date.now();
       setState(publisherLive === false ? 'waiting' : 'live');
       break;
     case 'disconnected': // often recovers by itself; give it 3 s
       lostTimer = setTimeout(() => conn === pc && connectionLost('connection lost'), 3000);
       break;
-    case 'failed':
-      connectionLost('connection failed');
+    case 'failed': // ICE or DTLS failed: the path or the browser's WebRTC does not work
+      if (connectedAt) connectionLost('connection failed');
+      else giveUp('connection failed (ICE/DTLS)');
       break;
   }
 }
@@ -128,6 +149,55 @@ function connectionLost(reason) {
   hangUp();
   setState('error', reason);
   retryLater();
+}
+
+// giveUp ends a WebRTC attempt that failed in a way retrying rarely mends. In auto mode the page
+// falls back to LL-HLS when it can play it and the server serves the room that way; otherwise it
+// retries WebRTC.
+async function giveUp(reason) {
+  hangUp();
+  setState('error', reason);
+  if (state.modeChoice !== 'auto' || fallingBack) {
+    retryLater();
+    return;
+  }
+  fallingBack = true;
+  const why = await hlsUnavailable(video, hlsURL);
+  fallingBack = false;
+  if (leaving || state.mode !== 'webrtc') return;
+  if (why) {
+    setState('error', `${reason} · no LL-HLS fallback: ${why}`);
+    retryLater();
+    return;
+  }
+  console.warn(`WebRTC failed (${reason}): falling back to LL-HLS`);
+  switchMode('hls', reason);
+}
+
+// switchMode stops what plays and starts mode ('webrtc' | 'hls'); fallback is why auto mode
+// left WebRTC (null when the viewer chose).
+function switchMode(mode, fallback = null) {
+  clearTimeout(retryTimer);
+  retryTimer = 0;
+  hangUp();
+  if (hlsPlayer) hlsPlayer.stop();
+  hlsPlayer = null;
+  state.mode = mode;
+  state.fallback = fallback;
+  state.hls = noHLS();
+  video.srcObject = null;
+  if (mode === 'webrtc') {
+    retries = 0;
+    connect();
+    return;
+  }
+  const player = (hlsPlayer = new HLSPlayer({
+    video,
+    url: hlsURL,
+    state,
+    onChange: (s, error = null) => player === hlsPlayer && setState(s, error),
+  }));
+  player.start(quality.value).catch((err) => player === hlsPlayer && setState('error', err.message || String(err)));
 }
 
 // hangUp closes the current connection and ends its session on the server.
@@ -147,6 +217,7 @@ function hangUp(keepalive = false) {
   state.latencyMs = null;
   prev = null;
   resumeCheck = null;
+  connectedAt = 0;
 }
 
 // retryLater schedules the next attempt: 1 s, 2 s, 4 s, then every 5 s.
@@ -160,25 +231,16 @@ function retryLater() {
 
 // kick reconnects now unless a session is connected or being set up.
 function kick() {
+  if (state.mode !== 'webrtc') return;
   if (inFlight) kickPending = true;
   else if (!pc || pc.connectionState !== 'connected') connect();
-}
-
-// receivedKinds returns the kinds the answer accepted: a room answers only with the tracks its
-// publisher has at that moment.
-function receivedKinds(conn) {
-  const kinds = new Set();
-  for (const t of conn.getTransceivers()) {
-    if (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv') kinds.add(t.receiver.track.kind);
-  }
-  return kinds;
 }
 
 // redialForTracks reconnects when the publisher has a kind of track the session lacks: a
 // viewer that joined between the publisher's first track (when the room goes live) and its
 // others has, e.g., audio only. Once per change of the publisher's tracks, so it cannot loop.
 function redialForTracks() {
-  if (!sessionKinds || !publisherLive || inFlight) return;
+  if (!sessionKinds || !publisherLive || inFlight || state.mode !== 'webrtc') return;
   if (publisherKinds.every((k) => sessionKinds.has(k))) {
     redialedFor = '';
     return;
@@ -219,51 +281,24 @@ function followPublisher() {
   };
 }
 
-function describeTracks(tracks) {
-  if (!tracks || !tracks.length) return '–';
-  return tracks.map((t) => t.codec + (t.layers && t.layers.length > 1 ? ` (${t.layers.join(',')})` : '')).join(', ');
-}
-
 // sample reads getStats() once a second into window.glintWatch.
 async function sample() {
   const conn = pc;
   if (!conn || conn.connectionState !== 'connected') return;
   const report = await conn.getStats();
   if (conn !== pc) return;
-  let v = null;
-  let a = null;
-  let pair = null;
-  const codecs = new Map();
-  report.forEach((s) => {
-    if (s.type === 'codec') codecs.set(s.id, s.mimeType);
-    else if (s.type === 'inbound-rtp' && s.kind === 'video') v = s;
-    else if (s.type === 'inbound-rtp' && s.kind === 'audio') a = s;
-    else if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
-  });
-  const now = { at: performance.now(), bytes: (v?.bytesReceived || 0) + (a?.bytesReceived || 0) };
+  const { now, video: v, audio: a, latencyMs } = readStats(report, prev);
   if (v) {
-    now.videoBytes = v.bytesReceived || 0;
-    now.jbDelay = v.jitterBufferDelay || 0;
-    now.jbCount = v.jitterBufferEmittedCount || 0;
-    const seconds = prev ? (now.at - prev.at) / 1000 : 0;
-    Object.assign(state.video, {
-      framesDecoded: v.framesDecoded || 0,
-      frameWidth: v.frameWidth || 0,
-      frameHeight: v.frameHeight || 0,
-      framesPerSecond: v.framesPerSecond || 0,
-      packetsLost: v.packetsLost || 0,
-      freezeCount: v.freezeCount || 0,
-      codec: codecName(codecs.get(v.codecId)),
-      kbps: seconds > 0 ? Math.round(((now.videoBytes - prev.videoBytes) * 8) / 1000 / seconds) : 0,
-    });
-    state.latencyMs = latency(now, pair);
+    Object.assign(state.video, v);
+    state.latencyMs = latencyMs;
   }
-  if (a) {
-    state.audio.packetsReceived = a.packetsReceived || 0;
-    state.audio.concealedSamples = a.concealedSamples || 0;
-  }
+  if (a) Object.assign(state.audio, a);
   checkResumed(now);
   prev = now;
+  if (now.bytes > 0) connectedAt = -1; // media flowed: no more no-media check for this session
+  else if (connectedAt > 0 && publisherLive !== false && Date.now() - connectedAt > NO_MEDIA_MS) {
+    giveUp(`connected but no media within ${NO_MEDIA_MS / 1000} s`);
+  }
 }
 
 // sampleServer reads the server's statistics of the current session into window.glintWatch.
@@ -281,17 +316,6 @@ async function sampleServer() {
   }
 }
 
-// latency estimates the network + jitter-buffer delay: the jitter buffer's average delay over the
-// last second (the whole session for the first sample) plus half the round-trip time.
-function latency(now, pair) {
-  const recent = prev && now.jbCount > prev.jbCount;
-  const delay = recent ? now.jbDelay - prev.jbDelay : now.jbDelay;
-  const count = recent ? now.jbCount - prev.jbCount : now.jbCount;
-  if (!count) return null;
-  const rtt = pair && pair.currentRoundTripTime ? pair.currentRoundTripTime : 0;
-  return Math.round((1000 * delay) / count + (1000 * rtt) / 2);
-}
-
 // checkResumed reconnects when the publisher came back but no media arrived within 4 s (e.g. it
 // returned with other codecs, which the server cannot switch an existing session to).
 function checkResumed(now) {
@@ -302,6 +326,7 @@ function checkResumed(now) {
 }
 
 const labels = { connecting: 'connecting', live: 'live', waiting: 'waiting for publisher', error: 'error' };
+const modeNames = { webrtc: 'WebRTC', hls: 'LL-HLS' };
 
 function render() {
   const badge = $('status');
@@ -313,6 +338,9 @@ function render() {
     message += `${message ? ' · ' : ''}retrying in ${seconds} s`;
   }
   $('message').textContent = message;
+  const mode = modeNames[state.mode] + (state.hls.engine === 'native' ? ' (native)' : '');
+  $('s-mode').textContent = state.fallback ? `${mode}, WebRTC failed: ${state.fallback}` : mode;
+  if ($('mode').value !== state.modeChoice) $('mode').value = state.modeChoice;
   const s = state.video;
   const dash = (x) => (x === null || x === undefined ? '–' : String(x));
   $('s-latency').textContent = state.latencyMs === null ? '–' : `${state.latencyMs} ms`;
@@ -324,6 +352,7 @@ function render() {
   $('s-freezes').textContent = dash(s.freezeCount);
   $('s-codec').textContent = dash(s.codec);
   renderServer($, state.server, quality);
+  renderHLS($, state.hls);
 }
 
 function setupUnmute() {
@@ -341,6 +370,12 @@ function start() {
   $('room').textContent = room || '?';
   setupUnmute();
   setupMenu($('quality'), quality);
+  setupModeMenu($('mode'), state.modeChoice, (choice) => {
+    state.modeChoice = choice;
+    const mode = choice === 'hls' ? 'hls' : 'webrtc';
+    if (mode !== state.mode || state.fallback) switchMode(mode);
+    else render();
+  });
   if (!room) {
     setState('error', 'invalid room name: use 1-64 letters, digits, _ or -');
     return;
@@ -351,11 +386,21 @@ function start() {
     clearTimeout(retryTimer);
     retryTimer = 0;
     hangUp(true);
+    if (hlsPlayer) hlsPlayer.stop();
   });
-  const tick = () => Promise.all([sample().catch(() => {}), sampleServer()]).finally(render);
+  const tick = () => {
+    try {
+      if (hlsPlayer) hlsPlayer.sample();
+    } catch (err) {
+      console.warn(`LL-HLS stats: ${err.message}`);
+    }
+    return Promise.all([sample().catch(() => {}), sampleServer()]).finally(render);
+  };
   setInterval(tick, 1000);
   followPublisher();
-  connect();
+  if (state.modeChoice === 'hls') switchMode('hls');
+  else if (typeof RTCPeerConnection === 'undefined') giveUp('this browser has no WebRTC (RTCPeerConnection)');
+  else connect();
 }
 
 start();

@@ -1,0 +1,232 @@
+// hlsplayer.js: the watch page's LL-HLS player, used when WebRTC fails or when the viewer picks
+// it (watch.js). It plays /hls/{room}/index.m3u8 (the multivariant playlist) with hls.js in
+// low-latency mode, or natively where the browser plays HLS itself and has no Media Source
+// Extensions (Safari on iPhone). hls.js is not committed: `make web` copies it from npm into
+// static/vendor/ and the binary embeds it; a binary built without it says so ("run make").
+//
+// Its state (watch.js puts it in window.glintWatch.hls) is sampled once a second:
+//   latency        hls.latency: seconds behind the live edge of the playlist
+//   glassToGlassMs Date.now() - hls.playingDate: the EXT-X-PROGRAM-DATE-TIME of the frame on
+//                  screen, in ms. The server stamps a frame's arrival there, or its capture
+//                  time when the publisher sends Glint's capture-time SEI (glint loadtest).
+//   bufferS, level {index, width, height, bitrate}, levels, auto (adaptive switching on)
+import { base } from './whx.js';
+
+const PLAYER_URL = new URL('static/vendor/hls.min.js', base);
+const HLS_TYPE = 'application/vnd.apple.mpegurl';
+
+// noHLS is window.glintWatch.hls before (or without) LL-HLS playback.
+export const noHLS = () => ({
+  engine: null, // 'hls.js' | 'native'
+  url: null,
+  currentTime: 0,
+  latency: null,
+  targetLatency: null,
+  glassToGlassMs: null,
+  bufferS: null,
+  playbackRate: 1,
+  level: null, // {index, width, height, bitrate}
+  levels: 0,
+  auto: true,
+  lowLatency: null, // the media playlist has EXT-X-PART
+  error: null, // the last hls.js error, 'type/details'
+});
+
+// usesNativeHLS: no MSE but HLS in <video> (Safari on iPhone): hls.js cannot run there.
+export function usesNativeHLS(video) {
+  const mse = 'MediaSource' in window || 'ManagedMediaSource' in window;
+  return !mse && video.canPlayType(HLS_TYPE) !== '';
+}
+
+let loading = null;
+
+// loadHlsJs adds hls.min.js to the page once; it rejects with a message for the viewer when
+// the server was built without it.
+export function loadHlsJs() {
+  if (window.Hls) return Promise.resolve(window.Hls);
+  loading ??= new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = PLAYER_URL.href;
+    script.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('hls.min.js did not define Hls')));
+    script.onerror = () => {
+      loading = null;
+      script.remove();
+      reject(new Error('the LL-HLS player is not built into this server (run make to build it)'));
+    };
+    document.head.append(script);
+  });
+  return loading;
+}
+
+// HLSPlayer plays url into video and keeps state.hls and state.video current. onChange(s, error)
+// reports 'connecting' | 'live' | 'waiting' | 'error'.
+export class HLSPlayer {
+  constructor({ video, url, state, onChange }) {
+    this.video = video;
+    this.url = url;
+    this.state = state;
+    this.onChange = onChange;
+    this.hls = null;
+    this.quality = 'auto';
+    this.stopped = false;
+    this.retryTimer = 0;
+    this.bytes = 0; // fragment and part bytes loaded
+    this.prev = null; // previous sample, for rates
+  }
+
+  // start plays with the given quality ('auto' | 'h' | 'm' | 'l'); it rejects when hls.js is
+  // needed but missing.
+  async start(quality) {
+    this.quality = quality;
+    Object.assign(this.state.hls, noHLS(), { url: String(this.url) });
+    this.onChange('connecting');
+    if (usesNativeHLS(this.video)) {
+      this.state.hls.engine = 'native';
+      this.video.src = String(this.url);
+      this.video.play().catch(() => {});
+      this.video.addEventListener('playing', this.onPlaying);
+      return;
+    }
+    const Hls = await loadHlsJs();
+    if (this.stopped) return;
+    if (!Hls.isSupported()) throw new Error('this browser can play neither WebRTC nor LL-HLS');
+    this.state.hls.engine = 'hls.js';
+    this.create(Hls);
+  }
+
+  onPlaying = () => this.onChange('live');
+
+  create(Hls) {
+    const hls = (this.hls = new Hls({
+      lowLatencyMode: true,
+      maxLiveSyncPlaybackRate: 1.5, // catch up with the live edge after a stall
+      backBufferLength: 30,
+    }));
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      this.applyQuality();
+      this.video.play().catch(() => {});
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (_, d) => (this.state.hls.lowLatency = !!(d.details && d.details.partList)));
+    hls.on(Hls.Events.FRAG_LOADED, (_, d) => (this.bytes += (d.part || d.frag).stats.loaded || 0));
+    hls.on(Hls.Events.ERROR, (_, d) => this.onError(Hls, d));
+    this.video.addEventListener('playing', this.onPlaying);
+    hls.attachMedia(this.video);
+    hls.loadSource(String(this.url));
+  }
+
+  onError(Hls, d) {
+    this.state.hls.error = `${d.type}/${d.details}`;
+    if (!d.fatal) return;
+    const status = d.response && d.response.code;
+    console.warn(`LL-HLS: ${d.type}/${d.details}${status ? ` (HTTP ${status})` : ''}`);
+    if (d.type === Hls.ErrorTypes.MEDIA_ERROR) {
+      this.hls.recoverMediaError();
+      return;
+    }
+    // The room is not live (404) or its stream not ready (503), or the network failed: start
+    // again in 2 s.
+    this.onChange(status === 404 ? 'waiting' : 'error', status === 404 ? 'room not live over LL-HLS' : this.state.hls.error);
+    this.destroy();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.stopped || this.create(Hls), 2000);
+  }
+
+  // setQuality maps the quality menu onto hls.js's levels (sorted from the lowest): auto =
+  // adaptive, l = the lowest, h = the highest, m = the middle one.
+  setQuality(quality) {
+    this.quality = quality;
+    this.applyQuality();
+  }
+
+  applyQuality() {
+    const hls = this.hls;
+    if (!hls || !hls.levels || !hls.levels.length) return;
+    const n = hls.levels.length;
+    const index = { auto: -1, l: 0, m: Math.round((n - 1) / 2), h: n - 1 }[this.quality] ?? -1;
+    if (index === -1) {
+      if (!hls.autoLevelEnabled) hls.currentLevel = -1; // back to adaptive switching
+    } else if (hls.currentLevel !== index || hls.autoLevelEnabled) {
+      hls.currentLevel = index; // switches now (flushes the buffer ahead)
+    }
+  }
+
+  // sample updates state.hls and state.video (the same video fields as the WebRTC player).
+  sample() {
+    const v = this.video;
+    const h = this.hls;
+    const s = this.state.hls;
+    const now = { at: performance.now(), frames: 0, bytes: this.bytes };
+    const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+    if (q) now.frames = q.totalVideoFrames - q.droppedVideoFrames;
+    s.currentTime = v.currentTime;
+    s.playbackRate = v.playbackRate;
+    s.bufferS = bufferAhead(v);
+    if (h) {
+      s.latency = round(h.latency, 3);
+      s.targetLatency = round(h.targetLatency, 3);
+      s.levels = h.levels ? h.levels.length : 0;
+      s.auto = h.autoLevelEnabled;
+      const index = h.currentLevel;
+      const l = h.levels && h.levels[index];
+      s.level = l ? { index, width: l.width, height: l.height, bitrate: l.bitrate } : null;
+    }
+    const date = h ? h.playingDate : nativeDate(v);
+    s.glassToGlassMs = date && !v.paused ? Date.now() - date.getTime() : null;
+    const seconds = this.prev ? (now.at - this.prev.at) / 1000 : 0;
+    Object.assign(this.state.video, {
+      framesDecoded: now.frames,
+      frameWidth: v.videoWidth,
+      frameHeight: v.videoHeight,
+      framesPerSecond: seconds > 0 ? Math.round((now.frames - this.prev.frames) / seconds) : 0,
+      codec: v.videoWidth ? 'H264' : null, // the server's LL-HLS ladder is H.264 only
+      kbps: seconds > 0 ? Math.round(((now.bytes - this.prev.bytes) * 8) / 1000 / seconds) : 0,
+    });
+    this.prev = now;
+  }
+
+  destroy() {
+    if (this.hls) this.hls.destroy();
+    this.hls = null;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.video.removeEventListener('playing', this.onPlaying);
+    this.destroy();
+    if (this.state.hls.engine === 'native') {
+      this.video.removeAttribute('src');
+      this.video.load();
+    }
+  }
+}
+
+// bufferAhead is how many seconds of media the <video> holds past its current position.
+function bufferAhead(v) {
+  const b = v.buffered;
+  for (let i = 0; i < b.length; i++) {
+    if (b.start(i) <= v.currentTime + 0.1 && v.currentTime <= b.end(i)) return round(b.end(i) - v.currentTime, 3);
+  }
+  return 0;
+}
+
+// nativeDate is the program date of the frame on screen in native HLS (Safari's getStartDate).
+function nativeDate(v) {
+  const start = v.getStartDate ? v.getStartDate().getTime() : NaN;
+  return Number.isFinite(start) ? new Date(start + v.currentTime * 1000) : null;
+}
+
+function round(x, digits) {
+  return typeof x === 'number' && Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
+}
+
+// renderHLS writes state.hls into the page's #h-* elements.
+export function renderHLS($, s) {
+  const dash = (x, unit = '') => (x === null || x === undefined ? '–' : `${x}${unit}`);
+  $('h-latency').textContent = dash(s.latency, ' s');
+  $('h-g2g').textContent = dash(s.glassToGlassMs, ' ms');
+  $('h-buffer').textContent = dash(s.bufferS, ' s');
+  const l = s.level;
+  const level = l ? `${l.height}p · ${Math.round(l.bitrate / 1000)} kbit/s` : '–';
+  $('h-level').textContent = l ? `${level} (${l.index + 1}/${s.levels}${s.auto ? ', auto' : ''})` : level;
+}

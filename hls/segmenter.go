@@ -117,12 +117,12 @@ func (t *Track) startSegment(p *pendingSample) {
 		msn:   t.nextMSN,
 		init:  t.init,
 		start: p.media,
-		pdt:   t.s.programDateTime(p.media, p.CaptureTime),
 	}
 	if gen := t.s.discGeneration(); len(t.segs) > 0 && (t.discNext || gen > t.discGen) {
 		seg.disc, t.discGen = true, gen
 		t.dseq++
 	}
+	seg.pdt = t.s.programDateTime(p.media, p.CaptureTime, seg.disc)
 	t.discNext = false
 	seg.dseq = t.dseq
 	t.cur, t.nextMSN = seg, t.nextMSN+1

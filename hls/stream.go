@@ -254,12 +254,13 @@ func (s *Stream) rebase(dts, end time.Duration) time.Duration {
 }
 
 // programDateTime maps media time to wall-clock time for every track alike, anchored at
-// the first capture time and re-anchored when capture times drift more than a second.
-func (s *Stream) programDateTime(media time.Duration, capture time.Time) time.Time {
+// the first capture time and re-anchored when capture times drift more than a second or
+// at a discontinuity (a new source: its capture clock may differ by less than that).
+func (s *Stream) programDateTime(media time.Duration, capture time.Time, disc bool) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &s.clock
-	if c.haveAnchor {
+	if c.haveAnchor && !disc {
 		if d := c.anchorWall.Add(media - c.anchorMedia).Sub(capture); d > -time.Second && d < time.Second {
 			return c.anchorWall.Add(media - c.anchorMedia)
 		}

@@ -51,10 +51,15 @@ type bridge struct {
 	queues  map[string]chan packet
 	dropped atomic.Int64 // packets lost to a full queue
 
-	sawVideo atomic.Bool
-	leadOnce sync.Once
-	leading  chan struct{} // closed once the leading video rendition has started
-	warned   rateLimited
+	// captureOffset (nanoseconds) maps the bridge's clock to capture time: zero for a
+	// source without capture-time SEIs (capture time is then arrival, the clock itself),
+	// else the SEI time of the latest video frame that had one minus its clock time. Set by
+	// the video pipeline, read by both, so that every rendition and the audio share it.
+	captureOffset atomic.Int64
+	sawVideo      atomic.Bool
+	leadOnce      sync.Once
+	leading       chan struct{} // closed once the leading video rendition has started
+	warned        rateLimited
 }
 
 // startBridge creates the room's stream, registers it with the server and subscribes.
@@ -148,8 +153,18 @@ func (b *bridge) isLeading() bool {
 // since returns t on the bridge's clock.
 func (b *bridge) since(t time.Time) time.Duration { return t.Sub(b.epoch) }
 
-// captureTime returns the wall-clock time of a time on the bridge's clock.
-func (b *bridge) captureTime(d time.Duration) time.Time { return b.epoch.Add(d) }
+// captureTime returns the capture wall-clock time of a time on the bridge's clock: the
+// arrival time it was anchored on, moved by the capture offset of a SEI-stamped source.
+func (b *bridge) captureTime(d time.Duration) time.Time {
+	return b.epoch.Add(d + time.Duration(b.captureOffset.Load()))
+}
+
+// noteCapture aligns the capture clock on a video frame's capture-time SEI, if it has one.
+func (b *bridge) noteCapture(f timedFrame) {
+	if !f.capture.IsZero() {
+		b.captureOffset.Store(int64(f.capture.Sub(b.epoch.Add(f.pts))))
+	}
+}
 
 // stop ends the subscription and the pipelines (freeing every libav object), then ends
 // the stream: pending samples are packaged and the playlists get EXT-X-ENDLIST.

@@ -2,6 +2,8 @@ package hlsbridge
 
 import (
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // rtpPacket is the part of an RTP packet a depacketizer needs.
@@ -20,6 +22,9 @@ type frame struct {
 	ts          uint32 // RTP timestamp
 	keyframe    bool
 	first, last time.Time // arrival of its first and last packet
+	// capture is the time carried by the frame's capture-time SEI (media.ParseCaptureSEI),
+	// zero when it has none.
+	capture time.Time
 }
 
 // depacketizer turns RTP packets in sequence order into complete frames. After a lost
@@ -55,6 +60,7 @@ func (s *seqTracker) next(seq uint16) (contiguous, ok bool) {
 // H.264 NAL unit types (RFC 6184 section 5.2 and H.264 table 7-1).
 const (
 	nalIDR   = 5
+	nalSEI   = 6
 	nalSPS   = 7
 	nalPPS   = 8
 	nalSTAPA = 24
@@ -218,9 +224,14 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 		return out
 	}
 	var key, hasSPS, hasPPS bool
+	var capture time.Time
 	size := 0
 	for _, n := range nals {
 		switch n[0] & 0x1f {
+		case nalSEI:
+			if t, ok := media.ParseCaptureSEI(n); ok {
+				capture = t
+			}
 		case nalIDR:
 			key = true
 		case nalSPS:
@@ -250,7 +261,7 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 		data = append(data, 0, 0, 0, 1)
 		data = append(data, n...)
 	}
-	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last})
+	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last, capture: capture})
 }
 
 // parameterSets returns the first SPS and PPS of an Annex-B access unit.

@@ -7,8 +7,14 @@
 // hls.Server under /hls/{room}/.
 //
 // Timing: each track is anchored on the arrival time of its first packets (the earliest
-// arrivals of its first second) and follows its RTP timestamps from there; a sample's
-// capture time (EXT-X-PROGRAM-DATE-TIME) is that mapping, i.e. packet arrival. Audio waits
+// arrivals of its first second) and follows its RTP timestamps from there, which keeps
+// audio and video in sync. A sample's capture time (EXT-X-PROGRAM-DATE-TIME) is that
+// mapping, i.e. packet arrival, unless the source's H.264 access units carry Glint's
+// capture-time SEI (media.AppendCaptureSEI, as `glint loadtest` publishers send): then the
+// mapping is moved by the SEI time minus the clock time of the latest frame that had one,
+// so that PROGRAM-DATE-TIME is the capture time on every rendition (re-encoded ones, where
+// the SEI itself is gone, included) and on audio. Passthrough renditions keep the SEI NAL
+// units in their samples. Audio waits
 // for the leading video rendition's first sample so that its segments line up. A publisher
 // that reconnects (or a simulcast layer change) makes an EXT-X-DISCONTINUITY in the same
 // stream, as does a change of resolution (with a new init segment). A room whose publisher

@@ -96,6 +96,7 @@ func (v *videoPipe) sourceChanged() {
 		v.dep.reset()
 	}
 	v.clock.reset()
+	v.b.captureOffset.Store(0) // until the new source shows capture-time SEIs
 	v.pending = nil
 	if v.ladder != nil {
 		if err := v.ladder.Flush(); err != nil {
@@ -212,6 +213,7 @@ func (v *videoPipe) feed(f timedFrame) {
 			v.discontinuity(f.data)
 		}
 	}
+	v.b.noteCapture(f)
 	err := v.ladder.Push(transcoder.Encoded{Data: f.data, PTS: f.pts, DTS: f.pts, Keyframe: f.keyframe,
 		Duration: time.Second / time.Duration(v.fps)})
 	if err != nil {

@@ -7,7 +7,8 @@
 // Everything runs on 127.0.0.1 only, inside a loopback-only network namespace
 // (scripts/test.sh: `unshare -n`). The tests need, and fail without: node and the npm packages of
 // package-lock.json (`npm ci` in e2e/), /usr/bin/chromium, ffmpeg with libx264, and GStreamer
-// with its Python bindings (/usr/bin/python3); scripts/install-deps.sh installs them all.
+// with its Python bindings (/usr/bin/python3), varnishd, nginx and a C compiler (Varnish
+// compiles its VCL) for the caching-edge tests; scripts/install-deps.sh installs them all.
 // GLINT_BIN names a prebuilt glint binary; without it the tests build one. GLINT_E2E_LOG=1 logs
 // the output of every child process (server, browsers, publishers), not only of failed tests.
 package e2e

@@ -108,3 +108,15 @@ func (c *histogramCounts) quantile(q float64) time.Duration {
 	lo, _ := bucketBounds(numBuckets - 1)
 	return time.Duration(lo)
 }
+
+// max is the upper bound of the highest non-empty bucket (within ~9% of the largest
+// sample); 0 without samples.
+func (c *histogramCounts) max() time.Duration {
+	for i := len(c) - 1; i >= 0; i-- {
+		if c[i] > 0 {
+			_, hi := bucketBounds(i)
+			return time.Duration(hi - 1)
+		}
+	}
+	return 0
+}

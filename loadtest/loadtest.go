@@ -1,97 +1,73 @@
 // Package loadtest is Glint's load generator (`glint loadtest`). It owns synthetic
-// publishers and viewers that talk to a server over the public protocols only (WHIP,
-// WHEP, /metrics, /api/rooms), and the measurement of what the server does under their
-// load: SFU transit latency (from the server's glint_transit_seconds histogram),
-// publisher-to-viewer latency (every packet carries its send time), packet loss, and the
-// server's CPU and memory per viewer, at a series of viewer counts.
+// publishers (real H.264 from libx264 with a capture-time SEI in every access unit, plus
+// Opus) and viewers (WebRTC over WHEP, LL-HLS) that talk to a server over the public
+// protocols only, and the measurement of what they see at a series of viewer counts:
+// latency from capture to a complete frame, join time, frames received against sent,
+// freezes, loss, bitrate; the server's CPU and memory (from /metrics or /proc) and the
+// load generator's own CPU. A capacity mode ramps viewers until latency or loss crosses
+// a threshold.
 package loadtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/glint-video/glint/config"
+	"github.com/asticode/go-astiav"
 )
 
 // Timeouts of the run's network steps.
 const (
-	connectTimeout = 20 * time.Second // the publisher's WHIP exchange and ICE/DTLS
-	joinTimeout    = 30 * time.Second // one batch of viewers
-	liveTimeout    = 10 * time.Second // the room showing the publisher's tracks
-	closeTimeout   = 5 * time.Second  // one session's DELETE and close
-	scrapeTimeout  = 5 * time.Second  // one GET /metrics
-	settleTimeout  = 3 * time.Second  // for the packets sent before a mark to arrive
+	connectTimeout   = 20 * time.Second // one publisher's WHIP exchange and ICE/DTLS
+	joinTimeout      = 30 * time.Second // one batch of viewers
+	liveTimeout      = 10 * time.Second // the room showing the publisher's tracks
+	unknownRoomsWait = 3 * time.Second  // a server without Glint's /api/rooms: wait this long instead
+	closeTimeout     = 5 * time.Second  // one session's DELETE and close
+	scrapeTimeout    = 5 * time.Second  // one GET /metrics
+	settleTimeout    = 3 * time.Second  // for the frames captured before a mark to arrive (WebRTC)
+	settleTimeoutHLS = 10 * time.Second // the same with LL-HLS viewers, seconds behind
 )
 
-// Config is one load test.
-type Config struct {
-	URL          string        // the server's base URL, e.g. http://127.0.0.1:8080
-	Room         string        // room to publish to and play from
-	Token        string        // bearer token of the room, if it has one
-	Viewers      []int         // viewer count of each step, e.g. 1, 100, 300
-	Step         time.Duration // measurement time of each step
-	Warmup       time.Duration // wait after viewers joined, before measuring
-	BitrateKbps  int           // video bitrate of the synthetic stream
-	FPS          int           // video frame rate
-	JoinBatch    int           // viewers joined concurrently (default 20)
-	LoopbackOnly bool          // WebRTC over 127.0.0.1 only (server on this machine)
-	Progress     io.Writer     // a line per joined batch and per step; nil discards
-}
-
-// Validate checks the configuration and returns the first problem as a one-line error.
-func (c *Config) Validate() error {
-	u, err := url.Parse(c.URL)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("url %q: want http://host:port", c.URL)
-	case !config.ValidRoomName(c.Room):
-		return fmt.Errorf("room %q: 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit", c.Room)
-	case len(c.Viewers) == 0:
-		return errors.New("viewers: want at least one step, e.g. 1,100,300")
-	case slices.ContainsFunc(c.Viewers, func(n int) bool { return n < 1 || n > 100000 }):
-		return fmt.Errorf("viewers %v: each step needs 1-100000 viewers", c.Viewers)
-	case c.Step < 100*time.Millisecond:
-		return fmt.Errorf("step %s: want at least 100ms", c.Step)
-	case c.Warmup < 0:
-		return fmt.Errorf("warmup %s: must not be negative", c.Warmup)
-	case c.BitrateKbps < 50 || c.BitrateKbps > 100000:
-		return fmt.Errorf("bitrate %d: want 50-100000 kbit/s", c.BitrateKbps)
-	case c.FPS < 1 || c.FPS > 120:
-		return fmt.Errorf("fps %d: want 1-120", c.FPS)
-	case c.JoinBatch < 0:
-		return fmt.Errorf("join batch %d: must not be negative", c.JoinBatch)
-	}
-	return nil
-}
-
-// Run publishes the synthetic stream to cfg.Room, measures a step without viewers (the
-// baseline), then one step per cfg.Viewers entry, reusing the viewers of the previous
-// step. It returns the report of every step it completed, also when it fails or ctx ends
-// (with the error). All sessions are closed (DELETE) before it returns.
+// Run publishes the synthetic streams, measures a step without viewers (the baseline),
+// then one step per viewer count, reusing the viewers of the previous step. It returns the
+// report of every step it completed, also when it fails or ctx ends (with the error). All
+// sessions are closed before it returns.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.JoinBatch == 0 {
-		cfg.JoinBatch = 20
+	cfg = cfg.withDefaults()
+	// libx264 and libopus print their settings and statistics at info level; the load
+	// generator's stderr belongs to its progress.
+	if astiav.GetLogLevel() > astiav.LogLevelError {
+		astiav.SetLogLevel(astiav.LogLevelError)
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	base := strings.TrimRight(cfg.URL, "/")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = cfg.JoinBatch
+	transport.MaxIdleConnsPerHost = cfg.JoinBatch + 2*cfg.HLSViewers
 	defer transport.CloseIdleConnections()
-	r := &runner{cfg: cfg, base: base, http: &http.Client{Transport: transport}, report: newReport(cfg), clock: &markClock{}}
+	httpClient := &http.Client{Transport: transport}
+	r := &runner{
+		cfg: cfg, http: httpClient, report: newReport(cfg), clock: &markClock{},
+		bar: newProgress(cfg.Progress, cfg.ProgressBar, len(cfg.Viewers)+1),
+	}
+	r.probe = &serverProbe{http: httpClient, metricsURL: cfg.MetricsURL, required: cfg.MetricsURL != "", pid: cfg.ServerPID}
+	if r.probe.metricsURL == "" {
+		r.probe.metricsURL = strings.TrimRight(cfg.URL, "/") + "/metrics"
+	}
 	err := r.run(ctx)
+	r.bar.finish()
 	if err != nil {
 		r.report.Error = err.Error()
 	}
@@ -100,126 +76,202 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // runner is the state of one Run.
 type runner struct {
-	cfg    Config
-	base   string
-	http   *http.Client
-	report *Report
-	clock  *markClock // splits packet counts at the measurement's start and end
-	pub    *publisher
-	pool   *viewerPool
+	cfg         Config
+	http        *http.Client
+	report      *Report
+	clock       *markClock // splits frame counts at the measurement's start and end
+	probe       *serverProbe
+	bar         *progress
+	pubs        []*publisher
+	webrtc, hls *viewerPool
 }
 
 func (r *runner) run(ctx context.Context) error {
-	if _, err := scrapeServer(ctx, r.http, r.base+"/metrics"); err != nil {
-		return fmt.Errorf("server %s: %w", r.base, err)
-	}
-	connectCtx, cancel := context.WithTimeout(ctx, connectTimeout)
-	pub, err := startPublisher(connectCtx, r.base+"/whip/"+r.cfg.Room, r.cfg, r.http, r.clock)
-	cancel()
-	if err != nil {
+	if err := r.reachable(ctx); err != nil {
 		return err
 	}
-	r.pub = pub
-	r.pool = &viewerPool{cfg: r.cfg, whepURL: r.base + "/whep/" + r.cfg.Room, httpClient: r.http, clock: r.clock}
+	if !r.probe.required {
+		if s, err := scrapeServer(ctx, r.http, r.probe.metricsURL); err != nil || !s.haveProcess {
+			r.probe.metricsURL = "" // not a server with /metrics there: do not ask again
+		}
+	}
+	if _, err := r.probe.sample(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	r.webrtc = &viewerPool{kind: KindWebRTC, batch: r.cfg.JoinBatch, rampRate: r.cfg.RampRate, join: r.joinWebRTC}
+	r.hls = &viewerPool{kind: KindLLHLS, batch: r.cfg.JoinBatch, rampRate: r.cfg.RampRate, join: r.joinHLS}
 	defer r.closeAll(context.WithoutCancel(ctx))
+	if err := r.startPublishers(ctx); err != nil {
+		return err
+	}
 	if err := r.waitLive(ctx); err != nil {
 		return err
 	}
-	baseline, err := r.step(ctx, 0, nil)
+	baseline, err := r.step(ctx, 0, 0, nil)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
 	r.report.Baseline = baseline
-	r.progressf("%s\n", baseline.line())
+	r.bar.line(baseline.line())
 	for _, n := range r.cfg.Viewers {
-		step, err := r.step(ctx, n, baseline)
+		step, err := r.step(ctx, n, r.cfg.HLSViewers, baseline)
 		if err != nil {
 			return fmt.Errorf("step %d viewers: %w", n, err)
 		}
 		r.report.Steps = append(r.report.Steps, *step)
-		r.progressf("%s\n", step.line())
+		r.bar.line(step.line())
+		if r.cfg.Capacity && !r.holds(step) {
+			break
+		}
+	}
+	if r.cfg.Capacity {
+		r.report.Capacity = r.capacityResult()
 	}
 	return nil
 }
 
-// closeAll ends the viewers, then the publisher.
-func (r *runner) closeAll(ctx context.Context) {
-	r.report.Publisher = r.publisherReport()
-	r.pool.closeAll(ctx)
-	closeCtx, cancel := context.WithTimeout(ctx, closeTimeout)
+// reachable fails fast when nothing answers at the first publish URL (any HTTP answer
+// to OPTIONS will do).
+func (r *runner) reachable(ctx context.Context) error {
+	target := roomURL(r.cfg.WHIPURL, r.cfg.roomName(0))
+	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 	defer cancel()
-	if err := r.pub.Close(closeCtx); err != nil {
-		r.progressf("closing: %v\n", err)
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, target, nil)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", target, err)
 	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("server unreachable: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	return resp.Body.Close()
 }
 
-func (r *runner) progressf(format string, args ...any) {
-	_, _ = fmt.Fprintf(r.cfg.Progress, format, args...)
-}
-
-// waitLive waits until the server lists the room with the publisher's video and audio,
-// so that viewers get both tracks.
-func (r *runner) waitLive(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
-	defer cancel()
-	for {
-		live, err := roomLive(ctx, r.http, r.base+"/api/rooms/"+r.cfg.Room, r.cfg.Token)
+// startPublishers connects one publisher per room; the loop mode encodes its video once.
+func (r *runner) startPublishers(ctx context.Context) error {
+	specs := layerSpecs(r.cfg)
+	loops := map[string][]accessUnit{}
+	if r.cfg.PublisherMode == PublisherLoop {
+		for _, spec := range specs {
+			r.bar.status("encoding %d s of %dx%d video to loop", gopSeconds, spec.width, spec.height)
+			frames, err := preEncode(spec.width, spec.height, r.cfg.FPS, spec.kbps, gopSeconds)
+			if err != nil {
+				return fmt.Errorf("publisher: %w", err)
+			}
+			loops[spec.rid] = frames
+		}
+	}
+	opus, err := encodeOpusTone(1000/audioInterval, opusKbps)
+	if err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	for i := range r.cfg.Publishers {
+		layers, err := r.newLayers(specs, loops)
+		if err != nil {
+			return fmt.Errorf("publisher: %w", err)
+		}
+		room := r.cfg.roomName(i)
+		r.bar.status("publishing to %s", room)
+		connectCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+		pub, err := startPublisher(connectCtx, room, roomURL(r.cfg.WHIPURL, room), r.cfg, r.http, r.clock, layers, opus)
+		cancel()
 		if err != nil {
 			return err
 		}
-		if live {
-			return nil
+		r.pubs = append(r.pubs, pub)
+	}
+	return nil
+}
+
+// newLayers makes one publisher's video layers: loop sources over the shared
+// pre-encoded frames, or live encoders.
+func (r *runner) newLayers(specs []layerSpec, loops map[string][]accessUnit) ([]*videoLayer, error) {
+	var layers []*videoLayer
+	for _, spec := range specs {
+		var source videoSource = &loopSource{frames: loops[spec.rid]}
+		if r.cfg.PublisherMode == PublisherLive {
+			live, err := newLiveSource(spec.width, spec.height, r.cfg.FPS, spec.kbps)
+			if err != nil {
+				for _, l := range layers {
+					l.source.close()
+				}
+				return nil, err
+			}
+			source = live
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return fmt.Errorf("room %q never went live with video and audio: %w", r.cfg.Room, err)
+		layers = append(layers, newVideoLayer(spec, source))
+	}
+	return layers, nil
+}
+
+func (r *runner) joinWebRTC(ctx context.Context, i int) (member, error) {
+	room := i % len(r.pubs)
+	return joinWebRTC(ctx, roomURL(r.cfg.WHEPURL, r.cfg.roomName(room)), room, r.cfg, r.http, r.clock)
+}
+
+func (r *runner) joinHLS(ctx context.Context, i int) (member, error) {
+	room := i % len(r.pubs)
+	return startHLS(ctx, roomURL(r.cfg.HLSURL, r.cfg.roomName(room)), room, r.cfg, r.http, r.clock, r.cfg.Logger), nil
+}
+
+// closeAll ends the viewers, then the publishers.
+func (r *runner) closeAll(ctx context.Context) {
+	r.bar.status("closing")
+	r.webrtc.closeAll(ctx)
+	r.hls.closeAll(ctx)
+	for _, p := range r.pubs {
+		r.report.Publishers = append(r.report.Publishers, p.report())
+		closeCtx, cancel := context.WithTimeout(ctx, closeTimeout)
+		if err := p.Close(closeCtx); err != nil {
+			r.cfg.Logger.Warn("loadtest: closing publisher", "room", p.room, "err", err)
 		}
+		cancel()
 	}
 }
 
-// step brings the pool to n viewers, waits the warm-up and measures for cfg.Step.
-func (r *runner) step(ctx context.Context, n int, baseline *Step) (*Step, error) {
-	joinStart := time.Now()
-	err := r.pool.resize(ctx, n, func(joined int) {
-		if joined < n {
-			r.progressf("  %d/%d viewers joined\n", joined, n)
+// waitLive waits until the server lists every room with video and audio, so that
+// viewers get both tracks. A server without Glint's room API gets a fixed wait instead.
+func (r *runner) waitLive(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	start := time.Now()
+	base := strings.TrimRight(r.cfg.URL, "/")
+	for i := range r.pubs {
+		room := r.cfg.roomName(i)
+		r.bar.status("waiting for room %s to go live", room)
+		for {
+			live, err := roomLive(ctx, r.http, base+"/api/rooms/"+room, r.cfg.Token)
+			if err != nil || live {
+				break // err: not Glint's API; go on and let the viewers find out
+			}
+			if time.Since(start) > unknownRoomsWait {
+				break
+			}
+			if err := sleep(ctx, 50*time.Millisecond); err != nil {
+				return fmt.Errorf("room %q never went live with video and audio: %w", room, err)
+			}
 		}
-	})
-	if err != nil {
-		return nil, err
+		if err := r.pubs[i].err(); err != nil {
+			return fmt.Errorf("publisher %s: %w", room, err)
+		}
 	}
-	joined := time.Since(joinStart)
-	if err := sleep(ctx, r.cfg.Warmup); err != nil {
-		return nil, err
-	}
-	start, err := r.snapshot(ctx, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	end, err := r.snapshot(ctx, time.Unix(0, start.mark).Add(r.cfg.Step))
-	if err != nil {
-		return nil, err
-	}
-	step, err := newStep(n, start, end, baseline)
-	if err != nil {
-		return nil, err
-	}
-	step.JoinSeconds = joined.Seconds()
-	return step, nil
+	return nil
 }
 
 // snapshot is every counter the measurement reads, at one mark.
 type snapshot struct {
-	mark      int64 // send time (unix ns) the packet counts are split at
-	at        time.Time
-	server    serverSample
-	selfCPU   time.Duration
-	machine   time.Duration // busy CPU time of the whole machine
-	published uint64        // packets sent before mark
-	viewers   viewerCounts
+	mark        int64 // capture time (Unix ns) the frame counts are split at
+	at          time.Time
+	server      serverSample
+	selfCPU     time.Duration
+	machine     time.Duration // busy CPU time of the whole machine
+	published   []uint64      // frames captured before mark, per publisher
+	webrtc, hls poolCounts
 }
 
 // snapshot sets a mark at about when, reads the server and this process at the mark, then
-// the packet counters once the packets sent before it have arrived.
+// the frame counters once the frames captured before it have arrived.
 func (r *runner) snapshot(ctx context.Context, when time.Time) (snapshot, error) {
 	if err := sleep(ctx, time.Until(when)-markLead); err != nil {
 		return snapshot{}, err
@@ -230,11 +282,15 @@ func (r *runner) snapshot(ctx context.Context, when time.Time) (snapshot, error)
 	}
 	var err error
 	s.at, s.selfCPU, s.machine = time.Now(), selfCPU(), machineCPU()
-	if s.server, err = scrapeServer(ctx, r.http, r.base+"/metrics"); err != nil {
+	if s.server, err = r.probe.sample(ctx); err != nil {
 		return snapshot{}, err
 	}
+	settle := settleTimeout
+	if len(r.hls.members) > 0 {
+		settle = settleTimeoutHLS
+	}
 	counters := func(yield func(*packetCounter) bool) {
-		for _, seq := range []iter.Seq[*packetCounter]{r.pub.counters, r.pool.counters} {
+		for _, seq := range []iter.Seq[*packetCounter]{r.publisherCounters, r.webrtc.frameCounters, r.hls.frameCounters} {
 			for c := range seq {
 				if !yield(c) {
 					return
@@ -242,26 +298,49 @@ func (r *runner) snapshot(ctx context.Context, when time.Time) (snapshot, error)
 			}
 		}
 	}
-	if err := waitCrossed(ctx, s.mark, settleTimeout, counters); err != nil {
+	if err := waitCrossed(ctx, s.mark, settle, counters); err != nil {
 		return snapshot{}, err
 	}
-	for c := range r.pub.counters {
-		packets, _, _ := c.at(s.mark)
-		s.published += packets
+	for _, p := range r.pubs {
+		frames, _, _ := p.stats.frames.at(s.mark)
+		s.published = append(s.published, frames)
 	}
-	s.viewers = r.pool.snapshot(s.mark)
+	s.webrtc, s.hls = r.webrtc.snapshot(s.mark), r.hls.snapshot(s.mark)
 	return s, nil
 }
 
-func (r *runner) publisherReport() PublisherReport {
-	if r.pub == nil {
-		return PublisherReport{}
+func (r *runner) publisherCounters(yield func(*packetCounter) bool) {
+	for _, p := range r.pubs {
+		if !yield(&p.stats.frames) {
+			return
+		}
 	}
-	s := &r.pub.stats
-	return PublisherReport{
-		Packets: s.video.packets.Load() + s.audio.packets.Load(), Bytes: s.video.bytes.Load() + s.audio.bytes.Load(),
-		Keyframes: s.keyframes.Load(), KeyframeRequests: s.keyframeRequests.Load(),
+}
+
+// holds reports whether a capacity step stayed within the thresholds.
+func (r *runner) holds(s *Step) bool {
+	w := s.WebRTC
+	ok := w != nil && w.Alive == w.Viewers && w.LatencyP95Ms <= ms(r.cfg.MaxLatencyP95) && w.LossPercent <= r.cfg.MaxLossPercent
+	s.Held = &ok
+	return ok
+}
+
+func (r *runner) capacityResult() *CapacityResult {
+	c := &CapacityResult{MaxLatencyP95Ms: ms(r.cfg.MaxLatencyP95), MaxLossPercent: r.cfg.MaxLossPercent}
+	for _, s := range r.report.Steps {
+		if s.Held != nil && *s.Held {
+			c.MaxViewersHeld = max(c.MaxViewersHeld, s.Viewers)
+		}
 	}
+	if i := slices.IndexFunc(r.report.Steps, func(s Step) bool { return s.Held != nil && !*s.Held }); i >= 0 {
+		s := r.report.Steps[i]
+		c.FailedAt = s.Viewers
+		c.Reason = fmt.Sprintf("at %d viewers: latency p95 %.0f ms (max %.0f), loss %.2f%% (max %.2f), %d of %d alive",
+			s.Viewers, s.WebRTC.LatencyP95Ms, c.MaxLatencyP95Ms, s.WebRTC.LossPercent, c.MaxLossPercent, s.WebRTC.Alive, s.WebRTC.Viewers)
+	} else {
+		c.Reason = fmt.Sprintf("held every step up to %d viewers", r.cfg.MaxViewers)
+	}
+	return c
 }
 
 // sleep waits d or until ctx ends.

@@ -1,13 +1,11 @@
 package loadtest
 
 import (
+	"bytes"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/glint-video/glint/media"
 )
 
 func TestHistogramBucketsCoverEveryValue(t *testing.T) {
@@ -67,14 +65,19 @@ func TestParseMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cpuSeconds != 1.5 || s.rssBytes != 42e6 || s.packetsOut != 50 || s.viewers != 3 {
+	if s.cpuSeconds != 1.5 || s.rssBytes != 42e6 || s.packetsOut != 50 || s.viewers != 3 || !s.haveProcess || !s.haveViewers {
 		t.Errorf("parsed %+v", s)
 	}
 	if len(s.transit) != 3 || s.transit[0].le != 0.0001 || !math.IsInf(s.transit[2].le, 1) {
 		t.Errorf("transit buckets %+v, want sorted with +Inf last", s.transit)
 	}
-	if _, err := parseMetrics(strings.NewReader("process_cpu_seconds_total 1\n")); err == nil {
-		t.Error("metrics without glint_transit_seconds accepted")
+	// Another server: process metrics only, or not even those.
+	other, err := parseMetrics(strings.NewReader("process_cpu_seconds_total 1\nprocess_resident_memory_bytes 2\n"))
+	if err != nil || !other.haveProcess || other.haveViewers || len(other.transit) != 0 {
+		t.Errorf("process metrics only: %+v, %v", other, err)
+	}
+	if none, err := parseMetrics(strings.NewReader("up 1\n")); err != nil || none.haveProcess {
+		t.Errorf("no process metrics: %+v, %v", none, err)
 	}
 }
 
@@ -95,46 +98,14 @@ func TestTransitQuantileOfDelta(t *testing.T) {
 	}
 }
 
-func TestSyntheticVideo(t *testing.T) {
-	const kbps, fps = 2500, 30
-	v := newSyntheticVideo(kbps, fps, rand.New(rand.NewPCG(1, 2)))
-	if len(v.frames) != fps || !v.frames[0].keyframe {
-		t.Fatalf("%d frames, first keyframe %v", len(v.frames), v.frames[0].keyframe)
+func TestParseRTP(t *testing.T) {
+	payload := []byte{0x7c, 0x85, 1, 2, 3}
+	pkt := append([]byte{0x90, 0x80 | 102, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 2, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0}, payload...)
+	seq, ts, marker, got, ok := parseRTP(pkt)
+	if !ok || seq != 0x1234 || ts != 1 || !marker || !bytes.Equal(got, payload) {
+		t.Errorf("parseRTP = %d %d %v %x %v", seq, ts, marker, got, ok)
 	}
-	var total int
-	for i, f := range v.frames {
-		for j, p := range f.payloads {
-			total += len(p)
-			if len(p) > maxPayload {
-				t.Errorf("frame %d packet %d: %d bytes", i, j, len(p))
-			}
-			isKey := media.IsKeyframeStart("video/H264", p)
-			if isKey != (i == 0 && j == 0 || i == 0 && j == 2) { // the SPS and the IDR's first fragment
-				t.Errorf("frame %d packet %d (0x%02x 0x%02x): keyframe start %v", i, j, p[0], p[1], isKey)
-			}
-		}
-		last := f.payloads[len(f.payloads)-1]
-		if last[0]&nalTypeMask != nalTypeFUA || last[1]&fuEnd == 0 {
-			t.Errorf("frame %d: last packet is not an FU-A end fragment", i)
-		}
-	}
-	if kbit := total * 8 / 1000; kbit < kbps*9/10 || kbit > kbps*11/10 {
-		t.Errorf("one second is %d kbit, want about %d", kbit, kbps)
-	}
-	if v.frames[0].payloads[0][0] != nalSPS || v.frames[0].payloads[2][1] != fuStart|5 || v.frames[1].payloads[0][1] != fuStart|1 {
-		t.Error("want SPS first, then IDR (type 5) and non-IDR (type 1) FU-A starts")
-	}
-}
-
-func TestStampAndParse(t *testing.T) {
-	payload := []byte{0x7c, 0x85, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0}
-	stamp(payload, 1234567890123)
-	pkt := append([]byte{0x90, 102, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 2, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0}, payload...)
-	seq, got, ok := parseRTP(pkt)
-	if !ok || seq != 0x1234 || stampOf(got) != 1234567890123 || got[0] != 0x7c {
-		t.Errorf("parseRTP = %d %x %v", seq, got, ok)
-	}
-	if _, _, ok := parseRTP(pkt[:14]); ok {
+	if _, _, _, _, ok := parseRTP(pkt[:14]); ok {
 		t.Error("truncated extension accepted")
 	}
 }
@@ -148,15 +119,15 @@ func TestSeqTracker(t *testing.T) {
 	}{
 		{65533, true, 0},
 		{65534, true, 0},
-		{1, true, 2},     // wraps, skips 65535 and 0
-		{0, true, 0},     // late: new
-		{0, false, 0},    // retransmitted again: duplicate
-		{65535, true, 0}, // the other late one
-		{1, false, 0},    // duplicate of the newest
+		{1, true, 2},      // wraps, skips 65535 and 0
+		{0, true, -1},     // late: new
+		{0, false, 0},     // retransmitted again: duplicate
+		{65535, true, -1}, // the other late one
+		{1, false, 0},     // duplicate of the newest
 		{2, true, 0},
 		{2 + seqWindow + 5, true, seqWindow + 4},
-		{2 + seqWindow + 1, true, 0}, // its bit was cleared by the jump
-		{2, true, 0},                 // too old to tell
+		{2 + seqWindow + 1, true, -1}, // late; its bit was cleared by the jump
+		{2, true, -1},                 // too old to tell
 	}
 	for i, s := range steps {
 		isNew, gap := tr.add(s.seq)

@@ -17,51 +17,56 @@ import (
 
 // publisherStats are the publisher's counters (read while it runs).
 type publisherStats struct {
-	video, audio                packetCounter
+	video, audio                packetCounter // packets by send time
+	frames                      packetCounter // access units by capture time
 	keyframes, keyframeRequests atomic.Uint64
 }
 
 // publisher sends the synthetic H.264 + Opus stream over WHIP at a steady frame rate and
-// answers keyframe requests (PLI, FIR) by making the next frame a keyframe.
+// answers keyframe requests (PLI, FIR) by making the next frame an IDR.
 type publisher struct {
-	pc           *webrtc.PeerConnection
-	sig          whipSession
-	video, audio *webrtc.TrackLocalStaticRTP
-	stream       *syntheticVideo
-	audioPayload []byte
-	fps          int
+	room   string
+	pc     *webrtc.PeerConnection
+	sig    whipSession
+	layers []*videoLayer // one, or the simulcast layers h, m, l
+	audio  *webrtc.TrackLocalStaticRTP
+	opus   [][]byte // 20 ms packets, looped
+	fps    int
 
 	connected, failed chan struct{}
 	onceConnected     sync.Once
 	onceFailed        sync.Once
 
-	keyframeWanted atomic.Bool
-	stats          publisherStats
+	stats   publisherStats
+	sendErr atomic.Pointer[error] // why the send loop stopped early
 
 	stop context.CancelFunc // ends the send loop
 	wg   sync.WaitGroup     // RTCP readers and the send loop
 }
 
 // startPublisher connects a publisher to whipURL and starts sending. ctx bounds the
-// connection set-up only; Close ends the publisher.
-func startPublisher(ctx context.Context, whipURL string, cfg Config, httpClient *http.Client, clock *markClock) (*publisher, error) {
-	pc, err := newPublisherPeer(cfg.LoopbackOnly)
-	if err != nil {
-		return nil, fmt.Errorf("publisher: %w", err)
-	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+// connection set-up only; Close ends the publisher. It owns the layers' sources (closes
+// them).
+func startPublisher(ctx context.Context, room, whipURL string, cfg Config, httpClient *http.Client, clock *markClock,
+	layers []*videoLayer, opus [][]byte) (*publisher, error) {
 	p := &publisher{
-		pc: pc, sig: whipSession{httpClient: httpClient, token: cfg.Token},
-		stream: newSyntheticVideo(cfg.BitrateKbps, cfg.FPS, rng), audioPayload: newAudioPayload(rng), fps: cfg.FPS,
+		room: room, sig: whipSession{httpClient: httpClient, token: cfg.Token},
+		layers: layers, opus: opus, fps: cfg.FPS,
 		connected: make(chan struct{}), failed: make(chan struct{}), stop: func() {},
 	}
-	p.stats.video.clock, p.stats.audio.clock = clock, clock
+	pc, err := newPublisherPeer(cfg.LoopbackOnly, len(layers) > 1)
+	if err != nil {
+		p.closeSources()
+		return nil, fmt.Errorf("publisher %s: %w", room, err)
+	}
+	p.pc = pc
+	p.stats.video.clock, p.stats.audio.clock, p.stats.frames.clock = clock, clock, clock
 	pc.OnConnectionStateChange(p.onState)
 	if err := p.setUp(ctx, whipURL); err != nil {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
 		_ = p.Close(cleanup) // the set-up error is the one worth reporting
-		return nil, fmt.Errorf("publisher: %w", err)
+		return nil, fmt.Errorf("publisher %s: %w", room, err)
 	}
 	sendCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
@@ -74,27 +79,25 @@ func startPublisher(ctx context.Context, whipURL string, cfg Config, httpClient 
 }
 
 func (p *publisher) setUp(ctx context.Context, whipURL string) error {
-	var err error
-	if p.video, err = webrtc.NewTrackLocalStaticRTP(h264Codec(), "video", "loadtest"); err != nil {
-		return fmt.Errorf("video track: %w", err)
+	video, err := p.addVideo()
+	if err != nil {
+		return err
 	}
 	if p.audio, err = webrtc.NewTrackLocalStaticRTP(opusCodec(), "audio", "loadtest"); err != nil {
 		return fmt.Errorf("audio track: %w", err)
 	}
-	for _, track := range []webrtc.TrackLocal{p.video, p.audio} {
-		tr, err := p.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return fmt.Errorf("add %s track: %w", track.Kind(), err)
-		}
-		sender := tr.Sender()
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.readRTCP(sender)
-		}()
+	audio, err := p.pc.AddTransceiverFromTrack(p.audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return fmt.Errorf("add audio track: %w", err)
 	}
+	p.wg.Go(func() { p.readRTCP(audio.Sender(), "", nil) })
 	if err := p.sig.negotiate(ctx, p.pc, whipURL); err != nil {
 		return err
+	}
+	if len(p.layers) > 1 {
+		if err := p.setLayerExtensions(video); err != nil {
+			return err
+		}
 	}
 	select {
 	case <-p.connected:
@@ -116,19 +119,28 @@ func (p *publisher) onState(s webrtc.PeerConnectionState) {
 	}
 }
 
-// readRTCP turns keyframe requests into a keyframe on the next frame, until the sender
-// stops. Reading also keeps pion's RTCP interceptors running.
-func (p *publisher) readRTCP(sender *webrtc.RTPSender) {
+// readRTCP turns keyframe requests into a keyframe on the next frame of layer, until the
+// sender stops (rid "": the sender's only stream). Reading also keeps pion's RTCP
+// interceptors running.
+func (p *publisher) readRTCP(sender *webrtc.RTPSender, rid string, layer *videoLayer) {
 	for {
-		pkts, _, err := sender.ReadRTCP()
+		var pkts []rtcp.Packet
+		var err error
+		if rid == "" {
+			pkts, _, err = sender.ReadRTCP()
+		} else {
+			pkts, _, err = sender.ReadSimulcastRTCP(rid)
+		}
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.stats.keyframeRequests.Add(1)
-				p.keyframeWanted.Store(true)
+				if layer != nil {
+					p.stats.keyframeRequests.Add(1)
+					layer.keyframeWanted.Store(true)
+				}
 			}
 		}
 	}
@@ -136,15 +148,13 @@ func (p *publisher) readRTCP(sender *webrtc.RTPSender) {
 
 // sendLoop writes a video frame every 1/fps s and an audio packet every 20 ms, on a
 // schedule fixed from the start (a late tick is caught up at once, not dropped), until
-// ctx ends.
+// ctx ends or the video source fails.
 func (p *publisher) sendLoop(ctx context.Context) {
 	frameEvery := time.Second / time.Duration(p.fps)
 	audioEvery := audioInterval * time.Millisecond
 	start := time.Now()
 	var (
 		frames, audioPackets int64
-		gopPos               int
-		video                = rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(rand.Uint32())}}
 		audio                = rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(rand.Uint32())}}
 		timer                = time.NewTimer(0)
 	)
@@ -158,18 +168,25 @@ func (p *publisher) sendLoop(ctx context.Context) {
 		}
 		elapsed := time.Since(start)
 		for time.Duration(frames)*frameEvery <= elapsed {
-			if p.keyframeWanted.Swap(false) {
-				gopPos = 0
+			for _, l := range p.layers { // encode every layer first: one stamp for all
+				var err error
+				if l.au, err = l.source.next(l.keyframeWanted.Swap(false)); err != nil {
+					err = fmt.Errorf("video source %s: %w", l.spec.rid, err)
+					p.sendErr.Store(&err)
+					return
+				}
 			}
-			video.Timestamp = videoBase + uint32(frames*90000/int64(p.fps))
-			p.writeFrame(&video, &p.stream.frames[gopPos])
-			gopPos = (gopPos + 1) % len(p.stream.frames)
+			captured := time.Now()
+			for i, l := range p.layers {
+				l.pkt.Timestamp = videoBase + uint32(frames*90000/int64(p.fps))
+				p.writeFrame(l, l.au, captured, i == 0)
+			}
 			frames++
 		}
 		for time.Duration(audioPackets)*audioEvery <= elapsed {
 			audio.Timestamp = audioBase + uint32(audioPackets*48000*audioInterval/1000)
-			audio.Payload = p.audioPayload
-			p.write(p.audio, &audio, &p.stats.audio)
+			audio.Payload = p.opus[audioPackets%int64(len(p.opus))]
+			p.write(p.audio, &audio, &p.stats.audio, time.Now().UnixNano())
 			audioPackets++
 		}
 		next := min(time.Duration(frames)*frameEvery, time.Duration(audioPackets)*audioEvery)
@@ -177,32 +194,42 @@ func (p *publisher) sendLoop(ctx context.Context) {
 	}
 }
 
-func (p *publisher) writeFrame(pkt *rtp.Packet, f *frame) {
-	if f.keyframe {
+// writeFrame stamps the access unit with captured, the time it is handed to the
+// packetizer (the same for every simulcast layer of a frame), and sends it on layer;
+// count counts the frame once for all layers.
+func (p *publisher) writeFrame(l *videoLayer, au accessUnit, captured time.Time, count bool) {
+	if au.keyframe {
 		p.stats.keyframes.Add(1)
 	}
-	for i, payload := range f.payloads {
-		pkt.Marker = i == len(f.payloads)-1
-		pkt.Payload = payload
-		p.write(p.video, pkt, &p.stats.video)
+	stamp := captured.UnixNano()
+	size := 0
+	l.pkz.packetize(au, captured, func(payload []byte, marker bool) {
+		l.pkt.Marker = marker
+		l.pkt.Payload = payload
+		size += len(payload)
+		p.write(l.track, &l.pkt, &p.stats.video, stamp)
+	})
+	if count {
+		p.stats.frames.count(stamp, size)
 	}
 }
 
-// write stamps the send time into the payload and sends the packet; a failed write (the
-// connection is closing) counts as not sent.
-func (p *publisher) write(track *webrtc.TrackLocalStaticRTP, pkt *rtp.Packet, counter *packetCounter) {
-	sent := time.Now().UnixNano()
-	stamp(pkt.Payload, sent)
+// write sends the packet and counts it at stamp; a failed write (the connection is
+// closing) counts as not sent.
+func (p *publisher) write(track *webrtc.TrackLocalStaticRTP, pkt *rtp.Packet, counter *packetCounter, stamp int64) {
 	if err := track.WriteRTP(pkt); err != nil {
 		return
 	}
 	pkt.SequenceNumber++
-	counter.count(sent, pkt.MarshalSize())
+	counter.count(stamp, pkt.MarshalSize())
 }
 
-// counters are the publisher's per-track packet counters.
-func (p *publisher) counters(yield func(*packetCounter) bool) {
-	_ = yield(&p.stats.video) && yield(&p.stats.audio)
+// err is why the publisher stopped sending, nil while it sends.
+func (p *publisher) err() error {
+	if e := p.sendErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Close stops sending, DELETEs the WHIP session and closes the PeerConnection.
@@ -213,8 +240,23 @@ func (p *publisher) Close(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("close peer connection: %w", cerr))
 	}
 	p.wg.Wait()
+	p.closeSources()
 	if err != nil {
-		return fmt.Errorf("publisher: %w", err)
+		return fmt.Errorf("publisher %s: %w", p.room, err)
 	}
 	return nil
+}
+
+// report is what the publisher sent over the whole run.
+func (p *publisher) report() PublisherReport {
+	s := &p.stats
+	r := PublisherReport{
+		Room: p.room, Frames: s.frames.packets.Load(),
+		Packets: s.video.packets.Load() + s.audio.packets.Load(), Bytes: s.video.bytes.Load() + s.audio.bytes.Load(),
+		Keyframes: s.keyframes.Load(), KeyframeRequests: s.keyframeRequests.Load(),
+	}
+	if err := p.err(); err != nil {
+		r.Error = err.Error()
+	}
+	return r
 }

@@ -32,15 +32,18 @@ type bucket struct {
 	count float64
 }
 
-// serverSample is what one scrape of /metrics says.
+// serverSample is what one scrape of /metrics (and /proc, with a server PID) says. Only
+// the process metrics are standard; the glint_* ones are there when the server is Glint.
 type serverSample struct {
-	cpuSeconds float64
-	rssBytes   float64
-	packetsOut float64
-	viewers    float64
-	skips      float64
-	retransmit float64
-	transit    []bucket // sorted by le, +Inf last
+	haveProcess bool // cpuSeconds and rssBytes are known
+	haveViewers bool // a glint_subscribers gauge was there
+	cpuSeconds  float64
+	rssBytes    float64
+	packetsOut  float64
+	viewers     float64
+	skips       float64
+	retransmit  float64
+	transit     []bucket // sorted by le, +Inf last
 }
 
 // scrapeServer GETs metricsURL and parses the metrics the load test needs.
@@ -67,7 +70,7 @@ func scrapeServer(ctx context.Context, httpClient *http.Client, metricsURL strin
 }
 
 // parseMetrics reads the Prometheus text exposition format, keeping only what the load
-// test uses; it fails when one of those metrics is missing.
+// test uses; a missing metric is simply not there (see haveProcess, haveViewers, transit).
 func parseMetrics(r io.Reader) (serverSample, error) {
 	var s serverSample
 	seen := map[string]bool{}
@@ -112,11 +115,8 @@ func parseMetrics(r io.Reader) (serverSample, error) {
 	if err := sc.Err(); err != nil {
 		return s, fmt.Errorf("read: %w", err)
 	}
-	for _, want := range []string{metricCPU, metricRSS, transitBucketKey} {
-		if !seen[want] {
-			return s, fmt.Errorf("no %s (is it a Glint server?)", strings.TrimSuffix(want, "_bucket"))
-		}
-	}
+	s.haveProcess = seen[metricCPU] && seen[metricRSS]
+	s.haveViewers = seen[metricViewers]
 	sort.Slice(s.transit, func(i, j int) bool { return s.transit[i].le < s.transit[j].le })
 	return s, nil
 }
@@ -158,6 +158,37 @@ func labelValue(labels, key string) string {
 		}
 	}
 	return ""
+}
+
+// serverProbe samples the server's CPU and memory from its /metrics, from /proc/PID, or
+// both (the PID wins for CPU and memory).
+type serverProbe struct {
+	http       *http.Client
+	metricsURL string // "" = none
+	required   bool   // the URL was given explicitly: a failed scrape is an error
+	pid        int    // 0 = none
+}
+
+// sample reads the server once; without metrics or PID it returns an empty sample.
+func (p *serverProbe) sample(ctx context.Context) (serverSample, error) {
+	var s serverSample
+	if p.metricsURL != "" {
+		m, err := scrapeServer(ctx, p.http, p.metricsURL)
+		switch {
+		case err == nil:
+			s = m
+		case p.required:
+			return s, err
+		}
+	}
+	if p.pid > 0 {
+		cpu, rss, err := processStat(p.pid)
+		if err != nil {
+			return s, err
+		}
+		s.cpuSeconds, s.rssBytes, s.haveProcess = cpu.Seconds(), float64(rss), true
+	}
+	return s, nil
 }
 
 // transitDelta is the histogram of samples between two scrapes: per-bucket counts (not

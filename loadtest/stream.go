@@ -1,122 +1,187 @@
 package loadtest
 
 import (
-	"encoding/binary"
-	"math/rand/v2"
+	"fmt"
+	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
-// The synthetic stream is generated once and replayed: no encoder runs during a test.
-// Every RTP payload ends with stampSize bytes that carry its send time (unix nanoseconds,
-// big-endian), written just before the packet goes out. Glint never inspects them: it
-// looks only at the first bytes of a video payload (keyframe detection).
+// The publishers send real H.264 (libx264 through libav) and Opus. Every access unit is
+// sent as: a capture-time SEI NAL unit (media.AppendCaptureSEI, stamped when the access
+// unit is handed to the packetizer) in a packet of its own, or for an IDR in one STAP-A
+// with the SPS and PPS, then the slices (single NAL unit packets, or FU-A fragments). A viewer
+// thus finds a frame's capture time in its first packet.
 const (
-	stampSize       = 8
-	maxPayload      = 1200 // bytes of RTP payload per packet, FU-A headers and stamp included
-	keyframeWeight  = 10   // a keyframe is this many times the size of a delta frame
-	audioPacketSize = 80   // ~32 kbit/s of Opus-sized payloads
-	audioInterval   = 20   // milliseconds of audio per packet
+	maxPayload    = 1200 // bytes of RTP payload per packet
+	audioInterval = 20   // milliseconds of audio per packet
+	gopSeconds    = 2    // an IDR every 2 s (and on every keyframe request)
+	opusKbps      = 48
 )
 
-// H.264 NAL unit headers (nal_ref_idc 3 except for non-IDR slices) and FU-A parts.
+// H.264 NAL unit types the load generator writes or looks for.
 const (
-	nalSPS      = 0x67
-	nalPPS      = 0x68
-	nalIDR      = 0x65
-	nalSlice    = 0x41
-	nalTypeFUA  = 28
-	fuStart     = 0x80
-	fuEnd       = 0x40
-	nalTypeMask = 0x1f
+	nalSlice   = 1
+	nalIDR     = 5
+	nalSEI     = 6
+	nalSPS     = 7
+	nalPPS     = 8
+	nalSTAPA   = 24
+	nalFUA     = 28
+	nalTypeMsk = 0x1f
+	fuStart    = 0x80
+	fuEnd      = 0x40
 )
 
-// A 1280x720 Constrained Baseline (level 3.1) SPS and a matching PPS, without the NAL
-// header byte, so a real depacketizer sees a plausible stream start.
-var (
-	spsBody = []byte{0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0f, 0x23, 0xc6, 0x0c, 0xa8}
-	ppsBody = []byte{0xce, 0x3c, 0x80}
+// Publisher modes.
+const (
+	PublisherLive = "live" // encode every frame with libx264; a keyframe request gets an IDR at once
+	PublisherLoop = "loop" // encode gopSeconds once at start, then loop it (nearly free)
 )
 
-// frame is one access unit: the RTP payloads to send, the last with the marker bit.
-type frame struct {
-	payloads [][]byte
-	keyframe bool
+// accessUnit is one frame's NAL units (no start codes, no SEI).
+type accessUnit struct {
+	nals     [][]byte
+	keyframe bool // an IDR with its SPS and PPS
 }
 
-// syntheticVideo is one second of H.264 at fps frames: a keyframe then fps-1 deltas,
-// sized so the second carries bitrateKbps kilobits.
-type syntheticVideo struct {
-	frames []frame
+// videoSource hands the publisher its access units, one per call.
+type videoSource interface {
+	next(forceIDR bool) (accessUnit, error)
+	close()
 }
 
-func newSyntheticVideo(bitrateKbps, fps int, rng *rand.Rand) *syntheticVideo {
-	bytesPerSecond := bitrateKbps * 1000 / 8
-	delta := bytesPerSecond / (fps - 1 + keyframeWeight)
-	v := &syntheticVideo{frames: make([]frame, fps)}
-	for i := range v.frames {
-		if i == 0 {
-			v.frames[i] = frame{keyframe: true, payloads: keyframePayloads(delta*keyframeWeight, rng)}
+// liveSource encodes every frame as it is asked for.
+type liveSource struct {
+	enc *videoEncoder
+	buf []byte
+	au  accessUnit
+}
+
+func newLiveSource(width, height, fps, kbps int) (*liveSource, error) {
+	enc, err := newVideoEncoder(width, height, fps, kbps, gopSeconds*fps)
+	if err != nil {
+		return nil, err
+	}
+	return &liveSource{enc: enc}, nil
+}
+
+func (s *liveSource) next(forceIDR bool) (accessUnit, error) {
+	var err error
+	s.buf, s.au.keyframe, err = s.enc.next(s.buf[:0], forceIDR)
+	if err != nil {
+		return accessUnit{}, err
+	}
+	s.au.nals = appendNALs(s.au.nals[:0], s.buf)
+	return s.au, nil
+}
+
+func (s *liveSource) close() {
+	if s.enc != nil {
+		s.enc.close()
+		s.enc = nil
+	}
+}
+
+// loopSource replays pre-encoded access units: the first is an IDR, so looping (and a
+// keyframe request, which restarts the loop) keeps the stream decodable. Its frames are
+// shared read-only by every publisher of a run.
+type loopSource struct {
+	frames []accessUnit
+	pos    int
+}
+
+// preEncode encodes seconds of video once, for loop sources.
+func preEncode(width, height, fps, kbps, seconds int) ([]accessUnit, error) {
+	n := seconds * fps
+	enc, err := newVideoEncoder(width, height, fps, kbps, n)
+	if err != nil {
+		return nil, err
+	}
+	defer enc.close()
+	frames := make([]accessUnit, n)
+	for i := range frames {
+		buf, key, err := enc.next(nil, i == 0)
+		if err != nil {
+			return nil, err
+		}
+		frames[i] = accessUnit{nals: appendNALs(nil, buf), keyframe: key}
+	}
+	if !frames[0].keyframe {
+		return nil, fmt.Errorf("pre-encoded video does not start with an IDR")
+	}
+	return frames, nil
+}
+
+func (s *loopSource) next(forceIDR bool) (accessUnit, error) {
+	if forceIDR {
+		s.pos = 0
+	}
+	au := s.frames[s.pos]
+	s.pos = (s.pos + 1) % len(s.frames)
+	return au, nil
+}
+
+func (s *loopSource) close() {}
+
+// appendNALs appends the NAL units of an Annex B access unit that a viewer needs (parameter
+// sets and slices; the encoder's own SEI and delimiters are dropped).
+func appendNALs(dst [][]byte, annexB []byte) [][]byte {
+	for nal := range media.SplitAnnexB(annexB) {
+		if len(nal) == 0 {
 			continue
 		}
-		v.frames[i] = frame{payloads: fuaPayloads(nalSlice, delta, rng)}
-	}
-	return v
-}
-
-// keyframePayloads is an SPS packet, a PPS packet, then the IDR slice in FU-A fragments.
-func keyframePayloads(size int, rng *rand.Rand) [][]byte {
-	sps := append(append([]byte{nalSPS}, spsBody...), make([]byte, stampSize)...)
-	pps := append(append([]byte{nalPPS}, ppsBody...), make([]byte, stampSize)...)
-	return append([][]byte{sps, pps}, fuaPayloads(nalIDR, size, rng)...)
-}
-
-// fuaPayloads fragments a NAL unit of about size bytes (header byte nal) into FU-A
-// payloads of at most maxPayload bytes each.
-func fuaPayloads(nal byte, size int, rng *rand.Rand) [][]byte {
-	const perPacket = maxPayload - 2 - stampSize // NAL bytes per fragment
-	if size < 1 {
-		size = 1
-	}
-	var out [][]byte
-	for off := 0; off < size; off += perPacket {
-		n := min(perPacket, size-off)
-		p := make([]byte, 2+n+stampSize)
-		p[0] = nal&0xe0 | nalTypeFUA // FU indicator: F and NRI of the NAL, type 28
-		p[1] = nal & nalTypeMask     // FU header: S, E, type
-		if off == 0 {
-			p[1] |= fuStart
+		switch nal[0] & nalTypeMsk {
+		case nalSlice, 2, 3, 4, nalIDR, nalSPS, nalPPS:
+			dst = append(dst, nal)
 		}
-		if off+n >= size {
-			p[1] |= fuEnd
+	}
+	return dst
+}
+
+// packetizer turns an access unit into RTP payloads, reusing its buffers: each payload is
+// valid only until the next emit (the track copies it when writing).
+type packetizer struct {
+	sei, stap, fu []byte
+}
+
+// packetize emits the payloads of au, the capture-time SEI first, the last with marker.
+// A keyframe's SEI travels in one STAP-A with the SPS and PPS: a server that starts a
+// viewer at the keyframe's first packet (one holding an SPS) then forwards the stamp too.
+func (p *packetizer) packetize(au accessUnit, captured time.Time, emit func(payload []byte, marker bool)) {
+	p.sei = media.AppendCaptureSEI(p.sei[:0], captured)
+	nals := au.nals
+	if len(nals) >= 2 && nals[0][0]&nalTypeMsk == nalSPS && nals[1][0]&nalTypeMsk == nalPPS &&
+		len(p.sei)+len(nals[0])+len(nals[1])+7 <= maxPayload {
+		p.stap = append(p.stap[:0], nalSTAPA|nals[0][0]&0x60)
+		for _, nal := range [][]byte{p.sei, nals[0], nals[1]} {
+			p.stap = append(p.stap, byte(len(nal)>>8), byte(len(nal)))
+			p.stap = append(p.stap, nal...)
 		}
-		fillRandom(p[2:2+n], rng)
-		out = append(out, p)
+		emit(p.stap, len(nals) == 2)
+		nals = nals[2:]
+	} else {
+		emit(p.sei, len(nals) == 0)
 	}
-	return out
-}
-
-// newAudioPayload is one Opus-sized payload (TOC byte of a 20 ms CELT frame, then noise).
-func newAudioPayload(rng *rand.Rand) []byte {
-	p := make([]byte, audioPacketSize)
-	fillRandom(p, rng)
-	p[0] = 0xfc
-	return p
-}
-
-func fillRandom(b []byte, rng *rand.Rand) {
-	for i := range b {
-		b[i] = byte(rng.Uint32())
+	for i, nal := range nals {
+		last := i == len(nals)-1
+		if len(nal) <= maxPayload {
+			emit(nal, last)
+			continue
+		}
+		body := nal[1:]
+		for off := 0; off < len(body); {
+			n := min(maxPayload-2, len(body)-off)
+			p.fu = append(p.fu[:0], nal[0]&0xe0|nalFUA, nal[0]&nalTypeMsk)
+			if off == 0 {
+				p.fu[1] |= fuStart
+			}
+			if off+n == len(body) {
+				p.fu[1] |= fuEnd
+			}
+			p.fu = append(p.fu, body[off:off+n]...)
+			off += n
+			emit(p.fu, last && off == len(body))
+		}
 	}
-}
-
-// stamp writes the send time into the last stampSize bytes of payload.
-func stamp(payload []byte, unixNanos int64) {
-	binary.BigEndian.PutUint64(payload[len(payload)-stampSize:], uint64(unixNanos))
-}
-
-// stampOf reads the send time a payload carries (0 when it is too short).
-func stampOf(payload []byte) int64 {
-	if len(payload) < stampSize {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(payload[len(payload)-stampSize:]))
 }

@@ -42,15 +42,20 @@ func opusCodec() webrtc.RTPCodecCapability {
 }
 
 // newPublisherPeer builds a PeerConnection that can send H.264 and Opus, with pion's default
-// interceptors (NACK responder, sender reports) and ICE restricted like client.Options
-// LoopbackOnly when loopback is set.
-func newPublisherPeer(loopback bool) (*webrtc.PeerConnection, error) {
+// interceptors (NACK responder, sender reports), the simulcast header extensions when
+// asked, and ICE restricted like client.Options LoopbackOnly when loopback is set.
+func newPublisherPeer(loopback, simulcast bool) (*webrtc.PeerConnection, error) {
 	media := &webrtc.MediaEngine{}
 	if err := media.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264Codec(), PayloadType: h264PayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register H264: %w", err)
 	}
 	if err := media.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec(), PayloadType: opusPayloadType}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register opus: %w", err)
+	}
+	if simulcast {
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(media); err != nil {
+			return nil, fmt.Errorf("simulcast extensions: %w", err)
+		}
 	}
 	registry := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(media, registry); err != nil {

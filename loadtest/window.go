@@ -91,7 +91,7 @@ type seqTracker struct {
 }
 
 // add records seq; isNew is false for a packet already received, gap is how many
-// sequence numbers a forward jump skipped.
+// sequence numbers a forward jump skipped, -1 for a new packet behind the newest (late).
 func (t *seqTracker) add(seq uint16) (isNew bool, gap int) {
 	d := seq - t.last
 	switch {
@@ -106,13 +106,13 @@ func (t *seqTracker) add(seq uint16) (isNew bool, gap int) {
 		}
 	default: // backward: late or retransmitted
 		if t.last-seq >= seqWindow {
-			return true, 0 // too old to tell
+			return true, -1 // too old to tell
 		}
 		if t.get(seq) {
 			return false, 0
 		}
 		t.set(seq, true)
-		return true, 0
+		return true, -1
 	}
 	t.last = seq
 	t.set(seq, true)

@@ -281,29 +281,14 @@ func parameterSets(au []byte) (sps, pps []byte) {
 	return sps, pps
 }
 
-// splitAnnexB returns the NAL units of an Annex-B byte stream (3- or 4-byte start codes).
+// splitAnnexB returns the non-empty NAL units of an Annex-B byte stream (3- or 4-byte start
+// codes).
 func splitAnnexB(b []byte) [][]byte {
 	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				end := i
-				for end > start && b[end-1] == 0 {
-					end--
-				}
-				if end > start {
-					out = append(out, b[start:end])
-				}
-			}
-			i += 3
-			start = i
-			continue
+	for nal := range media.SplitAnnexB(b) {
+		if len(nal) > 0 {
+			out = append(out, nal)
 		}
-		i++
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
 	}
 	return out
 }

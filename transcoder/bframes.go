@@ -1,6 +1,10 @@
 package transcoder
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/glint-video/glint/media"
+)
 
 // H.264 NAL unit types used here.
 const (
@@ -12,29 +16,11 @@ const (
 // forEachNAL calls fn with every NAL unit (without start code) of an Annex-B buffer, stopping
 // when fn returns false.
 func forEachNAL(b []byte, fn func(nal []byte) bool) {
-	start := -1
-	for i := 0; i+2 < len(b); {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 && !fn(trimZeros(b[start:i])) {
-				return
-			}
-			i += 3
-			start = i
-			continue
+	for nal := range media.SplitAnnexB(b) {
+		if !fn(nal) {
+			return
 		}
-		i++
 	}
-	if start >= 0 && start < len(b) {
-		fn(b[start:])
-	}
-}
-
-// trimZeros drops the leading zero of a following 4-byte start code.
-func trimZeros(nal []byte) []byte {
-	for len(nal) > 0 && nal[len(nal)-1] == 0 {
-		nal = nal[:len(nal)-1]
-	}
-	return nal
 }
 
 // hasIDR reports whether an Annex-B access unit contains an IDR slice.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path"
 	"regexp"
@@ -42,20 +41,21 @@ const widthTolerance = 16
 //     one for the same sender (any of its layers), and the SFU does not repeat the request that
 //     starts a viewer's first layer, so that viewer would wait for video for ever.
 //
-// VP8 (libvpx, Chromium's default) runs by default, in about 12 s on 2 cores. H264 (OpenH264)
-// runs only with GLINT_E2E_H264_LAYER_SWITCH=1: the SFU may start an H.264 layer switch at the
-// IDR fragment and leave out the SPS/PPS packets before it (the packet ring's LastKeyframe is the
-// newest keyframe-start packet, and both the SPS and the IDR's first fragment count as one), so
-// Chrome decodes the new layer with the old layer's SPS: it stays at 640 px on h (1 run in ~10).
+// Both VP8 (libvpx, Chromium's default) and H.264 (OpenH264) run, each in about 15-25 s on 2
+// cores. H.264 used to fail about 1 run in 4 under load, with the server staying on m after the
+// viewer picked High: the SFU's allocator had taken the viewer's cap (m) as the ceiling of its
+// own decision, so lifting the cap meant climbing through the allocator's 1.5 s up-hold, and a
+// delay-based estimate that collapsed meanwhile (see above) kept it on m. The allocator now
+// decides what the network carries whatever the cap (the viewer gets the lower of the two), so
+// High takes effect at the next keyframe of h. (A switch starts at the SPS/PPS packet of the
+// target's IDR: the uptrack marks only a picture's first keyframe-start packet as an entry.)
+// What can still fail on a starved machine is the browsers' own estimates: the publishing
+// Chrome may stop sending h (qualityLimitationReason "bandwidth"), or a viewer's estimate may
+// fall below its layer; the logs show both.
 func TestQualityMenuBrowser(t *testing.T) {
 	requireBrowser(t)
 	t.Run("VP8", func(t *testing.T) { qualityMenu(t, "vp8") })
-	t.Run("H264", func(t *testing.T) {
-		if os.Getenv("GLINT_E2E_H264_LAYER_SWITCH") == "" {
-			t.Skip("H.264 layer switches may skip the SPS/PPS of the target's keyframe (SFU bug); GLINT_E2E_H264_LAYER_SWITCH=1 runs it")
-		}
-		qualityMenu(t, "h264")
-	})
+	t.Run("H264", func(t *testing.T) { qualityMenu(t, "h264") })
 }
 
 func qualityMenu(t *testing.T, codec string) {

@@ -65,29 +65,29 @@ func (a *allocator) run(done <-chan struct{}) {
 	}
 }
 
-// fit returns the highest rank whose layer fits budget (rankPause if none does) and the
-// lowest live layer.
-func (a *allocator) fit(budget float64, now time.Time) (int32, *UpTrack, *UpTrack) {
-	best, next := rankPause, (*UpTrack)(nil)
-	var lowest *UpTrack
+// fit returns the highest step (see step.go) that fits budget (rankPause if none does), the
+// lowest step of the lowest live layer (0 when no layer is live), and the bitrate of the
+// lowest step within the viewer's cap that does not fit (what a probe aims at; 0 when all
+// within the cap fit).
+//
+// The decision is what the network carries, whatever the viewer's cap: the viewer gets the
+// lower of the two (chooseSource). So lifting a cap (a quality menu set to High) takes
+// effect at the next keyframe when the estimate allows it, without climbing through the
+// up-hold again; probes never aim above the cap.
+func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next uint64) {
+	best = rankPause
 	limit := a.d.maxRank.Load()
-	for _, l := range a.d.slot.layersByQuality() {
-		if !l.Alive(now) {
-			continue
+	a.eachStep(now, func(st int32, rate uint64) bool {
+		if lowest == 0 {
+			lowest = st
 		}
-		r := int32(layerRank(l.rid))
-		if limit != rankAny && r > limit && lowest != nil {
-			break
+		if float64(rate)*headroom <= budget {
+			best = st
+		} else if next == 0 && (limit == rankAny || stepRank(st) <= limit) {
+			next = rate
 		}
-		if lowest == nil {
-			lowest = l
-		}
-		if float64(l.Bitrate())*headroom <= budget {
-			best = r
-		} else if next == nil {
-			next = l
-		}
-	}
+		return true
+	})
 	return best, lowest, next
 }
 
@@ -99,18 +99,18 @@ func (a *allocator) step(now time.Time) {
 	}
 	budget := float64(est) - float64(a.d.audioBitrate())
 	want, lowest, next := a.fit(budget, now)
-	if lowest == nil {
+	if lowest == 0 {
 		return
 	}
-	if want == rankPause && budget >= float64(lowest.Bitrate())*pauseFactor {
-		want = int32(layerRank(lowest.rid)) // lowest is tight but playable
+	if want == rankPause && budget >= float64(a.layerBitrate(lowest, now))*pauseFactor {
+		want = lowest // the lowest is tight but playable
 	}
 	if want == rankPause {
 		if a.lowSince.IsZero() {
 			a.lowSince = now
 		}
 		if now.Sub(a.lowSince) < pauseHold {
-			want = int32(layerRank(lowest.rid))
+			want = lowest
 		}
 	} else {
 		a.lowSince = time.Time{}
@@ -160,11 +160,12 @@ func (a *allocator) step(now time.Time) {
 	}
 }
 
-func (a *allocator) apply(rank int32) {
-	a.d.log.Debug("allocation", "from", rankName(a.current), "to", rankName(rank), "estimate_kbps", a.d.estimate.Load()/1000,
+func (a *allocator) apply(st int32) {
+	a.d.log.Debug("allocation", "from", stepName(a.current), "to", stepName(st), "estimate_kbps", a.d.estimate.Load()/1000,
 		"probing", a.probing)
-	a.current = rank
-	a.d.setAllocation(rank)
+	a.current = st
+	a.d.setTemporalCap(stepTID(st))
+	a.d.setAllocation(stepRank(st))
 	if a.probeGap == 0 {
 		a.probeGap = probeEvery
 	}
@@ -173,14 +174,14 @@ func (a *allocator) apply(rank int32) {
 
 // maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
 // the next layer's bitrate, so the estimator can learn whether it fits.
-func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
-	if next == nil || a.probing || now.Before(a.nextProbe) {
+func (a *allocator) maybeProbe(now time.Time, next uint64) {
+	if next == 0 || a.probing || now.Before(a.nextProbe) {
 		return
 	}
 	via, cur := a.d, float64(a.d.sourceBitrate())
 	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
 	// is enough for the estimate to show whether the target fits.
-	extra := float64(next.Bitrate())*headroom/probeReach - cur
+	extra := float64(next)*headroom/probeReach - cur
 	if a.current == rankPause {
 		if a.audio == nil {
 			return
@@ -188,7 +189,7 @@ func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
 		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
 		// audio stream up to what the lowest layer needs.
 		via, cur = a.audio, float64(a.d.audioBitrate())
-		extra = float64(next.Bitrate())*headroom - cur
+		extra = float64(next)*headroom - cur
 	}
 	if extra <= 0 {
 		return
@@ -201,14 +202,18 @@ func (a *allocator) maybeProbe(now time.Time, next *UpTrack) {
 	via.startProbe(uint64(extra), probeLength)
 }
 
-// layerBitrate is the bitrate of the layer allocated at rank (the best within it), which the
-// viewer is on or switching to.
-func (a *allocator) layerBitrate(rank int32, now time.Time) uint64 {
+// layerBitrate is the bitrate of step st (rankAny: the best live layer), which the viewer
+// is on or switching to.
+func (a *allocator) layerBitrate(st int32, now time.Time) uint64 {
 	var rate uint64
-	for _, l := range a.d.slot.layersByQuality() {
-		if l.Alive(now) && (rank == rankAny || int32(layerRank(l.rid)) <= rank) {
-			rate = l.Bitrate()
+	a.eachStep(now, func(s int32, r uint64) bool {
+		if st != rankAny && s > st {
+			return false
 		}
-	}
+		if st == rankAny || stepRank(s) == stepRank(st) || stepTID(s) == tidAll {
+			rate = r // the step itself, or the best whole layer below it
+		}
+		return true
+	})
 	return rate
 }

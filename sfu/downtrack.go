@@ -36,9 +36,11 @@ type DownTrack struct {
 	pt, rtxPT     uint8
 	mimeType      string
 	isVideo       bool
+	isVP8         bool
 
 	maxRank   atomic.Int32  // viewer's cap (rankAny: none)
 	allocRank atomic.Int32  // allocator's decision (rankAny, a rank, or rankPause)
+	allocTID  atomic.Int32  // allocator's temporal cap on that layer (tidAll: none)
 	estimate  atomic.Uint64 // the viewer's bandwidth estimate in bit/s (0: none yet)
 
 	mu           sync.Mutex // forwarding state, shared with the RTCP goroutine
@@ -47,6 +49,11 @@ type DownTrack struct {
 	pendingFrom  uint64
 	keyAskedAt   time.Time // last keyframe request while waiting for one
 	m            munger
+	vp8          vp8Munger // VP8 picture numbering, continuous across sources
+	vp8Sent      [resendSlots]vp8Numbers
+	tidCap       int32  // temporal cap in effect (changes at base-layer pictures)
+	dropped      bool   // packets were dropped since the last one sent: hide the gap
+	missingRun   uint64 // packets missing from the ring since the last one sent or dropped
 	src          *UpTrack
 	cursor       uint64
 	needKey      bool
@@ -70,11 +77,14 @@ func newDownTrack(id, streamID string, s *slot, log *slog.Logger) *DownTrack {
 	if s.kind == "video" {
 		kind = webrtc.RTPCodecTypeVideo
 	}
-	return &DownTrack{
+	d := &DownTrack{
 		id: id, streamID: streamID, kind: kind, slot: s, log: log,
 		wakeCh: make(chan struct{}, 1), probeCh: make(chan probe, 1), isVideo: s.kind == "video", mimeType: s.codec.MimeType,
-		m: munger{clockRate: s.codec.ClockRate},
+		isVP8: strings.EqualFold(s.codec.MimeType, webrtc.MimeTypeVP8),
+		m:     munger{clockRate: s.codec.ClockRate}, tidCap: tidAll,
 	}
+	d.allocTID.Store(tidAll)
+	return d
 }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.
@@ -170,9 +180,17 @@ func (d *DownTrack) drain() {
 	for ; d.cursor <= head; d.cursor++ {
 		n, arrival := src.ring.CopyOut(d.cursor, d.buf[:])
 		if n == 0 || d.view.ParseRTP(d.buf[:n]) != nil {
+			d.missingRun++
 			continue // not (yet) received: the viewer will NACK it
 		}
+		missing := d.missingRun
+		d.missingRun = 0
 		payload := d.view.Payload(d.buf[:n])
+		var desc vp8Descriptor
+		hasDesc := false
+		if d.isVP8 {
+			desc, hasDesc = parseVP8Descriptor(payload)
+		}
 		if d.needKey {
 			if !media.IsKeyframeStart(d.mimeType, payload) {
 				if now.Sub(d.keyAskedAt) > keyRepeat {
@@ -183,13 +201,31 @@ func (d *DownTrack) drain() {
 			}
 			d.needKey = false
 		}
+		if hasDesc && d.dropTemporal(payload, desc) {
+			if !d.dropped && !d.newEpoch {
+				d.m.reserve(missing) // missing before the drop: keep their numbers for NACKs
+			}
+			d.dropped = true
+			continue
+		}
 		now = time.Now()
-		if d.newEpoch {
+		switch {
+		case d.newEpoch:
 			d.m.rebase(d.cursor, d.view.Timestamp, now, d.sameSrc)
-			d.newEpoch = false
+			d.m.forgetPast() // a new source, or a skip far ahead of what was sent
+			d.vp8.rebase()
+			d.newEpoch, d.dropped = false, false
+		case d.dropped: // the same timeline goes on without the dropped packets' numbers
+			d.m.rebase(d.cursor, d.view.Timestamp, now, true)
+			d.dropped = false
 		}
 		d.hdr.SequenceNumber, d.hdr.Timestamp = d.m.apply(d.view.SequenceNumber, d.view.Timestamp, now)
 		d.hdr.Marker = d.view.Marker
+		if hasDesc { // d.buf is this viewer's copy, never the ring
+			sent := d.vp8.rewriteParsed(payload, desc)
+			sent.seq = d.hdr.SequenceNumber
+			d.vp8Sent[sent.seq%resendSlots] = sent
+		}
 		if _, err := d.writer.WriteRTP(&d.hdr, payload); err != nil {
 			d.stats.writeErrors.Add(1)
 			continue

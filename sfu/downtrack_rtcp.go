@@ -137,7 +137,7 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 // the bytes sent, 0 when there is no such packet.
 func (d *DownTrack) resendRecent(back uint16) int {
 	d.mu.Lock()
-	if !d.m.started || d.m.sentInEpoch <= uint64(back) {
+	if !d.m.started || d.m.sentInEpoch == 0 {
 		d.mu.Unlock()
 		return 0
 	}
@@ -153,7 +153,8 @@ func (d *DownTrack) resendRecent(back uint16) int {
 func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	d.mu.Lock()
 	srcExt, inEpoch := d.m.sourceOf(outSeq)
-	src, tsOffset := d.src, d.m.tsOffset
+	src, tsOffset, vp8, tidCap := d.src, d.m.tsOffset, d.vp8Sent[outSeq%resendSlots], d.tidCap
+	numbering := d.vp8 // a copy, for a packet that was never sent (missing from the ring then)
 	d.mu.Unlock()
 	if !inEpoch || src == nil {
 		return 0, 0, false
@@ -169,6 +170,18 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	hdr := &d.rtxHdr
 	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+tsOffset
 	payload := view.Payload(buf[:size])
+	if d.isVP8 {
+		desc, ok := parseVP8Descriptor(payload)
+		switch {
+		case !ok:
+		case vp8.valid && vp8.seq == outSeq:
+			vp8.write(payload, desc) // the numbers it went out with the first time
+		case tidAbove(payload, desc, tidCap):
+			return 0, 0, false // a packet of a dropped temporal layer: never the viewer's
+		default:
+			numbering.rewriteParsed(payload, desc) // counted back from the newest picture sent
+		}
+	}
 	if d.rtxSSRC != 0 {
 		// RFC 4588: the original sequence number precedes the original payload.
 		start := view.PayloadStart

@@ -73,6 +73,16 @@ func (r *packetRing) LastKeyframe() uint64 {
 	return r.lastKey
 }
 
+// moveKeyframeBack makes extSeq, an earlier packet of the newest keyframe that arrived after
+// its later packets, that keyframe's start.
+func (r *packetRing) moveKeyframeBack(extSeq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if extSeq < r.lastKey {
+		r.lastKey = extSeq
+	}
+}
+
 // Has reports whether the ring holds the packet extSeq.
 func (r *packetRing) Has(extSeq uint64) bool {
 	r.mu.RLock()

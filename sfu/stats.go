@@ -65,6 +65,7 @@ type downStats struct {
 	packets, bytes, writeErrors                            atomic.Uint64
 	nacksIn, retransmits, plisIn                           atomic.Uint64
 	skips, upstreamNacks, switches, probes, resendsRefused atomic.Uint64
+	temporalDrops                                          atomic.Uint64 // packets above the temporal cap
 	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
 	jitter                                                 atomic.Uint32
 	rttMicros                                              atomic.Uint64
@@ -85,24 +86,33 @@ type TrackStats struct {
 	Retransmits  uint64  `json:"retransmits"`
 	PLIs         uint64  `json:"plis"`
 	Skips        uint64  `json:"skips"`
-	FractionLost float64 `json:"fraction_lost"`
-	RTTMillis    float64 `json:"rtt_ms"`
-	TransitP50Ms float64 `json:"transit_p50_ms"`
-	TransitP99Ms float64 `json:"transit_p99_ms"`
+	// MaxTemporal is the allocator's temporal-layer cap on the allocated layer (VP8 TID; absent:
+	// none), TemporalDrops the packets it dropped.
+	MaxTemporal   *int32  `json:"max_temporal,omitempty"`
+	TemporalDrops uint64  `json:"temporal_drops,omitempty"`
+	FractionLost  float64 `json:"fraction_lost"`
+	RTTMillis     float64 `json:"rtt_ms"`
+	TransitP50Ms  float64 `json:"transit_p50_ms"`
+	TransitP99Ms  float64 `json:"transit_p99_ms"`
 }
 
 // Stats returns a snapshot of the downtrack's counters.
 func (d *DownTrack) Stats() TrackStats {
 	var counts [len(transitBounds) + 1]uint64
 	d.stats.transit.addTo(&counts)
-	return TrackStats{
+	st := TrackStats{
 		Kind: d.slot.kind, Layer: d.Layer(), MaxLayer: rankName(d.maxRank.Load()), Switches: d.stats.switches.Load(),
 		EstimateKbps: float64(d.estimate.Load()) / 1000, Paused: d.allocRank.Load() == rankPause, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
 		NACKs: d.stats.nacksIn.Load(), Retransmits: d.stats.retransmits.Load(), PLIs: d.stats.plisIn.Load(),
 		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
 		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
+		TemporalDrops: d.stats.temporalDrops.Load(),
 	}
+	if tid := d.allocTID.Load(); tid < tidAll && d.allocRank.Load() != rankPause {
+		st.MaxTemporal = &tid
+	}
+	return st
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

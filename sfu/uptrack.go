@@ -47,12 +47,17 @@ type UpTrack struct {
 	ext         media.SeqExtender // push side only
 	keyTS       uint32            // RTP timestamp of the newest keyframe start
 	keyTSValid  bool
+	keyExt      uint64 // extended sequence number of its first packet
 	firstExt    uint64
 	windowStart time.Time
 	windowBytes int
+	tidWindow   [maxTemporal]int // bytes per VP8 temporal layer in the window
+	tidSeen     int32            // highest temporal layer in the window + 1 (0: none)
 
-	lastPacketNs atomic.Int64  // unix nanos of the newest packet: liveness
-	bitrate      atomic.Uint64 // bits per second over the last full second
+	lastPacketNs atomic.Int64               // unix nanos of the newest packet: liveness
+	bitrate      atomic.Uint64              // bits per second over the last full second
+	tidRates     [maxTemporal]atomic.Uint64 // the same per temporal layer (VP8 TID)
+	temporal     atomic.Int32               // temporal layers in the last full second (0: none)
 
 	packets, bytes, plisSent, nacksSent atomic.Uint64
 	unique, expected                    atomic.Uint64 // distinct sequence numbers received / spanned
@@ -98,16 +103,25 @@ func (u *UpTrack) push(pkt []byte) {
 	}
 	isVideo := u.kind == "video"
 	key := isVideo && media.IsKeyframeStart(u.codec.MimeType, view.Payload(pkt))
+	extSeq := u.ext.Extend(view.SequenceNumber)
+	earlierStart := false
 	if key {
 		// A keyframe starts at its first packet (the SPS, for H.264): later keyframe-start
-		// packets of the same picture (the IDR after SPS/PPS) are not entry points.
-		if u.keyTSValid && view.Timestamp == u.keyTS {
-			key = false
-		} else {
+		// packets of the same picture (the IDR after SPS/PPS) are not entry points, but one
+		// that arrives late and comes first (an SPS repaired after the IDR's first fragment
+		// arrived) moves the entry back to it.
+		switch {
+		case u.keyTSValid && view.Timestamp == u.keyTS:
+			key, earlierStart = false, extSeq < u.keyExt
+		case u.keyTSValid && extSeq < u.keyExt:
+			key = false // a packet of an older keyframe, arriving late
+		default:
 			u.keyTS, u.keyTSValid = view.Timestamp, true
 		}
+		if key || earlierStart {
+			u.keyExt = extSeq
+		}
 	}
-	extSeq := u.ext.Extend(view.SequenceNumber)
 	if u.firstExt == 0 {
 		u.firstExt = extSeq
 	}
@@ -116,7 +130,10 @@ func (u *UpTrack) push(pkt []byte) {
 	if !u.ring.Put(extSeq, pkt, now, key) {
 		return
 	}
-	u.measure(now, len(pkt))
+	if earlierStart {
+		u.ring.moveKeyframeBack(extSeq)
+	}
+	u.measure(now, len(pkt), packetTID(u.codec.MimeType, view.Payload(pkt)))
 	if !dup {
 		u.unique.Add(1)
 	}
@@ -136,14 +153,19 @@ func (u *UpTrack) push(pkt []byte) {
 }
 
 // measure keeps the layer's bitrate and liveness, for the viewers' layer choices.
-func (u *UpTrack) measure(now time.Time, n int) {
+func (u *UpTrack) measure(now time.Time, n int, tid int) {
 	u.lastPacketNs.Store(now.UnixNano())
 	if u.windowStart.IsZero() {
 		u.windowStart = now
 	}
 	u.windowBytes += n
+	if tid >= 0 {
+		u.tidWindow[tid] += n
+		u.tidSeen = max(u.tidSeen, int32(tid)+1)
+	}
 	if el := now.Sub(u.windowStart); el >= time.Second {
 		u.bitrate.Store(uint64(float64(u.windowBytes*8) / el.Seconds()))
+		u.storeTemporalRates(el)
 		u.windowStart, u.windowBytes = now, 0
 	}
 }

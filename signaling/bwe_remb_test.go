@@ -1,0 +1,318 @@
+package signaling
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// A REMB-only viewer is a client that offers goog-remb but neither the transport-wide-cc header
+// extension nor transport-cc feedback (older libwebrtc builds and native SDKs, GStreamer's
+// webrtcbin without its TWCC element): the SFU has no per-packet feedback and must steer that
+// viewer's layer by the bitrate the viewer itself reports. pion has no REMB generator, so the
+// viewer here estimates its bandwidth from what reaches it through its shaped path (the same
+// in-process bottleneck as bwe_test.go: a rate limit on this viewer only) with the AIMD rule of
+// libwebrtc's remote estimator: on loss, 0.85 × the rate received; otherwise up, but never
+// past 1.5 × the rate received (which the SFU's probes raise to let it climb).
+
+// rembMeter is the viewer's receive side: it sees every packet after the bottleneck (SRTP keeps
+// the RTP header in the clear) and keeps the REMB estimate.
+type rembMeter struct {
+	net.PacketConn
+	mu       sync.Mutex
+	bytes    int
+	window   [3]int // bytes received in the last ticks, newest first
+	ticks    int    // ticks since the first packet (the window is full after len(window))
+	streams  map[uint32]*rembStream
+	estimate float64 // bit/s
+	holdTill time.Time
+}
+
+type rembStream struct {
+	highest      uint16
+	started      bool
+	expected, gc int // sequence numbers spanned / packets received this tick
+}
+
+// REMB estimator constants: one decision per tick; loss above rembLossFloor is congestion.
+const (
+	rembTick      = 200 * time.Millisecond
+	rembInitial   = 3_000_000
+	rembLossFloor = 0.05
+	rembDecrease  = 0.85
+	rembGrowth    = 1.25 // per tick while the received rate allows it
+	rembCeiling   = 1.5  // of the rate received
+)
+
+func newREMBMeter(c net.PacketConn) *rembMeter {
+	return &rembMeter{PacketConn: c, streams: map[uint32]*rembStream{}, estimate: rembInitial}
+}
+
+func (m *rembMeter) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := m.PacketConn.ReadFrom(b)
+	if err == nil {
+		m.observe(b[:n])
+	}
+	return n, addr, err
+}
+
+// observe counts an RTP packet (RFC 7983: first byte 128-191; RTCP has payload types 192-223).
+func (m *rembMeter) observe(p []byte) {
+	if len(p) < 12 || p[0] < 128 || p[0] > 191 || (p[1] >= 192 && p[1] <= 223) {
+		return
+	}
+	seq, ssrc := binary.BigEndian.Uint16(p[2:]), binary.BigEndian.Uint32(p[8:])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.bytes += len(p)
+	s := m.streams[ssrc]
+	if s == nil {
+		s = &rembStream{}
+		m.streams[ssrc] = s
+	}
+	s.gc++
+	switch {
+	case !s.started:
+		s.started, s.highest, s.expected = true, seq, 1
+	case seq-s.highest < 0x8000 && seq != s.highest:
+		s.expected += int(seq - s.highest)
+		s.highest = seq
+	}
+}
+
+// tick ends one measurement interval and returns the new estimate in bit/s.
+func (m *rembMeter) tick(now time.Time) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ticks == 0 && m.bytes == 0 {
+		return m.estimate // nothing arrived yet
+	}
+	m.ticks++
+	copy(m.window[1:], m.window[:len(m.window)-1])
+	m.window[0], m.bytes = m.bytes, 0
+	sum, filled := 0, min(m.ticks, len(m.window))
+	for _, b := range m.window[:filled] {
+		sum += b
+	}
+	rate := float64(sum*8) / (rembTick.Seconds() * float64(filled))
+	expected, got := 0, 0
+	for _, s := range m.streams {
+		expected, got = expected+s.expected, got+min(s.gc, s.expected)
+		s.expected, s.gc = 0, 0
+	}
+	switch {
+	case expected > 0 && float64(expected-got) > rembLossFloor*float64(expected):
+		if now.After(m.holdTill) { // one decrease per congestion event
+			m.estimate = min(m.estimate, rembDecrease*rate)
+			m.holdTill = now.Add(time.Second)
+		}
+	case now.After(m.holdTill) && m.estimate < rembCeiling*rate:
+		m.estimate = min(m.estimate*rembGrowth, rembCeiling*rate)
+	}
+	m.estimate = max(m.estimate, 30_000)
+	return m.estimate
+}
+
+// rembPeer is a REMB-only viewer: its bottleneck, what arrived, the latest REMB it sent
+// (bit/s) and its WHEP session resource.
+type rembPeer struct {
+	link     *shapedConn
+	rec      *received
+	remb     *atomic.Uint64
+	location string
+}
+
+// rembViewer plays url as a REMB-only VP8 viewer behind a bottleneck of kbps (0: none),
+// recording every packet and sending REMB every rembTick until the test ends.
+func rembViewer(t *testing.T, ctx context.Context, url string, kbps int64) rembPeer {
+	t.Helper()
+	shaped := newShapedConn(loopbackUDP(t), kbps)
+	meter := newREMBMeter(shaped)
+	mux := webrtc.NewICEUDPMux(nil, meter)
+	t.Cleanup(func() { _ = mux.Close() })
+	pc := newREMBOnlyPeer(t, mux)
+	rec := newReceived()
+	var videoSSRC atomic.Uint32
+	record := recordTrack(rec)
+	pc.OnTrack(func(track *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if track.Kind() == webrtc.RTPCodecTypeVideo {
+			videoSSRC.Store(uint32(track.SSRC()))
+		}
+		record(track, r)
+	})
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if sdp := pc.LocalDescription().SDP; strings.Contains(sdp, "transport-wide-cc") || strings.Contains(sdp, "transport-cc") || !strings.Contains(sdp, "goog-remb") {
+		t.Fatalf("the REMB-only viewer's offer must have goog-remb and no transport-cc:\n%s", sdp)
+	}
+	resp, answer := post(t, url, pc.LocalDescription().SDP)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("REMB-only viewer: %d %s", resp.StatusCode, answer)
+	}
+	location := resp.Header.Get("Location")
+	t.Cleanup(func() { deleteResource(url, location) })
+	if strings.Contains(answer, "transport-wide-cc") {
+		t.Fatalf("the answer negotiates transport-wide-cc the viewer did not offer:\n%s", answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	var sent atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(rembTick)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tk.C:
+				est := meter.tick(now)
+				if ssrc := videoSSRC.Load(); ssrc != 0 {
+					sent.Store(uint64(est))
+					_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: float32(est), SSRCs: []uint32{ssrc}}})
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); wg.Wait(); _ = pc.Close() })
+	connected := make(chan struct{})
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		once.Do(func() { close(connected) })
+	}
+	select {
+	case <-connected:
+	case <-ctx.Done():
+		t.Fatal("REMB-only viewer did not connect")
+	}
+	return rembPeer{link: shaped, rec: rec, remb: &sent, location: location}
+}
+
+// newREMBOnlyPeer is a pion PeerConnection that negotiates VP8 with RTX, NACK, PLI and
+// goog-remb, and none of transport-cc: no TWCC interceptor, no header extension.
+func newREMBOnlyPeer(t *testing.T, mux ice.UDPMux) *webrtc.PeerConnection {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"}}
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}, PayloadType: 97},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		t.Fatal(err)
+	}
+	var se webrtc.SettingEngine
+	se.SetICEUDPMux(mux)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+// deleteResource ends a WHIP/WHEP session made by a raw POST to url.
+func deleteResource(url, location string) {
+	base := url[:strings.Index(url, "/wh")]
+	req, err := http.NewRequest(http.MethodDelete, base+location, nil)
+	if err != nil {
+		return
+	}
+	if r, err := http.DefaultClient.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+}
+
+func TestBWERembOnlyViewersSettleAndClimbBack(t *testing.T) {
+	ctx := testContext(t, 120*time.Second)
+	srv := newTestServer(t, nil)
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.url+"/whip/remb")
+	sizedSimulcast(streamCtx, layers, keyReq, &wg)
+	eventually(t, ctx, "three measured layers", func() bool {
+		info, ok := srv.sfu.Room("remb")
+		return ok && info.Live && len(info.Tracks) == 1 && len(info.Tracks[0].Layers) == 3
+	})
+	time.Sleep(1200 * time.Millisecond) // layer bitrates are measured over a second
+
+	fast := rembViewer(t, ctx, srv.url+"/whep/remb", 0)
+	slow := rembViewer(t, ctx, srv.url+"/whep/remb", 250)
+	start := time.Now()
+	eventually(t, ctx, "unconstrained REMB-only viewer on h", func() bool { return lastLayer(fast.rec) == 'h' })
+	eventually(t, ctx, "250 kbit/s REMB-only viewer on l", func() bool { return lastLayer(slow.rec) == 'l' })
+	t.Logf("settled after %v (REMB: unconstrained %d kbit/s, limited %d kbit/s)", time.Since(start).Round(100*time.Millisecond),
+		fast.remb.Load()/1000, slow.remb.Load()/1000)
+	fastBefore, slowBefore := fast.rec.count("video"), slow.rec.count("video")
+	for range 15 { // stays there, playing: sample for 3 s
+		time.Sleep(200 * time.Millisecond)
+		if lastLayer(fast.rec) != 'h' || lastLayer(slow.rec) != 'l' {
+			t.Fatalf("layers moved after settling: unconstrained %c, limited %c (REMB %d / %d kbit/s)", lastLayer(fast.rec), lastLayer(slow.rec),
+				fast.remb.Load()/1000, slow.remb.Load()/1000)
+		}
+	}
+	// l is one packet a frame at 30 fps (~90 in 3 s), h seven: video goes on.
+	if n := slow.rec.count("video") - slowBefore; n < 60 {
+		t.Fatalf("the limited viewer got %d video packets in 3 s on l, want video to go on", n)
+	}
+	if n := fast.rec.count("video") - fastBefore; n < 300 {
+		t.Fatalf("the unconstrained viewer got %d video packets in 3 s on h", n)
+	}
+	// The server steers by the viewer's REMB: without it the estimate would stay at its start.
+	for _, tr := range sessionStats(t, srv.url, slow.location).Tracks {
+		if tr.Kind == "video" && (tr.EstimateKbps == 0 || tr.EstimateKbps > 1000) {
+			t.Fatalf("server estimate for the limited REMB-only viewer: %.0f kbit/s, want its REMB (%d kbit/s)", tr.EstimateKbps, slow.remb.Load()/1000)
+		}
+	}
+	slow.link.setKbps(0)
+	lifted := time.Now()
+	eventually(t, ctx, "the 250 kbit/s REMB-only viewer back on h after the limit is lifted", func() bool { return lastLayer(slow.rec) == 'h' })
+	t.Logf("climbed back to h %v after the limit was lifted (REMB %d kbit/s)", time.Since(lifted).Round(100*time.Millisecond), slow.remb.Load()/1000)
+	if lastLayer(fast.rec) != 'h' {
+		t.Fatalf("the unconstrained REMB-only viewer left h (REMB %d kbit/s)", fast.remb.Load()/1000)
+	}
+}

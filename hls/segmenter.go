@@ -107,8 +107,18 @@ func (t *Track) segmentEnds(p *pendingSample) bool {
 	case t.audio:
 		return dur+next/2 >= cfg.SegmentDuration
 	default:
-		return p.Keyframe && dur >= cfg.SegmentDuration-cfg.SegmentDuration/20
+		return p.Keyframe && (dur >= cfg.SegmentDuration-cfg.SegmentDuration/20 || !t.curIndependent())
 	}
+}
+
+// curIndependent reports whether the segment in progress starts with a keyframe. One that
+// does not (it was cut at its longest) ends at the next keyframe, short or not, so that the
+// segments after it start with keyframes again instead of every one being cut without.
+func (t *Track) curIndependent() bool {
+	if len(t.cur.parts) > 0 {
+		return t.cur.parts[0].independent
+	}
+	return t.part.independent
 }
 
 // startSegment opens the next segment with p as its first sample.

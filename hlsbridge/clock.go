@@ -23,6 +23,8 @@ type rtpClock struct {
 	anchorAt  time.Duration
 	firstAt   time.Duration // arrival of the first packet since the (re)start
 	shift     time.Duration // how far settling moved the anchor back, in total
+	outAt     time.Duration // the time given out for the newest timestamp so far
+	outExt    int64         // that timestamp, extended
 }
 
 const (
@@ -39,21 +41,41 @@ func (c *rtpClock) reset() { c.started = false }
 func (c *rtpClock) pts(ts uint32, arrival time.Duration, log *slog.Logger) time.Duration {
 	if !c.started {
 		c.started, c.lastTS, c.ext, c.anchorExt, c.anchorAt, c.firstAt = true, ts, 0, 0, arrival, arrival
-		return arrival
+		return c.emit(arrival)
 	}
 	c.ext += int64(int32(ts - c.lastTS))
 	c.lastTS = ts
-	d := c.ext - c.anchorExt
-	p := c.anchorAt + time.Duration(d/c.rate)*time.Second + time.Duration(d%c.rate)*time.Second/time.Duration(c.rate)
+	p := c.anchorAt + c.duration(c.ext-c.anchorExt)
 	if off := p - arrival; off > 0 && off <= maxAhead && arrival-c.firstAt < settle {
+		// Move the anchor back to this earlier arrival, but only so far that the frame stays
+		// at least half its RTP duration after the last one given out: a burst of early
+		// frames (a source that hands on its first second at once) is then stretched back
+		// over several frames instead of collapsed onto its arrival times.
+		if d := c.ext - c.outExt; d > 0 {
+			off = min(off, max(p-(c.outAt+c.duration(d)/2), 0))
+		}
 		c.anchorAt -= off
 		c.shift += off
-		return arrival
+		return c.emit(p - off)
 	}
 	if off := p - arrival; off > maxAhead || off < -maxBehind {
 		log.Info("hlsbridge: RTP timestamps jumped, clock re-anchored", "offset", off, "rate", c.rate)
 		c.anchorExt, c.anchorAt = c.ext, arrival
+		c.outAt, c.outExt = arrival, c.ext
 		return arrival
+	}
+	return c.emit(p)
+}
+
+// duration converts a difference of extended RTP timestamps into time.
+func (c *rtpClock) duration(d int64) time.Duration {
+	return time.Duration(d/c.rate)*time.Second + time.Duration(d%c.rate)*time.Second/time.Duration(c.rate)
+}
+
+// emit remembers p as the time of the newest timestamp given out so far, and returns it.
+func (c *rtpClock) emit(p time.Duration) time.Duration {
+	if c.ext >= c.outExt {
+		c.outAt, c.outExt = p, c.ext
 	}
 	return p
 }

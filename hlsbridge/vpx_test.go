@@ -127,19 +127,43 @@ func TestRTPClock(t *testing.T) {
 	if got := c.pts(5, 42*time.Second, log); got != 42*time.Second {
 		t.Errorf("after reset: %v, want the arrival", got)
 	}
-	// Settling: the first frame came late; the next one, earlier than mapped, moves the
-	// anchor back by 23 ms.
+	// Settling: the first frame came late; the next one, 23 ms earlier than mapped, moves
+	// the anchor back, but by no more than keeps it half a frame (16.7 ms) after the first.
 	c = rtpClock{rate: 90000}
 	for i, s := range []struct {
 		ts            uint32
 		arrival, want time.Duration
-	}{{0, 100 * ms, 100 * ms}, {3000, 110 * ms, 110 * ms}, {6000, 170 * ms, 143333333}} {
+	}{{0, 100 * ms, 100 * ms}, {3000, 110 * ms, 116666666}, {6000, 170 * ms, 149999999}} {
 		if got := c.pts(s.ts, s.arrival, log); got != s.want {
 			t.Errorf("settling step %d: pts %v, want %v", i, got, s.want)
 		}
 	}
-	if c.shift != 23333333 {
-		t.Errorf("shift %v, want 23.333333ms", c.shift)
+	if c.shift != 16666667 {
+		t.Errorf("shift %v, want 16.666667ms", c.shift)
+	}
+}
+
+// TestRTPClockBurst: a source that hands on its first second at once (30 frames within
+// 3 ms, then real time) gets timestamps that keep increasing by at least half a frame, and
+// the anchor ends up near the earliest arrivals once real-time frames follow.
+func TestRTPClockBurst(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := rtpClock{rate: 90000}
+	const frame = 3000 // 33.3 ms at 90 kHz
+	var last time.Duration
+	for i := range 60 {
+		arrival := time.Second + time.Duration(i)*100*time.Microsecond // the burst
+		if i >= 30 {
+			arrival = time.Second + time.Duration(i-29)*time.Second/30 // then real time
+		}
+		got := c.pts(uint32(i*frame), arrival, log)
+		if i > 0 && got-last < time.Second/60 {
+			t.Fatalf("frame %d: pts %v only %v after the previous one", i, got, got-last)
+		}
+		last = got
+	}
+	if c.shift < 500*time.Millisecond {
+		t.Errorf("shift %v: the anchor should have moved back most of the burst's second", c.shift)
 	}
 }
 

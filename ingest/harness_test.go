@@ -40,7 +40,16 @@ type env struct {
 	logs    *logSink
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
+	t.Helper()
+	return newEnvWith(t, mod, nil)
+}
+
+// envHook adds a service to a test env (the HLS bridge): it registers its handlers on mux
+// and runs under ctx; the returned wait blocks until it has ended, before the SFU closes.
+type envHook func(ctx context.Context, media *sfu.SFU, mux *http.ServeMux, log *slog.Logger) (wait func())
+
+func newEnvWith(t testing.TB, mod func(*Config), hook envHook) *env {
 	t.Helper()
 	logs := &logSink{}
 	var w io.Writer = logs
@@ -58,6 +67,10 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	signaling.New(signaling.Options{SFU: media, Logger: log, Context: ctx}).Register(mux)
+	hookDone := func() {}
+	if hook != nil {
+		hookDone = hook(ctx, media, mux, log)
+	}
 	hs := httptest.NewServer(mux)
 	cfg := Config{RTMPAddr: "127.0.0.1:0", SRTAddr: "127.0.0.1:0", IdleTimeout: 3 * time.Second,
 		KeyframeTimeout: 4 * time.Second, Log: log}
@@ -66,6 +79,8 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	}
 	ing, err := New(cfg, media)
 	if err != nil {
+		cancel()
+		hookDone()
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
@@ -75,6 +90,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		hookDone()
 		hs.Close()
 		closeCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 		defer done()

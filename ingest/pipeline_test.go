@@ -150,7 +150,7 @@ func TestBFramesCapture(t *testing.T) {
 	})
 	t.Run("package transcoder", func(t *testing.T) {
 		if !reencoderReady() {
-			t.Skip("transcoder.NewReencoder not available yet")
+			t.Fatal("transcoder.NewReencoder does not open")
 		}
 		st, room := newTestStream(t, Transcode{}.withDefaults())
 		room.keep = true

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/loadtest/bare"
 )
 
 // RoomPlaceholder in a WHIP, WHEP or HLS URL template stands for the room name.
@@ -35,7 +36,7 @@ type Config struct {
 
 	Viewers      []int  // WebRTC viewer count of each step, e.g. 1, 100, 300 (ignored with Capacity)
 	HLSViewers   int    // LL-HLS viewers, joined at the first step and kept
-	ViewerMode   string // ViewerLight (default) or ViewerFull
+	ViewerMode   string // ViewerLight (default), ViewerFull or ViewerBare
 	MaxLayer     string // simulcast cap asked of the WHEP layer endpoint: l, m, h or auto; "" = none
 	HLSRendition string // LL-HLS variant to play ("" = the highest bandwidth)
 
@@ -57,6 +58,9 @@ type Config struct {
 	Progress    io.Writer    // progress (a bar or lines); nil discards
 	ProgressBar bool         // Progress is a terminal: draw a one-line bar instead of lines
 	Logger      *slog.Logger // nil discards
+
+	identity  *bare.Identity // the DTLS certificate all bare viewers of a run share
+	bareGroup *bare.Group    // the group polling a bare viewer's socket (set per viewer)
 }
 
 // withDefaults fills the zero values that have a default.
@@ -105,8 +109,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("publishers %d: want 1-100", c.Publishers)
 	case d.PublisherMode != PublisherLive && d.PublisherMode != PublisherLoop:
 		return fmt.Errorf("publisher %q: want live or loop", c.PublisherMode)
-	case d.ViewerMode != ViewerLight && d.ViewerMode != ViewerFull:
-		return fmt.Errorf("viewer %q: want light or full", c.ViewerMode)
+	case d.ViewerMode != ViewerLight && d.ViewerMode != ViewerFull && d.ViewerMode != ViewerBare:
+		return fmt.Errorf("viewer %q: want light, full or bare", c.ViewerMode)
 	case d.Capacity && (d.CapacityStep < 1 || d.MaxViewers < d.CapacityStep):
 		return fmt.Errorf("capacity step %d, max viewers %d: want 1 <= step <= max", d.CapacityStep, d.MaxViewers)
 	case !slices.ContainsFunc(d.Viewers, func(n int) bool { return n > 0 }) && d.HLSViewers == 0:

@@ -1,11 +1,11 @@
 // Package loadtest is Glint's load generator (`glint loadtest`). It owns synthetic
 // publishers (real H.264 from libx264 with a capture-time SEI in every access unit, plus
-// Opus) and viewers (WebRTC over WHEP, LL-HLS) that talk to a server over the public
-// protocols only, and the measurement of what they see at a series of viewer counts:
-// latency from capture to a complete frame, join time, frames received against sent,
-// freezes, loss, bitrate; the server's CPU and memory (from /metrics or /proc) and the
-// load generator's own CPU. A capacity mode ramps viewers until latency or loss crosses
-// a threshold.
+// Opus) and viewers (WebRTC over WHEP: pion, or the far cheaper receive-only viewers of
+// loadtest/bare; LL-HLS) that talk to a server over the public protocols only, and the
+// measurement of what they see at a series of viewer counts: latency from capture to a
+// complete frame, join time, frames received against sent, freezes, loss, bitrate; the
+// server's CPU and memory (from /metrics or /proc) and the load generator's own CPU. A
+// capacity mode ramps viewers until latency or loss crosses a threshold.
 package loadtest
 
 import (
@@ -15,11 +15,14 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/glint-video/glint/loadtest/bare"
 )
 
 // Timeouts of the run's network steps.
@@ -43,6 +46,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	var groups []*bare.Group
+	if cfg.ViewerMode == ViewerBare {
+		id, err := bare.NewIdentity()
+		if err != nil {
+			return nil, err
+		}
+		cfg.identity = id
+		for range runtime.GOMAXPROCS(0) { // one polling goroutine per core
+			groups = append(groups, bare.NewGroup(bare.DefaultPollInterval))
+		}
+		defer func() {
+			for _, g := range groups {
+				g.Close() // after r.run closed the viewers
+			}
+		}()
+	}
 	// libx264 and libopus print their settings and statistics at info level; the load
 	// generator's stderr belongs to its progress.
 	if astiav.GetLogLevel() > astiav.LogLevelError {
@@ -59,7 +78,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer transport.CloseIdleConnections()
 	httpClient := &http.Client{Transport: transport}
 	r := &runner{
-		cfg: cfg, http: httpClient, report: newReport(cfg), clock: &markClock{},
+		cfg: cfg, http: httpClient, report: newReport(cfg), clock: &markClock{}, bareGroups: groups,
 		bar: newProgress(cfg.Progress, cfg.ProgressBar, len(cfg.Viewers)+1),
 	}
 	r.probe = &serverProbe{http: httpClient, metricsURL: cfg.MetricsURL, required: cfg.MetricsURL != "", pid: cfg.ServerPID}
@@ -84,6 +103,7 @@ type runner struct {
 	bar         *progress
 	pubs        []*publisher
 	webrtc, hls *viewerPool
+	bareGroups  []*bare.Group // bare mode: polling goroutines, viewers spread over them
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -207,7 +227,11 @@ func (r *runner) newLayers(specs []layerSpec, loops map[string][]accessUnit) ([]
 
 func (r *runner) joinWebRTC(ctx context.Context, i int) (member, error) {
 	room := i % len(r.pubs)
-	return joinWebRTC(ctx, roomURL(r.cfg.WHEPURL, r.cfg.roomName(room)), room, r.cfg, r.http, r.clock)
+	cfg := r.cfg
+	if len(r.bareGroups) > 0 {
+		cfg.bareGroup = r.bareGroups[i%len(r.bareGroups)]
+	}
+	return joinWebRTC(ctx, roomURL(r.cfg.WHEPURL, r.cfg.roomName(room)), room, cfg, r.http, r.clock)
 }
 
 func (r *runner) joinHLS(ctx context.Context, i int) (member, error) {

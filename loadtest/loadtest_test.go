@@ -228,6 +228,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative viewers", func(c *loadtest.Config) { c.Viewers = []int{1, -1} }, "viewers"},
 		{"publisher mode", func(c *loadtest.Config) { c.PublisherMode = "file" }, "publisher"},
 		{"viewer mode", func(c *loadtest.Config) { c.ViewerMode = "heavy" }, "viewer"},
+		{"bare viewers", func(c *loadtest.Config) { c.ViewerMode = loadtest.ViewerBare }, ""},
 		{"layer", func(c *loadtest.Config) { c.MaxLayer = "x" }, "max layer"},
 		{"whep template", func(c *loadtest.Config) { c.Publishers, c.WHEPURL = 2, "http://h/whep/one" }, "whep-url"},
 		{"capacity", func(c *loadtest.Config) { c.Capacity, c.CapacityStep, c.MaxViewers = true, 50, 10 }, "capacity"},

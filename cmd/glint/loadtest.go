@@ -88,7 +88,7 @@ func newLoadtestFlags(o *loadtestOptions) *flag.FlagSet {
 	o.Viewers = countList{1, 100, 300}
 	fs.Var(&o.Viewers, "viewers", "WebRTC viewer count of each step, comma-separated (0 for none)")
 	fs.IntVar(&o.HLSViewers, "hls-viewers", 0, "LL-HLS viewers, joined at the first step and kept")
-	fs.StringVar(&o.Viewer, "viewer", loadtest.ViewerLight, "WebRTC viewer mode: light (RTP headers + SEI, cheap) or full (reassemble and check every frame)")
+	fs.StringVar(&o.Viewer, "viewer", loadtest.ViewerLight, "WebRTC viewer mode: light (pion, RTP headers + SEI), bare (no pion: batched reads, only frame starts decrypted; cheapest) or full (reassemble and check every frame)")
 	fs.StringVar(&o.MaxLayer, "max-layer", "", "cap every WebRTC viewer at this simulcast layer (l, m, h, auto) through the WHEP layer endpoint")
 	fs.StringVar(&o.HLSRendition, "hls-rendition", "", "LL-HLS variant to play: a substring of its URI (default the highest bandwidth)")
 	fs.DurationVar(&o.Duration, "duration", 15*time.Second, "measurement time of each step")

@@ -1,0 +1,68 @@
+package bare
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestSocketBatchesAndStamps: datagrams waiting on the socket come in batches of at most
+// Batch per poll, each with a kernel receive time, and a poll of an empty socket returns
+// at once. (Loopback only: run inside a network namespace.)
+func TestSocketBatchesAndStamps(t *testing.T) {
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = peer.Close() }()
+	const batch, sent = 8, 20
+	s, err := dialSocket(peer.LocalAddr().(*net.UDPAddr).AddrPort(), readBuffer, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.close() }()
+	if err := s.write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_, viewer, err := peer.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().UnixNano()
+	for i := range sent {
+		if _, err := peer.WriteToUDP(fmt.Appendf(nil, "datagram %d", i), viewer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := time.Now().UnixNano()
+	var got []string
+	var polls int
+	for deadline := time.Now().Add(5 * time.Second); len(got) < sent && time.Now().Before(deadline); {
+		n := 0
+		more, err := s.poll(func(b []byte, stamp int64) {
+			n++
+			got = append(got, string(b))
+			if stamp < before || stamp > after {
+				t.Errorf("%q stamped %d, outside [%d, %d]", b, stamp, before, after)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > batch || more && n != batch {
+			t.Errorf("poll read %d datagrams (more %v), batch is %d", n, more, batch)
+		}
+		polls++
+		if !more {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if len(got) != sent || got[0] != "datagram 0" || got[sent-1] != fmt.Sprintf("datagram %d", sent-1) {
+		t.Fatalf("got %d datagrams %q, want %d in order", len(got), got, sent)
+	}
+	if polls < sent/batch {
+		t.Errorf("%d polls for %d datagrams in batches of %d", polls, sent, batch)
+	}
+}

@@ -7,6 +7,7 @@ set -euo pipefail
 viewers=${BENCH_VIEWERS:-1,50,100,200,300,500}
 step=${BENCH_STEP:-10s}
 full=${BENCH_FULL_VIEWERS:-50}
+bare=${BENCH_BARE_VIEWERS:-100,300,500}
 port=18080; udp=18189
 tmp=$(mktemp -d)
 taskset -c 0 "$GLINT_BIN" serve --http-addr 127.0.0.1:$port --udp-port $udp --ice-ip 127.0.0.1 \
@@ -17,11 +18,15 @@ for _ in $(seq 50); do curl -fs http://127.0.0.1:$port/healthz >/dev/null && bre
 cmd="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --publisher loop --viewers $viewers --duration $step --server-pid \$SERVER --json out.json"
 echo "bench fanout: $cmd" >&2
 taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --publisher loop --viewers "$viewers" \
-  --duration "$step" --server-pid $server --json "$tmp/light.json" >&2
+  --duration "$step" --server-pid $server --json "$tmp/light.json" >&2 || echo "bench fanout: loadtest (light) exited $?; its report says where it stopped" >&2
 cmd_full="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --room full --viewers $full --viewer full --duration $step --server-pid \$SERVER --json full.json"
 echo "bench fanout: $cmd_full" >&2
 taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --room full --viewers "$full" --viewer full \
-  --duration "$step" --server-pid $server --json "$tmp/full.json" >&2
+  --duration "$step" --server-pid $server --json "$tmp/full.json" >&2 || echo "bench fanout: loadtest (full) exited $?; its report says where it stopped" >&2
+cmd_bare="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --room bare --publisher loop --viewers $bare --viewer bare --duration $step --server-pid \$SERVER --json bare.json"
+echo "bench fanout: $cmd_bare" >&2
+taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --room bare --publisher loop --viewers "$bare" --viewer bare \
+  --duration "$step" --server-pid $server --json "$tmp/bare.json" >&2 || echo "bench fanout: loadtest (bare) exited $?; its report says where it stopped" >&2
 cat <<MD
 ## SFU fan-out: latency, CPU and memory per viewer (issues 3 and 7)
 
@@ -29,17 +34,22 @@ cat <<MD
 
 \`$cmd_full\`
 
+\`$cmd_bare\`
+
 Server: \`taskset -c 0 glint serve --hls=false ...\` (core 0), load generator on core 1, in a
 loopback-only namespace. One loop publisher: 2 s of libx264 720p30 at 2.5 Mbit/s encoded once
 and replayed, a capture-time SEI stamped into every frame as it is sent, plus Opus. Latency =
 capture → the frame's last packet at the viewer (light viewers: RTP headers and the SEI only).
 Server CPU and RSS from /proc (\`--server-pid\`); per-viewer costs are over the 0-viewer
 baseline. Transit = Glint's \`glint_transit_seconds\` (packet in → packet out of the SFU).
+The "bare" rows use viewers without pion (loadtest/bare, ~5× cheaper for the load generator):
+they send no RTCP, so the server runs no bandwidth estimation for them and its cost per
+viewer is understated; they show where the server itself saturates.
 
 MD
-python3 - "$tmp/light.json" "$tmp/full.json" <<'PY'
+python3 - "$tmp/light.json" "$tmp/full.json" "$tmp/bare.json" <<'PY'
 import json, sys
-light, full = (json.load(open(p)) for p in sys.argv[1:3])
+light, full, bare = (json.load(open(p)) for p in sys.argv[1:4])
 print("| viewers | latency p50 / p95 / p99 / max | frames | loss | freezes/min | server CPU | per viewer | RSS | per viewer | transit p50 / p99 | load generator CPU | per viewer | machine CPU |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 def row(s, label, run):
@@ -65,6 +75,8 @@ for s in light["steps"]:
     row(s, str(s["viewers"]), light)
 for s in full["steps"]:
     row(s, "%d (full viewers)" % s["viewers"], full)
+for s in bare["steps"]:
+    row(s, "%d (bare viewers)" % s["viewers"], bare)
 if light.get("error"):
     print(f'\nStopped early: {light["error"]}')
 PY

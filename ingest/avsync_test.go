@@ -96,10 +96,10 @@ func ntpSeconds(ntp uint64) float64 {
 }
 
 // trackClock maps a track's RTP timestamps to the sender's wall clock through its sender
-// reports. Each report gives the offset wall − RTP/rate; the median of all reports is the
-// mapping used (a single report carries the scheduling jitter of the packet it was taken
-// from), and nearest picks the report closest in RTP time (what a receiver that just
-// takes the latest report would use).
+// reports. Each report gives the offset wall − RTP/rate; wall maps through the median of
+// all reports, nearest through the report closest in RTP time, latest through the last one
+// (what a receiver that just takes the latest report uses). The SFU's reports carry the
+// source's own clock, so each single report is meant to be exact.
 type trackClock struct {
 	rate    float64
 	ref     uint32 // RTP origin for unwrapping: the first packet's timestamp
@@ -140,6 +140,9 @@ func (c *trackClock) nearest(ts uint32) float64 {
 	}
 	return s + c.offsets[best]
 }
+
+// latest maps an RTP timestamp through the last report received.
+func (c *trackClock) latest(ts uint32) float64 { return c.seconds(ts) + c.offsets[len(c.offsets)-1] }
 
 // deviations lists each report's offset from the median, in ms, in arrival order.
 func (c *trackClock) deviations() string {
@@ -334,4 +337,33 @@ func (d *avDecoder) close() {
 	d.frame.Free()
 	d.pkt.Free()
 	d.cc.Free()
+}
+
+// TestWallAnchor: the timeline's wall-clock origin follows the least delayed frame, jumps
+// on a stall, and reports are due at once and then every reportInterval.
+func TestWallAnchor(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	var a wallAnchor
+	for i, s := range []struct {
+		arrival time.Duration // after t0
+		dts     int64
+		origin  time.Duration // after t0, afterwards
+	}{
+		{0, 0, 0},
+		{40 * time.Millisecond, 3000, 0},        // 6.7 ms late: kept
+		{60 * time.Millisecond, 6000, -6666666}, // early: the new origin
+		{5 * time.Second, 9000, 5*time.Second - 100*time.Millisecond},                      // a stall: re-anchored
+		{5*time.Second + 40*time.Millisecond, 12000, 5*time.Second - 100*time.Millisecond}, // kept
+	} {
+		a.observe(t0.Add(s.arrival), s.dts)
+		if got := a.origin.Sub(t0); got != s.origin {
+			t.Errorf("frame %d: origin %v after t0, want %v", i, got, s.origin)
+		}
+	}
+	if got, want := a.at(90000).Sub(a.origin), time.Second; got != want {
+		t.Errorf("at(90000) is %v after the origin, want %v", got, want)
+	}
+	if !a.due(t0) || a.due(t0.Add(reportInterval/2)) || !a.due(t0.Add(reportInterval)) {
+		t.Error("reports are due at once, then once per reportInterval")
+	}
 }

@@ -39,6 +39,41 @@ func (c *clock) dts(t int64) int64 {
 	return out
 }
 
+// wallAnchor ties the stream's timeline (clock's output) to the wall clock for the viewers'
+// sender reports: timeline 0 is at origin, taken from the frame that arrived earliest for its
+// decode time (the least delayed), and moved when frames arrive more than anchorJump later
+// than it says (a stall: the timeline fell behind the wall clock). Audio and video share it.
+type wallAnchor struct {
+	origin   time.Time
+	reported time.Time // when the latest report was given
+}
+
+const (
+	anchorJump     = time.Second
+	reportInterval = time.Second
+)
+
+// observe takes a frame with timeline decode time dts arriving at now.
+func (a *wallAnchor) observe(now time.Time, dts int64) {
+	cand := now.Add(-ticksToDuration(dts))
+	if a.origin.IsZero() || cand.Before(a.origin) || cand.Sub(a.origin) > anchorJump {
+		a.origin = cand
+	}
+}
+
+// at is the wall-clock time of timeline time t.
+func (a *wallAnchor) at(t int64) time.Time { return a.origin.Add(ticksToDuration(t)) }
+
+// due says whether a report is due at now (the first at once, then every reportInterval),
+// and records it as given.
+func (a *wallAnchor) due(now time.Time) bool {
+	if !a.reported.IsZero() && now.Sub(a.reported) < reportInterval {
+		return false
+	}
+	a.reported = now
+	return true
+}
+
 // ticksToDuration converts 90 kHz ticks to a duration (without overflow for centuries).
 func ticksToDuration(t int64) time.Duration {
 	return time.Duration(t/ticksPerSecond)*time.Second + time.Duration(t%ticksPerSecond)*time.Second/ticksPerSecond

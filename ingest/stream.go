@@ -22,6 +22,12 @@ type roomPublisher interface {
 	Close()
 }
 
+// senderReporter is a publisher that takes the source timing of its tracks for the viewers'
+// RTCP sender reports (*sfu.LocalPublisher; fakes in tests may lack it).
+type senderReporter interface {
+	SetSenderReport(kind string, wall time.Time, rtpTS uint32)
+}
+
 // publishFunc opens a room's publisher (Server.publish, or a fake in fuzz tests).
 type publishFunc func(room string, video, audio *webrtc.RTPCodecParameters, onKeyframe func()) (roomPublisher, error)
 
@@ -47,6 +53,7 @@ type stream struct {
 	watch   *watchdog // nil in fuzz tests
 
 	clock                  clock
+	wall                   wallAnchor
 	params, reencoded      h264Params
 	hasVideo, fixed        bool
 	audio                  *audioIn
@@ -114,6 +121,7 @@ func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 			return err
 		}
 	}
+	s.syncReport(d, p)
 	if s.reenc != nil {
 		return s.reencode(au, p, d)
 	}
@@ -143,6 +151,7 @@ func (s *stream) audioFrame(pts int64, frame []byte) error {
 			return err
 		}
 	}
+	s.syncReport(p, p)
 	switch {
 	case s.opus == nil:
 		return nil
@@ -160,6 +169,26 @@ func (s *stream) audioFrame(pts int64, frame []byte) error {
 		}
 	}
 	return nil
+}
+
+// syncReport anchors the stream's timeline to the wall clock at a frame arriving now (decode
+// time dts) and, when one is due, gives the room's publisher the source timing of both tracks
+// at timeline time at (the frame's presentation time): one anchor for both, so viewers'
+// sender reports keep audio and video exactly as aligned as the input.
+func (s *stream) syncReport(dts, at int64) {
+	now := time.Now()
+	s.wall.observe(now, dts)
+	sr, ok := s.pub.(senderReporter)
+	if !ok || !s.wall.due(now) {
+		return
+	}
+	wall := s.wall.at(at)
+	if s.video != nil {
+		sr.SetSenderReport("video", wall, s.video.base+uint32(at))
+	}
+	if s.opus != nil {
+		sr.SetSenderReport("audio", wall, s.opus.base+uint32(at*48000/ticksPerSecond))
+	}
 }
 
 func (s *stream) checkKeyframeTimeout() error {

@@ -28,14 +28,14 @@ type viewerBWE struct {
 	rembAt    atomic.Int64  // unix nanos of the latest REMB
 }
 
-// viewerInterceptors builds a viewer's interceptors: sender reports, the GCC estimator
-// (fed by TWCC feedback) and the TWCC sequence-number header extension, in that order so
-// that the estimator sees the sequence number each packet leaves with.
+// viewerInterceptors builds a viewer's interceptors: the GCC estimator (fed by TWCC
+// feedback) and the TWCC sequence-number header extension, in that order so that the
+// estimator sees the sequence number each packet leaves with. No report interceptors: a
+// viewer sends the SFU no media (nothing to make receiver reports of), and the downtracks
+// make their own sender reports from the source's timing (sfu/senderreport.go), which
+// pion's, taken from the moment each packet leaves, would contradict.
 func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE) (*interceptor.Registry, error) {
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("rtcp reports: %w", err)
-	}
 	bwe.pacer = newSSRCPacer()
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate), gcc.SendSideBWEMinBitrate(30_000),

@@ -55,6 +55,8 @@ type DownTrack struct {
 	dropped      bool   // packets were dropped since the last one sent: hide the gap
 	missingRun   uint64 // packets missing from the ring since the last one sent or dropped
 	src          *UpTrack
+	epochSrc     *UpTrack // the source whose timeline m.tsOffset maps (sender reports)
+	reportedSrc  *UpTrack // the epochSrc of the latest sender report
 	cursor       uint64
 	needKey      bool
 	newEpoch     bool
@@ -212,6 +214,7 @@ func (d *DownTrack) drain() {
 		switch {
 		case d.newEpoch:
 			d.m.rebase(d.cursor, d.view.Timestamp, now, d.sameSrc)
+			d.epochSrc = src
 			d.m.forgetPast() // a new source, or a skip far ahead of what was sent
 			d.vp8.rebase()
 			d.newEpoch, d.dropped = false, false
@@ -232,6 +235,7 @@ func (d *DownTrack) drain() {
 		}
 		d.stats.packets.Add(1)
 		d.stats.bytes.Add(uint64(n))
+		d.stats.octets.Add(uint64(len(payload)))
 		d.stats.transit.observe(time.Since(arrival))
 	}
 }

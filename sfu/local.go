@@ -86,7 +86,7 @@ func newLocalUpTrack(kind string, codec webrtc.RTPCodecParameters, pub rtcpWrite
 	return &UpTrack{
 		kind: kind, codec: codec, ssrc: ssrc, ring: ring, publisher: pub,
 		log: sess.log.With("kind", kind, "ssrc", ssrc), pliInterval: pliInterval,
-		nackedAt: make([]int64, ring.Size()), done: make(chan struct{}),
+		nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),
 	}
 }
 
@@ -110,6 +110,16 @@ func (p *LocalPublisher) WriteRTP(kind string, pkt []byte) error {
 	up.push(pkt)
 	p.mu.Unlock()
 	return nil
+}
+
+// SetSenderReport gives the source timing of a track ("video" or "audio"): the moment, on
+// this machine's clock, at which its RTP clock read rtpTS. Viewers' sender reports are made
+// from the latest pair, so pairs of both tracks from one clock keep them in sync. Call it
+// when the stream starts and about once a second; kinds without a track are ignored.
+func (p *LocalPublisher) SetSenderReport(kind string, wall time.Time, rtpTS uint32) {
+	if up := p.tracks[kind]; up != nil {
+		up.setSourcePair(wall, rtpTS)
+	}
 }
 
 // Close ends the publisher; its viewers stay and wait for the next one.

@@ -3,9 +3,11 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -114,10 +116,11 @@ func (s *SFU) startPublisher(ctx context.Context, sess *Session, me *webrtc.Medi
 // receiveTrack runs one published track until it ends.
 func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	up := newUpTrack(track, sess.pc, sess.sfu.opts.PLIInterval, sess.log)
+	up.clock = &sess.srcClock
 	sess.mu.Lock()
 	sess.ups = append(sess.ups, up)
 	sess.mu.Unlock()
-	sess.goOwned(func() { drainRTCP(receiver, track.RID()) })
+	sess.goOwned(func() { readRTCP(receiver, up) })
 	if !sess.room.addUpTrack(sess, up) {
 		sess.log.Warn("track ignored: no slot for it", "kind", up.kind, "codec", up.codec.MimeType)
 	}
@@ -136,19 +139,31 @@ func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RT
 	up.log.Info("uptrack ended", "packets", up.packets.Load())
 }
 
-// drainRTCP reads a receiver's RTCP (of one simulcast layer when rid is set) so that its
-// interceptors see the sender reports.
-func drainRTCP(receiver *webrtc.RTPReceiver, rid string) {
+// readRTCP reads a receiver's RTCP (of one simulcast layer when the track has a rid) so
+// that its interceptors see the sender reports, and keeps the track's latest report as the
+// source timing of the viewers' own reports. A packet that does not parse is skipped.
+func readRTCP(receiver *webrtc.RTPReceiver, up *UpTrack) {
 	var buf [1500]byte
 	for {
+		var n int
 		var err error
-		if rid != "" {
-			_, _, err = receiver.ReadSimulcast(buf[:], rid)
+		if up.rid != "" {
+			n, _, err = receiver.ReadSimulcast(buf[:], up.rid)
 		} else {
-			_, _, err = receiver.Read(buf[:])
+			n, _, err = receiver.Read(buf[:])
 		}
 		if err != nil {
-			return
+			return // the track or the connection ended
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		now := time.Now()
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok {
+				up.onSenderReport(sr, now)
+			}
 		}
 	}
 }

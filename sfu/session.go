@@ -39,6 +39,8 @@ type Session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	srcClock srcClock // a publisher's NTP clock on the SFU's (its sender reports)
+
 	mu    sync.Mutex
 	ups   []*UpTrack
 	downs []*DownTrack

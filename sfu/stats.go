@@ -63,6 +63,7 @@ func quantile(counts [len(transitBounds) + 1]uint64, q float64) time.Duration {
 // downStats are a downtrack's counters.
 type downStats struct {
 	packets, bytes, writeErrors                            atomic.Uint64
+	octets                                                 atomic.Uint64 // payload bytes, for sender reports
 	nacksIn, retransmits, plisIn                           atomic.Uint64
 	skips, upstreamNacks, switches, probes, resendsRefused atomic.Uint64
 	temporalDrops                                          atomic.Uint64 // packets above the temporal cap

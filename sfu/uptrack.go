@@ -59,6 +59,15 @@ type UpTrack struct {
 	tidRates     [maxTemporal]atomic.Uint64 // the same per temporal layer (VP8 TID)
 	temporal     atomic.Int32               // temporal layers in the last full second (0: none)
 
+	// Sender-report timing (sfu/senderreport.go): the source's own NTP ↔ RTP pair, and one
+	// from arrivals for sources that give none.
+	created time.Time
+	clock   *srcClock // the publisher's clock mapping (nil: pairs are on the SFU's clock)
+	srMu    sync.Mutex
+	srcPair clockPair
+	fbPair  clockPair
+	fbPriv  clockPair // the push goroutine's copy of fbPair
+
 	packets, bytes, plisSent, nacksSent atomic.Uint64
 	unique, expected                    atomic.Uint64 // distinct sequence numbers received / spanned
 	done                                chan struct{}
@@ -74,7 +83,7 @@ func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Dura
 	return &UpTrack{
 		kind: kind, rid: track.RID(), codec: track.Codec(), ssrc: uint32(track.SSRC()),
 		ring: ring, publisher: pub, log: log.With("kind", kind, "rid", track.RID(), "ssrc", uint32(track.SSRC())),
-		pliInterval: pliInterval, nackedAt: make([]int64, ring.Size()), done: make(chan struct{}),
+		pliInterval: pliInterval, nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),
 	}
 }
 
@@ -135,6 +144,7 @@ func (u *UpTrack) push(pkt []byte) {
 	}
 	u.measure(now, len(pkt), packetTID(u.codec.MimeType, view.Payload(pkt)))
 	if !dup {
+		u.noteArrival(now.UnixNano(), view.Timestamp)
 		u.unique.Add(1)
 	}
 	if h := u.ext.Highest(); h >= u.firstExt {

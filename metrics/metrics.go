@@ -16,10 +16,12 @@ import (
 // TotalsSource is what the collector reads (implemented by *sfu.SFU).
 type TotalsSource interface{ Totals() sfu.Totals }
 
-// Handler returns the /metrics handler for src, with Go runtime and process metrics.
-func Handler(src TotalsSource) http.Handler {
+// Handler returns the /metrics handler for src, with Go runtime and process metrics and
+// any extra collectors (e.g. NewEncoderCollector).
+func Handler(src TotalsSource, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newCollector(src))
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
@@ -61,7 +63,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		SFU: media, RoomTokens: cfg.RoomTokens, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
 		Logger: log, Context: streamsCtx,
 	}).Register(mux)
-	mux.Handle("GET /metrics", metrics.Handler(media))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
@@ -71,6 +72,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// every HLS stream, which answers blocked playlist requests before the HTTP shutdown) and
 	// RTMP/SRT ingest.
 	var services []func(context.Context)
+	var collectors []prometheus.Collector
 	if cfg.HLS {
 		hlsServer := hls.NewServer(log)
 		mux.Handle("/hls/", hlsServer)
@@ -81,7 +83,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		services = append(services, func(ctx context.Context) { _ = bridges.Run(ctx) })
+		mux.HandleFunc("GET /api/hls", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, hlsStatus(bridges))
+		})
+		collectors = append(collectors, metrics.NewEncoderCollector(func() (string, bool) {
+			enc := bridges.Encoder()
+			return enc.Name, enc.Hardware
+		}))
 	}
+	mux.Handle("GET /metrics", metrics.Handler(media, collectors...))
 	if cfg.RTMPAddr != "" || cfg.SRTAddr != "" {
 		in, err := ingest.New(ingest.Config{RTMPAddr: cfg.RTMPAddr, SRTAddr: cfg.SRTAddr, StreamKeys: cfg.StreamKeys,
 			Passphrase: cfg.SRTPassphrase, Log: log}, media)
@@ -89,10 +99,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			_ = media.Close(context.Background())
 			return fmt.Errorf("ingest: %w", err)
 		}
-		mux.HandleFunc("GET /api/ingest", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(in.Status())
-		})
+		mux.HandleFunc("GET /api/ingest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, in.Status()) })
 		log.Info("ingest listening", "rtmp", in.RTMPAddr(), "srt", in.SRTAddr())
 		services = append(services, func(ctx context.Context) { _ = in.Serve(ctx) })
 	}
@@ -151,4 +158,22 @@ func newHTTPServer(h http.Handler, tls bool) *http.Server {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
+}
+
+// hlsStatusBody is GET /api/hls: the H.264 encoder of the LL-HLS ladder (probed at start;
+// empty until then, or when none is usable) and the rooms with a running bridge.
+type hlsStatusBody struct {
+	Encoder  string   `json:"encoder"`
+	Hardware bool     `json:"hardware"`
+	Rooms    []string `json:"rooms"`
+}
+
+func hlsStatus(m *hlsbridge.Manager) hlsStatusBody {
+	enc := m.Encoder()
+	return hlsStatusBody{Encoder: enc.Name, Hardware: enc.Hardware, Rooms: m.Rooms()}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }

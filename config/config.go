@@ -46,6 +46,8 @@ type Config struct {
 	HLS             bool              `yaml:"hls"`
 	HLSSegment      time.Duration     `yaml:"hls_segment"`
 	HLSPart         time.Duration     `yaml:"hls_part"`
+	HLSLadder       string            `yaml:"hls_ladder"`
+	HLSRoomLadders  map[string]string `yaml:"hls_room_ladders"`
 	TLSCert         string            `yaml:"tls_cert"`
 	TLSKey          string            `yaml:"tls_key"`
 }
@@ -125,6 +127,7 @@ func (c *Config) Validate() error {
 		},
 		c.validateHLS,
 		c.validateTLS,
+		c.validateLadders,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

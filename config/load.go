@@ -98,6 +98,8 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.BoolVar(&c.HLS, "hls", c.HLS, "also serve every live room as LL-HLS (transcoded ladder) under /hls/{room}/index.m3u8; --hls=false turns it off")
 	fs.DurationVar(&c.HLSSegment, "hls-segment", c.HLSSegment, "LL-HLS segment duration, 1s-10s (segments are cut at the publisher's keyframes)")
 	fs.DurationVar(&c.HLSPart, "hls-part", c.HLSPart, "LL-HLS part duration, 200ms-1s and at most half a segment")
+	fs.StringVar(&c.HLSLadder, "hls-ladder", c.HLSLadder, "LL-HLS ladder: source and/or HEIGHTp[:KBPS] rungs, e.g. source,720p:2500,480p,360p; rungs not below the source are left out; empty: source + 720p/480p/360p")
+	fs.Var((*roomLadderValue)(&c.HLSRoomLadders), "hls-room-ladder", "room=ladder: that room's LL-HLS ladder instead of --hls-ladder, e.g. studio=source,480p:1200 (repeatable)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS with HTTP/2 (with --tls-key); without it, HTTP/1.1 and HTTP/2 cleartext (h2c)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert")
 }

@@ -59,7 +59,15 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 	env := newTestEnv(t)
-	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Ladder: testLadder, Poll: 100 * time.Millisecond,
+	// The rungs come through RoomLadder (configured ladders), which overrides the default
+	// Ladder: the 240p rendition below exists only through it.
+	roomLadder := func(room string, w, h int, codec string) []transcoder.Rung {
+		if room != testRoom && room != "junk" {
+			t.Errorf("RoomLadder asked for room %q", room)
+		}
+		return testLadder(w, h, codec)
+	}
+	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, RoomLadder: roomLadder, Poll: 100 * time.Millisecond,
 		StopAfter: 3 * time.Second, Linger: time.Second, Log: env.log})
 	if err != nil {
 		t.Fatal(err)

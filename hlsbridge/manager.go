@@ -59,6 +59,9 @@ type Options struct {
 	// Ladder chooses the rungs for a source of the given size and codec ("H264", "VP8",
 	// "VP9"); default transcoder.DefaultLadder. Passthrough rungs are served first.
 	Ladder func(width, height int, codec string) []transcoder.Rung
+	// RoomLadder, when set, chooses the rungs per room instead of Ladder (configured
+	// ladders: --hls-ladder, hls_room_ladders).
+	RoomLadder func(room string, width, height int, codec string) []transcoder.Rung
 	// Poll is how often the SFU's rooms are looked at (default 500 ms).
 	Poll time.Duration
 	// StopAfter is how long a room may stay without a live publisher before its bridge

@@ -184,11 +184,16 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 	return nil
 }
 
-// chooseRungs asks Options.Ladder for the rungs, keeps only passthrough ones when there is
-// no encoder, and puts passthrough rungs first (the first rendition leads segmentation).
+// chooseRungs asks Options.RoomLadder (or Ladder) for the rungs, keeps only passthrough
+// ones when there is no encoder, and puts passthrough rungs first (the first rendition
+// leads segmentation).
 func (v *videoPipe) chooseRungs(w, h int) []transcoder.Rung {
+	ladder := v.b.opts.Ladder(w, h, v.codec)
+	if v.b.opts.RoomLadder != nil {
+		ladder = v.b.opts.RoomLadder(v.b.room, w, h, v.codec)
+	}
 	var pass, enc []transcoder.Rung
-	for _, r := range v.b.opts.Ladder(w, h, v.codec) {
+	for _, r := range ladder {
 		switch {
 		case r.Passthrough:
 			pass = append(pass, r)

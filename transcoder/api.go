@@ -116,17 +116,40 @@ const (
 )
 
 // DefaultLadder is the default ladder for a source of the given size: the source passed
-// through (re-encoded at source size when the source is not H.264), plus 720p, 480p and 360p
-// re-encoded rungs strictly below the source height, keeping the source aspect ratio.
+// through, plus 720p, 480p and 360p re-encoded where they are below the source.
 func DefaultLadder(srcWidth, srcHeight int) []Rung {
-	rungs := []Rung{{Name: "source", Width: srcWidth, Height: srcHeight,
-		BitrateKbps: bitrateFor(srcHeight), Passthrough: true}}
-	for _, h := range []int{720, 480, 360} {
-		if srcHeight > 0 && h >= srcHeight {
+	return CustomLadder(srcWidth, srcHeight, true, []RungSpec{{Height: 720}, {Height: 480}, {Height: 360}})
+}
+
+// RungSpec is a re-encoded rung of a configured ladder: its height and bitrate (0: the
+// default for the height).
+type RungSpec struct {
+	Height, BitrateKbps int
+}
+
+// CustomLadder builds a ladder for a source of the given size: the source passed through
+// when source is set, and each spec below the source's height re-encoded at the source's
+// aspect ratio. A ladder that would be empty (every rung at or above a small source)
+// passes the source through, so that the room still has a rendition.
+func CustomLadder(srcWidth, srcHeight int, source bool, specs []RungSpec) []Rung {
+	var rungs []Rung
+	if source {
+		rungs = append(rungs, Rung{Name: "source", Width: srcWidth, Height: srcHeight,
+			BitrateKbps: bitrateFor(srcHeight), Passthrough: true})
+	}
+	for _, sp := range specs {
+		if srcHeight > 0 && sp.Height >= srcHeight {
 			continue
 		}
-		rungs = append(rungs, Rung{Name: itoa(h) + "p", Width: scaledWidth(srcWidth, srcHeight, h),
-			Height: h, BitrateKbps: bitrateFor(h)})
+		kbps := sp.BitrateKbps
+		if kbps <= 0 {
+			kbps = bitrateFor(sp.Height)
+		}
+		rungs = append(rungs, Rung{Name: itoa(sp.Height) + "p", Width: scaledWidth(srcWidth, srcHeight, sp.Height),
+			Height: sp.Height, BitrateKbps: kbps})
+	}
+	if len(rungs) == 0 {
+		return CustomLadder(srcWidth, srcHeight, true, nil)
 	}
 	return rungs
 }

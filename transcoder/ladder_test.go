@@ -73,6 +73,36 @@ func TestDefaultLadder(t *testing.T) {
 	}
 }
 
+func TestCustomLadder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		w, h   int
+		source bool
+		specs  []RungSpec
+		want   []string // name WxH@kbps
+	}{
+		{"source and two rungs", 1280, 720, true, []RungSpec{{480, 900}, {240, 0}},
+			[]string{"source 1280x720@2500", "480p 854x480@900", "240p 426x240@400"}},
+		{"re-encoded only", 1920, 1080, false, []RungSpec{{720, 3000}},
+			[]string{"720p 1280x720@3000"}},
+		{"rungs at or above the source are left out", 640, 360, true, []RungSpec{{720, 0}, {360, 0}, {180, 200}},
+			[]string{"source 640x360@700", "180p 320x180@200"}},
+		{"nothing left: the source is passed through", 640, 360, false, []RungSpec{{720, 0}},
+			[]string{"source 640x360@700"}},
+	} {
+		var got []string
+		for _, r := range CustomLadder(tc.w, tc.h, tc.source, tc.specs) {
+			got = append(got, r.Name+" "+itoa(r.Width)+"x"+itoa(r.Height)+"@"+itoa(r.BitrateKbps))
+			if r.Passthrough != (r.Name == "source") {
+				t.Errorf("%s: bad rung %+v", tc.name, r)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: CustomLadder = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // checkRung decodes one re-encoded rung and checks size, no B-frames, IDRs exactly on the
 // wanted picture indexes (Boundary set on them), and PTS carried from the source.
 func checkRung(t *testing.T, name string, out []Encoded, w, h int, wantKeys []int, srcPTS []time.Duration) {

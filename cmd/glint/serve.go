@@ -22,6 +22,7 @@ import (
 	"github.com/glint-video/glint/metrics"
 	"github.com/glint-video/glint/sfu"
 	"github.com/glint-video/glint/signaling"
+	"github.com/glint-video/glint/transcoder"
 	"github.com/glint-video/glint/web"
 )
 
@@ -77,7 +78,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		hlsServer := hls.NewServer(log)
 		mux.Handle("/hls/", hlsServer)
 		bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: media, Server: hlsServer, Log: log,
-			HLS: hls.Config{SegmentDuration: cfg.HLSSegment, PartDuration: cfg.HLSPart}})
+			HLS:        hls.Config{SegmentDuration: cfg.HLSSegment, PartDuration: cfg.HLSPart},
+			RoomLadder: roomLadder(cfg)})
 		if err != nil {
 			_ = media.Close(context.Background())
 			return err
@@ -176,4 +178,20 @@ func hlsStatus(m *hlsbridge.Manager) hlsStatusBody {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// roomLadder chooses a room's LL-HLS rungs: its configured ladder (hls_room_ladders, else
+// --hls-ladder), or the built-in default.
+func roomLadder(cfg config.Config) func(room string, w, h int, codec string) []transcoder.Rung {
+	return func(room string, w, h int, _ string) []transcoder.Rung {
+		l, ok := cfg.LadderFor(room)
+		if !ok {
+			return transcoder.DefaultLadder(w, h)
+		}
+		specs := make([]transcoder.RungSpec, len(l.Rungs))
+		for i, r := range l.Rungs {
+			specs[i] = transcoder.RungSpec{Height: r.Height, BitrateKbps: r.Kbps}
+		}
+		return transcoder.CustomLadder(w, h, l.Source, specs)
+	}
 }

@@ -18,6 +18,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (the e2e clients, hls.js for the watch page): Debian's packages only when
+# there is no npm at all (a NodeSource nodejs already brings its own npm).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ] || [ "${CI:-}" = "true" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "install-deps: apt-get update"

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // testMedia is real H.264 (two sizes, same GOP) and AAC made once per test binary by the
@@ -99,7 +101,7 @@ func h264Samples(stream []byte) ([]Sample, VideoTrackInfo, error) {
 		}
 		au, key, vcl = nil, false, false
 	}
-	for _, nalu := range splitAnnexB(stream) {
+	for nalu := range media.SplitAnnexB(stream) {
 		typ := nalu[0] & 0x1f
 		isVCL := typ >= 1 && typ <= 5
 		if vcl && (!isVCL || len(nalu) > 1 && nalu[1]&0x80 != 0) {
@@ -123,29 +125,6 @@ func h264Samples(stream []byte) ([]Sample, VideoTrackInfo, error) {
 	}
 	info.FPS, info.BitrateKbps = fps, 300
 	return samples, info, nil
-}
-
-// splitAnnexB returns the NAL units between start codes.
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+3 <= len(b); i++ {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				end := i
-				for end > start && b[end-1] == 0 {
-					end--
-				}
-				out = append(out, b[start:end])
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
-	}
-	return out
 }
 
 // adtsSamples strips ADTS headers into raw AAC frames and builds the AudioSpecificConfig.

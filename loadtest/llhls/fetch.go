@@ -92,12 +92,5 @@ func (b *backoff) reset() { b.d = 0 }
 // wait sleeps the next delay (100 ms, doubling up to 2 s); false when ctx ended.
 func (b *backoff) wait(ctx context.Context) bool {
 	b.d = min(max(2*b.d, 100*time.Millisecond), 2*time.Second)
-	t := time.NewTimer(b.d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleep(ctx, b.d)
 }

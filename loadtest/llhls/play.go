@@ -75,12 +75,7 @@ func (v *viewer) playPart(ctx context.Context, seg *segment, idx int) error {
 		defer release()
 		return v.play(seg, p.offset, body, arrived)
 	}
-	u, err := resolve(v.media, p.uri)
-	if err != nil {
-		return err
-	}
-	body, arrived, err := v.get(ctx, u, v.partBuf)
-	v.partBuf = body
+	body, arrived, err := v.download(ctx, p.uri)
 	if err != nil {
 		return err
 	}
@@ -92,12 +87,7 @@ func (v *viewer) playSegment(ctx context.Context, seg *segment) error {
 	if err := v.follow(ctx, seg); err != nil {
 		return err
 	}
-	u, err := resolve(v.media, seg.uri)
-	if err != nil {
-		return err
-	}
-	body, arrived, err := v.get(ctx, u, v.partBuf)
-	v.partBuf = body
+	body, arrived, err := v.download(ctx, seg.uri)
 	if err != nil {
 		return err
 	}
@@ -197,4 +187,16 @@ func ticksDur(ticks int64, timescale uint32) time.Duration {
 		return 0
 	}
 	return time.Duration(ticks/ts)*time.Second + time.Duration(ticks%ts)*time.Second/time.Duration(ts)
+}
+
+// download fetches a part or segment (uri relative to the media playlist) into the
+// viewer's reused buffer and reports when its body finished arriving.
+func (v *viewer) download(ctx context.Context, uri string) ([]byte, time.Time, error) {
+	u, err := resolve(v.media, uri)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	body, arrived, err := v.get(ctx, u, v.partBuf)
+	v.partBuf = body
+	return body, arrived, err
 }

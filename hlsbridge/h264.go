@@ -72,50 +72,33 @@ const (
 // when the RTP timestamp changes. It keeps the latest SPS and PPS and puts them in front of
 // an IDR that comes without them.
 type h264Depacketizer struct {
-	seq     seqTracker
-	active  bool // an access unit is being assembled
-	ts      uint32
-	nals    [][]byte
-	broken  bool // a packet of the access unit is missing or corrupt
-	fu      []byte
-	inFU    bool
-	first   time.Time
-	last    time.Time
-	needKey bool
-	sps     []byte
-	pps     []byte
-	dropped int
+	frameGate
+	nals [][]byte
+	fu   []byte
+	inFU bool
+	sps  []byte
+	pps  []byte
 }
 
-func newH264Depacketizer() *h264Depacketizer { return &h264Depacketizer{needKey: true} }
-
-func (d *h264Depacketizer) stats() int { return d.dropped }
+func newH264Depacketizer() *h264Depacketizer {
+	return &h264Depacketizer{frameGate: frameGate{needKey: true}}
+}
 
 // reset forgets the access unit in progress and waits for a keyframe (a new source).
 func (d *h264Depacketizer) reset() {
-	d.seq = seqTracker{}
-	d.active, d.nals, d.broken, d.fu, d.inFU, d.needKey = false, nil, false, nil, false, true
+	d.restart()
+	d.nals, d.fu, d.inFU = nil, nil, false
 }
 
 func (d *h264Depacketizer) push(p rtpPacket, out []frame) []frame {
-	contiguous, ok := d.seq.next(p.seq)
-	if !ok {
+	if !d.admit(p) {
 		return out
-	}
-	if !contiguous {
-		// The missing packets were the rest of this access unit (its marker did not come)
-		// or whole frames in between: either way what follows references something lost.
-		d.needKey = true
-		d.broken = d.broken || d.active
-	}
-	if len(p.payload) == 0 {
-		return out // padding only (bandwidth probing): it only takes a sequence number
 	}
 	if d.active && p.ts != d.ts {
 		out = d.finish(out)
 	}
 	if !d.active {
-		d.active, d.ts, d.first = true, p.ts, p.arrival
+		d.begin(p)
 	}
 	d.last = p.arrival
 	d.parsePayload(p.payload)
@@ -213,14 +196,9 @@ func (d *h264Depacketizer) addNAL(nal []byte) {
 // finish ends the access unit in progress and appends it to out unless it is damaged or
 // follows a loss before the next keyframe.
 func (d *h264Depacketizer) finish(out []frame) []frame {
-	nals, broken := d.nals, d.broken || d.inFU
-	d.active, d.nals, d.broken, d.inFU = false, nil, false, false
-	if broken {
-		d.dropped++
-		d.needKey = true
-		return out
-	}
-	if len(nals) == 0 {
+	nals, whole := d.nals, d.end(d.inFU)
+	d.nals, d.inFU = nil, false
+	if !whole || len(nals) == 0 {
 		return out
 	}
 	var key, hasSPS, hasPPS bool
@@ -241,12 +219,10 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 		}
 		size += 4 + len(n)
 	}
-	if d.needKey && !key {
-		d.dropped++
+	if !d.pass(key) {
 		return out
 	}
 	if key {
-		d.needKey = false
 		if !hasPPS && d.pps != nil {
 			nals = append([][]byte{d.pps}, nals...)
 			size += 4 + len(d.pps)

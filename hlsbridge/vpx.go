@@ -3,7 +3,6 @@ package hlsbridge
 import (
 	"encoding/binary"
 	"strings"
-	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
@@ -16,45 +15,27 @@ import (
 // VP9 spatial layers come out as separate frames of the same timestamp; the SFU forwards one
 // layer to local subscribers, so in practice each frame is a whole picture.
 type vpxDepacketizer struct {
-	vp9     bool
-	seq     seqTracker
-	active  bool
-	ts      uint32
-	data    []byte
-	broken  bool
-	first   time.Time
-	last    time.Time
-	needKey bool
-	dropped int
+	frameGate
+	vp9  bool
+	data []byte
 }
 
 func newVPXDepacketizer(isVP9 bool) *vpxDepacketizer {
-	return &vpxDepacketizer{vp9: isVP9, needKey: true}
+	return &vpxDepacketizer{vp9: isVP9, frameGate: frameGate{needKey: true}}
 }
 
-func (d *vpxDepacketizer) stats() int { return d.dropped }
-
 func (d *vpxDepacketizer) reset() {
-	d.seq = seqTracker{}
-	d.active, d.data, d.broken, d.needKey = false, nil, false, true
+	d.restart()
+	d.data = nil
 }
 
 func (d *vpxDepacketizer) push(p rtpPacket, out []frame) []frame {
-	contiguous, ok := d.seq.next(p.seq)
-	if !ok {
+	if !d.admit(p) {
 		return out
-	}
-	if !contiguous {
-		d.needKey = true
-		d.broken = d.broken || d.active
-	}
-	if len(p.payload) == 0 {
-		return out // padding only (bandwidth probing): it only takes a sequence number
 	}
 	payload, start, end, err := d.descriptor(p.payload)
 	if err != nil {
-		d.needKey = true
-		d.broken = d.broken || d.active
+		d.lost()
 		return out
 	}
 	if d.active && (p.ts != d.ts || start) {
@@ -65,7 +46,8 @@ func (d *vpxDepacketizer) push(p rtpPacket, out []frame) []frame {
 			d.needKey = true // the frame's first packet is missing
 			return out
 		}
-		d.active, d.ts, d.first, d.data = true, p.ts, p.arrival, nil
+		d.begin(p)
+		d.data = nil
 	}
 	d.last = p.arrival
 	d.data = append(d.data, payload...)
@@ -89,26 +71,17 @@ func (d *vpxDepacketizer) descriptor(b []byte) (payload []byte, start, end bool,
 }
 
 func (d *vpxDepacketizer) finish(out []frame) []frame {
-	data, broken := d.data, d.broken
-	d.active, d.data, d.broken = false, nil, false
-	if broken {
-		d.dropped++
-		d.needKey = true
-		return out
-	}
-	if len(data) == 0 {
+	data, whole := d.data, d.end(false)
+	d.data = nil
+	if !whole || len(data) == 0 {
 		return out
 	}
 	key := data[0]&1 == 0 // VP8 frame tag: P bit clear
 	if d.vp9 {
 		key = vp9.IsRandomAccess(data) // the frame header, not the descriptor's P bit
 	}
-	if d.needKey && !key {
-		d.dropped++
+	if !d.pass(key) {
 		return out
-	}
-	if key {
-		d.needKey = false
 	}
 	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last})
 }

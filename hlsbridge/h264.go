@@ -57,16 +57,6 @@ func (s *seqTracker) next(seq uint16) (contiguous, ok bool) {
 	return d == 1, true
 }
 
-// H.264 NAL unit types (RFC 6184 section 5.2 and H.264 table 7-1).
-const (
-	nalIDR   = 5
-	nalSEI   = 6
-	nalSPS   = 7
-	nalPPS   = 8
-	nalSTAPA = 24
-	nalFUA   = 28
-)
-
 // h264Depacketizer reassembles H.264 access units from RTP (RFC 6184, packetization modes 0
 // and 1: single NAL unit packets, STAP-A and FU-A). An access unit ends at the marker bit or
 // when the RTP timestamp changes. It keeps the latest SPS and PPS and puts them in front of
@@ -114,13 +104,13 @@ func (d *h264Depacketizer) parsePayload(b []byte) {
 		return
 	}
 	typ := b[0] & 0x1f
-	if d.inFU && typ != nalFUA {
+	if d.inFU && typ != media.H264NALFUA {
 		d.broken, d.inFU = true, false // a fragmented NAL unit never ended
 	}
 	switch {
 	case typ >= 1 && typ <= 23:
 		d.addNAL(b)
-	case typ == nalSTAPA:
+	case typ == media.H264NALSTAPA:
 		for rest := b[1:]; len(rest) > 0; {
 			if len(rest) < 2 {
 				d.broken = true
@@ -134,7 +124,7 @@ func (d *h264Depacketizer) parsePayload(b []byte) {
 			d.addNAL(rest[2 : 2+n])
 			rest = rest[2+n:]
 		}
-	case typ == nalFUA:
+	case typ == media.H264NALFUA:
 		d.parseFU(b)
 	default: // STAP-B, MTAP, FU-B (interleaved mode) or reserved types
 		d.broken = true
@@ -177,17 +167,17 @@ func (d *h264Depacketizer) addNAL(nal []byte) {
 	}
 	typ := nal[0] & 0x1f
 	if nal[0]&0x80 != 0 {
-		d.broken = d.broken || typ >= 1 && typ <= nalIDR
+		d.broken = d.broken || typ >= 1 && typ <= media.H264NALIDR
 		return
 	}
-	if typ == 0 || typ >= nalSTAPA {
+	if typ == 0 || typ >= media.H264NALSTAPA {
 		return // unspecified types: nothing a decoder needs
 	}
 	c := append([]byte(nil), nal...)
 	switch typ {
-	case nalSPS:
+	case media.H264NALSPS:
 		d.sps = c
-	case nalPPS:
+	case media.H264NALPPS:
 		d.pps = c
 	}
 	d.nals = append(d.nals, c)
@@ -206,15 +196,15 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 	size := 0
 	for _, n := range nals {
 		switch n[0] & 0x1f {
-		case nalSEI:
+		case media.H264NALSEI:
 			if t, ok := media.ParseCaptureSEI(n); ok {
 				capture = t
 			}
-		case nalIDR:
+		case media.H264NALIDR:
 			key = true
-		case nalSPS:
+		case media.H264NALSPS:
 			hasSPS = true
-		case nalPPS:
+		case media.H264NALPPS:
 			hasPPS = true
 		}
 		size += 4 + len(n)
@@ -244,11 +234,11 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 func parameterSets(au []byte) (sps, pps []byte) {
 	for _, n := range splitAnnexB(au) {
 		switch n[0] & 0x1f {
-		case nalSPS:
+		case media.H264NALSPS:
 			if sps == nil {
 				sps = n
 			}
-		case nalPPS:
+		case media.H264NALPPS:
 			if pps == nil {
 				pps = n
 			}

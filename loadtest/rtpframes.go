@@ -155,8 +155,8 @@ func (a *frameAssembler) check(s *frameSlot, f *doneFrame) bool {
 			types[nal[0]&nalTypeMsk] = true
 		}
 	}
-	key := types[nalIDR]
-	if key && (!types[nalSPS] || !types[nalPPS]) || !key && !types[nalSlice] {
+	key := types[media.H264NALIDR]
+	if key && (!types[media.H264NALSPS] || !types[media.H264NALPPS]) || !key && !types[media.H264NALSlice] {
 		return false
 	}
 	f.captured, f.keyframe = captured.UnixNano(), key
@@ -170,11 +170,11 @@ func captureTimeOf(payload []byte) (int64, bool) {
 		return 0, false
 	}
 	nal := payload
-	if payload[0]&nalTypeMsk == nalSTAPA && len(payload) > 3 {
+	if payload[0]&nalTypeMsk == media.H264NALSTAPA && len(payload) > 3 {
 		n := int(payload[1])<<8 | int(payload[2])
 		nal = payload[3:min(len(payload), 3+n)]
 	}
-	if nal[0]&nalTypeMsk != nalSEI {
+	if nal[0]&nalTypeMsk != media.H264NALSEI {
 		return 0, false
 	}
 	t, ok := media.ParseCaptureSEI(nal)
@@ -191,22 +191,22 @@ func isKeyframePacket(p []byte) bool {
 		return false
 	}
 	switch t := p[0] & nalTypeMsk; t {
-	case nalIDR, nalSPS:
+	case media.H264NALIDR, media.H264NALSPS:
 		return true
-	case nalSTAPA:
+	case media.H264NALSTAPA:
 		for off := 1; off+2 < len(p); {
 			size := int(p[off])<<8 | int(p[off+1])
 			off += 2
 			if size == 0 || off+size > len(p) {
 				return false
 			}
-			if t := p[off] & nalTypeMsk; t == nalSPS || t == nalIDR {
+			if t := p[off] & nalTypeMsk; t == media.H264NALSPS || t == media.H264NALIDR {
 				return true
 			}
 			off += size
 		}
-	case nalFUA:
-		return len(p) > 1 && p[1]&nalTypeMsk == nalIDR
+	case media.H264NALFUA:
+		return len(p) > 1 && p[1]&nalTypeMsk == media.H264NALIDR
 	}
 	return false
 }
@@ -215,7 +215,7 @@ func isKeyframePacket(p []byte) bool {
 // alone or aggregated); a slice or fragment is not.
 func startsKeyframe(p []byte) bool {
 	switch p[0] & nalTypeMsk {
-	case nalSPS, nalSTAPA:
+	case media.H264NALSPS, media.H264NALSTAPA:
 		return true
 	}
 	return false

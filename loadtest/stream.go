@@ -19,15 +19,9 @@ const (
 	opusKbps      = 48
 )
 
-// H.264 NAL unit types the load generator writes or looks for.
+// H.264 NAL header and FU-A header bits the load generator writes or looks for (the NAL
+// unit types are media's).
 const (
-	nalSlice   = 1
-	nalIDR     = 5
-	nalSEI     = 6
-	nalSPS     = 7
-	nalPPS     = 8
-	nalSTAPA   = 24
-	nalFUA     = 28
 	nalTypeMsk = 0x1f
 	fuStart    = 0x80
 	fuEnd      = 0x40
@@ -132,7 +126,7 @@ func appendNALs(dst [][]byte, annexB []byte) [][]byte {
 			continue
 		}
 		switch nal[0] & nalTypeMsk {
-		case nalSlice, 2, 3, 4, nalIDR, nalSPS, nalPPS:
+		case media.H264NALSlice, 2, 3, 4, media.H264NALIDR, media.H264NALSPS, media.H264NALPPS:
 			dst = append(dst, nal)
 		}
 	}
@@ -151,9 +145,9 @@ type packetizer struct {
 func (p *packetizer) packetize(au accessUnit, captured time.Time, emit func(payload []byte, marker bool)) {
 	p.sei = media.AppendCaptureSEI(p.sei[:0], captured)
 	nals := au.nals
-	if len(nals) >= 2 && nals[0][0]&nalTypeMsk == nalSPS && nals[1][0]&nalTypeMsk == nalPPS &&
+	if len(nals) >= 2 && nals[0][0]&nalTypeMsk == media.H264NALSPS && nals[1][0]&nalTypeMsk == media.H264NALPPS &&
 		len(p.sei)+len(nals[0])+len(nals[1])+7 <= maxPayload {
-		p.stap = append(p.stap[:0], nalSTAPA|nals[0][0]&0x60)
+		p.stap = append(p.stap[:0], media.H264NALSTAPA|nals[0][0]&0x60)
 		for _, nal := range [][]byte{p.sei, nals[0], nals[1]} {
 			p.stap = append(p.stap, byte(len(nal)>>8), byte(len(nal)))
 			p.stap = append(p.stap, nal...)
@@ -172,7 +166,7 @@ func (p *packetizer) packetize(au accessUnit, captured time.Time, emit func(payl
 		body := nal[1:]
 		for off := 0; off < len(body); {
 			n := min(maxPayload-2, len(body)-off)
-			p.fu = append(p.fu[:0], nal[0]&0xe0|nalFUA, nal[0]&nalTypeMsk)
+			p.fu = append(p.fu[:0], nal[0]&0xe0|media.H264NALFUA, nal[0]&nalTypeMsk)
 			if off == 0 {
 				p.fu[1] |= fuStart
 			}

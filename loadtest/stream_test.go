@@ -59,7 +59,7 @@ func TestPacketizationCarriesSEIAndDecodes(t *testing.T) {
 		} else if ok && got != base.Add(time.Duration(frame)*time.Millisecond).UnixNano() {
 			t.Errorf("frame %d: capture time %d", frame, got)
 		}
-		if frame == 0 && i == 0 && (p.payload[0]&nalTypeMsk != nalSTAPA || !isKeyframePacket(p.payload)) {
+		if frame == 0 && i == 0 && (p.payload[0]&nalTypeMsk != media.H264NALSTAPA || !isKeyframePacket(p.payload)) {
 			t.Errorf("keyframe's first packet 0x%02x: want a STAP-A of the SEI, SPS and PPS", p.payload[0])
 		}
 		if first && media.IsKeyframeStart("video/H264", p.payload) != (frame == 0) {
@@ -98,8 +98,8 @@ func TestLiveSourceAnswersKeyframeRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := i == 0 || i == 3; au.keyframe != want || hasType(au, nalSPS) != want || hasType(au, nalIDR) != want {
-			t.Errorf("frame %d: keyframe %v, SPS %v, IDR %v; want %v", i, au.keyframe, hasType(au, nalSPS), hasType(au, nalIDR), want)
+		if want := i == 0 || i == 3; au.keyframe != want || hasType(au, media.H264NALSPS) != want || hasType(au, media.H264NALIDR) != want {
+			t.Errorf("frame %d: keyframe %v, SPS %v, IDR %v; want %v", i, au.keyframe, hasType(au, media.H264NALSPS), hasType(au, media.H264NALIDR), want)
 		}
 	}
 }
@@ -179,7 +179,7 @@ func (d *testDecoder) decode(t *testing.T, au []byte) {
 
 func TestCaptureTimeOfSTAPA(t *testing.T) {
 	sei := media.AppendCaptureSEI(nil, time.Unix(0, 42))
-	stap := append([]byte{nalSTAPA, 0, 0}, sei...)
+	stap := append([]byte{media.H264NALSTAPA, 0, 0}, sei...)
 	binary.BigEndian.PutUint16(stap[1:], uint16(len(sei)))
 	if got, ok := captureTimeOf(stap); !ok || got != 42 {
 		t.Errorf("STAP-A with the SEI first: %d, %v", got, ok)

@@ -19,7 +19,6 @@ var CaptureUUID = [16]byte{
 }
 
 const (
-	naluTypeSEI            = 6
 	seiUserDataUnreg       = 5
 	captureSEIPayloadBytes = 16 + 8
 )
@@ -33,7 +32,7 @@ func AppendCaptureSEI(dst []byte, t time.Time) []byte {
 	copy(rbsp[2:], CaptureUUID[:])
 	binary.BigEndian.PutUint64(rbsp[18:], uint64(t.UnixNano()))
 	rbsp[len(rbsp)-1] = 0x80 // rbsp_trailing_bits
-	dst = append(dst, naluTypeSEI)
+	dst = append(dst, H264NALSEI)
 	zeros := 0
 	for _, b := range rbsp {
 		if zeros >= 2 && b <= 3 {
@@ -54,7 +53,7 @@ func AppendCaptureSEI(dst []byte, t time.Time) []byte {
 // first, no start code), when it is a capture-time SEI written by AppendCaptureSEI (alone or
 // among other SEI messages of the same NAL unit). It does not allocate.
 func ParseCaptureSEI(nal []byte) (time.Time, bool) {
-	if len(nal) < 2 || nal[0]&0x1f != naluTypeSEI {
+	if len(nal) < 2 || nal[0]&0x1f != H264NALSEI {
 		return time.Time{}, false
 	}
 	r := rbspReader{b: nal[1:]}

@@ -20,7 +20,7 @@ func TestCaptureSEIRoundTrip(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			nal := AppendCaptureSEI(nil, c.at)
-			if nal[0]&0x1f != naluTypeSEI {
+			if nal[0]&0x1f != H264NALSEI {
 				t.Fatalf("NAL type %d, want 6", nal[0]&0x1f)
 			}
 			for i := 0; i+2 < len(nal); i++ {

@@ -6,13 +6,6 @@ import (
 	"github.com/glint-video/glint/media"
 )
 
-// H.264 NAL unit types used here.
-const (
-	nalSlice = 1
-	nalIDR   = 5
-	nalSPS   = 7
-)
-
 // forEachNAL calls fn with every NAL unit (without start code) of an Annex-B buffer, stopping
 // when fn returns false.
 func forEachNAL(b []byte, fn func(nal []byte) bool) {
@@ -27,7 +20,7 @@ func forEachNAL(b []byte, fn func(nal []byte) bool) {
 func hasIDR(au []byte) bool {
 	found := false
 	forEachNAL(au, func(nal []byte) bool {
-		found = len(nal) > 0 && nal[0]&0x1f == nalIDR
+		found = len(nal) > 0 && nal[0]&0x1f == media.H264NALIDR
 		return !found
 	})
 	return found
@@ -38,7 +31,7 @@ func hasIDR(au []byte) bool {
 func HasBFrames(au []byte) bool {
 	found := false
 	forEachNAL(au, func(nal []byte) bool {
-		if len(nal) < 2 || (nal[0]&0x1f != nalSlice && nal[0]&0x1f != nalIDR) {
+		if len(nal) < 2 || (nal[0]&0x1f != media.H264NALSlice && nal[0]&0x1f != media.H264NALIDR) {
 			return true
 		}
 		br := newBitReader(unescapeRBSP(nal[1:min(len(nal), 24)]))
@@ -54,7 +47,7 @@ func HasBFrames(au []byte) bool {
 // start code). known is false when the SPS does not say (no VUI bitstream_restriction and a
 // profile that may use B-frames); 0 with known true means output order equals decode order.
 func SPSMaxReorderFrames(sps []byte) (n int, known bool, err error) {
-	if len(sps) < 4 || sps[0]&0x1f != nalSPS {
+	if len(sps) < 4 || sps[0]&0x1f != media.H264NALSPS {
 		return 0, false, errors.New("transcoder: not an SPS NAL unit")
 	}
 	profile := sps[1]
@@ -137,11 +130,11 @@ func (d *BFrameDetector) Observe(au Encoded) (hasB, decided bool) {
 	d.frames++
 	forEachNAL(au.Data, func(nal []byte) bool {
 		switch {
-		case len(nal) > 0 && nal[0]&0x1f == nalSPS:
+		case len(nal) > 0 && nal[0]&0x1f == media.H264NALSPS:
 			if n, known, err := SPSMaxReorderFrames(nal); err == nil && known && n == 0 {
 				d.spsSaysNoOrder = true
 			}
-		case len(nal) > 0 && nal[0]&0x1f == nalIDR:
+		case len(nal) > 0 && nal[0]&0x1f == media.H264NALIDR:
 			d.idrs++
 			return false
 		}

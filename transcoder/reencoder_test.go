@@ -5,13 +5,15 @@ import (
 	"testing"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/glint-video/glint/media"
 )
 
 // firstSPS returns the first SPS NAL of an access unit.
 func firstSPS(au []byte) []byte {
 	var sps []byte
 	forEachNAL(au, func(nal []byte) bool {
-		if len(nal) > 0 && nal[0]&0x1f == nalSPS {
+		if len(nal) > 0 && nal[0]&0x1f == media.H264NALSPS {
 			sps = nal
 			return false
 		}

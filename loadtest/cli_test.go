@@ -23,13 +23,19 @@ func writeTempFile(t *testing.T, name, content string) string {
 	return path
 }
 
-func TestCommandErrorsAreOneLine(t *testing.T) {
+// closedAddr returns a loopback TCP address that nothing listens on any more.
+func closedAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := ln.Addr().String()
-	_ = ln.Close() // nothing listens there any more
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
+}
+
+func TestCommandErrorsAreOneLine(t *testing.T) {
+	closed := closedAddr(t)
 	unknownField := writeTempFile(t, "unknown.yaml", "url: http://127.0.0.1:1\nviewrs: [1]\n")
 	badYAML := writeTempFile(t, "bad.yaml", "viewers: [1, 2\n")
 	badValue := writeTempFile(t, "value.yaml", "duration: soon\n")

@@ -75,9 +75,7 @@ func pickPixelFormat(c *astiav.Codec) astiav.PixelFormat {
 }
 
 func openH264Encoder(p encoderParams) (*h264Encoder, error) {
-	if p.info.Name == "" {
-		p.info = EncoderInfo{Name: "libx264"}
-	}
+	p.info = p.info.orLibx264()
 	if p.width <= 0 || p.height <= 0 || p.width%2 != 0 || p.height%2 != 0 {
 		return nil, fmt.Errorf("%w: encoder size %dx%d (must be even, positive)", ErrBadConfig, p.width, p.height)
 	}

@@ -1,6 +1,7 @@
 package transcoder
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -111,12 +112,8 @@ func fillLadderDefaults(cfg *LadderConfig) error {
 	if cfg.SegmentDuration <= 0 {
 		cfg.SegmentDuration = defaultSegment
 	}
-	if cfg.Encoder.Name == "" {
-		cfg.Encoder = EncoderInfo{Name: "libx264"}
-	}
-	if cfg.Preset == "" {
-		cfg.Preset = defaultPreset
-	}
+	cfg.Encoder = cfg.Encoder.orLibx264()
+	cfg.Preset = cmp.Or(cfg.Preset, defaultPreset)
 	if cfg.MaxLoad == 0 {
 		cfg.MaxLoad = defaultMaxLoad
 	}

@@ -1,6 +1,7 @@
 package transcoder
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -38,12 +39,8 @@ func NewReencoder(cfg ReencoderConfig) (*Reencoder, error) {
 	if cfg.KeyframeInterval <= 0 {
 		cfg.KeyframeInterval = defaultSegment
 	}
-	if cfg.Encoder.Name == "" {
-		cfg.Encoder = EncoderInfo{Name: "libx264"}
-	}
-	if cfg.Preset == "" {
-		cfg.Preset = reencoderPreset
-	}
+	cfg.Encoder = cfg.Encoder.orLibx264()
+	cfg.Preset = cmp.Or(cfg.Preset, reencoderPreset)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}

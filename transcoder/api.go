@@ -34,6 +34,14 @@ type EncoderInfo struct {
 	Hardware bool
 }
 
+// positiveOr is v, or def when v is zero or negative (a setting left unset).
+func positiveOr[T ~int | ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // orLibx264 is e, or libx264 when e names no encoder (the default everywhere).
 func (e EncoderInfo) orLibx264() EncoderInfo {
 	if e.Name == "" {

@@ -106,12 +106,8 @@ func fillLadderDefaults(cfg *LadderConfig) error {
 	if cfg.Output == nil {
 		return fmt.Errorf("%w: ladder without Output", ErrBadConfig)
 	}
-	if cfg.FPS <= 0 {
-		cfg.FPS = defaultFPS
-	}
-	if cfg.SegmentDuration <= 0 {
-		cfg.SegmentDuration = defaultSegment
-	}
+	cfg.FPS = positiveOr(cfg.FPS, defaultFPS)
+	cfg.SegmentDuration = positiveOr(cfg.SegmentDuration, defaultSegment)
 	cfg.Encoder = cfg.Encoder.orLibx264()
 	cfg.Preset = cmp.Or(cfg.Preset, defaultPreset)
 	if cfg.MaxLoad == 0 {

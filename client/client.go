@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -42,6 +43,13 @@ type Options struct {
 	// RTCP feedback get pion's default set (goog-remb, ccm fir, nack, nack pli);
 	// transport-cc is added by the default interceptors.
 	Codecs []webrtc.RTPCodecParameters
+	// OnRTCP, when set, gets the RTCP the server sends about each published
+	// track (keyframe requests, receiver reports, NACKs), already through the
+	// interceptors: track is the one of Publish's tracks the packets concern.
+	// It is called from one goroutine per track, so it must be safe for
+	// concurrent use, and return quickly. Packets that do not parse are
+	// skipped. When nil, the RTCP is read and dropped.
+	OnRTCP func(track webrtc.TrackLocal, pkts []rtcp.Packet)
 }
 
 // HTTPError is the error for a signaling request the server answered with
@@ -72,11 +80,17 @@ func defaultVideoFeedback() []webrtc.RTCPFeedback {
 }
 
 // newPeerConnection builds a PeerConnection with the codecs, interceptors and
-// ICE settings that opts asks for.
-func newPeerConnection(opts Options) (*webrtc.PeerConnection, error) {
+// ICE settings that opts asks for, and the simulcast header extensions (mid,
+// rid) when it is to send simulcast.
+func newPeerConnection(opts Options, simulcast bool) (*webrtc.PeerConnection, error) {
 	media := &webrtc.MediaEngine{}
 	if err := registerCodecs(media, opts.Codecs); err != nil {
 		return nil, err
+	}
+	if simulcast {
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(media); err != nil {
+			return nil, fmt.Errorf("simulcast header extensions: %w", err)
+		}
 	}
 	registry := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(media, registry); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
@@ -262,4 +263,93 @@ func TestPublishHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Publish with a cancelled context = %v, want context.Canceled", err)
 	}
+}
+
+// OnRTCP hears the server's keyframe requests about the track they concern.
+func TestPublishOnRTCPGetsKeyframeRequests(t *testing.T) {
+	ctx := testContext(t)
+	srv := clienttest.NewServer(t, clienttest.Config{})
+	video, audio := newVP8Track(t), newOpusTrack(t)
+	var mu sync.Mutex
+	plis := map[string]int{} // by track ID
+	sess, err := client.Publish(ctx, srv.WHIPURL("room1"), []webrtc.TrackLocal{video, audio}, client.Options{
+		LoopbackOnly: true,
+		OnRTCP: func(track webrtc.TrackLocal, pkts []rtcp.Packet) {
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					mu.Lock()
+					plis[track.ID()]++
+					mu.Unlock()
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	defer func() { _ = sess.Close(ctx) }()
+	if err := sess.Connected(ctx); err != nil {
+		t.Fatalf("Connected: %v", err)
+	}
+	var seq uint16
+	waitFor(ctx, t, "a keyframe request heard", func() bool {
+		seq++
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true},
+			Payload: []byte{0x10, 0x00, 0x00, 0x00}}
+		if err := video.WriteRTP(pkt); err != nil {
+			t.Fatalf("WriteRTP: %v", err)
+		}
+		srv.RequestKeyframes()
+		mu.Lock()
+		defer mu.Unlock()
+		return plis["video"] > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if plis["audio"] != 0 {
+		t.Errorf("keyframe requests reported for the audio track: %v", plis)
+	}
+}
+
+// Tracks with RIDs and the same ID become the encodings of one simulcast sender.
+func TestPublishGroupsSimulcastEncodings(t *testing.T) {
+	ctx := testContext(t)
+	srv := clienttest.NewServer(t, clienttest.Config{})
+	var tracks []webrtc.TrackLocal
+	for _, rid := range []string{"h", "m", "l"} {
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8},
+			"video", "test", webrtc.WithRTPStreamID(rid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracks = append(tracks, track)
+	}
+	tracks = append(tracks, newOpusTrack(t))
+	sess, err := client.Publish(ctx, srv.WHIPURL("room1"), tracks, client.Options{LoopbackOnly: true})
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	defer func() { _ = sess.Close(ctx) }()
+	trs := sess.PeerConnection().GetTransceivers()
+	if len(trs) != 2 {
+		t.Fatalf("%d transceivers, want 2 (video with three encodings, audio)", len(trs))
+	}
+	if n := len(trs[0].Sender().GetParameters().Encodings); n != 3 {
+		t.Errorf("video sender has %d encodings, want 3", n)
+	}
+	offer := sess.PeerConnection().LocalDescription().SDP
+	for _, want := range []string{"a=simulcast:send h;m;l", "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"} {
+		if !strings.Contains(offer, want) {
+			t.Errorf("offer lacks %q", want)
+		}
+	}
+}
+
+func newOpusTrack(t *testing.T) *webrtc.TrackLocalStaticRTP {
+	t.Helper()
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return track
 }

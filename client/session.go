@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -29,6 +32,7 @@ type Session struct {
 	ownsClient bool // httpClient was made here; its idle connections close with the session
 	token      string
 	onTrack    func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	onRTCP     func(webrtc.TrackLocal, []rtcp.Packet)
 	location   string // set once by negotiate, read-only afterwards
 
 	connected     chan struct{} // closed when the state first becomes connected
@@ -47,20 +51,18 @@ type Session struct {
 
 // Publish sends tracks to a WHIP endpoint: it offers them sendonly, waits
 // for ICE gathering to complete, POSTs the offer and applies the answer.
-// ctx bounds only this exchange, not the session; end it with Close.
+// Consecutive tracks with the same ID and stream ID and an RID each are the
+// simulcast encodings of one sender, in that order (the offer then carries
+// the mid and rid header extensions; the caller's packets must carry them
+// too). ctx bounds only this exchange, not the session; end it with Close.
 func Publish(ctx context.Context, whipURL string, tracks []webrtc.TrackLocal, opts Options) (*Session, error) {
-	s, err := newSession("whip", opts)
+	s, err := newSession("whip", opts, slices.ContainsFunc(tracks, func(t webrtc.TrackLocal) bool { return t.RID() != "" }))
 	if err != nil {
 		return nil, fmt.Errorf("whip: %w", err)
 	}
-	for _, track := range tracks {
-		transceiver, err := s.pc.AddTransceiverFromTrack(track,
-			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			_ = s.shutdown()
-			return nil, fmt.Errorf("whip: add track %q: %w", track.ID(), err)
-		}
-		s.drainRTCP(transceiver.Sender())
+	if err := s.addTracks(tracks); err != nil {
+		_ = s.shutdown()
+		return nil, fmt.Errorf("whip: %w", err)
 	}
 	if err := s.negotiate(ctx, whipURL); err != nil {
 		return nil, fmt.Errorf("whip: %w", err)
@@ -75,7 +77,7 @@ func Play(ctx context.Context, whepURL string, opts Options, kinds ...webrtc.RTP
 	if len(kinds) == 0 {
 		kinds = []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio}
 	}
-	s, err := newSession("whep", opts)
+	s, err := newSession("whep", opts, false)
 	if err != nil {
 		return nil, fmt.Errorf("whep: %w", err)
 	}
@@ -93,8 +95,8 @@ func Play(ctx context.Context, whepURL string, opts Options, kinds ...webrtc.RTP
 	return s, nil
 }
 
-func newSession(proto string, opts Options) (*Session, error) {
-	pc, err := newPeerConnection(opts)
+func newSession(proto string, opts Options, simulcast bool) (*Session, error) {
+	pc, err := newPeerConnection(opts, simulcast)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +106,7 @@ func newSession(proto string, opts Options) (*Session, error) {
 		httpClient: opts.HTTPClient,
 		token:      opts.Token,
 		onTrack:    opts.OnTrack,
+		onRTCP:     opts.OnRTCP,
 		connected:  make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -195,14 +198,51 @@ func (s *Session) goTracked(fn func()) {
 	}()
 }
 
-// drainRTCP reads RTCP from a sender so its interceptors (NACK responder,
-// sender reports, TWCC) run. Read fails once the PeerConnection closes.
-func (s *Session) drainRTCP(sender *webrtc.RTPSender) {
+// addTracks adds a sendonly transceiver per track, or per run of simulcast
+// encodings (see Publish), and starts reading each track's RTCP.
+func (s *Session) addTracks(tracks []webrtc.TrackLocal) error {
+	var transceiver *webrtc.RTPTransceiver
+	for i, track := range tracks {
+		var err error
+		if i > 0 && sameSimulcastSender(tracks[i-1], track) {
+			err = transceiver.Sender().AddEncoding(track)
+		} else {
+			transceiver, err = s.pc.AddTransceiverFromTrack(track,
+				webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		}
+		if err != nil {
+			return fmt.Errorf("add track %q (rid %q): %w", track.ID(), track.RID(), err)
+		}
+		s.readRTCP(transceiver.Sender(), track)
+	}
+	return nil
+}
+
+// sameSimulcastSender says whether track is the next simulcast encoding of prev's sender.
+func sameSimulcastSender(prev, track webrtc.TrackLocal) bool {
+	return prev.RID() != "" && track.RID() != "" && prev.ID() == track.ID() && prev.StreamID() == track.StreamID()
+}
+
+// readRTCP reads the RTCP about track from its sender, so that the sender's
+// interceptors (NACK responder, sender reports, TWCC) run, and hands it to
+// OnRTCP. Reading fails once the PeerConnection closes.
+func (s *Session) readRTCP(sender *webrtc.RTPSender, track webrtc.TrackLocal) {
+	read := sender.Read
+	if rid := track.RID(); rid != "" {
+		read = func(b []byte) (int, interceptor.Attributes, error) { return sender.ReadSimulcast(b, rid) }
+	}
 	s.goTracked(func() {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := sender.Read(buf); err != nil {
+			n, _, err := read(buf)
+			if err != nil {
 				return
+			}
+			if s.onRTCP == nil {
+				continue
+			}
+			if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+				s.onRTCP(track, pkts)
 			}
 		}
 	})

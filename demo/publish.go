@@ -49,47 +49,35 @@ func publishOnce(ctx context.Context, opts Options, log *slog.Logger) error {
 	}
 	log = log.With("session", sess.Location())
 	log.Info("demo published, waiting for the connection")
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-		defer cancel()
-		if err := sess.Close(closeCtx); err != nil {
-			log.Warn("demo session close", "err", err)
-		}
-	}()
+	defer closeSession(ctx, sess, log)
 
 	// Every goroutine below ends when ctx is cancelled or the sockets close;
 	// this deferred call does both, then waits for them, before the
 	// session's deferred Close deletes the resource.
-	var wg sync.WaitGroup
+	stages := &stageGroup{done: make(chan error, 3)} // the two pumps and ffmpeg
 	defer func() {
 		cancel()
 		_ = videoConn.Close()
 		_ = audioConn.Close()
-		wg.Wait()
+		stages.wait()
 	}()
-	stopped := make(chan error, 3)
-	goStage := func(fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stopped <- fn()
-		}()
-	}
-	goStage(func() error { return pumpRTP(videoConn, video, "video") })
-	goStage(func() error { return pumpRTP(audioConn, audio, "audio") })
-	goStage(func() error {
+	stages.start(func() error { return pumpRTP(videoConn, video, "video") })
+	stages.start(func() error { return pumpRTP(audioConn, audio, "audio") })
+	stages.start(func() error {
 		return runFFmpeg(ctx, opts, portOf(videoConn), portOf(audioConn), log)
 	})
+	return stream(ctx, sess, stages, log)
+}
 
+// stream waits for the connection, then streams until ctx ends (nil), the
+// connection fails or a stage stops.
+func stream(ctx context.Context, sess *client.Session, stages *stageGroup, log *slog.Logger) error {
 	connected := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	stages.goTracked(func() {
 		connectCtx, cancelConnect := context.WithTimeout(ctx, connectTimeout)
 		defer cancelConnect()
 		connected <- sess.Connected(connectCtx)
-	}()
-
+	})
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,11 +90,48 @@ func publishOnce(ctx context.Context, opts Options, log *slog.Logger) error {
 			connected = nil
 		case <-sess.Done():
 			return fmt.Errorf("peer connection %s", sess.PeerConnection().ConnectionState())
-		case err := <-stopped:
+		case err := <-stages.stopped():
 			return err
 		}
 	}
 }
+
+// closeSession deletes the WHIP resource and closes the connection, within
+// closeTimeout even when ctx has ended.
+func closeSession(ctx context.Context, sess *client.Session, log *slog.Logger) {
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	if err := sess.Close(closeCtx); err != nil {
+		log.Warn("demo session close", "err", err)
+	}
+}
+
+// stageGroup runs the stages of one attempt (the RTP pumps, ffmpeg): the
+// first to stop tells why on stopped.
+type stageGroup struct {
+	wg   sync.WaitGroup
+	done chan error // buffered for every stage, so none blocks on stopping
+}
+
+// start runs fn as a stage; its result goes to stopped.
+func (g *stageGroup) start(fn func() error) {
+	g.goTracked(func() { g.done <- fn() })
+}
+
+// goTracked runs fn in a goroutine that wait waits for.
+func (g *stageGroup) goTracked(fn func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		fn()
+	}()
+}
+
+// stopped yields each stage's result as it stops.
+func (g *stageGroup) stopped() <-chan error { return g.done }
+
+// wait waits for every goroutine of the group.
+func (g *stageGroup) wait() { g.wg.Wait() }
 
 // fastFailure notices a vanished server within seconds instead of pion's
 // default 25 s, so the demo publishes again quickly after a restart.

@@ -34,3 +34,6 @@ func StartLoopPublisher(ctx context.Context, baseURL, room string) (stop func(),
 		_ = pub.Close(ctx)
 	}, nil
 }
+
+// IsTerminal is isTerminal, for the command's tests.
+var IsTerminal = isTerminal

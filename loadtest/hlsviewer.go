@@ -12,10 +12,13 @@ import (
 
 // hlsViewer is one LL-HLS player (package llhls: blocking playlist reloads, part
 // downloads, fMP4 samples) whose frames feed the same statistics as a WebRTC viewer's.
+// It also measures each part: capture of its last frame → the part downloaded, which with
+// preload-hinted requests is when the origin published it ("part available").
 type hlsViewer struct {
 	roomIdx int
 	fs      *frameStats
 	rx      rxCounters // bytes only
+	parts   latencyHistogram
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -30,6 +33,7 @@ func startHLS(ctx context.Context, playlistURL string, roomIdx int, cfg Config, 
 	start := time.Now()
 	go func() {
 		defer close(v.done)
+		var part partTracker
 		err := llhls.Run(ctx, llhls.Config{
 			URL: playlistURL, HTTPClient: httpClient, Logger: log, Rendition: cfg.HLSRendition,
 			OnJoin: func(first time.Time) { v.fs.join(first.Sub(start)) },
@@ -40,6 +44,11 @@ func startHLS(ctx context.Context, playlistURL string, roomIdx int, cfg Config, 
 				}
 				v.rx.bytes.Add(uint64(f.Bytes))
 				v.fs.frame(f.Arrived.UnixNano(), captured, f.PTS, f.Bytes)
+				if last, ok := part.next(f); ok && last.HasCapture {
+					if _, joined := v.fs.joined(); joined {
+						v.parts.observe(last.Arrived.Sub(last.Captured).Nanoseconds())
+					}
+				}
 			},
 		})
 		if err != nil && ctx.Err() == nil {
@@ -52,9 +61,10 @@ func startHLS(ctx context.Context, playlistURL string, roomIdx int, cfg Config, 
 	return v
 }
 
-func (v *hlsViewer) stats() *frameStats    { return v.fs }
-func (v *hlsViewer) room() int             { return v.roomIdx }
-func (v *hlsViewer) counters() *rxCounters { return &v.rx }
+func (v *hlsViewer) stats() *frameStats             { return v.fs }
+func (v *hlsViewer) partLatency() *latencyHistogram { return &v.parts }
+func (v *hlsViewer) room() int                      { return v.roomIdx }
+func (v *hlsViewer) counters() *rxCounters          { return &v.rx }
 
 func (v *hlsViewer) alive() bool {
 	select {
@@ -71,4 +81,19 @@ func (v *hlsViewer) close(ctx context.Context) {
 	case <-v.done:
 	case <-ctx.Done():
 	}
+}
+
+// partTracker finds the last frame of each part: the frames of one part share their
+// Arrived time.
+type partTracker struct {
+	have bool
+	last llhls.Frame
+}
+
+// next takes the next frame and returns the last frame of the previous part when f
+// starts a new one.
+func (p *partTracker) next(f llhls.Frame) (llhls.Frame, bool) {
+	prev, had := p.last, p.have
+	p.last, p.have = f, true
+	return prev, had && !prev.Arrived.Equal(f.Arrived)
 }

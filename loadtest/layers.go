@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 
 	"github.com/pion/rtp"
@@ -48,10 +49,10 @@ func newVideoLayer(spec layerSpec, source videoSource) *videoLayer {
 		pkt: rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(rand.Uint32())}}}
 }
 
-// addVideo adds the video transceiver: one track, or one per simulcast layer as the
-// encodings of one sender, and starts reading each layer's keyframe requests.
-func (p *publisher) addVideo() (*webrtc.RTPTransceiver, error) {
-	var tr *webrtc.RTPTransceiver
+// newTracks makes the publisher's tracks: one per video layer (the simulcast layers share
+// the ID, so client.Publish sends them as the encodings of one sender), then the audio.
+func (p *publisher) newTracks() ([]webrtc.TrackLocal, error) {
+	var tracks []webrtc.TrackLocal
 	for _, l := range p.layers {
 		var opts []func(*webrtc.TrackLocalStaticRTP)
 		if l.spec.rid != "" {
@@ -62,26 +63,25 @@ func (p *publisher) addVideo() (*webrtc.RTPTransceiver, error) {
 			return nil, fmt.Errorf("video track: %w", err)
 		}
 		l.track = track
-		if tr == nil {
-			tr, err = p.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		} else {
-			err = tr.Sender().AddEncoding(track)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("add video track %q: %w", l.spec.rid, err)
-		}
+		tracks = append(tracks, track)
 	}
-	sender := tr.Sender()
-	for _, l := range p.layers {
-		p.wg.Go(func() { p.readRTCP(sender, l.spec.rid, l) })
+	var err error
+	if p.audio, err = webrtc.NewTrackLocalStaticRTP(opusCodec(), "audio", "loadtest"); err != nil {
+		return nil, fmt.Errorf("audio track: %w", err)
 	}
-	return tr, nil
+	return append(tracks, p.audio), nil
 }
 
 // setLayerExtensions puts the negotiated MID and RID header extensions into every
 // layer's packets (pion does not add them itself; browsers do), so that the server can
 // tell the layers apart.
-func (p *publisher) setLayerExtensions(tr *webrtc.RTPTransceiver) error {
+func (p *publisher) setLayerExtensions() error {
+	trs := p.sess.PeerConnection().GetTransceivers()
+	i := slices.IndexFunc(trs, func(tr *webrtc.RTPTransceiver) bool { return tr.Kind() == webrtc.RTPCodecTypeVideo })
+	if i < 0 {
+		return errors.New("simulcast: no video transceiver")
+	}
+	tr := trs[i]
 	var midID, ridID uint8
 	for _, ext := range tr.Sender().GetParameters().HeaderExtensions {
 		switch ext.URI {

@@ -5,7 +5,12 @@
 // measurement of what they see at a series of viewer counts: latency from capture to a
 // complete frame, join time, frames received against sent, freezes, loss, bitrate; the
 // server's CPU and memory (from /metrics or /proc) and the load generator's own CPU. A
-// capacity mode ramps viewers until latency or loss crosses a threshold.
+// capacity mode ramps viewers until latency or loss crosses a threshold. LL-HLS viewers also
+// measure when each part became available on the origin.
+//
+// The publishers encode with transcoder's H.264 encoder (transcoder.NewH264Encoder) and
+// publish with package client (keyframe requests through client.Options.OnRTCP).
+// ParseFlags and Command are `glint loadtest`'s command line; cmd/glint only calls Command.
 package loadtest
 
 import (

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -191,15 +190,9 @@ func checkClientStats(t *testing.T, name string, c *loadtest.ClientStats, want i
 }
 
 func TestRunFailsFastWithoutServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close() // nothing listens there any more
-
+	addr := closedAddr(t)
 	start := time.Now()
-	_, err = loadtest.Run(context.Background(), loadtest.Config{
+	_, err := loadtest.Run(context.Background(), loadtest.Config{
 		URL: "http://" + addr, Room: "load", Viewers: []int{1}, Step: time.Second,
 		BitrateKbps: 2500, FPS: 30, LoopbackOnly: true,
 	})

@@ -109,6 +109,11 @@ func (p *viewerPool) frameCounters(yield func(*packetCounter) bool) {
 	}
 }
 
+// partMeasurer is a viewer that measures parts (LL-HLS).
+type partMeasurer interface {
+	partLatency() *latencyHistogram
+}
+
 // poolCounts is what the viewers of a pool had received at a mark.
 type poolCounts struct {
 	frames, frameBytes []uint64 // per viewer, frames captured before the mark
@@ -116,6 +121,7 @@ type poolCounts struct {
 	rooms              []int
 	joins              []time.Duration // per viewer, 0 = no decodable frame yet
 	latency            histogramCounts
+	partLatency        histogramCounts // LL-HLS: capture of a part's last frame → part downloaded
 	freezes            uint64
 	packets, gaps      uint64
 	late, duplicates   uint64
@@ -139,6 +145,9 @@ func (p *viewerPool) snapshot(mark int64) poolCounts {
 		c.rooms[i] = m.room()
 		c.joins[i], _ = fs.joined()
 		fs.latency.addTo(&c.latency)
+		if pm, ok := m.(partMeasurer); ok {
+			pm.partLatency().addTo(&c.partLatency)
+		}
 		c.freezes += fs.freezes.Load()
 		c.noCapture += fs.noCapture.Load()
 		c.packets += rx.packets.Load()

@@ -2,10 +2,10 @@ package loadtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +13,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
 )
 
 // publisherStats are the publisher's counters (read while it runs).
@@ -22,26 +24,45 @@ type publisherStats struct {
 	keyframes, keyframeRequests atomic.Uint64
 }
 
-// publisher sends the synthetic H.264 + Opus stream over WHIP at a steady frame rate and
-// answers keyframe requests (PLI, FIR) by making the next frame an IDR.
+// publisher sends the synthetic H.264 + Opus stream over WHIP (package client) at a steady
+// frame rate and answers keyframe requests (PLI, FIR) by making the next frame an IDR.
 type publisher struct {
 	room   string
-	pc     *webrtc.PeerConnection
-	sig    whipSession
+	sess   *client.Session
 	layers []*videoLayer // one, or the simulcast layers h, m, l
 	audio  *webrtc.TrackLocalStaticRTP
 	opus   [][]byte // 20 ms packets, looped
 	fps    int
 
-	connected, failed chan struct{}
-	onceConnected     sync.Once
-	onceFailed        sync.Once
-
 	stats   publisherStats
 	sendErr atomic.Pointer[error] // why the send loop stopped early
 
 	stop context.CancelFunc // ends the send loop
-	wg   sync.WaitGroup     // RTCP readers and the send loop
+	wg   sync.WaitGroup     // the send loop
+}
+
+// Payload types and codecs the publisher offers.
+const (
+	h264PayloadType = 102
+	opusPayloadType = 111
+)
+
+func h264Codec() webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+		RTCPFeedback: []webrtc.RTCPFeedback{
+			{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+			{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+		},
+	}
+}
+
+func opusCodec() webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1",
+	}
 }
 
 // startPublisher connects a publisher to whipURL and starts sending. ctx bounds the
@@ -49,99 +70,61 @@ type publisher struct {
 // them).
 func startPublisher(ctx context.Context, room, whipURL string, cfg Config, httpClient *http.Client, clock *markClock,
 	layers []*videoLayer, opus [][]byte) (*publisher, error) {
-	p := &publisher{
-		room: room, sig: whipSession{httpClient: httpClient, token: cfg.Token},
-		layers: layers, opus: opus, fps: cfg.FPS,
-		connected: make(chan struct{}), failed: make(chan struct{}), stop: func() {},
-	}
-	pc, err := newPublisherPeer(cfg.LoopbackOnly, len(layers) > 1)
-	if err != nil {
-		p.closeSources()
-		return nil, fmt.Errorf("publisher %s: %w", room, err)
-	}
-	p.pc = pc
+	p := &publisher{room: room, layers: layers, opus: opus, fps: cfg.FPS, stop: func() {}}
 	p.stats.video.clock, p.stats.audio.clock, p.stats.frames.clock = clock, clock, clock
-	pc.OnConnectionStateChange(p.onState)
-	if err := p.setUp(ctx, whipURL); err != nil {
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-		defer cancel()
-		_ = p.Close(cleanup) // the set-up error is the one worth reporting
+	if err := p.connect(ctx, whipURL, cfg, httpClient); err != nil {
+		p.closeSources()
 		return nil, fmt.Errorf("publisher %s: %w", room, err)
 	}
 	sendCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.sendLoop(sendCtx)
-	}()
+	p.wg.Go(func() { p.sendLoop(sendCtx) })
 	return p, nil
 }
 
-func (p *publisher) setUp(ctx context.Context, whipURL string) error {
-	video, err := p.addVideo()
+// connect publishes the tracks, puts the simulcast header extensions into the layers'
+// packets and waits until the connection is up.
+func (p *publisher) connect(ctx context.Context, whipURL string, cfg Config, httpClient *http.Client) error {
+	tracks, err := p.newTracks()
 	if err != nil {
 		return err
 	}
-	if p.audio, err = webrtc.NewTrackLocalStaticRTP(opusCodec(), "audio", "loadtest"); err != nil {
-		return fmt.Errorf("audio track: %w", err)
-	}
-	audio, err := p.pc.AddTransceiverFromTrack(p.audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	p.sess, err = client.Publish(ctx, whipURL, tracks, client.Options{
+		Token: cfg.Token, HTTPClient: httpClient, LoopbackOnly: cfg.LoopbackOnly, OnRTCP: p.onRTCP,
+		Codecs: []webrtc.RTPCodecParameters{
+			{RTPCodecCapability: h264Codec(), PayloadType: h264PayloadType},
+			{RTPCodecCapability: opusCodec(), PayloadType: opusPayloadType},
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("add audio track: %w", err)
-	}
-	p.wg.Go(func() { p.readRTCP(audio.Sender(), "", nil) })
-	if err := p.sig.negotiate(ctx, p.pc, whipURL); err != nil {
 		return err
 	}
 	if len(p.layers) > 1 {
-		if err := p.setLayerExtensions(video); err != nil {
-			return err
-		}
+		err = p.setLayerExtensions()
 	}
-	select {
-	case <-p.connected:
-		return nil
-	case <-p.failed:
-		return errors.New("peer connection failed before connecting")
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for connection: %w", ctx.Err())
+	if err == nil {
+		err = p.sess.Connected(ctx)
 	}
+	if err != nil {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		_ = p.sess.Close(cleanup) // the set-up error is the one worth reporting
+	}
+	return err
 }
 
-func (p *publisher) onState(s webrtc.PeerConnectionState) {
-	switch s {
-	case webrtc.PeerConnectionStateConnected:
-		p.onceConnected.Do(func() { close(p.connected) })
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		p.onceFailed.Do(func() { close(p.failed) })
-	default:
+// onRTCP turns keyframe requests about a video layer into a keyframe on its next frame.
+// It runs on the session's RTCP readers, one per track.
+func (p *publisher) onRTCP(track webrtc.TrackLocal, pkts []rtcp.Packet) {
+	i := slices.IndexFunc(p.layers, func(l *videoLayer) bool { return l.track == track })
+	if i < 0 {
+		return // the audio track
 	}
-}
-
-// readRTCP turns keyframe requests into a keyframe on the next frame of layer, until the
-// sender stops (rid "": the sender's only stream). Reading also keeps pion's RTCP
-// interceptors running.
-func (p *publisher) readRTCP(sender *webrtc.RTPSender, rid string, layer *videoLayer) {
-	for {
-		var pkts []rtcp.Packet
-		var err error
-		if rid == "" {
-			pkts, _, err = sender.ReadRTCP()
-		} else {
-			pkts, _, err = sender.ReadSimulcastRTCP(rid)
-		}
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if layer != nil {
-					p.stats.keyframeRequests.Add(1)
-					layer.keyframeWanted.Store(true)
-				}
-			}
+	for _, pkt := range pkts {
+		switch pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			p.stats.keyframeRequests.Add(1)
+			p.layers[i].keyframeWanted.Store(true)
 		}
 	}
 }
@@ -235,10 +218,7 @@ func (p *publisher) err() error {
 // Close stops sending, DELETEs the WHIP session and closes the PeerConnection.
 func (p *publisher) Close(ctx context.Context) error {
 	p.stop()
-	err := p.sig.remove(ctx)
-	if cerr := p.pc.GracefulClose(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("close peer connection: %w", cerr))
-	}
+	err := p.sess.Close(ctx)
 	p.wg.Wait()
 	p.closeSources()
 	if err != nil {

@@ -115,6 +115,12 @@ type ClientStats struct {
 	CorruptFrames        uint64  `json:"corrupt_frames,omitempty"` // full viewer mode: failed the checks
 	FramesWithoutCapture uint64  `json:"frames_without_capture,omitempty"`
 	Duplicates           uint64  `json:"duplicates,omitempty"`
+	// LL-HLS only: capture of a part's last frame → the part downloaded. The viewers
+	// request each part before it exists (EXT-X-PRELOAD-HINT), so this is when the origin
+	// made it available.
+	PartLatencyP50Ms float64 `json:"part_latency_p50_ms,omitempty"`
+	PartLatencyP95Ms float64 `json:"part_latency_p95_ms,omitempty"`
+	PartsMeasured    uint64  `json:"parts_measured,omitempty"`
 }
 
 // Step is one measured viewer count. CPU 100% = one core; per-viewer server costs are the

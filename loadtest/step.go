@@ -103,6 +103,10 @@ func clientStats(n, from int, a, b *snapshot, pa, pb *poolCounts, rtp bool) *Cli
 		IncompleteFrames: pb.incomplete - pa.incomplete, CorruptFrames: pb.corrupt - pa.corrupt,
 		FramesWithoutCapture: pb.noCapture - pa.noCapture,
 	}
+	if parts := pb.partLatency.sub(&pa.partLatency); parts.total() > 0 {
+		c.PartLatencyP50Ms, c.PartLatencyP95Ms = ms(parts.quantile(0.5)), ms(parts.quantile(0.95))
+		c.PartsMeasured = parts.total()
+	}
 	var joins []time.Duration
 	for i, j := range pb.joins {
 		if j > 0 {

@@ -56,6 +56,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if footnote {
 		fmt.Fprintln(w, "* load generator saturated: its own queueing is part of latency and loss")
 	}
+	for _, s := range r.Steps {
+		if c := s.LLHLS; c != nil && c.PartsMeasured > 0 {
+			fmt.Fprintf(w, "LL-HLS, %d viewers: capture -> part available p50 %.0f ms, p95 %.0f ms (%d parts)\n",
+				c.Viewers, c.PartLatencyP50Ms, c.PartLatencyP95Ms, c.PartsMeasured)
+		}
+	}
 	if c := r.Capacity; c != nil {
 		fmt.Fprintf(w, "capacity: %d WebRTC viewers held (latency p95 <= %.0f ms, loss <= %.2f%%); %s\n",
 			c.MaxViewersHeld, c.MaxLatencyP95Ms, c.MaxLossPercent, c.Reason)

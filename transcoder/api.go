@@ -34,6 +34,22 @@ type EncoderInfo struct {
 	Hardware bool
 }
 
+// positiveOr is v, or def when v is zero or negative (a setting left unset).
+func positiveOr[T ~int | ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// orLibx264 is e, or libx264 when e names no encoder (the default everywhere).
+func (e EncoderInfo) orLibx264() EncoderInfo {
+	if e.Name == "" {
+		return EncoderInfo{Name: "libx264"}
+	}
+	return e
+}
+
 // Rung is one rendition of the ladder. A Passthrough rung forwards the H.264 source
 // untouched (Width/Height/BitrateKbps are then estimates for playlists); if the source is not
 // H.264 a Passthrough rung is re-encoded at the source size instead.

@@ -152,16 +152,7 @@ func (d *videoDecoder) drain(emit func(*astiav.Frame, frameMeta) error) error {
 }
 
 func (d *videoDecoder) close() {
-	if d.cc != nil {
-		d.cc.Free()
-		d.cc = nil
-	}
-	if d.frame != nil {
-		d.frame.Free()
-		d.frame = nil
-	}
-	if d.pkt != nil {
-		d.pkt.Free()
-		d.pkt = nil
-	}
+	freeAndClear(&d.cc)
+	freeAndClear(&d.frame)
+	freeAndClear(&d.pkt)
 }

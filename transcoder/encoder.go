@@ -2,6 +2,7 @@ package transcoder
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/asticode/go-astiav"
@@ -27,35 +28,31 @@ type h264Encoder struct {
 	meta   metaTable
 }
 
+// lowLatencyOptions are each supported encoder's private options for low latency and IDRs
+// on demand (beside the profile, set for all).
+var lowLatencyOptions = map[string]map[string]string{
+	"libx264":    {"tune": "zerolatency", "forced-idr": "1", "x264-params": "scenecut=0"},
+	"h264_nvenc": {"preset": "p1", "tune": "ll", "zerolatency": "1", "delay": "0", "rc": "cbr", "forced-idr": "1"},
+	"h264_qsv":   {"preset": "veryfast", "async_depth": "1", "look_ahead": "0", "forced_idr": "1"},
+	"h264_vaapi": {},
+}
+
 // encoderOptions returns the private/generic libav options of each supported encoder.
 func encoderOptions(p encoderParams) map[string]string {
 	rate := strconv.Itoa(p.kbps * 1000)
 	o := map[string]string{"bf": "0", "maxrate": rate, "bufsize": rate}
+	specific, known := lowLatencyOptions[p.info.Name]
+	if !known {
+		return o
+	}
+	maps.Copy(o, specific)
+	o["profile"] = p.profile
 	switch p.info.Name {
 	case "libx264":
 		o["preset"] = p.preset
-		o["tune"] = "zerolatency"
-		o["profile"] = p.profile
-		o["forced-idr"] = "1"
-		o["x264-params"] = "scenecut=0"
-	case "h264_nvenc":
-		o["preset"] = "p1"
-		o["tune"] = "ll"
-		o["zerolatency"] = "1"
-		o["delay"] = "0"
-		o["rc"] = "cbr"
-		o["forced-idr"] = "1"
-		o["profile"] = p.profile
-	case "h264_qsv":
-		o["preset"] = "veryfast"
-		o["async_depth"] = "1"
-		o["look_ahead"] = "0"
-		o["forced_idr"] = "1"
-		o["profile"] = p.profile
 	case "h264_vaapi":
-		o["profile"] = map[string]string{"baseline": "constrained_baseline"}[p.profile]
-		if o["profile"] == "" {
-			o["profile"] = p.profile
+		if p.profile == "baseline" {
+			o["profile"] = "constrained_baseline"
 		}
 	}
 	return o
@@ -78,9 +75,7 @@ func pickPixelFormat(c *astiav.Codec) astiav.PixelFormat {
 }
 
 func openH264Encoder(p encoderParams) (*h264Encoder, error) {
-	if p.info.Name == "" {
-		p.info = EncoderInfo{Name: "libx264"}
-	}
+	p.info = p.info.orLibx264()
 	if p.width <= 0 || p.height <= 0 || p.width%2 != 0 || p.height%2 != 0 {
 		return nil, fmt.Errorf("%w: encoder size %dx%d (must be even, positive)", ErrBadConfig, p.width, p.height)
 	}
@@ -145,12 +140,6 @@ func (e *h264Encoder) encode(f *astiav.Frame, m frameMeta, forceIDR bool) ([]Enc
 }
 
 func (e *h264Encoder) close() {
-	if e.cc != nil {
-		e.cc.Free()
-		e.cc = nil
-	}
-	if e.pkt != nil {
-		e.pkt.Free()
-		e.pkt = nil
-	}
+	freeAndClear(&e.cc)
+	freeAndClear(&e.pkt)
 }

@@ -1,6 +1,7 @@
 package transcoder
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -105,18 +106,10 @@ func fillLadderDefaults(cfg *LadderConfig) error {
 	if cfg.Output == nil {
 		return fmt.Errorf("%w: ladder without Output", ErrBadConfig)
 	}
-	if cfg.FPS <= 0 {
-		cfg.FPS = defaultFPS
-	}
-	if cfg.SegmentDuration <= 0 {
-		cfg.SegmentDuration = defaultSegment
-	}
-	if cfg.Encoder.Name == "" {
-		cfg.Encoder = EncoderInfo{Name: "libx264"}
-	}
-	if cfg.Preset == "" {
-		cfg.Preset = defaultPreset
-	}
+	cfg.FPS = positiveOr(cfg.FPS, defaultFPS)
+	cfg.SegmentDuration = positiveOr(cfg.SegmentDuration, defaultSegment)
+	cfg.Encoder = cfg.Encoder.orLibx264()
+	cfg.Preset = cmp.Or(cfg.Preset, defaultPreset)
 	if cfg.MaxLoad == 0 {
 		cfg.MaxLoad = defaultMaxLoad
 	}

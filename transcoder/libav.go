@@ -108,3 +108,16 @@ func (t metaTable) take(us int64) frameMeta {
 	}
 	return m
 }
+
+// freeAndClear frees the libav object *p points to, if any, and clears *p, so that a
+// second close does nothing.
+func freeAndClear[T interface {
+	comparable
+	Free()
+}](p *T) {
+	var none T
+	if *p != none {
+		(*p).Free()
+		*p = none
+	}
+}

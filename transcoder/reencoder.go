@@ -1,6 +1,7 @@
 package transcoder
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -29,21 +30,11 @@ type Reencoder struct {
 
 // NewReencoder opens the decoder; the encoder opens on the first picture (source size).
 func NewReencoder(cfg ReencoderConfig) (*Reencoder, error) {
-	if cfg.BitrateKbps <= 0 {
-		cfg.BitrateKbps = defaultReencKbps
-	}
-	if cfg.FPS <= 0 {
-		cfg.FPS = defaultFPS
-	}
-	if cfg.KeyframeInterval <= 0 {
-		cfg.KeyframeInterval = defaultSegment
-	}
-	if cfg.Encoder.Name == "" {
-		cfg.Encoder = EncoderInfo{Name: "libx264"}
-	}
-	if cfg.Preset == "" {
-		cfg.Preset = reencoderPreset
-	}
+	cfg.BitrateKbps = positiveOr(cfg.BitrateKbps, defaultReencKbps)
+	cfg.FPS = positiveOr(cfg.FPS, defaultFPS)
+	cfg.KeyframeInterval = positiveOr(cfg.KeyframeInterval, defaultSegment)
+	cfg.Encoder = cfg.Encoder.orLibx264()
+	cfg.Preset = cmp.Or(cfg.Preset, reencoderPreset)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}

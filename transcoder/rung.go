@@ -51,10 +51,7 @@ func (r *rungEncoder) outputSize(srcW, srcH int, changed bool) (int, int) {
 func (r *rungEncoder) reconfigure(src *astiav.Frame) error {
 	changed := r.srcW != 0
 	r.srcW, r.srcH, r.srcFmt = src.Width(), src.Height(), src.PixelFormat()
-	if r.sws != nil {
-		r.sws.Free()
-		r.sws = nil
-	}
+	freeAndClear(&r.sws)
 	w, h := r.outputSize(r.srcW, r.srcH, changed)
 	if r.enc == nil || r.enc.p.width != w || r.enc.p.height != h {
 		if r.enc != nil {
@@ -142,16 +139,7 @@ func (r *rungEncoder) close() {
 		r.enc.close()
 		r.enc = nil
 	}
-	if r.sws != nil {
-		r.sws.Free()
-		r.sws = nil
-	}
-	if r.scaled != nil {
-		r.scaled.Free()
-		r.scaled = nil
-	}
-	if r.ref != nil {
-		r.ref.Free()
-		r.ref = nil
-	}
+	freeAndClear(&r.sws)
+	freeAndClear(&r.scaled)
+	freeAndClear(&r.ref)
 }

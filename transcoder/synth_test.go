@@ -12,46 +12,26 @@ import (
 // Test inputs are made with libav itself: a lavfi source (testsrc2 / sine) through a filter
 // graph, encoded with libx264 / libvpx / libopus / aac.
 
-// lavfiSource pulls frames from a source-only filter graph description.
-type lavfiSource struct {
-	g    *astiav.FilterGraph
-	sink *astiav.FilterContext
-}
+// lavfiSource is a LavfiSource that fails the test on errors.
+type lavfiSource struct{ *LavfiSource }
 
-func newLavfiSource(tb testing.TB, desc string, audio bool) *lavfiSource {
+func newLavfiSource(tb testing.TB, desc string, audio bool) lavfiSource {
 	tb.Helper()
-	g := astiav.AllocFilterGraph()
-	name := "buffersink"
-	if audio {
-		name = "abuffersink"
-	}
-	sink, err := g.NewFilterContext(astiav.FindFilterByName(name), "out", nil)
+	src, err := NewLavfiSource(desc, audio)
 	if err != nil {
-		tb.Fatalf("sink: %v", err)
+		tb.Fatal(err)
 	}
-	in := astiav.AllocFilterInOut()
-	in.SetName("out")
-	in.SetFilterContext(sink)
-	in.SetPadIdx(0)
-	in.SetNext(nil)
-	if err := g.Parse(desc, in, nil); err != nil {
-		tb.Fatalf("parse %q: %v", desc, err)
-	}
-	in.Free()
-	if err := g.Configure(); err != nil {
-		tb.Fatalf("configure %q: %v", desc, err)
-	}
-	return &lavfiSource{g: g, sink: sink}
+	return lavfiSource{src}
 }
 
-func (s *lavfiSource) next(tb testing.TB, f *astiav.Frame) {
+func (s lavfiSource) next(tb testing.TB, f *astiav.Frame) {
 	tb.Helper()
-	if err := s.sink.BuffersinkGetFrame(f, 0); err != nil {
-		tb.Fatalf("lavfi frame: %v", err)
+	if err := s.Next(f); err != nil {
+		tb.Fatal(err)
 	}
 }
 
-func (s *lavfiSource) close() { s.g.Free() }
+func (s lavfiSource) close() { s.Close() }
 
 // testEncoder encodes test material; opts are libav options.
 type testEncoder struct {

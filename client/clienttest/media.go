@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -104,4 +105,34 @@ func newLoopbackPeerConnection() (*webrtc.PeerConnection, error) {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	return pc, nil
+}
+
+// publishedVideo is a video track a publisher sends, where keyframe requests go.
+type publishedVideo struct {
+	pc   *webrtc.PeerConnection
+	ssrc webrtc.SSRC
+}
+
+func (s *Server) addPublishedVideo(pc *webrtc.PeerConnection, track *webrtc.TrackRemote) {
+	if track.Kind() != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.videoIn = append(s.videoIn, publishedVideo{pc: pc, ssrc: track.SSRC()})
+}
+
+// RequestKeyframes sends a PLI for every video track publishers have sent so far, as an
+// SFU does when a viewer needs a keyframe, and returns how many it sent.
+func (s *Server) RequestKeyframes() int {
+	s.mu.Lock()
+	videos := append([]publishedVideo(nil), s.videoIn...)
+	s.mu.Unlock()
+	sent := 0
+	for _, v := range videos {
+		if err := v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(v.ssrc)}}); err == nil {
+			sent++
+		}
+	}
+	return sent
 }

@@ -61,6 +61,7 @@ type Server struct {
 	packets   map[string]int  // received RTP packets per MIME type (lower case)
 	nalTypes  map[uint8]int   // H.264 NAL units seen, by type
 	connected map[string]bool // session ids that reached connected
+	videoIn   []publishedVideo
 }
 
 // NewServer starts a server that tb cleans up.
@@ -285,6 +286,7 @@ func (s *Server) startSession(id, proto, offer string) (string, error) {
 		}
 	})
 	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		s.addPublishedVideo(pc, track)
 		s.goTracked(func() { s.countPackets(track) })
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/glint-video/glint/loadtest"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return runDemo(ctx, args[1:], stderr)
 	case "loadtest":
-		return runLoadtest(ctx, args[1:], stdout, stderr)
+		return loadtest.Command(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return nil

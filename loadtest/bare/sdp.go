@@ -1,6 +1,7 @@
 package bare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -59,6 +60,17 @@ type answer struct {
 	kinds       [128]Kind // by payload type
 }
 
+// answerAttributes are the session-level attributes a media section may override.
+type answerAttributes struct {
+	ufrag, pwd, fingerprint, setup string
+}
+
+// candidate is a usable host candidate of the answer.
+type candidate struct {
+	addr     netip.AddrPort
+	priority uint64
+}
+
 // parseAnswer reads an SDP answer to buildOffer's offer; every problem is a one-line
 // error that names it.
 func parseAnswer(raw string) (*answer, error) {
@@ -70,84 +82,93 @@ func parseAnswer(raw string) (*answer, error) {
 		return nil, errors.New("answer: no media sections")
 	}
 	a := &answer{}
-	ufrag, _ := sd.Attribute("ice-ufrag")
-	pwd, _ := sd.Attribute("ice-pwd")
-	fp, _ := sd.Attribute("fingerprint")
-	setup, _ := sd.Attribute("setup")
-	type cand struct {
-		addr     netip.AddrPort
-		priority uint64
-	}
-	var cands []cand
+	var attrs answerAttributes
+	attrs.ufrag, _ = sd.Attribute("ice-ufrag")
+	attrs.pwd, _ = sd.Attribute("ice-pwd")
+	attrs.fingerprint, _ = sd.Attribute("fingerprint")
+	attrs.setup, _ = sd.Attribute("setup")
+	var cands []candidate
 	for i, md := range sd.MediaDescriptions {
-		kind := kindOf(md.MediaName.Media)
-		if kind == 0 || md.MediaName.Port.Value == 0 {
-			continue // rejected or not media
-		}
-		for _, at := range md.Attributes {
-			switch at.Key {
-			case "ice-ufrag":
-				ufrag = at.Value
-			case "ice-pwd":
-				pwd = at.Value
-			case "fingerprint":
-				fp = at.Value
-			case "setup":
-				setup = at.Value
-			case "candidate":
-				addr, prio, ok, err := parseCandidate(at.Value)
-				if err != nil {
-					return nil, fmt.Errorf("answer: media section %d: %w", i, err)
-				}
-				if ok {
-					cands = append(cands, cand{addr, prio})
-				}
-			case "rtpmap":
-				ptStr, _, _ := strings.Cut(at.Value, " ")
-				pt, err := strconv.ParseUint(ptStr, 10, 7)
-				if err != nil {
-					return nil, fmt.Errorf("answer: media section %d: bad rtpmap %.40q", i, at.Value)
-				}
-				a.kinds[pt] = kind
-			}
+		var err error
+		if cands, err = a.readMediaSection(md, &attrs, cands); err != nil {
+			return nil, fmt.Errorf("answer: media section %d: %w", i, err)
 		}
 	}
-	switch {
-	case ufrag == "" || pwd == "":
-		return nil, errors.New("answer: no ICE ufrag or pwd")
-	case fp == "":
-		return nil, errors.New("answer: no DTLS fingerprint")
-	case len(cands) == 0:
-		return nil, errors.New("answer: no UDP host candidate")
-	case a.kinds == [128]Kind{}:
-		return nil, errors.New("answer: no payload types")
-	}
-	a.ufrag, a.pwd = ufrag, pwd
-	var err error
-	if a.fingerprint, err = parseFingerprint(fp); err != nil {
+	if err := a.apply(attrs, cands); err != nil {
 		return nil, fmt.Errorf("answer: %w", err)
 	}
-	switch setup {
+	return a, nil
+}
+
+// readMediaSection takes a media section's ICE and DTLS attributes into attrs, its payload
+// types into a.kinds, and returns cands with its usable candidates appended. Rejected and
+// non-media sections are skipped.
+func (a *answer) readMediaSection(md *sdp.MediaDescription, attrs *answerAttributes, cands []candidate) ([]candidate, error) {
+	kind := kindOf(md.MediaName.Media)
+	if kind == 0 || md.MediaName.Port.Value == 0 {
+		return cands, nil
+	}
+	for _, at := range md.Attributes {
+		switch at.Key {
+		case "ice-ufrag":
+			attrs.ufrag = at.Value
+		case "ice-pwd":
+			attrs.pwd = at.Value
+		case "fingerprint":
+			attrs.fingerprint = at.Value
+		case "setup":
+			attrs.setup = at.Value
+		case "candidate":
+			addr, prio, ok, err := parseCandidate(at.Value)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				cands = append(cands, candidate{addr, prio})
+			}
+		case "rtpmap":
+			ptStr, _, _ := strings.Cut(at.Value, " ")
+			pt, err := strconv.ParseUint(ptStr, 10, 7)
+			if err != nil {
+				return nil, fmt.Errorf("bad rtpmap %.40q", at.Value)
+			}
+			a.kinds[pt] = kind
+		}
+	}
+	return cands, nil
+}
+
+// apply checks that the answer had what the viewer needs and fills in a: the ICE
+// credentials, the fingerprint, the DTLS role and the candidates, highest priority first.
+func (a *answer) apply(attrs answerAttributes, cands []candidate) error {
+	switch {
+	case attrs.ufrag == "" || attrs.pwd == "":
+		return errors.New("no ICE ufrag or pwd")
+	case attrs.fingerprint == "":
+		return errors.New("no DTLS fingerprint")
+	case len(cands) == 0:
+		return errors.New("no UDP host candidate")
+	case a.kinds == [128]Kind{}:
+		return errors.New("no payload types")
+	}
+	a.ufrag, a.pwd = attrs.ufrag, attrs.pwd
+	var err error
+	if a.fingerprint, err = parseFingerprint(attrs.fingerprint); err != nil {
+		return err
+	}
+	switch attrs.setup {
 	case "active", "": // RFC 8842: an answer without setup means active
 		a.dtlsClient = false
 	case "passive":
 		a.dtlsClient = true
 	default:
-		return nil, fmt.Errorf("answer: setup %.20q: want active or passive", setup)
+		return fmt.Errorf("setup %.20q: want active or passive", attrs.setup)
 	}
-	slices.SortStableFunc(cands, func(x, y cand) int {
-		switch {
-		case x.priority > y.priority:
-			return -1
-		case x.priority < y.priority:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(cands, func(x, y candidate) int { return cmp.Compare(y.priority, x.priority) })
 	for _, c := range cands {
 		a.candidates = append(a.candidates, c.addr)
 	}
-	return a, nil
+	return nil
 }
 
 func kindOf(media string) Kind {

@@ -8,13 +8,10 @@ viewers=${BENCH_VIEWERS:-1,50,100,200,300,500}
 step=${BENCH_STEP:-10s}
 full=${BENCH_FULL_VIEWERS:-50}
 bare=${BENCH_BARE_VIEWERS:-100,300,500}
-port=18080; udp=18189
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
-taskset -c 0 "$GLINT_BIN" serve --http-addr 127.0.0.1:$port --udp-port $udp --ice-ip 127.0.0.1 \
-  --ice-tcp=false --hls=false --rtmp-addr= --srt-addr= --log-level warn 2>"$tmp/server.log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 50); do curl -fs http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+trap 'stop_glint; rm -rf "$tmp"' EXIT
+start_glint 0 "$tmp/server.log" --hls=false
 cmd="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --publisher loop --viewers $viewers --duration $step --server-pid \$SERVER --json out.json"
 echo "bench fanout: $cmd" >&2
 taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --publisher loop --viewers "$viewers" \

@@ -6,13 +6,10 @@
 set -euo pipefail
 viewers=${BENCH_JOIN_VIEWERS:-20}
 step=${BENCH_STEP:-5s}
-port=18080; udp=18189
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
-taskset -c 0 "$GLINT_BIN" serve --http-addr 127.0.0.1:$port --udp-port $udp --ice-ip 127.0.0.1 \
-  --ice-tcp=false --hls=false --rtmp-addr= --srt-addr= --log-level warn 2>"$tmp/server.log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 50); do curl -fs http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+trap 'stop_glint; rm -rf "$tmp"' EXIT
+start_glint 0 "$tmp/server.log" --hls=false
 for batch in 1 "$viewers"; do
   cmd="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --room join$batch --publisher live --viewers $viewers --join-batch $batch --duration $step --server-pid \$SERVER --json out.json"
   echo "bench join: $cmd" >&2

@@ -4,15 +4,13 @@
 # pinned to core 0; the publisher and viewer (BenchmarkIngestLatency in package ingest) run
 # pinned to core 1.
 set -euo pipefail
-port=18080; udp=18189; rtmp=19350; srt=19000
+. "$(dirname "$0")/lib.sh"
+rtmp=19350; srt=19000
 tmp=$(mktemp -d)
 echo "bench ingest: building the ingest test binary" >&2
 go test -c -o "$tmp/ingest.test" ./ingest/
-taskset -c 0 "$GLINT_BIN" serve --http-addr 127.0.0.1:$port --udp-port $udp --ice-ip 127.0.0.1 --ice-tcp=false \
-  --hls=false --rtmp-addr 127.0.0.1:$rtmp --srt-addr 127.0.0.1:$srt --log-level warn 2>"$tmp/serve.log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 50); do curl -fs http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+trap 'stop_glint; rm -rf "$tmp"' EXIT
+start_glint 0 "$tmp/serve.log" --hls=false --rtmp-addr 127.0.0.1:$rtmp --srt-addr 127.0.0.1:$srt
 cmd="taskset -c 1 ingest.test -test.run '^\$' -test.bench BenchmarkIngestLatency -test.benchtime 1x"
 echo "bench ingest: $cmd" >&2
 (cd ingest && GLINT_BENCH_HTTP=http://127.0.0.1:$port GLINT_BENCH_RTMP=rtmp://127.0.0.1:$rtmp \

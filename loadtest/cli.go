@@ -1,0 +1,300 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+const usage = `Usage: glint loadtest [--scenario file.yaml] [flags]
+
+Publishes synthetic H.264 + Opus streams (a capture-time SEI in every frame) to one room
+per publisher over WHIP, then measures each step of WebRTC viewers (WHEP) and LL-HLS
+viewers: latency capture -> frame complete, join time, frames received vs sent, freezes,
+loss, bitrate; the server's CPU and RSS (/metrics or --server-pid) and the load
+generator's own CPU. Progress on stderr, the table on stdout, --json for the report.
+A scenario file (YAML, the flag names with _ for -) sets the same options; flags
+override it. See docs/loadtest.md.
+
+Flags:
+`
+
+// Options are what `glint loadtest` is told: the run's Config and what the command does
+// around the run.
+type Options struct {
+	Config
+	JSON       string // also write the whole report as JSON to this file
+	CPUProfile string // write a Go CPU profile of the load generator to this file
+}
+
+// flagValues are the flags and, with the same names (_ for -), the scenario file.
+type flagValues struct {
+	Scenario      string        `yaml:"-"`
+	URL           string        `yaml:"url"`
+	WHIPURL       string        `yaml:"whip_url"`
+	WHEPURL       string        `yaml:"whep_url"`
+	HLSURL        string        `yaml:"hls_url"`
+	Room          string        `yaml:"room"`
+	Token         string        `yaml:"token"`
+	Publishers    int           `yaml:"publishers"`
+	Publisher     string        `yaml:"publisher"`
+	Size          string        `yaml:"size"`
+	Simulcast     bool          `yaml:"simulcast"`
+	Bitrate       int           `yaml:"bitrate"`
+	FPS           int           `yaml:"fps"`
+	Viewers       countList     `yaml:"viewers"`
+	HLSViewers    int           `yaml:"hls_viewers"`
+	Viewer        string        `yaml:"viewer"`
+	MaxLayer      string        `yaml:"max_layer"`
+	HLSRendition  string        `yaml:"hls_rendition"`
+	Duration      time.Duration `yaml:"duration"`
+	Warmup        time.Duration `yaml:"warmup"`
+	JoinBatch     int           `yaml:"join_batch"`
+	RampRate      float64       `yaml:"ramp_rate"`
+	Capacity      bool          `yaml:"capacity"`
+	CapacityStep  int           `yaml:"capacity_step"`
+	MaxViewers    int           `yaml:"max_viewers"`
+	MaxLatencyP95 time.Duration `yaml:"max_latency_p95"`
+	MaxLoss       float64       `yaml:"max_loss"`
+	ServerPID     int           `yaml:"server_pid"`
+	MetricsURL    string        `yaml:"metrics_url"`
+	Loopback      bool          `yaml:"loopback"`
+	JSON          string        `yaml:"json"`
+	CPUProfile    string        `yaml:"cpu_profile"`
+}
+
+// newFlagSet binds the flags to v, setting v to the defaults.
+func newFlagSet(v *flagValues) *flag.FlagSet {
+	fs := flag.NewFlagSet("glint loadtest", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // a bad flag is a one-line error; --help prints the flags
+	fs.StringVar(&v.Scenario, "scenario", "", "YAML scenario file (flags given too override it)")
+	fs.StringVar(&v.URL, "url", "http://127.0.0.1:8080", "base URL of the server (the default publish, play, HLS and metrics URLs hang off it)")
+	fs.StringVar(&v.WHIPURL, "whip-url", "", "publish URL, {room} for the room name (default URL/whip/{room})")
+	fs.StringVar(&v.WHEPURL, "whep-url", "", "play URL, {room} for the room name (default URL/whep/{room})")
+	fs.StringVar(&v.HLSURL, "hls-url", "", "LL-HLS playlist URL, {room} for the room name (default URL/hls/{room}/index.m3u8)")
+	fs.StringVar(&v.Room, "room", "load", "room to publish to and play from (ROOM-1, ROOM-2, ... with several publishers)")
+	fs.StringVar(&v.Token, "token", "", "bearer token of the rooms, if they have one")
+	fs.IntVar(&v.Publishers, "publishers", 1, "synthetic publishers, each in its own room")
+	fs.StringVar(&v.Publisher, "publisher", PublisherLoop, "publisher mode: loop (pre-encoded, nearly free) or live (libx264, IDR on keyframe request)")
+	fs.StringVar(&v.Size, "size", "1280x720", "picture size WxH")
+	fs.BoolVar(&v.Simulcast, "simulcast", false, "send three layers (rid h, m, l: full, half, quarter size and about 1, 1/4, 1/16 of the bitrate)")
+	fs.IntVar(&v.Bitrate, "bitrate", 2500, "video bitrate in kbit/s")
+	fs.IntVar(&v.FPS, "fps", 30, "video frames per second")
+	v.Viewers = countList{1, 100, 300}
+	fs.Var(&v.Viewers, "viewers", "WebRTC viewer count of each step, comma-separated (0 for none)")
+	fs.IntVar(&v.HLSViewers, "hls-viewers", 0, "LL-HLS viewers, joined at the first step and kept")
+	fs.StringVar(&v.Viewer, "viewer", ViewerLight, "WebRTC viewer mode: light (pion, RTP headers + SEI), bare (no pion: batched reads, only frame starts decrypted; cheapest) or full (reassemble and check every frame)")
+	fs.StringVar(&v.MaxLayer, "max-layer", "", "cap every WebRTC viewer at this simulcast layer (l, m, h, auto) through the WHEP layer endpoint")
+	fs.StringVar(&v.HLSRendition, "hls-rendition", "", "LL-HLS variant to play: a substring of its URI (default the highest bandwidth)")
+	fs.DurationVar(&v.Duration, "duration", 15*time.Second, "measurement time of each step")
+	fs.DurationVar(&v.Duration, "step", 15*time.Second, "same as --duration")
+	fs.DurationVar(&v.Warmup, "warmup", 3*time.Second, "wait after the viewers joined, before measuring")
+	fs.IntVar(&v.JoinBatch, "join-batch", 20, "viewers joined concurrently")
+	fs.Float64Var(&v.RampRate, "ramp-rate", 0, "viewers joined per second at most (0: as fast as the batches go)")
+	fs.BoolVar(&v.Capacity, "capacity", false, "ramp WebRTC viewers by --capacity-step until latency p95 or loss crosses its threshold; report the maximum held")
+	fs.IntVar(&v.CapacityStep, "capacity-step", 50, "viewers added per step in capacity mode")
+	fs.IntVar(&v.MaxViewers, "max-viewers", 2000, "capacity mode stops at this many viewers")
+	fs.DurationVar(&v.MaxLatencyP95, "max-latency-p95", 400*time.Millisecond, "capacity threshold: WebRTC latency p95")
+	fs.Float64Var(&v.MaxLoss, "max-loss", 1, "capacity threshold: WebRTC packet loss in percent")
+	fs.IntVar(&v.ServerPID, "server-pid", 0, "sample this process's CPU and RSS from /proc (server on this machine)")
+	fs.StringVar(&v.MetricsURL, "metrics-url", "", "the server's Prometheus /metrics (default URL/metrics when it answers)")
+	fs.BoolVar(&v.Loopback, "loopback", true, "use only 127.0.0.1 ICE candidates (server on this machine)")
+	fs.StringVar(&v.JSON, "json", "", "also write the whole report as JSON to this file")
+	fs.StringVar(&v.CPUProfile, "cpu-profile", "", "write a Go CPU profile of the load generator to this file (where its CPU goes)")
+	return fs
+}
+
+// ParseFlags reads `glint loadtest`'s flags, and the scenario file when one is named:
+// defaults, then the file, then the flags given. On --help it prints the usage and the
+// flags to stderr and returns flag.ErrHelp. Errors are one line.
+func ParseFlags(args []string, stderr io.Writer) (Options, error) {
+	var v flagValues
+	fs := newFlagSet(&v)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stderr, usage)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+		}
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if v.Scenario != "" {
+		if err := v.readScenario(args); err != nil {
+			return Options{}, err
+		}
+	}
+	return v.options()
+}
+
+// readScenario resets v to the defaults, reads the scenario file over them, then the
+// flags given over the file.
+func (v *flagValues) readScenario(args []string) error {
+	path := v.Scenario
+	fs := newFlagSet(v)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("scenario: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("scenario %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return fs.Parse(args)
+}
+
+// options turns the values read into a run's Options.
+func (v *flagValues) options() (Options, error) {
+	w, h, err := parseSize(v.Size)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{JSON: v.JSON, CPUProfile: v.CPUProfile, Config: Config{
+		URL: v.URL, WHIPURL: v.WHIPURL, WHEPURL: v.WHEPURL, HLSURL: v.HLSURL, Room: v.Room, Token: v.Token,
+		Publishers: v.Publishers, PublisherMode: v.Publisher, Width: w, Height: h, Simulcast: v.Simulcast,
+		BitrateKbps: v.Bitrate, FPS: v.FPS,
+		Viewers: v.Viewers, HLSViewers: v.HLSViewers, ViewerMode: v.Viewer, MaxLayer: v.MaxLayer, HLSRendition: v.HLSRendition,
+		Step: v.Duration, Warmup: v.Warmup, JoinBatch: v.JoinBatch, RampRate: v.RampRate,
+		Capacity: v.Capacity, CapacityStep: v.CapacityStep, MaxViewers: v.MaxViewers,
+		MaxLatencyP95: v.MaxLatencyP95, MaxLossPercent: v.MaxLoss,
+		ServerPID: v.ServerPID, MetricsURL: v.MetricsURL, LoopbackOnly: v.Loopback,
+	}}, nil
+}
+
+// parseSize reads a picture size "WxH".
+func parseSize(s string) (width, height int, err error) {
+	ws, hs, found := strings.Cut(s, "x")
+	width, errW := strconv.Atoi(ws)
+	height, errH := strconv.Atoi(hs)
+	if found && errW == nil && errH == nil && width >= 16 && height >= 16 && width <= 7680 && height <= 4320 {
+		return width, height, nil
+	}
+	return 0, 0, fmt.Errorf("size %q: want WxH, e.g. 1280x720", s)
+}
+
+// countList is a comma-separated flag of viewer counts, e.g. 1,100,300.
+type countList []int
+
+func (c *countList) String() string {
+	if c == nil {
+		return ""
+	}
+	s := make([]string, len(*c))
+	for i, n := range *c {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func (c *countList) Set(v string) error {
+	var counts []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return fmt.Errorf("want counts (0 or more) separated by commas, e.g. 1,100,300")
+		}
+		counts = append(counts, n)
+	}
+	*c = counts
+	return nil
+}
+
+// Command runs `glint loadtest` with its arguments: progress on stderr, the table on
+// stdout. An interrupt (ctx cancelled) prints what was measured and returns nil.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := ParseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		defer stop()
+	}
+	o.Progress, o.ProgressBar = stderr, isTerminal(stderr)
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	report, runErr := Run(ctx, o.Config)
+	if report == nil { // invalid configuration
+		return fmt.Errorf("loadtest: %w", runErr)
+	}
+	if err := o.writeResults(report, stdout); err != nil {
+		return err
+	}
+	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+		return nil // interrupted: what was measured is printed, every session closed
+	}
+	if runErr != nil {
+		return fmt.Errorf("loadtest: %w", runErr)
+	}
+	return nil
+}
+
+// writeResults prints the table (when anything was measured) and writes the JSON report
+// when asked.
+func (o *Options) writeResults(report *Report, stdout io.Writer) error {
+	if len(report.Steps) > 0 || report.Baseline != nil {
+		if err := report.WriteTable(stdout); err != nil {
+			return err
+		}
+	}
+	if o.JSON == "" {
+		return nil
+	}
+	f, err := os.Create(o.JSON)
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	if err := report.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("json %s: %w", o.JSON, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("json %s: %w", o.JSON, err)
+	}
+	return nil
+}
+
+// startCPUProfile profiles this process into path until the returned func is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/cluster"
 )
 
 // Publish answers a WHIP offer: the session becomes the room's publisher (or ErrRoomBusy).
@@ -43,19 +46,9 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 	if err != nil {
 		return nil, "", err
 	}
-	room, err := s.room(roomName)
+	sess, err := s.openPublisher(ctx, roomName)
 	if err != nil {
 		return nil, "", err
-	}
-	sess := s.newSession(room, RolePublisher)
-	previous, err := s.claimPublisher(room, sess)
-	if err != nil {
-		s.dropIfIdle(room)
-		return nil, "", err
-	}
-	if previous != nil {
-		sess.log.Info("replacing publisher", "previous", previous.ID)
-		previous.Close()
 	}
 	answer, err := s.startPublisher(ctx, sess, me, ir, offerSDP)
 	if err != nil {
@@ -66,15 +59,43 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 	return sess, answer, nil
 }
 
-// claimPublisher makes sess the room's publisher, returning the one it replaces.
-func (s *SFU) claimPublisher(room *Room, sess *Session) (*Session, error) {
+// openPublisher makes a new publisher session of the room, which it claims in the room
+// directory: ErrRoomBusy when another session holds it, unless the policy is to replace
+// that one (closed here).
+func (s *SFU) openPublisher(ctx context.Context, roomName string) (*Session, error) {
+	room, err := s.room(roomName)
+	if err != nil {
+		return nil, err
+	}
+	sess := s.newSession(room, RolePublisher)
+	previous, err := s.claimPublisher(ctx, room, sess)
+	if err != nil {
+		s.dropIfIdle(room)
+		return nil, err
+	}
+	if previous != nil {
+		sess.log.Info("replacing publisher", "previous", previous.ID)
+		previous.Close()
+	}
+	return sess, nil
+}
+
+// claimPublisher makes sess the room's publisher, returning the one it replaces. The
+// directory's claim changes under the room's lock, so it always names room.publisher.
+func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*Session, error) {
 	room.mu.Lock()
 	defer room.mu.Unlock()
-	prev := room.publisher
-	if prev != nil && !s.opts.ReplacePublisher {
+	c, err := s.opts.Directory.Claim(ctx, cluster.Request{
+		Room: room.name, Kind: cluster.Publisher, Holder: sess.ID, Replace: s.opts.ReplacePublisher,
+	})
+	if errors.Is(err, cluster.ErrClaimed) {
 		return nil, ErrRoomBusy
 	}
-	room.publisher, room.live = sess, false
+	if err != nil {
+		return nil, fmt.Errorf("publish %q: %w", room.name, err)
+	}
+	prev := room.publisher
+	room.publisher, room.claim, room.live = sess, c, false
 	return prev, nil
 }
 
@@ -128,12 +149,7 @@ func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RT
 	up.readLoop(track)
 	sess.room.removeUpTrack(up)
 	sess.mu.Lock()
-	for i, u := range sess.ups {
-		if u == up {
-			sess.ups = append(sess.ups[:i], sess.ups[i+1:]...)
-			break
-		}
-	}
+	sess.ups = removeFirst(sess.ups, up)
 	sess.mu.Unlock()
 	sess.sfu.retired.addUp(up)
 	up.log.Info("uptrack ended", "packets", up.packets.Load())

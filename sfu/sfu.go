@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/glint-video/glint/cluster"
 )
 
 // Errors the signaling layer maps to HTTP statuses.
@@ -25,7 +27,10 @@ type Options struct {
 	Transport        TransportConfig
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
-	Logger           *slog.Logger
+	// Directory records which session publishes each room (cluster.Publisher claims);
+	// nil means a cluster.Memory of this SFU alone.
+	Directory cluster.Directory
+	Logger    *slog.Logger
 }
 
 // SFU is the set of rooms on this node.
@@ -46,6 +51,9 @@ type SFU struct {
 func New(opts Options) (*SFU, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Directory == nil {
+		opts.Directory = cluster.NewMemory(cluster.DefaultNode)
 	}
 	if opts.PLIInterval <= 0 {
 		opts.PLIInterval = 500 * time.Millisecond
@@ -152,7 +160,7 @@ func (s *SFU) room(name string) (*Room, error) {
 	}
 	r, ok := s.rooms[name]
 	if !ok {
-		r = newRoom(name, s.log)
+		r = newRoom(name, s.log, s.opts.Directory)
 		s.rooms[name] = r
 	}
 	return r, nil

@@ -54,9 +54,9 @@ func ParseLadder(spec string) (Ladder, error) {
 	return l, nil
 }
 
-// LadderFor returns the ladder of room: its own (hls_room_ladders), else --hls-ladder;
+// ladderFor returns the ladder of room: its own (hls_room_ladders), else --hls-ladder;
 // ok is false when neither is set (the built-in default ladder). Valid after Validate.
-func (c *Config) LadderFor(room string) (l Ladder, ok bool) {
+func (c *Config) ladderFor(room string) (l Ladder, ok bool) {
 	spec, ok := c.HLSRoomLadders[room]
 	if !ok {
 		spec, ok = c.HLSLadder, c.HLSLadder != ""

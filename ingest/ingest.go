@@ -64,11 +64,13 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -226,15 +228,29 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = c.Close()
 	}
 	s.mu.Unlock()
+	s.Close()
+	loops.Wait()
+	s.wg.Wait()
+	return nil
+}
+
+// Register mounts GET /api/ingest (Status as JSON) on mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/ingest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Status())
+	})
+}
+
+// Close releases the listeners of a Server whose Serve will not run (Serve releases them
+// otherwise).
+func (s *Server) Close() {
 	if s.rtmp != nil {
 		_ = s.rtmp.Close()
 	}
 	if s.srt != nil {
 		s.srt.Close()
 	}
-	loops.Wait()
-	s.wg.Wait()
-	return nil
 }
 
 // Status lists the rooms held by ingest connections, by room name.

@@ -47,14 +47,7 @@ func TestSinkGetsEverySegmentAndPart(t *testing.T) {
 	cfg.Sink = sink
 	s, sv, f := newTestStream(t, cfg, "hi", AudioRendition)
 	f.feedUntil(5 * time.Second)
-	for _, tr := range f.tracks {
-		if err := tr.Discontinuity(nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range f.next {
-		f.next[i] = 0
-	}
+	f.reconnect()
 	f.start = f.start.Add(6 * time.Second)
 	f.feedUntil(5 * time.Second)
 	s.Close()

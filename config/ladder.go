@@ -85,30 +85,3 @@ func (c *Config) validateLadders() error {
 	}
 	return nil
 }
-
-// roomLadderValue is the repeatable --hls-room-ladder ROOM=SPEC flag (the spec has commas,
-// so each flag names one room).
-type roomLadderValue map[string]string
-
-func (v *roomLadderValue) String() string {
-	if v == nil {
-		return ""
-	}
-	parts := make([]string, 0, len(*v))
-	for room, spec := range *v {
-		parts = append(parts, room+"="+spec)
-	}
-	return strings.Join(parts, " ")
-}
-
-func (v *roomLadderValue) Set(s string) error {
-	room, spec, ok := strings.Cut(strings.TrimSpace(s), "=")
-	if !ok {
-		return fmt.Errorf("want room=ladder, e.g. studio=source,480p, got %q", s)
-	}
-	if *v == nil {
-		*v = map[string]string{}
-	}
-	(*v)[room] = spec
-	return nil
-}

@@ -99,6 +99,21 @@ func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*S
 	return prev, nil
 }
 
+// connect gives sess its PeerConnection (with the codecs and interceptors of its role),
+// registers the session and follows its connection state.
+func (s *SFU) connect(sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry) (*webrtc.PeerConnection, error) {
+	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("peer connection: %w", err)
+	}
+	sess.pc = pc
+	if err := s.register(sess); err != nil {
+		return nil, err
+	}
+	sess.watchState()
+	return pc, nil
+}
+
 func publisherInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
 	ir := &interceptor.Registry{}
 	gen, err := nack.NewGeneratorInterceptor()
@@ -119,15 +134,10 @@ func publisherInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error
 }
 
 func (s *SFU) startPublisher(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry, offerSDP string) (string, error) {
-	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.connect(sess, me, ir)
 	if err != nil {
-		return "", fmt.Errorf("peer connection: %w", err)
-	}
-	sess.pc = pc
-	if err := s.register(sess); err != nil {
 		return "", err
 	}
-	sess.watchState()
 	pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		sess.goOwned(func() { sess.receiveTrack(track, receiver) })
 	})

@@ -1,8 +1,8 @@
 // Package cluster owns the room directory: which holder (a publisher session, an ingest
 // connection) on which node holds a room. Holding is exclusive per room and kind, a claim
 // carries a fencing token so that a holder that was replaced cannot release its successor,
-// and watchers hear every change. Memory is the single-node implementation, the default;
-// a Redis implementation of the same Directory coordinates several nodes.
+// and watchers hear every change. Memory, the single-node implementation, is the only one
+// and the default; one that several nodes share (Redis) is meant to fit the same interface.
 package cluster
 
 import (

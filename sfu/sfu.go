@@ -1,7 +1,8 @@
 // Package sfu owns rooms, publishers and viewers: it receives each publisher's RTP into a
 // per-track packet ring and forwards it to every viewer through a downtrack that rewrites
 // SSRC, sequence numbers and timestamps, answers NACKs from the ring, throttles keyframe
-// requests, and keeps the publisher's reader ahead of all egress work.
+// requests, and keeps the publisher's reader ahead of all egress work. A room's publisher
+// holds the room in the room directory (Options.Directory, package cluster).
 package sfu
 
 import (

@@ -1,6 +1,7 @@
 // Package config owns Glint's one configuration struct: the defaults from DESIGN.md, a YAML
 // file, GLINT_* environment variables and command-line flags (in that order of precedence,
-// flags winning), and validation that rejects bad values at start with a one-line reason.
+// flags winning), and validation that rejects bad values at start with a one-line reason;
+// and the per-room policy derived from it (RoomSettings).
 package config
 
 import (

@@ -54,9 +54,9 @@ func ParseLadder(spec string) (Ladder, error) {
 	return l, nil
 }
 
-// LadderFor returns the ladder of room: its own (hls_room_ladders), else --hls-ladder;
+// ladderFor returns the ladder of room: its own (hls_room_ladders), else --hls-ladder;
 // ok is false when neither is set (the built-in default ladder). Valid after Validate.
-func (c *Config) LadderFor(room string) (l Ladder, ok bool) {
+func (c *Config) ladderFor(room string) (l Ladder, ok bool) {
 	spec, ok := c.HLSRoomLadders[room]
 	if !ok {
 		spec, ok = c.HLSLadder, c.HLSLadder != ""
@@ -83,32 +83,5 @@ func (c *Config) validateLadders() error {
 			return fmt.Errorf("hls-room-ladder %s: %w", room, err)
 		}
 	}
-	return nil
-}
-
-// roomLadderValue is the repeatable --hls-room-ladder ROOM=SPEC flag (the spec has commas,
-// so each flag names one room).
-type roomLadderValue map[string]string
-
-func (v *roomLadderValue) String() string {
-	if v == nil {
-		return ""
-	}
-	parts := make([]string, 0, len(*v))
-	for room, spec := range *v {
-		parts = append(parts, room+"="+spec)
-	}
-	return strings.Join(parts, " ")
-}
-
-func (v *roomLadderValue) Set(s string) error {
-	room, spec, ok := strings.Cut(strings.TrimSpace(s), "=")
-	if !ok {
-		return fmt.Errorf("want room=ladder, e.g. studio=source,480p, got %q", s)
-	}
-	if *v == nil {
-		*v = map[string]string{}
-	}
-	(*v)[room] = spec
 	return nil
 }

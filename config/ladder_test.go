@@ -48,11 +48,11 @@ func TestLadderOptions(t *testing.T) {
 		"talk":   {Source: true},
 		"other":  {Source: true, Rungs: []LadderRung{{480, 0}}},
 	} {
-		if got, ok := cfg.LadderFor(room); !ok || !reflect.DeepEqual(got, want) {
-			t.Errorf("LadderFor(%s) = %+v, %v; want %+v", room, got, ok, want)
+		if got := cfg.RoomSettings(room).Ladder; got == nil || !reflect.DeepEqual(*got, want) {
+			t.Errorf("RoomSettings(%s).Ladder = %+v; want %+v", room, got, want)
 		}
 	}
-	if d := Defaults(); func() bool { _, ok := d.LadderFor("any"); return ok }() {
+	if d := Defaults(); d.RoomSettings("any").Ladder != nil {
 		t.Error("the defaults name a ladder; want none (the built-in one)")
 	}
 	for _, args := range [][]string{

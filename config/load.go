@@ -87,9 +87,9 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409) or replace")
 	fs.StringVar(&c.RTMPAddr, "rtmp-addr", c.RTMPAddr, "RTMP ingest listen address (rtmp://host/live/ROOM?key=KEY); empty turns RTMP off")
 	fs.StringVar(&c.SRTAddr, "srt-addr", c.SRTAddr, "SRT ingest listen address, UDP (streamid publish:ROOM/KEY or #!::r=ROOM,m=publish,s=KEY); empty turns SRT off")
-	fs.Var((*tokenValue)(&c.StreamKeys), "stream-key", "room=key: RTMP/SRT publishers of that room must give key; room * covers every other room; none: open (repeatable)")
+	fs.Var(tokenFlag(&c.StreamKeys), "stream-key", "room=key: RTMP/SRT publishers of that room must give key; room * covers every other room; none: open (repeatable)")
 	fs.StringVar(&c.SRTPassphrase, "srt-passphrase", c.SRTPassphrase, "SRT passphrase (10-79 characters, AES) every SRT publisher must use; empty: unencrypted")
-	fs.Var((*tokenValue)(&c.RoomTokens), "room-token", "room=token: require Authorization: Bearer token for WHIP/WHEP of that room (repeatable)")
+	fs.Var(tokenFlag(&c.RoomTokens), "room-token", "room=token: require Authorization: Bearer token for WHIP/WHEP of that room (repeatable)")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, "Access-Control-Allow-Origin for WHIP/WHEP/API")
 	fs.DurationVar(&c.PLIInterval, "pli-interval", c.PLIInterval, "at most one keyframe request (PLI) per published track per interval")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for sessions to close")
@@ -99,7 +99,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.DurationVar(&c.HLSSegment, "hls-segment", c.HLSSegment, "LL-HLS segment duration, 1s-10s (segments are cut at the publisher's keyframes)")
 	fs.DurationVar(&c.HLSPart, "hls-part", c.HLSPart, "LL-HLS part duration, 200ms-1s and at most half a segment")
 	fs.StringVar(&c.HLSLadder, "hls-ladder", c.HLSLadder, "LL-HLS ladder: source and/or HEIGHTp[:KBPS] rungs, e.g. source,720p:2500,480p,360p; rungs not below the source are left out; empty: source + 720p/480p/360p")
-	fs.Var((*roomLadderValue)(&c.HLSRoomLadders), "hls-room-ladder", "room=ladder: that room's LL-HLS ladder instead of --hls-ladder, e.g. studio=source,480p:1200 (repeatable)")
+	fs.Var(&roomMapValue{m: &c.HLSRoomLadders, want: "room=ladder, e.g. studio=source,480p", onePair: true}, "hls-room-ladder", "room=ladder: that room's LL-HLS ladder instead of --hls-ladder, e.g. studio=source,480p:1200 (repeatable)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS with HTTP/2 (with --tls-key); without it, HTTP/1.1 and HTTP/2 cleartext (h2c)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert")
 }
@@ -192,30 +192,51 @@ func wantsHelp(args []string) bool {
 	return false
 }
 
-// tokenValue is a repeatable room=token flag.
-type tokenValue map[string]string
+// roomMapValue is a repeatable room=value flag that fills a map: room=token and room=key
+// (several comma-separated pairs per flag, shown masked), and room=ladder (one pair per
+// flag: a ladder has commas).
+type roomMapValue struct {
+	m       *map[string]string
+	want    string // the form, for errors: "room=token"
+	onePair bool   // the whole flag is one pair
+	secret  bool   // String masks the values
+}
 
-func (t *tokenValue) String() string {
-	if t == nil {
+func tokenFlag(m *map[string]string) *roomMapValue {
+	return &roomMapValue{m: m, want: "room=token", secret: true}
+}
+
+func (v *roomMapValue) String() string {
+	if v == nil || v.m == nil {
 		return ""
 	}
-	parts := make([]string, 0, len(*t))
-	for room := range *t {
-		parts = append(parts, room+"=***")
+	parts := make([]string, 0, len(*v.m))
+	for room, value := range *v.m {
+		if v.secret {
+			value = "***"
+		}
+		parts = append(parts, room+"="+value)
+	}
+	if v.onePair {
+		return strings.Join(parts, " ")
 	}
 	return strings.Join(parts, ",")
 }
 
-func (t *tokenValue) Set(s string) error {
-	for _, pair := range strings.Split(s, ",") {
-		room, token, ok := strings.Cut(strings.TrimSpace(pair), "=")
+func (v *roomMapValue) Set(s string) error {
+	pairs := []string{s}
+	if !v.onePair {
+		pairs = strings.Split(s, ",")
+	}
+	for _, pair := range pairs {
+		room, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
 		if !ok {
-			return fmt.Errorf("want room=token, got %q", pair)
+			return fmt.Errorf("want %s, got %q", v.want, pair)
 		}
-		if *t == nil {
-			*t = map[string]string{}
+		if *v.m == nil {
+			*v.m = map[string]string{}
 		}
-		(*t)[room] = token
+		(*v.m)[room] = value
 	}
 	return nil
 }

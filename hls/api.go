@@ -8,7 +8,8 @@
 // complete access units and audio frames through Track.WriteSample. It imports no other Glint
 // package and starts no goroutines; a blocked request is its own handler waiting for one
 // broadcast per new part, released by that part, its timeout, its client leaving or
-// Stream.Close.
+// Stream.Close. A Config.Sink (SegmentSink) is told of every finished part and segment,
+// the way a recorder (the DVR) attaches.
 //
 // URL scheme, below /hls/{room}/:
 //
@@ -55,6 +56,9 @@ type Config struct {
 	// BlockTimeout bounds a blocking playlist reload or preload-hint request (default and
 	// maximum 3 x target duration); when it expires the request is answered 503.
 	BlockTimeout time.Duration
+	// Sink, when set, is told of every part and segment (see SegmentSink for the contract:
+	// it must not block).
+	Sink SegmentSink
 }
 
 // TrackInfo is a VideoTrackInfo or an AudioTrackInfo, as given to Track.Discontinuity.

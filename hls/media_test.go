@@ -239,6 +239,20 @@ func (f *feeder) feedUntil(until time.Duration) {
 	}
 }
 
+// reconnect is a publisher's reconnect: every track gets Discontinuity(nil) and the
+// timestamps restart at zero.
+func (f *feeder) reconnect() {
+	f.t.Helper()
+	for _, tr := range f.tracks {
+		if err := tr.Discontinuity(nil); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	for i := range f.next {
+		f.next[i] = 0
+	}
+}
+
 // feedRealTime writes samples at their DTS pace from now until ctx ends or the media
 // time reaches until; it may run in its own goroutine.
 func (f *feeder) feedRealTime(ctx context.Context, until time.Duration) error {

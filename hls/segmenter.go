@@ -158,6 +158,7 @@ func (t *Track) closePart() bool {
 	t.cur.parts = append(t.cur.parts, part{data: data, ticks: b.ticks, independent: b.independent})
 	t.cur.ticks += b.ticks
 	t.cur.size += len(data)
+	t.tellPart(t.cur)
 	return true
 }
 
@@ -182,8 +183,11 @@ func (t *Track) finishSegment() {
 		seg.parts[i].data = seg.data[off:len(seg.data):len(seg.data)]
 	}
 	seg.complete = true
+	var prevInit *initSection
 	if len(t.segs) == 0 {
 		t.s.trackReady()
+	} else {
+		prevInit = t.segs[len(t.segs)-1].init
 	}
 	t.segs = append(t.segs, seg)
 	if keep := 2 * t.s.cfg.Window; len(t.segs) > keep {
@@ -192,6 +196,7 @@ func (t *Track) finishSegment() {
 		t.segs = append(t.segs[:0], t.segs[n:]...)
 	}
 	t.s.broadcast()
+	t.tellSegment(seg, prevInit)
 }
 
 // flush packages the pending sample with its fallback duration and completes the segment.

@@ -177,6 +177,9 @@ func (s *Stream) Close() {
 	}
 	close(s.done)
 	s.broadcast()
+	if s.cfg.Sink != nil {
+		s.cfg.Sink.StreamClosed(s.name)
+	}
 	s.log.Info("hls: stream closed")
 }
 

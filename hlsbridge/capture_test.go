@@ -39,7 +39,7 @@ func TestProgramDateTimeFollowsCaptureSEI(t *testing.T) {
 	defer cancel()
 	aus := encodeTestStream(ctx, t, 20*time.Second)
 	env := newTestEnv(t)
-	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Ladder: testLadder, Poll: 100 * time.Millisecond,
+	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Rooms: testRooms, Poll: 100 * time.Millisecond,
 		HLS: hls.Config{SegmentDuration: time.Second, PartDuration: 333 * time.Millisecond}, Log: env.log})
 	if err != nil {
 		t.Fatal(err)

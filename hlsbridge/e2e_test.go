@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/demo"
-	"github.com/glint-video/glint/transcoder"
 )
 
 const (
@@ -18,13 +18,11 @@ const (
 	testFPS  = 15
 )
 
-// testLadder keeps the suite light on two cores: the 640x360 source passed through plus one
-// re-encoded 240p rung (the default ladder has no rung below a 360p source).
-func testLadder(w, h int, _ string) []transcoder.Rung {
-	return []transcoder.Rung{
-		{Name: "source", Width: w, Height: h, BitrateKbps: 800, Passthrough: true},
-		{Name: "240p", Height: 240, BitrateKbps: 300},
-	}
+// testRooms keeps the suite light on two cores: every room's ladder is the 640x360 source
+// passed through plus one re-encoded 240p rung (the default ladder has no rung below a
+// 360p source).
+func testRooms(string) config.RoomSettings {
+	return config.RoomSettings{Ladder: &config.Ladder{Source: true, Rungs: []config.LadderRung{{Height: 240, Kbps: 300}}}}
 }
 
 // startDemo publishes the demo stream (ffmpeg: H.264 + Opus over WHIP) into the room; the
@@ -59,15 +57,15 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 	env := newTestEnv(t)
-	// The rungs come through RoomLadder (configured ladders), which overrides the default
-	// Ladder: the 240p rendition below exists only through it.
-	roomLadder := func(room string, w, h int, codec string) []transcoder.Rung {
+	// The rungs come through the room policy (configured ladders), which overrides the
+	// default ladder: the 240p rendition below exists only through it.
+	rooms := func(room string) config.RoomSettings {
 		if room != testRoom && room != "junk" {
-			t.Errorf("RoomLadder asked for room %q", room)
+			t.Errorf("room policy asked for room %q", room)
 		}
-		return testLadder(w, h, codec)
+		return testRooms(room)
 	}
-	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, RoomLadder: roomLadder, Poll: 100 * time.Millisecond,
+	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Rooms: rooms, Poll: 100 * time.Millisecond,
 		StopAfter: 3 * time.Second, Linger: time.Second, Log: env.log})
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/sfu"
 	"github.com/glint-video/glint/transcoder"
@@ -50,18 +51,16 @@ import (
 // Options configure a Manager. SFU and Server are required; zero fields take the defaults.
 type Options struct {
 	SFU    *sfu.SFU
-	Server *hls.Server // mounted by the caller at /hls/
+	Server *hls.Server // mounted at /hls/ by Register (or by the caller)
 	HLS    hls.Config  // segment and part durations, window
 	// Encoder is the H.264 encoder for re-encoded rungs; zero means probe with
 	// transcoder.ProbeH264Encoder when Run starts. With no usable encoder only
 	// passthrough rungs run (H.264 publishers only).
 	Encoder transcoder.EncoderInfo
-	// Ladder chooses the rungs for a source of the given size and codec ("H264", "VP8",
-	// "VP9"); default transcoder.DefaultLadder. Passthrough rungs are served first.
-	Ladder func(width, height int, codec string) []transcoder.Rung
-	// RoomLadder, when set, chooses the rungs per room instead of Ladder (configured
-	// ladders: --hls-ladder, hls_room_ladders).
-	RoomLadder func(room string, width, height int, codec string) []transcoder.Rung
+	// Rooms gives each room's settings: its ladder (configured: --hls-ladder,
+	// hls_room_ladders; nil Ladder: transcoder.DefaultLadder). Default: the defaults for
+	// every room.
+	Rooms RoomPolicy
 	// Poll is how often the SFU's rooms are looked at (default 500 ms).
 	Poll time.Duration
 	// StopAfter is how long a room may stay without a live publisher before its bridge
@@ -77,8 +76,8 @@ func (o *Options) fill() error {
 	if o.SFU == nil || o.Server == nil {
 		return errors.New("hlsbridge: Options.SFU and Options.Server are required")
 	}
-	if o.Ladder == nil {
-		o.Ladder = func(w, h int, _ string) []transcoder.Rung { return transcoder.DefaultLadder(w, h) }
+	if o.Rooms == nil {
+		o.Rooms = func(string) config.RoomSettings { return config.RoomSettings{} }
 	}
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
@@ -99,6 +98,23 @@ func (o *Options) fill() error {
 		o.Log = slog.Default()
 	}
 	return nil
+}
+
+// RoomPolicy gives a room's settings, e.g. config.Config.RoomSettings.
+type RoomPolicy func(room string) config.RoomSettings
+
+// ladder returns room's rungs for a source of the given size: its configured ladder, else
+// transcoder.DefaultLadder.
+func (o *Options) ladder(room string, width, height int) []transcoder.Rung {
+	l := o.Rooms(room).Ladder
+	if l == nil {
+		return transcoder.DefaultLadder(width, height)
+	}
+	specs := make([]transcoder.RungSpec, len(l.Rungs))
+	for i, r := range l.Rungs {
+		specs[i] = transcoder.RungSpec{Height: r.Height, BitrateKbps: r.Kbps}
+	}
+	return transcoder.CustomLadder(width, height, l.Source, specs)
 }
 
 // Manager runs a bridge for every live room of an SFU.

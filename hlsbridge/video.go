@@ -184,14 +184,11 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 	return nil
 }
 
-// chooseRungs asks Options.RoomLadder (or Ladder) for the rungs, keeps only passthrough
-// ones when there is no encoder, and puts passthrough rungs first (the first rendition
-// leads segmentation).
+// chooseRungs takes the room's ladder (Options.Rooms), keeps only passthrough rungs when
+// there is no encoder, and puts passthrough rungs first (the first rendition leads
+// segmentation).
 func (v *videoPipe) chooseRungs(w, h int) []transcoder.Rung {
-	ladder := v.b.opts.Ladder(w, h, v.codec)
-	if v.b.opts.RoomLadder != nil {
-		ladder = v.b.opts.RoomLadder(v.b.room, w, h, v.codec)
-	}
+	ladder := v.b.opts.ladder(v.b.room, w, h)
 	var pass, enc []transcoder.Rung
 	for _, r := range ladder {
 		switch {

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/sfu"
-	"github.com/glint-video/glint/transcoder"
 )
 
 // hlsHook runs the HLS bridge beside ingest, as `glint serve` wires it: a manager that
@@ -29,9 +29,8 @@ func hlsHook(t *testing.T) envHook {
 		mux.Handle("/hls/", server)
 		m, err := hlsbridge.NewManager(hlsbridge.Options{SFU: media, Server: server, Log: log, Poll: 100 * time.Millisecond,
 			HLS: hls.Config{SegmentDuration: 2 * time.Second, PartDuration: 333 * time.Millisecond},
-			Ladder: func(w, h int, _ string) []transcoder.Rung {
-				return []transcoder.Rung{{Name: "source", Width: w, Height: h, BitrateKbps: 300, Passthrough: true},
-					{Name: "120p", Height: 120, BitrateKbps: 150}}
+			Rooms: func(string) config.RoomSettings {
+				return config.RoomSettings{Ladder: &config.Ladder{Source: true, Rungs: []config.LadderRung{{Height: 120, Kbps: 150}}}}
 			}})
 		if err != nil {
 			t.Fatalf("hls bridge: %v", err)

@@ -20,8 +20,9 @@
 //
 // # Policy
 //
-// One publisher per room: a second ingest connection to a room held by another ingest
-// connection is refused at connect (RTMP: an onStatus error, SRT: handshake rejection with
+// One publisher per room: each connection claims its room in the room directory
+// (cluster.Ingest, Config.Directory) at connect, so a second ingest connection to a room held
+// by another ingest connection is refused at connect (RTMP: an onStatus error, SRT: handshake rejection with
 // REJX_CONFLICT); a room held by a WHIP publisher shows up as sfu.ErrRoomBusy from
 // PublishLocal once the stream's codecs are known and that connection is closed with the same
 // error. A publisher that reconnects after its connection ended resumes the room; viewers
@@ -63,11 +64,13 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -76,6 +79,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -100,6 +104,9 @@ type Config struct {
 	KeyframeTimeout time.Duration
 	// Transcode opens converters; nil fields take package transcoder's.
 	Transcode Transcode
+	// Directory records which connection holds each room (cluster.Ingest claims); nil
+	// means a cluster.Memory of this server alone. Share the SFU's in a node.
+	Directory cluster.Directory
 	Log       *slog.Logger
 }
 
@@ -137,7 +144,8 @@ type Server struct {
 	ids   atomic.Uint64
 
 	mu      sync.Mutex
-	streams map[string]*stream // by room
+	streams map[string]*stream       // by room
+	claims  map[string]cluster.Claim // their claims in the directory, by room
 	conns   map[string]io.Closer
 	closing bool
 	wg      sync.WaitGroup
@@ -151,6 +159,9 @@ func New(cfg Config, rooms Publisher) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Directory == nil {
+		cfg.Directory = cluster.NewMemory(cluster.DefaultNode)
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Second
 	}
@@ -161,7 +172,7 @@ func New(cfg Config, rooms Publisher) (*Server, error) {
 		return nil, fmt.Errorf("ingest: srt passphrase: %d characters, must be 10-79", p)
 	}
 	cfg.Transcode = cfg.Transcode.withDefaults()
-	s := &Server{cfg: cfg, rooms: rooms, log: cfg.Log, streams: map[string]*stream{}, conns: map[string]io.Closer{}}
+	s := &Server{cfg: cfg, rooms: rooms, log: cfg.Log, streams: map[string]*stream{}, claims: map[string]cluster.Claim{}, conns: map[string]io.Closer{}}
 	if cfg.RTMPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.RTMPAddr)
 		if err != nil {
@@ -217,15 +228,29 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = c.Close()
 	}
 	s.mu.Unlock()
+	s.Close()
+	loops.Wait()
+	s.wg.Wait()
+	return nil
+}
+
+// Register mounts GET /api/ingest (Status as JSON) on mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/ingest", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Status())
+	})
+}
+
+// Close releases the listeners of a Server whose Serve will not run (Serve releases them
+// otherwise).
+func (s *Server) Close() {
 	if s.rtmp != nil {
 		_ = s.rtmp.Close()
 	}
 	if s.srt != nil {
 		s.srt.Close()
 	}
-	loops.Wait()
-	s.wg.Wait()
-	return nil
 }
 
 // Status lists the rooms held by ingest connections, by room name.
@@ -263,27 +288,37 @@ func (s *Server) untrack(id string) {
 	s.wg.Done()
 }
 
-// claim reserves room for a new stream, or fails with ErrRoomBusy.
+// claim reserves room for a new stream in the room directory, or fails with ErrRoomBusy
+// naming the connection that holds it.
 func (s *Server) claim(room, proto, conn, remote string, log *slog.Logger) (*stream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if held := s.streams[room]; held != nil {
-		return nil, fmt.Errorf("%w (held by %s)", ErrRoomBusy, held.status.Conn)
+	c, err := s.cfg.Directory.Claim(context.Background(), cluster.Request{Room: room, Kind: cluster.Ingest, Holder: conn})
+	if ce := (*cluster.ClaimedError)(nil); errors.As(err, &ce) {
+		return nil, fmt.Errorf("%w (held by %s)", ErrRoomBusy, ce.Owner.Holder)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingest: claim %q: %w", room, err)
 	}
 	st := newStream(s, log)
 	st.room = room
 	st.status = StreamStatus{Room: room, Protocol: proto, Conn: conn, Remote: remote, Since: time.Now(), Mode: "starting"}
-	s.streams[room] = st
+	s.streams[room], s.claims[room] = st, c
 	return st, nil
 }
 
 func (s *Server) release(st *stream) {
 	st.close()
 	s.mu.Lock()
-	if s.streams[st.status.Room] == st {
-		delete(s.streams, st.status.Room)
+	defer s.mu.Unlock()
+	if room := st.status.Room; s.streams[room] == st {
+		c := s.claims[room]
+		delete(s.streams, room)
+		delete(s.claims, room)
+		if err := s.cfg.Directory.Release(context.Background(), c); err != nil {
+			st.log.Warn("room directory: ingest claim already gone", "err", err.Error())
+		}
 	}
-	s.mu.Unlock()
 }
 
 // updateStatus changes a stream's reported status under the server's lock.

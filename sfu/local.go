@@ -40,19 +40,9 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 	if video == nil && audio == nil {
 		return nil, fmt.Errorf("publish local: no tracks")
 	}
-	room, err := s.room(roomName)
+	sess, err := s.openPublisher(context.Background(), roomName)
 	if err != nil {
 		return nil, err
-	}
-	sess := s.newSession(room, RolePublisher)
-	previous, err := s.claimPublisher(room, sess)
-	if err != nil {
-		s.dropIfIdle(room)
-		return nil, err
-	}
-	if previous != nil {
-		sess.log.Info("replacing publisher", "previous", previous.ID)
-		previous.Close()
 	}
 	if err := s.register(sess); err != nil {
 		sess.Close()
@@ -70,7 +60,7 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 		sess.mu.Unlock()
 	}
 	for _, up := range p.tracks {
-		room.addUpTrack(sess, up)
+		sess.room.addUpTrack(sess, up)
 	}
 	sess.log.Info("local publisher session")
 	return p, nil

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/cluster"
 )
 
 // Publish answers a WHIP offer: the session becomes the room's publisher (or ErrRoomBusy).
@@ -43,19 +46,9 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 	if err != nil {
 		return nil, "", err
 	}
-	room, err := s.room(roomName)
+	sess, err := s.openPublisher(ctx, roomName)
 	if err != nil {
 		return nil, "", err
-	}
-	sess := s.newSession(room, RolePublisher)
-	previous, err := s.claimPublisher(room, sess)
-	if err != nil {
-		s.dropIfIdle(room)
-		return nil, "", err
-	}
-	if previous != nil {
-		sess.log.Info("replacing publisher", "previous", previous.ID)
-		previous.Close()
 	}
 	answer, err := s.startPublisher(ctx, sess, me, ir, offerSDP)
 	if err != nil {
@@ -66,16 +59,59 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 	return sess, answer, nil
 }
 
-// claimPublisher makes sess the room's publisher, returning the one it replaces.
-func (s *SFU) claimPublisher(room *Room, sess *Session) (*Session, error) {
+// openPublisher makes a new publisher session of the room, which it claims in the room
+// directory: ErrRoomBusy when another session holds it, unless the policy is to replace
+// that one (closed here).
+func (s *SFU) openPublisher(ctx context.Context, roomName string) (*Session, error) {
+	room, err := s.room(roomName)
+	if err != nil {
+		return nil, err
+	}
+	sess := s.newSession(room, RolePublisher)
+	previous, err := s.claimPublisher(ctx, room, sess)
+	if err != nil {
+		s.dropIfIdle(room)
+		return nil, err
+	}
+	if previous != nil {
+		sess.log.Info("replacing publisher", "previous", previous.ID)
+		previous.Close()
+	}
+	return sess, nil
+}
+
+// claimPublisher makes sess the room's publisher, returning the one it replaces. The
+// directory's claim changes under the room's lock, so it always names room.publisher.
+func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*Session, error) {
 	room.mu.Lock()
 	defer room.mu.Unlock()
-	prev := room.publisher
-	if prev != nil && !s.opts.ReplacePublisher {
+	c, err := s.opts.Directory.Claim(ctx, cluster.Request{
+		Room: room.name, Kind: cluster.Publisher, Holder: sess.ID, Replace: s.opts.ReplacePublisher,
+	})
+	if errors.Is(err, cluster.ErrClaimed) {
 		return nil, ErrRoomBusy
 	}
-	room.publisher, room.live = sess, false
+	if err != nil {
+		return nil, fmt.Errorf("publish %q: %w", room.name, err)
+	}
+	prev := room.publisher
+	room.publisher, room.claim, room.live = sess, c, false
 	return prev, nil
+}
+
+// connect gives sess its PeerConnection (with the codecs and interceptors of its role),
+// registers the session and follows its connection state.
+func (s *SFU) connect(sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry) (*webrtc.PeerConnection, error) {
+	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("peer connection: %w", err)
+	}
+	sess.pc = pc
+	if err := s.register(sess); err != nil {
+		return nil, err
+	}
+	sess.watchState()
+	return pc, nil
 }
 
 func publisherInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
@@ -98,15 +134,10 @@ func publisherInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error
 }
 
 func (s *SFU) startPublisher(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry, offerSDP string) (string, error) {
-	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.connect(sess, me, ir)
 	if err != nil {
-		return "", fmt.Errorf("peer connection: %w", err)
-	}
-	sess.pc = pc
-	if err := s.register(sess); err != nil {
 		return "", err
 	}
-	sess.watchState()
 	pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		sess.goOwned(func() { sess.receiveTrack(track, receiver) })
 	})
@@ -128,12 +159,7 @@ func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RT
 	up.readLoop(track)
 	sess.room.removeUpTrack(up)
 	sess.mu.Lock()
-	for i, u := range sess.ups {
-		if u == up {
-			sess.ups = append(sess.ups[:i], sess.ups[i+1:]...)
-			break
-		}
-	}
+	sess.ups = removeFirst(sess.ups, up)
 	sess.mu.Unlock()
 	sess.sfu.retired.addUp(up)
 	up.log.Info("uptrack ended", "packets", up.packets.Load())

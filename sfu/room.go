@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"log/slog"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/media"
 )
 
@@ -40,9 +42,11 @@ type RoomInfo struct {
 type Room struct {
 	name string
 	log  *slog.Logger
+	dir  cluster.Directory
 
 	mu        sync.Mutex
 	publisher *Session
+	claim     cluster.Claim // the publisher's claim in the room directory
 	live      bool
 	since     time.Time
 	slots     map[string]*slot
@@ -50,9 +54,9 @@ type Room struct {
 	watchers  map[chan Event]struct{}
 }
 
-func newRoom(name string, log *slog.Logger) *Room {
+func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 	return &Room{
-		name: name, log: log.With("room", name), slots: map[string]*slot{},
+		name: name, log: log.With("room", name), dir: dir, slots: map[string]*slot{},
 		viewers: map[string]*Session{}, watchers: map[chan Event]struct{}{},
 	}
 }
@@ -114,6 +118,9 @@ func (r *Room) removePublisher(pub *Session) {
 		return
 	}
 	r.publisher, r.live = nil, false
+	if err := r.dir.Release(context.Background(), r.claim); err != nil {
+		r.log.Warn("room directory: publisher's claim already gone", "session", pub.ID, "err", err.Error())
+	}
 	slots := r.slotList()
 	r.mu.Unlock()
 	for _, up := range pub.upTracks() {

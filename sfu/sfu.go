@@ -1,7 +1,8 @@
 // Package sfu owns rooms, publishers and viewers: it receives each publisher's RTP into a
 // per-track packet ring and forwards it to every viewer through a downtrack that rewrites
 // SSRC, sequence numbers and timestamps, answers NACKs from the ring, throttles keyframe
-// requests, and keeps the publisher's reader ahead of all egress work.
+// requests, and keeps the publisher's reader ahead of all egress work. A room's publisher
+// holds the room in the room directory (Options.Directory, package cluster).
 package sfu
 
 import (
@@ -11,6 +12,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/glint-video/glint/cluster"
 )
 
 // Errors the signaling layer maps to HTTP statuses.
@@ -25,7 +28,10 @@ type Options struct {
 	Transport        TransportConfig
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
-	Logger           *slog.Logger
+	// Directory records which session publishes each room (cluster.Publisher claims);
+	// nil means a cluster.Memory of this SFU alone.
+	Directory cluster.Directory
+	Logger    *slog.Logger
 }
 
 // SFU is the set of rooms on this node.
@@ -46,6 +52,9 @@ type SFU struct {
 func New(opts Options) (*SFU, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Directory == nil {
+		opts.Directory = cluster.NewMemory(cluster.DefaultNode)
 	}
 	if opts.PLIInterval <= 0 {
 		opts.PLIInterval = 500 * time.Millisecond
@@ -152,7 +161,7 @@ func (s *SFU) room(name string) (*Room, error) {
 	}
 	r, ok := s.rooms[name]
 	if !ok {
-		r = newRoom(name, s.log)
+		r = newRoom(name, s.log, s.opts.Directory)
 		s.rooms[name] = r
 	}
 	return r, nil

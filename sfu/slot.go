@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -52,12 +53,7 @@ func (s *slot) addLayer(up *UpTrack) {
 func (s *slot) removeLayer(up *UpTrack) {
 	up.onPacket.Store(nil)
 	s.mu.Lock()
-	for i, l := range s.layers {
-		if l == up {
-			s.layers = append(s.layers[:i], s.layers[i+1:]...)
-			break
-		}
-	}
+	s.layers = removeFirst(s.layers, up)
 	s.mu.Unlock()
 	s.pickSource()
 }
@@ -120,3 +116,11 @@ func (s *slot) detach(d *DownTrack) {
 }
 
 func (s *slot) downtracks() []*DownTrack { return *s.downs.Load() }
+
+// removeFirst removes the first x from list, in place.
+func removeFirst[T comparable](list []T, x T) []T {
+	if i := slices.Index(list, x); i >= 0 {
+		return slices.Delete(list, i, i+1)
+	}
+	return list
+}

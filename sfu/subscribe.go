@@ -77,15 +77,10 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 
 func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,
 	offerSDP string, slots []*slot, bwe *viewerBWE, audio *slot) (string, error) {
-	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.connect(sess, me, ir)
 	if err != nil {
-		return "", fmt.Errorf("peer connection: %w", err)
-	}
-	sess.pc = pc
-	if err := s.register(sess); err != nil {
 		return "", err
 	}
-	sess.watchState()
 	addTracks := func() error {
 		var video, audioDown *DownTrack
 		for _, sl := range slots {

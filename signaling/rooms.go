@@ -16,10 +16,18 @@ func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rooms)
 }
 
-func (s *Server) handleRoom(w http.ResponseWriter, r *http.Request) {
+// roomOf returns the request's room name, or answers the error and returns false.
+func (s *Server) roomOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	room, err := roomFrom(r)
 	if err != nil {
 		s.writeError(w, r, err)
+	}
+	return room, err == nil
+}
+
+func (s *Server) handleRoom(w http.ResponseWriter, r *http.Request) {
+	room, ok := s.roomOf(w, r)
+	if !ok {
 		return
 	}
 	info, ok := s.opts.SFU.Room(room)
@@ -55,9 +63,8 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 // handleEvents streams a room's events as Server-Sent Events until the client leaves or
 // the server shuts down.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	room, err := roomFrom(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	room, ok := s.roomOf(w, r)
+	if !ok {
 		return
 	}
 	flusher, ok := w.(http.Flusher)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/hlsbridge"
 )
 
 // TestServeShowsTheHLSEncoder: with LL-HLS on, the encoder the ladder probed at start
@@ -38,7 +40,7 @@ func TestServeShowsTheHLSEncoder(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		return string(body), err
 	}
-	var status hlsStatusBody
+	var status hlsbridge.Status
 	for deadline := time.Now().Add(30 * time.Second); status.Encoder == ""; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("GET /api/hls: no encoder within 30 s")

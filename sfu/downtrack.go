@@ -41,7 +41,7 @@ type DownTrack struct {
 	allocTID  atomic.Int32  // allocator's temporal cap on that layer (tidAll: none)
 	estimate  atomic.Uint64 // the viewer's bandwidth estimate in bit/s (0: none yet)
 
-	mu   sync.Mutex // forwarding state, shared with the RTCP goroutine
+	mu   sync.Mutex // guards fw and the send buffer; shared with the RTCP goroutine
 	fw   forwarder
 	buf  [maxPacketSize]byte // the packet being sent: this viewer's copy, never the ring
 	view media.RTPView

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/glint-video/glint/media"
 )
 
@@ -161,8 +159,7 @@ type fwLayer struct {
 }
 
 func newFwHarness(alloc int32) *fwHarness {
-	codec := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
-	h := &fwHarness{f: newForwarder(codec, true), layers: map[string]*fwLayer{}, alloc: alloc, tidCap: tidAll, start: time.Unix(1e9, 0)}
+	h := &fwHarness{f: newForwarder(vp8Codec, true), layers: map[string]*fwLayer{}, alloc: alloc, tidCap: tidAll, start: time.Unix(1e9, 0)}
 	h.now = h.start
 	for i, rid := range []string{"l", "h"} {
 		h.layers[rid] = &fwLayer{up: &UpTrack{kind: "video", rid: rid, ring: newPacketRing(videoRingSizeForTest)},

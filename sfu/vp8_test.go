@@ -3,8 +3,13 @@ package sfu
 import (
 	"testing"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/glint-video/glint/media"
 )
+
+// vp8Codec is the VP8 codec of the tests' slots.
+var vp8Codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
 
 // VP8 payload descriptor bits (RFC 7741 §4.2) that vp8Pkt sets.
 const (

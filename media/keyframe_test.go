@@ -147,20 +147,12 @@ func TestIsVideo(t *testing.T) {
 }
 
 func TestH264KeyframeStartNeedsTheFirstSliceOfAnIDR(t *testing.T) {
-	cases := []struct {
-		name    string
-		payload []byte
-		want    bool
-	}{
+	cases := []keyframeCase{
 		{"IDR first slice (first_mb_in_slice 0)", []byte{0x65, 0x88, 0x84}, true},
 		{"IDR later slice (first_mb_in_slice > 0)", []byte{0x65, 0x40, 0x84}, false},
 		{"FU-A start of a first IDR slice", []byte{0x7c, 0x85, 0x88}, true},
 		{"FU-A start of a later IDR slice", []byte{0x7c, 0x85, 0x21}, false},
 		{"STAP-A with a later IDR slice only", []byte{0x78, 0x00, 0x02, 0x65, 0x40}, false},
 	}
-	for _, tc := range cases {
-		if got := IsKeyframeStart("video/H264", tc.payload); got != tc.want {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
-		}
-	}
+	checkKeyframeStarts(t, cases, "video/H264")
 }

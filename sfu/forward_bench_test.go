@@ -66,9 +66,7 @@ func BenchmarkForward(b *testing.B) {
 			delta := marshalPacket(2, 0, make([]byte, 1100))
 			delta[12] = 0x41
 			var seq uint64 = 1 << 16
-			downs := startViewers(s, up, w, viewers, key, seq)
-			b.ReportAllocs()
-			b.ResetTimer()
+			downs := startViewers(b, s, up, w, viewers, key, seq)
 			for i := 0; i < b.N; i++ {
 				seq++
 				delta[2], delta[3] = byte(seq>>8), byte(seq)
@@ -82,9 +80,10 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
-// startViewers binds n downtracks of s that write to w, and forwards them the keyframe key
-// (extended sequence number seq) so that they are past the keyframe wait.
-func startViewers(s *slot, up *UpTrack, w *discardWriter, n int, key []byte, seq uint64) []*DownTrack {
+// startViewers binds n downtracks of s that write to w and forwards them the keyframe key
+// (extended sequence number seq), so that they are past the keyframe wait; then it starts
+// the benchmark's timer afresh, counting allocations.
+func startViewers(b *testing.B, s *slot, up *UpTrack, w *discardWriter, n int, key []byte, seq uint64) []*DownTrack {
 	downs := make([]*DownTrack, n)
 	for i := range downs {
 		downs[i] = boundDownTrack(s, w)
@@ -93,6 +92,8 @@ func startViewers(s *slot, up *UpTrack, w *discardWriter, n int, key []byte, seq
 	for _, d := range downs {
 		d.drain()
 	}
+	b.ReportAllocs()
+	b.ResetTimer()
 	return downs
 }
 

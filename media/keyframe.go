@@ -67,41 +67,10 @@ func firstSlice(sliceHeader []byte) bool {
 	return len(sliceHeader) > 0 && sliceHeader[0]&0x80 != 0
 }
 
-// vp8KeyframeStart parses the VP8 payload descriptor (RFC 7741) and checks the start of
-// partition 0 and the P bit of the frame tag.
+// vp8KeyframeStart is true for a packet whose payload descriptor parses and starts a keyframe.
 func vp8KeyframeStart(p []byte) bool {
-	if len(p) < 1 {
-		return false
-	}
-	x, s, pid := p[0]&0x80 != 0, p[0]&0x10 != 0, p[0]&0x07
-	if !s || pid != 0 {
-		return false
-	}
-	off := 1
-	if x {
-		if len(p) < 2 {
-			return false
-		}
-		ext := p[1]
-		off++
-		if ext&0x80 != 0 { // I: picture id
-			if len(p) <= off {
-				return false
-			}
-			if p[off]&0x80 != 0 {
-				off += 2
-			} else {
-				off++
-			}
-		}
-		if ext&0x40 != 0 { // L: TL0PICIDX
-			off++
-		}
-		if ext&0x30 != 0 { // T or K
-			off++
-		}
-	}
-	return len(p) > off && p[off]&0x01 == 0
+	d, err := ParseVP8Descriptor(p)
+	return err == nil && d.Keyframe
 }
 
 // vp9KeyframeStart reads the VP9 payload descriptor (RFC 9628): start of a frame (B) that is

@@ -268,7 +268,7 @@ func (v *latencyViewer) accessUnits() []receivedAU {
 func flashLatencies(aus []receivedAU, sent []time.Time, from, to time.Time) ([]time.Duration, int, error) {
 	start := slices.IndexFunc(aus, func(au receivedAU) bool {
 		for n := range media.SplitAnnexB(au.annexB) {
-			if len(n) > 0 && n[0]&0x1f == h264NALUSPS {
+			if len(n) > 0 && n[0]&0x1f == media.H264NALSPS {
 				return true
 			}
 		}

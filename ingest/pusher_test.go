@@ -168,7 +168,7 @@ func withCaptureSEI(au [][]byte, t time.Time) [][]byte {
 	out := make([][]byte, 0, len(au)+1)
 	done := false
 	for _, n := range au {
-		if typ := n[0] & 0x1f; !done && (typ == 1 || typ == h264NALUIDR) {
+		if typ := n[0] & 0x1f; !done && (typ == 1 || typ == media.H264NALIDR) {
 			out = append(out, media.AppendCaptureSEI(nil, t))
 			done = true
 		}

@@ -170,23 +170,6 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last, capture: capture})
 }
 
-// parameterSets returns the first SPS and PPS of an Annex-B access unit.
-func parameterSets(au []byte) (sps, pps []byte) {
-	for _, n := range splitAnnexB(au) {
-		switch n[0] & 0x1f {
-		case media.H264NALSPS:
-			if sps == nil {
-				sps = n
-			}
-		case media.H264NALPPS:
-			if pps == nil {
-				pps = n
-			}
-		}
-	}
-	return sps, pps
-}
-
 // splitAnnexB returns the non-empty NAL units of an Annex-B byte stream (3- or 4-byte start
 // codes).
 func splitAnnexB(b []byte) [][]byte {

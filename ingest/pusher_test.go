@@ -142,7 +142,7 @@ type unitWriter func(u benchUnit, nalus [][]byte) error
 func (src *benchSource) push(ctx context.Context, write unitWriter, flashes *flashLog) error {
 	start := time.Now()
 	for _, u := range src.units {
-		at := start.Add(ticksToDuration(u.dts - ticksPerSecond))
+		at := start.Add(media.Duration(u.dts-ticksPerSecond, ticksPerSecond))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -196,9 +196,9 @@ func (src *benchSource) rtmpWriter(ctx context.Context, rawURL string) (unitWrit
 	}
 	write := func(u benchUnit, nalus [][]byte) error {
 		if u.video {
-			return w.WriteH264(video, ticksToDuration(u.pts), ticksToDuration(u.dts), nalus)
+			return w.WriteH264(video, media.Duration(u.pts, ticksPerSecond), media.Duration(u.dts, ticksPerSecond), nalus)
 		}
-		return w.WriteMPEG4Audio(audio, ticksToDuration(u.pts), u.aac)
+		return w.WriteMPEG4Audio(audio, media.Duration(u.pts, ticksPerSecond), u.aac)
 	}
 	return write, c.Close, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/media"
 	"github.com/glint-video/glint/transcoder"
 )
 
@@ -158,13 +159,13 @@ func (s *stream) audioFrame(pts int64, frame []byte) error {
 	case s.conv == nil:
 		return s.opus.send(uint32(p*48000/ticksPerSecond), false, frame)
 	}
-	outs, err := s.conv.Convert(transcoder.Encoded{Data: frame, PTS: ticksToDuration(p), DTS: ticksToDuration(p)})
+	outs, err := s.conv.Convert(transcoder.Encoded{Data: frame, PTS: media.Duration(p, ticksPerSecond), DTS: media.Duration(p, ticksPerSecond)})
 	if err != nil {
 		s.softError("aac to opus", err)
 		return nil
 	}
 	for _, o := range outs {
-		if err := s.opus.send(uint32(durationTo48k(o.PTS)), false, o.Data); err != nil {
+		if err := s.opus.send(uint32(media.Ticks(o.PTS, 48000)), false, o.Data); err != nil {
 			return err
 		}
 	}
@@ -287,7 +288,7 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 	if err != nil {
 		return fmt.Errorf("h264: %w", err)
 	}
-	outs, err := s.reenc.Push(transcoder.Encoded{Data: data, PTS: ticksToDuration(pts), DTS: ticksToDuration(dts), Keyframe: idr})
+	outs, err := s.reenc.Push(transcoder.Encoded{Data: data, PTS: media.Duration(pts, ticksPerSecond), DTS: media.Duration(dts, ticksPerSecond), Keyframe: idr})
 	if err != nil {
 		s.softError("re-encode", err)
 		return nil
@@ -300,7 +301,7 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 		}
 		s.reencoded.update(nalus)
 		out, _ := s.reencoded.forRTP(nalus)
-		if err := s.video.sendH264(uint32(durationToTicks(o.PTS)), out); err != nil {
+		if err := s.video.sendH264(uint32(media.Ticks(o.PTS, ticksPerSecond)), out); err != nil {
 			return err
 		}
 	}

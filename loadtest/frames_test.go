@@ -207,24 +207,6 @@ func TestClientStats(t *testing.T) {
 	}
 }
 
-func TestExactQuantile(t *testing.T) {
-	var d []time.Duration
-	for i := range 20 {
-		d = append(d, time.Duration(i+1))
-	}
-	for _, tt := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 10}, {0.95, 19}, {0.99, 20}, {0.01, 1}} {
-		if got := exactQuantile(d, tt.q); got != tt.want {
-			t.Errorf("q%v = %d, want %d", tt.q, got, tt.want)
-		}
-	}
-	if exactQuantile(nil, 0.5) != 0 {
-		t.Error("quantile of nothing")
-	}
-}
-
 // feedFrames runs every packet of frames through the assembler and stats as a light
 // viewer does, shifting timestamps and sequence numbers by round so that rounds continue.
 func feedFrames(a *frameAssembler, s *frameStats, pkts []rtpPacket, round int) {

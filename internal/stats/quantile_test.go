@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -23,5 +24,25 @@ func TestQuantile(t *testing.T) {
 	}
 	if got := Quantile([]float64{1.5, 2.5, 3.5}, 0.5); got != 2.5 {
 		t.Errorf("median of three floats = %v", got)
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	type b struct{ lo, hi, count float64 }
+	buckets := []b{{0, 1, 0}, {1, 2, 10}, {2, 4, 0}, {4, 8, 10}, {8, math.Inf(1), 5}}
+	bucket := func(i int) (lo, hi, count float64) { return buckets[i].lo, buckets[i].hi, buckets[i].count }
+	for _, tt := range []struct{ q, want float64 }{
+		{0.2, 1.5}, // rank 5 of 25: halfway through the first filled bucket
+		{0.4, 2},   // rank 10: its top
+		{0.6, 6},   // rank 15: halfway through [4, 8), the empty bucket skipped
+		{0.99, 8},  // in the open bucket: its lower bound
+		{0, 1},     // rank 0: the first filled bucket's bottom
+	} {
+		if got := BucketQuantile(len(buckets), bucket, tt.q); got != tt.want {
+			t.Errorf("q%v = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := BucketQuantile(0, bucket, 0.5); got != 0 {
+		t.Errorf("no buckets: %v", got)
 	}
 }

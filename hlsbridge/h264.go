@@ -63,10 +63,9 @@ func (s *seqTracker) next(seq uint16) (contiguous, ok bool) {
 // puts them in front of an IDR that comes without them.
 type h264Depacketizer struct {
 	frameGate
-	dep  media.H264Depacketizer
-	nals [][]byte
-	sps  []byte
-	pps  []byte
+	dep    media.H264Depacketizer
+	nals   [][]byte
+	params media.H264ParamSets
 }
 
 func newH264Depacketizer() *h264Depacketizer {
@@ -112,14 +111,8 @@ func (d *h264Depacketizer) addNAL(nal []byte) {
 		d.broken = d.broken || typ >= 1 && typ <= media.H264NALIDR
 		return
 	}
-	c := append([]byte(nil), nal...)
-	switch typ {
-	case media.H264NALSPS:
-		d.sps = c
-	case media.H264NALPPS:
-		d.pps = c
-	}
-	d.nals = append(d.nals, c)
+	d.params.Keep(nal)
+	d.nals = append(d.nals, append([]byte(nil), nal...))
 }
 
 // finish ends the access unit in progress and appends it to out unless it is damaged or
@@ -131,43 +124,35 @@ func (d *h264Depacketizer) finish(out []frame) []frame {
 	if !whole || len(nals) == 0 {
 		return out
 	}
-	var key, hasSPS, hasPPS bool
-	var capture time.Time
-	size := 0
-	for _, n := range nals {
-		switch n[0] & 0x1f {
-		case media.H264NALSEI:
-			if t, ok := media.ParseCaptureSEI(n); ok {
-				capture = t
-			}
-		case media.H264NALIDR:
-			key = true
-		case media.H264NALSPS:
-			hasSPS = true
-		case media.H264NALPPS:
-			hasPPS = true
-		}
-		size += 4 + len(n)
-	}
+	pre, key := d.params.Missing(nil, nals)
 	if !d.pass(key) {
 		return out
 	}
-	if key {
-		if !hasPPS && d.pps != nil {
-			nals = append([][]byte{d.pps}, nals...)
-			size += 4 + len(d.pps)
+	var capture time.Time
+	for _, n := range nals {
+		if t, ok := media.ParseCaptureSEI(n); ok {
+			capture = t
 		}
-		if !hasSPS && d.sps != nil {
-			nals = append([][]byte{d.sps}, nals...)
-			size += 4 + len(d.sps)
+	}
+	data := annexB(pre, nals)
+	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last, capture: capture})
+}
+
+// annexB joins groups of NAL units, in order, each behind a 4-byte start code.
+func annexB(groups ...[][]byte) []byte {
+	size := 0
+	for _, g := range groups {
+		for _, n := range g {
+			size += 4 + len(n)
 		}
 	}
 	data := make([]byte, 0, size)
-	for _, n := range nals {
-		data = append(data, 0, 0, 0, 1)
-		data = append(data, n...)
+	for _, g := range groups {
+		for _, n := range g {
+			data = append(append(data, 0, 0, 0, 1), n...)
+		}
 	}
-	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last, capture: capture})
+	return data
 }
 
 // splitAnnexB returns the non-empty NAL units of an Annex-B byte stream (3- or 4-byte start

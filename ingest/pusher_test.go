@@ -75,8 +75,8 @@ func readBenchSource(ts []byte) (*benchSource, error) {
 			r.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
 				var params h264Params
 				params.update(au)
-				if src.sps == nil && params.sps != nil && params.pps != nil {
-					src.sps, src.pps = params.sps, params.pps
+				if src.sps == nil && params.SPS != nil && params.PPS != nil {
+					src.sps, src.pps = params.SPS, params.PPS
 				}
 				src.units = append(src.units, benchUnit{video: true, pts: pts, dts: dts, nalus: au})
 				return nil

@@ -56,53 +56,26 @@ func (r *rtpSender) sendH264(ts uint32, au [][]byte) error {
 }
 
 // h264Params keeps a stream's latest SPS and PPS.
-type h264Params struct{ sps, pps []byte }
+type h264Params struct{ media.H264ParamSets }
 
 // update keeps the SPS and PPS of an access unit, if it carries any.
 func (p *h264Params) update(au [][]byte) {
 	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch n[0] & 0x1f {
-		case media.H264NALSPS:
-			p.sps = append(p.sps[:0:0], n...)
-		case media.H264NALPPS:
-			p.pps = append(p.pps[:0:0], n...)
-		}
+		p.Keep(n)
 	}
 }
 
 // forRTP returns the NAL units of an access unit to send: no delimiters or filler, and the
 // SPS and PPS in front of an IDR that does not carry them.
 func (p *h264Params) forRTP(au [][]byte) (out [][]byte, idr bool) {
-	hasSPS, hasPPS := false, false
-	out = make([][]byte, 0, len(au)+2)
+	out, idr = p.Missing(make([][]byte, 0, len(au)+2), au)
 	for _, n := range au {
 		if len(n) == 0 {
 			continue
 		}
-		switch n[0] & 0x1f {
-		case media.H264NALAUD, media.H264NALFiller:
-			continue
-		case media.H264NALSPS:
-			hasSPS = true
-		case media.H264NALPPS:
-			hasPPS = true
-		case media.H264NALIDR:
-			idr = true
+		if typ := n[0] & 0x1f; typ != media.H264NALAUD && typ != media.H264NALFiller {
+			out = append(out, n)
 		}
-		out = append(out, n)
-	}
-	if idr {
-		var pre [][]byte
-		if !hasSPS && p.sps != nil {
-			pre = append(pre, p.sps)
-		}
-		if !hasPPS && p.pps != nil {
-			pre = append(pre, p.pps)
-		}
-		out = append(pre, out...)
 	}
 	return out, idr
 }

@@ -204,11 +204,11 @@ func (s *stream) start(ptsReorder bool) error {
 	var video, audio *webrtc.RTPCodecParameters
 	st := StreamStatus{Mode: "passthrough", Audio: "none"}
 	if s.hasVideo {
-		if s.params.sps == nil || s.params.pps == nil {
+		if s.params.SPS == nil || s.params.PPS == nil {
 			return fmt.Errorf("h264: IDR before any SPS and PPS")
 		}
-		desc, reorders := spsDescription(s.params.sps)
-		st.Video, video = desc, h264Codec(s.params.sps)
+		desc, reorders := spsDescription(s.params.SPS)
+		st.Video, video = desc, h264Codec(s.params.SPS)
 		if s.reorders = reorders || ptsReorder; s.reorders {
 			st.Mode = s.openReencoder()
 			if s.reenc != nil {
@@ -246,7 +246,7 @@ func (s *stream) start(ptsReorder bool) error {
 func (s *stream) openReencoder() string {
 	fps := 30
 	var sps h264.SPS
-	if sps.Unmarshal(s.params.sps) == nil {
+	if sps.Unmarshal(s.params.SPS) == nil {
 		if f := sps.FPS(); f > 0 && f < 240 {
 			fps = int(math.Round(f))
 		}

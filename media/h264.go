@@ -46,3 +46,49 @@ func H264ParameterSets(nals iter.Seq[[]byte]) (sps, pps []byte) {
 	}
 	return sps, pps
 }
+
+// H264ParamSets keeps a stream's latest SPS and PPS, to put in front of an IDR access unit
+// that comes without them: a receiver that starts there (a viewer joining, a new HLS
+// segment) can then decode it.
+type H264ParamSets struct {
+	SPS, PPS []byte
+}
+
+// Keep remembers a copy of nal when it is an SPS or a PPS.
+func (p *H264ParamSets) Keep(nal []byte) {
+	if len(nal) == 0 {
+		return
+	}
+	switch nal[0] & nalTypeMask {
+	case H264NALSPS:
+		p.SPS = append(p.SPS[:0:0], nal...)
+	case H264NALPPS:
+		p.PPS = append(p.PPS[:0:0], nal...)
+	}
+}
+
+// Missing appends to dst the kept parameter sets that au (an access unit's NAL units) lacks
+// when it holds an IDR slice, SPS first, and reports whether it does.
+func (p *H264ParamSets) Missing(dst, au [][]byte) (_ [][]byte, idr bool) {
+	hasSPS, hasPPS := false, false
+	for _, nal := range au {
+		if len(nal) == 0 {
+			continue
+		}
+		switch nal[0] & nalTypeMask {
+		case H264NALIDR:
+			idr = true
+		case H264NALSPS:
+			hasSPS = true
+		case H264NALPPS:
+			hasPPS = true
+		}
+	}
+	if idr && !hasSPS && p.SPS != nil {
+		dst = append(dst, p.SPS)
+	}
+	if idr && !hasPPS && p.PPS != nil {
+		dst = append(dst, p.PPS)
+	}
+	return dst, idr
+}

@@ -6,13 +6,18 @@ import "errors"
 // aggregation and FU-A fragmentation, both ways. Neither side allocates once its buffers
 // have grown to the stream's sizes.
 
-// Errors of H264Depacketizer.Push. Each says a NAL unit was lost or damaged; the NAL units
-// of the payload that were whole have still been handed on.
-var (
-	ErrH264Truncated     = errors.New("h264 rtp: truncated aggregation or fragmentation packet")
-	ErrH264FragmentLost  = errors.New("h264 rtp: fragmented NAL unit lost a fragment")
-	ErrH264UnsupportedPT = errors.New("h264 rtp: packet type outside packetization-mode 1")
-)
+// ErrH264Truncated is returned by H264Depacketizer.Push for an aggregation or fragmentation
+// packet cut short. Like the other Push errors, it says a NAL unit was lost; the NAL units of
+// the payload that were whole have still been handed on.
+var ErrH264Truncated = errors.New("h264 rtp: truncated aggregation or fragmentation packet")
+
+// ErrH264FragmentLost is returned by H264Depacketizer.Push when a fragmented NAL unit lost a
+// fragment: its start, or its end.
+var ErrH264FragmentLost = errors.New("h264 rtp: fragmented NAL unit lost a fragment")
+
+// ErrH264UnsupportedPT is returned by H264Depacketizer.Push for a packet type outside
+// packetization-mode 1 (STAP-B, MTAP, FU-B, type 0 and the reserved types).
+var ErrH264UnsupportedPT = errors.New("h264 rtp: packet type outside packetization-mode 1")
 
 const (
 	fuStartBit  = 0x80

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // fakeFrames is a keyframe then deltas, with NAL units big enough for FU-A.
@@ -78,6 +80,19 @@ func TestFullAssemblerRejectsKeyframeWithoutPPS(t *testing.T) {
 	}
 	if a.corrupt != 1 {
 		t.Errorf("corrupt = %d, want 1", a.corrupt)
+	}
+}
+
+func TestCaptureTimeOfMalformedSTAPA(t *testing.T) {
+	for _, payload := range [][]byte{{media.H264NALSTAPA, 0, 0, 6}, {media.H264NALSTAPA, 0, 9, 6}, {media.H264NALSTAPA}} {
+		if _, ok := captureTimeOf(payload); ok {
+			t.Errorf("capture time found in %x", payload)
+		}
+	}
+	sei := media.AppendCaptureSEI(nil, time.Unix(7, 8))
+	stap := append([]byte{media.H264NALSTAPA, 0, byte(len(sei))}, sei...)
+	if got, ok := captureTimeOf(stap); !ok || got != time.Unix(7, 8).UnixNano() {
+		t.Errorf("capture time of a STAP-A with the SEI first: %d, %v", got, ok)
 	}
 }
 

@@ -167,12 +167,12 @@ func captureTimeOf(payload []byte) (int64, bool) {
 		return 0, false
 	}
 	nal := payload
-	if payload[0]&nalTypeMsk == media.H264NALSTAPA && len(payload) > 3 {
-		n := int(payload[1])<<8 | int(payload[2])
-		nal = payload[3:min(len(payload), 3+n)]
-	}
-	if nal[0]&nalTypeMsk != media.H264NALSEI {
-		return 0, false
+	if payload[0]&nalTypeMsk == media.H264NALSTAPA {
+		nal = nil
+		for first := range media.H264STAPANALs(payload) {
+			nal = first
+			break
+		}
 	}
 	t, ok := media.ParseCaptureSEI(nal)
 	if !ok {
@@ -191,16 +191,10 @@ func isKeyframePacket(p []byte) bool {
 	case media.H264NALIDR, media.H264NALSPS:
 		return true
 	case media.H264NALSTAPA:
-		for off := 1; off+2 < len(p); {
-			size := int(p[off])<<8 | int(p[off+1])
-			off += 2
-			if size == 0 || off+size > len(p) {
-				return false
-			}
-			if t := p[off] & nalTypeMsk; t == media.H264NALSPS || t == media.H264NALIDR {
+		for nal := range media.H264STAPANALs(p) {
+			if t := nal[0] & nalTypeMsk; t == media.H264NALSPS || t == media.H264NALIDR {
 				return true
 			}
-			off += size
 		}
 	case media.H264NALFUA:
 		return len(p) > 1 && p[1]&nalTypeMsk == media.H264NALIDR

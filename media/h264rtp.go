@@ -1,6 +1,9 @@
 package media
 
-import "errors"
+import (
+	"errors"
+	"iter"
+)
 
 // H.264 over RTP (RFC 6184, packetization-mode 1): single NAL unit packets, STAP-A
 // aggregation and FU-A fragmentation, both ways. Neither side allocates once its buffers
@@ -174,11 +177,12 @@ func (d *H264Depacketizer) Push(payload []byte, nal func([]byte)) error {
 // nalsOnly wraps nal so that it gets NAL unit types 1 to 23 only: an aggregation or
 // fragmentation type (or type 0) inside an aggregation or fragmentation packet is not
 // something a decoder takes, and is dropped.
-func nalsOnly(nal func([]byte)) func([]byte) {
-	return func(b []byte) {
+func nalsOnly(nal func([]byte)) func([]byte) bool {
+	return func(b []byte) bool {
 		if typ := b[0] & nalTypeMask; typ >= 1 && typ < H264NALSTAPA {
 			nal(b)
 		}
+		return true
 	}
 }
 
@@ -190,8 +194,19 @@ func firstErr(first, second error) error {
 	return second
 }
 
-// splitSTAPA hands on the NAL units of an aggregation packet's body.
-func splitSTAPA(b []byte, nal func([]byte)) error {
+// H264STAPANALs iterates over the NAL units aggregated in a STAP-A payload (its header
+// byte first), whatever their types; it stops at a size of 0 or one that runs past the end.
+func H264STAPANALs(payload []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		if len(payload) > stapAHeader {
+			_ = splitSTAPA(payload[stapAHeader:], yield)
+		}
+	}
+}
+
+// splitSTAPA hands on the NAL units of an aggregation packet's body until nal returns
+// false; it reports a body that does not end with a whole NAL unit.
+func splitSTAPA(b []byte, nal func([]byte) bool) error {
 	for len(b) > 0 {
 		if len(b) < stapASize {
 			return ErrH264Truncated
@@ -200,7 +215,9 @@ func splitSTAPA(b []byte, nal func([]byte)) error {
 		if n == 0 || n > len(b)-stapASize {
 			return ErrH264Truncated
 		}
-		nal(b[stapASize : stapASize+n])
+		if !nal(b[stapASize : stapASize+n]) {
+			return nil
+		}
 		b = b[stapASize+n:]
 	}
 	return nil

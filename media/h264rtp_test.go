@@ -219,3 +219,29 @@ func BenchmarkH264Depacketize(b *testing.B) {
 		}
 	}
 }
+
+func TestH264STAPANALs(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload []byte
+		want    [][]byte
+	}{
+		{"two", []byte{H264NALSTAPA, 0, 2, 0x67, 1, 0, 1, 0x68}, [][]byte{{0x67, 1}, {0x68}}},
+		{"stops at a zero size", []byte{H264NALSTAPA, 0, 1, 0x67, 0, 0, 0x68}, [][]byte{{0x67}}},
+		{"stops at a size past the end", []byte{H264NALSTAPA, 0, 1, 0x06, 0, 9, 0x68}, [][]byte{{0x06}}},
+		{"header only", []byte{H264NALSTAPA}, nil},
+		{"nothing", nil, nil},
+	}
+	for _, tt := range tests {
+		var got [][]byte
+		for nal := range H264STAPANALs(tt.payload) {
+			got = append(got, nal)
+		}
+		if !slices.EqualFunc(got, tt.want, bytes.Equal) {
+			t.Errorf("%s: %x, want %x", tt.name, got, tt.want)
+		}
+	}
+	for range H264STAPANALs([]byte{H264NALSTAPA, 0, 1, 0x67, 0, 1, 0x68}) {
+		break // stopping early must not panic
+	}
+}

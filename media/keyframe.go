@@ -45,16 +45,10 @@ func h264KeyframeStart(p []byte) bool {
 	case H264NALIDR:
 		return firstSlice(p[1:])
 	case H264NALSTAPA:
-		for off := 1; off+2 < len(p); {
-			size := int(p[off])<<8 | int(p[off+1])
-			off += 2
-			if size == 0 || off+size > len(p) {
-				return false
-			}
-			if t := p[off] & 0x1f; t == H264NALSPS || t == H264NALIDR && firstSlice(p[off+1:off+size]) {
+		for nal := range H264STAPANALs(p) {
+			if t := nal[0] & 0x1f; t == H264NALSPS || t == H264NALIDR && firstSlice(nal[1:]) {
 				return true
 			}
-			off += size
 		}
 	case H264NALFUA:
 		return len(p) >= 3 && p[1]&0x80 != 0 && p[1]&0x1f == H264NALIDR && firstSlice(p[2:])

@@ -30,16 +30,10 @@ func nalTypes(payload []byte) []uint8 {
 			return []uint8{payload[1] & 0x1f}
 		}
 		return nil
-	case 24: // STAP-A
+	case media.H264NALSTAPA:
 		var out []uint8
-		for off := 1; off+2 < len(payload); {
-			size := int(payload[off])<<8 | int(payload[off+1])
-			off += 2
-			if off+size > len(payload) || size == 0 {
-				break
-			}
-			out = append(out, payload[off]&0x1f)
-			off += size
+		for nal := range media.H264STAPANALs(payload) {
+			out = append(out, nal[0]&0x1f)
 		}
 		return out
 	default:

@@ -5,9 +5,24 @@ import (
 	"iter"
 )
 
-// H.264 NAL unit helpers shared by whoever reads access units: the MP4 form (AVCC, each NAL
-// unit behind its 4-byte length) and the parameter sets of an access unit. SplitAnnexB, for
-// the start-code form, is with the capture-time SEI it was written for.
+// H.264 NAL unit helpers shared by whoever reads access units: the NAL unit types, the MP4
+// form (AVCC, each NAL unit behind its 4-byte length) and the parameter sets of an access
+// unit. SplitAnnexB, for the start-code form, is with the capture-time SEI it was written for;
+// RTP is in h264rtp.go.
+
+// H.264 NAL unit types (H.264 table 7-1) and the RTP aggregation and fragmentation
+// packet types (RFC 6184 section 5.2), which share the NAL header's 5-bit type field.
+const (
+	H264NALSlice  = 1  // coded slice of a non-IDR picture
+	H264NALIDR    = 5  // coded slice of an IDR picture
+	H264NALSEI    = 6  // supplemental enhancement information
+	H264NALSPS    = 7  // sequence parameter set
+	H264NALPPS    = 8  // picture parameter set
+	H264NALAUD    = 9  // access unit delimiter
+	H264NALFiller = 12 // filler data
+	H264NALSTAPA  = 24 // single-time aggregation packet
+	H264NALFUA    = 28 // fragmentation unit
+)
 
 // SplitAVCC iterates over the NAL units of an AVCC sample (each prefixed by its length in
 // 4 bytes, as in MP4/fMP4); it stops at a length that runs past the end.

@@ -19,20 +19,6 @@ func IsKeyframeStart(mimeType string, payload []byte) bool {
 // IsVideo reports whether the MIME type is a video codec.
 func IsVideo(mimeType string) bool { return strings.HasPrefix(strings.ToLower(mimeType), "video/") }
 
-// H.264 NAL unit types (H.264 table 7-1) and the RTP aggregation and fragmentation
-// packet types (RFC 6184 section 5.2), which share the NAL header's 5-bit type field.
-const (
-	H264NALSlice  = 1  // coded slice of a non-IDR picture
-	H264NALIDR    = 5  // coded slice of an IDR picture
-	H264NALSEI    = 6  // supplemental enhancement information
-	H264NALSPS    = 7  // sequence parameter set
-	H264NALPPS    = 8  // picture parameter set
-	H264NALAUD    = 9  // access unit delimiter
-	H264NALFiller = 12 // filler data
-	H264NALSTAPA  = 24 // single-time aggregation packet
-	H264NALFUA    = 28 // fragmentation unit
-)
-
 // h264KeyframeStart is true for a packet that starts an IDR access unit: an SPS (single or
 // aggregated), an IDR single NAL, or the first fragment of an IDR.
 func h264KeyframeStart(p []byte) bool {

@@ -1,0 +1,124 @@
+package testnode
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+)
+
+// First sequence numbers and timestamps of a Publisher's streams.
+const (
+	firstVideoSeq, firstAudioSeq = 1000, 5000
+	firstVideoTS, firstAudioTS   = 90000, 48000
+	videoFrameTicks              = 3000 // 30 fps at 90 kHz
+	audioFrameTicks              = 960  // 20 ms at 48 kHz
+)
+
+// Publisher is a pion WHIP publisher of synthetic H.264 + Opus RTP: the test writes every
+// packet itself.
+type Publisher struct {
+	Session      *client.Session
+	Video, Audio *webrtc.TrackLocalStaticRTP
+	vseq, aseq   uint16
+	vts, ats     uint32
+}
+
+// H264Codec is the constrained-baseline H.264 codec the test peers offer.
+func H264Codec() webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+}
+
+// OpusCodec is the Opus codec the test peers offer.
+func OpusCodec() webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+}
+
+// StartPublisher publishes to url (a WHIP URL) and waits until connected; it fails the test
+// otherwise. The session closes at the end of the test.
+func StartPublisher(t testing.TB, ctx context.Context, url string, opts client.Options) *Publisher {
+	t.Helper()
+	p, err := TryPublisher(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Session.Close(context.Background()) })
+	return p
+}
+
+// TryPublisher is StartPublisher that returns the error; the caller closes the session.
+func TryPublisher(ctx context.Context, url string, opts client.Options) (*Publisher, error) {
+	video, err := webrtc.NewTrackLocalStaticRTP(H264Codec(), "video", "pub")
+	if err != nil {
+		return nil, fmt.Errorf("video track: %w", err)
+	}
+	audio, err := webrtc.NewTrackLocalStaticRTP(OpusCodec(), "audio", "pub")
+	if err != nil {
+		return nil, fmt.Errorf("audio track: %w", err)
+	}
+	opus := OpusCodec()
+	opus.SDPFmtpLine = "minptime=10;useinbandfec=1"
+	opts.LoopbackOnly = true
+	opts.Codecs = []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: H264Codec(), PayloadType: 102},
+		{RTPCodecCapability: opus, PayloadType: 111},
+	}
+	sess, err := client.Publish(ctx, url, []webrtc.TrackLocal{video, audio}, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.Connected(ctx); err != nil {
+		_ = sess.Close(context.Background())
+		return nil, err
+	}
+	return &Publisher{Session: sess, Video: video, Audio: audio,
+		vseq: firstVideoSeq, aseq: firstAudioSeq, vts: firstVideoTS, ats: firstAudioTS}, nil
+}
+
+// KeyframePayload is a synthetic keyframe start (an SPS) carrying the counter n.
+func KeyframePayload(n int) []byte { return []byte{0x67, 0x42, 0xe0, 0x1f, byte(n >> 8), byte(n)} }
+
+// DeltaPayload is a synthetic 200-byte non-IDR slice carrying the counter n.
+func DeltaPayload(n int) []byte {
+	b := make([]byte, 200)
+	b[0], b[1], b[2] = 0x41, byte(n>>8), byte(n)
+	return b
+}
+
+// AudioPayload is a synthetic Opus packet carrying the counter n.
+func AudioPayload(n int) []byte { return []byte{0xfc, byte(n >> 8), byte(n), 0xaa, 0xbb} }
+
+// SendVideo writes one video packet; marker ends the frame (the next gets a new timestamp).
+func (p *Publisher) SendVideo(t testing.TB, payload []byte, marker bool) {
+	t.Helper()
+	if err := p.Video.WriteRTP(RTPPacket(&p.vseq, &p.vts, payload, marker)); err != nil {
+		t.Fatalf("write video: %v", err)
+	}
+}
+
+// SendAudio writes one 20 ms audio packet.
+func (p *Publisher) SendAudio(t testing.TB, payload []byte) {
+	t.Helper()
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: p.aseq, Timestamp: p.ats}, Payload: payload}
+	if err := p.Audio.WriteRTP(pkt); err != nil {
+		t.Fatalf("write audio: %v", err)
+	}
+	p.aseq++
+	p.ats += audioFrameTicks
+}
+
+// RTPPacket returns a video packet numbered *seq at *ts and advances them: the sequence
+// number always, the timestamp by one 30 fps frame after a marker.
+func RTPPacket(seq *uint16, ts *uint32, payload []byte, marker bool) *rtp.Packet {
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: marker, SequenceNumber: *seq, Timestamp: *ts}, Payload: payload}
+	*seq++
+	if marker {
+		*ts += videoFrameTicks
+	}
+	return p
+}

@@ -9,6 +9,7 @@ package testkit
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -34,6 +35,15 @@ func Eventually(t testing.TB, ctx context.Context, what string, cond func() bool
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// Go runs fn in a goroutine with a context that ends when ctx does or the test ends; the
+// test's cleanup waits for fn to return.
+func Go(t testing.TB, ctx context.Context, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { fn(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
 // Tail returns the last n bytes of s, marked with "..." when cut.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/metrics"
 	"github.com/glint-video/glint/sfu"
@@ -87,11 +88,26 @@ func (n *Node) WHIP(room string) string { return n.URL + "/whip/" + room }
 // WHEP is the URL to play room.
 func (n *Node) WHEP(room string) string { return n.URL + "/whep/" + room }
 
-// WaitLive waits until room has a connected publisher.
+// WaitLive waits until room has a live publisher.
 func (n *Node) WaitLive(t testing.TB, ctx context.Context, room string) {
 	t.Helper()
 	testkit.Eventually(t, ctx, "room "+room+" live", func() bool {
 		info, ok := n.SFU.Room(room)
 		return ok && info.Live
 	})
+}
+
+// WaitNotLive waits until room has no live publisher (or is gone).
+func (n *Node) WaitNotLive(t testing.TB, ctx context.Context, room string) {
+	t.Helper()
+	testkit.Eventually(t, ctx, "room "+room+" not live", func() bool {
+		info, ok := n.SFU.Room(room)
+		return !ok || !info.Live
+	})
+}
+
+// Play is StartViewer on room.
+func (n *Node) Play(t testing.TB, ctx context.Context, room string) (*client.Session, *Received) {
+	t.Helper()
+	return StartViewer(t, ctx, n.WHEP(room))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // First sequence numbers and timestamps of a Publisher's streams.
@@ -93,23 +94,78 @@ func DeltaPayload(n int) []byte {
 // AudioPayload is a synthetic Opus packet carrying the counter n.
 func AudioPayload(n int) []byte { return []byte{0xfc, byte(n >> 8), byte(n), 0xaa, 0xbb} }
 
-// SendVideo writes one video packet; marker ends the frame (the next gets a new timestamp).
+// WriteVideo writes one video packet; marker ends the frame (the next gets a new
+// timestamp). Unlike SendVideo it may be called from any goroutine of the test.
+func (p *Publisher) WriteVideo(payload []byte, marker bool) error {
+	return p.Video.WriteRTP(RTPPacket(&p.vseq, &p.vts, payload, marker))
+}
+
+// WriteAudio writes one 20 ms audio packet.
+func (p *Publisher) WriteAudio(payload []byte) error {
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: p.aseq, Timestamp: p.ats}, Payload: payload}
+	p.aseq++
+	p.ats += audioFrameTicks
+	return p.Audio.WriteRTP(pkt)
+}
+
+// SendVideo is WriteVideo that fails the test on an error.
 func (p *Publisher) SendVideo(t testing.TB, payload []byte, marker bool) {
 	t.Helper()
-	if err := p.Video.WriteRTP(RTPPacket(&p.vseq, &p.vts, payload, marker)); err != nil {
+	if err := p.WriteVideo(payload, marker); err != nil {
 		t.Fatalf("write video: %v", err)
 	}
 }
 
-// SendAudio writes one 20 ms audio packet.
+// SendAudio is WriteAudio that fails the test on an error.
 func (p *Publisher) SendAudio(t testing.TB, payload []byte) {
 	t.Helper()
-	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: p.aseq, Timestamp: p.ats}, Payload: payload}
-	if err := p.Audio.WriteRTP(pkt); err != nil {
+	if err := p.WriteAudio(payload); err != nil {
 		t.Fatalf("write audio: %v", err)
 	}
-	p.aseq++
-	p.ats += audioFrameTicks
+}
+
+// SkipVideo uses up one video sequence number: that packet never reaches the server.
+func (p *Publisher) SkipVideo() { p.vseq++ }
+
+// Renumber continues the video at seq and ts, as a new encoder would.
+func (p *Publisher) Renumber(seq uint16, ts uint32) { p.vseq, p.vts = seq, ts }
+
+// VideoSent is how many video sequence numbers the publisher has used.
+func (p *Publisher) VideoSent() int { return int(p.vseq - firstVideoSeq) }
+
+// GoLive sends keyframes and audio until room is live on n with both tracks.
+func (p *Publisher) GoLive(t testing.TB, ctx context.Context, n *Node, room string) {
+	t.Helper()
+	testkit.Eventually(t, ctx, "publisher media", func() bool {
+		p.SendVideo(t, KeyframePayload(0), true)
+		p.SendAudio(t, AudioPayload(0))
+		info, ok := n.SFU.Room(room)
+		return ok && info.Live && len(info.Tracks) == 2
+	})
+}
+
+// Prime sends keyframes and audio until every viewer has both flowing, so that what
+// follows reaches them whatever moment their transport came up.
+func (p *Publisher) Prime(t testing.TB, ctx context.Context, viewers ...*Received) {
+	t.Helper()
+	testkit.Eventually(t, ctx, "video flowing to every viewer", func() bool {
+		p.SendVideo(t, KeyframePayload(0), true)
+		p.SendAudio(t, AudioPayload(0))
+		for _, r := range viewers {
+			if r.Count("video") == 0 || r.Count("audio") == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Publish starts a Publisher on room and waits until the room is live with both tracks.
+func (n *Node) Publish(t testing.TB, ctx context.Context, room string) *Publisher {
+	t.Helper()
+	p := StartPublisher(t, ctx, n.WHIP(room), client.Options{})
+	p.GoLive(t, ctx, n, room)
+	return p
 }
 
 // RTPPacket returns a video packet numbered *seq at *ts and advances them: the sequence

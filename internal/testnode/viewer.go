@@ -3,6 +3,7 @@ package testnode
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -136,4 +137,30 @@ func (n *Node) SessionStats(t testing.TB, location string) SessionInfo {
 		t.Fatalf("session stats: %v", err)
 	}
 	return info
+}
+
+// PostOffer POSTs an SDP offer to a WHIP or WHEP url and returns the response with its body.
+func PostOffer(t testing.TB, url, offer string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/sdp", strings.NewReader(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// DeleteResource ends a session made by a raw POST to url (a WHIP or WHEP URL) whose
+// answer had the Location location; errors are ignored (cleanup).
+func DeleteResource(url, location string) {
+	base := url[:strings.Index(url, "/wh")]
+	req, err := http.NewRequest(http.MethodDelete, base+location, nil)
+	if err != nil {
+		return
+	}
+	if r, err := http.DefaultClient.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
 }

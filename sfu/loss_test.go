@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // randomLossConn drops each inbound datagram with probability pct/100: random loss on one
@@ -103,17 +105,17 @@ func (f *frameTracker) completeIn(from, to uint32) int {
 }
 
 func TestBWEFivePercentLossIsRepaired(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 90*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.url+"/whip/lossy")
+	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.WHIP("lossy"))
 	sent := &atomic.Int64{}
 	sizedSimulcastCounted(streamCtx, layers, keyReq, &wg, sent)
-	eventually(t, ctx, "live", func() bool { info, ok := srv.sfu.Room("lossy"); return ok && info.Live })
+	testkit.Eventually(t, ctx, "live", func() bool { info, ok := srv.SFU.Room("lossy"); return ok && info.Live })
 
-	lossy := &randomLossConn{PacketConn: loopbackUDP(t)}
+	lossy := &randomLossConn{PacketConn: testkit.LoopbackUDP(t)}
 	mux := webrtc.NewICEUDPMux(nil, lossy)
 	defer mux.Close()
 	frames := newFrameTracker()
@@ -129,12 +131,12 @@ func TestBWEFivePercentLossIsRepaired(t *testing.T) {
 				}
 			}
 		}}
-	sess, err := client.Play(ctx, srv.url+"/whep/lossy", opts)
+	sess, err := client.Play(ctx, srv.WHEP("lossy"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close(context.Background())
-	eventually(t, ctx, "first frames", func() bool { frames.mu.Lock(); defer frames.mu.Unlock(); return len(frames.complete) > 10 })
+	testkit.Eventually(t, ctx, "first frames", func() bool { frames.mu.Lock(); defer frames.mu.Unlock(); return len(frames.complete) > 10 })
 
 	frames.mu.Lock()
 	frames.maxGap = 0
@@ -151,7 +153,7 @@ func TestBWEFivePercentLossIsRepaired(t *testing.T) {
 	frames.mu.Unlock()
 	want := endFrame - startFrame + 1
 	share := float64(got) / float64(want)
-	tot := srv.sfu.Totals()
+	tot := srv.SFU.Totals()
 	t.Logf("5%% loss for 30 s: %d of %d frames complete (%.2f%%), longest gap %v, %d datagrams dropped, %d retransmits",
 		got, want, 100*share, gap.Round(time.Millisecond), lossy.dropped.Load(), tot.Retransmits)
 	if share < 0.99 {

@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/media"
 )
 
@@ -26,7 +28,7 @@ var temporalFrameBytes = [3]int{2400, 2400, 2400}
 // startTemporalPublisher publishes one VP8 track (no simulcast) whose frames carry TIDs,
 // PictureIDs and TL0PICIDX (RFC 7741) as libvpx does with three temporal layers, a keyframe
 // every 4 s and whenever the SFU asks. The last payload byte of every packet is its TID.
-func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testServer, room string, wg *sync.WaitGroup) {
+func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testnode.Node, room string, wg *sync.WaitGroup) {
 	t.Helper()
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	track, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "temporal")
@@ -34,7 +36,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testServer, 
 		t.Fatal(err)
 	}
 	opts := client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{{RTPCodecCapability: vp8, PayloadType: 96}}}
-	sess, err := client.Publish(ctx, srv.url+"/whip/"+room, []webrtc.TrackLocal{track}, opts)
+	sess, err := client.Publish(ctx, srv.WHIP(room), []webrtc.TrackLocal{track}, opts)
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
@@ -45,7 +47,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testServer, 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		plis := srv.sfu.Totals().PLIsUpstream
+		plis := srv.SFU.Totals().PLIsUpstream
 		var seq uint16 = 7000
 		tk := time.NewTicker(33 * time.Millisecond)
 		defer tk.Stop()
@@ -58,7 +60,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testServer, 
 			}
 			tid := temporalTIDs[frame%len(temporalTIDs)]
 			key := frame%120 == 0
-			if now := srv.sfu.Totals().PLIsUpstream; now != plis && tid == 0 {
+			if now := srv.SFU.Totals().PLIsUpstream; now != plis && tid == 0 {
 				plis, key = now, true
 			}
 			if tid == 0 {
@@ -85,7 +87,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testServer, 
 			}
 		}
 	}()
-	srv.waitLive(t, ctx, room, true)
+	srv.WaitLive(t, ctx, room)
 }
 
 // temporalView is what a viewer has of the stream: the TIDs of the newest packets, and
@@ -96,8 +98,8 @@ type temporalView struct {
 }
 
 // inspectTemporal looks at the viewer's packets from index from on (late repairs skipped).
-func inspectTemporal(rec *received, from int) temporalView {
-	got, seqs := rec.snapshot("video")
+func inspectTemporal(rec *testnode.Received, from int) temporalView {
+	got, seqs := rec.Snapshot("video")
 	v := temporalView{highestTID: -1}
 	var highest uint16
 	lastPic := -1
@@ -120,8 +122,8 @@ func inspectTemporal(rec *received, from int) temporalView {
 }
 
 func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
-	ctx := testContext(t, 120*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 120*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -129,11 +131,11 @@ func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond) // bitrates per temporal layer are measured over a second
 
 	joined := time.Now()
-	link, rec, sess := shapedViewer(t, ctx, srv.url+"/whep/temporal", 400)
+	link, rec, sess := shapedViewer(t, ctx, srv.WHEP("temporal"), 400)
 	var capped atomic.Int32
 	capped.Store(-1)
-	eventually(t, ctx, "the 400 kbit/s viewer on a temporal cap below TID 2", func() bool {
-		for _, tr := range sessionStats(t, srv.url, sess.Location()).Tracks {
+	testkit.Eventually(t, ctx, "the 400 kbit/s viewer on a temporal cap below TID 2", func() bool {
+		for _, tr := range srv.SessionStats(t, sess.Location()).Tracks {
 			if tr.Kind == "video" && tr.MaxTemporal != nil && *tr.MaxTemporal < 2 && !tr.Paused {
 				capped.Store(*tr.MaxTemporal)
 				return true
@@ -143,10 +145,10 @@ func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
 	})
 	settled := time.Since(joined)
 	time.Sleep(time.Second) // the cap takes effect at the next base-layer frame
-	from := rec.count("video")
+	from := rec.Count("video")
 	time.Sleep(3 * time.Second)
 	v := inspectTemporal(rec, from)
-	if n := rec.count("video") - from; n < 30 {
+	if n := rec.Count("video") - from; n < 30 {
 		t.Fatalf("%d video packets in 3 s under the temporal cap: want video to go on", n)
 	}
 	if v.highestTID >= 2 {
@@ -160,7 +162,7 @@ func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
 
 	link.setKbps(0)
 	lifted := time.Now()
-	from = rec.count("video")
-	eventually(t, ctx, "all temporal layers again after the limit is lifted", func() bool { return inspectTemporal(rec, from).highestTID == 2 })
+	from = rec.Count("video")
+	testkit.Eventually(t, ctx, "all temporal layers again after the limit is lifted", func() bool { return inspectTemporal(rec, from).highestTID == 2 })
 	t.Logf("all temporal layers back %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
 }

@@ -1,9 +1,12 @@
-package signaling
+package sfu_test
 
 import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // TestIngestSurvivesEgressOverload floods many viewers from one publisher faster than this
@@ -12,36 +15,35 @@ import (
 // the SFU: its reader only fills the packet ring and never waits for egress work, and the
 // shared media socket has a large receive buffer.
 func TestIngestSurvivesEgressOverload(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/flood", client0())
-	pub.goLive(t, ctx, srv, "flood")
+	ctx := testkit.Context(t, 90*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "flood")
 
 	const viewers, burst = 40, 3000
-	recs := make([]*received, viewers)
+	recs := make([]*testnode.Received, viewers)
 	var wg sync.WaitGroup
 	for i := range viewers {
 		wg.Add(1)
-		go func() { defer wg.Done(); _, recs[i] = startViewer(t, ctx, srv.url+"/whep/flood") }()
+		go func() { defer wg.Done(); _, recs[i] = srv.Play(t, ctx, "flood") }()
 	}
 	wg.Wait()
-	pub.sendVideo(t, keyframePayload(1), true)
+	pub.SendVideo(t, testnode.KeyframePayload(1), true)
 	for i := 1; i <= burst; i++ {
-		pub.sendVideo(t, deltaPayload(i), i%10 == 0)
+		pub.SendVideo(t, testnode.DeltaPayload(i), i%10 == 0)
 		if i%300 == 0 {
-			pub.sendVideo(t, keyframePayload(i), true)
+			pub.SendVideo(t, testnode.KeyframePayload(i), true)
 		}
 		if i%20 == 0 {
 			time.Sleep(time.Millisecond) // ~10-20k packets/s in, x40 out
 		}
 	}
-	sentVideo := uint64(pub.vseq - 1000)
-	eventually(t, ctx, "the publisher's packets at the SFU", func() bool {
-		tot := srv.sfu.Totals()
+	sentVideo := uint64(pub.VideoSent())
+	testkit.Eventually(t, ctx, "the publisher's packets at the SFU", func() bool {
+		tot := srv.SFU.Totals()
 		return tot.PacketsIn >= sentVideo
 	})
 	time.Sleep(500 * time.Millisecond) // let the SFU's own NACKs settle
-	tot := srv.sfu.Totals()
+	tot := srv.SFU.Totals()
 	t.Logf("in %d (lost %d), out %d, skips %d, viewers with video: %d", tot.PacketsIn, tot.IngestLost, tot.PacketsOut, tot.Skips, countWith(recs))
 	if tot.IngestLost != 0 {
 		t.Fatalf("%d publisher packets lost at ingest while egress was overloaded", tot.IngestLost)
@@ -51,10 +53,10 @@ func TestIngestSurvivesEgressOverload(t *testing.T) {
 	}
 }
 
-func countWith(recs []*received) int {
+func countWith(recs []*testnode.Received) int {
 	n := 0
 	for _, r := range recs {
-		if r.count("video") > 0 {
+		if r.Count("video") > 0 {
 			n++
 		}
 	}

@@ -1,9 +1,7 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,11 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // simulcastPublisher publishes three VP8 layers (rid l, m, h) the way browsers do.
@@ -38,12 +38,7 @@ func simulcastPublisherPLI(t *testing.T, ctx context.Context, url string) (map[s
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		t.Fatal(err)
 	}
-	var se webrtc.SettingEngine
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(testkit.LoopbackSettingEngine())).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,24 +87,16 @@ func simulcastPublisherPLI(t *testing.T, ctx context.Context, url string) (map[s
 		t.Fatal(err)
 	}
 	<-gathered
-	resp, answer := post(t, url, pc.LocalDescription().SDP)
+	resp, answer := testnode.PostOffer(t, url, pc.LocalDescription().SDP)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("simulcast publish: %d %s", resp.StatusCode, answer)
 	}
-	t.Cleanup(func() {
-		req, _ := http.NewRequest(http.MethodDelete, strings.TrimSuffix(url, "/whip/"+lastPathPart(url))+resp.Header.Get("Location"), nil)
-		if r, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-		}
-	})
+	t.Cleanup(func() { testnode.DeleteResource(url, resp.Header.Get("Location")) })
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
 	return layers, keyReq
 }
-
-func lastPathPart(u string) string { return u[strings.LastIndex(u, "/")+1:] }
 
 // simSender paces three synthetic VP8 layers, each payload tagged with its rid, a keyframe
 // every 10 frames per layer; stopped layers send nothing.
@@ -167,23 +154,23 @@ func (s *simSender) run(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
-func startSimulcast(t *testing.T, ctx context.Context, srv *testServer, room string) *simSender {
+func startSimulcast(t *testing.T, ctx context.Context, srv *testnode.Node, room string) *simSender {
 	t.Helper()
-	s := &simSender{t: t, layers: simulcastPublisher(t, ctx, srv.url+"/whip/"+room), seq: map[string]uint16{}, stopped: map[string]bool{}}
+	s := &simSender{t: t, layers: simulcastPublisher(t, ctx, srv.WHIP(room)), seq: map[string]uint16{}, stopped: map[string]bool{}}
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	s.run(streamCtx, &wg)
 	t.Cleanup(func() { stop(); wg.Wait() })
-	eventually(t, ctx, "three layers in the room", func() bool {
-		info, ok := srv.sfu.Room(room)
+	testkit.Eventually(t, ctx, "three layers in the room", func() bool {
+		info, ok := srv.SFU.Room(room)
 		return ok && info.Live && len(info.Tracks) == 1 && strings.Join(info.Tracks[0].Layers, ",") == "h,l,m"
 	})
 	return s
 }
 
 // lastLayer is the rid tag of the newest video packet the viewer got.
-func lastLayer(rec *received) byte {
-	got, _ := rec.snapshot("video")
+func lastLayer(rec *testnode.Received) byte {
+	got, _ := rec.Snapshot("video")
 	if len(got) == 0 {
 		return 0
 	}
@@ -192,12 +179,12 @@ func lastLayer(rec *received) byte {
 }
 
 func TestSimulcastPublisherViewerGetsTheTopLayer(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	startSimulcast(t, ctx, srv, "sim")
-	_, rec := startViewer(t, ctx, srv.url+"/whep/sim")
-	eventually(t, ctx, "top-layer video at the viewer", func() bool { return rec.count("video") >= 20 })
-	got, _ := rec.snapshot("video")
+	_, rec := srv.Play(t, ctx, "sim")
+	testkit.Eventually(t, ctx, "top-layer video at the viewer", func() bool { return rec.Count("video") >= 20 })
+	got, _ := rec.Snapshot("video")
 	for _, p := range got {
 		if p[len(p)-1] != 'h' {
 			t.Fatalf("viewer got a packet of layer %q, want only h", p[len(p)-1:])
@@ -218,20 +205,20 @@ func setLayer(t *testing.T, url, layer string) {
 }
 
 func TestViewerCapsItsLayerAndSwitchesAtKeyframes(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	startSimulcast(t, ctx, srv, "cap")
-	viewer, rec := startViewer(t, ctx, srv.url+"/whep/cap")
-	eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
+	viewer, rec := srv.Play(t, ctx, "cap")
+	testkit.Eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
 	for _, want := range []string{"l", "m", "auto"} {
 		setLayer(t, viewer.Location(), want)
 		tag := byte('h')
 		if want != "auto" {
 			tag = want[0]
 		}
-		eventually(t, ctx, "layer "+want, func() bool { return lastLayer(rec) == tag })
+		testkit.Eventually(t, ctx, "layer "+want, func() bool { return lastLayer(rec) == tag })
 	}
-	got, seqs := rec.snapshot("video")
+	got, seqs := rec.Snapshot("video")
 	for i := 1; i < len(got); i++ {
 		if seqs[i] != seqs[i-1]+1 {
 			t.Fatalf("sequence jumps %d → %d across layer switches", seqs[i-1], seqs[i])
@@ -251,17 +238,17 @@ func TestViewerCapsItsLayerAndSwitchesAtKeyframes(t *testing.T) {
 }
 
 func TestViewersMoveOffALayerThatStops(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	sim := startSimulcast(t, ctx, srv, "drop")
-	_, rec := startViewer(t, ctx, srv.url+"/whep/drop")
-	eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
-	before := rec.count("video")
+	_, rec := srv.Play(t, ctx, "drop")
+	testkit.Eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
+	before := rec.Count("video")
 	stopped := time.Now()
 	sim.stop("h")
-	eventually(t, ctx, "layer m after h stopped", func() bool { return lastLayer(rec) == 'm' })
+	testkit.Eventually(t, ctx, "layer m after h stopped", func() bool { return lastLayer(rec) == 'm' })
 	t.Logf("moved to m %v after h stopped", time.Since(stopped).Round(10*time.Millisecond))
-	_, seqs := rec.snapshot("video")
+	_, seqs := rec.Snapshot("video")
 	for i := before; i < len(seqs); i++ {
 		if seqs[i] != seqs[i-1]+1 {
 			t.Fatalf("sequence jumps %d → %d when the layer stopped", seqs[i-1], seqs[i])

@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 func TestViewersGetSenderReportsPerDowntrack(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/sr", client0())
-	pub.goLive(t, ctx, srv, "sr")
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "sr")
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	answerPLIs(t, streamCtx, srv, pub, &wg)
@@ -50,10 +51,10 @@ func TestViewersGetSenderReportsPerDowntrack(t *testing.T) {
 			}
 		}
 	}}
-	sess, err := client.Play(ctx, srv.url+"/whep/sr", opts)
+	sess, err := client.Play(ctx, srv.WHEP("sr"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close(context.Background())
-	eventually(t, ctx, "a sender report for the video downtrack", func() bool { return reports.Load() > 0 })
+	testkit.Eventually(t, ctx, "a sender report for the video downtrack", func() bool { return reports.Load() > 0 })
 }

@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // shapedConn limits what one viewer receives to a rate, like a bottleneck link in front of
@@ -83,10 +85,10 @@ func (s *shapedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 // shapedViewer plays url through a bottleneck of kbps (0: unlimited).
-func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*shapedConn, *received, *client.Session) {
+func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*shapedConn, *testnode.Received, *client.Session) {
 	t.Helper()
-	shaped := newShapedConn(loopbackUDP(t), kbps)
-	rec, sess := playThrough(t, ctx, url, shaped)
+	shaped := newShapedConn(testkit.LoopbackUDP(t), kbps)
+	sess, rec := testnode.PlayThrough(t, ctx, url, shaped)
 	return shaped, rec, sess
 }
 
@@ -141,29 +143,29 @@ func sizedSimulcastCounted(ctx context.Context, layers map[string]*webrtc.TrackL
 }
 
 func TestBWEViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 90*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.url+"/whip/bwe")
+	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.WHIP("bwe"))
 	sizedSimulcast(streamCtx, layers, keyReq, &wg)
-	eventually(t, ctx, "three measured layers", func() bool {
-		info, ok := srv.sfu.Room("bwe")
+	testkit.Eventually(t, ctx, "three measured layers", func() bool {
+		info, ok := srv.SFU.Room("bwe")
 		return ok && info.Live && len(info.Tracks) == 1 && len(info.Tracks[0].Layers) == 3
 	})
 	time.Sleep(1200 * time.Millisecond) // layer bitrates are measured over a second
 
-	_, fast, _ := shapedViewer(t, ctx, srv.url+"/whep/bwe", 0)
-	midLink, mid, _ := shapedViewer(t, ctx, srv.url+"/whep/bwe", 800)
-	_, slow, _ := shapedViewer(t, ctx, srv.url+"/whep/bwe", 250)
+	_, fast, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 0)
+	midLink, mid, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 800)
+	_, slow, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 250)
 	start := time.Now()
-	settled := func(rec *received, want byte) func() bool {
+	settled := func(rec *testnode.Received, want byte) func() bool {
 		return func() bool { return lastLayer(rec) == want }
 	}
-	eventually(t, ctx, "unconstrained viewer on h", settled(fast, 'h'))
-	eventually(t, ctx, "800 kbit/s viewer on m", settled(mid, 'm'))
-	eventually(t, ctx, "250 kbit/s viewer on l", settled(slow, 'l'))
+	testkit.Eventually(t, ctx, "unconstrained viewer on h", settled(fast, 'h'))
+	testkit.Eventually(t, ctx, "800 kbit/s viewer on m", settled(mid, 'm'))
+	testkit.Eventually(t, ctx, "250 kbit/s viewer on l", settled(slow, 'l'))
 	t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
 	// Stays there: sample for 3 s.
 	for range 15 {
@@ -174,15 +176,14 @@ func TestBWEViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
 	}
 	midLink.setKbps(0)
 	lifted := time.Now()
-	eventually(t, ctx, "the 800 kbit/s viewer back on h after the limit is lifted", settled(mid, 'h'))
+	testkit.Eventually(t, ctx, "the 800 kbit/s viewer back on h after the limit is lifted", settled(mid, 'h'))
 	t.Logf("climbed back to h %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
 }
 
 func TestBWEVideoPausesWhenEvenTheLowestLayerDoesNotFitAndAudioGoesOn(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/thin", client0())
-	pub.goLive(t, ctx, srv, "thin")
+	ctx := testkit.Context(t, 60*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "thin")
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -193,40 +194,40 @@ func TestBWEVideoPausesWhenEvenTheLowestLayerDoesNotFitAndAudioGoesOn(t *testing
 		defer tk.Stop()
 		for n := 1; streamCtx.Err() == nil; n++ {
 			<-tk.C
-			_ = pub.audio.WriteRTP(rtpPacket(&pub.aseq, &pub.ats, make([]byte, 80), false))
+			_ = pub.WriteAudio(make([]byte, 80))
 			if n%3 == 0 {
-				kind := deltaPayload(n)
+				kind := testnode.DeltaPayload(n)
 				if n%90 == 0 {
-					kind = keyframePayload(n)
+					kind = testnode.KeyframePayload(n)
 				}
-				_ = pub.video.WriteRTP(rtpPacket(&pub.vseq, &pub.vts, append(kind, make([]byte, 1000)...), false))
-				_ = pub.video.WriteRTP(rtpPacket(&pub.vseq, &pub.vts, append([]byte{0x41}, make([]byte, 1000)...), true))
+				_ = pub.WriteVideo(append(kind, make([]byte, 1000)...), false)
+				_ = pub.WriteVideo(append([]byte{0x41}, make([]byte, 1000)...), true)
 			}
 		}
 	}()
 	time.Sleep(1200 * time.Millisecond) // layer bitrate measured
-	link, rec, sess := shapedViewer(t, ctx, srv.url+"/whep/thin", 120)
+	link, rec, sess := shapedViewer(t, ctx, srv.WHEP("thin"), 120)
 	var videoBefore int
-	eventually(t, ctx, "video paused for the 120 kbit/s viewer", func() bool {
-		info := sessionStats(t, srv.url, sess.Location())
+	testkit.Eventually(t, ctx, "video paused for the 120 kbit/s viewer", func() bool {
+		info := srv.SessionStats(t, sess.Location())
 		for _, tr := range info.Tracks {
 			if tr.Kind == "video" && tr.Paused {
-				videoBefore = rec.count("video")
+				videoBefore = rec.Count("video")
 				return true
 			}
 		}
 		return false
 	})
-	audioBefore := rec.count("audio")
+	audioBefore := rec.Count("audio")
 	time.Sleep(2 * time.Second)
-	if v := rec.count("video") - videoBefore; v > 5 {
+	if v := rec.Count("video") - videoBefore; v > 5 {
 		t.Fatalf("%d video packets arrived while paused", v)
 	}
-	if a := rec.count("audio") - audioBefore; a < 50 {
+	if a := rec.Count("audio") - audioBefore; a < 50 {
 		t.Fatalf("only %d audio packets in 2 s while video was paused, want audio to go on", a)
 	}
 	link.setKbps(0)
 	lifted := time.Now()
-	eventually(t, ctx, "video back after the limit is lifted", func() bool { return rec.count("video") > videoBefore+30 })
+	testkit.Eventually(t, ctx, "video back after the limit is lifted", func() bool { return rec.Count("video") > videoBefore+30 })
 	t.Logf("video resumed %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
 }

@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/media"
 )
 
@@ -48,26 +50,26 @@ func vp8Numbered(ctx context.Context, layers map[string]*webrtc.TrackLocalStatic
 }
 
 func TestVP8PictureIDsStayContinuousAcrossLayerSwitches(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 60*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	streamCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	vp8Numbered(streamCtx, simulcastPublisher(t, ctx, srv.url+"/whip/vp8num"), &wg)
-	eventually(t, ctx, "three layers in the room", func() bool {
-		info, ok := srv.sfu.Room("vp8num")
+	vp8Numbered(streamCtx, simulcastPublisher(t, ctx, srv.WHIP("vp8num")), &wg)
+	testkit.Eventually(t, ctx, "three layers in the room", func() bool {
+		info, ok := srv.SFU.Room("vp8num")
 		return ok && info.Live && len(info.Tracks) == 1 && len(info.Tracks[0].Layers) == 3
 	})
-	viewer, rec := startViewer(t, ctx, srv.url+"/whep/vp8num")
-	eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
+	viewer, rec := srv.Play(t, ctx, "vp8num")
+	testkit.Eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
 	for _, layer := range []string{"l", "m", "h", "l"} {
 		setLayer(t, viewer.Location(), layer)
-		eventually(t, ctx, "layer "+layer, func() bool { return lastLayer(rec) == layer[0] })
-		n := rec.count("video")
-		eventually(t, ctx, "frames on layer "+layer, func() bool { return rec.count("video") >= n+15 })
+		testkit.Eventually(t, ctx, "layer "+layer, func() bool { return lastLayer(rec) == layer[0] })
+		n := rec.Count("video")
+		testkit.Eventually(t, ctx, "frames on layer "+layer, func() bool { return rec.Count("video") >= n+15 })
 	}
 
-	got, seqs := rec.snapshot("video")
+	got, seqs := rec.Snapshot("video")
 	switches, pictures := 0, 0
 	var highest uint16
 	var lastPic, lastTL0 int

@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"bytes"
@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // lossyConn drops the next `drop` inbound datagrams larger than minSize once armed: a lossy
@@ -29,35 +32,34 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
-func lossyViewer(t *testing.T, ctx context.Context, url string) (*lossyConn, *received) {
+func lossyViewer(t *testing.T, ctx context.Context, url string) (*lossyConn, *testnode.Received) {
 	t.Helper()
-	lossy := &lossyConn{PacketConn: loopbackUDP(t), minSize: 150}
-	rec, _ := playThrough(t, ctx, url, lossy)
+	lossy := &lossyConn{PacketConn: testkit.LoopbackUDP(t), minSize: 150}
+	_, rec := testnode.PlayThrough(t, ctx, url, lossy)
 	return lossy, rec
 }
 
 func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/loss", client0())
-	pub.goLive(t, ctx, srv, "loss")
-	lossy, rec := lossyViewer(t, ctx, srv.url+"/whep/loss")
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "loss")
+	lossy, rec := lossyViewer(t, ctx, srv.WHEP("loss"))
 
-	pub.prime(t, ctx, rec)
-	sent := [][]byte{keyframePayload(1)}
-	pub.sendVideo(t, sent[0], true)
+	pub.Prime(t, ctx, rec)
+	sent := [][]byte{testnode.KeyframePayload(1)}
+	pub.SendVideo(t, sent[0], true)
 	lossy.drop.Store(5)
 	for i := 1; i <= 200; i++ {
-		p := deltaPayload(i)
+		p := testnode.DeltaPayload(i)
 		sent = append(sent, p)
-		pub.sendVideo(t, p, i%3 == 0)
+		pub.SendVideo(t, p, i%3 == 0)
 		time.Sleep(2 * time.Millisecond)
 	}
-	eventually(t, ctx, "every packet, retransmissions included", func() bool {
-		got, _ := rec.snapshot("video")
+	testkit.Eventually(t, ctx, "every packet, retransmissions included", func() bool {
+		got, _ := rec.Snapshot("video")
 		return containsAll(got, sent)
 	})
-	tot := srv.sfu.Totals()
+	tot := srv.SFU.Totals()
 	t.Logf("dropped %d, NACKed %d, retransmitted %d", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
 	if lossy.dropped.Load() != 5 || tot.Retransmits == 0 || tot.NACKsIn == 0 {
 		t.Fatalf("dropped %d, NACKs %d, retransmits %d: want losses repaired by retransmission", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
@@ -68,21 +70,20 @@ func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
 }
 
 func TestPacketsTheServerLacksAreNACKedUpstream(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/up", client0())
-	pub.goLive(t, ctx, srv, "up")
-	_, rec := startViewer(t, ctx, srv.url+"/whep/up")
-	pub.prime(t, ctx, rec)
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "up")
+	_, rec := srv.Play(t, ctx, "up")
+	pub.Prime(t, ctx, rec)
 	for i := 1; i <= 100; i++ {
 		if i == 50 {
-			pub.vseq++ // this packet never reaches the server
+			pub.SkipVideo() // this packet never reaches the server
 		}
-		pub.sendVideo(t, deltaPayload(i), i%3 == 0)
+		pub.SendVideo(t, testnode.DeltaPayload(i), i%3 == 0)
 		time.Sleep(2 * time.Millisecond)
 	}
-	eventually(t, ctx, "a NACK upstream for the packet the cache lacks", func() bool {
-		return srv.sfu.Totals().NACKsUpstream > 0
+	testkit.Eventually(t, ctx, "a NACK upstream for the packet the cache lacks", func() bool {
+		return srv.SFU.Totals().NACKsUpstream > 0
 	})
 }
 

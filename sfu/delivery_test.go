@@ -1,0 +1,153 @@
+package sfu_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
+	"github.com/glint-video/glint/media"
+)
+
+func TestViewersReceiveByteIdenticalPayloadsInOrder(t *testing.T) {
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "fwd")
+
+	const viewers, frames, audioFrames = 4, 300, 150
+	recs := make([]*testnode.Received, viewers)
+	for i := range recs {
+		_, recs[i] = srv.Play(t, ctx, "fwd")
+	}
+	pub.Prime(t, ctx, recs...)
+	var sentVideo, sentAudio [][]byte
+	sentVideo = append(sentVideo, testnode.KeyframePayload(1))
+	pub.SendVideo(t, sentVideo[0], true)
+	for i := 1; i <= frames; i++ {
+		v := testnode.DeltaPayload(i)
+		sentVideo = append(sentVideo, v)
+		pub.SendVideo(t, v, i%3 == 0)
+		if i%2 == 0 {
+			a := testnode.AudioPayload(i)
+			sentAudio = append(sentAudio, a)
+			pub.SendAudio(t, a)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i, rec := range recs {
+		testkit.Eventually(t, ctx, "all packets at a viewer", func() bool {
+			v, _ := rec.Snapshot("video")
+			a, _ := rec.Snapshot("audio")
+			return len(v) > 0 && bytes.Equal(v[len(v)-1], sentVideo[len(sentVideo)-1]) &&
+				len(a) > 0 && bytes.Equal(a[len(a)-1], sentAudio[len(sentAudio)-1])
+		})
+		assertSuffix(t, i, "video", rec, sentVideo)
+		assertSuffix(t, i, "audio", rec, sentAudio)
+		if v, a := rec.SSRCs("video"), rec.SSRCs("audio"); len(v) != 1 || len(a) != 1 {
+			t.Errorf("viewer %d: SSRCs video %v audio %v, want one per kind", i, v, a)
+		}
+	}
+}
+
+// assertSuffix checks that the viewer received sent exactly, in order, with consecutive
+// sequence numbers, starting from sent[0].
+func assertSuffix(t *testing.T, viewer int, kind string, rec *testnode.Received, sent [][]byte) {
+	t.Helper()
+	got, seqs := rec.Snapshot(kind)
+	start := -1
+	for i := range got {
+		if bytes.Equal(got[i], sent[0]) {
+			start = i
+		}
+	}
+	if start < 0 {
+		t.Fatalf("viewer %d %s: first sent payload never arrived (%d packets)", viewer, kind, len(got))
+	}
+	got, seqs = got[start:], seqs[start:]
+	if len(got) != len(sent) {
+		t.Fatalf("viewer %d %s: got %d packets after the start, sent %d", viewer, kind, len(got), len(sent))
+	}
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i]) {
+			t.Fatalf("viewer %d %s: packet %d differs", viewer, kind, i)
+		}
+		if i > 0 && seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("viewer %d %s: sequence %d follows %d", viewer, kind, seqs[i], seqs[i-1])
+		}
+	}
+}
+
+// answerPLIs plays a live encoder: deltas at ~100 packets/s, a keyframe whenever the SFU
+// has sent a new PLI upstream. It stops when ctx ends.
+func answerPLIs(t *testing.T, ctx context.Context, srv *testnode.Node, pub *testnode.Publisher, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		plis := srv.SFU.Totals().PLIsUpstream
+		for n := 2; ctx.Err() == nil; n++ {
+			if now := srv.SFU.Totals().PLIsUpstream; now != plis {
+				plis = now
+				_ = pub.WriteVideo(testnode.KeyframePayload(n), true)
+			} else {
+				_ = pub.WriteVideo(testnode.DeltaPayload(n), n%3 == 0)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+}
+
+func TestViewerJoiningMidStreamStartsWithAKeyframe(t *testing.T) {
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	pub := srv.Publish(t, ctx, "mid")
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	answerPLIs(t, streamCtx, srv, pub, &wg)
+	defer func() { stop(); wg.Wait() }()
+
+	time.Sleep(300 * time.Millisecond) // mid-stream
+	_, rec := srv.Play(t, ctx, "mid")
+	testkit.Eventually(t, ctx, "video at the late viewer", func() bool { return rec.Count("video") >= 10 })
+	got, _ := rec.Snapshot("video")
+	if !media.IsKeyframeStart("video/H264", got[0]) {
+		t.Fatalf("first packet to a late viewer is not a keyframe start: % x", got[0][:3])
+	}
+	if srv.SFU.Totals().PLIsUpstream == 0 {
+		t.Fatal("no PLI was sent to the publisher for the joining viewer")
+	}
+}
+
+func TestManyViewersJoiningAtOnceCauseFewPLIs(t *testing.T) {
+	ctx := testkit.Context(t, 60*time.Second)
+	srv := testnode.Start(t, testnode.Options{}) // PLI interval 200 ms
+	pub := srv.Publish(t, ctx, "storm")
+	streamCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	answerPLIs(t, streamCtx, srv, pub, &wg)
+	defer func() { stop(); wg.Wait() }()
+
+	const viewers = 20
+	before, start := srv.SFU.Totals().PLIsUpstream, time.Now()
+	var vwg sync.WaitGroup
+	recs := make([]*testnode.Received, viewers)
+	for i := range viewers {
+		vwg.Add(1)
+		go func() {
+			defer vwg.Done()
+			_, recs[i] = srv.Play(t, ctx, "storm")
+		}()
+	}
+	vwg.Wait()
+	for _, rec := range recs {
+		testkit.Eventually(t, ctx, "video at every viewer", func() bool { return rec.Count("video") > 0 })
+	}
+	plis := srv.SFU.Totals().PLIsUpstream - before
+	allowed := uint64(time.Since(start)/(200*time.Millisecond)) + 2
+	t.Logf("%d viewers joined in %v with %d PLIs upstream", viewers, time.Since(start).Round(time.Millisecond), plis)
+	if plis > allowed {
+		t.Fatalf("%d PLIs upstream for %d joining viewers, want at most %d (one per interval)", plis, viewers, allowed)
+	}
+}

@@ -2,7 +2,7 @@ package sfu_test
 
 import (
 	"context"
-	"sync"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,16 +19,17 @@ import (
 // temporalTIDs is libvpx's three-temporal-layer pattern, one TID per frame.
 var temporalTIDs = []int{0, 2, 1, 2}
 
-// temporalFrameBytes sizes frames per TID: at 30 fps TID 0 alone is ~150 kbit/s, TID 0-1
-// ~300, all ~600. A frame leaves the SFU as one burst, so it stays below what a 400 kbit/s
-// bottleneck queues in 60 ms (3000 bytes): the losses the viewer sees are then those of a
-// rate too high, not of one frame too big.
-var temporalFrameBytes = [3]int{2400, 2400, 2400}
+// temporalFrameBytes sizes frames at the full rate: at 30 fps TID 0 alone is ~150 kbit/s,
+// TID 0-1 ~300, all ~600. A frame leaves the SFU as one burst, so it stays below what a
+// 400 kbit/s bottleneck queues in 60 ms (3000 bytes): the losses the viewer sees are then
+// those of a rate too high, not of one frame too big.
+const temporalFrameBytes = 2400
 
 // startTemporalPublisher publishes one VP8 track (no simulcast) whose frames carry TIDs,
 // PictureIDs and TL0PICIDX (RFC 7741) as libvpx does with three temporal layers, a keyframe
-// every 4 s and whenever the SFU asks. The last payload byte of every packet is its TID.
-func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testnode.Node, room string, wg *sync.WaitGroup) {
+// every 4 s and whenever the SFU asks, frames of frameBytes. The last payload byte of every
+// packet is its TID.
+func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testnode.Node, room string, frameBytes int) {
 	t.Helper()
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	track, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "temporal")
@@ -44,9 +45,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testnode.Nod
 	if err := sess.Connected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	testkit.Go(t, ctx, func(ctx context.Context) {
 		plis := srv.SFU.Totals().PLIsUpstream
 		var seq uint16 = 7000
 		tk := time.NewTicker(33 * time.Millisecond)
@@ -67,7 +66,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testnode.Nod
 				tl0++
 			}
 			pic := (30000 + frame) & 0x7fff
-			size := temporalFrameBytes[tid]
+			size := frameBytes
 			for off := 0; off < size; off += 800 {
 				n := min(800, size-off)
 				payload := make([]byte, 6+n)
@@ -86,7 +85,7 @@ func startTemporalPublisher(t *testing.T, ctx context.Context, srv *testnode.Nod
 				_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: off+n >= size, SequenceNumber: seq, Timestamp: uint32(frame) * 3000}, Payload: payload})
 			}
 		}
-	}()
+	})
 	srv.WaitLive(t, ctx, room)
 }
 
@@ -122,19 +121,24 @@ func inspectTemporal(rec *testnode.Received, from int) temporalView {
 }
 
 func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
+	testTemporalLayers(t, fullRate)
+}
+
+func TestLowRateBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
+	testTemporalLayers(t, lowRate)
+}
+
+func testTemporalLayers(t *testing.T, r bweRate) {
 	ctx := testkit.Context(t, 120*time.Second)
 	srv := testnode.Start(t, testnode.Options{})
-	streamCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	startTemporalPublisher(t, streamCtx, srv, "temporal", &wg)
+	startTemporalPublisher(t, ctx, srv, "temporal", int(temporalFrameBytes*r.scale))
 	time.Sleep(1200 * time.Millisecond) // bitrates per temporal layer are measured over a second
 
 	joined := time.Now()
-	link, rec, sess := shapedViewer(t, ctx, srv.WHEP("temporal"), 400)
+	link, rec, sess := shapedViewer(t, ctx, srv.WHEP("temporal"), r.kbps(400))
 	var capped atomic.Int32
 	capped.Store(-1)
-	testkit.Eventually(t, ctx, "the 400 kbit/s viewer on a temporal cap below TID 2", func() bool {
+	testkit.Eventually(t, ctx, fmt.Sprintf("the %d kbit/s viewer on a temporal cap below TID 2", r.kbps(400)), func() bool {
 		for _, tr := range srv.SessionStats(t, sess.Location()).Tracks {
 			if tr.Kind == "video" && tr.MaxTemporal != nil && *tr.MaxTemporal < 2 && !tr.Paused {
 				capped.Store(*tr.MaxTemporal)
@@ -148,7 +152,7 @@ func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
 	from := rec.Count("video")
 	time.Sleep(3 * time.Second)
 	v := inspectTemporal(rec, from)
-	if n := rec.Count("video") - from; n < 30 {
+	if n := rec.Count("video") - from; n < int(30*r.scale) {
 		t.Fatalf("%d video packets in 3 s under the temporal cap: want video to go on", n)
 	}
 	if v.highestTID >= 2 {
@@ -157,8 +161,8 @@ func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
 	if v.jumps > 0 {
 		t.Fatalf("PictureIDs jumped %d times across the dropped frames, want them continuous", v.jumps)
 	}
-	t.Logf("400 kbit/s viewer on a temporal cap (TID ≤ %d) %v after joining: video on, no TID 2, PictureIDs continuous",
-		capped.Load(), settled.Round(100*time.Millisecond))
+	t.Logf("%d kbit/s viewer on a temporal cap (TID ≤ %d) %v after joining: video on, no TID 2, PictureIDs continuous",
+		r.kbps(400), capped.Load(), settled.Round(100*time.Millisecond))
 
 	link.setKbps(0)
 	lifted := time.Now()

@@ -4,18 +4,21 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/media"
 )
 
 func TestViewersReceiveByteIdenticalPayloadsInOrder(t *testing.T) {
-	ctx := testkit.Context(t, 30*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	pub := srv.Publish(t, ctx, "fwd")
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "fwd")
 
 	const viewers, frames, audioFrames = 4, 300, 150
 	recs := make([]*testnode.Received, viewers)
@@ -81,11 +84,9 @@ func assertSuffix(t *testing.T, viewer int, kind string, rec *testnode.Received,
 }
 
 // answerPLIs plays a live encoder: deltas at ~100 packets/s, a keyframe whenever the SFU
-// has sent a new PLI upstream. It stops when ctx ends.
-func answerPLIs(t *testing.T, ctx context.Context, srv *testnode.Node, pub *testnode.Publisher, wg *sync.WaitGroup) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+// has sent a new PLI upstream. It stops when ctx or the test ends.
+func answerPLIs(t *testing.T, ctx context.Context, srv *testnode.Node, pub *testnode.Publisher) {
+	testkit.Go(t, ctx, func(ctx context.Context) {
 		plis := srv.SFU.Totals().PLIsUpstream
 		for n := 2; ctx.Err() == nil; n++ {
 			if now := srv.SFU.Totals().PLIsUpstream; now != plis {
@@ -96,17 +97,12 @@ func answerPLIs(t *testing.T, ctx context.Context, srv *testnode.Node, pub *test
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-	}()
+	})
 }
 
 func TestViewerJoiningMidStreamStartsWithAKeyframe(t *testing.T) {
-	ctx := testkit.Context(t, 30*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	pub := srv.Publish(t, ctx, "mid")
-	streamCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	answerPLIs(t, streamCtx, srv, pub, &wg)
-	defer func() { stop(); wg.Wait() }()
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "mid")
+	answerPLIs(t, ctx, srv, pub)
 
 	time.Sleep(300 * time.Millisecond) // mid-stream
 	_, rec := srv.Play(t, ctx, "mid")
@@ -121,13 +117,8 @@ func TestViewerJoiningMidStreamStartsWithAKeyframe(t *testing.T) {
 }
 
 func TestManyViewersJoiningAtOnceCauseFewPLIs(t *testing.T) {
-	ctx := testkit.Context(t, 60*time.Second)
-	srv := testnode.Start(t, testnode.Options{}) // PLI interval 200 ms
-	pub := srv.Publish(t, ctx, "storm")
-	streamCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	answerPLIs(t, streamCtx, srv, pub, &wg)
-	defer func() { stop(); wg.Wait() }()
+	ctx, srv, pub := testnode.StartRoom(t, 60*time.Second, "storm") // PLI interval 200 ms
+	answerPLIs(t, ctx, srv, pub)
 
 	const viewers = 20
 	before, start := srv.SFU.Totals().PLIsUpstream, time.Now()
@@ -150,4 +141,95 @@ func TestManyViewersJoiningAtOnceCauseFewPLIs(t *testing.T) {
 	if plis > allowed {
 		t.Fatalf("%d PLIs upstream for %d joining viewers, want at most %d (one per interval)", plis, viewers, allowed)
 	}
+}
+
+func TestViewersGetSenderReportsPerDowntrack(t *testing.T) {
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "sr")
+	answerPLIs(t, ctx, srv, pub)
+
+	var videoSSRC atomic.Uint32
+	var reports atomic.Int32
+	opts := client.Options{LoopbackOnly: true, OnTrack: func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+		if track.Kind() != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		videoSSRC.Store(uint32(track.SSRC()))
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := track.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		for {
+			pkts, _, err := receiver.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == videoSSRC.Load() && sr.PacketCount > 0 {
+					reports.Add(1)
+				}
+			}
+		}
+	}}
+	sess, err := client.Play(ctx, srv.WHEP("sr"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(context.Background())
+	testkit.Eventually(t, ctx, "a sender report for the video downtrack", func() bool { return reports.Load() > 0 })
+}
+
+// TestIngestSurvivesEgressOverload floods many viewers from one publisher faster than this
+// machine can encrypt and send (on 2 cores, with the race detector, far faster). Viewers
+// may degrade (skip to keyframes, lose packets), but the publisher's packets must all reach
+// the SFU: its reader only fills the packet ring and never waits for egress work, and the
+// shared media socket has a large receive buffer.
+func TestIngestSurvivesEgressOverload(t *testing.T) {
+	ctx, srv, pub := testnode.StartRoom(t, 90*time.Second, "flood")
+
+	const viewers, burst = 40, 3000
+	recs := make([]*testnode.Received, viewers)
+	var wg sync.WaitGroup
+	for i := range viewers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, recs[i] = srv.Play(t, ctx, "flood") }()
+	}
+	wg.Wait()
+	pub.SendVideo(t, testnode.KeyframePayload(1), true)
+	for i := 1; i <= burst; i++ {
+		pub.SendVideo(t, testnode.DeltaPayload(i), i%10 == 0)
+		if i%300 == 0 {
+			pub.SendVideo(t, testnode.KeyframePayload(i), true)
+		}
+		if i%20 == 0 {
+			time.Sleep(time.Millisecond) // ~10-20k packets/s in, x40 out
+		}
+	}
+	sentVideo := uint64(pub.VideoSent())
+	testkit.Eventually(t, ctx, "the publisher's packets at the SFU", func() bool {
+		tot := srv.SFU.Totals()
+		return tot.PacketsIn >= sentVideo
+	})
+	time.Sleep(500 * time.Millisecond) // let the SFU's own NACKs settle
+	tot := srv.SFU.Totals()
+	t.Logf("in %d (lost %d), out %d, skips %d, viewers with video: %d", tot.PacketsIn, tot.IngestLost, tot.PacketsOut, tot.Skips, countWith(recs))
+	if tot.IngestLost != 0 {
+		t.Fatalf("%d publisher packets lost at ingest while egress was overloaded", tot.IngestLost)
+	}
+	if n := countWith(recs); n != viewers {
+		t.Fatalf("only %d of %d viewers received video", n, viewers)
+	}
+}
+
+func countWith(recs []*testnode.Received) int {
+	n := 0
+	for _, r := range recs {
+		if r.Count("video") > 0 {
+			n++
+		}
+	}
+	return n
 }

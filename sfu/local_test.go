@@ -65,9 +65,7 @@ func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
 }
 
 func TestLocalSubscriberGetsEveryPacketInOrder(t *testing.T) {
-	ctx := testkit.Context(t, 30*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	pub := srv.Publish(t, ctx, "tap")
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "tap")
 	var mu sync.Mutex
 	var got [][]byte
 	var discontinuities int

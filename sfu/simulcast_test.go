@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/internal/testnode"
+	"github.com/glint-video/glint/media"
 )
 
 // simulcastPublisher publishes three VP8 layers (rid l, m, h) the way browsers do.
@@ -98,36 +100,68 @@ func simulcastPublisherPLI(t *testing.T, ctx context.Context, url string) (map[s
 	return layers, keyReq
 }
 
-// simSender paces three synthetic VP8 layers, each payload tagged with its rid, a keyframe
-// every 10 frames per layer; stopped layers send nothing.
-type simSender struct {
-	t       *testing.T
-	layers  map[string]*webrtc.TrackLocalStaticRTP
-	seq     map[string]uint16
-	stopped map[string]bool
-	mu      sync.Mutex
-	frame   int
+// simulcastRIDs are the layers the test publishers send, lowest first.
+var simulcastRIDs = []string{"l", "m", "h"}
+
+// streamSimulcast sends a frame on every layer at 30 fps until ctx ends: frame returns the
+// payloads of frame n (from 1) of layer rid, nil for none; the last gets the marker. Sequence
+// numbers start after firstSeq (zero for a layer not in it). Packets carry the mid and rid
+// header extensions as browsers send them (pion does not add them; IDs as in pion's offer).
+func streamSimulcast(ctx context.Context, layers map[string]*webrtc.TrackLocalStaticRTP, firstSeq map[string]uint16,
+	frame func(n int, rid string) [][]byte) {
+	seq := maps.Clone(firstSeq)
+	if seq == nil {
+		seq = map[string]uint16{}
+	}
+	tk := time.NewTicker(33 * time.Millisecond)
+	defer tk.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		for _, rid := range simulcastRIDs {
+			payloads := frame(n, rid)
+			for i, payload := range payloads {
+				seq[rid]++
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: seq[rid],
+					Timestamp: uint32(n) * 3000}, Payload: payload}
+				_ = pkt.Header.SetExtension(1, []byte("0"))
+				_ = pkt.Header.SetExtension(2, []byte(rid))
+				_ = layers[rid].WriteRTP(pkt)
+			}
+		}
+	}
 }
 
-func (s *simSender) tick() {
+// waitLayers waits until room has one video track with the three layers.
+func waitLayers(t *testing.T, ctx context.Context, srv *testnode.Node, room string) {
+	t.Helper()
+	testkit.Eventually(t, ctx, "three layers in "+room, func() bool {
+		info, ok := srv.SFU.Room(room)
+		return ok && info.Live && len(info.Tracks) == 1 && strings.Join(info.Tracks[0].Layers, ",") == "h,l,m"
+	})
+}
+
+// simSender sends three synthetic VP8 layers, one packet a frame tagged with its rid, a
+// keyframe every 10 frames per layer; stopped layers send nothing.
+type simSender struct {
+	mu      sync.Mutex
+	stopped map[string]bool
+}
+
+func (s *simSender) frame(n int, rid string) [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.frame++
-	for _, rid := range []string{"l", "m", "h"} {
-		if s.stopped[rid] {
-			continue
-		}
-		payload := []byte{0x10, 0x01, 0, 0, rid[0]} // VP8 descriptor S=1, delta frame tag
-		if s.frame%10 == 0 {
-			payload[1] = 0x00 // keyframe (P bit 0)
-		}
-		s.seq[rid]++
-		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: s.seq[rid], Timestamp: uint32(s.frame) * 3000}, Payload: payload}
-		// pion does not add mid/rid itself; browsers do. IDs as in pion's offer (extmap 1, 2).
-		_ = pkt.Header.SetExtension(1, []byte("0"))
-		_ = pkt.Header.SetExtension(2, []byte(rid))
-		_ = s.layers[rid].WriteRTP(pkt)
+	if s.stopped[rid] {
+		return nil
 	}
+	payload := []byte{0x10, 0x01, 0, 0, rid[0]} // VP8 descriptor S=1, delta frame tag
+	if n%10 == 0 {
+		payload[1] = 0x00 // keyframe (P bit 0)
+	}
+	return [][]byte{payload}
 }
 
 func (s *simSender) stop(rid string) {
@@ -136,35 +170,12 @@ func (s *simSender) stop(rid string) {
 	s.mu.Unlock()
 }
 
-// run ticks at 30 fps until ctx ends.
-func (s *simSender) run(ctx context.Context, wg *sync.WaitGroup) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(33 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				s.tick()
-			}
-		}
-	}()
-}
-
 func startSimulcast(t *testing.T, ctx context.Context, srv *testnode.Node, room string) *simSender {
 	t.Helper()
-	s := &simSender{t: t, layers: simulcastPublisher(t, ctx, srv.WHIP(room)), seq: map[string]uint16{}, stopped: map[string]bool{}}
-	streamCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	s.run(streamCtx, &wg)
-	t.Cleanup(func() { stop(); wg.Wait() })
-	testkit.Eventually(t, ctx, "three layers in the room", func() bool {
-		info, ok := srv.SFU.Room(room)
-		return ok && info.Live && len(info.Tracks) == 1 && strings.Join(info.Tracks[0].Layers, ",") == "h,l,m"
-	})
+	s := &simSender{stopped: map[string]bool{}}
+	layers := simulcastPublisher(t, ctx, srv.WHIP(room))
+	testkit.Go(t, ctx, func(ctx context.Context) { streamSimulcast(ctx, layers, nil, s.frame) })
+	waitLayers(t, ctx, srv, room)
 	return s
 }
 
@@ -254,4 +265,69 @@ func TestViewersMoveOffALayerThatStops(t *testing.T) {
 			t.Fatalf("sequence jumps %d → %d when the layer stopped", seqs[i-1], seqs[i])
 		}
 	}
+}
+
+// vp8Numbered is a frame function for streamSimulcast whose payload descriptors number
+// pictures the way independent encoders do (RFC 7741): each layer its own 15-bit PictureID
+// and TL0PICIDX, far apart (one near the wrap). The last payload byte is the layer's rid.
+func vp8Numbered(n int, rid string) [][]byte {
+	picBase := map[string]int{"l": 32700, "m": 5, "h": 17000}
+	tl0Base := map[string]int{"l": 250, "m": 0, "h": 100}
+	pic, tl0 := (picBase[rid]+n)&0x7fff, (tl0Base[rid]+n)&0xff
+	// X, S; I and L; 15-bit PictureID; TL0PICIDX; VP8 frame tag (P bit: delta).
+	payload := []byte{0x90, 0xc0, 0x80 | byte(pic>>8), byte(pic), byte(tl0), 0x01, 0, 0, rid[0]}
+	if n%10 == 0 {
+		payload[5] = 0x00 // keyframe
+	}
+	return [][]byte{payload}
+}
+
+func TestVP8PictureIDsStayContinuousAcrossLayerSwitches(t *testing.T) {
+	ctx := testkit.Context(t, 60*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	layers := simulcastPublisher(t, ctx, srv.WHIP("vp8num"))
+	firstSeq := map[string]uint16{"l": 1, "m": 20000, "h": 50000}
+	testkit.Go(t, ctx, func(ctx context.Context) { streamSimulcast(ctx, layers, firstSeq, vp8Numbered) })
+	waitLayers(t, ctx, srv, "vp8num")
+	viewer, rec := srv.Play(t, ctx, "vp8num")
+	testkit.Eventually(t, ctx, "layer h", func() bool { return lastLayer(rec) == 'h' })
+	for _, layer := range []string{"l", "m", "h", "l"} {
+		setLayer(t, viewer.Location(), layer)
+		testkit.Eventually(t, ctx, "layer "+layer, func() bool { return lastLayer(rec) == layer[0] })
+		n := rec.Count("video")
+		testkit.Eventually(t, ctx, "frames on layer "+layer, func() bool { return rec.Count("video") >= n+15 })
+	}
+
+	got, seqs := rec.Snapshot("video")
+	switches, pictures := 0, 0
+	var highest uint16
+	var lastPic, lastTL0 int
+	for i, p := range got {
+		if len(p) < 9 || p[0]&0x80 == 0 || p[1]&0xc0 != 0xc0 {
+			t.Fatalf("packet %d lost its descriptor fields: % x", i, p)
+		}
+		pic, tl0 := int(p[2]&0x7f)<<8|int(p[3]), int(p[4])
+		if i > 0 && !media.SeqNewer(seqs[i], highest) {
+			continue // a repair of a lost packet: arrived late, numbered as before
+		}
+		highest = seqs[i]
+		if i > 0 {
+			if p[len(p)-1] != got[i-1][len(got[i-1])-1] {
+				switches++
+			}
+			// Each packet is one picture: the numbers go up by one (by a few if a picture was lost).
+			if d := (pic - lastPic) & 0x7fff; d < 1 || d > 3 {
+				t.Fatalf("packet %d (layer %c): PictureID %d after %d, want the next one", i, p[len(p)-1], pic, lastPic)
+			}
+			if d := (tl0 - lastTL0) & 0xff; d < 1 || d > 3 {
+				t.Fatalf("packet %d (layer %c): TL0PICIDX %d after %d, want the next one", i, p[len(p)-1], tl0, lastTL0)
+			}
+		}
+		lastPic, lastTL0 = pic, tl0
+		pictures++
+	}
+	if switches < 4 {
+		t.Fatalf("%d layer switches seen, want at least 4", switches)
+	}
+	t.Logf("%d pictures, %d layer switches, PictureIDs continuous", pictures, switches)
 }

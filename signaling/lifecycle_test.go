@@ -20,9 +20,7 @@ import (
 )
 
 func TestPublisherReconnectKeepsViewersPlaying(t *testing.T) {
-	ctx := testkit.Context(t, 30*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	first := srv.Publish(t, ctx, "re")
+	ctx, srv, first := testnode.StartRoom(t, 30*time.Second, "re")
 	viewer, rec := srv.Play(t, ctx, "re")
 	first.Prime(t, ctx, rec)
 	for i := 1; i <= 50; i++ {

@@ -30,9 +30,7 @@ func patch(t *testing.T, url, body, ifMatch string) (*http.Response, string) {
 }
 
 func TestTrickleAndICERestart(t *testing.T) {
-	ctx := testkit.Context(t, 30*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	pub := srv.Publish(t, ctx, "ice")
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "ice")
 	viewer, rec := srv.Play(t, ctx, "ice")
 	resource := viewer.Location()
 	pub.Prime(t, ctx, rec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -177,4 +178,13 @@ func RTPPacket(seq *uint16, ts *uint32, payload []byte, marker bool) *rtp.Packet
 		*ts += videoFrameTicks
 	}
 	return p
+}
+
+// StartRoom starts a node with a live Publisher in room, and a test context that ends
+// after timeout: the start of most tests.
+func StartRoom(t testing.TB, timeout time.Duration, room string) (context.Context, *Node, *Publisher) {
+	t.Helper()
+	ctx := testkit.Context(t, timeout)
+	n := Start(t, Options{})
+	return ctx, n, n.Publish(t, ctx, room)
 }

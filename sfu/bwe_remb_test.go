@@ -157,19 +157,14 @@ func rembViewer(t *testing.T, ctx context.Context, url string, kbps int64) rembP
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
+	offer, err := testnode.GatheredOffer(pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
+	if strings.Contains(offer, "transport-wide-cc") || strings.Contains(offer, "transport-cc") || !strings.Contains(offer, "goog-remb") {
+		t.Fatalf("the REMB-only viewer's offer must have goog-remb and no transport-cc:\n%s", offer)
 	}
-	<-gathered
-	if sdp := pc.LocalDescription().SDP; strings.Contains(sdp, "transport-wide-cc") || strings.Contains(sdp, "transport-cc") || !strings.Contains(sdp, "goog-remb") {
-		t.Fatalf("the REMB-only viewer's offer must have goog-remb and no transport-cc:\n%s", sdp)
-	}
-	resp, answer := testnode.PostOffer(t, url, pc.LocalDescription().SDP)
+	resp, answer := testnode.PostOffer(t, url, offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("REMB-only viewer: %d %s", resp.StatusCode, answer)
 	}

@@ -36,7 +36,8 @@ import (
 // one per segment of 6 parts), for an error kept only a second and asked again, and for the
 // run's first and last parts, but fails an edge that lets even every other poller through
 // (30). nginx is measured (origin requests and added delay, logged). Through both, every
-// poller must get every part, and checkEdgeSettings checks the documented settings.
+// poller must get every part, the room's event stream (Server-Sent Events) must pass
+// unbuffered and stay open, and checkEdgeSettings checks the documented settings.
 func TestCachingEdge(t *testing.T) {
 	requireFFmpeg(t)
 	varnishd, nginx := requireEdgeTools(t)
@@ -53,8 +54,10 @@ func TestCachingEdge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			counter := startOriginCounter(t, origin)
 			edge := tc.start(t, counter.addr)
+			events := followEdgeEvents(t, tc.name, edge, "edge")
 			st := pollThrough(t, edge+dir, counter, pollers, run)
 			t.Logf("%s, %d pollers, %v: %s", tc.name, pollers, run, st)
+			events.check(t, tc.name)
 			if st.window < 20 {
 				t.Fatalf("every poller saw only %d common parts in %v (want ≥ 20)", st.window, run)
 			}

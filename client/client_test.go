@@ -14,17 +14,11 @@ import (
 
 	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/client/clienttest"
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func newVP8Track(t *testing.T) *webrtc.TrackLocalStaticRTP {
@@ -37,20 +31,8 @@ func newVP8Track(t *testing.T) *webrtc.TrackLocalStaticRTP {
 	return track
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func TestPublishConnectsSendsMediaAndDeletesOnClose(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{Token: "secret"})
 	track := newVP8Track(t)
 
@@ -64,7 +46,7 @@ func TestPublishConnectsSendsMediaAndDeletesOnClose(t *testing.T) {
 	}
 
 	var seq uint16
-	waitFor(ctx, t, "VP8 packets at the server", func() bool {
+	testkit.Eventually(t, ctx, "VP8 packets at the server", func() bool {
 		seq++
 		pkt := &rtp.Packet{
 			Header:  rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true},
@@ -121,7 +103,7 @@ func TestSignalingErrorsAreHTTPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testkit.Context(t, 20*time.Second)
 			srv := clienttest.NewServer(t, tt.cfg)
 			opts := client.Options{Token: tt.token, LoopbackOnly: true}
 
@@ -147,7 +129,7 @@ func TestSignalingErrorsAreHTTPErrors(t *testing.T) {
 
 func TestLocationIsResolved(t *testing.T) {
 	for _, absolute := range []bool{false, true} {
-		ctx := testContext(t)
+		ctx := testkit.Context(t, 20*time.Second)
 		srv := clienttest.NewServer(t, clienttest.Config{AbsoluteLocation: absolute})
 		sess, err := client.Publish(ctx, srv.WHIPURL("loc"), []webrtc.TrackLocal{newVP8Track(t)},
 			client.Options{LoopbackOnly: true})
@@ -164,7 +146,7 @@ func TestLocationIsResolved(t *testing.T) {
 }
 
 func TestPlayDeliversTracksToOnTrack(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 
 	var mu sync.Mutex
@@ -186,7 +168,7 @@ func TestPlayDeliversTracksToOnTrack(t *testing.T) {
 	if err := sess.Connected(ctx); err != nil {
 		t.Fatalf("Connected: %v", err)
 	}
-	waitFor(ctx, t, "VP8 and Opus packets", func() bool {
+	testkit.Eventually(t, ctx, "VP8 and Opus packets", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return packets[webrtc.MimeTypeVP8] >= 3 && packets[webrtc.MimeTypeOpus] >= 3
@@ -197,7 +179,7 @@ func TestPlayDeliversTracksToOnTrack(t *testing.T) {
 }
 
 func TestPlayWithoutOnTrackDrainsAndCloses(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	sess, err := client.Play(ctx, srv.WHEPURL("room"), client.Options{LoopbackOnly: true}, webrtc.RTPCodecTypeVideo)
 	if err != nil {
@@ -215,7 +197,7 @@ func TestPlayWithoutOnTrackDrainsAndCloses(t *testing.T) {
 }
 
 func TestCodecsRestrictTheOffer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	vp8 := webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
@@ -240,7 +222,7 @@ func TestCodecsRestrictTheOffer(t *testing.T) {
 }
 
 func TestPublishFailsWhenServerIsGone(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	url := srv.WHIPURL("room")
 	srv.Close()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // hlsPageState is one sample of window.glintWatch with the fields of the LL-HLS player
@@ -44,22 +46,13 @@ type hlsPageState struct {
 // waitHLS waits for a per-second sample of the watch page for which cond holds.
 func (b *browser) waitHLS(timeout time.Duration, what string, cond func(hlsPageState) bool) hlsPageState {
 	b.t.Helper()
-	var got hlsPageState
-	b.waitLine(timeout, what, func(line string) bool {
-		var s hlsPageState
-		if json.Unmarshal([]byte(line), &s) != nil || s.T == 0 {
-			return false
-		}
-		got = s
-		return cond(s)
-	})
-	return got
+	return waitPageSample(b, timeout, what, cond)
 }
 
 // hlsSamples returns the samples printed so far from sample t=from on that were playing LL-HLS.
 func (b *browser) hlsSamples(from int) []hlsPageState {
 	var out []hlsPageState
-	for _, line := range b.output() {
+	for _, line := range b.Output() {
 		var s hlsPageState
 		if json.Unmarshal([]byte(line), &s) == nil && s.T >= from && s.Mode == "hls" && s.HLS.CurrentTime > 0 {
 			out = append(out, s)
@@ -96,7 +89,7 @@ func TestWatchPageLLHLS(t *testing.T) {
 	srv := startServer(t, "--hls=true")
 	checkServesHLSPlayer(t, srv)
 	room := "llhls"
-	demo := startProc(t, "glint demo", nil, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
+	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
 		"--size", "854x480", "--loopback")
 	srv.waitRoom(t, room, 30*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
 		v, okV := r.track("video")
@@ -126,7 +119,7 @@ func TestWatchPageLLHLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { fallBackToLLHLS(t, srv, room, tc.script) })
 	}
 
-	if err := demo.stop(15 * time.Second); err != nil {
+	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v (want exit status 0)", err)
 	}
 }
@@ -176,7 +169,7 @@ func playLLHLS(t *testing.T, srv *server, room string) {
 		t.Errorf("%s: want hls.targetLatency under %.1f s (PART-HOLD-BACK, not 3 segments)", later.describeHLS(), llhlsLatency)
 	}
 
-	view.send("quality l")
+	view.Send("quality l")
 	low := view.waitHLS(60*time.Second, "the lowest level on screen", func(s hlsPageState) bool {
 		l := s.HLS.Level
 		return s.Quality == "l" && l != nil && l.Index == 0 && !s.HLS.Auto && s.Video.FrameHeight == l.Height
@@ -264,11 +257,11 @@ func switchModes(t *testing.T, srv *server, room string) {
 	rtc := view.waitHLS(60*time.Second, "WebRTC playing (auto)", func(s hlsPageState) bool {
 		return s.ModeChoice == "auto" && s.Mode == "webrtc" && s.Session != "" && s.Video.FramesDecoded > 0
 	})
-	view.send("mode hls")
+	view.Send("mode hls")
 	hls := view.waitHLS(60*time.Second, "LL-HLS playing after the viewer picked it", func(s hlsPageState) bool {
 		return s.ModeChoice == "hls" && s.Mode == "hls" && s.Session == "" && s.HLS.CurrentTime > 1 && s.Video.FramesDecoded > 0
 	})
-	view.send("mode webrtc")
+	view.Send("mode webrtc")
 	back := view.waitHLS(60*time.Second, "WebRTC playing again", func(s hlsPageState) bool {
 		return s.ModeChoice == "webrtc" && s.Mode == "webrtc" && s.Session != "" && s.Video.FramesDecoded > 0 &&
 			s.HLS.Engine == ""
@@ -287,7 +280,7 @@ func hlsPlayerNotBuilt(t *testing.T, srv *server, room string) {
 		return s.State == "error" && strings.Contains(s.Error, "not built") && strings.Contains(s.Error, "run make")
 	})
 	t.Logf("page error at t=%d: %q", s.T, s.Error)
-	_ = view.stop(30 * time.Second) // no media, so browser.mjs exits 1 by design
+	_ = view.Stop(30 * time.Second) // no media, so browser.mjs exits 1 by design
 }
 
 // describeHLS is the LL-HLS part of a sample, for logs.

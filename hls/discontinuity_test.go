@@ -89,14 +89,7 @@ func TestDiscontinuityNewResolution(t *testing.T) {
 func TestPublisherReconnect(t *testing.T) {
 	s, sv, f := newTestStream(t, testCfg, "hi", AudioRendition)
 	f.feedUntil(5 * time.Second)
-	for _, tr := range f.tracks {
-		if err := tr.Discontinuity(nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range f.next {
-		f.next[i] = 0
-	}
+	f.reconnect()
 	f.feedUntil(1200 * time.Millisecond) // parts on both sides of the discontinuity are listed
 	for _, r := range []string{"hi", AudioRendition} {
 		pl := parseMedia(t, mustGet(t, sv, "/hls/room1/"+r+"/index.m3u8"))

@@ -227,6 +227,20 @@ func (f *feeder) writeNext() error {
 }
 
 // feedUntil writes every sample with DTS before until.
+// reconnect is a publisher reconnecting: every track gets Discontinuity(nil) and the
+// samples start again from the first, at timestamp zero.
+func (f *feeder) reconnect() {
+	f.t.Helper()
+	for _, tr := range f.tracks {
+		if err := tr.Discontinuity(nil); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	for i := range f.next {
+		f.next[i] = 0
+	}
+}
+
 func (f *feeder) feedUntil(until time.Duration) {
 	f.t.Helper()
 	for {

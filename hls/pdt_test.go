@@ -12,14 +12,7 @@ import (
 func TestProgramDateTimeAtDiscontinuity(t *testing.T) {
 	_, sv, f := newTestStream(t, testCfg, "hi", AudioRendition)
 	f.feedUntil(5 * time.Second)
-	for _, tr := range f.tracks {
-		if err := tr.Discontinuity(nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range f.next {
-		f.next[i] = 0
-	}
+	f.reconnect()
 	oldStart := f.start
 	f.start = f.start.Add(5*time.Second + 400*time.Millisecond)
 	f.feedUntil(2500 * time.Millisecond)

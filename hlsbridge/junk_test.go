@@ -21,7 +21,7 @@ func startJunkPublisher(t *testing.T, env *testEnv, room string) (stop func()) {
 		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "packetization-mode=1;profile-level-id=42e01f"}}
 	audio := &webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}}
-	pub, err := env.sfu.PublishLocal(room, video, audio, nil)
+	pub, err := env.SFU.PublishLocal(room, video, audio, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

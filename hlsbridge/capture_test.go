@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,9 +141,7 @@ func publishWithCaptureSEI(t *testing.T, env *testEnv, room string, aus [][]byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	return runLocalPublisher(t, pub, func(done <-chan struct{}) {
 		var pay codecs.H264Payloader
 		var seq uint16
 		frame := time.Second / testFPS
@@ -174,16 +171,6 @@ func publishWithCaptureSEI(t *testing.T, env *testEnv, room string, aus [][]byte
 			}
 		}
 	})
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-			pub.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // fetchedSegment is a complete segment of a media playlist with its samples.

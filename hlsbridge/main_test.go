@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/internal/testnode"
+	"github.com/glint-video/glint/sfu"
 )
 
 func TestMain(m *testing.M) {
@@ -53,6 +55,21 @@ func (e *testEnv) runManager(t *testing.T, ctx context.Context, o Options) *Mana
 		}
 	})
 	return m
+}
+
+// runLocalPublisher runs send in a goroutine until done is closed, by stop or at the end of
+// the test; stop then waits for send to return and closes pub.
+func runLocalPublisher(t *testing.T, pub *sfu.LocalPublisher, send func(done <-chan struct{})) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { send(done) })
+	stop = sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+		pub.Close()
+	})
+	t.Cleanup(stop)
+	return stop
 }
 
 // get fetches url and returns the status, the body and when the response was complete.

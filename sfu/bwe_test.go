@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,12 +92,15 @@ func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*s
 
 // bweRate scales a bandwidth-estimation scenario. The full rate runs without the race
 // detector only (scripts/test.sh: TestBWE*): the race detector slows packet handling
-// several-fold, which the delay-based estimator reads as congestion. The low rate (TestLowRateBWE*,
-// in the race pass) sends a third of the bytes through links scaled alike and keeps the
-// checks that still hold under the race detector: the allocator moves each viewer to the
-// layer its link carries and back when the limit is lifted, while the race detector watches
-// the estimator, the allocator and the forwarding at work. The full rate adds the checks of
-// timing and volume: layers stay put once settled, and how much video flows.
+// several-fold, which the delay-based estimator reads as congestion. The low rate
+// (TestLowRateBWE*, in the race pass) sends half the bytes (the packet overhead does not
+// scale, so a smaller share would not fit the layers), through links scaled alike unless a
+// scenario says why not, and keeps the checks that still hold under the race detector: the
+// allocator takes a limited viewer off the top layer (or pauses its video) and back when
+// the limit is lifted, while the race detector watches the estimator, the allocator and the
+// forwarding at work. The full rate adds the checks of precision, timing and volume: each
+// viewer on the very layer its link carries, layers that stay put once settled, and how
+// much video flows.
 type bweRate struct {
 	scale  float64 // of the full rate's frame sizes and link limits
 	strict bool    // the full-rate checks
@@ -104,7 +108,7 @@ type bweRate struct {
 
 var (
 	fullRate = bweRate{scale: 1, strict: true}
-	lowRate  = bweRate{scale: 1.0 / 3}
+	lowRate  = bweRate{scale: 0.5}
 )
 
 // kbps scales a full-rate link limit.
@@ -174,26 +178,32 @@ func testViewersSettle(t *testing.T, r bweRate) {
 
 	_, fast, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 0)
 	midLink, mid, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), r.kbps(800))
-	_, slow, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), r.kbps(250))
 	start := time.Now()
-	settled := func(rec *testnode.Received, want byte) func() bool {
-		return func() bool { return lastLayer(rec) == want }
+	on := func(rec *testnode.Received, layers string) func() bool {
+		return func() bool { return strings.IndexByte(layers, lastLayer(rec)) >= 0 }
 	}
-	testkit.Eventually(t, ctx, "unconstrained viewer on h", settled(fast, 'h'))
-	testkit.Eventually(t, ctx, fmt.Sprintf("%d kbit/s viewer on m", r.kbps(800)), settled(mid, 'm'))
-	testkit.Eventually(t, ctx, fmt.Sprintf("%d kbit/s viewer on l", r.kbps(250)), settled(slow, 'l'))
-	t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
+	testkit.Eventually(t, ctx, "unconstrained viewer on h", on(fast, "h"))
 	if r.strict {
+		_, slow, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 250)
+		testkit.Eventually(t, ctx, "800 kbit/s viewer on m", on(mid, "m"))
+		testkit.Eventually(t, ctx, "250 kbit/s viewer on l", on(slow, "l"))
+		t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
 		for range 15 { // stays there: sample for 3 s
 			time.Sleep(200 * time.Millisecond)
 			if lastLayer(fast) != 'h' || lastLayer(mid) != 'm' || lastLayer(slow) != 'l' {
 				t.Fatalf("layers moved after settling: %c %c %c", lastLayer(fast), lastLayer(mid), lastLayer(slow))
 			}
 		}
+	} else {
+		// At low rates the estimate of a limited link swings between l and m, and a
+		// slower link than this one would hold no layer steadily: the check is that the
+		// allocator takes the viewer off h.
+		testkit.Eventually(t, ctx, fmt.Sprintf("%d kbit/s viewer below h", r.kbps(800)), on(mid, "ml"))
+		t.Logf("below h after %v", time.Since(start).Round(100*time.Millisecond))
 	}
 	midLink.setKbps(0)
 	lifted := time.Now()
-	testkit.Eventually(t, ctx, "the m viewer back on h after the limit is lifted", settled(mid, 'h'))
+	testkit.Eventually(t, ctx, "the limited viewer back on h after the limit is lifted", on(mid, "h"))
 	t.Logf("climbed back to h %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
 }
 
@@ -225,9 +235,10 @@ func testVideoPauses(t *testing.T, r bweRate) {
 		}
 	})
 	time.Sleep(1200 * time.Millisecond) // layer bitrate measured
-	link, rec, sess := shapedViewer(t, ctx, srv.WHEP("thin"), r.kbps(120))
+	// 120 kbit/s at either rate: a slower link would not carry the DTLS handshake.
+	link, rec, sess := shapedViewer(t, ctx, srv.WHEP("thin"), 120)
 	var videoBefore int
-	testkit.Eventually(t, ctx, fmt.Sprintf("video paused for the %d kbit/s viewer", r.kbps(120)), func() bool {
+	testkit.Eventually(t, ctx, "video paused for the 120 kbit/s viewer", func() bool {
 		info := srv.SessionStats(t, sess.Location())
 		for _, tr := range info.Tracks {
 			if tr.Kind == "video" && tr.Paused {

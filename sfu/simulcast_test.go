@@ -80,16 +80,11 @@ func simulcastPublisherPLI(t *testing.T, ctx context.Context, url string) (map[s
 			}
 		}()
 	}
-	offer, err := pc.CreateOffer(nil)
+	offer, err := testnode.GatheredOffer(pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	resp, answer := testnode.PostOffer(t, url, pc.LocalDescription().SDP)
+	resp, answer := testnode.PostOffer(t, url, offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("simulcast publish: %d %s", resp.StatusCode, answer)
 	}

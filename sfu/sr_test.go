@@ -120,16 +120,11 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 }
 
 func (p *srPublisher) negotiate(ctx context.Context, whip string) error {
-	offer, err := p.pc.CreateOffer(nil)
+	offer, err := testnode.GatheredOffer(p.pc, nil)
 	if err != nil {
 		return err
 	}
-	gathered := webrtc.GatheringCompletePromise(p.pc)
-	if err := p.pc.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	<-gathered
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whip, strings.NewReader(p.pc.LocalDescription().SDP))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whip, strings.NewReader(offer))
 	req.Header.Set("Content-Type", "application/sdp")
 	resp, err := p.http.Do(req)
 	if err != nil {

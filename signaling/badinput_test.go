@@ -17,33 +17,9 @@ import (
 	"github.com/glint-video/glint/signaling"
 )
 
-// validOffer is a minimal but real pion offer, made once.
-func validOffer(t *testing.T, kinds ...webrtc.RTPCodecType) string {
-	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range kinds {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return offer.SDP
-}
-
 func TestBadRequestsGetClearAnswers(t *testing.T) {
 	srv := testnode.Start(t, testnode.Options{Signaling: func(o *signaling.Options) { o.RoomTokens = map[string]string{"secret": "s3cret"} }})
-	offer := validOffer(t, webrtc.RTPCodecTypeVideo)
+	offer := testkit.PionOffer(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo)
 	cases := []struct {
 		name, method, path, ctype, body string
 		header                          map[string]string

@@ -65,7 +65,7 @@ func TestPublicIPAndICEServerLinks(t *testing.T) {
 	}
 
 	// A sendonly offer without candidates: the server answers but never sends to anyone.
-	offer := strings.ReplaceAll(validOffer(t, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio), "a=recvonly", "a=sendonly")
+	offer := strings.ReplaceAll(testkit.PionOffer(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio), "a=recvonly", "a=sendonly")
 	resp, answer := testnode.PostOffer(t, srv.WHIP("nat"), offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("publish: %d %s", resp.StatusCode, answer)

@@ -52,16 +52,10 @@ func TestTrickleAndICERestart(t *testing.T) {
 	// ICE restart: new credentials from the client; the answer fragment has the server's.
 	pc := viewer.PeerConnection()
 	oldRemote := pc.RemoteDescription().SDP
-	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	local, err := testnode.GatheredOffer(pc, &webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	local := pc.LocalDescription().SDP
 	restart := "a=ice-ufrag:" + sdpValue(local, "ice-ufrag") + "\r\na=ice-pwd:" + sdpValue(local, "ice-pwd") + "\r\n"
 	for _, line := range strings.Split(local, "\r\n") {
 		if strings.HasPrefix(line, "a=candidate:") {

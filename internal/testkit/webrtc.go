@@ -32,3 +32,28 @@ func LoopbackUDP(t testing.TB) *net.UDPConn {
 	t.Cleanup(func() { _ = udp.Close() })
 	return udp
 }
+
+// PionOffer is a real offer from a pion PeerConnection with pion's default codecs: one
+// transceiver of direction dir per kind, no ICE candidates (nothing is gathered).
+func PionOffer(t testing.TB, dir webrtc.RTPTransceiverDirection, kinds ...webrtc.RTPCodecType) string {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range kinds {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: dir}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
+}

@@ -3,19 +3,19 @@ package testnode
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
-	"github.com/glint-video/glint/sfu"
+	"github.com/glint-video/glint/signaling"
 )
 
 // Received is what a viewer got, per kind ("video", "audio"), in arrival order.
@@ -114,17 +114,8 @@ func play(t testing.TB, ctx context.Context, url string, opts client.Options) (*
 	return sess, rec
 }
 
-// SessionInfo is GET /api/sessions/{id}: a session with its per-track statistics.
-type SessionInfo struct {
-	ID      string           `json:"id"`
-	Room    string           `json:"room"`
-	Role    sfu.Role         `json:"role"`
-	Created time.Time        `json:"created"`
-	Tracks  []sfu.TrackStats `json:"tracks"`
-}
-
 // SessionStats reads GET /api/sessions/{id} for a session resource URL (its Location).
-func (n *Node) SessionStats(t testing.TB, location string) SessionInfo {
+func (n *Node) SessionStats(t testing.TB, location string) signaling.SessionInfo {
 	t.Helper()
 	id := location[strings.LastIndex(location, "/")+1:]
 	resp, err := http.Get(n.URL + "/api/sessions/" + id)
@@ -132,7 +123,7 @@ func (n *Node) SessionStats(t testing.TB, location string) SessionInfo {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var info SessionInfo
+	var info signaling.SessionInfo
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		t.Fatalf("session stats: %v", err)
 	}
@@ -163,4 +154,19 @@ func DeleteResource(url, location string) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	}
+}
+
+// GatheredOffer creates an offer on pc, sets it as the local description and waits for ICE
+// gathering: the offer a WHIP or WHEP client POSTs, candidates included.
+func GatheredOffer(pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) (string, error) {
+	offer, err := pc.CreateOffer(opts)
+	if err != nil {
+		return "", fmt.Errorf("create offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP, nil
 }

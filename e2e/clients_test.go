@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,9 +25,7 @@ func chromiumPath() string {
 // are missing: a CI machine without them must not pass silently.
 func requireBrowser(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is not on PATH (%v): install Node.js >= 20; scripts/install-deps.sh lists what the tests need", err)
-	}
+	testkit.RequireTool(t, "node") // Node.js >= 20
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
 		t.Fatalf("e2e/node_modules has no playwright-core (%v): run `npm ci` in e2e/ (scripts/install-deps.sh does)", err)
 	}
@@ -44,9 +41,7 @@ func requireGStreamer(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Fatalf("/usr/bin/python3 not found (%v): apt-get install python3-gst-1.0 (scripts/install-deps.sh)", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "gst_whip.py", "--check").CombinedOutput()
+	out, err := testkit.Command(context.Background(), 30*time.Second, "/usr/bin/python3", "gst_whip.py", "--check")
 	if err != nil {
 		t.Fatalf("GStreamer is not usable (%v): %s\nscripts/install-deps.sh installs it", err, strings.TrimSpace(string(out)))
 	}
@@ -55,10 +50,7 @@ func requireGStreamer(t *testing.T) {
 // requireFFmpeg fails the test when ffmpeg (with libx264, which `glint demo` uses) is missing.
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatalf("ffmpeg is not on PATH (%v): apt-get install ffmpeg (scripts/install-deps.sh)", err)
-	}
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-encoders").CombinedOutput()
+	out, err := testkit.Command(context.Background(), 30*time.Second, testkit.RequireTool(t, "ffmpeg"), "-hide_banner", "-encoders")
 	if err != nil || !strings.Contains(string(out), "libx264") {
 		t.Fatalf("ffmpeg has no libx264 encoder (%v): install Debian's ffmpeg", err)
 	}

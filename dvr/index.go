@@ -143,4 +143,3 @@ func (w *indexWriter) Append(s Segment) error {
 
 // Close closes the file.
 func (w *indexWriter) Close() error { return w.f.Close() }
-

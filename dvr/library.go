@@ -88,11 +88,11 @@ type Library struct {
 	q     *queue
 	stats stats
 
-	ctx    context.Context // the workers' and retention's; cancelled by Close
-	cancel context.CancelFunc
+	ctx     context.Context // the workers' and retention's; cancelled by Close
+	cancel  context.CancelFunc
 	workers sync.WaitGroup // the store writers
 	bg      sync.WaitGroup // retention and deferred deletions
-	retain chan struct{}  // asks retention to run (capacity 1)
+	retain  chan struct{}  // asks retention to run (capacity 1)
 
 	mu        sync.Mutex
 	closed    bool

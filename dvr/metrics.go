@@ -16,7 +16,9 @@ type stats struct {
 }
 
 // Collectors returns the Library's Prometheus metrics, read at scrape time.
-func (l *Library) Collectors() []prometheus.Collector { return []prometheus.Collector{&collector{l: l}} }
+func (l *Library) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{&collector{l: l}}
+}
 
 type collector struct{ l *Library }
 

@@ -14,9 +14,9 @@ type job struct {
 	rend   *rendition
 	trimTo time.Time // a trim: remove the segments that end by then
 	seg    Segment
-	data []byte
-	init []byte // the init segment it plays with, stored once per key
-	size int64  // counted against the queue's bound
+	data   []byte
+	init   []byte // the init segment it plays with, stored once per key
+	size   int64  // counted against the queue's bound
 }
 
 // isSegment reports whether j stores a segment (what the queue's bound counts).

@@ -26,9 +26,6 @@ const DefaultS3Timeout = 10 * time.Second
 // the call's timeout; the recorder retries whole uploads itself.
 const s3Retries = 2
 
-// maxKeyLen is S3's limit on an object key's length, applied to every store's keys.
-const maxKeyLen = 1024
-
 // S3Options configures an S3Store.
 type S3Options struct {
 	// Endpoint is host:port, or a URL (http:// for plain HTTP, https://); its path must be
@@ -43,8 +40,8 @@ type S3Options struct {
 	AccessKey, SecretKey string
 	// Insecure uses plain HTTP instead of HTTPS (also implied by an http:// Endpoint).
 	Insecure bool
-	// Prefix is put before every key in the bucket (e.g. "glint/dvr/"); keys given to and
-	// returned by the Store never include it.
+	// Prefix is put before every key in the bucket (e.g. "glint/dvr", a key-like path; a
+	// slash is added after it); keys given to and returned by the Store never include it.
 	Prefix string
 	// Timeout bounds each call; 0 means DefaultS3Timeout.
 	Timeout time.Duration
@@ -70,8 +67,12 @@ func NewS3Store(ctx context.Context, opts S3Options) (*S3Store, error) {
 	if opts.Bucket == "" {
 		return nil, errors.New("dvr: s3: no bucket given")
 	}
-	if opts.Prefix != "" && (strings.HasPrefix(opts.Prefix, "/") || strings.Contains(opts.Prefix, "..")) {
-		return nil, fmt.Errorf("dvr: s3: prefix %q: must not start with / or hold ..", opts.Prefix)
+	prefix := opts.Prefix
+	if err := checkPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("dvr: s3: prefix: %w", err)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -91,7 +92,7 @@ func NewS3Store(ctx context.Context, opts S3Options) (*S3Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dvr: s3: client for %s: %w", host, err)
 	}
-	s := &S3Store{client: client, bucket: opts.Bucket, prefix: opts.Prefix, timeout: timeout}
+	s := &S3Store{client: client, bucket: opts.Bucket, prefix: prefix, timeout: timeout}
 	if err := s.ensureBucket(ctx, opts.Region); err != nil {
 		return nil, err
 	}
@@ -173,6 +174,21 @@ func (s *S3Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
+// Size returns the length of the object under key without reading it (see Sizer).
+func (s *S3Store) Size(ctx context.Context, key string) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	info, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, s.getError(key, err)
+	}
+	return info.Size, nil
+}
+
+// getError maps S3's NoSuchKey to ErrNotFound.
 func (s *S3Store) getError(key string, err error) error {
 	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
 		return fmt.Errorf("dvr: s3: get %s: %w", key, ErrNotFound)
@@ -196,7 +212,7 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 
 // List returns every key under prefix (a plain string prefix, as in S3), sorted.
 func (s *S3Store) List(ctx context.Context, prefix string) ([]string, error) {
-	if err := checkKeyPrefix(prefix); err != nil {
+	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -228,33 +244,4 @@ func contentType(key string) string {
 	default:
 		return "application/octet-stream"
 	}
-}
-
-// checkKey rejects a key that is not a clean relative slash path of printable characters:
-// empty, absolute, with empty, "." or ".." elements, a backslash, or too long. Every Store
-// applies it, so a key that one store accepts is valid in all of them.
-func checkKey(key string) error {
-	if key == "" || len(key) > maxKeyLen || strings.HasSuffix(key, "/") {
-		return fmt.Errorf("%w: key %q", ErrBadID, key)
-	}
-	return checkKeyPrefix(key)
-}
-
-// checkKeyPrefix is checkKey for a List prefix: it may be empty or end with a slash.
-func checkKeyPrefix(prefix string) error {
-	if len(prefix) > maxKeyLen || strings.HasPrefix(prefix, "/") || strings.ContainsRune(prefix, '\\') {
-		return fmt.Errorf("%w: key %q", ErrBadID, prefix)
-	}
-	for i, elem := range strings.Split(prefix, "/") {
-		last := i == strings.Count(prefix, "/")
-		if (elem == "" && !last) || elem == "." || elem == ".." {
-			return fmt.Errorf("%w: key %q", ErrBadID, prefix)
-		}
-		for _, r := range elem {
-			if r < 0x20 || r == 0x7f {
-				return fmt.Errorf("%w: key %q", ErrBadID, prefix)
-			}
-		}
-	}
-	return nil
 }

@@ -27,7 +27,7 @@ func TestS3StoreConformance(t *testing.T) {
 func TestS3StorePrefixIsolates(t *testing.T) {
 	srv := startS3Server(t)
 	a := srv.newStore(t, "node-a/dvr/", 0)
-	b := srv.newStore(t, "node-b/dvr/", 0)
+	b := srv.newStore(t, "node-b/dvr", 0) // the slash after it is added
 	ctx := conformCtx(t)
 	key := "room/room.20261205T210000Z/720p/seg-1.m4s"
 	mustPut(t, a, key, []byte("from a"))

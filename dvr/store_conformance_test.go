@@ -13,6 +13,16 @@ import (
 	"time"
 )
 
+func TestDiskStoreConformance(t *testing.T) {
+	testStoreConformance(t, func(t *testing.T) Store {
+		s, err := NewDiskStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 // testStoreConformance checks the Store contract that every implementation (disk, S3) must
 // keep: newStore returns an empty store.
 func testStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
@@ -27,6 +37,7 @@ func testStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ConcurrentPuts", conformConcurrentPuts},
 		{"BigObject", conformBigObject},
 		{"BadKeys", conformBadKeys},
+		{"Sizer", conformSizer},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
@@ -229,4 +240,24 @@ func conformBadKeys(t *testing.T, s Store) {
 		}
 	}
 	mustList(t, s, "", nil) // nothing was written anywhere
+}
+
+// conformSizer: a store that implements Sizer tells the size of what Get returns.
+func conformSizer(t *testing.T, s Store) {
+	sz, ok := s.(Sizer)
+	if !ok {
+		t.Skipf("%T does not implement Sizer", s)
+	}
+	ctx := conformCtx(t)
+	key := "r/r.20261205T210000Z/src/seg-5.m4s"
+	mustPut(t, s, key, make([]byte, 12345))
+	if n, err := sz.Size(ctx, key); err != nil || n != 12345 {
+		t.Fatalf("Size(%q) = %d, %v; want 12345", key, n, err)
+	}
+	if _, err := sz.Size(ctx, "r/r.20261205T210000Z/src/seg-6.m4s"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Size of a missing key: %v, want ErrNotFound", err)
+	}
+	if _, err := sz.Size(ctx, "../x"); !errors.Is(err, ErrBadID) {
+		t.Fatalf("Size of a bad key: %v, want ErrBadID", err)
+	}
 }

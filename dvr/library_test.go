@@ -3,11 +3,11 @@ package dvr
 import (
 	"bytes"
 	"context"
-	"syscall"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +47,9 @@ type tee struct {
 	segs map[string][]hls.FinishedSegment
 }
 
-func newTee(next hls.SegmentSink) *tee { return &tee{next: next, segs: map[string][]hls.FinishedSegment{}} }
+func newTee(next hls.SegmentSink) *tee {
+	return &tee{next: next, segs: map[string][]hls.FinishedSegment{}}
+}
 
 func (s *tee) PartFinished(p hls.FinishedPart) { s.next.PartFinished(p) }
 func (s *tee) SegmentFinished(f hls.FinishedSegment) {

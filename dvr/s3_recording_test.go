@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/dvr/s3test"
 	"github.com/glint-video/glint/hls"
 )
 
@@ -41,16 +42,16 @@ func checkStoredAsTold(t *testing.T, l *Library, id, rendition string, told []hl
 // a real hls.Stream; every segment of every rendition is in the bucket and reads back
 // through the Catalog, also from a Library reopened with a new S3Store.
 func TestS3RecorderStoresEverySegment(t *testing.T) {
-	srv := startS3Server(t)
+	srv := s3test.Start(t)
 	dir := t.TempDir()
-	l := openLib(t, dir, Options{Store: srv.newStore(t, "dvr", 0)})
+	l := openLib(t, dir, Options{Store: newS3Store(t, srv, "dvr", 0)})
 	told := newTee(l)
 	f := newFeed(t, "room1", told, t0)
 	f.until(12 * time.Second)
 	f.close()
 	closeLib(t, l)
 
-	s3 := srv.newStore(t, "dvr", 0)
+	s3 := newS3Store(t, srv, "dvr", 0)
 	l2 := openLib(t, dir, Options{Store: s3})
 	recs := l2.Recordings("room1")
 	if len(recs) != 1 || recs[0].Live || recs[0].Interrupted || recs[0].End.IsZero() || len(recs[0].Renditions) != 2 {
@@ -79,16 +80,16 @@ func TestS3RecorderStoresEverySegment(t *testing.T) {
 // reached the bucket is cut from the index tail, and when the room comes back the recording
 // resumes with a Gap.
 func TestS3RecorderRecovers(t *testing.T) {
-	srv := startS3Server(t)
+	srv := s3test.Start(t)
 	dir := t.TempDir()
-	l := openLib(t, dir, Options{Store: srv.newStore(t, "", 0)})
+	l := openLib(t, dir, Options{Store: newS3Store(t, srv, "", 0)})
 	told := newTee(l)
 	f := newFeed(t, "room1", told, t0)
 	f.until(10 * time.Second)
 	closeLib(t, l) // the stream is still live: the next Open finds the recording unended
 	id := "room1.20261205T210000Z"
 	lastHi := told.segs["hi"][len(told.segs["hi"])-1]
-	s3 := srv.newStore(t, "", 0)
+	s3 := newS3Store(t, srv, "", 0)
 	if err := s3.Delete(conformCtx(t), segmentKey(id, "hi", lastHi.MSN)); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestS3RecorderRecovers(t *testing.T) {
 	f2.until(6 * time.Second)
 	f2.close()
 	closeLib(t, l2)
-	l3 := openLib(t, dir, Options{Store: srv.newStore(t, "", 0)})
+	l3 := openLib(t, dir, Options{Store: newS3Store(t, srv, "", 0)})
 	if recs := l3.Recordings("room1"); len(recs) != 1 || recs[0].ID != id {
 		t.Fatalf("recordings after the room came back: %+v, want %s resumed", recs, id)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/glint-video/glint/dvr/s3test"
 	"github.com/glint-video/glint/hls"
 )
 
@@ -111,10 +112,10 @@ func metricValue(t *testing.T, l *Library, name string) float64 {
 // it cannot store, counts it in its metrics, marks the next stored segment Gap, and records
 // again once the server is back.
 func TestS3StalledStoreKeepsLiveParts(t *testing.T) {
-	srv := startS3Server(t)
+	srv := s3test.Start(t)
 	dir := t.TempDir()
 	const storeTimeout = time.Second
-	l := openLib(t, dir, Options{Store: srv.newStore(t, "", storeTimeout), StoreRetries: 1, RetryBackoff: 50 * time.Millisecond})
+	l := openLib(t, dir, Options{Store: newS3Store(t, srv, "", storeTimeout), StoreRetries: 1, RetryBackoff: 50 * time.Millisecond})
 	clip(t, 320, 240) // the pictures are encoded before the clock starts
 	clip(t, 160, 120)
 	start := time.Now().Add(200 * time.Millisecond)
@@ -127,12 +128,12 @@ func TestS3StalledStoreKeepsLiveParts(t *testing.T) {
 	go func() { fed <- feedRealTime(f, 4*phase+2*time.Second) }()
 	time.Sleep(time.Until(start.Add(phase)))
 	timer.setPhase("paused")
-	srv.pause()
+	srv.Pause()
 	time.Sleep(time.Until(start.Add(2 * phase)))
 	timer.setPhase("killed")
-	srv.kill()
+	srv.Kill()
 	time.Sleep(time.Until(start.Add(3 * phase)))
-	srv.start()
+	srv.Restart()
 	timer.setPhase("back")
 	if err := <-fed; err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestS3StalledStoreKeepsLiveParts(t *testing.T) {
 	if drops == 0 || errs == 0 {
 		t.Errorf("dropped segments %v, store errors %v: want both counted", drops, errs)
 	}
-	l2 := openLib(t, dir, Options{Store: srv.newStore(t, "", 0)})
+	l2 := openLib(t, dir, Options{Store: newS3Store(t, srv, "", 0)})
 	recs := l2.Recordings("room1")
 	if len(recs) != 1 {
 		t.Fatalf("recordings: %+v, want one", recs)

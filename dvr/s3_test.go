@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/glint-video/glint/dvr/s3test"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +16,19 @@ import (
 // TestS3StoreConformance runs the Store contract against versitygw; each case gets its own
 // prefix in one bucket, so it starts empty.
 func TestS3StoreConformance(t *testing.T) {
-	srv := startS3Server(t)
+	srv := s3test.Start(t)
 	var n atomic.Int32
 	testStoreConformance(t, func(t *testing.T) Store {
-		return srv.newStore(t, fmt.Sprintf("conformance-%d/", n.Add(1)), 0)
+		return newS3Store(t, srv, fmt.Sprintf("conformance-%d/", n.Add(1)), 0)
 	})
 }
 
 // TestS3StorePrefixIsolates: stores with different prefixes in one bucket see only their
 // own keys, and the objects sit under the prefix in the bucket.
 func TestS3StorePrefixIsolates(t *testing.T) {
-	srv := startS3Server(t)
-	a := srv.newStore(t, "node-a/dvr/", 0)
-	b := srv.newStore(t, "node-b/dvr", 0) // the slash after it is added
+	srv := s3test.Start(t)
+	a := newS3Store(t, srv, "node-a/dvr/", 0)
+	b := newS3Store(t, srv, "node-b/dvr", 0) // the slash after it is added
 	ctx := conformCtx(t)
 	key := "room/room.20261205T210000Z/720p/seg-1.m4s"
 	mustPut(t, a, key, []byte("from a"))
@@ -39,7 +40,7 @@ func TestS3StorePrefixIsolates(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustGet(t, b, key, []byte("from b"))
-	onDisk := filepath.Join(srv.dir, testS3Bucket, "node-b", "dvr", filepath.FromSlash(key))
+	onDisk := filepath.Join(srv.Dir, s3test.Bucket, "node-b", "dvr", filepath.FromSlash(key))
 	if data, err := os.ReadFile(onDisk); err != nil || string(data) != "from b" {
 		t.Fatalf("object in the bucket at %s: %q, %v", onDisk, data, err)
 	}
@@ -47,15 +48,15 @@ func TestS3StorePrefixIsolates(t *testing.T) {
 
 // TestS3StoreCreatesBucket: a missing bucket is created at start.
 func TestS3StoreCreatesBucket(t *testing.T) {
-	srv := startS3Server(t)
-	opts := srv.options("", 0)
+	srv := s3test.Start(t)
+	opts := s3Options(srv, "", 0)
 	opts.Bucket = "made-by-glint"
 	s, err := NewS3Store(conformCtx(t), opts)
 	if err != nil {
 		t.Fatalf("NewS3Store with a missing bucket: %v", err)
 	}
 	mustPut(t, s, "r/r.20261205T210000Z/src/seg-1.m4s", []byte("x"))
-	if _, err := os.Stat(filepath.Join(srv.dir, "made-by-glint", "r")); err != nil {
+	if _, err := os.Stat(filepath.Join(srv.Dir, "made-by-glint", "r")); err != nil {
 		t.Fatalf("bucket not created on the server: %v", err)
 	}
 	// A second store on the now existing bucket starts too.
@@ -67,12 +68,12 @@ func TestS3StoreCreatesBucket(t *testing.T) {
 // TestS3StoreStartErrors: bad settings and unusable servers fail at start with an error
 // that names the problem, quickly.
 func TestS3StoreStartErrors(t *testing.T) {
-	srv := startS3Server(t)
-	wrongSecret := srv.options("", 0)
+	srv := s3test.Start(t)
+	wrongSecret := s3Options(srv, "", 0)
 	wrongSecret.SecretKey = "not-the-secret"
-	badBucket := srv.options("", 0)
+	badBucket := s3Options(srv, "", 0)
 	badBucket.Bucket = "Bad_Bucket!"
-	refused := srv.options("", 2*time.Second)
+	refused := s3Options(srv, "", 2*time.Second)
 	refused.Endpoint = "http://127.0.0.1:1" // nothing listens there
 	cases := []struct {
 		name string
@@ -107,9 +108,9 @@ func TestS3StoreStartErrors(t *testing.T) {
 // (killed: refused) returns an error within its timeout instead of hanging, and the store
 // works again once the server is back.
 func TestS3StoreStalledServerFailsFast(t *testing.T) {
-	srv := startS3Server(t)
+	srv := s3test.Start(t)
 	const timeout = 500 * time.Millisecond
-	s := srv.newStore(t, "", timeout)
+	s := newS3Store(t, srv, "", timeout)
 	key := "r/r.20261205T210000Z/src/seg-1.m4s"
 	mustPut(t, s, key, []byte("before"))
 	calls := map[string]func(ctx context.Context) error{
@@ -135,7 +136,7 @@ func TestS3StoreStalledServerFailsFast(t *testing.T) {
 		}
 	}
 
-	srv.pause()
+	srv.Pause()
 	checkAllFail("paused")
 	// A caller's own deadline ends the call sooner than the store's timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -147,13 +148,13 @@ func TestS3StoreStalledServerFailsFast(t *testing.T) {
 	}
 	// Requests the paused server had queued may still run once it continues, so the checks
 	// after it use other keys.
-	srv.resume()
+	srv.Resume()
 	mustPut(t, s, "r/r.20261205T210000Z/src/seg-2.m4s", []byte("resumed"))
 	mustGet(t, s, "r/r.20261205T210000Z/src/seg-2.m4s", []byte("resumed"))
 
-	srv.kill()
+	srv.Kill()
 	checkAllFail("killed")
-	srv.start()
+	srv.Restart()
 	mustPut(t, s, "r/r.20261205T210000Z/src/seg-3.m4s", []byte("restarted"))
 	mustGet(t, s, "r/r.20261205T210000Z/src/seg-3.m4s", []byte("restarted"))
 }

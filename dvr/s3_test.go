@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/glint-video/glint/dvr/s3test"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/dvr/s3test"
 )
 
 // TestS3StoreConformance runs the Store contract against versitygw; each case gets its own

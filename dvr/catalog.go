@@ -3,6 +3,10 @@ package dvr
 import (
 	"cmp"
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,7 +71,8 @@ func (l *Library) Segments(id, rendition string) ([]Segment, error) {
 	return r.segs[:len(r.segs):len(r.segs)], nil
 }
 
-// Read returns the bytes of a segment or init segment key of a listed recording.
+// Read returns the bytes of a segment or init segment key of a listed recording, or of a
+// deleted one that a reader still holds.
 func (l *Library) Read(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -78,6 +83,9 @@ func (l *Library) Read(ctx context.Context, key string) ([]byte, error) {
 	}
 	l.mu.Lock()
 	rec := l.recs[parts[1]]
+	if doomed := l.doomed[parts[1]]; rec == nil && doomed != nil && doomed.holds > 0 {
+		rec = doomed
+	}
 	l.mu.Unlock()
 	if rec == nil {
 		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
@@ -102,7 +110,7 @@ func (l *Library) Hold(id string) (release func(), err error) {
 func (l *Library) release(rec *recording) {
 	l.mu.Lock()
 	rec.holds--
-	gone := rec.deleted && rec.holds == 0
+	gone := rec.deleted && rec.holds == 0 && !l.closed // after Close, the next Open removes it
 	l.mu.Unlock()
 	if gone {
 		l.bg.Go(func() { l.removeRecording(context.WithoutCancel(l.ctx), rec) })
@@ -129,10 +137,23 @@ func (l *Library) Delete(ctx context.Context, id string) error {
 	l.unlistLocked(rec)
 	held := rec.holds > 0
 	l.mu.Unlock()
-	if held {
-		return nil
+	if err := l.forget(rec); err != nil || held {
+		return err
 	}
 	return l.removeRecording(ctx, rec)
+}
+
+// forget removes an unlisted recording's recording.json, so that it stays deleted after a
+// crash: the next Open removes a directory without one.
+func (l *Library) forget(rec *recording) error {
+	p := l.path(recordingDir(rec.meta.ID) + "/" + recordingFile)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("dvr: delete %s: %w", rec.meta.ID, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("dvr: delete %s: %w", rec.meta.ID, err)
+	}
+	return nil
 }
 
 // unlistLocked takes a recording out of the listings; its bytes stay until removed.

@@ -67,7 +67,7 @@ func (l *Library) recoverRecording(ctx context.Context, id string) error {
 	}
 	if !rec.stored() {
 		l.log.Info("dvr: removing a recording without segments", "recording", id)
-		return l.removeRecording(ctx, rec)
+		return l.discard(ctx, rec)
 	}
 	if rec.meta.End.IsZero() {
 		rec.meta.Interrupted, rec.meta.End = true, rec.lastEnd()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
 	"time"
@@ -54,7 +53,7 @@ func (l *Library) retentionPass(ctx context.Context) {
 	l.mu.Unlock()
 	for _, rec := range victims {
 		l.log.Info("dvr: retention removes a recording", "recording", rec.meta.ID, "end", rec.meta.End)
-		if err := l.removeRecording(ctx, rec); err != nil {
+		if err := l.discard(ctx, rec); err != nil {
 			l.log.Warn("dvr: retention", "recording", rec.meta.ID, "err", err)
 		}
 	}
@@ -90,19 +89,20 @@ func (l *Library) pickVictimsLocked(now time.Time) []*recording {
 	return victims
 }
 
-// removeRecording deletes an unlisted recording: recording.json first (a crash after it
-// leaves an orphan that the next Open removes), then its stored keys, then its local
-// directory.
+// discard deletes an unlisted recording now: forget, then removeRecording.
+func (l *Library) discard(ctx context.Context, rec *recording) error {
+	if err := l.forget(rec); err != nil {
+		return err
+	}
+	return l.removeRecording(ctx, rec)
+}
+
+// removeRecording deletes an unlisted recording (its recording.json already gone, see
+// forget): its stored keys, then its local directory.
 func (l *Library) removeRecording(ctx context.Context, rec *recording) error {
 	id := rec.meta.ID
 	dir := recordingDir(id)
-	err := os.Remove(l.path(dir + "/" + recordingFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		err = nil
-	}
-	if err == nil {
-		err = l.deleteKeys(ctx, dir+"/")
-	}
+	err := l.deleteKeys(ctx, dir+"/")
 	if err == nil {
 		err = os.RemoveAll(l.path(dir))
 		removeEmptyDirs(l.root, l.path(rec.meta.Room))

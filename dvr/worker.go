@@ -156,7 +156,7 @@ func (l *Library) finalize(rec *recording) {
 	size := rec.bytes()
 	l.mu.Unlock()
 	if empty {
-		l.removeRecording(context.WithoutCancel(l.ctx), rec)
+		_ = l.discard(context.WithoutCancel(l.ctx), rec)
 		return
 	}
 	if err := l.saveMeta(rec); err != nil {

@@ -38,18 +38,28 @@ func checkStoredAsTold(t *testing.T, l *Library, id, rendition string, told []hl
 	return segs
 }
 
+// recordToS3 records d of room1 (from t0) into a Library on dir whose store is srv under
+// prefix, closes the stream when closeStream is set, closes the Library, and returns what
+// the Stream told.
+func recordToS3(t *testing.T, srv *s3test.Server, prefix, dir string, d time.Duration, closeStream bool) *tee {
+	t.Helper()
+	l := openLib(t, dir, Options{Store: newS3Store(t, srv, prefix, 0)})
+	told := newTee(l)
+	f := newFeed(t, "room1", told, t0)
+	f.until(d)
+	if closeStream {
+		f.close()
+	}
+	closeLib(t, l)
+	return told
+}
+
 // TestS3RecorderStoresEverySegment: a Library whose Store is an S3Store on versitygw records
 // a real hls.Stream; every segment of every rendition is in the bucket and reads back
 // through the Catalog, also from a Library reopened with a new S3Store.
 func TestS3RecorderStoresEverySegment(t *testing.T) {
-	srv := s3test.Start(t)
-	dir := t.TempDir()
-	l := openLib(t, dir, Options{Store: newS3Store(t, srv, "dvr", 0)})
-	told := newTee(l)
-	f := newFeed(t, "room1", told, t0)
-	f.until(12 * time.Second)
-	f.close()
-	closeLib(t, l)
+	srv, dir := s3test.Start(t), t.TempDir()
+	told := recordToS3(t, srv, "dvr", dir, 12*time.Second, true)
 
 	s3 := newS3Store(t, srv, "dvr", 0)
 	l2 := openLib(t, dir, Options{Store: s3})
@@ -80,13 +90,9 @@ func TestS3RecorderStoresEverySegment(t *testing.T) {
 // reached the bucket is cut from the index tail, and when the room comes back the recording
 // resumes with a Gap.
 func TestS3RecorderRecovers(t *testing.T) {
-	srv := s3test.Start(t)
-	dir := t.TempDir()
-	l := openLib(t, dir, Options{Store: newS3Store(t, srv, "", 0)})
-	told := newTee(l)
-	f := newFeed(t, "room1", told, t0)
-	f.until(10 * time.Second)
-	closeLib(t, l) // the stream is still live: the next Open finds the recording unended
+	srv, dir := s3test.Start(t), t.TempDir()
+	// The stream stays live: the next Open finds the recording unended.
+	told := recordToS3(t, srv, "", dir, 10*time.Second, false)
 	id := "room1.20261205T210000Z"
 	lastHi := told.segs["hi"][len(told.segs["hi"])-1]
 	s3 := newS3Store(t, srv, "", 0)

@@ -47,11 +47,12 @@ func TestS3StorePrefixIsolates(t *testing.T) {
 	}
 }
 
-// TestS3StoreCreatesBucket: a missing bucket is created at start.
+// TestS3StoreCreatesBucket: a missing bucket is created at start (with no region given).
 func TestS3StoreCreatesBucket(t *testing.T) {
 	srv := s3test.Start(t)
 	opts := s3Options(srv, "", 0)
 	opts.Bucket = "made-by-glint"
+	opts.Region = "" // the client asks the server
 	s, err := NewS3Store(conformCtx(t), opts)
 	if err != nil {
 		t.Fatalf("NewS3Store with a missing bucket: %v", err)

@@ -103,3 +103,19 @@ func checkDecodes(t *testing.T, store *dvr.S3Store, initKey, segKey string) {
 		t.Fatalf("ffprobe of %s + %s: %+v, %v; want h264", initKey, segKey, st, err)
 	}
 }
+
+// TestServeStopsOnAnUnusableS3Store: wrong keys stop `glint serve` at start with an error that
+// names the bucket and the server's answer, before anything is served.
+func TestServeStopsOnAnUnusableS3Store(t *testing.T) {
+	srv := s3test.Start(t)
+	t.Setenv("GLINT_DVR_S3_ACCESS_KEY", s3test.AccessKey)
+	t.Setenv("GLINT_DVR_S3_SECRET_KEY", "not-the-secret")
+	ctx := testkit.Context(t, 30*time.Second)
+	err := serve(ctx, []string{"--http-addr", freeTCPAddr(t), "--udp-port", "0", "--ice-ip", "127.0.0.1",
+		"--ice-tcp=false", "--rtmp-addr=", "--srt-addr=", "--data-dir", t.TempDir(), "--log-level", "warn",
+		"--dvr-s3-endpoint", srv.Addr, "--dvr-s3-insecure", "--dvr-s3-bucket", s3test.Bucket}, io.Discard)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), `bucket "`+s3test.Bucket+`"`) {
+		t.Fatalf("serve with a wrong secret key: %v (context %v), want an error naming the bucket", err, ctx.Err())
+	}
+	t.Logf("serve: %v", err)
+}

@@ -3,9 +3,12 @@ package dvr
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -112,6 +115,41 @@ func TestRecorderStoresEverySegment(t *testing.T) {
 	}
 	if rec.Bytes != total {
 		t.Errorf("recording bytes %d, segments sum to %d", rec.Bytes, total)
+	}
+	logStoredRatio(t, dir, told)
+}
+
+// logStoredRatio logs the bytes on disk (segments, init segments, indexes, recording.json)
+// against the bytes of the segments and init segments hls made: BENCHMARKS.md's "stored
+// bytes vs ingest bytes of the ladder".
+func logStoredRatio(t *testing.T, dir string, told *tee) {
+	var made, onDisk int64
+	inits := map[string]bool{}
+	for r, segs := range told.segs {
+		for _, s := range segs {
+			made += int64(len(s.Data))
+			if key := fmt.Sprint(r, s.InitID); !inits[key] {
+				inits[key] = true
+				made += int64(len(s.Init))
+			}
+		}
+	}
+	err := filepath.WalkDir(filepath.Join(dir, "dvr"), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			fi, ierr := e.Info()
+			if ierr != nil {
+				return ierr
+			}
+			onDisk += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stored %d bytes on disk for %d bytes of segments and init segments made: %.3fx", onDisk, made, float64(onDisk)/float64(made))
+	if onDisk < made || float64(onDisk) > 1.02*float64(made) {
+		t.Errorf("stored %d bytes for %d made: want every byte once, plus under 2%% of index", onDisk, made)
 	}
 }
 

@@ -210,21 +210,33 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List returns every key under prefix (a plain string prefix, as in S3), sorted.
+// List returns every key under prefix (a plain string prefix, as in S3), sorted. A long
+// listing takes one request per 1,000 keys: the timeout bounds each of them (the wait for
+// the next page), not the whole listing.
 func (s *S3Store) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("no answer within %v", s.timeout)
+	watchdog := time.AfterFunc(s.timeout, func() { cancel(stalled) })
+	defer watchdog.Stop()
 	var keys []string
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{
 		Prefix: s.prefix + prefix, Recursive: true,
 	}) {
 		if obj.Err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return nil, fmt.Errorf("dvr: s3: list %q: %w", prefix, cause)
+			}
 			return nil, fmt.Errorf("dvr: s3: list %q: %w", prefix, obj.Err)
 		}
+		watchdog.Reset(s.timeout)
 		keys = append(keys, strings.TrimPrefix(obj.Key, s.prefix))
+	}
+	if cause := context.Cause(ctx); cause != nil { // ended by the watchdog without an error object
+		return nil, fmt.Errorf("dvr: s3: list %q: %w", prefix, cause)
 	}
 	slices.Sort(keys)
 	return keys, nil

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,4 +161,32 @@ func TestS3StoreStalledServerFailsFast(t *testing.T) {
 	srv.Restart()
 	mustPut(t, s, "r/r.20261205T210000Z/src/seg-3.m4s", []byte("restarted"))
 	mustGet(t, s, "r/r.20261205T210000Z/src/seg-3.m4s", []byte("restarted"))
+}
+
+// TestS3StoreListsPastOnePage: S3 answers a listing 1,000 keys at a time; List returns all
+// of them, sorted.
+func TestS3StoreListsPastOnePage(t *testing.T) {
+	srv := s3test.Start(t)
+	s := newS3Store(t, srv, "pages", 0)
+	const n = 1234
+	want := make([]string, n)
+	keys := make(chan string, n)
+	for i := range n {
+		want[i] = fmt.Sprintf("r/r.20261205T210000Z/src/seg-%d.m4s", i)
+		keys <- want[i]
+	}
+	close(keys)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for k := range keys {
+				if err := s.Put(context.Background(), k, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(want)
+	mustList(t, s, "r/", want)
 }

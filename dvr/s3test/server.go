@@ -59,9 +59,17 @@ func binary(t testing.TB) string {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p
 	}
-	dirs := []string{os.Getenv("GOBIN")}
-	for _, gopath := range filepath.SplitList(build.Default.GOPATH) {
-		dirs = append(dirs, filepath.Join(gopath, "bin"))
+	// Where scripts/install-deps.sh put it: `go env GOBIN`, else the first `go env GOPATH`'s
+	// bin (go env also reads the settings of `go env -w`).
+	gobin, gopath := os.Getenv("GOBIN"), build.Default.GOPATH
+	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
+		if lines := strings.Split(string(out), "\n"); len(lines) >= 2 {
+			gobin, gopath = lines[0], lines[1]
+		}
+	}
+	dirs := []string{gobin}
+	for _, p := range filepath.SplitList(gopath) {
+		dirs = append(dirs, filepath.Join(p, "bin"))
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, "versitygw")

@@ -24,7 +24,7 @@ func openLib(t testing.TB, dir string, o Options) *Library {
 	t.Helper()
 	o.DataDir = dir
 	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Log = quietLog()
 	}
 	l, err := Open(context.Background(), o)
 	if err != nil {
@@ -33,6 +33,8 @@ func openLib(t testing.TB, dir string, o Options) *Library {
 	t.Cleanup(func() { _ = l.Close(context.Background()) })
 	return l
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func closeLib(t testing.TB, l *Library) {
 	t.Helper()

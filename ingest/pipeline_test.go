@@ -12,6 +12,8 @@ import (
 
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/pion/rtp"
+
+	"github.com/glint-video/glint/media"
 )
 
 // Captures in testdata/fuzz/seeds: ffmpeg, 1 s of 320x240 testsrc2 at 30 fps with a 15-frame
@@ -99,9 +101,9 @@ func checkSent(t *testing.T, pkts []*rtp.Packet) {
 		}
 		for _, typ := range nalTypes(p.Payload) {
 			switch typ {
-			case h264NALUSPS:
+			case media.H264NALSPS:
 				sps = true
-			case h264NALUIDR:
+			case media.H264NALIDR:
 				if !sps {
 					t.Fatalf("packet %d: IDR without an SPS before it in its access unit", i)
 				}

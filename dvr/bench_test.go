@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/hls"
 )
 
 // BenchmarkRecovery measures Open on a data dir a crash left behind: one interrupted
@@ -60,4 +62,43 @@ func BenchmarkRecovery(b *testing.B) {
 		_ = l.Close(ctx)
 	}
 	b.ReportMetric(renditions*segments, "segments")
+}
+
+// BenchmarkSegmentFinished measures what the DVR adds to an LL-HLS rendition's writer
+// goroutine per segment (the hls.SegmentSink call that queues it); the store is stalled
+// and the queue emptied between batches, so that only queueing is measured.
+func BenchmarkSegmentFinished(b *testing.B) {
+	dir := b.TempDir()
+	disk, err := NewDiskStore(filepath.Join(dir, "dvr"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := &gatedStore{DiskStore: disk, gate: make(chan struct{}), waiting: make(chan struct{}, 1)}
+	l, err := Open(context.Background(), Options{DataDir: dir, Store: store, Log: quietLog(), QueueBytes: 1 << 40})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		_ = l.Close(ctx) // the stalled store gives up at once
+	}()
+	seg := hls.FinishedSegment{Room: "room1", Rendition: "hi", Data: make([]byte, 500_000), Parts: 6,
+		Duration: 2 * time.Second, ProgramDateTime: t0, Independent: true, InitID: 1, Init: make([]byte, 800), InitChanged: true}
+	n := 0
+	for b.Loop() {
+		seg.MSN++
+		l.SegmentFinished(seg)
+		if n++; n%1000 == 0 {
+			b.StopTimer()
+			l.q.mu.Lock()
+			clear(l.q.lanes)
+			l.q.bytes, l.q.segments = 0, 0
+			l.q.mu.Unlock()
+			b.StartTimer()
+		}
+	}
+	if l.stats.drops.Load() != 0 {
+		b.Fatalf("%d segments dropped", l.stats.drops.Load())
+	}
 }

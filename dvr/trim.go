@@ -74,9 +74,10 @@ func (rec *recording) cutFreeing(n int64) time.Time {
 	return rec.lastEnd()
 }
 
-// trim removes a rendition's segments that end by cut (keeping at least its last one): the
-// index is rewritten (temporary file, fsync, rename) before the bytes go, so a crash leaves
-// a consistent index. A held recording is not trimmed.
+// trim removes a rendition's segments that end by cut (keeping at least its last one):
+// they leave the listing first, then the index is rewritten (temporary file, fsync,
+// rename), then their bytes go, so a crash leaves a consistent index. A held recording is
+// not trimmed.
 func (l *Library) trim(rec *recording, r *rendition, cut time.Time) {
 	l.mu.Lock()
 	n := 0
@@ -88,21 +89,22 @@ func (l *Library) trim(rec *recording, r *rendition, cut time.Time) {
 		return
 	}
 	gone, keep := r.segs[:n:n], slices.Clone(r.segs[n:])
-	used := map[string]bool{r.initKey: true} // the init segment of the next segments too
-	l.mu.Unlock()
-	if err := l.rewriteIndex(rec, r, keep); err != nil {
-		l.log.Warn("dvr: trim", "recording", rec.meta.ID, "rendition", r.name, "err", err)
-		return
-	}
 	var freed int64
 	var dur time.Duration
 	for _, s := range gone {
 		freed += s.Bytes
 		dur += s.Duration
 	}
-	l.mu.Lock()
+	// Listed without them at once: a reader that holds the recording from now on never
+	// sees a segment whose bytes are about to go.
 	r.segs, r.bytes, r.dur = keep, r.bytes-freed, r.dur-dur
+	used := map[string]bool{r.initKey: true} // the init segment of the next segments too
 	l.mu.Unlock()
+	if err := l.rewriteIndex(rec, r, keep); err != nil {
+		// The bytes stay: the index still lists them, and the next start lists them again.
+		l.log.Warn("dvr: trim", "recording", rec.meta.ID, "rendition", r.name, "err", err)
+		return
+	}
 	ctx := context.WithoutCancel(l.ctx)
 	for _, s := range keep {
 		used[s.InitKey] = true

@@ -1,21 +1,21 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/media"
-
 	"github.com/glint-video/glint/transcoder"
 )
 
@@ -122,17 +122,17 @@ func decodeCheck(t *testing.T, annexB []byte, width, height int) {
 	if err := os.WriteFile(path, annexB, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tool(t, "ffmpeg"), "-v", "error", "-f", "h264", "-i", path, "-f", "null", "-").CombinedOutput()
+	out, err := exec.Command(testkit.RequireTool(t, "ffmpeg"), "-v", "error", "-f", "h264", "-i", path, "-f", "null", "-").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("ffmpeg could not decode what the viewer got: %v %s", err, out)
 	}
-	probe, err := exec.Command(tool(t, "ffprobe"), "-v", "error", "-select_streams", "v", "-show_entries",
-		"stream=width,height", "-of", "csv=p=0", path).Output()
+	testkit.RequireTool(t, "ffprobe")
+	s, err := testkit.ProbeStream(context.Background(), path, 0)
 	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
+		t.Fatal(err)
 	}
-	if got, want := strings.TrimSpace(string(probe)), strconv.Itoa(width)+","+strconv.Itoa(height); got != want {
-		t.Fatalf("decoded size %s, want %s", got, want)
+	if s.Width != width || s.Height != height {
+		t.Fatalf("decoded size %dx%d, want %dx%d", s.Width, s.Height, width, height)
 	}
 }
 

@@ -102,7 +102,7 @@ func benchTargetFor(b *testing.B) benchTarget {
 		return t
 	}
 	e := newEnv(b, func(c *Config) { c.IdleTimeout, c.KeyframeTimeout = 10*time.Second, 10*time.Second })
-	return benchTarget{http: e.url, rtmp: e.rtmp, srt: fmt.Sprintf("127.0.0.1:%d", e.srtPort)}
+	return benchTarget{http: e.URL, rtmp: e.rtmp, srt: fmt.Sprintf("127.0.0.1:%d", e.srtPort)}
 }
 
 // runLatency pushes the source into room, watches it, and reports the window's figures.

@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/pion/rtp"
 
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/media"
 )
 
@@ -236,7 +237,7 @@ func TestTimestampWraps(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.format, func(t *testing.T) {
-			out, err := exec.Command(tool(t, "ffmpeg"), append(source(false)[3:], // without -re
+			out, err := exec.Command(testkit.RequireTool(t, "ffmpeg"), append(source(false)[3:], // without -re
 				"-c:a", "aac", "-t", "2", "-output_ts_offset", tc.offset, "-f", tc.format, "-")...).Output()
 			if err != nil {
 				t.Fatalf("ffmpeg: %v", err)

@@ -16,7 +16,7 @@ import (
 // Empty (no endpoint) means the local disk under --data-dir.
 type S3Settings struct {
 	Endpoint  string `yaml:"dvr_s3_endpoint"`   // host[:port], no scheme
-	Bucket    string `yaml:"dvr_s3_bucket"`     // an existing bucket
+	Bucket    string `yaml:"dvr_s3_bucket"`     // created at start when missing (if the keys may)
 	Region    string `yaml:"dvr_s3_region"`     // empty: the store's default
 	AccessKey string `yaml:"dvr_s3_access_key"` // with SecretKey; both empty: no credentials
 	SecretKey string `yaml:"dvr_s3_secret_key"`
@@ -82,7 +82,7 @@ func (c *Config) bindDVR(fs *flag.FlagSet) {
 	fs.Var(&c.DVRMaxBytes, "dvr-max-bytes", "bytes all recordings may use (e.g. 500GB, 2TiB); the oldest go first; 0: unlimited")
 	fs.Var(&c.DVRRoomMaxBytes, "dvr-room-max-bytes", "bytes the recordings of one room may use; the room's oldest go first; 0: unlimited")
 	fs.StringVar(&c.DVRS3.Endpoint, "dvr-s3-endpoint", c.DVRS3.Endpoint, "S3-compatible object store for DVR segments, host[:port] (no scheme); empty: the local disk under --data-dir")
-	fs.StringVar(&c.DVRS3.Bucket, "dvr-s3-bucket", c.DVRS3.Bucket, "bucket of --dvr-s3-endpoint (it must exist)")
+	fs.StringVar(&c.DVRS3.Bucket, "dvr-s3-bucket", c.DVRS3.Bucket, "bucket of --dvr-s3-endpoint (created at start when missing, if the keys allow it)")
 	fs.StringVar(&c.DVRS3.Region, "dvr-s3-region", c.DVRS3.Region, "region of the bucket; empty: the store's default")
 	fs.StringVar(&c.DVRS3.AccessKey, "dvr-s3-access-key", c.DVRS3.AccessKey, "access key of the object store (with --dvr-s3-secret-key; prefer GLINT_DVR_S3_ACCESS_KEY)")
 	fs.StringVar(&c.DVRS3.SecretKey, "dvr-s3-secret-key", c.DVRS3.SecretKey, "secret key of the object store (prefer GLINT_DVR_S3_SECRET_KEY: a flag shows in the process list)")

@@ -148,8 +148,8 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 }
 
 // openDVR opens the DVR's library on --data-dir when the DVR and LL-HLS are on (it
-// records the LL-HLS segments): its recovery of what a crash left runs here, before
-// anything is served.
+// records the LL-HLS segments), with its segments in S3 when --dvr-s3-endpoint is set: its
+// recovery of what a crash left runs here, before anything is served.
 func (n *node) openDVR() error {
 	cfg := n.cfg
 	if !cfg.DVR || !cfg.HLS {
@@ -158,10 +158,19 @@ func (n *node) openDVR() error {
 		}
 		return nil
 	}
-	if cfg.DVRS3.Enabled() {
-		n.log.Warn("dvr: --dvr-s3-endpoint is set, but this build stores segments on the local disk", "data_dir", cfg.DataDir)
+	var store dvr.Store // nil: the disk under --data-dir
+	if s3 := cfg.DVRS3; s3.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), dvr.DefaultS3Timeout)
+		defer cancel()
+		st, err := dvr.NewS3Store(ctx, dvr.S3Options{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region,
+			AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Insecure: s3.Insecure})
+		if err != nil {
+			return err
+		}
+		n.log.Info("dvr: segments go to S3", "endpoint", s3.Endpoint, "bucket", s3.Bucket, "indexes", cfg.DataDir)
+		store = st
 	}
-	lib, err := dvr.Open(context.Background(), dvr.Options{DataDir: cfg.DataDir, MaxAge: cfg.DVRMaxAge,
+	lib, err := dvr.Open(context.Background(), dvr.Options{DataDir: cfg.DataDir, Store: store, MaxAge: cfg.DVRMaxAge,
 		MaxBytes: int64(cfg.DVRMaxBytes), MaxRoomBytes: int64(cfg.DVRRoomMaxBytes), Log: n.log})
 	if err != nil {
 		return fmt.Errorf("dvr: %w", err)

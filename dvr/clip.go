@@ -1,0 +1,165 @@
+package dvr
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Clip statuses, as GET /api/clips/{id} reports them.
+const (
+	clipPending = "pending"
+	clipRunning = "running"
+	clipDone    = "done"
+	clipFailed  = "failed"
+)
+
+// clip is a range of one recording: a VOD playlist per rendition over the stored segments
+// that cover it (no copy), and an MP4 made in the background. A clip Holds its recording
+// from its creation until it is deleted, expires (ClipTTL) or the Handler closes, so that
+// neither retention nor a Delete of the recording removes the bytes its playlists list.
+type clip struct {
+	id        string
+	recording Recording
+	from, to  time.Time            // the range asked
+	segs      map[string][]Segment // rendition → the segments covering the range
+	mp4Path   string
+	created   time.Time
+
+	releaseOnce sync.Once
+	releaseHold func()
+	expiry      *time.Timer
+
+	mu       sync.Mutex
+	status   string
+	progress float64
+	bytes    int64
+	duration time.Duration
+	err      string
+	cancel   func() // stops the MP4 job
+}
+
+// renditions returns the clip's renditions, sorted.
+func (c *clip) renditions() []string {
+	names := make([]string, 0, len(c.segs))
+	for r := range c.segs {
+		names = append(names, r)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// covered returns the wall-clock range the clip's segments cover (at least the range asked).
+func (c *clip) covered() (from, to time.Time) {
+	for _, segs := range c.segs {
+		if from.IsZero() || segs[0].PDT.Before(from) {
+			from = segs[0].PDT
+		}
+		if end := segs[len(segs)-1].End(); end.After(to) {
+			to = end
+		}
+	}
+	return from, to
+}
+
+// release gives up the clip's Hold on its recording, stops its MP4 job and removes its
+// MP4 file; it runs once.
+func (c *clip) release() {
+	c.releaseOnce.Do(func() {
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		c.mu.Lock()
+		cancel := c.cancel
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		c.releaseHold()
+		_ = os.Remove(c.mp4Path) // absent when never made
+	})
+}
+
+// clipState is GET /api/clips/{id}.
+type clipState struct {
+	ID        string    `json:"id"`
+	Recording string    `json:"recording"`
+	Start     time.Time `json:"start"` // the segment boundaries the clip covers
+	End       time.Time `json:"end"`
+	Playlist  string    `json:"playlist"`
+	MP4       string    `json:"mp4"`
+	Status    string    `json:"status"`
+	Progress  float64   `json:"progress"`
+	Bytes     int64     `json:"bytes,omitempty"`
+	Duration  float64   `json:"duration,omitempty"` // seconds, of the MP4
+	Error     string    `json:"error,omitempty"`
+}
+
+func (c *clip) state() clipState {
+	from, to := c.covered()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return clipState{
+		ID: c.id, Recording: c.recording.ID, Start: from, End: to,
+		Playlist: "/dvr/clips/" + c.id + "/index.m3u8", MP4: "/dvr/clips/" + c.id + ".mp4",
+		Status: c.status, Progress: c.progress, Bytes: c.bytes, Duration: c.duration.Seconds(), Error: c.err,
+	}
+}
+
+// setProgress records the MP4 job's progress.
+func (c *clip) setProgress(status string, progress float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status, c.progress = status, progress
+}
+
+// clipSet is the Handler's clips by id.
+type clipSet struct {
+	mu    sync.Mutex
+	clips map[string]*clip
+}
+
+func newClipSet() *clipSet { return &clipSet{clips: map[string]*clip{}} }
+
+func (s *clipSet) add(c *clip) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clips[c.id] = c
+}
+
+func (s *clipSet) get(id string) (*clip, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clips[id]
+	return c, ok
+}
+
+// remove takes the clip out of the set (nil when it was not there).
+func (s *clipSet) remove(id string) *clip {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clips[id]
+	delete(s.clips, id)
+	return c
+}
+
+func (s *clipSet) removeAll() []*clip {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]*clip, 0, len(s.clips))
+	for id, c := range s.clips {
+		all = append(all, c)
+		delete(s.clips, id)
+	}
+	return all
+}
+
+// newClipID returns "c" and 16 random hex digits.
+func newClipID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "c" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,89 @@
+package dvr
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// recordingJSON is a recording as the API shows it.
+type recordingJSON struct {
+	ID          string    `json:"id"`
+	Room        string    `json:"room"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end,omitzero"`
+	Live        bool      `json:"live"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Renditions  []string  `json:"renditions"`
+	Bytes       int64     `json:"bytes"`
+	Duration    float64   `json:"duration"` // seconds
+	Playlist    string    `json:"playlist"`
+}
+
+func recordingView(rec Recording) recordingJSON {
+	return recordingJSON{
+		ID: rec.ID, Room: rec.Room, Start: rec.Start, End: rec.End, Live: rec.Live,
+		Interrupted: rec.Interrupted, Renditions: rec.Renditions, Bytes: rec.Bytes,
+		Duration: rec.Duration.Seconds(), Playlist: "/dvr/recordings/" + rec.ID + "/index.m3u8",
+	}
+}
+
+// writeJSON answers v as JSON with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", cacheNone)
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do then
+}
+
+// listRecordings answers GET /api/recordings[?room=].
+func (h *Handler) listRecordings(w http.ResponseWriter, r *http.Request) {
+	room := r.URL.Query().Get("room")
+	if room != "" && !roomPattern.MatchString(room) {
+		fail(w, http.StatusBadRequest, "malformed room name")
+		return
+	}
+	list := []recordingJSON{}
+	for _, rec := range h.opts.Catalog.Recordings(room) {
+		list = append(list, recordingView(rec))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// getRecording answers GET /api/recordings/{id}.
+func (h *Handler) getRecording(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !recordingPattern.MatchString(id) {
+		fail(w, http.StatusBadRequest, "malformed recording id")
+		return
+	}
+	rec, ok := h.opts.Catalog.Recording(id)
+	if !ok {
+		fail(w, http.StatusNotFound, "unknown recording "+id)
+		return
+	}
+	writeJSON(w, http.StatusOK, recordingView(rec))
+}
+
+// deleteRecording answers DELETE /api/recordings/{id}: 204, its bytes removed once no
+// reader (a clip, a request in flight) holds them.
+func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !recordingPattern.MatchString(id) {
+		fail(w, http.StatusBadRequest, "malformed recording id")
+		return
+	}
+	if _, ok := h.opts.Catalog.Recording(id); !ok {
+		fail(w, http.StatusNotFound, "unknown recording "+id)
+		return
+	}
+	if err := h.opts.Catalog.Delete(r.Context(), id); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.log.Info("dvr: recording deleted", "recording", id)
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.WriteHeader(http.StatusNoContent)
+}

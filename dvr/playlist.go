@@ -91,13 +91,13 @@ func (p mediaPlaylist) render() []byte {
 }
 
 // writeStart writes EXT-X-START: at the catch-up time, at the beginning for start-over and
-// VOD, near the live edge for a window.
+// EVENT playlists, near the live edge for a window (a VOD starts at its beginning anyway).
 func (p mediaPlaylist) writeStart(b *bytes.Buffer, target int) {
 	switch {
 	case !p.start.IsZero():
 		off, _ := offsetAt(p.segs, p.start)
 		fmt.Fprintf(b, "#EXT-X-START:TIME-OFFSET=%s,PRECISE=YES\n", secondsString(off))
-	case p.startOver:
+	case p.startOver || p.typ == typeEvent: // an event is watched from its beginning
 		b.WriteString("#EXT-X-START:TIME-OFFSET=0\n")
 	case p.typ == typeWindow:
 		fmt.Fprintf(b, "#EXT-X-START:TIME-OFFSET=-%d\n", liveEdgeOffset*target)

@@ -151,14 +151,48 @@ func (h *Handler) newClip(rec Recording, req clipRequest) (*clip, int, error) {
 		return nil, http.StatusNotFound, fmt.Errorf("recording %s: %w", rec.ID, err)
 	}
 	id := newClipID()
-	c := &clip{id: id, recording: rec, from: from, to: to, segs: map[string][]Segment{}, created: time.Now(),
+	c := &clip{id: id, recording: rec, from: from, to: to, segs: clipSegments(all, from, to), created: time.Now(),
 		mp4Path: filepath.Join(h.opts.ClipDir, id+".mp4"), releaseHold: release, status: clipPending}
+	return c, 0, nil
+}
+
+// clipSegments picks each rendition's segments for the range [from, to): the top video
+// rendition's segments that overlap it (so the clip starts at a keyframe at or before from),
+// and for the others the segments whose middle falls within those (audio segments follow
+// the video's boundaries to within a frame, so each rendition gets the same span).
+func clipSegments(all map[string][]Segment, from, to time.Time) map[string][]Segment {
+	var variants []variant
 	for rendition, segs := range all {
-		if covering := coveringRange(segs, from, to); len(covering) > 0 {
-			c.segs[rendition] = covering
+		v := variant{rendition: rendition, audio: rendition == audioRendition}
+		v.peak, v.avg = bitrates(segs)
+		variants = append(variants, v)
+	}
+	ref := topVideo(variants)
+	if ref == "" {
+		ref = audioRendition
+	}
+	refSegs := coveringRange(all[ref], from, to)
+	out := map[string][]Segment{}
+	if len(refSegs) == 0 {
+		return out
+	}
+	out[ref] = refSegs
+	spanFrom, spanTo := refSegs[0].PDT, refSegs[len(refSegs)-1].End()
+	for rendition, segs := range all {
+		if rendition == ref {
+			continue
+		}
+		var picked []Segment
+		for _, s := range coveringRange(segs, spanFrom, spanTo) {
+			if mid := s.PDT.Add(s.Duration / 2); !mid.Before(spanFrom) && mid.Before(spanTo) {
+				picked = append(picked, s)
+			}
+		}
+		if len(picked) > 0 {
+			out[rendition] = picked
 		}
 	}
-	return c, 0, nil
+	return out
 }
 
 // dropClip forgets a clip and releases what it holds.
@@ -237,8 +271,29 @@ func (h *Handler) serveClipPlaylist(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "unknown rendition "+rendition)
 		return
 	}
-	p := mediaPlaylist{typ: typeVOD, segs: segs, base: "../../recordings/" + c.recording.ID + "/" + rendition + "/"}
+	p := mediaPlaylist{typ: typeVOD, segs: segs, base: rendition + "/"}
 	writeBody(w, r, p.render(), playlistMIME, cacheVOD)
+}
+
+// serveClipMedia answers /dvr/clips/{id}/{rendition}/{file}: a segment or init segment of
+// the clip, read under the clip's Hold, so it stays readable after its recording is
+// deleted (for as long as the clip lives).
+func (h *Handler) serveClipMedia(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.lookupClip(w, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	rendition, file := r.PathValue("rendition"), r.PathValue("file")
+	if !renditionPattern.MatchString(rendition) || !mediaFilePattern.MatchString(file) {
+		fail(w, http.StatusBadRequest, "malformed rendition or file name")
+		return
+	}
+	key, ok := findMediaKey(c.segs[rendition], file)
+	if !ok {
+		fail(w, http.StatusNotFound, "no "+file+" in clip "+c.id+"/"+rendition)
+		return
+	}
+	h.serveKey(w, r, key, file)
 }
 
 // serveClipMP4 answers /dvr/clips/{id}.mp4: the MP4 once done, 409 before (or if it failed).

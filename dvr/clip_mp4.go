@@ -62,7 +62,10 @@ func (c *clip) finish(size int64, dur time.Duration, err error) {
 }
 
 // writeClipMP4 remuxes the clip's top video rendition (and the audio rendition) into one
-// progressive MP4 at c.mp4Path, through a temporary file renamed into place.
+// progressive MP4 at c.mp4Path, through a temporary file renamed into place. It starts at
+// the keyframe that begins the clip's first segment (at most a GOP before the start asked)
+// and ends at the end asked: the samples after it are dropped (a suffix in decode order,
+// so no frame kept loses a reference), and audio is trimmed to the same span.
 func (h *Handler) writeClipMP4(ctx context.Context, c *clip) (int64, time.Duration, error) {
 	release, err := h.opts.Catalog.Hold(c.recording.ID)
 	if err != nil {
@@ -90,7 +93,10 @@ func (h *Handler) writeClipMP4(ctx context.Context, c *clip) (int64, time.Durati
 		return 0, 0, fmt.Errorf("clip file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	m := &mp4Muxer{catalog: h.opts.Catalog, out: tmp}
+	m := &mp4Muxer{catalog: h.opts.Catalog, out: tmp, to: c.to}
+	if len(chosen) > 0 {
+		m.from = c.segs[chosen[0]][0].PDT // the first video keyframe at or before the start
+	}
 	dur, err := m.mux(ctx, chosen, c.segs, func(p float64) { c.setProgress(clipRunning, p) })
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("clip file: %w", cerr)
@@ -126,11 +132,13 @@ type mp4Chunk struct {
 	description uint32
 }
 
-// mp4Muxer writes ftyp, one mdat (64-bit size, patched at the end) and the moov last.
+// mp4Muxer writes ftyp, one mdat (64-bit size, patched at the end) and the moov last,
+// keeping the samples that start in [from, to) on the wall clock.
 type mp4Muxer struct {
-	catalog Catalog
-	out     *os.File
-	written int64
+	catalog  Catalog
+	out      *os.File
+	written  int64
+	from, to time.Time
 }
 
 // mux writes the renditions' segments, interleaved by time, and returns the duration.
@@ -223,6 +231,8 @@ func (m *mp4Muxer) addSegment(ctx context.Context, t *mp4Track, seg Segment) err
 		return err
 	}
 	chunk := mp4Chunk{offset: uint64(m.written), description: desc}
+	var segStart uint64
+	first := true
 	for _, ms := range f.Segments {
 		for _, frag := range ms.Fragments {
 			samples, err := frag.GetFullSamples(trex)
@@ -230,6 +240,13 @@ func (m *mp4Muxer) addSegment(ctx context.Context, t *mp4Track, seg Segment) err
 				return err
 			}
 			for _, s := range samples {
+				if first {
+					segStart, first = s.DecodeTime, false
+				}
+				wall := seg.PDT.Add(ticksDuration(s.DecodeTime-segStart, t.timescale))
+				if wall.Before(m.from) || !wall.Before(m.to) {
+					continue
+				}
 				if err := m.write(s.Data); err != nil {
 					return err
 				}

@@ -29,6 +29,7 @@ import (
 //	GET    /dvr/recordings/{id}/{rendition}.m3u8     EVENT while live, VOD (ENDLIST) once ended
 //	GET    /dvr/recordings/{id}/{rendition}/{file}   init-{n}.mp4 and seg-{msn}.m4s, immutable
 //	GET    /dvr/clips/{id}/index.m3u8                a clip's multivariant; /{rendition}.m3u8 its VOD
+//	GET    /dvr/clips/{id}/{rendition}/{file}        the clip's media (readable while the clip lives)
 //	GET    /dvr/clips/{id}.mp4                       the clip's MP4, once done
 //	GET    /api/recordings[?room=]                   recordings as JSON, newest first
 //	GET    /api/recordings/{id}                      one recording
@@ -46,6 +47,9 @@ const (
 	DefaultWindow  = 2 * time.Hour
 	DefaultMaxClip = 10 * time.Minute
 	DefaultClipTTL = 24 * time.Hour
+	// DefaultReaderGrace: a viewer who paused a VOD for up to this long can resume it
+	// even if the recording was deleted meanwhile.
+	DefaultReaderGrace = 30 * time.Minute
 )
 
 // HandlerOptions configures NewHandler. Catalog is required; zero fields take defaults.
@@ -63,19 +67,23 @@ type HandlerOptions struct {
 	ClipTTL time.Duration
 	// ClipWorkers is how many clip MP4s are made at once (default 1).
 	ClipWorkers int
+	// ReaderGrace is how long after its last playlist request a recording stays readable
+	// by its players once deleted (default DefaultReaderGrace).
+	ReaderGrace time.Duration
 }
 
 // Handler serves the DVR's playlists, media, recordings API and clips over HTTP.
 type Handler struct {
-	opts   HandlerOptions
-	log    *slog.Logger
-	clips  *clipSet
-	ctx    context.Context // ends background clip work
-	cancel context.CancelFunc
-	jobMu  sync.Mutex // orders wg.Add after cancel in Close
-	wg     sync.WaitGroup
-	work   chan struct{} // a slot per concurrent MP4 job
-	inits  sync.Map      // init segment key → variant (codec, size), read once
+	opts    HandlerOptions
+	log     *slog.Logger
+	clips   *clipSet
+	readers *readerHolds
+	ctx     context.Context // ends background clip work
+	cancel  context.CancelFunc
+	jobMu   sync.Mutex // orders wg.Add after cancel in Close
+	wg      sync.WaitGroup
+	work    chan struct{} // a slot per concurrent MP4 job
+	inits   sync.Map      // init segment key → variant (codec, size), read once
 }
 
 // NewHandler returns a Handler over opts.Catalog.
@@ -98,10 +106,13 @@ func NewHandler(opts HandlerOptions) *Handler {
 	if opts.ClipWorkers <= 0 {
 		opts.ClipWorkers = 1
 	}
+	if opts.ReaderGrace <= 0 {
+		opts.ReaderGrace = DefaultReaderGrace
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Handler{opts: opts, log: opts.Log, ctx: ctx, cancel: cancel,
 		work: make(chan struct{}, opts.ClipWorkers)}
-	h.clips = newClipSet()
+	h.clips, h.readers = newClipSet(), newReaderHolds(opts.ReaderGrace)
 	return h
 }
 
@@ -111,6 +122,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dvr/recordings/{id}/{file}", h.serveRecordingPlaylist)
 	mux.HandleFunc("GET /dvr/recordings/{id}/{rendition}/{file}", h.serveMedia)
 	mux.HandleFunc("GET /dvr/clips/{id}/{file}", h.serveClipPlaylist)
+	mux.HandleFunc("GET /dvr/clips/{id}/{rendition}/{file}", h.serveClipMedia)
 	mux.HandleFunc("GET /dvr/clips/{file}", h.serveClipMP4)
 	mux.HandleFunc("OPTIONS /dvr/", servePreflight)
 	mux.HandleFunc("GET /api/recordings", h.listRecordings)
@@ -121,7 +133,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/clips/{id}", h.deleteClip)
 }
 
-// Close stops background clip work, waits for it (or ctx), and releases every clip's Hold.
+// Close stops background clip work, waits for it (or ctx), and releases every Hold (clips,
+// readers).
 func (h *Handler) Close(ctx context.Context) error {
 	h.jobMu.Lock()
 	h.cancel()
@@ -139,6 +152,7 @@ func (h *Handler) Close(ctx context.Context) error {
 	for _, c := range h.clips.removeAll() {
 		c.release()
 	}
+	h.readers.releaseAll()
 	return nil
 }
 

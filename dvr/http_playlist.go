@@ -105,6 +105,7 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 		from := windowFrom(segs, h.opts.Window(room))
 		p.typ, p.segs, p.discSeq = typeWindow, segs[from:], discontinuitiesBefore(segs, from)
 	}
+	h.readers.touch(h.opts.Catalog, rec.ID, rendition, segs)
 	h.writeMediaPlaylist(w, r, p, cacheLive)
 }
 
@@ -149,6 +150,7 @@ func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request)
 	if rec.Live {
 		p.typ = typeEvent
 	}
+	h.readers.touch(h.opts.Catalog, id, rendition, segs)
 	h.writeMediaPlaylist(w, r, p, cache)
 }
 
@@ -217,6 +219,12 @@ func (h *Handler) serveMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs, err := h.opts.Catalog.Segments(id, rendition)
+	if errors.Is(err, ErrNotFound) { // deleted: still readable by its players for a while
+		var held bool
+		if segs, held = h.readers.segments(id, rendition); held {
+			err = nil
+		}
+	}
 	if err != nil {
 		h.failErr(w, r, err)
 		return
@@ -226,6 +234,11 @@ func (h *Handler) serveMedia(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no "+file+" in "+id+"/"+rendition)
 		return
 	}
+	h.serveKey(w, r, key, file)
+}
+
+// serveKey answers the stored bytes of a media file, immutable.
+func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key, file string) {
 	data, err := h.opts.Catalog.Read(r.Context(), key)
 	if err != nil {
 		h.failErr(w, r, err)

@@ -92,6 +92,10 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs, err := h.opts.Catalog.Segments(rec.ID, rendition)
+	if errors.Is(err, ErrNotFound) {
+		fail(w, http.StatusNotFound, "unknown rendition "+rendition+" of recording "+rec.ID)
+		return
+	}
 	if err != nil {
 		h.failErr(w, r, err)
 		return
@@ -142,6 +146,10 @@ func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	segs, err := h.opts.Catalog.Segments(id, rendition)
+	if errors.Is(err, ErrNotFound) {
+		fail(w, http.StatusNotFound, "unknown rendition "+rendition+" of recording "+id)
+		return
+	}
 	if err != nil {
 		h.failErr(w, r, err)
 		return

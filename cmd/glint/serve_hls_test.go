@@ -22,7 +22,7 @@ func TestServeShowsTheHLSEncoder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, []string{"--http-addr", addr, "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
-			"--rtmp-addr=", "--srt-addr=", "--log-level", "warn"}, io.Discard)
+			"--rtmp-addr=", "--srt-addr=", "--data-dir", t.TempDir(), "--log-level", "warn"}, io.Discard)
 	}()
 	defer func() {
 		cancel()

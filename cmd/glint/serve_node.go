@@ -12,6 +12,7 @@ import (
 
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/dvr"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/ingest"
@@ -28,6 +29,9 @@ type node struct {
 	sfu *sfu.SFU
 	mux *http.ServeMux
 	ln  net.Listener // the HTTP listener
+	// dvr records every live room (nil when --dvr or --hls is off); it is the Catalog the
+	// DVR's HTTP handlers read.
+	dvr *dvr.Library
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -64,9 +68,18 @@ func newNode(cfg config.Config, log *slog.Logger) (n *node, err error) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	n.mux.Handle("/", web.Handler())
+	if err := n.openDVR(); err != nil {
+		return nil, err
+	}
+	if n.dvr != nil {
+		cleanups = append(cleanups, func() { _ = n.dvr.Close(context.Background()) })
+	}
 	collectors, err := n.addHLS()
 	if err != nil {
 		return nil, err
+	}
+	if n.dvr != nil {
+		collectors = append(collectors, n.dvr.Collectors()...)
 	}
 	n.mux.Handle("GET /metrics", metrics.Handler(n.sfu, collectors...))
 	in, err := n.addIngest(rooms)
@@ -103,7 +116,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 		return nil, nil
 	}
 	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: hls.NewServer(n.log), Log: n.log,
-		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart},
+		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
 		Rooms: n.cfg.RoomSettings})
 	if err != nil {
 		return nil, err
@@ -130,4 +143,35 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 	n.log.Info("ingest listening", "rtmp", in.RTMPAddr(), "srt", in.SRTAddr())
 	n.services = append(n.services, func(ctx context.Context) { _ = in.Serve(ctx) })
 	return in, nil
+}
+
+// openDVR opens the DVR's library on --data-dir when the DVR and LL-HLS are on (it
+// records the LL-HLS segments): its recovery of what a crash left runs here, before
+// anything is served.
+func (n *node) openDVR() error {
+	cfg := n.cfg
+	if !cfg.DVR || !cfg.HLS {
+		if cfg.DVR {
+			n.log.Info("dvr: off, because LL-HLS is off (--hls=false)")
+		}
+		return nil
+	}
+	if cfg.DVRS3.Enabled() {
+		n.log.Warn("dvr: --dvr-s3-endpoint is set, but this build stores segments on the local disk", "data_dir", cfg.DataDir)
+	}
+	lib, err := dvr.Open(context.Background(), dvr.Options{DataDir: cfg.DataDir, MaxAge: cfg.DVRMaxAge,
+		MaxBytes: int64(cfg.DVRMaxBytes), MaxRoomBytes: int64(cfg.DVRRoomMaxBytes), Log: n.log})
+	if err != nil {
+		return fmt.Errorf("dvr: %w", err)
+	}
+	n.dvr = lib
+	return nil
+}
+
+// segmentSink is what the LL-HLS streams tell of their segments: the DVR, when on.
+func (n *node) segmentSink() hls.SegmentSink {
+	if n.dvr == nil {
+		return nil
+	}
+	return n.dvr
 }

@@ -17,11 +17,11 @@ const (
 	clipFailed  = "failed"
 )
 
-// clip is a range of one recording: a VOD playlist per rendition over the stored segments
+// clipEntry is a range of one recording: a VOD playlist per rendition over the stored segments
 // that cover it (no copy), and an MP4 made in the background. A clip Holds its recording
 // from its creation until it is deleted, expires (ClipTTL) or the Handler closes, so that
 // neither retention nor a Delete of the recording removes the bytes its playlists list.
-type clip struct {
+type clipEntry struct {
 	id        string
 	recording Recording
 	from, to  time.Time            // the range asked
@@ -43,7 +43,7 @@ type clip struct {
 }
 
 // renditions returns the clip's renditions, sorted.
-func (c *clip) renditions() []string {
+func (c *clipEntry) renditions() []string {
 	names := make([]string, 0, len(c.segs))
 	for r := range c.segs {
 		names = append(names, r)
@@ -53,7 +53,7 @@ func (c *clip) renditions() []string {
 }
 
 // covered returns the wall-clock range the clip's segments cover (at least the range asked).
-func (c *clip) covered() (from, to time.Time) {
+func (c *clipEntry) covered() (from, to time.Time) {
 	for _, segs := range c.segs {
 		if from.IsZero() || segs[0].PDT.Before(from) {
 			from = segs[0].PDT
@@ -67,7 +67,7 @@ func (c *clip) covered() (from, to time.Time) {
 
 // release gives up the clip's Hold on its recording, stops its MP4 job and removes its
 // MP4 file; it runs once.
-func (c *clip) release() {
+func (c *clipEntry) release() {
 	c.releaseOnce.Do(func() {
 		if c.expiry != nil {
 			c.expiry.Stop()
@@ -98,7 +98,7 @@ type clipState struct {
 	Error     string    `json:"error,omitempty"`
 }
 
-func (c *clip) state() clipState {
+func (c *clipEntry) state() clipState {
 	from, to := c.covered()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -110,7 +110,7 @@ func (c *clip) state() clipState {
 }
 
 // setProgress records the MP4 job's progress.
-func (c *clip) setProgress(status string, progress float64) {
+func (c *clipEntry) setProgress(status string, progress float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.status, c.progress = status, progress
@@ -119,18 +119,18 @@ func (c *clip) setProgress(status string, progress float64) {
 // clipSet is the Handler's clips by id.
 type clipSet struct {
 	mu    sync.Mutex
-	clips map[string]*clip
+	clips map[string]*clipEntry
 }
 
-func newClipSet() *clipSet { return &clipSet{clips: map[string]*clip{}} }
+func newClipSet() *clipSet { return &clipSet{clips: map[string]*clipEntry{}} }
 
-func (s *clipSet) add(c *clip) {
+func (s *clipSet) add(c *clipEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clips[c.id] = c
 }
 
-func (s *clipSet) get(id string) (*clip, bool) {
+func (s *clipSet) get(id string) (*clipEntry, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.clips[id]
@@ -138,7 +138,7 @@ func (s *clipSet) get(id string) (*clip, bool) {
 }
 
 // remove takes the clip out of the set (nil when it was not there).
-func (s *clipSet) remove(id string) *clip {
+func (s *clipSet) remove(id string) *clipEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.clips[id]
@@ -146,10 +146,10 @@ func (s *clipSet) remove(id string) *clip {
 	return c
 }
 
-func (s *clipSet) removeAll() []*clip {
+func (s *clipSet) removeAll() []*clipEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	all := make([]*clip, 0, len(s.clips))
+	all := make([]*clipEntry, 0, len(s.clips))
 	for id, c := range s.clips {
 		all = append(all, c)
 		delete(s.clips, id)

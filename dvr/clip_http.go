@@ -112,7 +112,7 @@ func (h *Handler) clipRecording(room, id string) (Recording, int, error) {
 		}
 		return rec, 0, nil
 	}
-	if !recordingPattern.MatchString(id) {
+	if !ValidRecordingID(id) {
 		return Recording{}, http.StatusBadRequest, fmt.Errorf("malformed recording id")
 	}
 	rec, ok := h.opts.Catalog.Recording(id)
@@ -123,7 +123,7 @@ func (h *Handler) clipRecording(room, id string) (Recording, int, error) {
 }
 
 // newClip checks the range against the recording's stored segments and takes a Hold.
-func (h *Handler) newClip(rec Recording, req clipRequest) (*clip, int, error) {
+func (h *Handler) newClip(rec Recording, req clipRequest) (*clipEntry, int, error) {
 	all := map[string][]Segment{}
 	var first, last time.Time
 	for _, rendition := range rec.Renditions {
@@ -151,7 +151,7 @@ func (h *Handler) newClip(rec Recording, req clipRequest) (*clip, int, error) {
 		return nil, http.StatusNotFound, fmt.Errorf("recording %s: %w", rec.ID, err)
 	}
 	id := newClipID()
-	c := &clip{id: id, recording: rec, from: from, to: to, segs: clipSegments(all, from, to), created: time.Now(),
+	c := &clipEntry{id: id, recording: rec, from: from, to: to, segs: clipSegments(all, from, to), created: time.Now(),
 		mp4Path: filepath.Join(h.opts.ClipDir, id+".mp4"), releaseHold: release, status: clipPending}
 	return c, 0, nil
 }
@@ -207,7 +207,7 @@ func (h *Handler) dropClip(id string) bool {
 }
 
 // lookupClip returns the clip named by the request's {id}, or answers 400/404.
-func (h *Handler) lookupClip(w http.ResponseWriter, id string) (*clip, bool) {
+func (h *Handler) lookupClip(w http.ResponseWriter, id string) (*clipEntry, bool) {
 	if !clipPattern.MatchString(id) {
 		fail(w, http.StatusBadRequest, "malformed clip id")
 		return nil, false
@@ -262,7 +262,7 @@ func (h *Handler) serveClipPlaylist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rendition, ok := strings.CutSuffix(file, ".m3u8")
-	if !ok || !renditionPattern.MatchString(rendition) {
+	if !ok || !renditionName.MatchString(rendition) {
 		fail(w, http.StatusBadRequest, "malformed playlist name")
 		return
 	}
@@ -284,7 +284,7 @@ func (h *Handler) serveClipMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rendition, file := r.PathValue("rendition"), r.PathValue("file")
-	if !renditionPattern.MatchString(rendition) || !mediaFilePattern.MatchString(file) {
+	if !renditionName.MatchString(rendition) || !mediaFilePattern.MatchString(file) {
 		fail(w, http.StatusBadRequest, "malformed rendition or file name")
 		return
 	}

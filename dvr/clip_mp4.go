@@ -15,7 +15,7 @@ import (
 
 // startMP4 makes the clip's MP4 in the background (at most ClipWorkers at once), holding
 // the recording while it reads.
-func (h *Handler) startMP4(c *clip) {
+func (h *Handler) startMP4(c *clipEntry) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	c.mu.Lock()
 	c.cancel = cancel
@@ -51,7 +51,7 @@ func (h *Handler) startMP4(c *clip) {
 }
 
 // finish records the MP4 job's outcome.
-func (c *clip) finish(size int64, dur time.Duration, err error) {
+func (c *clipEntry) finish(size int64, dur time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
@@ -66,7 +66,7 @@ func (c *clip) finish(size int64, dur time.Duration, err error) {
 // the keyframe that begins the clip's first segment (at most a GOP before the start asked)
 // and ends at the end asked: the samples after it are dropped (a suffix in decode order,
 // so no frame kept loses a reference), and audio is trimmed to the same span.
-func (h *Handler) writeClipMP4(ctx context.Context, c *clip) (int64, time.Duration, error) {
+func (h *Handler) writeClipMP4(ctx context.Context, c *clipEntry) (int64, time.Duration, error) {
 	release, err := h.opts.Catalog.Hold(c.recording.ID)
 	if err != nil {
 		return 0, 0, fmt.Errorf("hold recording %s: %w", c.recording.ID, err)

@@ -156,12 +156,11 @@ func (h *Handler) Close(ctx context.Context) error {
 	return nil
 }
 
-// Names in URLs. A room is as config validates it; a recording id is "{room}.{start}"; a
-// clip id is hex; a rendition as package hls allows it. None may hold "/" or "..".
+// Names in URLs, besides recording ids (ValidRecordingID) and renditions (renditionName):
+// a room is as config validates it, a clip id is "c" and hex, a media file is named as the
+// layout names it. None may hold "/" or "..", so no name reaches outside its directory.
 var (
 	roomPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-	recordingPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.[0-9]{8}T[0-9]{6}Z$`)
-	renditionPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	clipPattern      = regexp.MustCompile(`^c[0-9a-f]{16}$`)
 	mediaFilePattern = regexp.MustCompile(`^(init-[0-9]{1,20}\.mp4|seg-[0-9]{1,20}\.m4s)$`)
 )
@@ -182,13 +181,16 @@ func fail(w http.ResponseWriter, code int, reason string) {
 	http.Error(w, reason, code)
 }
 
-// failErr answers 404 for ErrNotFound, 400 for ErrBadID and 500 (logged) otherwise.
+// failErr answers 404 for ErrNotFound, 400 for ErrBadID, 409 for ErrLive and 500 (logged)
+// otherwise.
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrBadID):
 		fail(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrLive):
+		fail(w, http.StatusConflict, err.Error())
 	case r.Context().Err() != nil:
 		fail(w, http.StatusServiceUnavailable, "request ended")
 	default:

@@ -1,14 +1,12 @@
 package dvr
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -16,162 +14,6 @@ import (
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/media"
 )
-
-// memCatalog is a Catalog in memory that records an hls.Stream through an hls.SinkFuncs
-// sink: the segments the HTTP handlers serve are real fMP4 from package hls.
-type memCatalog struct {
-	mu      sync.Mutex
-	recs    map[string]*memRecording
-	data    map[string][]byte
-	holds   map[string]int
-	deleted map[string]bool // deleted, bytes kept until the last Hold goes
-}
-
-type memRecording struct {
-	rec  Recording
-	segs map[string][]Segment
-}
-
-func newMemCatalog() *memCatalog {
-	return &memCatalog{recs: map[string]*memRecording{}, data: map[string][]byte{}, holds: map[string]int{}, deleted: map[string]bool{}}
-}
-
-// sink records the segments of room into recording id (started at start).
-func (c *memCatalog) sink(id, room string, start time.Time) hls.SegmentSink {
-	c.mu.Lock()
-	c.recs[id] = &memRecording{rec: Recording{ID: id, Room: room, Start: start, Live: true}, segs: map[string][]Segment{}}
-	c.mu.Unlock()
-	return hls.SinkFuncs{
-		Segment: func(s hls.FinishedSegment) { c.addSegment(id, s) },
-		Closed: func(string) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			r := c.recs[id]
-			r.rec.Live = false
-			r.rec.End = r.rec.Start.Add(r.rec.Duration)
-		},
-	}
-}
-
-func (c *memCatalog) addSegment(id string, s hls.FinishedSegment) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.recs[id]
-	dir := fmt.Sprintf("%s/%s/%s/", s.Room, id, s.Rendition)
-	seg := Segment{MSN: s.MSN, Key: fmt.Sprintf("%sseg-%d.m4s", dir, s.MSN), InitKey: fmt.Sprintf("%sinit-%d.mp4", dir, s.InitID),
-		Bytes: int64(len(s.Data)), Duration: s.Duration, PDT: s.ProgramDateTime, Discontinuity: s.Discontinuity, Independent: s.Independent}
-	c.data[seg.Key], c.data[seg.InitKey] = s.Data, s.Init
-	if _, ok := r.segs[s.Rendition]; !ok {
-		r.rec.Renditions = append(r.rec.Renditions, s.Rendition)
-		sort.Strings(r.rec.Renditions)
-	}
-	r.segs[s.Rendition] = append(r.segs[s.Rendition], seg)
-	r.rec.Bytes += seg.Bytes
-	if end := seg.End().Sub(r.rec.Start); end > r.rec.Duration {
-		r.rec.Duration = end
-	}
-}
-
-func (c *memCatalog) Recordings(room string) []Recording {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []Recording
-	for _, r := range c.recs {
-		if room == "" || r.rec.Room == room {
-			out = append(out, r.rec)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start.After(out[j].Start) })
-	return out
-}
-
-func (c *memCatalog) Recording(id string) (Recording, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.recs[id]
-	if !ok {
-		return Recording{}, false
-	}
-	return r.rec, true
-}
-
-func (c *memCatalog) Live(room string) (Recording, bool) {
-	for _, r := range c.Recordings(room) {
-		if r.Live {
-			return r, true
-		}
-	}
-	return Recording{}, false
-}
-
-func (c *memCatalog) Segments(id, rendition string) ([]Segment, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.recs[id]
-	if !ok || r.segs[rendition] == nil {
-		return nil, fmt.Errorf("segments of %s/%s: %w", id, rendition, ErrNotFound)
-	}
-	return append([]Segment(nil), r.segs[rendition]...), nil
-}
-
-func (c *memCatalog) Read(_ context.Context, key string) ([]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.data[key]
-	if !ok {
-		return nil, fmt.Errorf("read %s: %w", key, ErrNotFound)
-	}
-	return b, nil
-}
-
-func (c *memCatalog) Hold(id string) (func(), error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.recs[id]; !ok && !c.deleted[id] {
-		return nil, fmt.Errorf("hold %s: %w", id, ErrNotFound)
-	}
-	c.holds[id]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.holds[id]--; c.holds[id] == 0 && c.deleted[id] {
-				c.dropBytesLocked(id)
-			}
-		})
-	}, nil
-}
-
-func (c *memCatalog) Delete(_ context.Context, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.recs[id]; !ok {
-		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
-	}
-	delete(c.recs, id)
-	c.deleted[id] = true
-	if c.holds[id] == 0 {
-		c.dropBytesLocked(id)
-	}
-	return nil
-}
-
-// dropBytesLocked removes the bytes of a deleted recording (keys hold "/{id}/").
-func (c *memCatalog) dropBytesLocked(id string) {
-	for key := range c.data {
-		if filepath.Base(filepath.Dir(filepath.Dir(key))) == id {
-			delete(c.data, key)
-		}
-	}
-}
-
-// holding returns how many Holds the recording has.
-func (c *memCatalog) holding(id string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.holds[id]
-}
 
 // testSource is real H.264 (two renditions, a keyframe every 2 s) and AAC made once by the
 // ffmpeg CLI, split into access units and frames.
@@ -282,13 +124,13 @@ type testRecording struct {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// record starts a recording of room in c: renditions "hi", "lo" and audio.
-func record(t testing.TB, c *memCatalog, room string, start time.Time) *testRecording {
+// startRecording starts a recording of room by the Library: renditions "hi", "lo" and audio.
+func startRecording(t testing.TB, lib *Library, room string, start time.Time) *testRecording {
 	t.Helper()
 	src := loadSource(t)
 	id := room + "." + start.UTC().Format("20060102T150405Z")
 	tr := &testRecording{id: id, start: start}
-	tr.stream = hls.NewStream(room, hls.Config{Sink: c.sink(id, room, start)}, quietLog())
+	tr.stream = hls.NewStream(room, hls.Config{Sink: lib}, quietLog())
 	for _, r := range []string{"hi", "lo"} {
 		track, err := tr.stream.AddVideo(r, hls.VideoTrackInfo{FPS: sourceFPS, BitrateKbps: 300})
 		if err != nil {

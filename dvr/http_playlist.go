@@ -87,7 +87,7 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rendition, ok := strings.CutSuffix(file, ".m3u8")
-	if !ok || !renditionPattern.MatchString(rendition) {
+	if !ok || !renditionName.MatchString(rendition) {
 		fail(w, http.StatusBadRequest, "malformed playlist name")
 		return
 	}
@@ -117,7 +117,7 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 // an EVENT playlist while the recording is live, a VOD once it ended.
 func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !recordingPattern.MatchString(id) {
+	if !ValidRecordingID(id) {
 		fail(w, http.StatusBadRequest, "malformed recording id")
 		return
 	}
@@ -141,7 +141,7 @@ func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	rendition, ok := strings.CutSuffix(file, ".m3u8")
-	if !ok || !renditionPattern.MatchString(rendition) {
+	if !ok || !renditionName.MatchString(rendition) {
 		fail(w, http.StatusBadRequest, "malformed playlist name")
 		return
 	}
@@ -216,10 +216,10 @@ func (h *Handler) serveMultivariant(w http.ResponseWriter, r *http.Request, rec 
 func (h *Handler) serveMedia(w http.ResponseWriter, r *http.Request) {
 	id, rendition, file := r.PathValue("id"), r.PathValue("rendition"), r.PathValue("file")
 	switch {
-	case !recordingPattern.MatchString(id):
+	case !ValidRecordingID(id):
 		fail(w, http.StatusBadRequest, "malformed recording id")
 		return
-	case !renditionPattern.MatchString(rendition):
+	case !renditionName.MatchString(rendition):
 		fail(w, http.StatusBadRequest, "malformed rendition")
 		return
 	case !mediaFilePattern.MatchString(file):

@@ -55,7 +55,7 @@ func (h *Handler) listRecordings(w http.ResponseWriter, r *http.Request) {
 // getRecording answers GET /api/recordings/{id}.
 func (h *Handler) getRecording(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !recordingPattern.MatchString(id) {
+	if !ValidRecordingID(id) {
 		fail(w, http.StatusBadRequest, "malformed recording id")
 		return
 	}
@@ -71,7 +71,7 @@ func (h *Handler) getRecording(w http.ResponseWriter, r *http.Request) {
 // reader (a clip, a request in flight) holds them.
 func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !recordingPattern.MatchString(id) {
+	if !ValidRecordingID(id) {
 		fail(w, http.StatusBadRequest, "malformed recording id")
 		return
 	}

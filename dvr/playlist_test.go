@@ -112,7 +112,8 @@ func get(t testing.TB, url string, want int) (string, http.Header) {
 // dvrFixture is a Handler over a room "room1" with an ended recording (60 s, then a
 // reconnect after a 10 s pause, then 20 s) and a live one (40 s so far, window 20 s).
 type dvrFixture struct {
-	cat        *memCatalog
+	dir        string
+	cat        *Library
 	h          *Handler
 	srv        *httptest.Server
 	ended      *testRecording
@@ -123,16 +124,18 @@ type dvrFixture struct {
 
 func newFixture(t testing.TB) *dvrFixture {
 	t.Helper()
-	f := &dvrFixture{cat: newMemCatalog(),
+	f := &dvrFixture{dir: t.TempDir(),
 		endedStart: time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC), liveStart: time.Date(2026, 12, 5, 21, 0, 0, 0, time.UTC)}
-	f.ended = record(t, f.cat, "room1", f.endedStart)
+	f.cat = openLib(t, f.dir, Options{})
+	f.ended = startRecording(t, f.cat, "room1", f.endedStart)
 	f.ended.feed(t, 60*time.Second)
 	f.ended.reconnect(t, 10*time.Second)
 	f.ended.feed(t, 20*time.Second)
 	f.ended.end()
-	f.live = record(t, f.cat, "room1", f.liveStart)
+	f.live = startRecording(t, f.cat, "room1", f.liveStart)
 	f.live.feed(t, 40*time.Second)
 	t.Cleanup(f.live.end)
+	waitDrained(t, f.cat)
 	f.h = NewHandler(HandlerOptions{Catalog: f.cat, Log: quietLog(), ClipDir: t.TempDir(), MaxClip: time.Minute,
 		Window: func(string) time.Duration { return 20 * time.Second }})
 	mux := http.NewServeMux()

@@ -299,8 +299,9 @@ func (h *Handler) serveClipMedia(w http.ResponseWriter, r *http.Request) {
 // serveClipMP4 answers /dvr/clips/{id}.mp4: the MP4 once done, 409 before (or if it failed).
 func (h *Handler) serveClipMP4(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(r.PathValue("file"), ".mp4")
-	if !ok {
-		fail(w, http.StatusNotFound, "not found")
+	if !ok { // a playlist of a room named "clips"
+		r.SetPathValue("room", "clips")
+		h.serveRoomPlaylist(w, r)
 		return
 	}
 	c, ok := h.lookupClip(w, id)

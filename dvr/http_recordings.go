@@ -67,8 +67,8 @@ func (h *Handler) getRecording(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, recordingView(rec))
 }
 
-// deleteRecording answers DELETE /api/recordings/{id}: 204, its bytes removed once no
-// reader (a clip, a request in flight) holds them.
+// deleteRecording answers DELETE /api/recordings/{id}: 204 (409 while live); the bytes go
+// once no reader (a clip, a player within its grace) holds them.
 func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !ValidRecordingID(id) {

@@ -1,54 +1,43 @@
 package dvr
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
-// probed is what ffprobe reports of a URL.
-type probed struct {
-	Streams []struct {
-		CodecType    string `json:"codec_type"`
-		NbReadFrames string `json:"nb_read_frames"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
+// probeDecodes has ffprobe decode the first 4 s of url (a playlist starts 3 segments from
+// the end of a live one: 6 s are there) and fails unless it holds decodable H.264 and AAC.
+func probeDecodes(t *testing.T, url string) {
+	t.Helper()
+	streams, err := testkit.ProbeStreams(t.Context(), url, 4*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := map[string]bool{}
+	for _, s := range streams {
+		decoded[s.Codec] = decoded[s.Codec] || s.Frames > 0
+	}
+	if !decoded["h264"] || !decoded["aac"] {
+		t.Fatalf("ffprobe %s decoded %v, want h264 and aac frames", url, streams)
+	}
 }
 
-// ffprobe decodes up to the first seconds of url (every frame: -count_frames) and fails
-// the test unless it holds decodable video and audio.
-func ffprobe(t *testing.T, url string, seconds int) probed {
+// probeDuration returns the duration ffprobe reads from a file's header.
+func probeDuration(t *testing.T, url string) time.Duration {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-live_start_index", "0", "-read_intervals", fmt.Sprintf("%%+%d", seconds),
-		"-count_frames", "-show_entries", "stream=codec_type,nb_read_frames:format=duration", "-of", "json", url).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
+	out, err := testkit.Command(t.Context(), time.Minute, "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url)
+	secs, perr := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil || perr != nil {
+		t.Fatalf("ffprobe %s: %v %v: %s", url, err, perr, out)
 	}
-	var p probed
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
-	}
-	kinds := map[string]bool{}
-	for _, s := range p.Streams {
-		if n, _ := strconv.Atoi(s.NbReadFrames); n > 0 {
-			kinds[s.CodecType] = true
-		}
-	}
-	if !kinds["video"] || !kinds["audio"] {
-		t.Fatalf("ffprobe %s decoded no video or no audio: %s", url, out)
-	}
-	return p
+	return time.Duration(secs * float64(time.Second))
 }
 
 // postClip makes a clip of room1 and returns its answer.
@@ -107,7 +96,7 @@ func TestFFprobeDecodesPlaylists(t *testing.T) {
 		"/dvr/recordings/" + f.ended.id + "/index.m3u8?t=2026-12-05T20:00:40Z",
 		clip.Playlist,
 	} {
-		t.Run(path, func(t *testing.T) { ffprobe(t, f.srv.URL+path, 6) })
+		t.Run(path, func(t *testing.T) { probeDecodes(t, f.srv.URL+path) })
 	}
 }
 
@@ -139,9 +128,8 @@ func TestClipMP4(t *testing.T) {
 				t.Errorf("clip playlist lasts %v, want %v to %v", got, c.want, c.want+4*time.Second)
 			}
 			done := waitClip(t, f, st.ID)
-			probe := ffprobe(t, f.srv.URL+done.MP4, 1000)
-			secs, _ := strconv.ParseFloat(probe.Format.Duration, 64)
-			if got := time.Duration(secs * float64(time.Second)); (got - c.want).Abs() > 2*time.Second {
+			probeDecodes(t, f.srv.URL+done.MP4)
+			if got := probeDuration(t, f.srv.URL+done.MP4); (got - c.want).Abs() > 2*time.Second {
 				t.Errorf("clip MP4 lasts %v, want %v within a GOP", got, c.want)
 			}
 			if done.Bytes <= 0 || done.Progress != 1 {

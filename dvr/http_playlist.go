@@ -64,16 +64,13 @@ func (h *Handler) roomRecording(room string) (Recording, bool) {
 	return Recording{}, false
 }
 
-// serveRoomPlaylist answers /dvr/{room}/index.m3u8 and /dvr/{room}/{rendition}.m3u8.
+// serveRoomPlaylist answers /dvr/{room}/index.m3u8 and /dvr/{room}/{rendition}.m3u8: the
+// DVR window of the room's live recording (an EVENT with start=over), else its latest
+// recording as a VOD.
 func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if !roomPattern.MatchString(room) {
 		fail(w, http.StatusBadRequest, "malformed room name")
-		return
-	}
-	pq, err := parsePlaylistQuery(r.URL.Query())
-	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rec, ok := h.roomRecording(room)
@@ -81,9 +78,56 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no recording of room "+room)
 		return
 	}
+	h.servePlaylist(w, r, rec, cacheLive, func(p *mediaPlaylist, rendition string) {
+		p.base = "../recordings/" + rec.ID + "/" + rendition + "/"
+		switch {
+		case p.startOver && rec.Live:
+			p.typ = typeEvent
+		case rec.Live:
+			all := p.segs
+			from := windowFrom(all, h.opts.Window(room))
+			p.typ, p.segs, p.discSeq = typeWindow, all[from:], discontinuitiesBefore(all, from)
+		}
+	})
+}
+
+// serveRecordingPlaylist answers /dvr/recordings/{id}/index.m3u8 and /{rendition}.m3u8:
+// an EVENT playlist while the recording is live, a VOD once it ended.
+func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !ValidRecordingID(id) {
+		fail(w, http.StatusBadRequest, "malformed recording id")
+		return
+	}
+	rec, ok := h.opts.Catalog.Recording(id)
+	if !ok {
+		fail(w, http.StatusNotFound, "unknown recording "+id)
+		return
+	}
+	cache := cacheVOD
+	if rec.Live {
+		cache = cacheLive
+	}
+	h.servePlaylist(w, r, rec, cache, func(p *mediaPlaylist, rendition string) {
+		p.base = rendition + "/"
+		if rec.Live {
+			p.typ = typeEvent
+		}
+	})
+}
+
+// servePlaylist answers the {file} of a recording's playlists: index.m3u8 (multivariant)
+// or {rendition}.m3u8, a VOD of all its segments that shape adapts (URIs, type, window).
+// The recording's segments are held for the readers' grace.
+func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request, rec Recording, cache string, shape func(*mediaPlaylist, string)) {
+	pq, err := parsePlaylistQuery(r.URL.Query())
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	file := r.PathValue("file")
 	if file == "index.m3u8" {
-		h.serveMultivariant(w, r, rec, "", pq, cacheLive)
+		h.serveMultivariant(w, r, rec, "", pq, cache)
 		return
 	}
 	rendition, ok := strings.CutSuffix(file, ".m3u8")
@@ -100,65 +144,9 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 		h.failErr(w, r, err)
 		return
 	}
-	p := mediaPlaylist{typ: typeVOD, segs: segs, base: "../recordings/" + rec.ID + "/" + rendition + "/",
-		start: pq.at, startOver: pq.startOver}
-	switch {
-	case pq.startOver && rec.Live:
-		p.typ = typeEvent
-	case rec.Live:
-		from := windowFrom(segs, h.opts.Window(room))
-		p.typ, p.segs, p.discSeq = typeWindow, segs[from:], discontinuitiesBefore(segs, from)
-	}
 	h.readers.touch(h.opts.Catalog, rec.ID, rendition, segs)
-	h.writeMediaPlaylist(w, r, p, cacheLive)
-}
-
-// serveRecordingPlaylist answers /dvr/recordings/{id}/index.m3u8 and /{rendition}.m3u8:
-// an EVENT playlist while the recording is live, a VOD once it ended.
-func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !ValidRecordingID(id) {
-		fail(w, http.StatusBadRequest, "malformed recording id")
-		return
-	}
-	pq, err := parsePlaylistQuery(r.URL.Query())
-	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	rec, ok := h.opts.Catalog.Recording(id)
-	if !ok {
-		fail(w, http.StatusNotFound, "unknown recording "+id)
-		return
-	}
-	cache := cacheVOD
-	if rec.Live {
-		cache = cacheLive
-	}
-	file := r.PathValue("file")
-	if file == "index.m3u8" {
-		h.serveMultivariant(w, r, rec, "", pq, cache)
-		return
-	}
-	rendition, ok := strings.CutSuffix(file, ".m3u8")
-	if !ok || !renditionName.MatchString(rendition) {
-		fail(w, http.StatusBadRequest, "malformed playlist name")
-		return
-	}
-	segs, err := h.opts.Catalog.Segments(id, rendition)
-	if errors.Is(err, ErrNotFound) {
-		fail(w, http.StatusNotFound, "unknown rendition "+rendition+" of recording "+id)
-		return
-	}
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	p := mediaPlaylist{typ: typeVOD, segs: segs, base: rendition + "/", start: pq.at, startOver: pq.startOver}
-	if rec.Live {
-		p.typ = typeEvent
-	}
-	h.readers.touch(h.opts.Catalog, id, rendition, segs)
+	p := mediaPlaylist{typ: typeVOD, segs: segs, start: pq.at, startOver: pq.startOver}
+	shape(&p, rendition)
 	h.writeMediaPlaylist(w, r, p, cache)
 }
 

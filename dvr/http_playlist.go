@@ -94,14 +94,8 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 // serveRecordingPlaylist answers /dvr/recordings/{id}/index.m3u8 and /{rendition}.m3u8:
 // an EVENT playlist while the recording is live, a VOD once it ended.
 func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !ValidRecordingID(id) {
-		fail(w, http.StatusBadRequest, "malformed recording id")
-		return
-	}
-	rec, ok := h.opts.Catalog.Recording(id)
+	rec, ok := h.lookupRecording(w, r.PathValue("id"))
 	if !ok {
-		fail(w, http.StatusNotFound, "unknown recording "+id)
 		return
 	}
 	cache := cacheVOD

@@ -52,33 +52,34 @@ func (h *Handler) listRecordings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-// getRecording answers GET /api/recordings/{id}.
-func (h *Handler) getRecording(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// lookupRecording returns the recording named id, or answers 400 (malformed) or 404.
+func (h *Handler) lookupRecording(w http.ResponseWriter, id string) (Recording, bool) {
 	if !ValidRecordingID(id) {
 		fail(w, http.StatusBadRequest, "malformed recording id")
-		return
+		return Recording{}, false
 	}
 	rec, ok := h.opts.Catalog.Recording(id)
 	if !ok {
 		fail(w, http.StatusNotFound, "unknown recording "+id)
-		return
 	}
-	writeJSON(w, http.StatusOK, recordingView(rec))
+	return rec, ok
+}
+
+// getRecording answers GET /api/recordings/{id}.
+func (h *Handler) getRecording(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := h.lookupRecording(w, r.PathValue("id")); ok {
+		writeJSON(w, http.StatusOK, recordingView(rec))
+	}
 }
 
 // deleteRecording answers DELETE /api/recordings/{id}: 204 (409 while live); the bytes go
 // once no reader (a clip, a player within its grace) holds them.
 func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !ValidRecordingID(id) {
-		fail(w, http.StatusBadRequest, "malformed recording id")
+	rec, ok := h.lookupRecording(w, r.PathValue("id"))
+	if !ok {
 		return
 	}
-	if _, ok := h.opts.Catalog.Recording(id); !ok {
-		fail(w, http.StatusNotFound, "unknown recording "+id)
-		return
-	}
+	id := rec.ID
 	if err := h.opts.Catalog.Delete(r.Context(), id); err != nil {
 		h.failErr(w, r, err)
 		return

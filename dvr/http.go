@@ -62,7 +62,7 @@ const (
 // HandlerOptions configures NewHandler. Catalog is required; zero fields take defaults.
 type HandlerOptions struct {
 	Catalog Catalog
-	// Window is the DVR window of a room (default: DefaultWindow for every room).
+	// Window is the DVR window of a room (default, and for a result <= 0: DefaultWindow).
 	Window func(room string) time.Duration
 	Log    *slog.Logger
 	// ClipDir is where clip MP4s are written (default: glint-clips under os.TempDir()).

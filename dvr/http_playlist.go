@@ -84,8 +84,11 @@ func (h *Handler) serveRoomPlaylist(w http.ResponseWriter, r *http.Request) {
 		case p.startOver && rec.Live:
 			p.typ = typeEvent
 		case rec.Live:
-			all := p.segs
-			from := windowFrom(all, h.opts.Window(room))
+			all, window := p.segs, h.opts.Window(room)
+			if window <= 0 {
+				window = DefaultWindow
+			}
+			from := windowFrom(all, window)
 			p.typ, p.segs, p.discSeq = typeWindow, all[from:], discontinuitiesBefore(all, from)
 		}
 	})

@@ -202,58 +202,86 @@ func (m *mp4Muxer) write(b []byte) error {
 
 // addSegment appends one stored segment's samples to the mdat and to t's tables.
 func (m *mp4Muxer) addSegment(ctx context.Context, t *mp4Track, seg Segment) error {
-	desc, ok := t.inits[seg.InitKey]
-	if !ok {
-		data, err := m.catalog.Read(ctx, seg.InitKey)
-		if err != nil {
-			return err
-		}
-		f, err := mp4.DecodeFile(bytes.NewReader(data))
-		if err != nil || f.Init == nil || f.Init.Moov.Trak == nil || f.Init.Moov.Mvex == nil {
-			return fmt.Errorf("init segment %s: not a fragmented MP4 init (%v)", seg.InitKey, err)
-		}
-		scale := f.Init.Moov.Trak.Mdia.Mdhd.Timescale
-		if t.timescale != 0 && scale != t.timescale {
-			return fmt.Errorf("init segment %s: timescale changes from %d to %d", seg.InitKey, t.timescale, scale)
-		}
-		t.timescale = scale
-		t.initBoxes = append(t.initBoxes, f.Init)
-		desc = uint32(len(t.initBoxes))
-		t.inits[seg.InitKey] = desc
-	}
-	trex := t.initBoxes[desc-1].Moov.Mvex.Trex
-	data, err := m.catalog.Read(ctx, seg.Key)
+	desc, err := m.initFor(ctx, t, seg.InitKey)
 	if err != nil {
 		return err
+	}
+	samples, err := m.segmentSamples(ctx, seg.Key, t.initBoxes[desc-1].Moov.Mvex.Trex)
+	if err != nil {
+		return err
+	}
+	return m.writeChunk(t, desc, seg.PDT, samples)
+}
+
+// initFor returns the sample description index of an init segment in t, reading it the
+// first time.
+func (m *mp4Muxer) initFor(ctx context.Context, t *mp4Track, key string) (uint32, error) {
+	if desc, ok := t.inits[key]; ok {
+		return desc, nil
+	}
+	data, err := m.catalog.Read(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	f, err := mp4.DecodeFile(bytes.NewReader(data))
+	if err != nil || f.Init == nil || f.Init.Moov.Trak == nil || f.Init.Moov.Mvex == nil {
+		return 0, fmt.Errorf("init segment %s: not a fragmented MP4 init (%v)", key, err)
+	}
+	if err := t.addInit(f.Init); err != nil {
+		return 0, fmt.Errorf("init segment %s: %w", key, err)
+	}
+	t.inits[key] = uint32(len(t.initBoxes))
+	return t.inits[key], nil
+}
+
+// addInit adds a sample description to the track.
+func (t *mp4Track) addInit(init *mp4.InitSegment) error {
+	scale := init.Moov.Trak.Mdia.Mdhd.Timescale
+	if t.timescale != 0 && scale != t.timescale {
+		return fmt.Errorf("timescale changes from %d to %d", t.timescale, scale)
+	}
+	t.timescale = scale
+	t.initBoxes = append(t.initBoxes, init)
+	return nil
+}
+
+// segmentSamples reads and parses a stored segment.
+func (m *mp4Muxer) segmentSamples(ctx context.Context, key string, trex *mp4.TrexBox) ([]mp4.FullSample, error) {
+	data, err := m.catalog.Read(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	f, err := mp4.DecodeFile(bytes.NewReader(data))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	chunk := mp4Chunk{offset: uint64(m.written), description: desc}
-	var segStart uint64
-	first := true
+	var all []mp4.FullSample
 	for _, ms := range f.Segments {
 		for _, frag := range ms.Fragments {
 			samples, err := frag.GetFullSamples(trex)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			for _, s := range samples {
-				if first {
-					segStart, first = s.DecodeTime, false
-				}
-				wall := seg.PDT.Add(ticksDuration(s.DecodeTime-segStart, t.timescale))
-				if wall.Before(m.from) || !wall.Before(m.to) {
-					continue
-				}
-				if err := m.write(s.Data); err != nil {
-					return err
-				}
-				t.addSample(s)
-				chunk.samples++
-			}
+			all = append(all, samples...)
 		}
+	}
+	return all, nil
+}
+
+// writeChunk writes the samples of one segment that start within [m.from, m.to) as a chunk
+// of sample description desc; pdt is the wall-clock time of the first sample.
+func (m *mp4Muxer) writeChunk(t *mp4Track, desc uint32, pdt time.Time, samples []mp4.FullSample) error {
+	chunk := mp4Chunk{offset: uint64(m.written), description: desc}
+	for _, s := range samples {
+		wall := pdt.Add(ticksDuration(s.DecodeTime-samples[0].DecodeTime, t.timescale))
+		if wall.Before(m.from) || !wall.Before(m.to) {
+			continue
+		}
+		if err := m.write(s.Data); err != nil {
+			return err
+		}
+		t.addSample(s)
+		chunk.samples++
 	}
 	if chunk.samples > 0 {
 		t.chunks = append(t.chunks, chunk)

@@ -28,6 +28,7 @@ type clipEntry struct {
 	segs      map[string][]Segment // rendition → the segments covering the range
 	mp4Path   string
 	created   time.Time
+	accurate  bool // the MP4 starts on the exact frame (its first GOP re-encoded)
 
 	releaseOnce sync.Once
 	releaseHold func()

@@ -2,7 +2,6 @@ package dvr
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,9 +23,6 @@ type clipRequest struct {
 	Last        *float64   `json:"last,omitempty"`
 	Accurate    bool       `json:"accurate,omitempty"`
 }
-
-// errNotBuilt answers a frame-accurate clip request.
-var errNotBuilt = errors.New("frame-accurate cutting (accurate: true) is not built: clips are cut at segment boundaries (keyframes); omit accurate")
 
 // clipRange turns the request into a wall-clock range within [first, last] (the stored
 // segments' bounds), or a one-line reason.
@@ -80,10 +76,6 @@ func (h *Handler) createClip(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		fail(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
-		return
-	}
-	if req.Accurate {
-		fail(w, http.StatusNotImplemented, errNotBuilt.Error())
 		return
 	}
 	rec, code, err := h.clipRecording(room, req.Recording)
@@ -152,7 +144,7 @@ func (h *Handler) newClip(rec Recording, req clipRequest) (*clipEntry, int, erro
 	}
 	id := newClipID()
 	c := &clipEntry{id: id, recording: rec, from: from, to: to, segs: clipSegments(all, from, to), created: time.Now(),
-		mp4Path: filepath.Join(h.opts.ClipDir, id+".mp4"), releaseHold: release, status: clipPending}
+		mp4Path: filepath.Join(h.opts.ClipDir, id+".mp4"), releaseHold: release, status: clipPending, accurate: req.Accurate}
 	return c, 0, nil
 }
 

@@ -65,7 +65,8 @@ func (c *clipEntry) finish(size int64, dur time.Duration, err error) {
 // progressive MP4 at c.mp4Path, through a temporary file renamed into place. It starts at
 // the keyframe that begins the clip's first segment (at most a GOP before the start asked)
 // and ends at the end asked: the samples after it are dropped (a suffix in decode order,
-// so no frame kept loses a reference), and audio is trimmed to the same span.
+// so no frame kept loses a reference), and audio is trimmed to the same span. An accurate
+// clip starts on the frame at or after the start asked instead (clip_accurate.go).
 func (h *Handler) writeClipMP4(ctx context.Context, c *clipEntry) (int64, time.Duration, error) {
 	release, err := h.opts.Catalog.Hold(c.recording.ID)
 	if err != nil {
@@ -93,8 +94,9 @@ func (h *Handler) writeClipMP4(ctx context.Context, c *clipEntry) (int64, time.D
 		return 0, 0, fmt.Errorf("clip file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	m := &mp4Muxer{catalog: h.opts.Catalog, out: tmp, to: c.to}
-	if len(chosen) > 0 {
+	m := &mp4Muxer{catalog: h.opts.Catalog, out: tmp, to: c.to, from: c.from,
+		accurate: c.accurate && len(chosen) > 0 && chosen[0] != audioRendition}
+	if !m.accurate && len(chosen) > 0 {
 		m.from = c.segs[chosen[0]][0].PDT // the first video keyframe at or before the start
 	}
 	dur, err := m.mux(ctx, chosen, c.segs, func(p float64) { c.setProgress(clipRunning, p) })
@@ -139,6 +141,9 @@ type mp4Muxer struct {
 	out      *os.File
 	written  int64
 	from, to time.Time
+	// accurate: the first track is video, its first segment re-encoded from from on
+	// (clip_accurate.go).
+	accurate bool
 }
 
 // mux writes the renditions' segments, interleaved by time, and returns the duration.
@@ -166,11 +171,16 @@ func (m *mp4Muxer) mux(ctx context.Context, renditions []string, segs map[string
 		}
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].seg.PDT.Before(jobs[b].seg.PDT) })
+	headDone := false
 	for n, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if err := m.addSegment(ctx, tracks[j.track], j.seg); err != nil {
+		add := m.addSegment
+		if m.accurate && j.track == 0 && !headDone {
+			add, headDone = m.addHead, true
+		}
+		if err := add(ctx, tracks[j.track], j.seg); err != nil {
 			return 0, fmt.Errorf("segment %s: %w", j.seg.Key, err)
 		}
 		progress(float64(n+1) / float64(len(jobs)))

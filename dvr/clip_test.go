@@ -112,6 +112,7 @@ func TestClipMP4(t *testing.T) {
 		{"offsets", `{"start_offset": 4.5, "end_offset": 16.5}`, 12 * time.Second},
 		{"last", `{"last": 10}`, 10 * time.Second},
 		{"over the reconnect", `{"recording": "` + f.ended.id + `", "start_offset": 50, "end_offset": 80}`, 20 * time.Second},
+		{"accurate", `{"start": "2026-12-05T21:00:05.5Z", "end": "2026-12-05T21:00:17.25Z", "accurate": true}`, 11750 * time.Millisecond},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,8 +130,12 @@ func TestClipMP4(t *testing.T) {
 			}
 			done := waitClip(t, f, st.ID)
 			probeDecodes(t, f.srv.URL+done.MP4)
-			if got := probeDuration(t, f.srv.URL+done.MP4); (got - c.want).Abs() > 2*time.Second {
-				t.Errorf("clip MP4 lasts %v, want %v within a GOP", got, c.want)
+			tolerance := 2 * time.Second // a GOP
+			if strings.Contains(c.body, "accurate") {
+				tolerance = time.Second/sourceFPS + 25*time.Millisecond // a video frame (and an AAC frame)
+			}
+			if got := probeDuration(t, f.srv.URL+done.MP4); (got - c.want).Abs() > tolerance {
+				t.Errorf("clip MP4 lasts %v, want %v within %v", got, c.want, tolerance)
 			}
 			if done.Bytes <= 0 || done.Progress != 1 {
 				t.Errorf("clip state %+v", done)

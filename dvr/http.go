@@ -41,8 +41,7 @@ import (
 // Bad input is a 4xx with a one-line reason: unknown room, recording, rendition, clip or
 // file → 404; malformed ids or file names (path traversal) → 400; a clip range outside the
 // recording, reversed or too long → 400; a catch-up time outside the playlist → 416;
-// deleting a live recording, or a clip MP4 not done → 409; accurate: true → 501
-// (frame-accurate cutting is not built: clips start at the keyframe before their start).
+// deleting a live recording, or a clip MP4 not done → 409.
 //
 // Lifetimes: a clip Holds its recording until it is deleted, expires (ClipTTL) or the
 // Handler closes; each media playlist request Holds its recording until ReaderGrace after

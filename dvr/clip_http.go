@@ -21,7 +21,7 @@ type clipRequest struct {
 	StartOffset *float64   `json:"start_offset,omitempty"`
 	EndOffset   *float64   `json:"end_offset,omitempty"`
 	Last        *float64   `json:"last,omitempty"`
-	Accurate    bool       `json:"accurate,omitempty"`    // the MP4 starts on the exact frame
+	Accurate    bool       `json:"accurate,omitempty"` // the MP4 starts on the exact frame
 }
 
 // clipRange turns the request into a wall-clock range within [first, last] (the stored

@@ -62,7 +62,7 @@ func BenchmarkClipPlaylist(b *testing.B) {
 }
 
 // BenchmarkClipMP4 remuxes a 10-minute clip (320x240 video and AAC audio, stored by the
-// Library) into an MP4.
+// Library) into an MP4, cut at keyframes and frame-accurate (its first GOP re-encoded).
 func BenchmarkClipMP4(b *testing.B) {
 	lib := openLib(b, b.TempDir(), Options{})
 	start := time.Date(2026, 12, 5, 21, 0, 0, 0, time.UTC)
@@ -73,22 +73,26 @@ func BenchmarkClipMP4(b *testing.B) {
 	h := NewHandler(HandlerOptions{Catalog: lib, Log: quietLog(), ClipDir: b.TempDir()})
 	defer h.Close(context.Background())
 	info, _ := lib.Recording(rec.id)
-	from := start.Add(time.Second)
-	c, _, err := h.newClip(info, clipRequest{Start: &from, End: new(from.Add(10 * time.Minute))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.release()
-	b.ReportAllocs()
-	for b.Loop() {
-		size, dur, err := h.writeClipMP4(context.Background(), c)
-		if err != nil || dur < 10*time.Minute-2*time.Second {
-			b.Fatalf("%d bytes lasting %v: %v", size, dur, err)
-		}
-		b.SetBytes(size)
-		if err := os.Remove(c.mp4Path); err != nil {
-			b.Fatal(err)
-		}
+	from := start.Add(time.Second + 500*time.Millisecond)
+	for _, accurate := range []bool{false, true} {
+		b.Run(fmt.Sprintf("accurate=%v", accurate), func(b *testing.B) {
+			c, _, err := h.newClip(info, clipRequest{Start: &from, End: new(from.Add(10 * time.Minute)), Accurate: accurate})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.release()
+			b.ReportAllocs()
+			for b.Loop() {
+				size, dur, err := h.writeClipMP4(context.Background(), c)
+				if err != nil || dur < 10*time.Minute-2*time.Second {
+					b.Fatalf("%d bytes lasting %v: %v", size, dur, err)
+				}
+				b.SetBytes(size)
+				if err := os.Remove(c.mp4Path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

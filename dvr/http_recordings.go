@@ -3,29 +3,19 @@ package dvr
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 )
 
-// recordingJSON is a recording as the API shows it.
+// recordingJSON is a recording as the API shows it: its duration in seconds, and the URL
+// of its multivariant playlist.
 type recordingJSON struct {
-	ID          string    `json:"id"`
-	Room        string    `json:"room"`
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end,omitzero"`
-	Live        bool      `json:"live"`
-	Interrupted bool      `json:"interrupted,omitempty"`
-	Renditions  []string  `json:"renditions"`
-	Bytes       int64     `json:"bytes"`
-	Duration    float64   `json:"duration"` // seconds
-	Playlist    string    `json:"playlist"`
+	Recording
+	Duration float64 `json:"duration"` // shadows Recording.Duration (nanoseconds)
+	Playlist string  `json:"playlist"`
 }
 
 func recordingView(rec Recording) recordingJSON {
-	return recordingJSON{
-		ID: rec.ID, Room: rec.Room, Start: rec.Start, End: rec.End, Live: rec.Live,
-		Interrupted: rec.Interrupted, Renditions: rec.Renditions, Bytes: rec.Bytes,
-		Duration: rec.Duration.Seconds(), Playlist: "/dvr/recordings/" + rec.ID + "/index.m3u8",
-	}
+	return recordingJSON{Recording: rec, Duration: rec.Duration.Seconds(),
+		Playlist: "/dvr/recordings/" + rec.ID + "/index.m3u8"}
 }
 
 // writeJSON answers v as JSON with status code.

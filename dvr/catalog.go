@@ -52,15 +52,16 @@ func (l *Library) Live(room string) (Recording, bool) {
 	return rec.info(), true
 }
 
-// Segments returns a rendition's stored segments in order. The slice is shared with the
-// Library (segments are only appended after it): callers must not modify it.
+// Segments returns a rendition's stored segments in order (of a listed recording, or of a
+// deleted one that a reader still holds). The slice is shared with the Library (segments
+// are only appended after it): callers must not modify it.
 func (l *Library) Segments(id, rendition string) ([]Segment, error) {
 	if !ValidRecordingID(id) || !renditionName.MatchString(rendition) {
 		return nil, fmt.Errorf("%w: recording %q rendition %q", ErrBadID, id, rendition)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rec := l.recs[id]
+	rec := l.readableLocked(id)
 	if rec == nil {
 		return nil, fmt.Errorf("recording %s: %w", id, ErrNotFound)
 	}
@@ -82,15 +83,23 @@ func (l *Library) Read(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: key %q is not a segment of a recording", ErrBadID, key)
 	}
 	l.mu.Lock()
-	rec := l.recs[parts[1]]
-	if doomed := l.doomed[parts[1]]; rec == nil && doomed != nil && doomed.holds > 0 {
-		rec = doomed
-	}
+	rec := l.readableLocked(parts[1])
 	l.mu.Unlock()
 	if rec == nil {
 		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
 	return l.store.Get(ctx, key)
+}
+
+// readableLocked returns a listed recording, or a deleted one still held. l.mu is held.
+func (l *Library) readableLocked(id string) *recording {
+	if rec := l.recs[id]; rec != nil {
+		return rec
+	}
+	if rec := l.doomed[id]; rec != nil && rec.holds > 0 {
+		return rec
+	}
+	return nil
 }
 
 // Hold keeps a recording's bytes until release is called (release is idempotent).

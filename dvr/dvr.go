@@ -52,8 +52,11 @@
 //
 // Retention: a pass runs every Options.RetentionInterval and after writes (at most once a
 // second). It removes ended recordings, oldest first, that ended more than MaxAge ago, or
-// while their room is over MaxRoomBytes or all rooms are over MaxBytes; a live recording
-// is never removed, nor a held one (Catalog.Hold) until it is released. Delete takes a
+// while their room is over MaxRoomBytes or all rooms are over MaxBytes. A live recording
+// is never removed: when it is over MaxAge, or its room still over a byte bound, its head
+// is trimmed (the segments that end by the cut; the index is rewritten before their bytes
+// go), never its newest Options.KeepLive (default 1 min). A held recording (Catalog.Hold)
+// is neither removed nor trimmed until it is released. Delete takes a
 // recording out of the listings and removes its recording.json at once; its bytes and
 // index go after the last release.
 package dvr

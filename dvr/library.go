@@ -40,6 +40,9 @@ type Options struct {
 	// ResumeWithin: a recording interrupted by a crash continues (with a gap) when its
 	// room publishes again within this long of its last segment (default 10 min).
 	ResumeWithin time.Duration
+	// KeepLive is the newest part of a live recording that retention never trims
+	// (default 1 min): the live edge's segments in use.
+	KeepLive time.Duration
 	// RetentionInterval is how often retention runs besides after writes (default 1 min).
 	RetentionInterval time.Duration
 	// StoreRetries is how often a failed store write is retried (default 3), with
@@ -60,6 +63,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ResumeWithin <= 0 {
 		o.ResumeWithin = DefaultResumeWithin
+	}
+	if o.KeepLive <= 0 {
+		o.KeepLive = time.Minute
 	}
 	if o.RetentionInterval <= 0 {
 		o.RetentionInterval = defaultRetention

@@ -9,10 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/glint-video/glint/hls"
 )
@@ -24,7 +28,7 @@ func openLib(t testing.TB, dir string, o Options) *Library {
 	t.Helper()
 	o.DataDir = dir
 	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Log = quietLog()
 	}
 	l, err := Open(context.Background(), o)
 	if err != nil {
@@ -33,6 +37,8 @@ func openLib(t testing.TB, dir string, o Options) *Library {
 	t.Cleanup(func() { _ = l.Close(context.Background()) })
 	return l
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func closeLib(t testing.TB, l *Library) {
 	t.Helper()
@@ -253,6 +259,13 @@ func TestStoreFullIsAnAlert(t *testing.T) {
 	_ = disk
 	f := newFeed(t, "room1", l, t0)
 	f.until(7 * time.Second)
+	waitDrained(t, l)
+	metrics := gather(t, l)
+	for _, want := range []string{"glint_dvr_store_full 1", "glint_dvr_queue_segments 0", `glint_dvr_recordings{state="live"} 0`} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
 	f.close()
 	closeLib(t, l)
 	if l.stats.drops.Load() == 0 || l.stats.storeErrors.Load() == 0 {
@@ -261,4 +274,22 @@ func TestStoreFullIsAnAlert(t *testing.T) {
 	if len(l.Recordings("")) != 0 {
 		t.Errorf("recordings listed without a stored segment: %+v", l.Recordings(""))
 	}
+}
+
+// gather returns the Library's metrics in the text format.
+func gather(t *testing.T, l *Library) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(l.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
 }

@@ -49,6 +49,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	l.mu.Lock()
 	for _, rec := range l.recs {
 		stored += rec.bytes()
+		if !rec.stored() {
+			continue // not listed yet
+		}
 		if rec.live {
 			live++
 		} else {

@@ -3,18 +3,24 @@ package dvr
 import (
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // job is one unit of work for a worker: store a segment (and its init segment, if not yet
-// stored) and append it to its index, or finalize a recording whose stream closed.
+// stored) and append it to its index, trim a rendition's head (trimTo set), or finalize a
+// recording whose stream closed (rend nil).
 type job struct {
-	rec  *recording
-	rend *rendition // nil for finalize
-	seg  Segment
-	data []byte
-	init []byte // the init segment it plays with, stored once per key
-	size int64  // counted against the queue's bound
+	rec    *recording
+	rend   *rendition
+	trimTo time.Time // a trim: remove the segments that end by then
+	seg    Segment
+	data   []byte
+	init   []byte // the init segment it plays with, stored once per key
+	size   int64  // counted against the queue's bound
 }
+
+// isSegment reports whether j stores a segment (what the queue's bound counts).
+func (j job) isSegment() bool { return j.rend != nil && j.trimTo.IsZero() }
 
 // queue is the Recorder's bounded queue: one FIFO lane per worker (a rendition always
 // uses the same lane, so its segments are stored in order), bounded in bytes overall.
@@ -43,15 +49,15 @@ func (q *queue) lane(id, rendition string) int {
 }
 
 // push adds j to its lane unless the queue is closed or j's bytes do not fit; it never
-// blocks. A finalize job always fits.
+// blocks. Only segments count against the bound.
 func (q *queue) push(lane int, j job) bool {
 	q.mu.Lock()
-	if q.closed || (j.rend != nil && q.bytes+j.size > q.max) {
+	if q.closed || (j.isSegment() && q.bytes+j.size > q.max) {
 		q.mu.Unlock()
 		return false
 	}
 	q.lanes[lane] = append(q.lanes[lane], j)
-	if j.rend != nil {
+	if j.isSegment() {
 		q.bytes += j.size
 		q.segments++
 	}
@@ -90,7 +96,7 @@ func (q *queue) pop(lane int, stop <-chan struct{}) (j job, ok bool) {
 
 // done releases a popped job's bytes.
 func (q *queue) done(j job) {
-	if j.rend == nil {
+	if !j.isSegment() {
 		return
 	}
 	q.mu.Lock()

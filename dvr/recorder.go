@@ -19,7 +19,10 @@ func (l *Library) SegmentFinished(fs hls.FinishedSegment) {
 		l.mu.Unlock()
 		return
 	}
-	rec := l.recordingFor(fs.Room, fs.ProgramDateTime)
+	rec, event := l.recordingFor(fs.Room, fs.ProgramDateTime)
+	if event != "" {
+		defer l.log.Info("dvr: recording "+event, "room", fs.Room, "recording", rec.meta.ID)
+	}
 	r := rec.rendition(fs.Rendition)
 	msn := fs.MSN + r.offset
 	if r.queued && msn <= r.lastMSN { // a new stream numbering below a resumed recording's
@@ -46,11 +49,12 @@ func (l *Library) SegmentFinished(fs hls.FinishedSegment) {
 	}
 	rec.pending++
 	r.gapNext = false
-	if r.dropping {
-		r.dropping = false
+	again := r.dropping
+	r.dropping = false
+	l.mu.Unlock()
+	if again {
 		l.log.Info("dvr: storing again", "room", fs.Room, "rendition", fs.Rendition, "msn", msn)
 	}
-	l.mu.Unlock()
 }
 
 // dropped counts a segment left out and marks the rendition's next one as a gap; the
@@ -84,15 +88,16 @@ func (l *Library) StreamClosed(room string) {
 }
 
 // recordingFor returns the room's live recording, starting one (or resuming the one a
-// crash interrupted, see the package doc) at the room's first segment. l.mu is held.
-func (l *Library) recordingFor(room string, pdt time.Time) *recording {
+// crash interrupted, see the package doc) at the room's first segment; event says which
+// ("started", "resumed", or "" for neither). l.mu is held.
+func (l *Library) recordingFor(room string, pdt time.Time) (rec *recording, event string) {
 	if rec := l.live[room]; rec != nil {
-		return rec
+		return rec, ""
 	}
 	if pdt.IsZero() {
 		pdt = l.now()
 	}
-	rec := l.resumable[room]
+	rec = l.resumable[room]
 	delete(l.resumable, room)
 	if rec != nil && !rec.deleted && pdt.Sub(rec.lastEnd()) <= l.opts.ResumeWithin {
 		rec.live, rec.meta.End = true, time.Time{}
@@ -101,8 +106,7 @@ func (l *Library) recordingFor(room string, pdt time.Time) *recording {
 			r.gapNext = true
 		}
 		l.live[room] = rec
-		l.log.Info("dvr: recording resumed", "room", room, "recording", rec.meta.ID, "after", pdt.Sub(rec.lastEnd()))
-		return rec
+		return rec, "resumed"
 	}
 	start := pdt.UTC().Truncate(time.Millisecond)
 	id := newRecordingID(room, start, 1)
@@ -113,6 +117,5 @@ func (l *Library) recordingFor(room string, pdt time.Time) *recording {
 	rec.live = true
 	l.recs[id] = rec
 	l.live[room] = rec
-	l.log.Info("dvr: recording started", "room", room, "recording", id)
-	return rec
+	return rec, "started"
 }

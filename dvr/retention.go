@@ -43,13 +43,16 @@ func (l *Library) runRetention() {
 }
 
 // retentionPass removes the ended recordings that MaxAge, MaxRoomBytes or MaxBytes
-// exclude, oldest first. Live recordings and held ones are never removed.
+// exclude, oldest first, and trims the head of live ones still over them (trim.go).
+// Held recordings are never touched.
 func (l *Library) retentionPass(ctx context.Context) {
 	l.mu.Lock()
-	victims := l.pickVictimsLocked(l.now())
+	now := l.now()
+	victims, excess := l.pickVictimsLocked(now)
 	for _, rec := range victims {
 		l.unlistLocked(rec)
 	}
+	l.planTrimsLocked(now, excess)
 	l.mu.Unlock()
 	for _, rec := range victims {
 		l.log.Info("dvr: retention removes a recording", "recording", rec.meta.ID, "end", rec.meta.End)
@@ -59,8 +62,10 @@ func (l *Library) retentionPass(ctx context.Context) {
 	}
 }
 
-// pickVictimsLocked returns the recordings retention removes now. l.mu is held.
-func (l *Library) pickVictimsLocked(now time.Time) []*recording {
+// pickVictimsLocked returns the recordings retention removes now, and the bytes a room
+// is still over its bound (or all rooms over theirs, whichever is more) without them.
+// l.mu is held.
+func (l *Library) pickVictimsLocked(now time.Time) (victims []*recording, excess func(room string) int64) {
 	var all []*recording
 	total, perRoom := int64(0), map[string]int64{}
 	for _, rec := range l.recs {
@@ -71,7 +76,6 @@ func (l *Library) pickVictimsLocked(now time.Time) []*recording {
 	slices.SortFunc(all, func(a, b *recording) int {
 		return cmp.Or(a.meta.Start.Compare(b.meta.Start), cmp.Compare(a.meta.ID, b.meta.ID))
 	})
-	var victims []*recording
 	for _, rec := range all {
 		if rec.live || rec.closing || rec.holds > 0 {
 			continue
@@ -86,7 +90,19 @@ func (l *Library) pickVictimsLocked(now time.Time) []*recording {
 			perRoom[room] -= size
 		}
 	}
-	return victims
+	return victims, func(room string) int64 {
+		var n int64
+		if l.opts.MaxRoomBytes > 0 {
+			n = perRoom[room] - l.opts.MaxRoomBytes
+		}
+		if l.opts.MaxBytes > 0 {
+			n = max(n, total-l.opts.MaxBytes)
+		}
+		if n > 0 {
+			total -= n // what this room's trim frees counts for the others
+		}
+		return n
+	}
 }
 
 // discard deletes an unlisted recording now: forget, then removeRecording.

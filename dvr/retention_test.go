@@ -127,3 +127,55 @@ func waitGone(t *testing.T, exists func(string) bool, ids ...string) {
 		}
 	}
 }
+
+// TestRetentionTrimsLiveRecording: a live recording over MaxAge loses the segments that
+// ended before the cut (index rewritten, bytes removed, init segments in use kept) but
+// never its newest KeepLive; it goes on recording, and a reopened Library sees the same.
+func TestRetentionTrimsLiveRecording(t *testing.T) {
+	dir := t.TempDir()
+	now := t0.Add(time.Hour + 10*time.Second) // cut: t0 + 10 s
+	l := openLib(t, dir, Options{MaxAge: time.Hour, KeepLive: 5 * time.Second, RetentionInterval: time.Hour,
+		Now: func() time.Time { return now }})
+	f := newFeed(t, "room1", l, t0)
+	f.until(20 * time.Second)
+	waitDrained(t, l)
+	live, _ := l.Live("room1")
+	before, _ := l.Segments(live.ID, "hi")
+	l.retentionPass(context.Background())
+	var after []Segment
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if after, _ = l.Segments(live.ID, "hi"); len(after) < len(before) {
+			break
+		}
+	}
+	cut := t0.Add(10 * time.Second)
+	if len(after) == 0 || len(after) >= len(before) || !after[0].PDT.Before(cut.Add(3*time.Second)) {
+		t.Fatalf("trim at %v: %d segments before, %d after, first %v", cut, len(before), len(after), after[0].PDT)
+	}
+	for _, s := range after {
+		if !s.End().After(cut) {
+			t.Errorf("segment %d ends %v, by the cut %v", s.MSN, s.End(), cut)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) { // they go after the listing
+		if _, err := l.Read(context.Background(), before[0].Key); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a trimmed segment's bytes are still stored")
+		}
+	}
+	if _, err := l.Read(context.Background(), after[0].InitKey); err != nil {
+		t.Errorf("the init segment in use was removed: %v", err)
+	}
+	f.until(30 * time.Second)
+	f.close()
+	waitDrained(t, l)
+	final, _ := l.Segments(live.ID, "hi")
+	closeLib(t, l)
+	l = openLib(t, dir, Options{})
+	reopened, err := l.Segments(live.ID, "hi")
+	if err != nil || len(reopened) != len(final) || reopened[0].MSN != after[0].MSN || len(final) <= len(after) {
+		t.Fatalf("after reopening: %d segments (%v), had %d from MSN %d", len(reopened), err, len(final), after[0].MSN)
+	}
+}

@@ -15,9 +15,12 @@ func (l *Library) work(lane int) {
 		if !ok {
 			return
 		}
-		if j.rend != nil {
+		switch {
+		case j.isSegment():
 			l.store1(j)
 			l.q.done(j)
+		case j.rend != nil:
+			l.trim(j.rec, j.rend, j.trimTo)
 		}
 		l.mu.Lock()
 		if j.rend != nil {

@@ -2,6 +2,27 @@ package media
 
 import "testing"
 
+// keyframeCase is one payload and whether it starts a keyframe.
+type keyframeCase struct {
+	name    string
+	payload []byte
+	want    bool
+}
+
+// checkKeyframeStarts runs IsKeyframeStart on every case under each MIME type spelling.
+func checkKeyframeStarts(t *testing.T, tests []keyframeCase, mimes ...string) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, mime := range mimes {
+				if got := IsKeyframeStart(mime, tt.payload); got != tt.want {
+					t.Errorf("IsKeyframeStart(%s, % x) = %v, want %v", mime, tt.payload, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestIsKeyframeStartH264(t *testing.T) {
 	const (
 		sps    = 0x67 // nal_ref_idc 3, type 7
@@ -12,11 +33,7 @@ func TestIsKeyframeStartH264(t *testing.T) {
 		stapA  = 0x78 // type 24
 		fuA    = 0x7c // type 28, nal_ref_idc 3
 	)
-	tests := []struct {
-		name    string
-		payload []byte
-		want    bool
-	}{
+	tests := []keyframeCase{
 		{"empty", nil, false},
 		{"single SPS", []byte{sps, 0x42, 0xe0, 0x1f}, true},
 		{"single PPS", []byte{pps, 0xce, 0x3c, 0x80}, false},
@@ -38,15 +55,7 @@ func TestIsKeyframeStartH264(t *testing.T) {
 		{"FU-A header only", []byte{fuA}, false},
 		{"FU-B (not supported)", []byte{0x7d, 0x85, 0, 1}, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, mime := range []string{"video/H264", "video/h264"} {
-				if got := IsKeyframeStart(mime, tt.payload); got != tt.want {
-					t.Errorf("IsKeyframeStart(%s, % x) = %v, want %v", mime, tt.payload, got, tt.want)
-				}
-			}
-		})
-	}
+	checkKeyframeStarts(t, tests, "video/H264", "video/h264")
 }
 
 func TestIsKeyframeStartVP8(t *testing.T) {
@@ -55,11 +64,7 @@ func TestIsKeyframeStartVP8(t *testing.T) {
 		key   = 0x10 // frame tag with P=0 (show_frame set, version 0)
 		delta = 0x11 // P=1
 	)
-	tests := []struct {
-		name    string
-		payload []byte
-		want    bool
-	}{
+	tests := []keyframeCase{
 		{"empty", nil, false},
 		{"key, no extension", []byte{0x10, key, 0x02, 0x00}, true},
 		{"delta, no extension", []byte{0x10, delta, 0x02, 0x00}, false},
@@ -83,22 +88,12 @@ func TestIsKeyframeStartVP8(t *testing.T) {
 		{"X with 15-bit picture id cut", []byte{0x90, 0x80, 0x81}, false},
 		{"X with all fields, no payload", []byte{0x90, 0xf0, 0x81, 0x23, 0x07, 0x40}, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := IsKeyframeStart("video/VP8", tt.payload); got != tt.want {
-				t.Errorf("IsKeyframeStart(VP8, % x) = %v, want %v", tt.payload, got, tt.want)
-			}
-		})
-	}
+	checkKeyframeStarts(t, tests, "video/VP8")
 }
 
 func TestIsKeyframeStartVP9(t *testing.T) {
 	// Descriptor first byte: I P L F B E V Z.
-	tests := []struct {
-		name    string
-		payload []byte
-		want    bool
-	}{
+	tests := []keyframeCase{
 		{"empty", nil, false},
 		{"B, not P", []byte{0x08, 0x82}, true},
 		{"B and E, not P", []byte{0x0c, 0x82}, true},
@@ -119,13 +114,7 @@ func TestIsKeyframeStartVP9(t *testing.T) {
 		{"layer indices cut", []byte{0x28}, false},
 		{"layer indices cut after 15-bit picture id", []byte{0xa8, 0x81, 0x23}, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := IsKeyframeStart("video/VP9", tt.payload); got != tt.want {
-				t.Errorf("IsKeyframeStart(VP9, % x) = %v, want %v", tt.payload, got, tt.want)
-			}
-		})
-	}
+	checkKeyframeStarts(t, tests, "video/VP9")
 }
 
 func TestIsKeyframeStartOtherCodecs(t *testing.T) {
@@ -158,20 +147,12 @@ func TestIsVideo(t *testing.T) {
 }
 
 func TestH264KeyframeStartNeedsTheFirstSliceOfAnIDR(t *testing.T) {
-	cases := []struct {
-		name    string
-		payload []byte
-		want    bool
-	}{
+	cases := []keyframeCase{
 		{"IDR first slice (first_mb_in_slice 0)", []byte{0x65, 0x88, 0x84}, true},
 		{"IDR later slice (first_mb_in_slice > 0)", []byte{0x65, 0x40, 0x84}, false},
 		{"FU-A start of a first IDR slice", []byte{0x7c, 0x85, 0x88}, true},
 		{"FU-A start of a later IDR slice", []byte{0x7c, 0x85, 0x21}, false},
 		{"STAP-A with a later IDR slice only", []byte{0x78, 0x00, 0x02, 0x65, 0x40}, false},
 	}
-	for _, tc := range cases {
-		if got := IsKeyframeStart("video/H264", tc.payload); got != tc.want {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
-		}
-	}
+	checkKeyframeStarts(t, cases, "video/H264")
 }

@@ -34,36 +34,18 @@ type DownTrack struct {
 	writer        webrtc.TrackLocalWriter
 	ssrc, rtxSSRC uint32
 	pt, rtxPT     uint8
-	mimeType      string
 	isVideo       bool
-	isVP8         bool
 
 	maxRank   atomic.Int32  // viewer's cap (rankAny: none)
 	allocRank atomic.Int32  // allocator's decision (rankAny, a rank, or rankPause)
 	allocTID  atomic.Int32  // allocator's temporal cap on that layer (tidAll: none)
 	estimate  atomic.Uint64 // the viewer's bandwidth estimate in bit/s (0: none yet)
 
-	mu           sync.Mutex // forwarding state, shared with the RTCP goroutine
-	pending      *UpTrack   // layer being switched to at its next keyframe
-	pendingSince time.Time
-	pendingFrom  uint64
-	keyAskedAt   time.Time // last keyframe request while waiting for one
-	m            munger
-	vp8          vp8Munger // VP8 picture numbering, continuous across sources
-	vp8Sent      [resendSlots]vp8Numbers
-	tidCap       int32  // temporal cap in effect (changes at base-layer pictures)
-	dropped      bool   // packets were dropped since the last one sent: hide the gap
-	missingRun   uint64 // packets missing from the ring since the last one sent or dropped
-	src          *UpTrack
-	epochSrc     *UpTrack // the source whose timeline m.tsOffset maps (sender reports)
-	reportedSrc  *UpTrack // the epochSrc of the latest sender report
-	cursor       uint64
-	needKey      bool
-	newEpoch     bool
-	sameSrc      bool
-	buf          [maxPacketSize]byte
-	view         media.RTPView
-	hdr          rtp.Header
+	mu   sync.Mutex // guards fw and the send buffer; shared with the RTCP goroutine
+	fw   forwarder
+	buf  [maxPacketSize]byte // the packet being sent: this viewer's copy, never the ring
+	view media.RTPView
+	hdr  rtp.Header
 
 	rtxMu  sync.Mutex
 	resent [resendSlots]resendMark
@@ -81,9 +63,8 @@ func newDownTrack(id, streamID string, s *slot, log *slog.Logger) *DownTrack {
 	}
 	d := &DownTrack{
 		id: id, streamID: streamID, kind: kind, slot: s, log: log,
-		wakeCh: make(chan struct{}, 1), probeCh: make(chan probe, 1), isVideo: s.kind == "video", mimeType: s.codec.MimeType,
-		isVP8: strings.EqualFold(s.codec.MimeType, webrtc.MimeTypeVP8),
-		m:     munger{clockRate: s.codec.ClockRate}, tidCap: tidAll,
+		wakeCh: make(chan struct{}, 1), probeCh: make(chan probe, 1), isVideo: s.kind == "video",
+		fw: newForwarder(s.codec, s.kind == "video"),
 	}
 	d.allocTID.Store(tidAll)
 	return d
@@ -157,13 +138,13 @@ func (d *DownTrack) run(ctx context.Context) {
 	}
 }
 
-// drain sends everything the current source has that this viewer has not had yet.
+// drain sends everything the current source has that this viewer has not had yet, as the
+// forwarder decides.
 func (d *DownTrack) drain() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
-	d.followSource(d.chooseSource(now), now)
-	src := d.src
+	src := d.followSource(d.chooseSource(now), now)
 	if src == nil {
 		return
 	}
@@ -171,93 +152,69 @@ func (d *DownTrack) drain() {
 	if head == 0 {
 		return
 	}
-	if d.cursor == 0 {
-		d.cursor = head
-	}
-	if head >= d.cursor+src.ring.Size()-16 { // fell a ring behind: skip to the next keyframe
+	fw := &d.fw
+	if fw.catchUp(head, src.ring.Size()) {
 		d.stats.skips.Add(1)
-		d.cursor, d.needKey, d.newEpoch, d.sameSrc = head, d.isVideo, true, true
 		src.RequestKeyframe()
 	}
-	for ; d.cursor <= head; d.cursor++ {
-		n, arrival := src.ring.CopyOut(d.cursor, d.buf[:])
+	if fw.isVP8 {
+		fw.setAllocation(d.allocRank.Load(), d.allocTID.Load())
+	}
+	for ; fw.cursor <= head; fw.cursor++ {
+		n, arrival := src.ring.CopyOut(fw.cursor, d.buf[:])
 		if n == 0 || d.view.ParseRTP(d.buf[:n]) != nil {
-			d.missingRun++
-			continue // not (yet) received: the viewer will NACK it
+			fw.missing() // not (yet) received: the viewer will NACK it
+			continue
 		}
-		missing := d.missingRun
-		d.missingRun = 0
 		payload := d.view.Payload(d.buf[:n])
-		var desc vp8Descriptor
-		hasDesc := false
-		if d.isVP8 {
-			desc, hasDesc = parseVP8Descriptor(payload)
-		}
-		if d.needKey {
-			if !media.IsKeyframeStart(d.mimeType, payload) {
-				if now.Sub(d.keyAskedAt) > keyRepeat {
-					d.keyAskedAt = now
-					src.RequestKeyframe() // encoders may ignore a request close to another
-				}
-				continue
+		dec := fw.packet(srcPacket{ext: fw.cursor, seq: d.view.SequenceNumber, ts: d.view.Timestamp, payload: payload}, time.Now())
+		switch dec.verdict {
+		case verdictKeyWait:
+			if dec.askKey {
+				src.RequestKeyframe()
 			}
-			d.needKey = false
+		case verdictTemporalDrop:
+			d.stats.temporalDrops.Add(1)
+		case verdictSend:
+			d.send(dec, payload, n, arrival)
 		}
-		if hasDesc && d.dropTemporal(payload, desc) {
-			if !d.dropped && !d.newEpoch {
-				d.m.reserve(missing) // missing before the drop: keep their numbers for NACKs
-			}
-			d.dropped = true
-			continue
-		}
-		now = time.Now()
-		switch {
-		case d.newEpoch:
-			d.m.rebase(d.cursor, d.view.Timestamp, now, d.sameSrc)
-			d.epochSrc = src
-			d.m.forgetPast() // a new source, or a skip far ahead of what was sent
-			d.vp8.rebase()
-			d.newEpoch, d.dropped = false, false
-		case d.dropped: // the same timeline goes on without the dropped packets' numbers
-			d.m.rebase(d.cursor, d.view.Timestamp, now, true)
-			d.dropped = false
-		}
-		d.hdr.SequenceNumber, d.hdr.Timestamp = d.m.apply(d.view.SequenceNumber, d.view.Timestamp, now)
-		d.hdr.Marker = d.view.Marker
-		if hasDesc { // d.buf is this viewer's copy, never the ring
-			sent := d.vp8.rewriteParsed(payload, desc)
-			sent.seq = d.hdr.SequenceNumber
-			d.vp8Sent[sent.seq%resendSlots] = sent
-		}
-		if _, err := d.writer.WriteRTP(&d.hdr, payload); err != nil {
-			d.stats.writeErrors.Add(1)
-			continue
-		}
-		d.stats.packets.Add(1)
-		d.stats.bytes.Add(uint64(n))
-		d.stats.octets.Add(uint64(len(payload)))
-		d.stats.transit.observe(time.Since(arrival))
 	}
 }
 
-// keyRepeat is how often a viewer waiting for a keyframe asks again.
-const keyRepeat = time.Second
-
-// switchSource moves the viewer to a new uptrack (or none): video waits for a keyframe of
-// the new source, which is asked for at once.
-func (d *DownTrack) switchSource(src *UpTrack) {
-	d.src, d.cursor, d.newEpoch, d.sameSrc = src, 0, true, false
-	d.needKey = d.isVideo
-	if src != nil {
-		d.keyAskedAt = time.Now()
-		src.RequestKeyframe()
-		d.log.Debug("downtrack source", "ssrc", src.ssrc, "rid", src.rid)
+// send writes one packet the forwarder let through, with its outgoing numbers.
+func (d *DownTrack) send(dec decision, payload []byte, size int, arrival time.Time) {
+	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = dec.seq, dec.ts, d.view.Marker
+	if _, err := d.writer.WriteRTP(&d.hdr, payload); err != nil {
+		d.stats.writeErrors.Add(1)
+		return
 	}
+	d.stats.packets.Add(1)
+	d.stats.bytes.Add(uint64(size))
+	d.stats.octets.Add(uint64(len(payload)))
+	d.stats.transit.observe(time.Since(arrival))
+}
+
+// followSource moves the viewer towards want (see forwarder.follow) and returns the source
+// it is on now.
+func (d *DownTrack) followSource(want *UpTrack, now time.Time) *UpTrack {
+	from := d.fw.src
+	ask, change := d.fw.follow(want, now)
+	if ask != nil {
+		ask.RequestKeyframe()
+	}
+	switch {
+	case change == sourceSwitched && want != nil:
+		d.log.Debug("downtrack source", "ssrc", want.ssrc, "rid", want.rid)
+	case change == layerSwitched:
+		d.stats.switches.Add(1)
+		d.log.Debug("layer switch", "from", from.rid, "to", want.rid)
+	}
+	return d.fw.src
 }
 
 // source returns the uptrack the viewer is on now.
 func (d *DownTrack) source() *UpTrack {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.src
+	return d.fw.src
 }

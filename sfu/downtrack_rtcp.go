@@ -137,12 +137,11 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 // the bytes sent, 0 when there is no such packet.
 func (d *DownTrack) resendRecent(back uint16) int {
 	d.mu.Lock()
-	if !d.m.started || d.m.sentInEpoch == 0 {
-		d.mu.Unlock()
+	seq, ok := d.fw.recentSeq(back)
+	d.mu.Unlock()
+	if !ok {
 		return 0
 	}
-	seq := d.m.highestSeq - back
-	d.mu.Unlock()
 	n, _, _ := d.resend(seq)
 	return n
 }
@@ -152,35 +151,24 @@ func (d *DownTrack) resendRecent(back uint16) int {
 // whether outSeq belongs to the current epoch at all.
 func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	d.mu.Lock()
-	srcExt, inEpoch := d.m.sourceOf(outSeq)
-	src, tsOffset, vp8, tidCap := d.src, d.m.tsOffset, d.vp8Sent[outSeq%resendSlots], d.tidCap
-	numbering := d.vp8 // a copy, for a packet that was never sent (missing from the ring then)
+	plan, inEpoch := d.fw.resendPlan(outSeq)
 	d.mu.Unlock()
-	if !inEpoch || src == nil {
+	if !inEpoch {
 		return 0, 0, false
 	}
 	d.rtxMu.Lock()
 	defer d.rtxMu.Unlock()
 	buf := d.rtxBuf[2:]
-	size, _ := src.ring.CopyOut(srcExt, buf)
+	size, _ := plan.src.ring.CopyOut(plan.srcExt, buf)
 	var view media.RTPView
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
-		return 0, uint16(srcExt), true
+		return 0, uint16(plan.srcExt), true
 	}
 	hdr := &d.rtxHdr
-	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+tsOffset
+	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+plan.tsOffset
 	payload := view.Payload(buf[:size])
-	if d.isVP8 {
-		desc, ok := parseVP8Descriptor(payload)
-		switch {
-		case !ok:
-		case vp8.valid && vp8.seq == outSeq:
-			vp8.write(payload, desc) // the numbers it went out with the first time
-		case tidAbove(payload, desc, tidCap):
-			return 0, 0, false // a packet of a dropped temporal layer: never the viewer's
-		default:
-			numbering.rewriteParsed(payload, desc) // counted back from the newest picture sent
-		}
+	if d.fw.isVP8 && !plan.rewriteVP8(payload, outSeq) {
+		return 0, 0, false
 	}
 	if d.rtxSSRC != 0 {
 		// RFC 4588: the original sequence number precedes the original payload.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 )
 
 // BenchmarkForwardVP8 is BenchmarkForward for a VP8 stream whose descriptors carry PictureID,
@@ -15,25 +13,16 @@ func BenchmarkForwardVP8(b *testing.B) {
 	for _, viewers := range []int{1, 100} {
 		b.Run(fmt.Sprintf("viewers=%d", viewers), func(b *testing.B) {
 			s, up := benchSlot()
-			s.codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+			s.codec = vp8Codec
 			up.codec = s.codec
 			w := &discardWriter{}
-			downs := make([]*DownTrack, viewers)
-			for i := range downs {
-				downs[i] = boundDownTrack(s, w)
-			}
 			keyPayload := vp8Pkt(vp8Fields{pic: 100, pic15: true, tl0: 1, tid: 0, keyIdx: -1})
 			keyPayload[0] |= 0x10
 			keyPayload[len(keyPayload)-2] = 0x00
 			key := marshalPacket(1, 0, keyPayload)
 			delta := marshalPacket(2, 0, append(vp8Pkt(vp8Fields{pic: 101, pic15: true, tl0: 1, tid: 0, keyIdx: -1}), make([]byte, 1100)...))
 			var seq uint64 = 1 << 16
-			up.ring.Put(seq, key, time.Now(), true)
-			for _, d := range downs {
-				d.drain()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
+			downs := startViewers(b, s, up, w, viewers, key, seq)
 			for i := 0; i < b.N; i++ {
 				seq++
 				delta[2], delta[3] = byte(seq>>8), byte(seq)
@@ -44,11 +33,7 @@ func BenchmarkForwardVP8(b *testing.B) {
 					d.drain()
 				}
 			}
-			b.StopTimer()
-			if w.packets < b.N*viewers {
-				b.Fatalf("forwarded %d packets, want %d", w.packets, b.N*viewers)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*viewers), "ns/packet/viewer")
+			reportPerViewer(b, w, viewers)
 		})
 	}
 }

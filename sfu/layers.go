@@ -72,45 +72,14 @@ func (d *DownTrack) chooseSource(now time.Time) *UpTrack {
 	return best
 }
 
-// followSource moves the viewer towards want. A video viewer that has a layer keeps it until
-// a keyframe of the target arrives (asked for at once), so the picture never breaks, also
-// when its layer has just stopped; anything else switches at once.
-func (d *DownTrack) followSource(want *UpTrack, now time.Time) {
-	if want == d.src {
-		d.pending = nil
-		return
-	}
-	if want == nil || d.src == nil || !d.isVideo {
-		d.pending = nil
-		d.switchSource(want)
-		return
-	}
-	if d.pending != want {
-		d.pending, d.pendingSince, d.pendingFrom = want, now, want.ring.Head()+1
-		want.RequestKeyframe()
-		return
-	}
-	if key := want.ring.LastKeyframe(); key >= d.pendingFrom && key != 0 {
-		from := d.src
-		d.src, d.cursor, d.newEpoch, d.sameSrc, d.needKey, d.pending = want, key, true, false, false, nil
-		d.stats.switches.Add(1)
-		d.log.Debug("layer switch", "from", from.rid, "to", want.rid)
-		return
-	}
-	if now.Sub(d.pendingSince) > time.Second {
-		d.pendingSince = now
-		want.RequestKeyframe() // throttled at the uptrack; repeats a lost request
-	}
-}
-
 // Layer returns the rid of the layer the viewer is on ("" without simulcast or when paused).
 func (d *DownTrack) Layer() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.src == nil {
+	if d.fw.src == nil {
 		return ""
 	}
-	return d.src.rid
+	return d.fw.src.rid
 }
 
 // audioBitrate is the bitrate of the room's audio, which the viewer's budget must carry too.

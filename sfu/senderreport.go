@@ -145,7 +145,7 @@ func (d *DownTrack) awaitsReport() bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.epochSrc != d.reportedSrc
+	return d.fw.awaitsReport()
 }
 
 // senderReport returns the downtrack's report at now, or nil before its first packet or
@@ -155,7 +155,7 @@ func (d *DownTrack) senderReport(now time.Time) *rtcp.SenderReport {
 		return nil
 	}
 	d.mu.Lock()
-	src, tsOffset := d.epochSrc, d.m.tsOffset
+	src, tsOffset := d.fw.timeline()
 	d.mu.Unlock()
 	if src == nil {
 		return nil
@@ -165,16 +165,13 @@ func (d *DownTrack) senderReport(now time.Time) *rtcp.SenderReport {
 		return nil
 	}
 	d.mu.Lock()
-	changed := d.epochSrc != src || d.m.tsOffset != tsOffset // the timeline changed meanwhile
-	if !changed {
-		d.reportedSrc = src
-	}
+	unchanged := d.fw.markReported(src, tsOffset)
 	d.mu.Unlock()
-	if changed {
+	if !unchanged {
 		return nil
 	}
 	return &rtcp.SenderReport{
-		SSRC: d.ssrc, NTPTime: ntpTime(now), RTPTime: srRTPTime(pair, tsOffset, d.m.clockRate, now),
+		SSRC: d.ssrc, NTPTime: ntpTime(now), RTPTime: srRTPTime(pair, tsOffset, d.fw.m.clockRate, now),
 		PacketCount: uint32(d.stats.packets.Load()), OctetCount: uint32(d.stats.octets.Load()),
 	}
 }

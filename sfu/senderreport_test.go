@@ -133,7 +133,7 @@ func TestDownTrackReportFollowsTheSourceTimeline(t *testing.T) {
 	d.drain() // the viewer waits for a keyframe of the new source
 	up2.ring.Put(1<<16, marshalPacket(1, 90_007, []byte{0x67, 0x42, 0xe0, 0x1f}), wall2, true)
 	d.drain()
-	if d.epochSrc != up2 {
+	if src, _ := d.fw.timeline(); src != up2 {
 		t.Fatal("the downtrack's timeline is not the new source's")
 	}
 	if !d.awaitsReport() {
@@ -152,7 +152,8 @@ func TestDownTrackReportFollowsTheSourceTimeline(t *testing.T) {
 func checkReport(t *testing.T, sr *rtcp.SenderReport, d *DownTrack, srcRTP uint32) {
 	t.Helper()
 	d.mu.Lock()
-	want := srcRTP + d.m.tsOffset
+	_, tsOffset := d.fw.timeline()
+	want := srcRTP + tsOffset
 	d.mu.Unlock()
 	if diff := int32(sr.RTPTime - want); diff < -1 || diff > 1 {
 		t.Errorf("report RTP %d, want %d (%d ticks off)", sr.RTPTime, want, diff)

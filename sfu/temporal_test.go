@@ -5,9 +5,6 @@ import (
 	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 )
 
 // temporalPattern is the TID of each frame in libvpx's three-layer pattern.
@@ -30,15 +27,10 @@ func (l *vp8Layer) sendTemporal(n int) {
 
 func newTemporalDownTrack(t *testing.T) (*DownTrack, *vp8Layer, *recordingWriter) {
 	t.Helper()
-	codec := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
-	s := newSlot("video", codec)
+	s := newSlot("video", vp8Codec)
 	layer := newVP8Layer(s, "l", 500)
 	w := &recordingWriter{}
-	d := newDownTrack("v", "s", s, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	d.writer, d.ssrc, d.pt = w, 1234, 96
-	d.hdr = rtp.Header{Version: 2, SSRC: d.ssrc, PayloadType: d.pt}
-	d.bound.Store(true)
-	d.connected.Store(true)
+	d := boundDownTrack(s, w)
 	return d, layer, w
 }
 
@@ -128,8 +120,7 @@ func liveLayer(s *slot, rid string, kbps uint64, tidKbps ...uint64) *UpTrack {
 }
 
 func TestAllocatorFitsTemporalSteps(t *testing.T) {
-	codec := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
-	s := newSlot("video", codec)
+	s := newSlot("video", vp8Codec)
 	liveLayer(s, "l", 150, 80, 40, 30) // TID 0 / 1 / 2 carry 80 / 40 / 30 kbit/s
 	liveLayer(s, "m", 500, 260, 140, 100)
 	liveLayer(s, "h", 1600) // no temporal layers

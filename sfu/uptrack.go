@@ -260,3 +260,29 @@ func (u *UpTrack) NackUpstream(seqs []uint16) {
 		u.log.Debug("send NACK upstream", "err", err)
 	}
 }
+
+// storeTemporalRates publishes the window's per-TID bitrates (push side only).
+func (u *UpTrack) storeTemporalRates(el time.Duration) {
+	for t := range u.tidWindow {
+		u.tidRates[t].Store(uint64(float64(u.tidWindow[t]*8) / el.Seconds()))
+		u.tidWindow[t] = 0
+	}
+	u.temporal.Store(u.tidSeen)
+	u.tidSeen = 0
+}
+
+// TemporalLayers is how many temporal layers the layer carried over the last second (0 or 1:
+// none to choose from).
+func (u *UpTrack) TemporalLayers() int { return int(u.temporal.Load()) }
+
+// BitrateUpTo is the layer's bitrate counting temporal layers 0..tid only.
+func (u *UpTrack) BitrateUpTo(tid int32) uint64 {
+	if tid >= tidAll || int(tid) >= u.TemporalLayers()-1 {
+		return u.Bitrate()
+	}
+	var sum uint64
+	for t := int32(0); t <= tid; t++ {
+		sum += u.tidRates[t].Load()
+	}
+	return sum
+}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 )
 
 // recordingWriter keeps a copy of every packet a downtrack writes.
@@ -50,15 +49,10 @@ func (l *vp8Layer) send(key bool, pic, tl0 int) {
 }
 
 func TestDownTrackVP8PictureIDsContinueAcrossALayerSwitchAndInResends(t *testing.T) {
-	codec := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
-	s := newSlot("video", codec)
+	s := newSlot("video", vp8Codec)
 	low, high := newVP8Layer(s, "l", 100), newVP8Layer(s, "h", 40000)
 	w := &recordingWriter{}
-	d := newDownTrack("v", "s", s, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	d.writer, d.ssrc, d.pt = w, 1234, 96
-	d.hdr = rtp.Header{Version: 2, SSRC: d.ssrc, PayloadType: d.pt}
-	d.bound.Store(true)
-	d.connected.Store(true)
+	d := boundDownTrack(s, w)
 
 	d.SetMaxLayer("l")
 	low.send(true, 300, 30)

@@ -3,6 +3,8 @@ package sfu
 import (
 	"bytes"
 	"testing"
+
+	"github.com/glint-video/glint/media"
 )
 
 // FuzzVP8Rewrite: any payload (the publisher's, outside input) is rewritten without a panic,
@@ -14,15 +16,12 @@ func FuzzVP8Rewrite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var v vp8Munger
 		orig := append([]byte(nil), p...)
-		d, ok := parseVP8Descriptor(p)
-		end := 0
-		for _, off := range []int{d.picOff + 1, d.tl0Off, d.tkOff} {
-			end = max(end, off+1)
-		}
+		d, err := media.ParseVP8Descriptor(p)
+		ok, end := err == nil, d.Size
 		v.rewrite(p)
 		v.rebase()
 		if ok {
-			v.skip(p, d)
+			v.skip(d)
 		}
 		v.rewrite(p)
 		if len(p) != len(orig) || (ok && end < len(p) && !bytes.Equal(p[end:], orig[end:])) {

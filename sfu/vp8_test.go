@@ -2,6 +2,22 @@ package sfu
 
 import (
 	"testing"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/media"
+)
+
+// vp8Codec is the VP8 codec of the tests' slots.
+var vp8Codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+
+// VP8 payload descriptor bits (RFC 7741 §4.2) that vp8Pkt sets.
+const (
+	vp8I = 0x80 // extension byte: PictureID present
+	vp8L = 0x40 // TL0PICIDX present
+	vp8T = 0x20 // TID present
+	vp8K = 0x10 // KEYIDX present
+	vp8M = 0x80 // first PictureID byte: 15-bit PictureID
 )
 
 // vp8Pkt builds a VP8 payload descriptor (RFC 7741) followed by two payload bytes.
@@ -47,57 +63,24 @@ func vp8Pkt(f vp8Fields) []byte {
 // readVP8 returns the fields of a descriptor built by vp8Pkt (-1 for absent ones).
 func readVP8(t *testing.T, p []byte) vp8Fields {
 	t.Helper()
-	d, ok := parseVP8Descriptor(p)
-	if !ok {
-		t.Fatalf("unparsable descriptor % x", p)
+	d, err := media.ParseVP8Descriptor(p)
+	if err != nil {
+		t.Fatalf("unparsable descriptor % x: %v", p, err)
 	}
-	f := vp8Fields{pic: -1, tl0: -1, tid: -1, keyIdx: -1, pic15: d.pic15}
-	if d.picOff != 0 {
-		if d.pic15 {
-			f.pic = int(p[d.picOff]&0x7f)<<8 | int(p[d.picOff+1])
-		} else {
-			f.pic = int(p[d.picOff])
-		}
+	f := vp8Fields{pic: -1, tl0: -1, tid: -1, keyIdx: -1, pic15: d.PictureID15}
+	if d.HasPictureID {
+		f.pic = int(d.PictureID)
 	}
-	if d.tl0Off != 0 {
-		f.tl0 = int(p[d.tl0Off])
+	if d.HasTL0PICIDX {
+		f.tl0 = int(d.TL0PICIDX)
 	}
-	if tid, ok := d.tid(p); ok {
-		f.tid = int(tid)
+	if d.HasTID {
+		f.tid = int(d.TID)
 	}
-	if d.hasKey {
-		f.keyIdx = int(p[d.tkOff] & 0x1f)
+	if d.HasKeyIdx {
+		f.keyIdx = int(d.KeyIdx)
 	}
 	return f
-}
-
-func TestParseVP8Descriptor(t *testing.T) {
-	tests := []struct {
-		name string
-		p    []byte
-		ok   bool
-		want vp8Descriptor
-	}{
-		{"no extension", []byte{0x10, 0x9d}, true, vp8Descriptor{}},
-		{"empty", nil, false, vp8Descriptor{}},
-		{"X without its byte", []byte{0x90}, false, vp8Descriptor{}},
-		{"7-bit picture id", []byte{0x90, 0x80, 0x05, 0x9d}, true, vp8Descriptor{picOff: 2}},
-		{"15-bit picture id", []byte{0x90, 0x80, 0x81, 0x02, 0x9d}, true, vp8Descriptor{picOff: 2, pic15: true}},
-		{"15-bit id cut short", []byte{0x90, 0x80, 0x81}, false, vp8Descriptor{}},
-		{"all fields", []byte{0x90, 0xf0, 0x81, 0x02, 0x07, 0x43, 0x9d}, true,
-			vp8Descriptor{picOff: 2, pic15: true, tl0Off: 4, tkOff: 5, hasTID: true, hasKey: true}},
-		{"L without I", []byte{0x90, 0x40, 0x07}, true, vp8Descriptor{tl0Off: 2}},
-		{"K only", []byte{0x90, 0x10, 0x03}, true, vp8Descriptor{tkOff: 2, hasKey: true}},
-		{"T byte missing", []byte{0x90, 0xa0, 0x05}, false, vp8Descriptor{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := parseVP8Descriptor(tt.p)
-			if ok != tt.ok || got != tt.want {
-				t.Fatalf("parse(% x) = %+v, %v; want %+v, %v", tt.p, got, ok, tt.want, tt.ok)
-			}
-		})
-	}
 }
 
 // vp8Step is one packet through the rewriter: rebase first when asked, then in and out.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,5 +192,19 @@ func mapValues(m map[string][]string) func(func([]string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// TestServeFailsOnAnUnusableDataDir: a data dir that cannot be used stops serve at start
+// with an error naming it, after releasing what it had built.
+func TestServeFailsOnAnUnusableDataDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := serve(context.Background(), []string{"--http-addr", freeTCPAddr(t), "--udp-port", "0", "--ice-ip", "127.0.0.1",
+		"--ice-tcp=false", "--rtmp-addr=", "--srt-addr=", "--data-dir", file, "--log-level", "error"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "dvr") || !strings.Contains(err.Error(), file) {
+		t.Fatalf("serve with --data-dir on a file: %v, want a dvr error naming it", err)
 	}
 }

@@ -42,8 +42,10 @@ type node struct {
 
 // newNode builds the node's services and binds its listeners; on an error, whatever it
 // built is released.
-func newNode(cfg config.Config, log *slog.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, log: log, mux: http.NewServeMux()}
+func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
+	// n is not the named result: a failing return sets that to nil, and the cleanup below
+	// still needs n.
+	n := &node{cfg: cfg, log: log, mux: http.NewServeMux()}
 	n.streamsCtx, n.endStreams = context.WithCancel(context.Background())
 	var cleanups []func()
 	defer func() {

@@ -44,8 +44,8 @@ import (
 // deleting a live recording, or a clip MP4 not done → 409.
 //
 // Lifetimes: a clip Holds its recording until it is deleted, expires (ClipTTL) or the
-// Handler closes; each media playlist request Holds its recording until ReaderGrace after
-// the last one (readerHolds). A Delete or retention unlists a recording at once; its bytes
+// Handler closes; each media playlist request of an ended recording Holds it until
+// ReaderGrace after the last one (readerHolds). A Delete or retention unlists a recording at once; its bytes
 // go when the last Hold is released, so neither a clip nor a viewer is cut off.
 
 // Defaults of HandlerOptions.

@@ -2,8 +2,6 @@ package dvr
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,8 +119,6 @@ type testRecording struct {
 	fed    time.Duration // media time written (DTS clock)
 	origin time.Duration // the DTS clock at the last reconnect
 }
-
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startRecording starts a recording of room by the Library: renditions "hi", "lo" and audio.
 func startRecording(t testing.TB, lib *Library, room string, start time.Time) *testRecording {

@@ -115,7 +115,7 @@ func (h *Handler) serveRecordingPlaylist(w http.ResponseWriter, r *http.Request)
 
 // servePlaylist answers the {file} of a recording's playlists: index.m3u8 (multivariant)
 // or {rendition}.m3u8, a VOD of all its segments that shape adapts (URIs, type, window).
-// The recording's segments are held for the readers' grace.
+// An ended recording's segments are held for the readers' grace.
 func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request, rec Recording, cache string, shape func(*mediaPlaylist, string)) {
 	pq, err := parsePlaylistQuery(r.URL.Query())
 	if err != nil {
@@ -141,7 +141,9 @@ func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request, rec Reco
 		h.failErr(w, r, err)
 		return
 	}
-	h.readers.touch(h.opts.Catalog, rec.ID, rendition, segs)
+	if !rec.Live { // a live recording cannot be deleted, and a Hold would stop its trims
+		h.readers.touch(h.opts.Catalog, rec.ID, rendition, segs)
+	}
 	p := mediaPlaylist{typ: typeVOD, segs: segs, start: pq.at, startOver: pq.startOver}
 	shape(&p, rendition)
 	h.writeMediaPlaylist(w, r, p, cache)

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// readerHolds gives the viewers of a recording a grace period: each media playlist request
-// Holds the recording (one Hold per recording) and keeps the segment list it served until
-// ReaderGrace after the last such request. A Delete or retention in between removes the
+// readerHolds gives the viewers of an ended recording a grace period: each media playlist
+// request Holds the recording (one Hold per recording) and keeps the segment list it served
+// until ReaderGrace after the last such request. (Live recordings are not held: they cannot
+// be deleted, and a Hold would keep retention from trimming their head.) A Delete or retention in between removes the
 // recording from listings at once, but its segments stay readable by the players that have
 // its playlist, so deleting never cuts a viewer off mid-playback.
 type readerHolds struct {

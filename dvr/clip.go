@@ -32,7 +32,6 @@ type clipEntry struct {
 
 	releaseOnce sync.Once
 	releaseHold func()
-	expiry      *time.Timer
 
 	mu       sync.Mutex
 	status   string
@@ -40,7 +39,9 @@ type clipEntry struct {
 	bytes    int64
 	duration time.Duration
 	err      string
-	cancel   func() // stops the MP4 job
+	expiry   *time.Timer   // drops the clip after ClipTTL
+	cancel   func()        // stops the MP4 job
+	jobDone  chan struct{} // closed when the MP4 job has ended
 }
 
 // renditions returns the clip's renditions, sorted.
@@ -66,18 +67,19 @@ func (c *clipEntry) covered() (from, to time.Time) {
 	return from, to
 }
 
-// release gives up the clip's Hold on its recording, stops its MP4 job and removes its
-// MP4 file; it runs once.
+// release stops the clip's MP4 job (and waits for it), gives up the clip's Hold on its
+// recording and removes its MP4 file; it runs once.
 func (c *clipEntry) release() {
 	c.releaseOnce.Do(func() {
-		if c.expiry != nil {
-			c.expiry.Stop()
-		}
 		c.mu.Lock()
-		cancel := c.cancel
+		expiry, cancel, done := c.expiry, c.cancel, c.jobDone
 		c.mu.Unlock()
+		if expiry != nil {
+			expiry.Stop()
+		}
 		if cancel != nil {
 			cancel()
+			<-done // so that it writes no file after the removal below
 		}
 		c.releaseHold()
 		_ = os.Remove(c.mp4Path) // absent when never made

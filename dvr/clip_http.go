@@ -88,9 +88,11 @@ func (h *Handler) createClip(w http.ResponseWriter, r *http.Request) {
 		fail(w, code, err.Error())
 		return
 	}
-	c.expiry = time.AfterFunc(h.opts.ClipTTL, func() { h.dropClip(c.id) })
+	h.startMP4(c) // before the clip is visible: a DELETE then always finds the job
 	h.clips.add(c)
-	h.startMP4(c)
+	c.mu.Lock()
+	c.expiry = time.AfterFunc(h.opts.ClipTTL, func() { h.dropClip(c.id) })
+	c.mu.Unlock()
 	h.log.Info("dvr: clip made", "clip", c.id, "room", room, "recording", rec.ID, "from", c.from, "to", c.to)
 	writeJSON(w, http.StatusCreated, c.state())
 }

@@ -16,10 +16,6 @@ import (
 // startMP4 makes the clip's MP4 in the background (at most ClipWorkers at once), holding
 // the recording while it reads.
 func (h *Handler) startMP4(c *clipEntry) {
-	ctx, cancel := context.WithCancel(h.ctx)
-	c.mu.Lock()
-	c.cancel = cancel
-	c.mu.Unlock()
 	h.jobMu.Lock()
 	if h.ctx.Err() != nil {
 		h.jobMu.Unlock()
@@ -28,8 +24,14 @@ func (h *Handler) startMP4(c *clipEntry) {
 	}
 	h.wg.Add(1)
 	h.jobMu.Unlock()
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.cancel, c.jobDone = cancel, done
+	c.mu.Unlock()
 	go func() {
 		defer h.wg.Done()
+		defer close(done)
 		defer cancel()
 		select {
 		case h.work <- struct{}{}:

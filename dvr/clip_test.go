@@ -2,8 +2,11 @@ package dvr
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,4 +151,27 @@ func mustGetPlaylist(t *testing.T, f *dvrFixture, path string) string {
 	t.Helper()
 	body, _ := get(t, f.srv.URL+path, http.StatusOK)
 	return body
+}
+
+// TestDeleteClipWhileMuxing: deleting clips whose MP4s are pending or being written stops
+// the work and leaves no file behind; the clip is gone.
+func TestDeleteClipWhileMuxing(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for range 3 {
+		ids = append(ids, postClip(t, f, `{"last": 30}`, http.StatusCreated).ID)
+	}
+	for _, id := range ids {
+		if code, reason := do(t, f, "DELETE", "/api/clips/"+id, ""); code != http.StatusNoContent {
+			t.Fatalf("DELETE clip %s: %d %s", id, code, reason)
+		}
+		get(t, f.srv.URL+"/api/clips/"+id, http.StatusNotFound)
+	}
+	entries, err := os.ReadDir(f.h.opts.ClipDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("%d files left in the clip directory, first %s", len(entries), entries[0].Name())
+	}
 }

@@ -265,7 +265,8 @@ func (h *Handler) serveClipPlaylist(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "unknown rendition "+rendition)
 		return
 	}
-	p := mediaPlaylist{typ: typeVOD, segs: segs, base: rendition + "/"}
+	// EXT-X-START at the start asked: a player begins there, not at the keyframe before.
+	p := mediaPlaylist{typ: typeVOD, segs: segs, base: rendition + "/", start: c.from}
 	writeBody(w, r, p.render(), playlistMIME, cacheVOD)
 }
 

@@ -127,6 +127,10 @@ func TestClipMP4(t *testing.T) {
 			if !p.endList || p.tag("#EXT-X-PLAYLIST-TYPE") != "VOD" {
 				t.Errorf("clip playlist is not a VOD:\n%s", p.text)
 			}
+			// EXT-X-START at the start asked: 21:00:05 is 1 s into the segment of 21:00:04.
+			if !p.hasStart || p.startTime < 0 || p.startTime >= 2 || c.name == "wall clock" && p.startTime != 1 {
+				t.Errorf("clip playlist EXT-X-START %v %.3f, want within its first segment", p.hasStart, p.startTime)
+			}
 			// The playlist covers the range with whole segments: a GOP at most on each side.
 			if got := time.Duration(p.duration() * float64(time.Second)); got < c.want-100*time.Millisecond || got > c.want+4*time.Second {
 				t.Errorf("clip playlist lasts %v, want %v to %v", got, c.want, c.want+4*time.Second)

@@ -102,7 +102,7 @@ type Library struct {
 
 	mu        sync.Mutex
 	closed    bool
-	recs      map[string]*recording // listed recordings by id (live ones included)
+	recs      map[string]*recording // recordings by id, live ones included (listed once a segment is stored)
 	live      map[string]*recording // room → the recording being written
 	resumable map[string]*recording // room → its recording a crash interrupted
 	doomed    map[string]*recording // deleted, waiting for their holds to end

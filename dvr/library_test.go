@@ -256,7 +256,6 @@ func TestStoreFullIsAnAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := openLib(t, dir, Options{Store: fullStore{disk}, StoreRetries: 1, RetryBackoff: time.Millisecond})
-	_ = disk
 	f := newFeed(t, "room1", l, t0)
 	f.until(7 * time.Second)
 	waitDrained(t, l)

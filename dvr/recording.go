@@ -25,7 +25,7 @@ type recording struct {
 // rendition is one rendition of a recording.
 type rendition struct {
 	name  string
-	segs  []Segment // durable segments, in order; only appended to (readers share it)
+	segs  []Segment // durable segments, in order; appended to, or replaced by a trim (readers keep theirs)
 	bytes int64     // of segs
 	dur   time.Duration
 

@@ -26,6 +26,7 @@ type clipEntry struct {
 	recording Recording
 	from, to  time.Time            // the range asked
 	segs      map[string][]Segment // rendition → the segments covering the range
+	top       string               // the best video rendition: the one the MP4 holds
 	mp4Path   string
 	created   time.Time
 	accurate  bool // the MP4 starts on the exact frame (its first GOP re-encoded)

@@ -1,6 +1,7 @@
 package dvr
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -83,7 +84,7 @@ func (h *Handler) createClip(w http.ResponseWriter, r *http.Request) {
 		fail(w, code, err.Error())
 		return
 	}
-	c, code, err := h.newClip(rec, req)
+	c, code, err := h.newClip(r.Context(), rec, req)
 	if err != nil {
 		fail(w, code, err.Error())
 		return
@@ -117,7 +118,7 @@ func (h *Handler) clipRecording(room, id string) (Recording, int, error) {
 }
 
 // newClip checks the range against the recording's stored segments and takes a Hold.
-func (h *Handler) newClip(rec Recording, req clipRequest) (*clipEntry, int, error) {
+func (h *Handler) newClip(ctx context.Context, rec Recording, req clipRequest) (*clipEntry, int, error) {
 	all := map[string][]Segment{}
 	var first, last time.Time
 	for _, rendition := range rec.Renditions {
@@ -140,31 +141,45 @@ func (h *Handler) newClip(rec Recording, req clipRequest) (*clipEntry, int, erro
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
+	top, err := h.topRendition(ctx, all)
+	if err != nil {
+		return nil, http.StatusInternalServerError, err
+	}
 	release, err := h.opts.Catalog.Hold(rec.ID)
 	if err != nil {
 		return nil, http.StatusNotFound, fmt.Errorf("recording %s: %w", rec.ID, err)
 	}
 	id := newClipID()
-	c := &clipEntry{id: id, recording: rec, from: from, to: to, segs: clipSegments(all, from, to), created: time.Now(),
+	c := &clipEntry{id: id, recording: rec, from: from, to: to, segs: clipSegments(all, top, from, to), top: top, created: time.Now(),
 		mp4Path: filepath.Join(h.opts.ClipDir, id+".mp4"), releaseHold: release, status: clipPending, accurate: req.Accurate}
 	return c, 0, nil
 }
 
-// clipSegments picks each rendition's segments for the range [from, to): the top video
-// rendition's segments that overlap it (so the clip starts at a keyframe at or before from),
-// and for the others the segments whose middle falls within those (audio segments follow
-// the video's boundaries to within a frame, so each rendition gets the same span).
-func clipSegments(all map[string][]Segment, from, to time.Time) map[string][]Segment {
+// topRendition returns the best video rendition among all (by picture size, then
+// bitrate; read from their init segments), else the audio rendition.
+func (h *Handler) topRendition(ctx context.Context, all map[string][]Segment) (string, error) {
 	var variants []variant
 	for rendition, segs := range all {
-		v := variant{rendition: rendition, audio: rendition == audioRendition}
-		v.peak, v.avg = bitrates(segs)
-		variants = append(variants, v)
+		v, ok, err := describeRendition(ctx, h.opts.Catalog, &h.inits, rendition, segs)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			variants = append(variants, v)
+		}
 	}
-	ref := topVideo(variants)
-	if ref == "" {
-		ref = audioRendition
+	if top := topVideo(variants); top != "" {
+		return top, nil
 	}
+	return audioRendition, nil
+}
+
+// clipSegments picks each rendition's segments for the range [from, to): the reference
+// rendition's (the top video) segments that overlap it (so the clip starts at a keyframe
+// at or before from), and for the others the segments whose middle falls within those
+// (audio segments follow the video's boundaries to within a frame, so each rendition gets
+// the same span).
+func clipSegments(all map[string][]Segment, ref string, from, to time.Time) map[string][]Segment {
 	refSegs := coveringRange(all[ref], from, to)
 	out := map[string][]Segment{}
 	if len(refSegs) == 0 {

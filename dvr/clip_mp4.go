@@ -76,14 +76,8 @@ func (h *Handler) writeClipMP4(ctx context.Context, c *clipEntry) (int64, time.D
 	}
 	defer release()
 	var chosen []string
-	var variants []variant
-	for _, r := range c.renditions() {
-		v := variant{rendition: r, audio: r == audioRendition}
-		v.peak, v.avg = bitrates(c.segs[r])
-		variants = append(variants, v)
-	}
-	if top := topVideo(variants); top != "" {
-		chosen = append(chosen, top)
+	if c.top != audioRendition {
+		chosen = append(chosen, c.top)
 	}
 	if _, ok := c.segs[audioRendition]; ok {
 		chosen = append(chosen, audioRendition)

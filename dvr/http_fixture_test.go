@@ -10,84 +10,76 @@ import (
 	"time"
 
 	"github.com/glint-video/glint/hls"
-	"github.com/glint-video/glint/media"
 )
 
-// testSource is real H.264 (two renditions, a keyframe every 2 s) and AAC made once by the
-// ffmpeg CLI, split into access units and frames.
+// testSource is real H.264 (renditions "hi" 320x240 and "lo" 160x120, a keyframe every
+// 2 s: feed_test.go's clips, 4 s long) and AAC (8 s of a tone made once by the ffmpeg CLI),
+// each looped seamlessly.
 type testSource struct {
-	video map[string][]hls.Sample
-	audio []hls.Sample
-	ainfo hls.AudioTrackInfo
-	span  time.Duration // of one loop of the media
+	video     map[string][]hls.Sample
+	audio     []hls.Sample
+	ainfo     hls.AudioTrackInfo
+	videoSpan time.Duration // of one loop
+	audioSpan time.Duration
 }
 
-var sharedSource struct {
-	once sync.Once
-	src  *testSource
-	err  error
+var sharedAudio struct {
+	once   sync.Once
+	frames []hls.Sample
+	err    error
 }
 
-const sourceFPS = 30
+const (
+	sourceFPS = feedFPS
+	audioSpan = 8 * time.Second // 375 AAC frames of 1024 samples at 48 kHz: loops seamlessly
+)
 
 func loadSource(t testing.TB) *testSource {
 	t.Helper()
-	sharedSource.once.Do(func() { sharedSource.src, sharedSource.err = makeSource() })
-	if sharedSource.err != nil {
-		t.Fatalf("test media (ffmpeg is required): %v", sharedSource.err)
+	src := &testSource{video: map[string][]hls.Sample{},
+		ainfo: hls.AudioTrackInfo{SampleRate: 48000, Channels: 2, ASC: []byte{0x11, 0x90}, BitrateKbps: 64}}
+	for _, r := range []struct {
+		name string
+		w, h int
+	}{{"hi", 320, 240}, {"lo", 160, 120}} {
+		aus := clip(t, r.w, r.h)
+		for i, au := range aus {
+			dts := time.Duration(i) * time.Second / sourceFPS
+			src.video[r.name] = append(src.video[r.name], hls.Sample{Data: au.Data, DTS: dts, PTS: dts,
+				Keyframe: au.Keyframe, Duration: time.Second / sourceFPS})
+		}
+		src.videoSpan = time.Duration(len(aus)) * time.Second / sourceFPS
 	}
-	return sharedSource.src
+	sharedAudio.once.Do(func() { sharedAudio.frames, sharedAudio.err = makeAudio() })
+	if sharedAudio.err != nil {
+		t.Fatalf("test audio (ffmpeg is required): %v", sharedAudio.err)
+	}
+	src.audio, src.audioSpan = sharedAudio.frames, audioSpan
+	return src
 }
 
-func makeSource() (*testSource, error) {
-	dir, err := os.MkdirTemp("", "dvr-media-")
+// makeAudio encodes a 440 Hz tone to AAC and keeps its first audioSpan of frames.
+func makeAudio() ([]hls.Sample, error) {
+	dir, err := os.MkdirTemp("", "dvr-audio-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	const secs = "10"
-	x264 := []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "60", "-keyint_min", "60",
-		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-x264-params", "aud=1", "-f", "h264"}
-	args := []string{"-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-t", secs, "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", sourceFPS),
-		"-f", "lavfi", "-t", secs, "-i", "sine=frequency=440:sample_rate=48000"}
-	args = append(append(append(args, "-map", "0:v"), x264...), filepath.Join(dir, "hi.h264"))
-	args = append(append(append(args, "-map", "0:v", "-vf", "scale=160:120"), x264...), filepath.Join(dir, "lo.h264"))
-	args = append(args, "-map", "1:a", "-ac", "2", "-c:a", "aac", "-b:a", "64k", "-f", "adts", filepath.Join(dir, "a.aac"))
-	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+	file := filepath.Join(dir, "a.aac")
+	if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-t", "9",
+		"-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-c:a", "aac", "-b:a", "64k", "-f", "adts", file).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ffmpeg: %v: %s", err, out)
 	}
-	src := &testSource{video: map[string][]hls.Sample{}, span: 10 * time.Second}
-	for _, r := range []string{"hi", "lo"} {
-		data, err := os.ReadFile(filepath.Join(dir, r+".h264"))
-		if err != nil {
-			return nil, err
-		}
-		src.video[r] = accessUnits(data)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "a.aac"))
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	src.audio = aacFrames(data)
-	src.ainfo = hls.AudioTrackInfo{SampleRate: 48000, Channels: 2, ASC: []byte{0x11, 0x90}, BitrateKbps: 64}
-	return src, nil
-}
-
-// accessUnits splits an Annex-B stream at its access unit delimiters.
-func accessUnits(stream []byte) []hls.Sample {
-	var out []hls.Sample
-	for nalu := range media.SplitAnnexB(stream) {
-		typ := nalu[0] & 0x1f
-		if typ == 9 || len(out) == 0 {
-			dts := time.Duration(len(out)) * time.Second / sourceFPS
-			out = append(out, hls.Sample{DTS: dts, PTS: dts, Duration: time.Second / sourceFPS})
-		}
-		au := &out[len(out)-1]
-		au.Keyframe = au.Keyframe || typ == 5
-		au.Data = append(append(au.Data, 0, 0, 0, 1), nalu...)
+	frames := aacFrames(data)
+	n := int(audioSpan * 48000 / 1024 / time.Second)
+	if len(frames) < n {
+		return nil, fmt.Errorf("%d AAC frames, want %d", len(frames), n)
 	}
-	return out
+	return frames[:n], nil
 }
 
 // aacFrames strips the ADTS headers of 48 kHz AAC.
@@ -110,6 +102,7 @@ func aacFrames(b []byte) []hls.Sample {
 
 // testRecording is a recording made by feeding the test media through an hls.Stream.
 type testRecording struct {
+	src    *testSource
 	id     string
 	start  time.Time
 	stream *hls.Stream
@@ -125,7 +118,7 @@ func startRecording(t testing.TB, lib *Library, room string, start time.Time) *t
 	t.Helper()
 	src := loadSource(t)
 	id := room + "." + start.UTC().Format("20060102T150405Z")
-	tr := &testRecording{id: id, start: start}
+	tr := &testRecording{src: src, id: id, start: start}
 	tr.stream = hls.NewStream(room, hls.Config{Sink: lib}, quietLog())
 	for _, r := range []string{"hi", "lo"} {
 		track, err := tr.stream.AddVideo(r, hls.VideoTrackInfo{FPS: sourceFPS, BitrateKbps: 300})
@@ -145,12 +138,12 @@ func startRecording(t testing.TB, lib *Library, room string, start time.Time) *t
 
 // sample returns track i's n-th sample on the recording's clock (looping the media).
 func (tr *testRecording) sample(src *testSource, i, n int) hls.Sample {
-	list := src.audio
+	list, span := src.audio, src.audioSpan
 	if tr.kinds[i] != hls.AudioRendition {
-		list = src.video[tr.kinds[i]]
+		list, span = src.video[tr.kinds[i]], src.videoSpan
 	}
 	s := list[n%len(list)]
-	shift := time.Duration(n/len(list))*src.span + tr.origin
+	shift := time.Duration(n/len(list))*span + tr.origin
 	s.DTS, s.PTS = s.DTS+shift, s.PTS+shift
 	s.CaptureTime = tr.start.Add(s.DTS)
 	return s
@@ -159,7 +152,7 @@ func (tr *testRecording) sample(src *testSource, i, n int) hls.Sample {
 // feed writes d more of media, every track in DTS order.
 func (tr *testRecording) feed(t testing.TB, d time.Duration) {
 	t.Helper()
-	src := loadSource(t)
+	src := tr.src
 	until := tr.fed + d
 	for {
 		best, smp := -1, hls.Sample{}

@@ -1,11 +1,16 @@
 package dvr
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/glint-video/glint/media"
 )
 
 // sixHours is a rendition's index after 6 h of 2 s segments: 10,800 segments.
@@ -42,14 +47,14 @@ func BenchmarkWindowPlaylist6h(b *testing.B) {
 func BenchmarkClipPlaylist(b *testing.B) {
 	segs := sixHours()
 	cat := &indexCatalog{rec: Recording{ID: "room1.20261205T150000Z", Room: "room1", Start: segs[0].PDT,
-		Renditions: []string{"hi"}}, segs: segs}
+		Renditions: []string{"hi"}}, segs: segs, init: videoInit(b)}
 	h := NewHandler(HandlerOptions{Catalog: cat, Log: quietLog()})
 	defer h.Close(context.Background())
 	start := segs[3000].PDT.Add(500 * time.Millisecond)
 	req := clipRequest{Start: &start, End: new(start.Add(10 * time.Minute))}
 	b.ReportAllocs()
 	for b.Loop() {
-		c, _, err := h.newClip(cat.rec, req)
+		c, _, err := h.newClip(context.Background(), cat.rec, req)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -76,7 +81,7 @@ func BenchmarkClipMP4(b *testing.B) {
 	from := start.Add(time.Second + 500*time.Millisecond)
 	for _, accurate := range []bool{false, true} {
 		b.Run(fmt.Sprintf("accurate=%v", accurate), func(b *testing.B) {
-			c, _, err := h.newClip(info, clipRequest{Start: &from, End: new(from.Add(10 * time.Minute)), Accurate: accurate})
+			c, _, err := h.newClip(context.Background(), info, clipRequest{Start: &from, End: new(from.Add(10 * time.Minute)), Accurate: accurate})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -96,18 +101,45 @@ func BenchmarkClipMP4(b *testing.B) {
 	}
 }
 
-// indexCatalog is a Catalog of one recording's index with no bytes, for the playlist
-// benchmarks.
+// indexCatalog is a Catalog of one recording's index with no bytes but its init segment,
+// for the playlist benchmarks.
 type indexCatalog struct {
 	rec  Recording
 	segs []Segment
+	init []byte
+}
+
+// videoInit is an init segment of the 320x240 test clip.
+func videoInit(b *testing.B) []byte {
+	var sps, pps []byte
+	for nalu := range media.SplitAnnexB(clip(b, 320, 240)[0].Data) {
+		switch nalu[0] & 0x1f {
+		case 7:
+			sps = nalu
+		case 8:
+			pps = nalu
+		}
+	}
+	init := mp4.CreateEmptyInit()
+	init.AddEmptyTrack(90000, "video", "und")
+	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := init.Encode(&buf); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func (c *indexCatalog) Recordings(string) []Recording              { return []Recording{c.rec} }
 func (c *indexCatalog) Recording(string) (Recording, bool)         { return c.rec, true }
 func (c *indexCatalog) Live(string) (Recording, bool)              { return c.rec, true }
 func (c *indexCatalog) Segments(string, string) ([]Segment, error) { return c.segs, nil }
-func (c *indexCatalog) Read(context.Context, string) ([]byte, error) {
+func (c *indexCatalog) Read(_ context.Context, key string) ([]byte, error) {
+	if key == c.segs[0].InitKey {
+		return c.init, nil
+	}
 	return nil, ErrNotFound
 }
 func (c *indexCatalog) Hold(string) (func(), error)          { return func() {}, nil }

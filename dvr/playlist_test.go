@@ -222,7 +222,7 @@ func TestMultivariant(t *testing.T) {
 	for _, want := range []string{
 		`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="a.m3u8?start=over"`,
 		`,mp4a.40.2",RESOLUTION=320x240,AUDIO="aac"` + "\nhi.m3u8?start=over\n",
-		`CODECS="avc1.42c00d,`,
+		`CODECS="avc1.42c00d,mp4a.40.2",RESOLUTION=320x240`,
 		`RESOLUTION=160x120,AUDIO="aac"` + "\nlo.m3u8?start=over\n",
 	} {
 		if !strings.Contains(body, want) {

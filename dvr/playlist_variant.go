@@ -94,7 +94,7 @@ func bitrates(segs []Segment) (peak, avg int) {
 }
 
 // renderMultivariant writes a multivariant playlist: one variant per video rendition (the
-// highest bitrate first), all sharing the audio rendition's group, as /hls/ does. Each
+// best first: the largest picture), all sharing the audio rendition's group, as /hls/ does. Each
 // media playlist URI is prefix + rendition + ".m3u8" + query.
 func renderMultivariant(variants []variant, prefix, query string) []byte {
 	var b bytes.Buffer
@@ -108,7 +108,7 @@ func renderMultivariant(variants []variant, prefix, query string) []byte {
 			video = append(video, variants[i])
 		}
 	}
-	sort.SliceStable(video, func(i, j int) bool { return video[i].peak > video[j].peak })
+	sort.SliceStable(video, func(i, j int) bool { return video[i].better(video[j]) })
 	if audio != nil {
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s%s.m3u8%s\"\n",
 			audio.channels, prefix, audio.rendition, query)
@@ -129,13 +129,24 @@ func renderMultivariant(variants []variant, prefix, query string) []byte {
 	return b.Bytes()
 }
 
-// topVideo returns the video rendition with the highest peak bitrate ("" when none).
+// better ranks video renditions: the larger picture, then the higher peak bitrate.
+func (v variant) better(o variant) bool {
+	if a, b := v.width*v.height, o.width*o.height; a != b {
+		return a > b
+	}
+	return v.peak > o.peak
+}
+
+// topVideo returns the best video rendition ("" when none).
 func topVideo(variants []variant) string {
-	best, peak := "", -1
-	for _, v := range variants {
-		if !v.audio && v.peak > peak {
-			best, peak = v.rendition, v.peak
+	var best *variant
+	for i, v := range variants {
+		if !v.audio && (best == nil || v.better(*best)) {
+			best = &variants[i]
 		}
 	}
-	return best
+	if best == nil {
+		return ""
+	}
+	return best.rendition
 }

@@ -87,7 +87,8 @@ func (n *node) closeDVR(ctx context.Context) error {
 	if n.dvr == nil {
 		return nil
 	}
-	return n.dvr.Close(ctx)
+	httpErr := n.dvrHTTP.Close(ctx) // clip jobs end and release their holds first
+	return errors.Join(httpErr, n.dvr.Close(ctx))
 }
 
 // newHTTPServer returns the HTTP server of every endpoint. It speaks HTTP/1.1 and HTTP/2:

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,15 +33,16 @@ func glintBinary(t *testing.T) string {
 }
 
 // dvrServe starts `glint serve` with RTMP ingest, LL-HLS (1 s segments; the source and a
-// 240p rung) and the DVR on dataDir; it returns the process and the RTMP URL of room1.
-func dvrServe(t *testing.T, bin, dataDir string) (*testkit.Proc, string) {
+// 240p rung) and the DVR on dataDir; it returns the process, the RTMP URL of room1 and the
+// HTTP base URL.
+func dvrServe(t *testing.T, bin, dataDir string) (*testkit.Proc, string, string) {
 	t.Helper()
-	rtmp := freeTCPAddr(t)
+	rtmp, web := freeTCPAddr(t), freeTCPAddr(t)
 	p := testkit.StartProc(t, testkit.ProcOptions{Name: "glint serve"}, bin, "serve",
-		"--http-addr", freeTCPAddr(t), "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
+		"--http-addr", web, "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
 		"--rtmp-addr", rtmp, "--srt-addr=", "--hls-segment", "1s", "--hls-part", "250ms",
 		"--hls-ladder", "source,240p:300", "--data-dir", dataDir, "--log-level", "info")
-	return p, "rtmp://" + rtmp + "/live/room1"
+	return p, "rtmp://" + rtmp + "/live/room1", "http://" + web
 }
 
 // publish starts ffmpeg publishing a 640x360 test pattern with AAC to url.
@@ -83,7 +85,7 @@ func TestDVRSurvivesKill9(t *testing.T) {
 	testkit.RequireTool(t, "ffprobe")
 	ctx := testkit.Context(t, 3*time.Minute)
 	bin, dataDir := glintBinary(t), t.TempDir()
-	serve, url := dvrServe(t, bin, dataDir)
+	serve, url, _ := dvrServe(t, bin, dataDir)
 	testkit.Eventually(t, ctx, "glint serve listening", func() bool { return strings.Contains(serve.Stderr(), "glint serving") })
 	pub := publish(t, url)
 	testkit.Eventually(t, ctx, "4 segments of 3 renditions stored", func() bool {
@@ -96,7 +98,7 @@ func TestDVRSurvivesKill9(t *testing.T) {
 	before := indexLines(t, dataDir)
 
 	restart := time.Now()
-	serve, url = dvrServe(t, bin, dataDir)
+	serve, url, base := dvrServe(t, bin, dataDir)
 	testkit.Eventually(t, ctx, "glint serve listening again", func() bool { return strings.Contains(serve.Stderr(), "glint serving") })
 	if m := regexp.MustCompile(`dvr: opened.*recovery=(\S+)`).FindStringSubmatch(serve.Stderr()); m != nil {
 		t.Logf("recovery after kill -9: %s in the DVR (%v to serving); segments %d", m[1], time.Since(restart), count(before))
@@ -111,11 +113,35 @@ func TestDVRSurvivesKill9(t *testing.T) {
 		}
 		return true
 	})
+	checkServedOverHTTP(t, ctx, base)
 	pub.Kill()
 	if err := serve.Stop(30 * time.Second); err != nil {
 		t.Fatalf("glint serve after SIGTERM: %v", err)
 	}
 	checkRecovered(t, ctx, dataDir, before)
+}
+
+// checkServedOverHTTP: serve's DVR endpoints answer for the live room: the recordings API
+// lists its recording, and ffprobe decodes the room's DVR window (multivariant → media
+// playlist → stored segments).
+func checkServedOverHTTP(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/recordings?room=room1")
+	if err != nil {
+		t.Fatalf("GET /api/recordings: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"room":"room1"`) || !strings.Contains(string(body), `"live":true`) {
+		t.Fatalf("GET /api/recordings?room=room1: %d %s, want room1's live recording", resp.StatusCode, body)
+	}
+	streams, err := testkit.ProbeStreams(ctx, base+"/dvr/room1/index.m3u8", 0)
+	if err != nil {
+		t.Fatalf("ffprobe of the DVR window: %v", err)
+	}
+	if !slices.ContainsFunc(streams, func(s testkit.Stream) bool { return s.Codec == "h264" }) {
+		t.Errorf("DVR window streams %+v, want an H.264 video", streams)
+	}
 }
 
 // checkRecovered opens the data dir's DVR and checks the recording against the index

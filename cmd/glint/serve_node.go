@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,8 +32,9 @@ type node struct {
 	mux *http.ServeMux
 	ln  net.Listener // the HTTP listener
 	// dvr records every live room (nil when --dvr or --hls is off); it is the Catalog the
-	// DVR's HTTP handlers read.
-	dvr *dvr.Library
+	// DVR's HTTP handlers (dvrHTTP) read.
+	dvr     *dvr.Library
+	dvrHTTP *dvr.Handler
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -74,7 +77,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	if n.dvr != nil {
-		cleanups = append(cleanups, func() { _ = n.dvr.Close(context.Background()) })
+		cleanups = append(cleanups, func() { _ = n.closeDVR(context.Background()) })
 	}
 	collectors, err := n.addHLS()
 	if err != nil {
@@ -176,6 +179,11 @@ func (n *node) openDVR() error {
 		return fmt.Errorf("dvr: %w", err)
 	}
 	n.dvr = lib
+	// The read side: DVR window, start-over and catch-up playlists, recordings, clips.
+	n.dvrHTTP = dvr.NewHandler(dvr.HandlerOptions{Catalog: lib, Log: n.log,
+		Window:  func(room string) time.Duration { return cfg.RoomSettings(room).DVRWindow },
+		ClipDir: filepath.Join(cfg.DataDir, "clips")})
+	n.dvrHTTP.Register(n.mux)
 	return nil
 }
 

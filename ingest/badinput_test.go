@@ -26,9 +26,7 @@ import (
 func TestBadInputLeavesOtherStreamsAlone(t *testing.T) {
 	ctx := testkit.Context(t, 90*time.Second)
 	e := newEnv(t, nil)
-	ffmpeg(t, append(source(false), "-c:a", "aac", "-t", "40", "-f", "flv", e.rtmp+"/live/good")...)
-	e.WaitLive(t, ctx, "good")
-	_, v := e.Play(t, ctx, "good")
+	_, v := e.publishAndPlay(t, ctx, "good", false, "-c:a", "aac", "-t", "40", "-f", "flv", e.rtmp+"/live/good")
 	testkit.Eventually(t, ctx, "the good stream at the viewer", func() bool { return frames(v.Packets("video")) >= 15 })
 
 	stalls := make(chan time.Duration, 1)

@@ -246,19 +246,8 @@ func newREMBOnlyPeer(t *testing.T, mux ice.UDPMux) *webrtc.PeerConnection {
 	return pc
 }
 
-func TestBWERembOnlyViewersSettleAndClimbBack(t *testing.T) {
-	testRembOnlyViewers(t, fullRate)
-}
-
-func TestLowRateBWERembOnlyViewersSettleAndClimbBack(t *testing.T) {
-	testRembOnlyViewers(t, lowRate)
-}
-
 func testRembOnlyViewers(t *testing.T, r bweRate) {
-	ctx := testkit.Context(t, 120*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	startSizedSimulcast(t, ctx, srv, "remb", r.layerBytes())
-	time.Sleep(1200 * time.Millisecond) // layer bitrates are measured over a second
+	ctx, srv := startMeasuredSimulcast(t, 120*time.Second, "remb", r)
 
 	fast := rembViewer(t, ctx, srv.WHEP("remb"), 0)
 	// 250 kbit/s at either rate: from a slower link the REMB rule climbs back too slowly.

@@ -192,15 +192,8 @@ func (f *frameTracker) completeIn(from, to uint32) int {
 	return n
 }
 
-func TestBWEFivePercentLossIsRepaired(t *testing.T) {
-	testFivePercentLoss(t, fullRate, 30*time.Second)
-}
-
-func TestLowRateBWEFivePercentLossIsRepaired(t *testing.T) {
-	testFivePercentLoss(t, lowRate, 10*time.Second)
-}
-
-func testFivePercentLoss(t *testing.T, r bweRate, lossFor time.Duration) {
+func testFivePercentLoss(t *testing.T, r bweRate) {
+	lossFor := r.lossFor
 	ctx := testkit.Context(t, 90*time.Second)
 	srv := testnode.Start(t, testnode.Options{})
 	sent := startSizedSimulcast(t, ctx, srv, "lossy", r.layerBytes())

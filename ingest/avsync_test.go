@@ -164,7 +164,9 @@ func (c *trackClock) spread() float64 {
 // luma over 128), and the number of pictures decoded.
 func h264Flashes(pkts []*rtp.Packet) (flashes []uint32, pictures int, err error) {
 	pkts = inSeqOrder(pkts)
-	start := slices.IndexFunc(pkts, func(p *rtp.Packet) bool { return slices.Contains(nalTypes(p.Payload), media.H264NALSPS) })
+	start := slices.IndexFunc(pkts, func(p *rtp.Packet) bool {
+		return slices.Contains(media.H264PayloadNALTypes(p.Payload), media.H264NALSPS)
+	})
 	if start < 0 {
 		return nil, 0, fmt.Errorf("no SPS in %d video packets", len(pkts))
 	}

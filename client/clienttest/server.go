@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/media"
 )
 
 // Config changes how the server answers.
@@ -332,7 +333,7 @@ func (s *Server) countPackets(track *webrtc.TrackRemote) {
 		s.mu.Lock()
 		s.packets[mime]++
 		if isH264 {
-			for _, t := range H264NALTypes(pkt.Payload) {
+			for _, t := range media.H264PayloadNALTypes(pkt.Payload) {
 				s.nalTypes[t]++
 			}
 		}

@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -231,19 +232,12 @@ func newREMBOnlyPeer(t *testing.T, mux ice.UDPMux) *webrtc.PeerConnection {
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := errors.Join(webrtc.ConfigureNack(me, ir), webrtc.ConfigureRTCPReports(ir)); err != nil {
 		t.Fatal(err)
 	}
 	se := testkit.LoopbackSettingEngine()
 	se.SetICEUDPMux(mux)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pc
+	return newPeer(t, me, ir, se)
 }
 
 func testRembOnlyViewers(t *testing.T, r bweRate) {

@@ -49,13 +49,20 @@ var contentTypes = map[string]string{
 const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
 	"worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
 
-// pages are the HTML pages, each rendered once from pages/layout.html (the head and the
-// header every page shares) and the page's own file (its title, header and main): up leads
-// from the page's URL back to the root, script is its module under /static/.
-var pages = map[string]struct{ Up, Script string }{
-	"pages/index.html":   {Up: "", Script: "index.js"},
-	"pages/watch.html":   {Up: "../", Script: "watch.js"},
-	"pages/publish.html": {Up: "../", Script: "publish.js"},
+// pages are the HTML pages, each rendered once from pages/layout.html (the head, the header
+// and the room pages' player, which every page shares) and the page's own file (its heading
+// and contents).
+var pages = map[string]page{
+	"pages/index.html":   {Script: "index.js"},
+	"pages/watch.html":   {Up: "../", Script: "watch.js", Room: true},
+	"pages/publish.html": {Up: "../", Script: "publish.js", Room: true},
+}
+
+// page is what the layout needs to know of a page.
+type page struct {
+	Up     string // from the page's URL back to the root
+	Script string // its module under /static/
+	Room   bool   // a room page: the room's name and a status badge in the header, and the player
 }
 
 // layout is the frame the pages fill; it is not served itself.

@@ -91,9 +91,9 @@ func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*s
 }
 
 // bweRate scales a bandwidth-estimation scenario. The full rate runs without the race
-// detector only (scripts/test.sh: TestBWE*): the race detector slows packet handling
+// detector only (scripts/test.sh: TestBWE): the race detector slows packet handling
 // several-fold, which the delay-based estimator reads as congestion. The low rate
-// (TestLowRateBWE*, in the race pass) sends half the bytes (the packet overhead does not
+// (TestLowRateBWE, in the race pass) sends half the bytes (the packet overhead does not
 // scale, so a smaller share would not fit the layers), through links scaled alike unless a
 // scenario says why not, and keeps the checks that still hold under the race detector: the
 // allocator takes a limited viewer off the top layer (or pauses its video) and back when

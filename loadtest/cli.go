@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/glint-video/glint/config"
 )
 
 const usage = `Usage: glint loadtest [--scenario file.yaml] [flags]
@@ -145,14 +144,8 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 func (v *flagValues) readScenario(args []string) error {
 	path := v.Scenario
 	fs := newFlagSet(v)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("scenario: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("scenario %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	if err := config.ReadYAMLFile("scenario", path, v); err != nil {
+		return err
 	}
 	return fs.Parse(args)
 }

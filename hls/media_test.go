@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/media"
 )
 
@@ -37,7 +37,6 @@ var sharedMedia struct {
 // loadMedia returns the test media, failing the test when ffmpeg is missing or fails.
 func loadMedia(t testing.TB) *testMedia {
 	t.Helper()
-	testkit.RequireTool(t, "ffmpeg")
 	sharedMedia.once.Do(func() { sharedMedia.m, sharedMedia.err = makeMedia() })
 	if sharedMedia.err != nil {
 		t.Fatalf("test media: %v", sharedMedia.err)
@@ -46,6 +45,9 @@ func loadMedia(t testing.TB) *testMedia {
 }
 
 func makeMedia() (*testMedia, error) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		return nil, fmt.Errorf("ffmpeg is required: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "hls-media-")
 	if err != nil {
 		return nil, err
@@ -60,7 +62,9 @@ func makeMedia() (*testMedia, error) {
 	args = append(append(append(args, "-map", "0:v"), x264...), filepath.Join(dir, "hi.h264"))
 	args = append(append(append(args, "-map", "0:v", "-vf", "scale=160:120"), x264...), filepath.Join(dir, "lo.h264"))
 	args = append(args, "-map", "1:a", "-ac", "2", "-c:a", "aac", "-b:a", "64k", "-f", "adts", filepath.Join(dir, "a.aac"))
-	if out, err := testkit.Command(context.Background(), 2*time.Minute, "ffmpeg", args...); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ffmpeg", args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ffmpeg: %v: %s", err, out)
 	}
 	m := &testMedia{video: map[string][]Sample{}, vinfo: map[string]VideoTrackInfo{}}

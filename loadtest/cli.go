@@ -152,7 +152,7 @@ func (v *flagValues) readScenario(args []string) error {
 
 // options turns the values read into a run's Options.
 func (v *flagValues) options() (Options, error) {
-	w, h, err := parseSize(v.Size)
+	w, h, err := config.ParseSize(v.Size)
 	if err != nil {
 		return Options{}, err
 	}
@@ -166,17 +166,6 @@ func (v *flagValues) options() (Options, error) {
 		MaxLatencyP95: v.MaxLatencyP95, MaxLossPercent: v.MaxLoss,
 		ServerPID: v.ServerPID, MetricsURL: v.MetricsURL, LoopbackOnly: v.Loopback,
 	}}, nil
-}
-
-// parseSize reads a picture size "WxH".
-func parseSize(s string) (width, height int, err error) {
-	ws, hs, found := strings.Cut(s, "x")
-	width, errW := strconv.Atoi(ws)
-	height, errH := strconv.Atoi(hs)
-	if found && errW == nil && errH == nil && width >= 16 && height >= 16 && width <= 7680 && height <= 4320 {
-		return width, height, nil
-	}
-	return 0, 0, fmt.Errorf("size %q: want WxH, e.g. 1280x720", s)
 }
 
 // countList is a comma-separated flag of viewer counts, e.g. 1,100,300.

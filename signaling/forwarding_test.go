@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/glint-video/glint/media"
+	"github.com/glint-video/glint/sfu"
 )
 
 // waitLive waits until the room has a live publisher.
@@ -138,7 +139,8 @@ func answerPLIs(t *testing.T, ctx context.Context, srv *testServer, pub *publish
 
 func TestViewerJoiningMidStreamStartsWithAKeyframe(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
+	// The goLive keyframe is too old for the keyframe cache by the time the viewer joins.
+	srv := newTestServer(t, func(so *sfu.Options, _ *Options) { so.KeyframeCacheAge = 100 * time.Millisecond })
 	pub := startPublisher(t, ctx, srv.url+"/whip/mid", client0())
 	pub.goLive(t, ctx, srv, "mid")
 	streamCtx, stop := context.WithCancel(ctx)

@@ -52,8 +52,11 @@ func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
 		got, _ := rec.snapshot("video")
 		return bytes.Equal(got[len(got)-1], deltaPayload(42))
 	})
-	if keyframeRequests.Load() == 0 {
-		t.Error("the viewer's join did not ask the local publisher for a keyframe")
+	if got, _ := rec.snapshot("video"); !bytes.Equal(got[0], keyframePayload(0)) {
+		t.Errorf("the viewer's first video packet % x, want the cached keyframe written before it joined", got[0])
+	}
+	if n := keyframeRequests.Load(); n != 0 {
+		t.Errorf("the viewer's join asked the local publisher for %d keyframes; it starts at the cached one", n)
 	}
 	pub.Close()
 	srv.waitLive(t, ctx, "local", false)

@@ -140,7 +140,7 @@ func (f *forwarder) join(src *UpTrack, now time.Time) (ask *UpTrack, change sour
 // catchingUp reports whether the packet at the cursor is one of those that were already in
 // the ring when the viewer started at the cached keyframe (sent late by design, so their
 // transit says nothing of the SFU's).
-func (f *forwarder) catchingUp() bool { return f.cursor <= f.joinLive }
+func (f *forwarder) catchingUp() bool { return f.joinLive != 0 && f.cursor <= f.joinLive }
 
 // catchUp places the cursor for a source whose newest packet is head: at head for a fresh
 // source, and at head again when the viewer fell a ring behind, which then skips to the next

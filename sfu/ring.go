@@ -85,7 +85,7 @@ const catchUpRoom = 64
 func (r *packetRing) KeyframeEntry() (extSeq uint64, arrival time.Time, ok bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.lastKey == 0 || r.head-r.lastKey+catchUpRoom > uint64(len(r.slots)) {
+	if r.lastKey == 0 || r.head-r.lastKey+1+catchUpRoom > uint64(len(r.slots)) {
 		return 0, time.Time{}, false
 	}
 	s := &r.slots[r.lastKey&r.mask]

@@ -15,17 +15,11 @@ import (
 
 	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/client/clienttest"
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func newVP8Track(t *testing.T) *webrtc.TrackLocalStaticRTP {
@@ -38,20 +32,8 @@ func newVP8Track(t *testing.T) *webrtc.TrackLocalStaticRTP {
 	return track
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func TestPublishConnectsSendsMediaAndDeletesOnClose(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{Token: "secret"})
 	track := newVP8Track(t)
 
@@ -65,7 +47,7 @@ func TestPublishConnectsSendsMediaAndDeletesOnClose(t *testing.T) {
 	}
 
 	var seq uint16
-	waitFor(ctx, t, "VP8 packets at the server", func() bool {
+	testkit.Eventually(t, ctx, "VP8 packets at the server", func() bool {
 		seq++
 		pkt := &rtp.Packet{
 			Header:  rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true},
@@ -122,7 +104,7 @@ func TestSignalingErrorsAreHTTPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testkit.Context(t, 20*time.Second)
 			srv := clienttest.NewServer(t, tt.cfg)
 			opts := client.Options{Token: tt.token, LoopbackOnly: true}
 
@@ -148,7 +130,7 @@ func TestSignalingErrorsAreHTTPErrors(t *testing.T) {
 
 func TestLocationIsResolved(t *testing.T) {
 	for _, absolute := range []bool{false, true} {
-		ctx := testContext(t)
+		ctx := testkit.Context(t, 20*time.Second)
 		srv := clienttest.NewServer(t, clienttest.Config{AbsoluteLocation: absolute})
 		sess, err := client.Publish(ctx, srv.WHIPURL("loc"), []webrtc.TrackLocal{newVP8Track(t)},
 			client.Options{LoopbackOnly: true})
@@ -165,7 +147,7 @@ func TestLocationIsResolved(t *testing.T) {
 }
 
 func TestPlayDeliversTracksToOnTrack(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 
 	var mu sync.Mutex
@@ -187,7 +169,7 @@ func TestPlayDeliversTracksToOnTrack(t *testing.T) {
 	if err := sess.Connected(ctx); err != nil {
 		t.Fatalf("Connected: %v", err)
 	}
-	waitFor(ctx, t, "VP8 and Opus packets", func() bool {
+	testkit.Eventually(t, ctx, "VP8 and Opus packets", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return packets[webrtc.MimeTypeVP8] >= 3 && packets[webrtc.MimeTypeOpus] >= 3
@@ -198,7 +180,7 @@ func TestPlayDeliversTracksToOnTrack(t *testing.T) {
 }
 
 func TestPlayWithoutOnTrackDrainsAndCloses(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	sess, err := client.Play(ctx, srv.WHEPURL("room"), client.Options{LoopbackOnly: true}, webrtc.RTPCodecTypeVideo)
 	if err != nil {
@@ -216,7 +198,7 @@ func TestPlayWithoutOnTrackDrainsAndCloses(t *testing.T) {
 }
 
 func TestCodecsRestrictTheOffer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	vp8 := webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
@@ -241,7 +223,7 @@ func TestCodecsRestrictTheOffer(t *testing.T) {
 }
 
 func TestPublishFailsWhenServerIsGone(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	url := srv.WHIPURL("room")
 	srv.Close()
@@ -267,7 +249,7 @@ func TestPublishHonoursContext(t *testing.T) {
 
 // OnRTCP hears the server's keyframe requests about the track they concern.
 func TestPublishOnRTCPGetsKeyframeRequests(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	video, audio := newVP8Track(t), newOpusTrack(t)
 	var mu sync.Mutex
@@ -292,7 +274,7 @@ func TestPublishOnRTCPGetsKeyframeRequests(t *testing.T) {
 		t.Fatalf("Connected: %v", err)
 	}
 	var seq uint16
-	waitFor(ctx, t, "a keyframe request heard", func() bool {
+	testkit.Eventually(t, ctx, "a keyframe request heard", func() bool {
 		seq++
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true},
 			Payload: []byte{0x10, 0x00, 0x00, 0x00}}
@@ -313,7 +295,7 @@ func TestPublishOnRTCPGetsKeyframeRequests(t *testing.T) {
 
 // Tracks with RIDs and the same ID become the encodings of one simulcast sender.
 func TestPublishGroupsSimulcastEncodings(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testkit.Context(t, 20*time.Second)
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	var tracks []webrtc.TrackLocal
 	for _, rid := range []string{"h", "m", "l"} {

@@ -2,16 +2,13 @@ package demo_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,60 +18,18 @@ import (
 
 	"github.com/glint-video/glint/client/clienttest"
 	"github.com/glint-video/glint/demo"
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// requireFFmpeg fails (never skips) the test when ffmpeg is missing: the
-// demo is part of `make run`, so a machine without ffmpeg is a broken setup.
-func requireFFmpeg(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatalf("ffmpeg is required for the demo tests but was not found in PATH (apt-get install ffmpeg): %v", err)
-	}
-}
-
-// testLogger writes log records to the test log, so they show with -v or
-// on failure. It stops writing once the test is done.
-type testLogger struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-	all  strings.Builder
-}
-
-func (w *testLogger) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.all.Write(p)
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *testLogger) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.all.String()
-}
-
-func newTestLogger(t *testing.T) (*slog.Logger, *testLogger) {
-	w := &testLogger{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), w
-}
-
-// runDemo runs demo.Run against whipURL for d and returns its error.
+// runDemo runs demo.Run against whipURL for d and returns its error. The tests that run
+// ffmpeg fail (never skip) without it: the demo is part of `make run`.
 func runDemo(t *testing.T, whipURL string, d time.Duration) error {
 	t.Helper()
-	logger, _ := newTestLogger(t)
+	logger, _ := testkit.NewLogger(t)
 	return runDemoWith(d, demo.Options{WHIPURL: whipURL, Logger: logger})
 }
 
@@ -106,7 +61,7 @@ func assertMediaArrived(t *testing.T, srv *clienttest.Server) {
 }
 
 func TestRunPublishesH264AndOpus(t *testing.T) {
-	requireFFmpeg(t)
+	testkit.RequireTool(t, "ffmpeg")
 	srv := clienttest.NewServer(t, clienttest.Config{})
 
 	if err := runDemo(t, srv.WHIPURL("demo"), 4*time.Second); err != nil {
@@ -123,7 +78,7 @@ func TestRunPublishesH264AndOpus(t *testing.T) {
 }
 
 func TestRunPublishesAgainAfterErrors(t *testing.T) {
-	requireFFmpeg(t)
+	testkit.RequireTool(t, "ffmpeg")
 	srv := clienttest.NewServer(t, clienttest.Config{})
 	target, err := url.Parse(srv.URL)
 	if err != nil {
@@ -156,9 +111,9 @@ func TestRunPublishesAgainAfterErrors(t *testing.T) {
 }
 
 func TestRunPublishesAgainWhenServerDropsSession(t *testing.T) {
-	requireFFmpeg(t)
+	testkit.RequireTool(t, "ffmpeg")
 	srv := clienttest.NewServer(t, clienttest.Config{})
-	logger, _ := newTestLogger(t)
+	logger, _ := testkit.NewLogger(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -168,20 +123,10 @@ func TestRunPublishesAgainWhenServerDropsSession(t *testing.T) {
 			Width: 320, Height: 240, FPS: 15, BitrateKbps: 300,
 		})
 	}()
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("timed out waiting for %s", what)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	waitUntil("the first session to connect", func() bool { return srv.ConnectedSessions() == 1 })
+	testkit.Eventually(t, ctx, "the first session to connect", func() bool { return srv.ConnectedSessions() == 1 })
 	dropped := time.Now()
 	srv.DropSessions()
-	waitUntil("a second session to connect", func() bool { return srv.ConnectedSessions() == 2 })
+	testkit.Eventually(t, ctx, "a second session to connect", func() bool { return srv.ConnectedSessions() == 2 })
 	t.Logf("published again %v after the server dropped the session", time.Since(dropped).Round(time.Millisecond))
 	cancel()
 	if err := <-done; err != nil {
@@ -196,7 +141,7 @@ func TestRunRestartsAfterFFmpegCrash(t *testing.T) {
 	if err := os.WriteFile(crasher, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logger, logs := newTestLogger(t)
+	logger, logs := testkit.NewLogger(t)
 
 	// Attempts start at 0 s, 0.5 s and 1.5 s (backoff 0.5 s, then 1 s).
 	err := runDemoWith(2*time.Second, demo.Options{WHIPURL: srv.WHIPURL("demo"), FFmpeg: crasher, Logger: logger})

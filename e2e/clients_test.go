@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // chromiumPath is the browser browser.mjs drives ($CHROMIUM overrides, as in browser.mjs).
@@ -24,9 +25,7 @@ func chromiumPath() string {
 // are missing: a CI machine without them must not pass silently.
 func requireBrowser(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is not on PATH (%v): install Node.js >= 20; scripts/install-deps.sh lists what the tests need", err)
-	}
+	testkit.RequireTool(t, "node") // Node.js >= 20
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
 		t.Fatalf("e2e/node_modules has no playwright-core (%v): run `npm ci` in e2e/ (scripts/install-deps.sh does)", err)
 	}
@@ -42,9 +41,7 @@ func requireGStreamer(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Fatalf("/usr/bin/python3 not found (%v): apt-get install python3-gst-1.0 (scripts/install-deps.sh)", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "gst_whip.py", "--check").CombinedOutput()
+	out, err := testkit.Command(context.Background(), 30*time.Second, "/usr/bin/python3", "gst_whip.py", "--check")
 	if err != nil {
 		t.Fatalf("GStreamer is not usable (%v): %s\nscripts/install-deps.sh installs it", err, strings.TrimSpace(string(out)))
 	}
@@ -53,10 +50,7 @@ func requireGStreamer(t *testing.T) {
 // requireFFmpeg fails the test when ffmpeg (with libx264, which `glint demo` uses) is missing.
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatalf("ffmpeg is not on PATH (%v): apt-get install ffmpeg (scripts/install-deps.sh)", err)
-	}
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-encoders").CombinedOutput()
+	out, err := testkit.Command(context.Background(), 30*time.Second, testkit.RequireTool(t, "ffmpeg"), "-hide_banner", "-encoders")
 	if err != nil || !strings.Contains(string(out), "libx264") {
 		t.Fatalf("ffmpeg has no libx264 encoder (%v): install Debian's ffmpeg", err)
 	}
@@ -112,6 +106,9 @@ type pageState struct {
 	Outbound []outbound `json:"outbound"`
 }
 
+// sampleTime is the sample's second on the page (t); 0 for a line that is not a sample.
+func (s pageState) sampleTime() int { return s.T }
+
 // pageResult is browser.mjs's last line, {"result":{...}}: ok, why not, and the last state.
 type pageResult struct {
 	OK      bool   `json:"ok"`
@@ -122,25 +119,36 @@ type pageResult struct {
 
 // browser is one browser.mjs process: a Chromium with one of Glint's pages open.
 type browser struct {
-	*proc
+	*testkit.Proc
+	t    *testing.T
+	name string // in messages; quality_test names two watch pages apart
 }
 
 // startBrowser runs `node browser.mjs mode pageURL --seconds=N args...`. The Chromium profile
 // goes to a test temp dir (TMPDIR), so nothing is left behind even when node is killed. Its
-// stdin is a pipe: b.send("quality h") runs a command on a watch page (browser.mjs).
+// stdin is a pipe: b.Send("quality h") runs a command on a watch page (browser.mjs).
 func startBrowser(t *testing.T, mode, pageURL string, seconds int, args ...string) *browser {
 	t.Helper()
 	argv := append([]string{"node", "browser.mjs", mode, pageURL, "--seconds=" + strconv.Itoa(seconds)}, args...)
-	return &browser{startProcStdin(t, "chromium "+mode, []string{"TMPDIR=" + t.TempDir()}, argv...)}
+	name := "chromium " + mode
+	p := testkit.StartProc(t, testkit.ProcOptions{Name: name, Env: []string{"TMPDIR=" + t.TempDir()}, Stdin: true}, argv...)
+	return &browser{Proc: p, t: t, name: name}
 }
 
 // waitState waits for a per-second sample for which cond holds and returns it.
 func (b *browser) waitState(timeout time.Duration, what string, cond func(pageState) bool) pageState {
 	b.t.Helper()
-	var got pageState
-	b.waitLine(timeout, what, func(line string) bool {
-		var s pageState
-		if json.Unmarshal([]byte(line), &s) != nil || s.T == 0 {
+	return waitPageSample(b, timeout, what, cond)
+}
+
+// waitPageSample waits for a per-second sample of the page, decoded as S (pageState or one that
+// embeds it), for which cond holds, and returns it.
+func waitPageSample[S interface{ sampleTime() int }](b *browser, timeout time.Duration, what string, cond func(S) bool) S {
+	b.t.Helper()
+	var got S
+	b.WaitLine(timeout, what, func(line string) bool {
+		var s S
+		if json.Unmarshal([]byte(line), &s) != nil || s.sampleTime() == 0 {
 			return false
 		}
 		got = s
@@ -153,9 +161,9 @@ func (b *browser) waitState(timeout time.Duration, what string, cond func(pageSt
 // and returns the result line; exit status 0 must agree with result.ok.
 func (b *browser) finish() pageResult {
 	b.t.Helper()
-	err := b.stop(30 * time.Second)
+	err := b.Stop(30 * time.Second)
 	var res pageResult
-	resultLine(b.proc, &res)
+	resultLine(b.t, b.Proc, &res)
 	if res.OK != (err == nil) {
 		b.t.Errorf("%s: result ok=%v but exit %v", b.name, res.OK, err)
 	}
@@ -163,21 +171,21 @@ func (b *browser) finish() pageResult {
 }
 
 // resultLine decodes the "result" object of the process's last {"result":...} line into v.
-func resultLine(p *proc, v any) {
-	p.t.Helper()
-	lines := p.output()
+func resultLine(t *testing.T, p *testkit.Proc, v any) {
+	t.Helper()
+	lines := p.Output()
 	for i := len(lines) - 1; i >= 0; i-- {
 		var wrap struct {
 			Result json.RawMessage `json:"result"`
 		}
 		if json.Unmarshal([]byte(lines[i]), &wrap) == nil && wrap.Result != nil {
 			if err := json.Unmarshal(wrap.Result, v); err != nil {
-				p.t.Fatalf("%s: result line %s: %v", p.name, lines[i], err)
+				t.Fatalf("%s: result line %s: %v", p.Name(), lines[i], err)
 			}
 			return
 		}
 	}
-	p.t.Fatalf("%s printed no {\"result\":...} line (exit %v); last output: %s", p.name, p.waitErr, p.lastLine())
+	t.Fatalf("%s printed no {\"result\":...} line (exit %v); last output: %s", p.Name(), p.ExitErr(), p.LastLine())
 }
 
 // gstLine is one JSON line of gst_whip.py.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -116,9 +118,9 @@ func TestGStreamerWHIPPublisher(t *testing.T) {
 	srv := startServer(t)
 	room := "obs"
 
-	gst := startProc(t, "gst_whip.py", nil, "/usr/bin/python3", "gst_whip.py", srv.url("/whip/"+room),
+	gst := testkit.StartProc(t, testkit.ProcOptions{Name: "gst_whip.py"}, "/usr/bin/python3", "gst_whip.py", srv.url("/whip/"+room),
 		"--seconds=60", "--size=640x360")
-	gst.waitLine(20*time.Second, "WHIP 201 and ICE connected", func(line string) bool {
+	gst.WaitLine(20*time.Second, "WHIP 201 and ICE connected", func(line string) bool {
 		var l gstLine
 		return jsonInto(line, &l) && (l.ICE == "connected" || l.ICE == "completed")
 	})
@@ -146,26 +148,11 @@ func TestGStreamerWHIPPublisher(t *testing.T) {
 		t.Errorf("pion viewer close (DELETE): %v", err)
 	}
 
-	view := startBrowser(t, "watch", srv.url("/watch/"+room), 60)
-	s := view.waitState(30*time.Second, "decoded H.264 video", func(s pageState) bool {
-		return s.Video.FramesDecoded > 0 && s.Video.FrameWidth > 0
-	})
-	view.waitState(10*time.Second, "more decoded frames and audio", func(n pageState) bool {
-		return n.Video.FramesDecoded > s.Video.FramesDecoded && n.Audio.PacketsReceived > 0
-	})
-	res := view.finish()
-	if !res.OK {
-		t.Fatalf("Chromium viewer: %s", res.Failure)
-	}
-	if res.Video.Codec != "H264" || res.Video.FrameWidth != 640 || res.Video.FrameHeight != 360 {
-		t.Errorf("Chromium viewer: %s %dx%d, want H264 640x360", res.Video.Codec, res.Video.FrameWidth, res.Video.FrameHeight)
-	}
-	t.Logf("Chromium viewer: %d frames %dx%d %s, %d audio packets", res.Video.FramesDecoded,
-		res.Video.FrameWidth, res.Video.FrameHeight, res.Video.Codec, res.Audio.PacketsReceived)
+	watchH264(t, startBrowser(t, "watch", srv.url("/watch/"+room), 60), "decoded H.264 video")
 
-	err := gst.stop(20 * time.Second)
+	err := gst.Stop(20 * time.Second)
 	var gres gstResult
-	resultLine(gst, &gres)
+	resultLine(t, gst, &gres)
 	if err != nil || !gres.OK || len(gres.PacketsSent) != 2 {
 		t.Fatalf("gst_whip.py: exit %v, result %+v (want ok with two RTP streams)", err, gres)
 	}
@@ -179,7 +166,7 @@ func TestDemoPublisherPlaysInBrowser(t *testing.T) {
 	requireFFmpeg(t)
 	srv := startServer(t)
 
-	demo := startProc(t, "glint demo", nil, glintBin(t), "demo", "--url", srv.url("/whip/demo"),
+	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/demo"),
 		"--size", "640x360", "--loopback")
 	srv.waitRoom(t, "demo", 20*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
 		v, okV := r.track("video")
@@ -188,27 +175,12 @@ func TestDemoPublisherPlaysInBrowser(t *testing.T) {
 	})
 
 	shot := filepath.Join(t.TempDir(), "demo.png")
-	view := startBrowser(t, "watch", srv.url("/watch/demo"), 60, "--screenshot="+shot)
-	s := view.waitState(30*time.Second, "decoded video", func(s pageState) bool {
-		return s.Video.FramesDecoded > 0 && s.Video.FrameWidth > 0
-	})
-	view.waitState(10*time.Second, "more decoded frames and audio", func(n pageState) bool {
-		return n.Video.FramesDecoded > s.Video.FramesDecoded && n.Audio.PacketsReceived > 0
-	})
-	res := view.finish()
-	if !res.OK {
-		t.Fatalf("Chromium viewer: %s", res.Failure)
-	}
-	if res.Video.Codec != "H264" || res.Video.FrameWidth != 640 || res.Video.FrameHeight != 360 {
-		t.Errorf("Chromium viewer: %s %dx%d, want H264 640x360", res.Video.Codec, res.Video.FrameWidth, res.Video.FrameHeight)
-	}
-	t.Logf("Chromium viewer: %d frames %dx%d %s, %d audio packets", res.Video.FramesDecoded,
-		res.Video.FrameWidth, res.Video.FrameHeight, res.Video.Codec, res.Audio.PacketsReceived)
+	watchH264(t, startBrowser(t, "watch", srv.url("/watch/demo"), 60, "--screenshot="+shot), "decoded video")
 	if png, err := os.ReadFile(shot); err != nil || len(png) < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("screenshot %s: %d bytes, %v (want a PNG)", shot, len(png), err)
 	}
 
-	if err := demo.stop(15 * time.Second); err != nil {
+	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v (want exit status 0)", err)
 	}
 }
@@ -239,4 +211,25 @@ func sameSet(got []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// watchH264 waits until the watch page view decodes video (what), then more frames and
+// audio, ends it and checks that it played H.264 at 640x360.
+func watchH264(t *testing.T, view *browser, what string) {
+	t.Helper()
+	s := view.waitState(30*time.Second, what, func(s pageState) bool {
+		return s.Video.FramesDecoded > 0 && s.Video.FrameWidth > 0
+	})
+	view.waitState(10*time.Second, "more decoded frames and audio", func(n pageState) bool {
+		return n.Video.FramesDecoded > s.Video.FramesDecoded && n.Audio.PacketsReceived > 0
+	})
+	res := view.finish()
+	if !res.OK {
+		t.Fatalf("Chromium viewer: %s", res.Failure)
+	}
+	if res.Video.Codec != "H264" || res.Video.FrameWidth != 640 || res.Video.FrameHeight != 360 {
+		t.Errorf("Chromium viewer: %s %dx%d, want H264 640x360", res.Video.Codec, res.Video.FrameWidth, res.Video.FrameHeight)
+	}
+	t.Logf("Chromium viewer: %d frames %dx%d %s, %d audio packets", res.Video.FramesDecoded,
+		res.Video.FrameWidth, res.Video.FrameHeight, res.Video.Codec, res.Audio.PacketsReceived)
 }

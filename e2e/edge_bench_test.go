@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/stats"
 )
 
 // edgeStats is one run of pollers through an edge (or straight at the counter).
@@ -36,11 +38,7 @@ func ratio(a, b int) float64 {
 
 // pct is the q-th percentile of sorted delays, rounded to 0.1 ms.
 func pct(delays []time.Duration, q int) time.Duration {
-	if len(delays) == 0 {
-		return 0
-	}
-	i := min(len(delays)-1, len(delays)*q/100)
-	return delays[i].Round(100 * time.Microsecond)
+	return stats.Quantile(delays, float64(q)/100).Round(100 * time.Microsecond)
 }
 
 // measure sums up what reached the origin and the delay the path added: for every blocking

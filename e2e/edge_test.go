@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // The caching-edge tests put the configs of docs/edge/ (Varnish, nginx) in front of a real
@@ -36,7 +38,8 @@ import (
 // one per segment of 6 parts), for an error kept only a second and asked again, and for the
 // run's first and last parts, but fails an edge that lets even every other poller through
 // (30). nginx is measured (origin requests and added delay, logged). Through both, every
-// poller must get every part, and checkEdgeSettings checks the documented settings.
+// poller must get every part, the room's event stream (Server-Sent Events) must pass
+// unbuffered and stay open, and checkEdgeSettings checks the documented settings.
 func TestCachingEdge(t *testing.T) {
 	requireFFmpeg(t)
 	varnishd, nginx := requireEdgeTools(t)
@@ -53,8 +56,10 @@ func TestCachingEdge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			counter := startOriginCounter(t, origin)
 			edge := tc.start(t, counter.addr)
+			events := followEdgeEvents(t, tc.name, edge, "edge")
 			st := pollThrough(t, edge+dir, counter, pollers, run)
 			t.Logf("%s, %d pollers, %v: %s", tc.name, pollers, run, st)
+			events.check(t, tc.name)
 			if st.window < 20 {
 				t.Fatalf("every poller saw only %d common parts in %v (want ≥ 20)", st.window, run)
 			}
@@ -99,7 +104,7 @@ func requireEdgeTools(t *testing.T) (varnishd, nginx string) {
 func startHLSOrigin(t *testing.T) (*server, string) {
 	t.Helper()
 	srv := startServer(t, "--hls=true", "--hls-part", "333ms")
-	startProc(t, "glint demo", nil, glintBin(t), "demo", "--url", srv.url("/whip/edge"),
+	testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/edge"),
 		"--size", "320x180", "--bitrate", "400", "--loopback", "--log-level", "warn")
 	variant := regexp.MustCompile(`(?m)^([\w-]+)/index\.m3u8$`)
 	deadline := time.Now().Add(60 * time.Second)
@@ -121,15 +126,8 @@ func startHLSOrigin(t *testing.T) (*server, string) {
 	}
 }
 
-func httpGet(u string) (int, string) {
-	resp, err := httpClient.Get(u)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
+// httpGet GETs u with httpClient and returns the status (0 on an error) and the body (or the error).
+func httpGet(u string) (int, string) { return clientGet(httpClient, u) }
 
 // originCounter is the reverse proxy between the edge and Glint: it counts the requests
 // for /hls/ that reach the origin, per path?query, and notes when the origin's first
@@ -231,7 +229,7 @@ func startVarnish(t *testing.T, varnishd, backend string) string {
 	listen := "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
 	// -j none: no privilege separation (works as root and as any user); -T: the management
 	// CLI on a port of its own choosing, loopback only.
-	startProc(t, "varnishd", nil, varnishd, "-F", "-j", "none", "-n", filepath.Join(dir, "work"),
+	testkit.StartProc(t, testkit.ProcOptions{Name: "varnishd"}, varnishd, "-F", "-j", "none", "-n", filepath.Join(dir, "work"),
 		"-a", listen, "-T", "127.0.0.1:0", "-f", vcl, "-s", "malloc,64m")
 	return waitEdge(t, "varnishd", "http://"+listen)
 }
@@ -248,11 +246,11 @@ func startNginx(t *testing.T, nginx, backend string, edit ...string) string {
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
 	conf := renderEdgeConf(t, "nginx.conf", filepath.Join(dir, "nginx.conf"), append([]string{"@LISTEN@", listen, "@ORIGIN@", backend}, edit...)...)
-	startProc(t, "nginx", nil, nginx, "-p", dir+"/", "-c", conf, "-e", "stderr", "-g", "daemon off;")
+	testkit.StartProc(t, testkit.ProcOptions{Name: "nginx"}, nginx, "-p", dir+"/", "-c", conf, "-e", "stderr", "-g", "daemon off;")
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Logf("nginx error.log:\n%s", tail(string(b), 4000))
+			t.Logf("nginx error.log:\n%s", testkit.Tail(string(b), 4000))
 		}
 	})
 	return waitEdge(t, "nginx", "http://"+listen)

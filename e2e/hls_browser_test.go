@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // hlsPageState is one sample of window.glintWatch with the fields of the LL-HLS player
@@ -25,6 +27,7 @@ type hlsPageState struct {
 		Engine         string   `json:"engine"`
 		CurrentTime    float64  `json:"currentTime"`
 		Latency        *float64 `json:"latency"`
+		TargetLatency  *float64 `json:"targetLatency"`
 		GlassToGlassMs *float64 `json:"glassToGlassMs"`
 		BufferS        *float64 `json:"bufferS"`
 		Level          *struct {
@@ -43,22 +46,13 @@ type hlsPageState struct {
 // waitHLS waits for a per-second sample of the watch page for which cond holds.
 func (b *browser) waitHLS(timeout time.Duration, what string, cond func(hlsPageState) bool) hlsPageState {
 	b.t.Helper()
-	var got hlsPageState
-	b.waitLine(timeout, what, func(line string) bool {
-		var s hlsPageState
-		if json.Unmarshal([]byte(line), &s) != nil || s.T == 0 {
-			return false
-		}
-		got = s
-		return cond(s)
-	})
-	return got
+	return waitPageSample(b, timeout, what, cond)
 }
 
 // hlsSamples returns the samples printed so far from sample t=from on that were playing LL-HLS.
 func (b *browser) hlsSamples(from int) []hlsPageState {
 	var out []hlsPageState
-	for _, line := range b.output() {
+	for _, line := range b.Output() {
 		var s hlsPageState
 		if json.Unmarshal([]byte(line), &s) == nil && s.T >= from && s.Mode == "hls" && s.HLS.CurrentTime > 0 {
 			out = append(out, s)
@@ -79,8 +73,9 @@ func requireHLSPlayer(t *testing.T) {
 // TestWatchPageLLHLS: a demo publisher (ffmpeg test pattern, 854x480 H.264 + Opus over WHIP)
 // into a server with LL-HLS on, whose ladder is then the 480p source plus a 360p rung.
 //   - /watch/{room}?mode=hls: hls.js plays the multivariant playlist in low-latency mode,
-//     currentTime advances, "Low" in the quality menu puts the lowest level on screen, and
-//     hls.latency stays under a loose 8 s (non-LL playback would sit at 3 segments or more).
+//     currentTime advances, hls.latency comes under llhlsLatency (2.5 s) and hls.js aims
+//     under it, "Low" in the quality menu puts the lowest level on screen, and playback is
+//     back under llhlsLatency after the switch.
 //   - the mode menu: auto plays WebRTC; LL-HLS, then WebRTC again, as the viewer picks them.
 //   - ?mode=hls where the server has no hls.js (404): the page says that the LL-HLS player is
 //     not built and to run make.
@@ -94,7 +89,7 @@ func TestWatchPageLLHLS(t *testing.T) {
 	srv := startServer(t, "--hls=true")
 	checkServesHLSPlayer(t, srv)
 	room := "llhls"
-	demo := startProc(t, "glint demo", nil, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
+	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
 		"--size", "854x480", "--loopback")
 	srv.waitRoom(t, room, 30*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
 		v, okV := r.track("video")
@@ -124,7 +119,7 @@ func TestWatchPageLLHLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { fallBackToLLHLS(t, srv, room, tc.script) })
 	}
 
-	if err := demo.stop(15 * time.Second); err != nil {
+	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v (want exit status 0)", err)
 	}
 }
@@ -145,6 +140,16 @@ func checkServesHLSPlayer(t *testing.T, srv *server) {
 	}
 }
 
+// llhlsLatency is what low-latency playback must reach on loopback, when it starts and
+// again after a level switch: hls.js aims at PART-HOLD-BACK (3 parts, 1 s with the default
+// 333 ms parts) behind the live edge and measures 1.3-1.7 s here. Plain HLS cannot get under
+// it: a client without parts sees only whole segments and holds back 3 target durations
+// (HOLD-BACK, 6 s with 2 s segments), and even playing from the start of the newest segment
+// would put it 2 s or more behind. It is not a bound on every sample: on a loaded machine
+// playback stalls now and then for a second or two, and hls.js then plays faster
+// (maxLiveSyncPlaybackRate) until it is back near the live edge, hence waits, not a median.
+const llhlsLatency = 2.5
+
 func playLLHLS(t *testing.T, srv *server, room string) {
 	start := time.Now()
 	view := startBrowser(t, "watch", srv.url("/watch/"+room), 150, "--query=mode=hls")
@@ -152,15 +157,19 @@ func playLLHLS(t *testing.T, srv *server, room string) {
 		return s.Mode == "hls" && s.HLS.CurrentTime > 0 && s.Video.FrameWidth > 0 && s.HLS.Levels >= 2
 	})
 	t.Logf("%.1fs: playing at t=%d: %s", since(start), first.T, first.describeHLS())
+	settled := view.waitHLS(20*time.Second, fmt.Sprintf("hls.latency under %.1f s", llhlsLatency), underLLHLSLatency)
 	later := view.waitHLS(30*time.Second, "currentTime 3 s further", func(s hlsPageState) bool {
-		return s.HLS.CurrentTime >= first.HLS.CurrentTime+3
+		return s.HLS.CurrentTime >= settled.HLS.CurrentTime+3
 	})
 	if later.HLS.Engine != "hls.js" || later.HLS.LowLatency == nil || !*later.HLS.LowLatency || later.State != "live" {
 		t.Errorf("engine %q, low-latency playlist %v, state %q: want hls.js on an LL-HLS playlist, live",
 			later.HLS.Engine, later.HLS.LowLatency, later.State)
 	}
+	if tl := later.HLS.TargetLatency; tl == nil || *tl >= llhlsLatency {
+		t.Errorf("%s: want hls.targetLatency under %.1f s (PART-HOLD-BACK, not 3 segments)", later.describeHLS(), llhlsLatency)
+	}
 
-	view.send("quality l")
+	view.Send("quality l")
 	low := view.waitHLS(60*time.Second, "the lowest level on screen", func(s hlsPageState) bool {
 		l := s.HLS.Level
 		return s.Quality == "l" && l != nil && l.Index == 0 && !s.HLS.Auto && s.Video.FrameHeight == l.Height
@@ -173,18 +182,27 @@ func playLLHLS(t *testing.T, srv *server, room string) {
 	}
 	t.Logf("%.1fs: Low: level %+v on screen at t=%d, %dx%d at t=%d", since(start), *low.HLS.Level, low.T,
 		afterSwitch.Video.FrameWidth, afterSwitch.Video.FrameHeight, afterSwitch.T)
+	// Back near the live edge after the switch (waitHLS reads the samples from the first on,
+	// hence the T bound).
+	caughtUp := view.waitHLS(20*time.Second, fmt.Sprintf("hls.latency under %.1f s again on the low level", llhlsLatency),
+		func(s hlsPageState) bool {
+			return s.T >= afterSwitch.T && underLLHLSLatency(s) && s.Video.FrameHeight == low.HLS.Level.Height
+		})
 
 	samples := view.hlsSamples(first.T)
 	lat, g2g := hlsLatencies(samples)
-	t.Logf("hls.latency over %d samples: median %.2f s, max %.2f s; glass-to-glass (PDT): median %.0f ms, max %.0f ms",
-		len(samples), hlsMedian(lat), slices.Max(append(lat, 0)), hlsMedian(g2g)*1000, slices.Max(append(g2g, 0))*1000)
-	if len(lat) == 0 || hlsMedian(lat) >= 8 || lat[len(lat)-1] >= 8 {
-		t.Errorf("hls.latency %v s: want it under 8 s (LL-HLS, not 3 whole segments behind)", lat)
-	}
+	t.Logf("hls.latency over %d samples: median %.2f s, max %.2f s, %.2f s at t=%d (after the switch); glass-to-glass (PDT): median %.0f ms, max %.0f ms",
+		len(samples), hlsMedian(lat), slices.Max(append(lat, 0)), *caughtUp.HLS.Latency, caughtUp.T,
+		hlsMedian(g2g)*1000, slices.Max(append(g2g, 0))*1000)
 	res := view.finish()
 	if !res.OK {
 		t.Fatalf("viewer: %s", res.Failure)
 	}
+}
+
+// underLLHLSLatency: the sample plays LL-HLS with hls.latency under llhlsLatency.
+func underLLHLSLatency(s hlsPageState) bool {
+	return s.Mode == "hls" && s.HLS.Latency != nil && *s.HLS.Latency < llhlsLatency
 }
 
 func fallBackToLLHLS(t *testing.T, srv *server, room, script string) {
@@ -239,11 +257,11 @@ func switchModes(t *testing.T, srv *server, room string) {
 	rtc := view.waitHLS(60*time.Second, "WebRTC playing (auto)", func(s hlsPageState) bool {
 		return s.ModeChoice == "auto" && s.Mode == "webrtc" && s.Session != "" && s.Video.FramesDecoded > 0
 	})
-	view.send("mode hls")
+	view.Send("mode hls")
 	hls := view.waitHLS(60*time.Second, "LL-HLS playing after the viewer picked it", func(s hlsPageState) bool {
 		return s.ModeChoice == "hls" && s.Mode == "hls" && s.Session == "" && s.HLS.CurrentTime > 1 && s.Video.FramesDecoded > 0
 	})
-	view.send("mode webrtc")
+	view.Send("mode webrtc")
 	back := view.waitHLS(60*time.Second, "WebRTC playing again", func(s hlsPageState) bool {
 		return s.ModeChoice == "webrtc" && s.Mode == "webrtc" && s.Session != "" && s.Video.FramesDecoded > 0 &&
 			s.HLS.Engine == ""
@@ -262,7 +280,7 @@ func hlsPlayerNotBuilt(t *testing.T, srv *server, room string) {
 		return s.State == "error" && strings.Contains(s.Error, "not built") && strings.Contains(s.Error, "run make")
 	})
 	t.Logf("page error at t=%d: %q", s.T, s.Error)
-	_ = view.stop(30 * time.Second) // no media, so browser.mjs exits 1 by design
+	_ = view.Stop(30 * time.Second) // no media, so browser.mjs exits 1 by design
 }
 
 // describeHLS is the LL-HLS part of a sample, for logs.
@@ -277,6 +295,7 @@ func (s hlsPageState) describeHLS() string {
 	if l := s.HLS.Level; l != nil {
 		level = fmt.Sprintf("%d/%d %dx%d %d kbit/s", l.Index, s.HLS.Levels, l.Width, l.Height, l.Bitrate/1000)
 	}
-	return fmt.Sprintf("%s currentTime %.1f latency %s s glass-to-glass %s ms buffer %s s level %s auto %v",
-		s.HLS.Engine, s.HLS.CurrentTime, f(s.HLS.Latency), f(s.HLS.GlassToGlassMs), f(s.HLS.BufferS), level, s.HLS.Auto)
+	return fmt.Sprintf("%s currentTime %.1f latency %s s (target %s s) glass-to-glass %s ms buffer %s s level %s auto %v",
+		s.HLS.Engine, s.HLS.CurrentTime, f(s.HLS.Latency), f(s.HLS.TargetLatency), f(s.HLS.GlassToGlassMs),
+		f(s.HLS.BufferS), level, s.HLS.Auto)
 }

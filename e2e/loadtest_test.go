@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/loadtest"
 )
 
@@ -21,13 +22,13 @@ import (
 func TestLoadtestAgainstServe(t *testing.T) {
 	s := startServer(t, "--hls=true")
 	report := filepath.Join(t.TempDir(), "report.json")
-	lt := startProc(t, "glint loadtest", nil, glintBin(t), "loadtest", "--url", s.base,
+	lt := testkit.StartProc(t, testkit.ProcOptions{Name: "glint loadtest"}, glintBin(t), "loadtest", "--url", s.base,
 		"--publisher", "live", "--viewers", "5", "--hls-viewers", "2", "--duration", "4s", "--warmup", "6s",
-		"--server-pid", strconv.Itoa(s.proc.cmd.Process.Pid), "--json", report)
-	if err := lt.wait(5 * time.Minute); err != nil {
-		t.Fatalf("glint loadtest: %v\nstderr:\n%s", err, tail(lt.stderr.String(), 3000))
+		"--server-pid", strconv.Itoa(s.proc.Pid()), "--json", report)
+	if err := lt.Wait(5 * time.Minute); err != nil {
+		t.Fatalf("glint loadtest: %v\nstderr:\n%s", err, testkit.Tail(lt.Stderr(), 3000))
 	}
-	table := strings.Join(lt.output(), "\n")
+	table := strings.Join(lt.Output(), "\n")
 	for _, want := range []string{"latency p50", "webrtc", "llhls"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table has no %q:\n%s", want, table)

@@ -85,7 +85,7 @@ func qualityMenu(t *testing.T, codec string) {
 	m := waitOnLayer(t, mid, "m", "m", 30*time.Second)
 	checkCap(t, srv, m.Session, "m")
 	// The medium viewer picks High in the menu: the page POSTs {"maxLayer":"h"}.
-	mid.send("quality h")
+	mid.Send("quality h")
 	t.Logf("%.1fs: medium viewer plays m at its t=%ds: %s", since(start), m.T, describe(m))
 	h := waitLayer(t, mid, "h", "h", 20*time.Second)
 	t.Logf("%.1fs: medium viewer plays h at its t=%ds: %s", since(start), h.T, describe(h))
@@ -102,7 +102,7 @@ func qualityMenu(t *testing.T, codec string) {
 
 	// End all three at once (each leaves its page, which DELETEs its session).
 	for _, b := range []*browser{low, mid, pub} {
-		b.terminate()
+		b.Terminate()
 	}
 	for _, end := range []struct {
 		b       *browser

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // httpClient keeps no idle connections, so no goroutine of it outlives a request (goleak).
@@ -55,7 +57,7 @@ func glintBin(t *testing.T) string {
 // server is a `glint serve` process on free loopback ports.
 type server struct {
 	base string // http://127.0.0.1:PORT
-	proc *proc
+	proc *testkit.Proc
 }
 
 // startServer starts `glint serve` on 127.0.0.1 with only loopback ICE candidates and no
@@ -76,14 +78,14 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 			// browsers for the 2 CPUs; tests that want them pass their own flags last.
 			"--hls=false", "--rtmp-addr=", "--srt-addr=",
 		}, extraArgs...)
-		p := startProc(t, "glint serve", nil, args...)
+		p := testkit.StartProc(t, testkit.ProcOptions{Name: "glint serve"}, args...)
 		s := &server{base: "http://127.0.0.1:" + strconv.Itoa(httpPort), proc: p}
 		if s.waitHealthy(10 * time.Second) {
 			t.Cleanup(func() { s.stopGracefully(t) })
 			return s
 		}
-		_ = p.stop(5 * time.Second)
-		lastErr = tail(p.stderr.String(), 2000)
+		_ = p.Stop(5 * time.Second)
+		lastErr = testkit.Tail(p.Stderr(), 2000)
 		if !strings.Contains(lastErr, "address already in use") {
 			break // only a port race is worth another try
 		}
@@ -94,7 +96,7 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 
 func (s *server) waitHealthy(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && !s.proc.exited() {
+	for time.Now().Before(deadline) && !s.proc.Exited() {
 		resp, err := httpClient.Get(s.base + "/healthz")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -111,9 +113,9 @@ func (s *server) waitHealthy(timeout time.Duration) bool {
 func (s *server) stopGracefully(t *testing.T) {
 	t.Helper()
 	begin := time.Now()
-	err := s.proc.stop(20 * time.Second)
+	err := s.proc.Stop(20 * time.Second)
 	t.Logf("glint serve exited %.1fs after SIGTERM", since(begin))
-	log := s.proc.stderr.String()
+	log := s.proc.Stderr()
 	if err != nil {
 		t.Errorf("glint serve after SIGTERM: %v (want exit status 0)", err)
 	}

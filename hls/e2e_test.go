@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // TestEndToEnd serves real H.264 and AAC, written at real-time pace, over HTTP on
@@ -20,9 +21,7 @@ import (
 // playlist, blocking reloads and a delta update. It fails, not skips, without the tools.
 func TestEndToEnd(t *testing.T) {
 	for _, tool := range []string{"ffmpeg", "ffprobe", "node"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (scripts/install-deps.sh installs it): %v", tool, err)
-		}
+		testkit.RequireTool(t, tool)
 	}
 	scripts := nodeScripts(t)
 	m := loadMedia(t)
@@ -62,7 +61,7 @@ func TestEndToEnd(t *testing.T) {
 		check("ffprobe "+r, func() error { return probe(t, base+r+"/index.m3u8", r) })
 	}
 	check("ffmpeg -xerror", func() error {
-		out, err := command(time.Minute, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
+		out, err := testkit.Command(context.Background(), time.Minute, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
 			"-i", base+"index.m3u8", "-map", "0", "-t", "6", "-f", "null", "-")
 		if err != nil || len(bytes.TrimSpace(out)) > 0 {
 			return fmt.Errorf("%v: %s", err, out)
@@ -122,35 +121,15 @@ func (t *Track) mediaWritten() time.Duration {
 
 // probe has ffprobe decode four seconds of a media playlist and checks what it found.
 func probe(t *testing.T, url, rendition string) error {
-	out, err := command(time.Minute, "ffprobe", "-v", "error", "-count_frames", "-read_intervals", "%+4",
-		"-show_entries", "stream=codec_name,width,height,channels,sample_rate,nb_read_frames", "-of", "json", url)
+	st, err := testkit.ProbeStream(context.Background(), url, 4*time.Second)
 	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
+		return err
 	}
-	var res struct {
-		Streams []struct {
-			CodecName     string `json:"codec_name"`
-			Width, Height int
-			Channels      int
-			SampleRate    string `json:"sample_rate"`
-			Frames        string `json:"nb_read_frames"`
-		}
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Streams) != 1 {
-		return fmt.Errorf("ffprobe output %s: %v", out, err)
-	}
-	st := res.Streams[0]
-	var frames int
-	fmt.Sscan(st.Frames, &frames)
 	want := map[string]string{"hi": "h264 320x240", "lo": "h264 160x120", AudioRendition: "aac 2ch 48000"}[rendition]
-	got := fmt.Sprintf("%s %dx%d", st.CodecName, st.Width, st.Height)
-	if rendition == AudioRendition {
-		got = fmt.Sprintf("%s %dch %s", st.CodecName, st.Channels, st.SampleRate)
+	if got := st.String(); got != want || st.Frames < 100 {
+		return fmt.Errorf("ffprobe: %s, %d frames decoded; want %s, at least 100", got, st.Frames, want)
 	}
-	if got != want || frames < 100 {
-		return fmt.Errorf("ffprobe: %s, %d frames decoded; want %s, at least 100", got, frames, want)
-	}
-	t.Logf("ffprobe %s: %s, %d frames decoded", rendition, got, frames)
+	t.Logf("ffprobe %s: %s, %d frames decoded", rendition, st, st.Frames)
 	return nil
 }
 
@@ -183,7 +162,7 @@ func nodeScripts(t *testing.T) string {
 
 // nodeResult runs a script that prints {"result":{"ok":...}} last and returns the result.
 func nodeResult(script string, args ...string) (map[string]any, error) {
-	out, err := command(time.Minute, "node", append([]string{script}, args...)...)
+	out, err := testkit.Command(context.Background(), time.Minute, "node", append([]string{script}, args...)...)
 	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
 	var last struct {
 		Result map[string]any `json:"result"`
@@ -195,13 +174,4 @@ func nodeResult(script string, args ...string) (map[string]any, error) {
 		return last.Result, fmt.Errorf("%v: %v", err, last.Result)
 	}
 	return last.Result, nil
-}
-
-// command runs a tool with a timeout and returns its combined output.
-func command(timeout time.Duration, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = 5 * time.Second
-	return cmd.CombinedOutput()
 }

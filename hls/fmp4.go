@@ -10,6 +10,8 @@ import (
 
 	"github.com/Eyevinn/mp4ff/avc"
 	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/glint-video/glint/media"
 )
 
 // initSection is an encoded init segment, valid from media sequence number id on.
@@ -123,32 +125,6 @@ func isAVCC(data []byte) bool {
 	return true
 }
 
-// parameterSets returns the first SPS and PPS NAL units of an AVCC access unit.
-func parameterSets(avcc []byte) (sps, pps []byte) {
-	for len(avcc) >= 4 {
-		n := int(binary.BigEndian.Uint32(avcc))
-		if n > len(avcc)-4 {
-			break
-		}
-		nalu := avcc[4 : 4+n]
-		avcc = avcc[4+n:]
-		if n == 0 {
-			continue
-		}
-		switch avc.GetNaluType(nalu[0]) {
-		case avc.NALU_SPS:
-			if sps == nil {
-				sps = nalu
-			}
-		case avc.NALU_PPS:
-			if pps == nil {
-				pps = nalu
-			}
-		}
-	}
-	return sps, pps
-}
-
 // completeVideoInfo fills Codec, Width and Height from the SPS where they are unset.
 func completeVideoInfo(info *VideoTrackInfo) error {
 	sps, err := avc.ParseSPSNALUnit(info.SPS, false)
@@ -173,17 +149,12 @@ func audioCodecOf(asc []byte) string {
 	return fmt.Sprintf("mp4a.40.%d", obj)
 }
 
-// toTicks converts a non-negative duration to units of 1/timescale seconds, rounded.
+// toTicks is media.Ticks for hls's unsigned tick counts: a negative duration is 0 ticks.
 func toTicks(d time.Duration, timescale uint32) uint64 {
-	if d <= 0 {
-		return 0
-	}
-	ts := int64(timescale)
-	return uint64(int64(d/time.Second)*ts + (int64(d%time.Second)*ts+int64(time.Second)/2)/int64(time.Second))
+	return uint64(max(media.Ticks(d, timescale), 0))
 }
 
-// ticksDur converts ticks of 1/timescale seconds to a duration.
+// ticksDur is media.Duration for hls's unsigned tick counts.
 func ticksDur(ticks uint64, timescale uint32) time.Duration {
-	ts := uint64(timescale)
-	return time.Duration(ticks/ts)*time.Second + time.Duration(ticks%ts)*time.Second/time.Duration(ts)
+	return media.Duration(int64(ticks), timescale)
 }

@@ -226,6 +226,20 @@ func (f *feeder) writeNext() error {
 	return nil
 }
 
+// reconnect is a publisher reconnecting: every track gets Discontinuity(nil) and the
+// samples start again from the first, at timestamp zero.
+func (f *feeder) reconnect() {
+	f.t.Helper()
+	for _, tr := range f.tracks {
+		if err := tr.Discontinuity(nil); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	for i := range f.next {
+		f.next[i] = 0
+	}
+}
+
 // feedUntil writes every sample with DTS before until.
 func (f *feeder) feedUntil(until time.Duration) {
 	f.t.Helper()
@@ -236,20 +250,6 @@ func (f *feeder) feedUntil(until time.Duration) {
 		if err := f.writeNext(); err != nil {
 			f.t.Fatal(err)
 		}
-	}
-}
-
-// reconnect is a publisher's reconnect: every track gets Discontinuity(nil) and the
-// timestamps restart at zero.
-func (f *feeder) reconnect() {
-	f.t.Helper()
-	for _, tr := range f.tracks {
-		if err := tr.Discontinuity(nil); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-	for i := range f.next {
-		f.next[i] = 0
 	}
 }
 

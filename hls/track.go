@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/glint-video/glint/media"
 )
 
 // Track is one rendition of a Stream. It packages the samples written to it into parts and
@@ -176,7 +178,7 @@ func (t *Track) WriteSample(smp Sample) error {
 		}
 		smp.Data = data
 		if smp.Keyframe {
-			sps, pps = parameterSets(data)
+			sps, pps = media.H264ParameterSets(media.SplitAVCC(data))
 		}
 	}
 	if smp.CaptureTime.IsZero() {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/hls"
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/media"
 )
 
@@ -34,27 +34,16 @@ const captureLag = 300 * time.Millisecond
 // and on the re-encoded one (where the SEI is gone; its frames are matched to the
 // passthrough's by decode time).
 func TestProgramDateTimeFollowsCaptureSEI(t *testing.T) {
-	requireTools(t, "ffmpeg")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	testkit.RequireTool(t, "ffmpeg")
+	ctx := testkit.Context(t, 90*time.Second)
 	aus := encodeTestStream(ctx, t, 20*time.Second)
 	env := newTestEnv(t)
-	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Rooms: testRooms, Poll: 100 * time.Millisecond,
-		HLS: hls.Config{SegmentDuration: time.Second, PartDuration: 333 * time.Millisecond}, Log: env.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopManager := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- m.Run(runCtx) }()
-	defer func() {
-		stopManager()
-		<-ran
-	}()
+	env.runManager(t, ctx, Options{Rooms: testRooms, Poll: 100 * time.Millisecond,
+		HLS: hls.Config{SegmentDuration: time.Second, PartDuration: 333 * time.Millisecond}})
 	stopPub := publishWithCaptureSEI(t, env, "sei", aus)
 	defer stopPub()
 
-	base := env.url + "/hls/sei/"
+	base := env.URL + "/hls/sei/"
 	env.waitFor(t, ctx, "multivariant playlist with both renditions", base+"index.m3u8", func(b string) bool {
 		return strings.Contains(b, "source/index.m3u8") && strings.Contains(b, "240p/index.m3u8")
 	})
@@ -108,7 +97,7 @@ func checkPDT(t *testing.T, rendition string, seg fetchedSegment, capture time.T
 func encodeTestStream(ctx context.Context, t *testing.T, length time.Duration) [][]byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "src.h264")
-	if b, err := command(ctx, time.Minute, "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+	if b, err := testkit.Command(ctx, time.Minute, "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
 		"-i", fmt.Sprintf("testsrc2=size=640x360:rate=%d", testFPS), "-t", fmt.Sprint(length.Seconds()),
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0", "-g", fmt.Sprint(testFPS),
 		"-pix_fmt", "yuv420p", "-b:v", "600k", "-f", "h264", out); err != nil {
@@ -146,15 +135,13 @@ func joinAnnexB(nals [][]byte) []byte {
 // nominal capture time (start + n frames) in front of its first slice.
 func publishWithCaptureSEI(t *testing.T, env *testEnv, room string, aus [][]byte) (stop func()) {
 	t.Helper()
-	pub, err := env.sfu.PublishLocal(room, &webrtc.RTPCodecParameters{PayloadType: 96,
+	pub, err := env.SFU.PublishLocal(room, &webrtc.RTPCodecParameters{PayloadType: 96,
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 			SDPFmtpLine: "packetization-mode=1;profile-level-id=42e01f"}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	return runLocalPublisher(t, pub, func(done <-chan struct{}) {
 		var pay codecs.H264Payloader
 		var seq uint16
 		frame := time.Second / testFPS
@@ -184,16 +171,6 @@ func publishWithCaptureSEI(t *testing.T, env *testEnv, room string, aus [][]byte
 			}
 		}
 	})
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-			pub.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // fetchedSegment is a complete segment of a media playlist with its samples.

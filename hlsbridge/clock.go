@@ -3,6 +3,8 @@ package hlsbridge
 import (
 	"log/slog"
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // rtpClock maps one track's RTP timestamps onto the bridge's clock (time since the bridge's
@@ -15,7 +17,7 @@ import (
 // timestamp that lands more than maxAhead after its arrival or maxBehind before it (the
 // source restarted its timestamps without telling) re-anchors the track.
 type rtpClock struct {
-	rate      int64
+	rate      uint32 // ticks per second
 	started   bool
 	lastTS    uint32
 	ext       int64 // extended timestamp of lastTS
@@ -45,14 +47,14 @@ func (c *rtpClock) pts(ts uint32, arrival time.Duration, log *slog.Logger) time.
 	}
 	c.ext += int64(int32(ts - c.lastTS))
 	c.lastTS = ts
-	p := c.anchorAt + c.duration(c.ext-c.anchorExt)
+	p := c.anchorAt + media.Duration(c.ext-c.anchorExt, c.rate)
 	if off := p - arrival; off > 0 && off <= maxAhead && arrival-c.firstAt < settle {
 		// Move the anchor back to this earlier arrival, but only so far that the frame stays
 		// at least half its RTP duration after the last one given out: a burst of early
 		// frames (a source that hands on its first second at once) is then stretched back
 		// over several frames instead of collapsed onto its arrival times.
 		if d := c.ext - c.outExt; d > 0 {
-			off = min(off, max(p-(c.outAt+c.duration(d)/2), 0))
+			off = min(off, max(p-(c.outAt+media.Duration(d, c.rate)/2), 0))
 		}
 		c.anchorAt -= off
 		c.shift += off
@@ -65,11 +67,6 @@ func (c *rtpClock) pts(ts uint32, arrival time.Duration, log *slog.Logger) time.
 		return arrival
 	}
 	return c.emit(p)
-}
-
-// duration converts a difference of extended RTP timestamps into time.
-func (c *rtpClock) duration(d int64) time.Duration {
-	return time.Duration(d/c.rate)*time.Second + time.Duration(d%c.rate)*time.Second/time.Duration(c.rate)
 }
 
 // emit remembers p as the time of the newest timestamp given out so far, and returns it.

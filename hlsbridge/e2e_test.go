@@ -2,7 +2,6 @@ package hlsbridge
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/demo"
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 const (
@@ -31,8 +31,8 @@ func startDemo(t *testing.T, env *testEnv) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- demo.Run(ctx, demo.Options{WHIPURL: env.url + "/whip/" + testRoom, Width: 640, Height: 360,
-			FPS: testFPS, BitrateKbps: 800, LoopbackOnly: true, Logger: env.log})
+		done <- demo.Run(ctx, demo.Options{WHIPURL: env.URL + "/whip/" + testRoom, Width: 640, Height: 360,
+			FPS: testFPS, BitrateKbps: 800, LoopbackOnly: true, Logger: env.Log})
 	}()
 	var once sync.Once
 	stop = func() {
@@ -53,9 +53,9 @@ func startDemo(t *testing.T, env *testEnv) (stop func()) {
 // reconnect continues the stream after EXT-X-DISCONTINUITY; the stream ends with
 // EXT-X-ENDLIST when the publisher leaves. It measures capture → part available.
 func TestEndToEnd(t *testing.T) {
-	requireTools(t, "ffmpeg", "ffprobe")
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
-	defer cancel()
+	testkit.RequireTool(t, "ffmpeg")
+	testkit.RequireTool(t, "ffprobe")
+	ctx := testkit.Context(t, 55*time.Second)
 	env := newTestEnv(t)
 	// The rungs come through the room policy (configured ladders), which overrides the
 	// default ladder: the 240p rendition below exists only through it.
@@ -65,24 +65,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return testRooms(room)
 	}
-	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Rooms: rooms, Poll: 100 * time.Millisecond,
-		StopAfter: 3 * time.Second, Linger: time.Second, Log: env.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopManager := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- m.Run(runCtx) }()
-	defer func() {
-		stopManager()
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	m := env.runManager(t, context.Background(), Options{Rooms: rooms, Poll: 100 * time.Millisecond,
+		StopAfter: 3 * time.Second, Linger: time.Second})
 
 	stopDemo := startDemo(t, env)
 	stopJunk := startJunkPublisher(t, env, "junk") // a broken room next door
-	base := env.url + "/hls/" + testRoom + "/"
+	base := env.URL + "/hls/" + testRoom + "/"
 	mv := env.waitFor(t, ctx, "multivariant playlist with both renditions and audio", base+"index.m3u8", func(b string) bool {
 		return strings.Contains(b, "source/index.m3u8") && strings.Contains(b, "240p/index.m3u8") && strings.Contains(b, "TYPE=AUDIO")
 	})
@@ -103,7 +91,7 @@ func TestEndToEnd(t *testing.T) {
 		check("ffprobe "+r, func() error { return probe(ctx, t, base+r+"/index.m3u8", r) })
 	}
 	check("ffmpeg -xerror", func() error {
-		out, err := command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
+		out, err := testkit.Command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
 			"-i", base+"index.m3u8", "-map", "0", "-t", "4", "-f", "null", "-")
 		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 			return fmt.Errorf("%v: %s", err, out)
@@ -144,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 			return ok && strings.Count(after, "#EXT-X-PART:") >= 2
 		})
 	}
-	out, err := command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
+	out, err := testkit.Command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
 		"-i", base+"index.m3u8", "-map", "0", "-t", "3", "-f", "null", "-")
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("ffmpeg -xerror after the reconnect: %v: %s", err, out)
@@ -165,42 +153,22 @@ func TestEndToEnd(t *testing.T) {
 	if rooms := m.Rooms(); len(rooms) != 0 {
 		t.Errorf("bridges still running after the publishers left: %v", rooms)
 	}
-	if env.logs.contains("panic") {
+	if env.Logs.Contains("panic") {
 		t.Error("a pipeline panicked")
 	}
 }
 
 // probe has ffprobe decode three seconds of a media playlist and checks codec and size.
 func probe(ctx context.Context, t *testing.T, url, rendition string) error {
-	out, err := command(ctx, 30*time.Second, "ffprobe", "-v", "error", "-count_frames", "-read_intervals", "%+3",
-		"-show_entries", "stream=codec_name,width,height,channels,sample_rate,nb_read_frames", "-of", "json", url)
+	st, err := testkit.ProbeStream(ctx, url, 3*time.Second)
 	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
+		return err
 	}
-	var res struct {
-		Streams []struct {
-			CodecName     string `json:"codec_name"`
-			Width, Height int
-			Channels      int
-			SampleRate    string `json:"sample_rate"`
-			Frames        string `json:"nb_read_frames"`
-		}
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Streams) != 1 {
-		return fmt.Errorf("ffprobe output %s: %v", out, err)
-	}
-	st := res.Streams[0]
-	var frames int
-	fmt.Sscan(st.Frames, &frames)
 	want := map[string]string{"source": "h264 640x360", "240p": "h264 426x240", "a": "aac 2ch 48000",
 		"source-320": "h264 320x240"}[rendition]
-	got := fmt.Sprintf("%s %dx%d", st.CodecName, st.Width, st.Height)
-	if rendition == "a" {
-		got = fmt.Sprintf("%s %dch %s", st.CodecName, st.Channels, st.SampleRate)
+	if got := st.String(); got != want || st.Frames <= 0 {
+		return fmt.Errorf("ffprobe: %s, %d frames decoded; want %s and frames", got, st.Frames, want)
 	}
-	if got != want || frames <= 0 {
-		return fmt.Errorf("ffprobe: %s, %d frames decoded; want %s and frames", got, frames, want)
-	}
-	t.Logf("ffprobe %s: %s, %d frames decoded", rendition, got, frames)
+	t.Logf("ffprobe %s: %s, %d frames decoded", rendition, st, st.Frames)
 	return nil
 }

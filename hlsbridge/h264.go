@@ -57,17 +57,15 @@ func (s *seqTracker) next(seq uint16) (contiguous, ok bool) {
 	return d == 1, true
 }
 
-// h264Depacketizer reassembles H.264 access units from RTP (RFC 6184, packetization modes 0
-// and 1: single NAL unit packets, STAP-A and FU-A). An access unit ends at the marker bit or
-// when the RTP timestamp changes. It keeps the latest SPS and PPS and puts them in front of
-// an IDR that comes without them.
+// h264Depacketizer reassembles H.264 access units from RTP (media.H264Depacketizer: RFC
+// 6184 packetization modes 0 and 1). An access unit ends at the marker bit or when the RTP
+// timestamp changes; one that lost a NAL unit is broken. It keeps the latest SPS and PPS and
+// puts them in front of an IDR that comes without them.
 type h264Depacketizer struct {
 	frameGate
-	nals [][]byte
-	fu   []byte
-	inFU bool
-	sps  []byte
-	pps  []byte
+	dep    media.H264Depacketizer
+	nals   [][]byte
+	params media.H264ParamSets
 }
 
 func newH264Depacketizer() *h264Depacketizer {
@@ -77,7 +75,8 @@ func newH264Depacketizer() *h264Depacketizer {
 // reset forgets the access unit in progress and waits for a keyframe (a new source).
 func (d *h264Depacketizer) reset() {
 	d.restart()
-	d.nals, d.fu, d.inFU = nil, nil, false
+	d.dep.Reset()
+	d.nals = nil
 }
 
 func (d *h264Depacketizer) push(p rtpPacket, out []frame) []frame {
@@ -91,71 +90,13 @@ func (d *h264Depacketizer) push(p rtpPacket, out []frame) []frame {
 		d.begin(p)
 	}
 	d.last = p.arrival
-	d.parsePayload(p.payload)
+	if err := d.dep.Push(p.payload, d.addNAL); err != nil {
+		d.broken = true
+	}
 	if p.marker {
 		out = d.finish(out)
 	}
 	return out
-}
-
-// parsePayload adds the NAL units of one RTP payload to the access unit.
-func (d *h264Depacketizer) parsePayload(b []byte) {
-	if len(b) == 0 {
-		return
-	}
-	typ := b[0] & 0x1f
-	if d.inFU && typ != media.H264NALFUA {
-		d.broken, d.inFU = true, false // a fragmented NAL unit never ended
-	}
-	switch {
-	case typ >= 1 && typ <= 23:
-		d.addNAL(b)
-	case typ == media.H264NALSTAPA:
-		for rest := b[1:]; len(rest) > 0; {
-			if len(rest) < 2 {
-				d.broken = true
-				return
-			}
-			n := int(rest[0])<<8 | int(rest[1])
-			if n == 0 || n > len(rest)-2 {
-				d.broken = true // truncated aggregation packet
-				return
-			}
-			d.addNAL(rest[2 : 2+n])
-			rest = rest[2+n:]
-		}
-	case typ == media.H264NALFUA:
-		d.parseFU(b)
-	default: // STAP-B, MTAP, FU-B (interleaved mode) or reserved types
-		d.broken = true
-	}
-}
-
-// parseFU handles one FU-A fragment.
-func (d *h264Depacketizer) parseFU(b []byte) {
-	if len(b) < 2 {
-		d.broken = true
-		return
-	}
-	start, end := b[1]&0x80 != 0, b[1]&0x40 != 0
-	switch {
-	case start:
-		if d.inFU {
-			d.broken = true // the previous fragmented NAL unit lost its end
-		}
-		d.fu = append(d.fu[:0], b[0]&0xe0|b[1]&0x1f)
-		d.fu = append(d.fu, b[2:]...)
-		d.inFU = true
-	case !d.inFU:
-		d.broken = true // a fragment without its start
-		return
-	default:
-		d.fu = append(d.fu, b[2:]...)
-	}
-	if end {
-		d.addNAL(d.fu)
-		d.inFU = false
-	}
 }
 
 // addNAL copies one complete NAL unit into the access unit. A NAL unit with the forbidden
@@ -170,81 +111,48 @@ func (d *h264Depacketizer) addNAL(nal []byte) {
 		d.broken = d.broken || typ >= 1 && typ <= media.H264NALIDR
 		return
 	}
-	if typ == 0 || typ >= media.H264NALSTAPA {
-		return // unspecified types: nothing a decoder needs
-	}
-	c := append([]byte(nil), nal...)
-	switch typ {
-	case media.H264NALSPS:
-		d.sps = c
-	case media.H264NALPPS:
-		d.pps = c
-	}
-	d.nals = append(d.nals, c)
+	d.params.Keep(nal)
+	d.nals = append(d.nals, append([]byte(nil), nal...))
 }
 
 // finish ends the access unit in progress and appends it to out unless it is damaged or
 // follows a loss before the next keyframe.
 func (d *h264Depacketizer) finish(out []frame) []frame {
-	nals, whole := d.nals, d.end(d.inFU)
-	d.nals, d.inFU = nil, false
+	nals, whole := d.nals, d.end(d.dep.Pending())
+	d.nals = nil
+	d.dep.Reset()
 	if !whole || len(nals) == 0 {
 		return out
 	}
-	var key, hasSPS, hasPPS bool
-	var capture time.Time
-	size := 0
-	for _, n := range nals {
-		switch n[0] & 0x1f {
-		case media.H264NALSEI:
-			if t, ok := media.ParseCaptureSEI(n); ok {
-				capture = t
-			}
-		case media.H264NALIDR:
-			key = true
-		case media.H264NALSPS:
-			hasSPS = true
-		case media.H264NALPPS:
-			hasPPS = true
-		}
-		size += 4 + len(n)
-	}
+	pre, key := d.params.Missing(nil, nals)
 	if !d.pass(key) {
 		return out
 	}
-	if key {
-		if !hasPPS && d.pps != nil {
-			nals = append([][]byte{d.pps}, nals...)
-			size += 4 + len(d.pps)
-		}
-		if !hasSPS && d.sps != nil {
-			nals = append([][]byte{d.sps}, nals...)
-			size += 4 + len(d.sps)
-		}
-	}
-	data := make([]byte, 0, size)
+	var capture time.Time
 	for _, n := range nals {
-		data = append(data, 0, 0, 0, 1)
-		data = append(data, n...)
+		if t, ok := media.ParseCaptureSEI(n); ok {
+			capture = t
+		}
 	}
+	data := annexB(pre, nals)
 	return append(out, frame{data: data, ts: d.ts, keyframe: key, first: d.first, last: d.last, capture: capture})
 }
 
-// parameterSets returns the first SPS and PPS of an Annex-B access unit.
-func parameterSets(au []byte) (sps, pps []byte) {
-	for _, n := range splitAnnexB(au) {
-		switch n[0] & 0x1f {
-		case media.H264NALSPS:
-			if sps == nil {
-				sps = n
-			}
-		case media.H264NALPPS:
-			if pps == nil {
-				pps = n
-			}
+// annexB joins groups of NAL units, in order, each behind a 4-byte start code.
+func annexB(groups ...[][]byte) []byte {
+	size := 0
+	for _, g := range groups {
+		for _, n := range g {
+			size += 4 + len(n)
 		}
 	}
-	return sps, pps
+	data := make([]byte, 0, size)
+	for _, g := range groups {
+		for _, n := range g {
+			data = append(append(data, 0, 0, 0, 1), n...)
+		}
+	}
+	return data
 }
 
 // splitAnnexB returns the non-empty NAL units of an Annex-B byte stream (3- or 4-byte start

@@ -3,7 +3,6 @@ package hlsbridge
 import (
 	"encoding/hex"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ func startJunkPublisher(t *testing.T, env *testEnv, room string) (stop func()) {
 		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "packetization-mode=1;profile-level-id=42e01f"}}
 	audio := &webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}}
-	pub, err := env.sfu.PublishLocal(room, video, audio, nil)
+	pub, err := env.SFU.PublishLocal(room, video, audio, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +43,7 @@ func startJunkPublisher(t *testing.T, env *testEnv, room string) (stop func()) {
 			SSRC: 1234}, Payload: payload}).Marshal()
 		_ = pub.WriteRTP(kind, b)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	return runLocalPublisher(t, pub, func(done <-chan struct{}) {
 		tick := time.NewTicker(time.Second / testFPS)
 		defer tick.Stop()
 		for n := 0; ; n++ {
@@ -77,14 +74,4 @@ func startJunkPublisher(t *testing.T, env *testEnv, room string) (stop func()) {
 			}
 		}
 	})
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-			pub.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/glint-video/glint/internal/stats"
 )
 
 // partLatency measures capture → part available on the origin for one media playlist, as a
@@ -118,5 +120,5 @@ func (p *partLatency) percentiles() (p50, p95 time.Duration, n int) {
 		return 0, 0, 0
 	}
 	slices.Sort(s)
-	return s[len(s)*50/100], s[min(len(s)-1, len(s)*95/100)], len(s)
+	return stats.Quantile(s, 0.5), stats.Quantile(s, 0.95), len(s)
 }

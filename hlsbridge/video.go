@@ -230,7 +230,7 @@ func (v *videoPipe) feed(f timedFrame) {
 // the others take theirs from their encoder's next IDR.
 func (v *videoPipe) discontinuity(key []byte) {
 	v.discNow = false
-	sps, pps := parameterSets(key)
+	sps, pps := media.H264ParameterSets(media.SplitAnnexB(key))
 	for i, t := range v.tracks {
 		var info hls.TrackInfo
 		if v.rungs[i].Passthrough && v.codec == "H264" && sps != nil && pps != nil {

@@ -13,27 +13,19 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // TestVP8VideoOnly publishes live VP8 (ffmpeg's libvpx, paced in real time) without audio
 // through an in-process publisher, with the default ladder: the VP8 source is decoded and
 // re-encoded to H.264, and the stream has no audio rendition. ffprobe decodes it.
 func TestVP8VideoOnly(t *testing.T) {
-	requireTools(t, "ffmpeg", "ffprobe")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+	testkit.RequireTool(t, "ffmpeg")
+	testkit.RequireTool(t, "ffprobe")
+	ctx := testkit.Context(t, 50*time.Second)
 	env := newTestEnv(t)
-	m, err := NewManager(Options{SFU: env.sfu, Server: env.hls, Poll: 100 * time.Millisecond, Log: env.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopManager := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- m.Run(runCtx) }()
-	defer func() {
-		stopManager()
-		<-ran
-	}()
+	env.runManager(t, ctx, Options{Poll: 100 * time.Millisecond})
 	pubCtx, stopPub := context.WithCancel(ctx)
 	published := make(chan error, 1)
 	go func() { published <- publishVP8(pubCtx, env) }()
@@ -44,7 +36,7 @@ func TestVP8VideoOnly(t *testing.T) {
 		}
 	}()
 
-	base := env.url + "/hls/vp8/"
+	base := env.URL + "/hls/vp8/"
 	mv := env.waitFor(t, ctx, "multivariant playlist", base+"index.m3u8", func(b string) bool {
 		return strings.Contains(b, "source/index.m3u8")
 	})
@@ -59,7 +51,7 @@ func TestVP8VideoOnly(t *testing.T) {
 // publishVP8 runs ffmpeg encoding a test pattern to VP8 in an IVF stream on its stdout (in
 // real time) and publishes each frame, packetized per RFC 7741, into room "vp8".
 func publishVP8(ctx context.Context, env *testEnv) error {
-	pub, err := env.sfu.PublishLocal("vp8", &webrtc.RTPCodecParameters{PayloadType: 96,
+	pub, err := env.SFU.PublishLocal("vp8", &webrtc.RTPCodecParameters{PayloadType: 96,
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}, nil, nil)
 	if err != nil {
 		return err

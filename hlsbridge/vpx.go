@@ -7,6 +7,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/glint-video/glint/media"
 )
 
 // vpxDepacketizer reassembles VP8 (RFC 7741) or VP9 (RFC 9628) frames: it strips the payload
@@ -103,7 +105,7 @@ func newDepacketizer(mime string) (depacketizer, string) {
 func frameSize(codec string, key []byte) (w, h int, ok bool) {
 	switch codec {
 	case "H264":
-		sps, _ := parameterSets(key)
+		sps, _ := media.H264ParameterSets(media.SplitAnnexB(key))
 		var s h264.SPS
 		if sps == nil || s.Unmarshal(sps) != nil {
 			return 0, 0, false

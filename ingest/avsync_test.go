@@ -18,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/media"
 )
 
 // Helpers of the lip sync test: a WHEP viewer that also keeps the RTCP sender reports of
@@ -163,7 +164,7 @@ func (c *trackClock) spread() float64 {
 // luma over 128), and the number of pictures decoded.
 func h264Flashes(pkts []*rtp.Packet) (flashes []uint32, pictures int, err error) {
 	pkts = inSeqOrder(pkts)
-	start := slices.IndexFunc(pkts, func(p *rtp.Packet) bool { return slices.Contains(nalTypes(p.Payload), h264NALUSPS) })
+	start := slices.IndexFunc(pkts, func(p *rtp.Packet) bool { return slices.Contains(nalTypes(p.Payload), media.H264NALSPS) })
 	if start < 0 {
 		return nil, 0, fmt.Errorf("no SPS in %d video packets", len(pkts))
 	}

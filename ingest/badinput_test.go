@@ -14,6 +14,9 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // TestBadInputLeavesOtherStreamsAlone: while a good RTMP stream plays to a viewer, garbage,
@@ -21,12 +24,12 @@ import (
 // a stalled SRT peer and random bytes over SRT each end their own connection with a log
 // line; the good stream never pauses and no goroutine outlives the test (TestMain's goleak).
 func TestBadInputLeavesOtherStreamsAlone(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
+	ctx := testkit.Context(t, 90*time.Second)
 	e := newEnv(t, nil)
-	start(t, "ffmpeg", append(source(false), "-c:a", "aac", "-t", "40", "-f", "flv", e.rtmp+"/live/good")...)
-	e.waitLive(t, ctx, "good")
-	v := startViewer(t, ctx, e, "good")
-	eventually(t, ctx, "the good stream at the viewer", func() bool { return frames(v.packets("video")) >= 15 })
+	ffmpeg(t, append(source(false), "-c:a", "aac", "-t", "40", "-f", "flv", e.rtmp+"/live/good")...)
+	e.WaitLive(t, ctx, "good")
+	_, v := e.Play(t, ctx, "good")
+	testkit.Eventually(t, ctx, "the good stream at the viewer", func() bool { return frames(v.Packets("video")) >= 15 })
 
 	stalls := make(chan time.Duration, 1)
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -43,9 +46,9 @@ func TestBadInputLeavesOtherStreamsAlone(t *testing.T) {
 	} {
 		wg.Go(bad)
 	}
-	slt := tool(t, "srt-live-transmit")
-	stall := startShell(t, fmt.Sprintf("sleep 30 | %s -q -t:20 file://con 'srt://127.0.0.1:%d?streamid=publish:stall&mode=caller'", slt, e.srtPort))
-	junk := startShell(t, fmt.Sprintf("head -c 6000000 /dev/urandom | %s -q -t:20 -chunk:1316 file://con 'srt://127.0.0.1:%d?streamid=publish:junk&mode=caller'", slt, e.srtPort))
+	slt := testkit.RequireTool(t, "srt-live-transmit")
+	stall := testkit.StartShell(t, testkit.ProcOptions{}, fmt.Sprintf("sleep 30 | %s -q -t:20 file://con 'srt://127.0.0.1:%d?streamid=publish:stall&mode=caller'", slt, e.srtPort))
+	junk := testkit.StartShell(t, testkit.ProcOptions{}, fmt.Sprintf("head -c 6000000 /dev/urandom | %s -q -t:20 -chunk:1316 file://con 'srt://127.0.0.1:%d?streamid=publish:junk&mode=caller'", slt, e.srtPort))
 	wg.Wait()
 
 	for _, want := range [][]string{
@@ -56,16 +59,16 @@ func TestBadInputLeavesOtherStreamsAlone(t *testing.T) {
 		{"connection ended", "room=stall", "peer stalled"},
 		{"connection ended", "room=junk", "mpeg-ts"},
 	} {
-		e.waitLog(t, ctx, want...)
+		e.Logs.WaitFor(t, ctx, want...)
 	}
-	stall.kill()
-	junk.kill()
+	stall.Kill()
+	junk.Kill()
 	for _, room := range []string{"chunky", "nokey", "stall", "junk"} {
-		if info, ok := e.sfu.Room(room); ok && info.Live {
+		if info, ok := e.SFU.Room(room); ok && info.Live {
 			t.Errorf("bad stream's room %s went live", room)
 		}
 	}
-	eventually(t, ctx, "only the good stream left", func() bool {
+	testkit.Eventually(t, ctx, "only the good stream left", func() bool {
 		st := e.ingest.Status()
 		return len(st) == 1 && st[0].Room == "good"
 	})
@@ -76,15 +79,15 @@ func TestBadInputLeavesOtherStreamsAlone(t *testing.T) {
 }
 
 // longestStall measures the longest time the viewer went without a new video frame.
-func longestStall(ctx context.Context, v *viewer) time.Duration {
-	last, n, worst := time.Now(), frames(v.packets("video")), time.Duration(0)
+func longestStall(ctx context.Context, v *testnode.Received) time.Duration {
+	last, n, worst := time.Now(), frames(v.Packets("video")), time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return worst
 		case <-time.After(50 * time.Millisecond):
 		}
-		if m := frames(v.packets("video")); m != n {
+		if m := frames(v.Packets("video")); m != n {
 			n, last = m, time.Now()
 		}
 		worst = max(worst, time.Since(last))

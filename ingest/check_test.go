@@ -1,21 +1,21 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/media"
-
 	"github.com/glint-video/glint/transcoder"
 )
 
@@ -25,21 +25,15 @@ func nalTypes(payload []byte) []uint8 {
 		return nil
 	}
 	switch typ := payload[0] & 0x1f; typ {
-	case h264NALUFUA:
+	case media.H264NALFUA:
 		if len(payload) > 1 && payload[1]&0x80 != 0 {
 			return []uint8{payload[1] & 0x1f}
 		}
 		return nil
-	case 24: // STAP-A
+	case media.H264NALSTAPA:
 		var out []uint8
-		for off := 1; off+2 < len(payload); {
-			size := int(payload[off])<<8 | int(payload[off+1])
-			off += 2
-			if off+size > len(payload) || size == 0 {
-				break
-			}
-			out = append(out, payload[off]&0x1f)
-			off += size
+		for nal := range media.H264STAPANALs(payload) {
+			out = append(out, nal[0]&0x1f)
 		}
 		return out
 	default:
@@ -62,7 +56,7 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 	// several slices (x264's sliced threads) starts with a partial picture: skip to the next
 	// SPS, which ingest sends at the start of every IDR access unit.
 	skip := 0
-	for skip < len(pkts) && !slices.Contains(nalTypes(pkts[skip].Payload), h264NALUSPS) {
+	for skip < len(pkts) && !slices.Contains(nalTypes(pkts[skip].Payload), media.H264NALSPS) {
 		skip++
 	}
 	if skip > 0 && skip < len(pkts) {
@@ -94,15 +88,15 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 			frames++
 		}
 		for _, typ := range nalTypes(p.Payload) {
-			if len(first) < 3 && (typ == h264NALUSPS || typ == h264NALUPPS || typ == h264NALUIDR || typ == 1) {
+			if len(first) < 3 && (typ == media.H264NALSPS || typ == media.H264NALPPS || typ == media.H264NALIDR || typ == 1) {
 				first = append(first, typ)
 			}
 			switch typ {
-			case h264NALUSPS:
+			case media.H264NALSPS:
 				spsAt[p.Timestamp] = true
-			case h264NALUPPS:
+			case media.H264NALPPS:
 				ppsAt[p.Timestamp] = true
-			case h264NALUIDR:
+			case media.H264NALIDR:
 				if !spsAt[p.Timestamp] || !ppsAt[p.Timestamp] {
 					t.Fatalf("packet %d: IDR without SPS and PPS before it in its access unit; first packets: %s", i, describe(pkts, 20))
 				}
@@ -114,7 +108,7 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 		}
 		annexB = append(annexB, b...)
 	}
-	if len(first) < 3 || first[0] != h264NALUSPS || first[1] != h264NALUPPS || first[2] != h264NALUIDR {
+	if len(first) < 3 || first[0] != media.H264NALSPS || first[1] != media.H264NALPPS || first[2] != media.H264NALIDR {
 		t.Fatalf("first NAL units are %v, want SPS (7), PPS (8), IDR (5); first packets: %s", first, describe(pkts, 20))
 	}
 	decodeCheck(t, annexB, width, height)
@@ -128,17 +122,17 @@ func decodeCheck(t *testing.T, annexB []byte, width, height int) {
 	if err := os.WriteFile(path, annexB, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tool(t, "ffmpeg"), "-v", "error", "-f", "h264", "-i", path, "-f", "null", "-").CombinedOutput()
+	out, err := exec.Command(testkit.RequireTool(t, "ffmpeg"), "-v", "error", "-f", "h264", "-i", path, "-f", "null", "-").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("ffmpeg could not decode what the viewer got: %v %s", err, out)
 	}
-	probe, err := exec.Command(tool(t, "ffprobe"), "-v", "error", "-select_streams", "v", "-show_entries",
-		"stream=width,height", "-of", "csv=p=0", path).Output()
+	testkit.RequireTool(t, "ffprobe")
+	s, err := testkit.ProbeStream(context.Background(), path, 0)
 	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
+		t.Fatal(err)
 	}
-	if got, want := strings.TrimSpace(string(probe)), strconv.Itoa(width)+","+strconv.Itoa(height); got != want {
-		t.Fatalf("decoded size %s, want %s", got, want)
+	if s.Width != width || s.Height != height {
+		t.Fatalf("decoded size %dx%d, want %dx%d", s.Width, s.Height, width, height)
 	}
 }
 
@@ -209,7 +203,7 @@ func describe(pkts []*rtp.Packet, n int) string {
 // decodableFrames counts the frames a viewer got from its first SPS on.
 func decodableFrames(pkts []*rtp.Packet) int {
 	for i, p := range pkts {
-		if slices.Contains(nalTypes(p.Payload), h264NALUSPS) {
+		if slices.Contains(nalTypes(p.Payload), media.H264NALSPS) {
 			return frames(pkts[i:])
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+
+	"github.com/glint-video/glint/media"
 )
 
 const (
@@ -55,14 +57,14 @@ const (
 
 // observe takes a frame with timeline decode time dts arriving at now.
 func (a *wallAnchor) observe(now time.Time, dts int64) {
-	cand := now.Add(-ticksToDuration(dts))
+	cand := now.Add(-media.Duration(dts, ticksPerSecond))
 	if a.origin.IsZero() || cand.Before(a.origin) || cand.Sub(a.origin) > anchorJump {
 		a.origin = cand
 	}
 }
 
 // at is the wall-clock time of timeline time t.
-func (a *wallAnchor) at(t int64) time.Time { return a.origin.Add(ticksToDuration(t)) }
+func (a *wallAnchor) at(t int64) time.Time { return a.origin.Add(media.Duration(t, ticksPerSecond)) }
 
 // due says whether a report is due at now (the first at once, then every reportInterval),
 // and records it as given.
@@ -73,19 +75,6 @@ func (a *wallAnchor) due(now time.Time) bool {
 	a.reported = now
 	return true
 }
-
-// ticksToDuration converts 90 kHz ticks to a duration (without overflow for centuries).
-func ticksToDuration(t int64) time.Duration {
-	return time.Duration(t/ticksPerSecond)*time.Second + time.Duration(t%ticksPerSecond)*time.Second/ticksPerSecond
-}
-
-// durationToTicks converts a duration to 90 kHz ticks.
-func durationToTicks(d time.Duration) int64 {
-	return int64(d/time.Second)*ticksPerSecond + int64(d%time.Second)*ticksPerSecond/int64(time.Second)
-}
-
-// durationTo48k converts a duration to 48 kHz RTP timestamp units.
-func durationTo48k(d time.Duration) int64 { return durationToTicks(d) * 48000 / ticksPerSecond }
 
 // msUnwrapper extends FLV's 32-bit millisecond timestamps (they wrap after ~49.7 days, after
 // ~24.9 days from ffmpeg, and an encoder may start anywhere) to a 64-bit count.

@@ -9,6 +9,8 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/glint-video/glint/media"
 )
 
 // flvDemuxer turns RTMP messages (FLV tags, legacy and Enhanced RTMP) into stream calls,
@@ -106,7 +108,7 @@ func (d *flvDemuxer) avcc(dts, ptsDelta time.Duration, payload []byte) error {
 		return fmt.Errorf("h264 avcc: %w", err)
 	}
 	t := d.ts.ticks(dts)
-	return d.st.videoAU(t+durationToTicks(ptsDelta), t, au)
+	return d.st.videoAU(t+media.Ticks(ptsDelta, ticksPerSecond), t, au)
 }
 
 func (d *flvDemuxer) aacConfig(c *mpeg4audio.AudioSpecificConfig) {

@@ -3,12 +3,9 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -50,7 +48,7 @@ func hlsHook(t *testing.T) envHook {
 // playlist and its audio rendition without an error (H.264 frames at the rung's size, AAC
 // frames), and ffmpeg -xerror decodes the multivariant playlist.
 func TestHLSFromIngest(t *testing.T) {
-	tool(t, "ffprobe")
+	testkit.RequireTool(t, "ffprobe")
 	for _, tc := range []struct {
 		name    string
 		bframes bool
@@ -63,11 +61,11 @@ func TestHLSFromIngest(t *testing.T) {
 		{"srt b-frames", true, func(e *env) string { return e.srtURL("publish:tv", "") }, "mpegts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testContext(t, 120*time.Second)
+			ctx := testkit.Context(t, 120*time.Second)
 			e := newEnvWith(t, nil, hlsHook(t))
-			start(t, "ffmpeg", append(source(tc.bframes), "-c:a", "aac", "-b:a", "64k", "-t", "40", "-f", tc.format, tc.url(e))...)
-			e.waitLive(t, ctx, "tv")
-			base := e.url + "/hls/tv/"
+			ffmpeg(t, append(source(tc.bframes), "-c:a", "aac", "-b:a", "64k", "-t", "40", "-f", tc.format, tc.url(e))...)
+			e.WaitLive(t, ctx, "tv")
+			base := e.URL + "/hls/tv/"
 			mv := waitPlaylist(t, ctx, base+"index.m3u8", "two variants and audio", func(b string) bool {
 				return strings.Count(b, "#EXT-X-STREAM-INF") == 2 && strings.Contains(b, "TYPE=AUDIO")
 			})
@@ -100,7 +98,7 @@ func TestHLSFromIngest(t *testing.T) {
 				}
 				t.Logf("%s: %s, %d frames decoded", name, got, frames)
 			}
-			out, err := run(ctx, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
+			out, err := testkit.Command(ctx, time.Minute, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
 				"-i", base+"index.m3u8", "-map", "0", "-t", "3", "-f", "null", "-")
 			if err != nil || len(bytes.TrimSpace(out)) > 0 {
 				t.Errorf("ffmpeg -xerror on the multivariant playlist: %v: %s", err, out)
@@ -113,7 +111,7 @@ func TestHLSFromIngest(t *testing.T) {
 func waitPlaylist(t *testing.T, ctx context.Context, url, what string, check func(string) bool) string {
 	t.Helper()
 	var body string
-	eventually(t, ctx, what+" in "+url, func() bool {
+	testkit.Eventually(t, ctx, what+" in "+url, func() bool {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return false
@@ -154,40 +152,15 @@ func playlistURIs(mv string) []string {
 // test. It returns "h264 WxH" or "aac" and the number of frames decoded.
 func probeRendition(t *testing.T, ctx context.Context, url string) (string, int) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, tool(t, "ffprobe"), "-v", "error", "-count_frames", "-read_intervals", "%+3",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json", url)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
+	testkit.RequireTool(t, "ffprobe")
+	s, err := testkit.ProbeStream(ctx, url, 3*time.Second)
+	if err != nil {
 		pl := waitPlaylist(t, ctx, url, "the playlist", func(string) bool { return true })
 		t.Logf("%s:\n%s", url, pl)
-		t.Fatalf("ffprobe %s: %v: %s", url, err, stderr.String())
+		t.Fatal(err)
 	}
-	var res struct {
-		Streams []struct {
-			CodecName     string `json:"codec_name"`
-			Width, Height int
-			Frames        string `json:"nb_read_frames"`
-		}
+	if s.Codec == "h264" {
+		return s.String(), s.Frames
 	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %s: %v", url, out, err)
-	}
-	s := res.Streams[0]
-	var frames int
-	_, _ = fmt.Sscan(s.Frames, &frames)
-	if s.CodecName == "h264" {
-		return fmt.Sprintf("h264 %dx%d", s.Width, s.Height), frames
-	}
-	return s.CodecName, frames
-}
-
-// run runs a command to its end (at most a minute) and returns its combined output.
-func run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = 5 * time.Second
-	return cmd.CombinedOutput()
+	return s.Codec, s.Frames
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/stats"
 	"github.com/glint-video/glint/media"
 )
 
@@ -101,7 +102,7 @@ func benchTargetFor(b *testing.B) benchTarget {
 		return t
 	}
 	e := newEnv(b, func(c *Config) { c.IdleTimeout, c.KeyframeTimeout = 10*time.Second, 10*time.Second })
-	return benchTarget{http: e.url, rtmp: e.rtmp, srt: fmt.Sprintf("127.0.0.1:%d", e.srtPort)}
+	return benchTarget{http: e.URL, rtmp: e.rtmp, srt: fmt.Sprintf("127.0.0.1:%d", e.srtPort)}
 }
 
 // runLatency pushes the source into room, watches it, and reports the window's figures.
@@ -149,7 +150,7 @@ func runLatency(b *testing.B, ctx context.Context, target benchTarget, room stri
 	}
 	p := func(d []time.Duration, q int) float64 {
 		slices.Sort(d)
-		return float64(d[min(len(d)-1, len(d)*q/100)]) / float64(time.Millisecond)
+		return float64(stats.Quantile(d, float64(q)/100)) / float64(time.Millisecond)
 	}
 	b.ReportMetric(p(flashLat, 50), "flash-p50-ms")
 	b.ReportMetric(p(flashLat, 100), "flash-max-ms")
@@ -268,7 +269,7 @@ func (v *latencyViewer) accessUnits() []receivedAU {
 func flashLatencies(aus []receivedAU, sent []time.Time, from, to time.Time) ([]time.Duration, int, error) {
 	start := slices.IndexFunc(aus, func(au receivedAU) bool {
 		for n := range media.SplitAnnexB(au.annexB) {
-			if len(n) > 0 && n[0]&0x1f == h264NALUSPS {
+			if len(n) > 0 && n[0]&0x1f == media.H264NALSPS {
 				return true
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // lipSyncSource is an ffmpeg input with a known audio/video alignment: a black 320x240
@@ -63,19 +65,19 @@ func TestLipSync(t *testing.T) {
 			if ready, why := aacConverterReady(); !ready {
 				t.Fatalf("no AAC → Opus converter: %s", why)
 			}
-			ctx := testContext(t, 120*time.Second)
+			ctx := testkit.Context(t, 120*time.Second)
 			e := newEnv(t, nil)
-			ff := start(t, "ffmpeg", append(lipSyncSource(tc.bframes), "-t", "18", "-f", tc.format, tc.url(e))...)
-			e.waitLive(t, ctx, "sync")
-			v := startSyncViewer(t, ctx, e.url+"/whep/sync")
-			if err := ff.wait(t, ctx); err != nil {
-				t.Fatalf("ffmpeg: %v: %s", err, ff.stderr.String())
+			ff := ffmpeg(t, append(lipSyncSource(tc.bframes), "-t", "18", "-f", tc.format, tc.url(e))...)
+			e.WaitLive(t, ctx, "sync")
+			v := startSyncViewer(t, ctx, e.URL+"/whep/sync")
+			if err := ff.Wait(time.Minute); err != nil {
+				t.Fatalf("ffmpeg: %v: %s", err, ff.Stderr())
 			}
 			time.Sleep(time.Second) // the last packets and reports
 			if err := v.sess.Close(ctx); err != nil {
 				t.Logf("viewer close: %v", err)
 			}
-			st := e.logs.String()
+			st := e.Logs.String()
 			if tc.bframes && !strings.Contains(st, "reencoding: b-frames") {
 				t.Fatal("the b-frame source was not re-encoded")
 			}

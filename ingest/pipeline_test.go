@@ -12,6 +12,9 @@ import (
 
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/pion/rtp"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/media"
 )
 
 // Captures in testdata/fuzz/seeds: ffmpeg, 1 s of 320x240 testsrc2 at 30 fps with a 15-frame
@@ -99,9 +102,9 @@ func checkSent(t *testing.T, pkts []*rtp.Packet) {
 		}
 		for _, typ := range nalTypes(p.Payload) {
 			switch typ {
-			case h264NALUSPS:
+			case media.H264NALSPS:
 				sps = true
-			case h264NALUIDR:
+			case media.H264NALIDR:
 				if !sps {
 					t.Fatalf("packet %d: IDR without an SPS before it in its access unit", i)
 				}
@@ -234,7 +237,7 @@ func TestTimestampWraps(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.format, func(t *testing.T) {
-			out, err := exec.Command(tool(t, "ffmpeg"), append(source(false)[3:], // without -re
+			out, err := exec.Command(testkit.RequireTool(t, "ffmpeg"), append(source(false)[3:], // without -re
 				"-c:a", "aac", "-t", "2", "-output_ts_offset", tc.offset, "-f", tc.format, "-")...).Output()
 			if err != nil {
 				t.Fatalf("ffmpeg: %v", err)

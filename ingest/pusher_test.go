@@ -75,8 +75,8 @@ func readBenchSource(ts []byte) (*benchSource, error) {
 			r.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
 				var params h264Params
 				params.update(au)
-				if src.sps == nil && params.sps != nil && params.pps != nil {
-					src.sps, src.pps = params.sps, params.pps
+				if src.sps == nil && params.SPS != nil && params.PPS != nil {
+					src.sps, src.pps = params.SPS, params.PPS
 				}
 				src.units = append(src.units, benchUnit{video: true, pts: pts, dts: dts, nalus: au})
 				return nil
@@ -142,7 +142,7 @@ type unitWriter func(u benchUnit, nalus [][]byte) error
 func (src *benchSource) push(ctx context.Context, write unitWriter, flashes *flashLog) error {
 	start := time.Now()
 	for _, u := range src.units {
-		at := start.Add(ticksToDuration(u.dts - ticksPerSecond))
+		at := start.Add(media.Duration(u.dts-ticksPerSecond, ticksPerSecond))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -168,7 +168,7 @@ func withCaptureSEI(au [][]byte, t time.Time) [][]byte {
 	out := make([][]byte, 0, len(au)+1)
 	done := false
 	for _, n := range au {
-		if typ := n[0] & 0x1f; !done && (typ == 1 || typ == h264NALUIDR) {
+		if typ := n[0] & 0x1f; !done && (typ == 1 || typ == media.H264NALIDR) {
 			out = append(out, media.AppendCaptureSEI(nil, t))
 			done = true
 		}
@@ -196,9 +196,9 @@ func (src *benchSource) rtmpWriter(ctx context.Context, rawURL string) (unitWrit
 	}
 	write := func(u benchUnit, nalus [][]byte) error {
 		if u.video {
-			return w.WriteH264(video, ticksToDuration(u.pts), ticksToDuration(u.dts), nalus)
+			return w.WriteH264(video, media.Duration(u.pts, ticksPerSecond), media.Duration(u.dts, ticksPerSecond), nalus)
 		}
-		return w.WriteMPEG4Audio(audio, ticksToDuration(u.pts), u.aac)
+		return w.WriteMPEG4Audio(audio, media.Duration(u.pts, ticksPerSecond), u.aac)
 	}
 	return write, c.Close, nil
 }

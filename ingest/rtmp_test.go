@@ -9,6 +9,9 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/pion/rtp"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 func frames(pkts []*rtp.Packet) int {
@@ -23,81 +26,81 @@ func frames(pkts []*rtp.Packet) int {
 
 // checkAudio checks the audio path the status reports: Opus at the viewer once package
 // transcoder converts AAC, and a clear "none (aac: …)" until then.
-func checkAudio(t *testing.T, e *env, v *viewer, room string, st StreamStatus, input string) {
+func checkAudio(t *testing.T, e *env, v *testnode.Received, room string, st StreamStatus, input string) {
 	t.Helper()
 	if input == "opus" {
 		if st.Audio != "opus" {
 			t.Fatalf("status audio %q, want opus", st.Audio)
 		}
-		checkOpus(t, v.packets("audio"))
+		checkOpus(t, v.Packets("audio"))
 		return
 	}
 	if ready, why := aacConverterReady(); !ready {
 		if !strings.HasPrefix(st.Audio, "none (aac: ") {
 			t.Fatalf("status audio %q, want none (aac: …) while the converter is missing (%s)", st.Audio, why)
 		}
-		e.waitLog(t, testContext(t, time.Second), "aac audio dropped", "room="+room)
+		e.Logs.WaitFor(t, testkit.Context(t, time.Second), "aac audio dropped", "room="+room)
 		return
 	}
 	if st.Audio != "aac→opus" {
 		t.Fatalf("status audio %q, want aac→opus", st.Audio)
 	}
-	checkOpus(t, v.packets("audio"))
+	checkOpus(t, v.Packets("audio"))
 }
 
 func TestRTMPToWHEPViewer(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
+	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, nil)
-	ff := start(t, "ffmpeg", append(source(false), "-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-t", "30",
+	ff := ffmpeg(t, append(source(false), "-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-t", "30",
 		"-f", "flv", e.rtmp+"/live/cam")...)
-	e.waitLive(t, ctx, "cam")
-	v := startViewer(t, ctx, e, "cam")
-	eventually(t, ctx, "60 decodable video frames at the viewer", func() bool { return decodableFrames(v.packets("video")) >= 60 })
+	e.WaitLive(t, ctx, "cam")
+	_, v := e.Play(t, ctx, "cam")
+	testkit.Eventually(t, ctx, "60 decodable video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 60 })
 	st, ok := e.status("cam")
 	if !ok || st.Protocol != "rtmp" || st.Mode != "passthrough" || !strings.HasPrefix(st.Video, "h264 42") ||
 		!strings.HasSuffix(st.Video, " 320x240") {
 		t.Fatalf("status %+v, want an rtmp passthrough of h264 baseline 320x240", st)
 	}
-	ff.kill()
-	checkH264(t, v.packets("video"), 320, 240, true)
+	ff.Kill()
+	checkH264(t, v.Packets("video"), 320, 240, true)
 	checkAudio(t, e, v, "cam", st, "aac")
-	e.waitLog(t, ctx, "publisher", "room=cam", "conn=rtmp-")
-	eventually(t, ctx, "the room released", func() bool { _, held := e.status("cam"); return !held })
+	e.Logs.WaitFor(t, ctx, "publisher", "room=cam", "conn=rtmp-")
+	testkit.Eventually(t, ctx, "the room released", func() bool { _, held := e.status("cam"); return !held })
 }
 
 // TestRTMPBFrames: libx264 defaults (B-frames) are detected and reported; with package
 // transcoder's re-encoder the viewer gets frames in order, without it they pass through.
 func TestRTMPBFrames(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
+	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, nil)
-	start(t, "ffmpeg", append(source(true), "-c:a", "aac", "-t", "30", "-f", "flv", e.rtmp+"/live/bf")...)
-	e.waitLive(t, ctx, "bf")
-	v := startViewer(t, ctx, e, "bf")
-	eventually(t, ctx, "40 decodable video frames at the viewer", func() bool { return decodableFrames(v.packets("video")) >= 40 })
+	ffmpeg(t, append(source(true), "-c:a", "aac", "-t", "30", "-f", "flv", e.rtmp+"/live/bf")...)
+	e.WaitLive(t, ctx, "bf")
+	_, v := e.Play(t, ctx, "bf")
+	testkit.Eventually(t, ctx, "40 decodable video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 40 })
 	st, _ := e.status("bf")
 	if reencoderReady() {
 		if st.Mode != "reencoding: b-frames" {
 			t.Fatalf("status mode %q, want reencoding: b-frames", st.Mode)
 		}
-		e.waitLog(t, ctx, "reencoding: b-frames", "room=bf")
-		checkH264(t, v.packets("video"), 320, 240, true)
+		e.Logs.WaitFor(t, ctx, "reencoding: b-frames", "room=bf")
+		checkH264(t, v.Packets("video"), 320, 240, true)
 		return
 	}
 	if !strings.HasPrefix(st.Mode, "passthrough: b-frames") {
 		t.Fatalf("status mode %q, want passthrough: b-frames (no re-encoder …)", st.Mode)
 	}
-	e.waitLog(t, ctx, "stream has b-frames", "room=bf")
-	checkH264(t, v.packets("video"), 320, 240, false)
+	e.Logs.WaitFor(t, ctx, "stream has b-frames", "room=bf")
+	checkH264(t, v.Packets("video"), 320, 240, false)
 }
 
 // TestRTMPKeysAndOnePublisher: wrong keys and unlisted rooms are refused at connect, the
 // right key works in both URL forms, and a second publisher to a room is refused over RTMP
 // and SRT while the first goes on.
 func TestRTMPKeysAndOnePublisher(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
+	ctx := testkit.Context(t, 90*time.Second)
 	e := newEnv(t, func(c *Config) { c.StreamKeys = map[string]string{"cam": "s3cret", "two": "k2"} })
-	push := func(url string) *proc {
-		return start(t, "ffmpeg", append(source(false), "-an", "-t", "20", "-f", "flv", url)...)
+	push := func(url string) *testkit.Proc {
+		return ffmpeg(t, append(source(false), "-an", "-t", "20", "-f", "flv", url)...)
 	}
 	for _, tc := range []struct{ name, url, log string }{
 		{"wrong key", e.rtmp + "/live/cam?key=nope", "wrong stream key"},
@@ -106,45 +109,45 @@ func TestRTMPKeysAndOnePublisher(t *testing.T) {
 		{"bad room name", e.rtmp + "/live/a.b?key=s3cret", "bad stream name"},
 	} {
 		p := push(tc.url)
-		if err := p.wait(t, ctx); err == nil {
+		if err := p.Wait(time.Minute); err == nil {
 			t.Fatalf("%s: ffmpeg exited 0, want a refusal", tc.name)
 		}
-		e.waitLog(t, ctx, "rtmp publish refused", tc.log)
+		e.Logs.WaitFor(t, ctx, "rtmp publish refused", tc.log)
 	}
 	first := push(e.rtmp + "/live/cam?key=s3cret")
-	e.waitLive(t, ctx, "cam")
-	v := startViewer(t, ctx, e, "cam")
+	e.WaitLive(t, ctx, "cam")
+	_, v := e.Play(t, ctx, "cam")
 	second := push(e.rtmp + "/live/cam/s3cret")
-	if err := second.wait(t, ctx); err == nil {
+	if err := second.Wait(time.Minute); err == nil {
 		t.Fatal("second RTMP publisher to the room: ffmpeg exited 0, want a refusal")
 	}
-	if !strings.Contains(second.stderr.String(), "already has a publisher") {
-		t.Errorf("ffmpeg's error does not say why: %s", second.stderr.String())
+	if !strings.Contains(second.Stderr(), "already has a publisher") {
+		t.Errorf("ffmpeg's error does not say why: %s", second.Stderr())
 	}
-	srt := start(t, "ffmpeg", append(source(false), "-an", "-t", "20", "-f", "mpegts", e.srtURL("publish:cam/s3cret", ""))...)
-	if err := srt.wait(t, ctx); err == nil {
+	srt := ffmpeg(t, append(source(false), "-an", "-t", "20", "-f", "mpegts", e.srtURL("publish:cam/s3cret", ""))...)
+	if err := srt.Wait(time.Minute); err == nil {
 		t.Fatal("SRT publisher to a room held over RTMP: ffmpeg exited 0, want a rejection")
 	}
-	e.waitLog(t, ctx, "srt publish refused", "room=cam", "already has a publisher")
-	before := frames(v.packets("video"))
-	eventually(t, ctx, "the first publisher still reaching the viewer", func() bool { return frames(v.packets("video")) > before+30 })
-	if !first.running() {
-		t.Fatalf("first publisher ended: %s", first.stderr.String())
+	e.Logs.WaitFor(t, ctx, "srt publish refused", "room=cam", "already has a publisher")
+	before := frames(v.Packets("video"))
+	testkit.Eventually(t, ctx, "the first publisher still reaching the viewer", func() bool { return frames(v.Packets("video")) > before+30 })
+	if first.Exited() {
+		t.Fatalf("first publisher ended: %s", first.Stderr())
 	}
 	path := push(e.rtmp + "/live/two/k2") // the key as a path element
-	e.waitLive(t, ctx, "two")
-	path.kill()
+	e.WaitLive(t, ctx, "two")
+	path.Kill()
 }
 
 // TestOtherVideoCodecsRefused: an AV1 (Enhanced RTMP) publisher and an HEVC (MPEG-TS over
 // SRT) publisher get a clear error and the server goes on.
 func TestOtherVideoCodecsRefused(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
+	ctx := testkit.Context(t, 30*time.Second)
 	e := newEnv(t, nil)
-	hevc := start(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+	hevc := ffmpeg(t, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
 		"-c:v", "libx265", "-preset", "ultrafast", "-t", "20", "-f", "mpegts", e.srtURL("publish:hevc", ""))
-	e.waitLog(t, ctx, "connection ended", "room=hevc", "unsupported codec: MPEG-TS video H265")
-	if err := hevc.wait(t, ctx); err == nil {
+	e.Logs.WaitFor(t, ctx, "connection ended", "room=hevc", "unsupported codec: MPEG-TS video H265")
+	if err := hevc.Wait(time.Minute); err == nil {
 		t.Error("refused HEVC publisher: ffmpeg exited 0")
 	}
 
@@ -158,7 +161,7 @@ func TestOtherVideoCodecsRefused(t *testing.T) {
 	if err := w.Initialize(); err != nil {
 		t.Fatalf("writer: %v", err)
 	}
-	e.waitLog(t, ctx, "connection ended", "room=av1", "unsupported codec: Enhanced RTMP video av01")
+	e.Logs.WaitFor(t, ctx, "connection ended", "room=av1", "unsupported codec: Enhanced RTMP video av01")
 	_ = c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		msg, err := c.Read()
@@ -176,20 +179,20 @@ func TestOtherVideoCodecsRefused(t *testing.T) {
 // publisher, as a WHIP session would be) refuses RTMP and SRT publishers once their codecs
 // are known: sfu.ErrRoomBusy from PublishLocal.
 func TestRoomHeldElsewhere(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
+	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, nil)
-	held, err := e.sfu.PublishLocal("held", h264Codec(nil), nil, nil)
+	held, err := e.SFU.PublishLocal("held", h264Codec(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	rtmp := start(t, "ffmpeg", append(source(false), "-an", "-t", "20", "-f", "flv", e.rtmp+"/live/held")...)
-	if err := rtmp.wait(t, ctx); err == nil {
+	rtmp := ffmpeg(t, append(source(false), "-an", "-t", "20", "-f", "flv", e.rtmp+"/live/held")...)
+	if err := rtmp.Wait(time.Minute); err == nil {
 		t.Fatal("RTMP publisher to a held room: ffmpeg exited 0")
 	}
-	e.waitLog(t, ctx, "connection ended", "conn=rtmp-", "room=held", "room already has a publisher")
-	start(t, "ffmpeg", append(source(false), "-an", "-t", "20", "-f", "mpegts", e.srtURL("publish:held", ""))...)
-	e.waitLog(t, ctx, "connection ended", "conn=srt-", "room=held", "room already has a publisher")
+	e.Logs.WaitFor(t, ctx, "connection ended", "conn=rtmp-", "room=held", "room already has a publisher")
+	ffmpeg(t, append(source(false), "-an", "-t", "20", "-f", "mpegts", e.srtURL("publish:held", ""))...)
+	e.Logs.WaitFor(t, ctx, "connection ended", "conn=srt-", "room=held", "room already has a publisher")
 	if len(e.ingest.Status()) != 0 {
 		t.Fatalf("refused streams still listed: %+v", e.ingest.Status())
 	}

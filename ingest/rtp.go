@@ -7,6 +7,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/media"
 )
 
 const (
@@ -26,10 +28,12 @@ type rtpSender struct {
 	seq   uint16
 	base  uint32 // random timestamp origin, as RFC 3550 asks
 	write func(kind string, pkt []byte) error
+	h264  media.H264Packetizer // video: RFC 6184 packetization-mode 1, one NAL unit per packet
 }
 
 func newRTPSender(kind string, pt uint8, write func(string, []byte) error) *rtpSender {
-	return &rtpSender{kind: kind, pt: pt, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), base: rand.Uint32(), write: write}
+	return &rtpSender{kind: kind, pt: pt, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), base: rand.Uint32(), write: write,
+		h264: media.H264Packetizer{MaxPayload: rtpMTU - rtpHeaderSize}}
 }
 
 func (r *rtpSender) send(ts uint32, marker bool, payload []byte) error {
@@ -46,112 +50,32 @@ func (r *rtpSender) send(ts uint32, marker bool, payload []byte) error {
 // sendH264 sends one access unit (NAL units without start codes) at ts: single NAL unit
 // packets, FU-A for NAL units over the MTU, the marker on the last packet.
 func (r *rtpSender) sendH264(ts uint32, au [][]byte) error {
-	return packetizeH264(au, rtpMTU-rtpHeaderSize, func(payload []byte, last bool) error {
+	return r.h264.Packetize(au, func(payload []byte, last bool) error {
 		return r.send(ts, last, payload)
 	})
 }
 
-// packetizeH264 cuts an access unit into RTP payloads of at most max bytes (RFC 6184,
-// packetization-mode 1). Empty NAL units are skipped.
-func packetizeH264(au [][]byte, max int, emit func(payload []byte, last bool) error) error {
-	lastNALU := -1
-	for i, n := range au {
-		if len(n) > 0 {
-			lastNALU = i
-		}
-	}
-	for i, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		if len(n) <= max {
-			if err := emit(n, i == lastNALU); err != nil {
-				return err
-			}
-			continue
-		}
-		indicator := n[0]&0xe0 | h264NALUFUA
-		typ := n[0] & 0x1f
-		body := n[1:]
-		for off := 0; off < len(body); {
-			end := min(off+max-2, len(body))
-			hdr := typ
-			if off == 0 {
-				hdr |= 0x80
-			}
-			if end == len(body) {
-				hdr |= 0x40
-			}
-			payload := make([]byte, 0, 2+end-off)
-			payload = append(payload, indicator, hdr)
-			payload = append(payload, body[off:end]...)
-			if err := emit(payload, i == lastNALU && end == len(body)); err != nil {
-				return err
-			}
-			off = end
-		}
-	}
-	return nil
-}
-
-// NAL unit types used here (ITU-T H.264 table 7-1, RFC 6184).
-const (
-	h264NALUIDR    = 5
-	h264NALUSPS    = 7
-	h264NALUPPS    = 8
-	h264NALUAUD    = 9
-	h264NALUFiller = 12
-	h264NALUFUA    = 28
-)
-
 // h264Params keeps a stream's latest SPS and PPS.
-type h264Params struct{ sps, pps []byte }
+type h264Params struct{ media.H264ParamSets }
 
 // update keeps the SPS and PPS of an access unit, if it carries any.
 func (p *h264Params) update(au [][]byte) {
 	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch n[0] & 0x1f {
-		case h264NALUSPS:
-			p.sps = append(p.sps[:0:0], n...)
-		case h264NALUPPS:
-			p.pps = append(p.pps[:0:0], n...)
-		}
+		p.Keep(n)
 	}
 }
 
 // forRTP returns the NAL units of an access unit to send: no delimiters or filler, and the
 // SPS and PPS in front of an IDR that does not carry them.
 func (p *h264Params) forRTP(au [][]byte) (out [][]byte, idr bool) {
-	hasSPS, hasPPS := false, false
-	out = make([][]byte, 0, len(au)+2)
+	out, idr = p.Missing(make([][]byte, 0, len(au)+2), au)
 	for _, n := range au {
 		if len(n) == 0 {
 			continue
 		}
-		switch n[0] & 0x1f {
-		case h264NALUAUD, h264NALUFiller:
-			continue
-		case h264NALUSPS:
-			hasSPS = true
-		case h264NALUPPS:
-			hasPPS = true
-		case h264NALUIDR:
-			idr = true
+		if typ := n[0] & 0x1f; typ != media.H264NALAUD && typ != media.H264NALFiller {
+			out = append(out, n)
 		}
-		out = append(out, n)
-	}
-	if idr {
-		var pre [][]byte
-		if !hasSPS && p.sps != nil {
-			pre = append(pre, p.sps)
-		}
-		if !hasPPS && p.pps != nil {
-			pre = append(pre, p.pps)
-		}
-		out = append(pre, out...)
 	}
 	return out, idr
 }
@@ -159,7 +83,7 @@ func (p *h264Params) forRTP(au [][]byte) (out [][]byte, idr bool) {
 // isIDR reports whether an access unit holds an IDR slice.
 func isIDR(au [][]byte) bool {
 	for _, n := range au {
-		if len(n) > 0 && n[0]&0x1f == h264NALUIDR {
+		if len(n) > 0 && n[0]&0x1f == media.H264NALIDR {
 			return true
 		}
 	}

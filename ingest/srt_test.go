@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 const testPassphrase = "correct-horse-battery"
@@ -12,34 +14,34 @@ const testPassphrase = "correct-horse-battery"
 // TestSRTToWHEPViewer: ffmpeg pushes MPEG-TS (H.264 + Opus) over SRT with a passphrase and
 // the access-control streamid; the viewer gets H.264 and the Opus passed through.
 func TestSRTToWHEPViewer(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
+	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, func(c *Config) { c.Passphrase = testPassphrase })
 	url := e.srtURL("%23!::r=cam,m=publish", "&passphrase="+testPassphrase+"&pbkeylen=16")
-	ff := start(t, "ffmpeg", append(source(false), "-c:a", "libopus", "-b:a", "48k", "-t", "30", "-f", "mpegts", url)...)
-	e.waitLive(t, ctx, "cam")
-	v := startViewer(t, ctx, e, "cam")
-	eventually(t, ctx, "60 video frames and audio at the viewer", func() bool {
-		return decodableFrames(v.packets("video")) >= 60 && v.count("audio") >= 50
+	ff := ffmpeg(t, append(source(false), "-c:a", "libopus", "-b:a", "48k", "-t", "30", "-f", "mpegts", url)...)
+	e.WaitLive(t, ctx, "cam")
+	_, v := e.Play(t, ctx, "cam")
+	testkit.Eventually(t, ctx, "60 video frames and audio at the viewer", func() bool {
+		return decodableFrames(v.Packets("video")) >= 60 && v.Count("audio") >= 50
 	})
 	st, ok := e.status("cam")
 	if !ok || st.Protocol != "srt" || st.Mode != "passthrough" || st.Video != "h264 42c00d 320x240" {
 		t.Fatalf("status %+v, want an srt passthrough of h264 42c00d 320x240", st)
 	}
-	ff.kill()
-	checkH264(t, v.packets("video"), 320, 240, true)
+	ff.Kill()
+	checkH264(t, v.Packets("video"), 320, 240, true)
 	checkAudio(t, e, v, "cam", st, "opus")
 }
 
 // TestSRTLiveTransmit: srt-live-transmit as a second SRT client (H.264 + AAC from ffmpeg on
 // a pipe) with the right passphrase is served; wrong or missing passphrases are rejected.
 func TestSRTLiveTransmit(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
+	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, func(c *Config) { c.Passphrase = testPassphrase })
-	tool(t, "srt-live-transmit")
-	slt := func(room, query string) *proc {
+	testkit.RequireTool(t, "srt-live-transmit")
+	slt := func(room, query string) *testkit.Proc {
 		ff := strings.Join(append(source(false), "-c:a", "aac", "-t", "20", "-f", "mpegts", "-flush_packets", "1", "-"), " ")
 		ff = strings.ReplaceAll(ff, "testsrc2=size=320x240:rate=30", "'testsrc2=size=320x240:rate=30'")
-		return startShell(t, fmt.Sprintf("exec ffmpeg %s 2>/dev/null | exec srt-live-transmit -q -t:20 -chunk:1316 file://con 'srt://127.0.0.1:%d?streamid=publish:%s&mode=caller%s'",
+		return testkit.StartShell(t, testkit.ProcOptions{}, fmt.Sprintf("exec ffmpeg %s 2>/dev/null | exec srt-live-transmit -q -t:20 -chunk:1316 file://con 'srt://127.0.0.1:%d?streamid=publish:%s&mode=caller%s'",
 			ff, e.srtPort, room, query))
 	}
 	for _, tc := range []struct{ name, query, log string }{
@@ -47,17 +49,17 @@ func TestSRTLiveTransmit(t *testing.T) {
 		{"no passphrase", "", "passphrase required"},
 	} {
 		p := slt("bad", tc.query)
-		e.waitLog(t, ctx, "srt publish refused", "room=bad", tc.log)
-		p.kill()
+		e.Logs.WaitFor(t, ctx, "srt publish refused", "room=bad", tc.log)
+		p.Kill()
 	}
 	slt("slt", "&passphrase="+testPassphrase)
-	e.waitLive(t, ctx, "slt")
-	v := startViewer(t, ctx, e, "slt")
-	eventually(t, ctx, "60 decodable video frames at the viewer", func() bool { return decodableFrames(v.packets("video")) >= 60 })
+	e.WaitLive(t, ctx, "slt")
+	_, v := e.Play(t, ctx, "slt")
+	testkit.Eventually(t, ctx, "60 decodable video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 60 })
 	st, _ := e.status("slt")
-	checkH264(t, v.packets("video"), 320, 240, true)
+	checkH264(t, v.Packets("video"), 320, 240, true)
 	checkAudio(t, e, v, "slt", st, "aac")
-	if info, ok := e.sfu.Room("bad"); ok && info.Live {
+	if info, ok := e.SFU.Room("bad"); ok && info.Live {
 		t.Fatal("a rejected publisher's room went live")
 	}
 }
@@ -67,27 +69,27 @@ func TestSRTLiveTransmit(t *testing.T) {
 func TestReconnect(t *testing.T) {
 	for _, proto := range []string{"rtmp", "srt"} {
 		t.Run(proto, func(t *testing.T) {
-			ctx := testContext(t, 60*time.Second)
+			ctx := testkit.Context(t, 60*time.Second)
 			e := newEnv(t, func(c *Config) { c.StreamKeys = map[string]string{"re": "k"} })
 			args := append(source(false), "-c:a", "aac", "-t", "30", "-f", "flv", e.rtmp+"/live/re?key=k")
 			if proto == "srt" {
 				args = append(source(false), "-c:a", "aac", "-t", "30", "-f", "mpegts", e.srtURL("publish:re/k", ""))
 			}
-			first := start(t, "ffmpeg", args...)
-			e.waitLive(t, ctx, "re")
-			v := startViewer(t, ctx, e, "re")
-			eventually(t, ctx, "frames from the first publisher", func() bool { return frames(v.packets("video")) >= 30 })
-			first.kill()
-			eventually(t, ctx, "ingest to notice the publisher is gone", func() bool { _, held := e.status("re"); return !held })
-			before := len(v.packets("video"))
-			start(t, "ffmpeg", args...)
-			eventually(t, ctx, "frames from the second publisher", func() bool { return decodableFrames(v.packets("video")[before:]) >= 45 })
+			first := ffmpeg(t, args...)
+			e.WaitLive(t, ctx, "re")
+			sess, v := e.Play(t, ctx, "re")
+			testkit.Eventually(t, ctx, "frames from the first publisher", func() bool { return frames(v.Packets("video")) >= 30 })
+			first.Kill()
+			testkit.Eventually(t, ctx, "ingest to notice the publisher is gone", func() bool { _, held := e.status("re"); return !held })
+			before := len(v.Packets("video"))
+			ffmpeg(t, args...)
+			testkit.Eventually(t, ctx, "frames from the second publisher", func() bool { return decodableFrames(v.Packets("video")[before:]) >= 45 })
 			select {
-			case <-v.sess.Done():
+			case <-sess.Done():
 				t.Fatal("the viewer's session ended across the reconnect")
 			default:
 			}
-			checkH264(t, v.packets("video")[before:], 320, 240, true)
+			checkH264(t, v.Packets("video")[before:], 320, 240, true)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/media"
 	"github.com/glint-video/glint/transcoder"
 )
 
@@ -158,13 +159,13 @@ func (s *stream) audioFrame(pts int64, frame []byte) error {
 	case s.conv == nil:
 		return s.opus.send(uint32(p*48000/ticksPerSecond), false, frame)
 	}
-	outs, err := s.conv.Convert(transcoder.Encoded{Data: frame, PTS: ticksToDuration(p), DTS: ticksToDuration(p)})
+	outs, err := s.conv.Convert(transcoder.Encoded{Data: frame, PTS: media.Duration(p, ticksPerSecond), DTS: media.Duration(p, ticksPerSecond)})
 	if err != nil {
 		s.softError("aac to opus", err)
 		return nil
 	}
 	for _, o := range outs {
-		if err := s.opus.send(uint32(durationTo48k(o.PTS)), false, o.Data); err != nil {
+		if err := s.opus.send(uint32(media.Ticks(o.PTS, 48000)), false, o.Data); err != nil {
 			return err
 		}
 	}
@@ -203,11 +204,11 @@ func (s *stream) start(ptsReorder bool) error {
 	var video, audio *webrtc.RTPCodecParameters
 	st := StreamStatus{Mode: "passthrough", Audio: "none"}
 	if s.hasVideo {
-		if s.params.sps == nil || s.params.pps == nil {
+		if s.params.SPS == nil || s.params.PPS == nil {
 			return fmt.Errorf("h264: IDR before any SPS and PPS")
 		}
-		desc, reorders := spsDescription(s.params.sps)
-		st.Video, video = desc, h264Codec(s.params.sps)
+		desc, reorders := spsDescription(s.params.SPS)
+		st.Video, video = desc, h264Codec(s.params.SPS)
 		if s.reorders = reorders || ptsReorder; s.reorders {
 			st.Mode = s.openReencoder()
 			if s.reenc != nil {
@@ -245,7 +246,7 @@ func (s *stream) start(ptsReorder bool) error {
 func (s *stream) openReencoder() string {
 	fps := 30
 	var sps h264.SPS
-	if sps.Unmarshal(s.params.sps) == nil {
+	if sps.Unmarshal(s.params.SPS) == nil {
 		if f := sps.FPS(); f > 0 && f < 240 {
 			fps = int(math.Round(f))
 		}
@@ -287,7 +288,7 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 	if err != nil {
 		return fmt.Errorf("h264: %w", err)
 	}
-	outs, err := s.reenc.Push(transcoder.Encoded{Data: data, PTS: ticksToDuration(pts), DTS: ticksToDuration(dts), Keyframe: idr})
+	outs, err := s.reenc.Push(transcoder.Encoded{Data: data, PTS: media.Duration(pts, ticksPerSecond), DTS: media.Duration(dts, ticksPerSecond), Keyframe: idr})
 	if err != nil {
 		s.softError("re-encode", err)
 		return nil
@@ -300,7 +301,7 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 		}
 		s.reencoded.update(nalus)
 		out, _ := s.reencoded.forRTP(nalus)
-		if err := s.video.sendH264(uint32(durationToTicks(o.PTS)), out); err != nil {
+		if err := s.video.sendH264(uint32(media.Ticks(o.PTS, ticksPerSecond)), out); err != nil {
 			return err
 		}
 	}

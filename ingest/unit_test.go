@@ -159,7 +159,8 @@ func TestPacketizeH264(t *testing.T) {
 	}
 	var payloads [][]byte
 	var markers []bool
-	if err := packetizeH264(nalus, rtpMTU-rtpHeaderSize, func(b []byte, last bool) error {
+	video := newRTPSender("video", videoPT, nil)
+	if err := video.h264.Packetize(nalus, func(b []byte, last bool) error {
 		payloads = append(payloads, append([]byte(nil), b...))
 		markers = append(markers, last)
 		return nil

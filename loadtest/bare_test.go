@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/loadtest"
 	"github.com/glint-video/glint/loadtest/bare"
 	"github.com/glint-video/glint/media"
@@ -110,8 +111,7 @@ func playBare(ctx context.Context, t *testing.T, url string, opts bare.Options) 
 // stamp on every frame; DELETE frees each session.
 func TestBareViewers(t *testing.T) {
 	base := startGlint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 60*time.Second)
 	stop, err := loadtest.StartLoopPublisher(ctx, base, "bare")
 	if err != nil {
 		t.Fatal(err)
@@ -188,8 +188,7 @@ func checkBareRecorder(t *testing.T, name string, r *bareRecorder, decryptFailur
 // light viewers' (frames with capture times, joins, latency, bitrate), without loss.
 func TestRunBareViewers(t *testing.T) {
 	url := startGlint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 120*time.Second)
 	var progress bytes.Buffer
 	report, err := loadtest.Run(ctx, loadtest.Config{
 		URL: url, Room: "bare", Viewers: []int{1, 3}, Step: 2 * time.Second, Warmup: time.Second,
@@ -219,8 +218,7 @@ func TestRunBareViewers(t *testing.T) {
 // the WHEP layer endpoint get that layer's frames, at its bitrate.
 func TestRunBareSimulcastLayerCap(t *testing.T) {
 	url := startGlint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 120*time.Second)
 	var progress bytes.Buffer
 	report, err := loadtest.Run(ctx, loadtest.Config{
 		URL: url, Room: "baresim", Viewers: []int{2}, Step: 3 * time.Second, Warmup: 2 * time.Second,

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // fakeFrames is a keyframe then deltas, with NAL units big enough for FU-A.
@@ -78,6 +80,19 @@ func TestFullAssemblerRejectsKeyframeWithoutPPS(t *testing.T) {
 	}
 	if a.corrupt != 1 {
 		t.Errorf("corrupt = %d, want 1", a.corrupt)
+	}
+}
+
+func TestCaptureTimeOfMalformedSTAPA(t *testing.T) {
+	for _, payload := range [][]byte{{media.H264NALSTAPA, 0, 0, 6}, {media.H264NALSTAPA, 0, 9, 6}, {media.H264NALSTAPA}} {
+		if _, ok := captureTimeOf(payload); ok {
+			t.Errorf("capture time found in %x", payload)
+		}
+	}
+	sei := media.AppendCaptureSEI(nil, time.Unix(7, 8))
+	stap := append([]byte{media.H264NALSTAPA, 0, byte(len(sei))}, sei...)
+	if got, ok := captureTimeOf(stap); !ok || got != time.Unix(7, 8).UnixNano() {
+		t.Errorf("capture time of a STAP-A with the SEI first: %d, %v", got, ok)
 	}
 }
 
@@ -204,24 +219,6 @@ func TestClientStats(t *testing.T) {
 	}
 	if clientStats(0, 0, &a, &b, &a.hls, &b.hls, false) != nil {
 		t.Error("stats for a kind without viewers")
-	}
-}
-
-func TestExactQuantile(t *testing.T) {
-	var d []time.Duration
-	for i := range 20 {
-		d = append(d, time.Duration(i+1))
-	}
-	for _, tt := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 10}, {0.95, 19}, {0.99, 20}, {0.01, 1}} {
-		if got := exactQuantile(d, tt.q); got != tt.want {
-			t.Errorf("q%v = %d, want %d", tt.q, got, tt.want)
-		}
-	}
-	if exactQuantile(nil, 0.5) != 0 {
-		t.Error("quantile of nothing")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/glint-video/glint/internal/stats"
 )
 
 // Latency histogram layout: durations in nanoseconds, 8 sub-buckets per power of two
@@ -86,27 +88,12 @@ func (c *histogramCounts) total() uint64 {
 }
 
 // quantile estimates the q-quantile (0 < q < 1), interpolating linearly inside the
-// bucket that holds it; it is 0 without samples.
+// bucket that holds it (stats.BucketQuantile); it is 0 without samples.
 func (c *histogramCounts) quantile(q float64) time.Duration {
-	total := c.total()
-	if total == 0 {
-		return 0
-	}
-	rank := q * float64(total)
-	var seen float64
-	for i, n := range c {
-		if n == 0 {
-			continue
-		}
-		if seen+float64(n) >= rank {
-			lo, hi := bucketBounds(i)
-			frac := (rank - seen) / float64(n)
-			return time.Duration(float64(lo) + frac*float64(hi-lo))
-		}
-		seen += float64(n)
-	}
-	lo, _ := bucketBounds(numBuckets - 1)
-	return time.Duration(lo)
+	return time.Duration(stats.BucketQuantile(len(c), func(i int) (lo, hi, count float64) {
+		l, h := bucketBounds(i)
+		return float64(l), float64(h), float64(c[i])
+	}, q))
 }
 
 // max is the upper bound of the highest non-empty bucket (within ~9% of the largest

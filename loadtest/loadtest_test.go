@@ -5,10 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -16,48 +12,26 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/loadtest"
-	"github.com/glint-video/glint/metrics"
 	"github.com/glint-video/glint/sfu"
-	"github.com/glint-video/glint/signaling"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// startGlint runs an SFU, signaling and /metrics on httptest, media on 127.0.0.1 only.
+// startGlint runs a test node with /metrics, at the SFU's default PLI interval (the one
+// `glint serve` has), and returns its URL.
 func startGlint(t *testing.T) string {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	media, err := sfu.New(sfu.Options{
-		Transport: sfu.TransportConfig{UDPPort: 0, ICEIPs: []string{"127.0.0.1"}, ICETimeout: 3 * time.Second},
-		Logger:    log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mux := http.NewServeMux()
-	signaling.New(signaling.Options{SFU: media, Logger: log, Context: ctx}).Register(mux)
-	mux.Handle("GET /metrics", metrics.Handler(media))
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		cancel()
-		hs.Close()
-		closeCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-		defer done()
-		if err := media.Close(closeCtx); err != nil {
-			t.Errorf("sfu close: %v", err)
-		}
-	})
-	return hs.URL
+	return testnode.Start(t, testnode.Options{Metrics: true, SFU: func(o *sfu.Options) { o.PLIInterval = 0 }}).URL
 }
 
 func TestRunReportsEveryStep(t *testing.T) {
 	url := startGlint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 120*time.Second)
 	var progress bytes.Buffer
 	report, err := loadtest.Run(ctx, loadtest.Config{
 		URL: url, Room: "load", Viewers: []int{1, 3}, Step: 2 * time.Second, Warmup: time.Second,
@@ -116,8 +90,7 @@ func TestRunReportsEveryStep(t *testing.T) {
 // (the in-process server is this process).
 func TestRunLivePublisherFullViewers(t *testing.T) {
 	url := startGlint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 120*time.Second)
 	var progress bytes.Buffer
 	report, err := loadtest.Run(ctx, loadtest.Config{
 		URL: url, Room: "live", Viewers: []int{2}, Step: 2 * time.Second, Warmup: time.Second,
@@ -145,8 +118,7 @@ func TestRunLivePublisherFullViewers(t *testing.T) {
 // lowest through the WHEP layer endpoint: they get its frames, at its bitrate.
 func TestRunSimulcastLayerCap(t *testing.T) {
 	url := startGlint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 120*time.Second)
 	var progress bytes.Buffer
 	report, err := loadtest.Run(ctx, loadtest.Config{
 		URL: url, Room: "sim", Viewers: []int{2}, Step: 3 * time.Second, Warmup: 2 * time.Second,

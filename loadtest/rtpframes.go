@@ -4,8 +4,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pion/rtp/codecs"
-
 	"github.com/glint-video/glint/media"
 )
 
@@ -42,7 +40,7 @@ type doneFrame struct {
 // mode looks at the clear RTP header and the first byte or three of each payload (the NAL
 // type; the SEI's capture time in the frame's first packet) and keeps no packet; it needs
 // no allocation per packet. The full mode (exact, costlier) keeps a copy of every packet,
-// reassembles each access unit with pion's depacketizer and checks it: capture-time SEI
+// reassembles each access unit with media.H264Depacketizer and checks it: capture-time SEI
 // present, SPS + PPS + IDR in a keyframe, a slice in every frame.
 type frameAssembler struct {
 	full        bool
@@ -55,7 +53,7 @@ type frameAssembler struct {
 	haveTS      bool
 	incomplete  uint64 // frames given up with packets missing
 	corrupt     uint64 // full mode: complete frames that failed the checks
-	depack      codecs.H264Packet
+	depack      media.H264Depacketizer
 }
 
 // add takes one new (not duplicate) packet; it returns the frame it completed, if any.
@@ -137,23 +135,22 @@ func (a *frameAssembler) pts(ts uint32) time.Duration {
 // frame's capture time and keyframe flag from the access unit itself.
 func (a *frameAssembler) check(s *frameSlot, f *doneFrame) bool {
 	slices.SortFunc(s.copies, func(x, y seqPayload) int { return int(int16(x.seq-s.start)) - int(int16(y.seq-s.start)) })
-	var au []byte
+	var types [32]bool
+	var captured time.Time
+	nal := func(n []byte) {
+		types[n[0]&nalTypeMsk] = true
+		if t, ok := media.ParseCaptureSEI(n); ok && captured.IsZero() {
+			captured = t
+		}
+	}
+	a.depack.Reset()
 	for _, p := range s.copies {
-		b, err := a.depack.Unmarshal(p.payload)
-		if err != nil {
+		if err := a.depack.Push(p.payload, nal); err != nil {
 			return false
 		}
-		au = append(au, b...)
 	}
-	captured, ok := media.FindCaptureTimeAnnexB(au)
-	if !ok {
+	if a.depack.Pending() || captured.IsZero() {
 		return false
-	}
-	var types [32]bool
-	for nal := range media.SplitAnnexB(au) {
-		if len(nal) > 0 {
-			types[nal[0]&nalTypeMsk] = true
-		}
 	}
 	key := types[media.H264NALIDR]
 	if key && (!types[media.H264NALSPS] || !types[media.H264NALPPS]) || !key && !types[media.H264NALSlice] {
@@ -170,12 +167,12 @@ func captureTimeOf(payload []byte) (int64, bool) {
 		return 0, false
 	}
 	nal := payload
-	if payload[0]&nalTypeMsk == media.H264NALSTAPA && len(payload) > 3 {
-		n := int(payload[1])<<8 | int(payload[2])
-		nal = payload[3:min(len(payload), 3+n)]
-	}
-	if nal[0]&nalTypeMsk != media.H264NALSEI {
-		return 0, false
+	if payload[0]&nalTypeMsk == media.H264NALSTAPA {
+		nal = nil
+		for first := range media.H264STAPANALs(payload) {
+			nal = first
+			break
+		}
 	}
 	t, ok := media.ParseCaptureSEI(nal)
 	if !ok {
@@ -194,16 +191,10 @@ func isKeyframePacket(p []byte) bool {
 	case media.H264NALIDR, media.H264NALSPS:
 		return true
 	case media.H264NALSTAPA:
-		for off := 1; off+2 < len(p); {
-			size := int(p[off])<<8 | int(p[off+1])
-			off += 2
-			if size == 0 || off+size > len(p) {
-				return false
-			}
-			if t := p[off] & nalTypeMsk; t == media.H264NALSPS || t == media.H264NALIDR {
+		for nal := range media.H264STAPANALs(p) {
+			if t := nal[0] & nalTypeMsk; t == media.H264NALSPS || t == media.H264NALIDR {
 				return true
 			}
-			off += size
 		}
 	case media.H264NALFUA:
 		return len(p) > 1 && p[1]&nalTypeMsk == media.H264NALIDR

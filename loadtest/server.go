@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/glint-video/glint/internal/stats"
 )
 
 // Metric names read from the server's /metrics (Prometheus text format).
@@ -214,28 +216,12 @@ func transitDelta(start, end serverSample) ([]bucket, error) {
 // histogram_quantile does: linear inside the bucket, the highest finite bound for +Inf
 // (then the true quantile is higher; see overflowShare).
 func bucketQuantile(buckets []bucket, q float64) time.Duration {
-	var total float64
-	for _, b := range buckets {
-		total += b.count
-	}
-	if total <= 0 {
-		return 0
-	}
-	rank := q * total
-	var seen, lower float64
-	for _, b := range buckets {
-		if b.count > 0 && seen+b.count >= rank {
-			if math.IsInf(b.le, 1) {
-				return seconds(lower)
-			}
-			return seconds(lower + (b.le-lower)*(rank-seen)/b.count)
+	return seconds(stats.BucketQuantile(len(buckets), func(i int) (lo, hi, count float64) {
+		if i > 0 {
+			lo = buckets[i-1].le
 		}
-		seen += b.count
-		if !math.IsInf(b.le, 1) {
-			lower = b.le
-		}
-	}
-	return seconds(lower)
+		return lo, buckets[i].le, buckets[i].count
+	}, q))
 }
 
 // overflowShare is the fraction of samples above the highest finite bucket bound.

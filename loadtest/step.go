@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/glint-video/glint/internal/stats"
 )
 
 // step brings the pools to n WebRTC and nHLS LL-HLS viewers, waits the warm-up and
@@ -118,7 +120,7 @@ func clientStats(n, from int, a, b *snapshot, pa, pb *poolCounts, rtp bool) *Cli
 	}
 	slices.Sort(joins)
 	c.JoinsMeasured = len(joins)
-	c.JoinP50Ms, c.JoinP95Ms = ms(exactQuantile(joins, 0.5)), ms(exactQuantile(joins, 0.95))
+	c.JoinP50Ms, c.JoinP95Ms = ms(stats.Quantile(joins, 0.5)), ms(stats.Quantile(joins, 0.95))
 	var expected, received, bytes uint64
 	c.FramesReceivedMin = ^uint64(0)
 	for i := range n {
@@ -146,15 +148,6 @@ func clientStats(n, from int, a, b *snapshot, pa, pb *poolCounts, rtp bool) *Cli
 		c.LossPercent = max(0, 100-c.FramesPercent)
 	}
 	return c
-}
-
-// exactQuantile is the nearest-rank q-quantile of sorted values (0 without values).
-func exactQuantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // saturatedPercent is the share of a core above which the load generator counts as saturated.

@@ -19,13 +19,8 @@ const (
 	opusKbps      = 48
 )
 
-// H.264 NAL header and FU-A header bits the load generator writes or looks for (the NAL
-// unit types are media's).
-const (
-	nalTypeMsk = 0x1f
-	fuStart    = 0x80
-	fuEnd      = 0x40
-)
+// nalTypeMsk selects the type of an H.264 NAL unit header (the types are media's).
+const nalTypeMsk = 0x1f
 
 // Publisher modes.
 const (
@@ -133,49 +128,25 @@ func appendNALs(dst [][]byte, annexB []byte) [][]byte {
 	return dst
 }
 
-// packetizer turns an access unit into RTP payloads, reusing its buffers: each payload is
-// valid only until the next emit (the track copies it when writing).
+// packetizer stamps an access unit with a capture-time SEI and cuts it into RTP payloads
+// (media.H264Packetizer), reusing its buffers: each payload is valid only until the next
+// emit (the track copies it when writing).
 type packetizer struct {
-	sei, stap, fu []byte
+	sei  []byte
+	nals [][]byte
+	h264 media.H264Packetizer
 }
 
 // packetize emits the payloads of au, the capture-time SEI first, the last with marker.
-// A keyframe's SEI travels in one STAP-A with the SPS and PPS: a server that starts a
-// viewer at the keyframe's first packet (one holding an SPS) then forwards the stamp too.
+// Parameter sets and SEI in front of the slices are aggregated: a keyframe's SEI travels in
+// one STAP-A with the SPS and PPS, so a server that starts a viewer at the keyframe's first
+// packet (one holding an SPS) forwards the stamp too.
 func (p *packetizer) packetize(au accessUnit, captured time.Time, emit func(payload []byte, marker bool)) {
 	p.sei = media.AppendCaptureSEI(p.sei[:0], captured)
-	nals := au.nals
-	if len(nals) >= 2 && nals[0][0]&nalTypeMsk == media.H264NALSPS && nals[1][0]&nalTypeMsk == media.H264NALPPS &&
-		len(p.sei)+len(nals[0])+len(nals[1])+7 <= maxPayload {
-		p.stap = append(p.stap[:0], media.H264NALSTAPA|nals[0][0]&0x60)
-		for _, nal := range [][]byte{p.sei, nals[0], nals[1]} {
-			p.stap = append(p.stap, byte(len(nal)>>8), byte(len(nal)))
-			p.stap = append(p.stap, nal...)
-		}
-		emit(p.stap, len(nals) == 2)
-		nals = nals[2:]
-	} else {
-		emit(p.sei, len(nals) == 0)
-	}
-	for i, nal := range nals {
-		last := i == len(nals)-1
-		if len(nal) <= maxPayload {
-			emit(nal, last)
-			continue
-		}
-		body := nal[1:]
-		for off := 0; off < len(body); {
-			n := min(maxPayload-2, len(body)-off)
-			p.fu = append(p.fu[:0], nal[0]&0xe0|media.H264NALFUA, nal[0]&nalTypeMsk)
-			if off == 0 {
-				p.fu[1] |= fuStart
-			}
-			if off+n == len(body) {
-				p.fu[1] |= fuEnd
-			}
-			p.fu = append(p.fu, body[off:off+n]...)
-			off += n
-			emit(p.fu, last && off == len(body))
-		}
-	}
+	p.nals = append(append(p.nals[:0], p.sei), au.nals...)
+	p.h264.MaxPayload, p.h264.Aggregate = maxPayload, true
+	_ = p.h264.Packetize(p.nals, func(payload []byte, marker bool) error { // emit never fails
+		emit(payload, marker)
+		return nil
+	})
 }

@@ -1,7 +1,9 @@
 package media
 
 import (
+	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 )
 
@@ -65,6 +67,54 @@ func FuzzIsKeyframeStart(f *testing.F) {
 			if !IsKeyframeStart(mime, longer) {
 				t.Fatalf("%s: % x is a keyframe start but % x is not", mime, payload, longer)
 			}
+		}
+	})
+}
+
+// FuzzH264Depacketize feeds a stream of payloads (each prefixed by its length in one byte)
+// to the depacketizer: whatever comes in, every NAL unit handed on is non-empty, made only
+// of bytes that came in, and a whole NAL unit type (1..23); and packetizing what came out
+// gives the same NAL units back.
+func FuzzH264Depacketize(f *testing.F) {
+	f.Add([]byte{3, 0x65, 1, 2})
+	f.Add([]byte{8, H264NALSTAPA, 0, 2, 0x67, 9, 0, 1, 0x68})
+	f.Add([]byte{4, 0x7c, 0x85, 1, 2, 3, 0x7c, 0x05, 3, 3, 0x7c, 0x45, 4})
+	f.Add([]byte{3, 0x7c, 0x05, 3, 2, 0x61, 1, 0, 1, 0x19})
+	f.Add([]byte{5, H264NALSTAPA, 0, 0, 0, 7})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		var d H264Depacketizer
+		var nals [][]byte
+		in := 0
+		for len(stream) > 0 {
+			n := min(int(stream[0]), len(stream)-1)
+			payload := stream[1 : 1+n]
+			stream = stream[1+n:]
+			in += len(payload)
+			_ = d.Push(payload, func(nal []byte) {
+				if len(nal) == 0 {
+					t.Fatal("empty NAL unit")
+				}
+				if typ := nal[0] & nalTypeMask; typ == 0 || typ >= H264NALSTAPA {
+					t.Fatalf("NAL unit of type %d handed on", typ)
+				}
+				nals = append(nals, bytes.Clone(nal))
+			})
+		}
+		out := 0
+		for _, n := range nals {
+			out += len(n)
+		}
+		if out > in {
+			t.Fatalf("%d bytes of NAL units out of %d bytes in", out, in)
+		}
+		p := H264Packetizer{MaxPayload: 64, Aggregate: true}
+		var again [][]byte
+		var back H264Depacketizer
+		err := p.Packetize(nals, func(payload []byte, _ bool) error {
+			return back.Push(payload, func(nal []byte) { again = append(again, bytes.Clone(nal)) })
+		})
+		if err != nil || !slices.EqualFunc(again, nals, bytes.Equal) {
+			t.Fatalf("round trip: %v, %d NAL units back of %d", err, len(again), len(nals))
 		}
 	})
 }

@@ -19,18 +19,6 @@ func IsKeyframeStart(mimeType string, payload []byte) bool {
 // IsVideo reports whether the MIME type is a video codec.
 func IsVideo(mimeType string) bool { return strings.HasPrefix(strings.ToLower(mimeType), "video/") }
 
-// H.264 NAL unit types (H.264 table 7-1) and the RTP aggregation and fragmentation
-// packet types (RFC 6184 section 5.2), which share the NAL header's 5-bit type field.
-const (
-	H264NALSlice = 1  // coded slice of a non-IDR picture
-	H264NALIDR   = 5  // coded slice of an IDR picture
-	H264NALSEI   = 6  // supplemental enhancement information
-	H264NALSPS   = 7  // sequence parameter set
-	H264NALPPS   = 8  // picture parameter set
-	H264NALSTAPA = 24 // single-time aggregation packet
-	H264NALFUA   = 28 // fragmentation unit
-)
-
 // h264KeyframeStart is true for a packet that starts an IDR access unit: an SPS (single or
 // aggregated), an IDR single NAL, or the first fragment of an IDR.
 func h264KeyframeStart(p []byte) bool {
@@ -43,16 +31,10 @@ func h264KeyframeStart(p []byte) bool {
 	case H264NALIDR:
 		return firstSlice(p[1:])
 	case H264NALSTAPA:
-		for off := 1; off+2 < len(p); {
-			size := int(p[off])<<8 | int(p[off+1])
-			off += 2
-			if size == 0 || off+size > len(p) {
-				return false
-			}
-			if t := p[off] & 0x1f; t == H264NALSPS || t == H264NALIDR && firstSlice(p[off+1:off+size]) {
+		for nal := range H264STAPANALs(p) {
+			if t := nal[0] & 0x1f; t == H264NALSPS || t == H264NALIDR && firstSlice(nal[1:]) {
 				return true
 			}
-			off += size
 		}
 	case H264NALFUA:
 		return len(p) >= 3 && p[1]&0x80 != 0 && p[1]&0x1f == H264NALIDR && firstSlice(p[2:])

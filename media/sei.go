@@ -104,16 +104,10 @@ func FindCaptureTimeAnnexB(au []byte) (time.Time, bool) {
 // FindCaptureTimeAVCC looks for a capture-time SEI among the NAL units of an AVCC sample
 // (each NAL unit prefixed by its length in 4 bytes, as in MP4/fMP4).
 func FindCaptureTimeAVCC(sample []byte) (time.Time, bool) {
-	for len(sample) >= 4 {
-		n := int(binary.BigEndian.Uint32(sample))
-		sample = sample[4:]
-		if n > len(sample) {
-			return time.Time{}, false
-		}
-		if t, ok := ParseCaptureSEI(sample[:n]); ok {
+	for nal := range SplitAVCC(sample) {
+		if t, ok := ParseCaptureSEI(nal); ok {
 			return t, true
 		}
-		sample = sample[n:]
 	}
 	return time.Time{}, false
 }

@@ -17,8 +17,10 @@ if ! unshare -n true 2>/dev/null; then
   exit 1
 fi
 export GOFLAGS=-mod=mod GOPROXY=off GLINT_BIN="$PWD/bin/glint"
-# Everything under the race detector, except the bandwidth-estimation tests (TestBWE*): the
-# race detector slows packet handling several-fold, which the delay-based estimator reads
-# as congestion, so those run in a second pass without it.
+# Everything under the race detector, except the full-rate bandwidth-estimation tests
+# (TestBWE*): the race detector slows packet handling several-fold, which the delay-based
+# estimator reads as congestion, so those run in a second pass without it. Their low-rate
+# variants (TestLowRateBWE*, sfu/bwe_test.go) stay in the race pass, so that the estimator
+# and the allocator are race-checked too.
 unshare -n sh -c 'ip link set lo up && go test -race -count=1 -timeout 20m -skip "^TestBWE" "$@" &&
   exec go test -count=1 -timeout 10m -run "^TestBWE" "$@"' netns ./... "$@"

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // crlf turns a readable offer written with \n into the CRLF form clients send.
@@ -308,25 +310,7 @@ func repeatSections(n int) []string {
 
 func pionOffer(tb testing.TB, dir webrtc.RTPTransceiverDirection) string {
 	tb.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		tb.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: dir}); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return offer.SDP
+	return testkit.PionOffer(tb, dir, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
 }
 
 func TestParseOfferPion(t *testing.T) {

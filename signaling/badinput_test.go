@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"errors"
@@ -11,36 +11,15 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/sfu"
+	"github.com/glint-video/glint/signaling"
 )
 
-// validOffer is a minimal but real pion offer, made once.
-func validOffer(t *testing.T, kinds ...webrtc.RTPCodecType) string {
-	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range kinds {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return offer.SDP
-}
-
 func TestBadRequestsGetClearAnswers(t *testing.T) {
-	srv := newTestServer(t, func(_ *sfu.Options, o *Options) { o.RoomTokens = map[string]string{"secret": "s3cret"} })
-	offer := validOffer(t, webrtc.RTPCodecTypeVideo)
+	srv := testnode.Start(t, testnode.Options{Signaling: func(o *signaling.Options) { o.RoomTokens = map[string]string{"secret": "s3cret"} }})
+	offer := testkit.PionOffer(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo)
 	cases := []struct {
 		name, method, path, ctype, body string
 		header                          map[string]string
@@ -51,7 +30,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 		{"malformed SDP", "POST", "/whip/a", "application/sdp", "hello", nil, 400, "bad SDP"},
 		{"no media", "POST", "/whip/a", "application/sdp", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", nil, 400, "no media"},
 		{"wrong content type", "POST", "/whip/a", "text/plain", offer, nil, 415, "Content-Type"},
-		{"body too big", "POST", "/whip/a", "application/sdp", strings.Repeat("a", MaxBodyBytes+1), nil, 413, "over"},
+		{"body too big", "POST", "/whip/a", "application/sdp", strings.Repeat("a", signaling.MaxBodyBytes+1), nil, 413, "over"},
 		{"bad room name", "POST", "/whip/a.b", "application/sdp", offer, nil, 400, "invalid room name"},
 		{"room name too long", "POST", "/whip/" + strings.Repeat("r", 65), "application/sdp", offer, nil, 400, "invalid room name"},
 		{"publisher offer only receives", "POST", "/whip/a", "application/sdp", offer, nil, 400, "sends no audio or video"},
@@ -64,7 +43,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, srv.url+tc.path, strings.NewReader(tc.body))
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
 			if tc.ctype != "" {
 				req.Header.Set("Content-Type", tc.ctype)
 			}
@@ -88,45 +67,42 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 }
 
 func TestCodecMismatchesAre406WithTheCodecList(t *testing.T) {
-	ctx := testContext(t, 20*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 20*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	av1 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000}, PayloadType: 45}
 	track, _ := webrtc.NewTrackLocalStaticRTP(av1.RTPCodecCapability, "v", "s")
-	_, err := client.Publish(ctx, srv.url+"/whip/codec", []webrtc.TrackLocal{track}, client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{av1}})
+	_, err := client.Publish(ctx, srv.WHIP("codec"), []webrtc.TrackLocal{track}, client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{av1}})
 	assertHTTPError(t, err, 406, "H264, VP8, VP9")
 
-	pub := startPublisher(t, ctx, srv.url+"/whip/codec", client0())
-	pub.goLive(t, ctx, srv, "codec")
+	srv.Publish(t, ctx, "codec")
 	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
-	_, err = client.Play(ctx, srv.url+"/whep/codec", client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{vp8}}, webrtc.RTPCodecTypeVideo)
+	_, err = client.Play(ctx, srv.WHEP("codec"), client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{vp8}}, webrtc.RTPCodecTypeVideo)
 	assertHTTPError(t, err, 406, "H264")
 }
 
 func TestSecondPublisherIsRefusedOrReplaces(t *testing.T) {
-	ctx := testContext(t, 20*time.Second)
-	srv := newTestServer(t, nil)
-	first := startPublisher(t, ctx, srv.url+"/whip/busy", client0())
-	first.goLive(t, ctx, srv, "busy")
-	_, err := tryPublisher(ctx, srv.url+"/whip/busy", client0())
+	ctx := testkit.Context(t, 20*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	srv.Publish(t, ctx, "busy")
+	_, err := testnode.TryPublisher(ctx, srv.WHIP("busy"), client.Options{})
 	assertHTTPError(t, err, 409, "already has a publisher")
 
-	repl := newTestServer(t, func(o *sfu.Options, _ *Options) { o.ReplacePublisher = true })
-	old := startPublisher(t, ctx, repl.url+"/whip/swap", client0())
-	old.goLive(t, ctx, repl, "swap")
-	viewer, rec := startViewer(t, ctx, repl.url+"/whep/swap")
-	next := startPublisher(t, ctx, repl.url+"/whip/swap", client0())
+	repl := testnode.Start(t, testnode.Options{SFU: func(o *sfu.Options) { o.ReplacePublisher = true }})
+	old := repl.Publish(t, ctx, "swap")
+	viewer, rec := repl.Play(t, ctx, "swap")
+	next := testnode.StartPublisher(t, ctx, repl.WHIP("swap"), client.Options{})
 	select {
-	case <-old.sess.Done():
+	case <-old.Session.Done():
 	case <-ctx.Done():
 		t.Fatal("replaced publisher was not disconnected")
 	}
-	next.goLive(t, ctx, repl, "swap")
-	next.prime(t, ctx, rec)
-	before := rec.count("video")
+	next.GoLive(t, ctx, repl, "swap")
+	next.Prime(t, ctx, rec)
+	before := rec.Count("video")
 	for i := range 20 {
-		next.sendVideo(t, deltaPayload(i), true)
+		next.SendVideo(t, testnode.DeltaPayload(i), true)
 	}
-	eventually(t, ctx, "the replacing publisher's media", func() bool { return rec.count("video") >= before+15 })
+	testkit.Eventually(t, ctx, "the replacing publisher's media", func() bool { return rec.Count("video") >= before+15 })
 	select {
 	case <-viewer.Done():
 		t.Fatal("viewer lost across a replace")

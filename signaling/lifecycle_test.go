@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"bufio"
@@ -14,41 +14,40 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/media"
 )
 
 func TestPublisherReconnectKeepsViewersPlaying(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	first := startPublisher(t, ctx, srv.url+"/whip/re", client0())
-	first.goLive(t, ctx, srv, "re")
-	viewer, rec := startViewer(t, ctx, srv.url+"/whep/re")
-	first.prime(t, ctx, rec)
+	ctx, srv, first := testnode.StartRoom(t, 30*time.Second, "re")
+	viewer, rec := srv.Play(t, ctx, "re")
+	first.Prime(t, ctx, rec)
 	for i := 1; i <= 50; i++ {
-		first.sendVideo(t, deltaPayload(i), true)
+		first.SendVideo(t, testnode.DeltaPayload(i), true)
 		time.Sleep(2 * time.Millisecond)
 	}
-	eventually(t, ctx, "first publisher's media", func() bool { return rec.count("video") >= 45 })
-	if err := first.sess.Close(ctx); err != nil {
+	testkit.Eventually(t, ctx, "first publisher's media", func() bool { return rec.Count("video") >= 45 })
+	if err := first.Session.Close(ctx); err != nil {
 		t.Fatalf("first publisher DELETE: %v", err)
 	}
-	srv.waitLive(t, ctx, "re", false)
-	before := rec.count("video")
+	srv.WaitNotLive(t, ctx, "re")
+	before := rec.Count("video")
 
-	second := startPublisher(t, ctx, srv.url+"/whip/re", client0())
-	second.vseq, second.vts = 40000, 7777777 // unrelated numbering, as a new encoder would have
-	second.goLive(t, ctx, srv, "re")
+	second := testnode.StartPublisher(t, ctx, srv.WHIP("re"), client.Options{})
+	second.Renumber(40000, 7777777) // unrelated numbering, as a new encoder would have
+	second.GoLive(t, ctx, srv, "re")
 	for i := 1; i <= 50; i++ {
-		second.sendVideo(t, deltaPayload(1000+i), true)
+		second.SendVideo(t, testnode.DeltaPayload(1000+i), true)
 		time.Sleep(2 * time.Millisecond)
 	}
-	eventually(t, ctx, "second publisher's media at the same viewer", func() bool { return rec.count("video") >= before+40 })
+	testkit.Eventually(t, ctx, "second publisher's media at the same viewer", func() bool { return rec.Count("video") >= before+40 })
 	select {
 	case <-viewer.Done():
 		t.Fatal("viewer session ended across the publisher's reconnect")
 	default:
 	}
-	got, seqs := rec.snapshot("video")
+	got, seqs := rec.Snapshot("video")
 	if !media.IsKeyframeStart("video/H264", got[before]) {
 		t.Errorf("first packet after the reconnect is not a keyframe")
 	}
@@ -57,10 +56,8 @@ func TestPublisherReconnectKeepsViewersPlaying(t *testing.T) {
 			t.Fatalf("sequence jumps from %d to %d at packet %d (reconnect at %d)", seqs[i-1], seqs[i], i, before)
 		}
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.ssrcs["video"]) != 1 {
-		t.Errorf("viewer saw SSRCs %v, want one", rec.ssrcs["video"])
+	if ssrcs := rec.SSRCs("video"); len(ssrcs) != 1 {
+		t.Errorf("viewer saw SSRCs %v, want one", ssrcs)
 	}
 }
 
@@ -88,17 +85,17 @@ func (c *blackholeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 }
 
 func TestVanishedPublisherIsTimedOutAndViewersAreTold(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil) // ICE timeout 3 s
-	hole := &blackholeConn{PacketConn: loopbackUDP(t)}
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{}) // ICE timeout 3 s
+	hole := &blackholeConn{PacketConn: testkit.LoopbackUDP(t)}
 	mux := webrtc.NewICEUDPMux(nil, hole)
 	defer mux.Close()
 	opts := client.Options{SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }}
-	pub := startPublisher(t, ctx, srv.url+"/whip/gone", opts)
-	pub.goLive(t, ctx, srv, "gone")
-	viewer, _ := startViewer(t, ctx, srv.url+"/whep/gone")
+	pub := testnode.StartPublisher(t, ctx, srv.WHIP("gone"), opts)
+	pub.GoLive(t, ctx, srv, "gone")
+	viewer, _ := srv.Play(t, ctx, "gone")
 
-	events := readEvents(t, ctx, srv.url+"/api/rooms/gone/events")
+	events := readEvents(t, ctx, srv.URL+"/api/rooms/gone/events")
 	hole.dead.Store(true)
 	start := time.Now()
 	for e := range events {
@@ -107,13 +104,13 @@ func TestVanishedPublisherIsTimedOutAndViewersAreTold(t *testing.T) {
 		}
 	}
 	t.Logf("publisher timed out after %v", time.Since(start).Round(100*time.Millisecond))
-	eventually(t, ctx, "publisher session gone", func() bool { return srv.sfu.Totals().Publishers == 0 })
+	testkit.Eventually(t, ctx, "publisher session gone", func() bool { return srv.SFU.Totals().Publishers == 0 })
 	select {
 	case <-viewer.Done():
 		t.Fatal("viewer was disconnected; it should stay and wait for the publisher")
 	default:
 	}
-	if err := pub.sess.Close(ctx); err != nil {
+	if err := pub.Session.Close(ctx); err != nil {
 		t.Fatalf("DELETE of a session that timed out: %v (want 200: the resource is gone either way)", err)
 	}
 }

@@ -38,8 +38,9 @@ func (s *Server) handleRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
-// sessionInfo is a session's public state with its per-track statistics.
-type sessionInfo struct {
+// SessionInfo is GET /api/sessions/{id}: a session's public state with its per-track
+// statistics.
+type SessionInfo struct {
 	ID      string           `json:"id"`
 	Room    string           `json:"room"`
 	Role    sfu.Role         `json:"role"`
@@ -53,7 +54,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fail(http.StatusNotFound, "no such session"))
 		return
 	}
-	info := sessionInfo{ID: sess.ID, Room: sess.Room, Role: sess.Role, Created: sess.Created, Tracks: []sfu.TrackStats{}}
+	info := SessionInfo{ID: sess.ID, Room: sess.Room, Role: sess.Role, Created: sess.Created, Tracks: []sfu.TrackStats{}}
 	for _, d := range sess.DownTracks() {
 		info.Tracks = append(info.Tracks, d.Stats())
 	}

@@ -1,8 +1,7 @@
-package signaling
+package signaling_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -12,19 +11,21 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/sfu"
+	"github.com/glint-video/glint/signaling"
 )
 
 func TestViewerOverICETCP(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, func(o *sfu.Options, _ *Options) { o.Transport.ICETCP = true })
-	pub := startPublisher(t, ctx, srv.url+"/whip/tcp", client0())
-	pub.goLive(t, ctx, srv, "tcp")
-	rec := newReceived()
-	opts := client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) {
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{SFU: func(o *sfu.Options) { o.Transport.ICETCP = true }})
+	pub := srv.Publish(t, ctx, "tcp")
+	rec := testnode.NewReceived()
+	opts := client.Options{LoopbackOnly: true, OnTrack: testnode.RecordTrack(rec), SettingEngine: func(se *webrtc.SettingEngine) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 	}}
-	sess, err := client.Play(ctx, srv.url+"/whep/tcp", opts)
+	sess, err := client.Play(ctx, srv.WHEP("tcp"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +33,9 @@ func TestViewerOverICETCP(t *testing.T) {
 	if err := sess.Connected(ctx); err != nil {
 		t.Fatalf("ICE-TCP viewer did not connect: %v", err)
 	}
-	eventually(t, ctx, "video over ICE-TCP", func() bool {
-		pub.sendVideo(t, keyframePayload(3), true)
-		return rec.count("video") > 3
+	testkit.Eventually(t, ctx, "video over ICE-TCP", func() bool {
+		pub.SendVideo(t, testnode.KeyframePayload(3), true)
+		return rec.Count("video") > 3
 	})
 	pair, err := sess.PeerConnection().GetReceivers()[0].Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
@@ -42,24 +43,14 @@ func TestViewerOverICETCP(t *testing.T) {
 	}
 }
 
-// post sends an SDP offer and returns the response with its body.
-func post(t *testing.T, url, offer string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.Post(url, "application/sdp", strings.NewReader(offer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
-
 func TestPublicIPAndICEServerLinks(t *testing.T) {
-	srv := newTestServer(t, func(o *sfu.Options, s *Options) {
-		o.Transport.PublicIPs = []string{"203.0.113.7"}
-		s.ICEServers = []string{"stun:stun.example.org:3478", "turn:turn.example.org?transport=udp"}
+	srv := testnode.Start(t, testnode.Options{
+		SFU: func(o *sfu.Options) { o.Transport.PublicIPs = []string{"203.0.113.7"} },
+		Signaling: func(o *signaling.Options) {
+			o.ICEServers = []string{"stun:stun.example.org:3478", "turn:turn.example.org?transport=udp"}
+		},
 	})
-	req, _ := http.NewRequest(http.MethodOptions, srv.url+"/whip/nat", nil)
+	req, _ := http.NewRequest(http.MethodOptions, srv.WHIP("nat"), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +65,13 @@ func TestPublicIPAndICEServerLinks(t *testing.T) {
 	}
 
 	// A sendonly offer without candidates: the server answers but never sends to anyone.
-	offer := strings.ReplaceAll(validOffer(t, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio), "a=recvonly", "a=sendonly")
-	resp, answer := post(t, srv.url+"/whip/nat", offer)
+	offer := strings.ReplaceAll(testkit.PionOffer(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio), "a=recvonly", "a=sendonly")
+	resp, answer := testnode.PostOffer(t, srv.WHIP("nat"), offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("publish: %d %s", resp.StatusCode, answer)
 	}
 	defer func() {
-		req, _ := http.NewRequest(http.MethodDelete, srv.url+resp.Header.Get("Location"), nil)
+		req, _ := http.NewRequest(http.MethodDelete, srv.URL+resp.Header.Get("Location"), nil)
 		if r, err := http.DefaultClient.Do(req); err == nil {
 			r.Body.Close()
 		}
@@ -94,28 +85,28 @@ func TestPublicIPAndICEServerLinks(t *testing.T) {
 }
 
 func TestSessionsReleaseGoroutinesAndMemory(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 60*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	// No t.Cleanup in a cycle: the test must not itself keep the sessions alive.
 	cycle := func() {
-		pub, err := tryPublisher(ctx, srv.url+"/whip/cycle", client0())
+		pub, err := testnode.TryPublisher(ctx, srv.WHIP("cycle"), client.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pub.goLive(t, ctx, srv, "cycle")
-		rec := newReceived()
-		viewer, err := client.Play(ctx, srv.url+"/whep/cycle", client.Options{LoopbackOnly: true, OnTrack: recordTrack(rec)})
+		pub.GoLive(t, ctx, srv, "cycle")
+		rec := testnode.NewReceived()
+		viewer, err := client.Play(ctx, srv.WHEP("cycle"), client.Options{LoopbackOnly: true, OnTrack: testnode.RecordTrack(rec)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, ctx, "media", func() bool {
-			pub.sendVideo(t, keyframePayload(1), true)
-			return rec.count("video") > 0
+		testkit.Eventually(t, ctx, "media", func() bool {
+			pub.SendVideo(t, testnode.KeyframePayload(1), true)
+			return rec.Count("video") > 0
 		})
 		_ = viewer.Close(ctx)
-		_ = pub.sess.Close(ctx)
-		eventually(t, ctx, "sessions gone", func() bool {
-			tot := srv.sfu.Totals()
+		_ = pub.Session.Close(ctx)
+		testkit.Eventually(t, ctx, "sessions gone", func() bool {
+			tot := srv.SFU.Totals()
 			return tot.Publishers == 0 && tot.Viewers == 0 && tot.Rooms == 0
 		})
 	}
@@ -127,7 +118,7 @@ func TestSessionsReleaseGoroutinesAndMemory(t *testing.T) {
 	for range 30 {
 		cycle()
 	}
-	eventually(t, ctx, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseG })
+	testkit.Eventually(t, ctx, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseG })
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)

@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"io"
@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 func patch(t *testing.T, url, body, ifMatch string) (*http.Response, string) {
@@ -27,13 +30,10 @@ func patch(t *testing.T, url, body, ifMatch string) (*http.Response, string) {
 }
 
 func TestTrickleAndICERestart(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/ice", client0())
-	pub.goLive(t, ctx, srv, "ice")
-	viewer, rec := startViewer(t, ctx, srv.url+"/whep/ice")
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "ice")
+	viewer, rec := srv.Play(t, ctx, "ice")
 	resource := viewer.Location()
-	pub.prime(t, ctx, rec)
+	pub.Prime(t, ctx, rec)
 
 	// Trickle: a candidate for the first m-line is accepted with 204.
 	frag := "a=ice-ufrag:" + sdpValue(viewer.PeerConnection().LocalDescription().SDP, "ice-ufrag") +
@@ -52,16 +52,10 @@ func TestTrickleAndICERestart(t *testing.T) {
 	// ICE restart: new credentials from the client; the answer fragment has the server's.
 	pc := viewer.PeerConnection()
 	oldRemote := pc.RemoteDescription().SDP
-	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	local, err := testnode.GatheredOffer(pc, &webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	local := pc.LocalDescription().SDP
 	restart := "a=ice-ufrag:" + sdpValue(local, "ice-ufrag") + "\r\na=ice-pwd:" + sdpValue(local, "ice-pwd") + "\r\n"
 	for _, line := range strings.Split(local, "\r\n") {
 		if strings.HasPrefix(line, "a=candidate:") {
@@ -80,10 +74,10 @@ func TestTrickleAndICERestart(t *testing.T) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatalf("apply restart answer: %v", err)
 	}
-	before := rec.count("video")
-	eventually(t, ctx, "media after the ICE restart", func() bool {
-		pub.sendVideo(t, keyframePayload(7), true)
-		return rec.count("video") > before+5 && pc.ICEConnectionState() == webrtc.ICEConnectionStateConnected
+	before := rec.Count("video")
+	testkit.Eventually(t, ctx, "media after the ICE restart", func() bool {
+		pub.SendVideo(t, testnode.KeyframePayload(7), true)
+		return rec.Count("video") > before+5 && pc.ICEConnectionState() == webrtc.ICEConnectionStateConnected
 	})
 	if resp.Header.Get("ETag") == "" {
 		t.Error("no ETag after restart")

@@ -93,4 +93,3 @@ func newHTTPServer(h http.Handler, tls bool) *http.Server {
 	}
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 }
-

@@ -7,8 +7,9 @@
 # The listen address is varnishd's -a; nothing else needs changing.
 #
 # What it does for LL-HLS:
-# - Caches only /hls/: WHIP, WHEP, the API and the pages go straight to Glint (pass), the
-#   room-event WebSocket is piped.
+# - Caches only /hls/: WHIP, WHEP, the API and the pages go straight to Glint (pass); the
+#   room events (GET /api/rooms/{room}/events, Server-Sent Events) pass streamed, with a
+#   between-bytes timeout longer than Glint's 15 s keep-alive ping.
 # - Keys on the full URL including the query, so each blocking reload
 #   (?_HLS_msn=N&_HLS_part=P) is its own object; the query is sorted so that parameter
 #   order does not split the key.
@@ -38,9 +39,6 @@ backend glint {
 }
 
 sub vcl_recv {
-	if (req.http.Upgrade ~ "(?i)websocket") {
-		return (pipe);
-	}
 	if (req.url !~ "^/hls/") {
 		return (pass);
 	}
@@ -56,10 +54,11 @@ sub vcl_recv {
 	# vcl_hash stays the built-in one: the whole req.url (path and query) plus Host.
 }
 
-sub vcl_pipe {
-	if (req.http.Upgrade) {
-		set bereq.http.Upgrade = req.http.Upgrade;
-		set bereq.http.Connection = req.http.Connection;
+sub vcl_backend_fetch {
+	if (bereq.url ~ "^/api/rooms/[^/?]+/events") {
+		# A room's event stream stays open while the page does and is quiet between
+		# events but for a ping every 15 s: the 10 s above would cut it.
+		set bereq.between_bytes_timeout = 1h;
 	}
 }
 

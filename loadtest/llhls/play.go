@@ -137,7 +137,7 @@ func (v *viewer) play(seg *segment, offset time.Duration, body []byte, arrived t
 			first = false
 			if !tr.haveSeg || tr.segMSN != seg.msn {
 				tr.segMSN, tr.haveSeg = seg.msn, true
-				tr.segBase = s.decode - min(s.decode, toTicks(offset, v.init.timescale))
+				tr.segBase = s.decode - min(s.decode, uint64(max(media.Ticks(offset, v.init.timescale), 0)))
 			}
 		}
 		if tr.haveLast && s.decode <= tr.lastDecode {
@@ -157,11 +157,11 @@ func (v *viewer) play(seg *segment, offset time.Duration, body []byte, arrived t
 			return
 		}
 		f := Frame{Arrived: arrived, Keyframe: s.keyframe, Bytes: len(s.data),
-			PTS: ticksDur(int64(s.decode)+int64(s.cto), v.init.timescale)}
+			PTS: media.Duration(int64(s.decode)+int64(s.cto), v.init.timescale)}
 		if t, ok := media.FindCaptureTimeAVCC(s.data); ok {
 			f.Captured, f.HasCapture = t, true
 		} else if !seg.pdt.IsZero() {
-			f.Captured, f.HasCapture = seg.pdt.Add(ticksDur(int64(s.decode)-int64(tr.segBase), v.init.timescale)), true
+			f.Captured, f.HasCapture = seg.pdt.Add(media.Duration(int64(s.decode)-int64(tr.segBase), v.init.timescale)), true
 		}
 		v.cfg.OnFrame(f)
 	})
@@ -169,24 +169,6 @@ func (v *viewer) play(seg *segment, offset time.Duration, body []byte, arrived t
 		return fmt.Errorf("llhls: parse fragment of segment %d: %w", seg.msn, err)
 	}
 	return nil
-}
-
-// toTicks converts a duration to units of 1/timescale seconds, rounded.
-func toTicks(d time.Duration, timescale uint32) uint64 {
-	if d <= 0 {
-		return 0
-	}
-	ts := int64(timescale)
-	return uint64(int64(d/time.Second)*ts + (int64(d%time.Second)*ts+int64(time.Second)/2)/int64(time.Second))
-}
-
-// ticksDur converts ticks of 1/timescale seconds to a duration without overflow.
-func ticksDur(ticks int64, timescale uint32) time.Duration {
-	ts := int64(timescale)
-	if ts == 0 {
-		return 0
-	}
-	return time.Duration(ticks/ts)*time.Second + time.Duration(ticks%ts)*time.Second/time.Duration(ts)
 }
 
 // download fetches a part or segment (uri relative to the media playlist) into the

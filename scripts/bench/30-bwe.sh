@@ -3,7 +3,7 @@
 # transport-cc feedback, and REMB-only viewers); the sfu benchmarks give the per-packet cost of
 # the VP8 PictureID/TL0PICIDX rewrite next to the whole forwarding path, in the same run.
 set -euo pipefail
-cmd="go test -count=1 -v -run '^TestBWE' ./signaling/"
+cmd="go test -count=1 -v -run '^TestBWE' ./sfu/"
 echo "bench bwe: $cmd" >&2
 res=$(eval "$cmd" 2>&1) || { echo "$res" >&2; exit 1; }
 echo "$res" >&2

@@ -1,6 +1,7 @@
-package signaling
+package sfu_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
@@ -13,7 +14,96 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
+
+// lossyConn drops the next `drop` inbound datagrams larger than minSize once armed: a lossy
+// last mile for one viewer only.
+type lossyConn struct {
+	net.PacketConn
+	minSize int
+	drop    atomic.Int32
+	dropped atomic.Int32
+}
+
+func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || n < c.minSize || c.drop.Load() <= 0 {
+			return n, addr, err
+		}
+		c.drop.Add(-1)
+		c.dropped.Add(1)
+	}
+}
+
+func lossyViewer(t *testing.T, ctx context.Context, url string) (*lossyConn, *testnode.Received) {
+	t.Helper()
+	lossy := &lossyConn{PacketConn: testkit.LoopbackUDP(t), minSize: 150}
+	_, rec := testnode.PlayThrough(t, ctx, url, lossy)
+	return lossy, rec
+}
+
+func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "loss")
+	lossy, rec := lossyViewer(t, ctx, srv.WHEP("loss"))
+
+	pub.Prime(t, ctx, rec)
+	sent := [][]byte{testnode.KeyframePayload(1)}
+	pub.SendVideo(t, sent[0], true)
+	lossy.drop.Store(5)
+	for i := 1; i <= 200; i++ {
+		p := testnode.DeltaPayload(i)
+		sent = append(sent, p)
+		pub.SendVideo(t, p, i%3 == 0)
+		time.Sleep(2 * time.Millisecond)
+	}
+	testkit.Eventually(t, ctx, "every packet, retransmissions included", func() bool {
+		got, _ := rec.Snapshot("video")
+		return containsAll(got, sent)
+	})
+	tot := srv.SFU.Totals()
+	t.Logf("dropped %d, NACKed %d, retransmitted %d", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
+	if lossy.dropped.Load() != 5 || tot.Retransmits == 0 || tot.NACKsIn == 0 {
+		t.Fatalf("dropped %d, NACKs %d, retransmits %d: want losses repaired by retransmission", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
+	}
+	if tot.NACKsUpstream != 0 {
+		t.Errorf("%d NACKs sent upstream for packets the cache had", tot.NACKsUpstream)
+	}
+}
+
+func TestPacketsTheServerLacksAreNACKedUpstream(t *testing.T) {
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "up")
+	_, rec := srv.Play(t, ctx, "up")
+	pub.Prime(t, ctx, rec)
+	for i := 1; i <= 100; i++ {
+		if i == 50 {
+			pub.SkipVideo() // this packet never reaches the server
+		}
+		pub.SendVideo(t, testnode.DeltaPayload(i), i%3 == 0)
+		time.Sleep(2 * time.Millisecond)
+	}
+	testkit.Eventually(t, ctx, "a NACK upstream for the packet the cache lacks", func() bool {
+		return srv.SFU.Totals().NACKsUpstream > 0
+	})
+}
+
+func containsAll(got, want [][]byte) bool {
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			if bytes.Equal(g, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
 
 // randomLossConn drops each inbound datagram with probability pct/100: random loss on one
 // viewer's last mile (what nftables' numgen rule does on a real interface).
@@ -103,17 +193,19 @@ func (f *frameTracker) completeIn(from, to uint32) int {
 }
 
 func TestBWEFivePercentLossIsRepaired(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
-	srv := newTestServer(t, nil)
-	streamCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	layers, keyReq := simulcastPublisherPLI(t, ctx, srv.url+"/whip/lossy")
-	sent := &atomic.Int64{}
-	sizedSimulcastCounted(streamCtx, layers, keyReq, &wg, sent)
-	eventually(t, ctx, "live", func() bool { info, ok := srv.sfu.Room("lossy"); return ok && info.Live })
+	testFivePercentLoss(t, fullRate, 30*time.Second)
+}
 
-	lossy := &randomLossConn{PacketConn: loopbackUDP(t)}
+func TestLowRateBWEFivePercentLossIsRepaired(t *testing.T) {
+	testFivePercentLoss(t, lowRate, 10*time.Second)
+}
+
+func testFivePercentLoss(t *testing.T, r bweRate, lossFor time.Duration) {
+	ctx := testkit.Context(t, 90*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	sent := startSizedSimulcast(t, ctx, srv, "lossy", r.layerBytes())
+
+	lossy := &randomLossConn{PacketConn: testkit.LoopbackUDP(t)}
 	mux := webrtc.NewICEUDPMux(nil, lossy)
 	defer mux.Close()
 	frames := newFrameTracker()
@@ -129,19 +221,19 @@ func TestBWEFivePercentLossIsRepaired(t *testing.T) {
 				}
 			}
 		}}
-	sess, err := client.Play(ctx, srv.url+"/whep/lossy", opts)
+	sess, err := client.Play(ctx, srv.WHEP("lossy"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close(context.Background())
-	eventually(t, ctx, "first frames", func() bool { frames.mu.Lock(); defer frames.mu.Unlock(); return len(frames.complete) > 10 })
+	testkit.Eventually(t, ctx, "first frames", func() bool { frames.mu.Lock(); defer frames.mu.Unlock(); return len(frames.complete) > 10 })
 
 	frames.mu.Lock()
 	frames.maxGap = 0
 	frames.mu.Unlock()
 	startFrame := sent.Load() + 1
 	lossy.pct.Store(5)
-	time.Sleep(30 * time.Second)
+	time.Sleep(lossFor)
 	lossy.pct.Store(0)
 	endFrame := sent.Load()
 	time.Sleep(time.Second) // repairs still in flight
@@ -151,9 +243,9 @@ func TestBWEFivePercentLossIsRepaired(t *testing.T) {
 	frames.mu.Unlock()
 	want := endFrame - startFrame + 1
 	share := float64(got) / float64(want)
-	tot := srv.sfu.Totals()
-	t.Logf("5%% loss for 30 s: %d of %d frames complete (%.2f%%), longest gap %v, %d datagrams dropped, %d retransmits",
-		got, want, 100*share, gap.Round(time.Millisecond), lossy.dropped.Load(), tot.Retransmits)
+	tot := srv.SFU.Totals()
+	t.Logf("5%% loss for %v: %d of %d frames complete (%.2f%%), longest gap %v, %d datagrams dropped, %d retransmits",
+		lossFor, got, want, 100*share, gap.Round(time.Millisecond), lossy.dropped.Load(), tot.Retransmits)
 	if share < 0.99 {
 		t.Fatalf("only %.2f%% of frames complete under 5%% loss, want ≥ 99%%", 100*share)
 	}

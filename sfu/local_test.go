@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"bytes"
@@ -10,22 +10,24 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/media"
 	"github.com/glint-video/glint/sfu"
 )
 
 func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	video := &webrtc.RTPCodecParameters{RTPCodecCapability: h264Codec(), PayloadType: 96}
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	video := &webrtc.RTPCodecParameters{RTPCodecCapability: testnode.H264Codec(), PayloadType: 96}
 	audio := &webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
 	var keyframeRequests atomic.Int32
-	pub, err := srv.sfu.PublishLocal("local", video, audio, func() { keyframeRequests.Add(1) })
+	pub, err := srv.SFU.PublishLocal("local", video, audio, func() { keyframeRequests.Add(1) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if _, err := srv.sfu.PublishLocal("local", video, nil, nil); err != sfu.ErrRoomBusy {
+	if _, err := srv.SFU.PublishLocal("local", video, nil, nil); err != sfu.ErrRoomBusy {
 		t.Fatalf("second local publisher: %v, want ErrRoomBusy", err)
 	}
 	var vseq, aseq uint16
@@ -40,41 +42,38 @@ func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("video", keyframePayload(0))
-	srv.waitLive(t, ctx, "local", true)
-	_, rec := startViewer(t, ctx, srv.url+"/whep/local")
-	eventually(t, ctx, "media from the local publisher", func() bool {
-		write("video", keyframePayload(1))
-		write("audio", audioPayload(1))
-		return rec.count("video") > 0 && rec.count("audio") > 0
+	write("video", testnode.KeyframePayload(0))
+	srv.WaitLive(t, ctx, "local")
+	_, rec := srv.Play(t, ctx, "local")
+	testkit.Eventually(t, ctx, "media from the local publisher", func() bool {
+		write("video", testnode.KeyframePayload(1))
+		write("audio", testnode.AudioPayload(1))
+		return rec.Count("video") > 0 && rec.Count("audio") > 0
 	})
-	write("video", deltaPayload(42))
-	eventually(t, ctx, "the delta frame", func() bool {
-		got, _ := rec.snapshot("video")
-		return bytes.Equal(got[len(got)-1], deltaPayload(42))
+	write("video", testnode.DeltaPayload(42))
+	testkit.Eventually(t, ctx, "the delta frame", func() bool {
+		got, _ := rec.Snapshot("video")
+		return bytes.Equal(got[len(got)-1], testnode.DeltaPayload(42))
 	})
-	if got, _ := rec.snapshot("video"); !media.IsKeyframeStart(video.MimeType, got[0]) {
+	if got, _ := rec.Snapshot("video"); !media.IsKeyframeStart(video.MimeType, got[0]) {
 		t.Errorf("the viewer's first video packet % x is not a keyframe start", got[0])
 	}
 	if n := keyframeRequests.Load(); n != 0 {
 		t.Errorf("the viewer's join asked the local publisher for %d keyframes; it starts at the cached one", n)
 	}
 	pub.Close()
-	srv.waitLive(t, ctx, "local", false)
+	srv.WaitNotLive(t, ctx, "local")
 	if err := pub.WriteRTP("video", []byte{0x80}); err == nil {
 		t.Error("WriteRTP after Close succeeded")
 	}
 }
 
 func TestLocalSubscriberGetsEveryPacketInOrder(t *testing.T) {
-	ctx := testContext(t, 30*time.Second)
-	srv := newTestServer(t, nil)
-	pub := startPublisher(t, ctx, srv.url+"/whip/tap", client0())
-	pub.goLive(t, ctx, srv, "tap")
+	ctx, srv, pub := testnode.StartRoom(t, 30*time.Second, "tap")
 	var mu sync.Mutex
 	var got [][]byte
 	var discontinuities int
-	sub, err := srv.sfu.SubscribeLocal(ctx, "tap", func(p sfu.LocalPacket) {
+	sub, err := srv.SFU.SubscribeLocal(ctx, "tap", func(p sfu.LocalPacket) {
 		if p.Kind != "video" {
 			return
 		}
@@ -96,12 +95,12 @@ func TestLocalSubscriberGetsEveryPacketInOrder(t *testing.T) {
 	defer sub.Close()
 	var sent [][]byte
 	for i := 1; i <= 100; i++ {
-		p := deltaPayload(i)
+		p := testnode.DeltaPayload(i)
 		sent = append(sent, p)
-		pub.sendVideo(t, p, true)
+		pub.SendVideo(t, p, true)
 		time.Sleep(time.Millisecond)
 	}
-	eventually(t, ctx, "every packet at the local subscriber", func() bool {
+	testkit.Eventually(t, ctx, "every packet at the local subscriber", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) > 0 && bytes.Equal(got[len(got)-1], sent[len(sent)-1])

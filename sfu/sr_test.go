@@ -1,4 +1,4 @@
-package signaling
+package sfu_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,13 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // srTiming is a test publisher's timing: its audio leaves lag after capture (its reports say
@@ -74,18 +74,13 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 	me := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	video := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: h264Codec().SDPFmtpLine, RTCPFeedback: fb}, PayloadType: 102}
+		SDPFmtpLine: testnode.H264Codec().SDPFmtpLine, RTCPFeedback: fb}, PayloadType: 102}
 	audio := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
 	if err := errors.Join(me.RegisterCodec(video, webrtc.RTPCodecTypeVideo), me.RegisterCodec(audio, webrtc.RTPCodecTypeAudio)); err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	lo := net.IPv4(127, 0, 0, 1)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(lo) })
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se))
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
+		webrtc.WithSettingEngine(testkit.LoopbackSettingEngine()))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +88,7 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 	p := &srPublisher{pc: pc, t0: time.Now(), tm: tm, vbase: rand.Uint32(), abase: rand.Uint32(),
 		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 	t.Cleanup(p.close)
-	p.video, _ = webrtc.NewTrackLocalStaticRTP(h264Codec(), "video", "sr")
+	p.video, _ = webrtc.NewTrackLocalStaticRTP(testnode.H264Codec(), "video", "sr")
 	p.audio, _ = webrtc.NewTrackLocalStaticRTP(audio.RTPCodecCapability, "audio", "sr")
 	var senders []*webrtc.RTPSender
 	for _, tr := range []webrtc.TrackLocal{p.video, p.audio} {
@@ -117,7 +112,7 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 	}
 	p.vssrc = uint32(senders[0].GetParameters().Encodings[0].SSRC)
 	p.assrc = uint32(senders[1].GetParameters().Encodings[0].SSRC)
-	eventually(t, ctx, "the publisher connected", func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	testkit.Eventually(t, ctx, "the publisher connected", func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
 	sendCtx, stop := context.WithCancel(ctx)
 	p.stop = stop
 	p.wg.Go(func() { p.send(sendCtx, caps, phase) })
@@ -125,16 +120,11 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 }
 
 func (p *srPublisher) negotiate(ctx context.Context, whip string) error {
-	offer, err := p.pc.CreateOffer(nil)
+	offer, err := testnode.GatheredOffer(p.pc, nil)
 	if err != nil {
 		return err
 	}
-	gathered := webrtc.GatheringCompletePromise(p.pc)
-	if err := p.pc.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	<-gathered
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whip, strings.NewReader(p.pc.LocalDescription().SDP))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whip, strings.NewReader(offer))
 	req.Header.Set("Content-Type", "application/sdp")
 	resp, err := p.http.Do(req)
 	if err != nil {
@@ -341,18 +331,18 @@ func matchReports(t *testing.T, events []srEvent, caps *captures) []srMatch {
 // publisher's timing would be 50 ms off for audio; ones that took its NTP as is, 3 s).
 func TestViewerReportsCarryThePublishersTiming(t *testing.T) {
 	const tolerance, avTolerance = 0.020, 0.005
-	ctx := testContext(t, 40*time.Second)
-	srv := newTestServer(t, nil)
+	ctx := testkit.Context(t, 40*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
 	caps := &captures{times: map[uint32]time.Time{}, phase: map[uint32]int{}}
-	first := startSRPublisher(t, ctx, srv.url+"/whip/lips", caps, 0, srTiming{lag: 80 * time.Millisecond})
-	eventually(t, ctx, "both tracks in the room", func() bool {
-		info, ok := srv.sfu.Room("lips")
+	first := startSRPublisher(t, ctx, srv.WHIP("lips"), caps, 0, srTiming{lag: 80 * time.Millisecond})
+	testkit.Eventually(t, ctx, "both tracks in the room", func() bool {
+		info, ok := srv.SFU.Room("lips")
 		return ok && info.Live && len(info.Tracks) == 2
 	})
 	v := &srViewer{}
-	opts := loopback
+	opts := client.Options{LoopbackOnly: true}
 	opts.OnTrack = v.onTrack
-	sess, err := client.Play(ctx, srv.url+"/whep/lips", opts)
+	sess, err := client.Play(ctx, srv.WHEP("lips"), opts)
 	if err != nil {
 		t.Fatalf("play: %v", err)
 	}
@@ -385,8 +375,8 @@ func TestViewerReportsCarryThePublishersTiming(t *testing.T) {
 	}
 	waitReports(0)
 	first.close()
-	srv.waitLive(t, ctx, "lips", false)
-	second := startSRPublisher(t, ctx, srv.url+"/whip/lips", caps, 1, srTiming{lag: 30 * time.Millisecond, skew: 3 * time.Second})
+	srv.WaitNotLive(t, ctx, "lips")
+	second := startSRPublisher(t, ctx, srv.WHIP("lips"), caps, 1, srTiming{lag: 30 * time.Millisecond, skew: 3 * time.Second})
 	if second.vssrc == first.vssrc || second.vbase == first.vbase {
 		t.Fatal("the second publisher has the first one's SSRC or RTP base")
 	}

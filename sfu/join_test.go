@@ -85,9 +85,26 @@ func (e *encoder) onRTCP(_ webrtc.TrackLocal, pkts []rtcp.Packet) {
 func playJoin(t *testing.T, ctx context.Context, n *testnode.Node, room string) (*testnode.Received, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	_, rec := n.Play(t, ctx, room)
+	sess, rec := n.Play(t, ctx, room)
 	testkit.Eventually(t, ctx, "video at the joining viewer", func() bool { return rec.Count("video") > 0 })
-	return rec, time.Since(start).Round(time.Millisecond)
+	join := time.Since(start).Round(time.Millisecond)
+	fromCache, asked := joinStats(t, n, sess.Location())
+	t.Logf("%s: a viewer joined, session stats: joins_from_cache %d, joins_with_keyframe_request %d", room, fromCache, asked)
+	if fromCache+asked != 1 {
+		t.Errorf("the viewer's session stats count %d joins from the cache and %d with a request, want one in all", fromCache, asked)
+	}
+	return rec, join
+}
+
+// joinStats reads how the viewer's video started from its session stats (GET /api/sessions/{id}).
+func joinStats(t *testing.T, n *testnode.Node, location string) (fromCache, asked uint64) {
+	t.Helper()
+	for _, tr := range n.SessionStats(t, location).Tracks {
+		if tr.Kind == "video" {
+			fromCache, asked = fromCache+tr.JoinsFromCache, asked+tr.JoinsWithKeyframeRequest
+		}
+	}
+	return fromCache, asked
 }
 
 // checkContinuous checks that the viewer's video starts at a keyframe and goes on without a

@@ -179,6 +179,9 @@ func (d *DownTrack) drain() {
 			d.send(dec, payload, n, arrival, fw.catchingUp())
 		}
 	}
+	if took, ok := fw.caughtUp(time.Now()); ok {
+		d.log.Debug("viewer caught up from the cached keyframe", "behind_ms", fw.joinLag.Milliseconds(), "took_ms", took.Milliseconds())
+	}
 }
 
 // send writes one packet the forwarder let through, with its outgoing numbers. A packet sent

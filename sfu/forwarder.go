@@ -32,6 +32,7 @@ type forwarder struct {
 	missingRun uint64        // packets missing from the ring since the last one sent or dropped
 	joinLive   uint64        // after a start at the cached keyframe, the ring's head then (what is live)
 	joinLag    time.Duration // how far behind live that start was
+	joinedAt   time.Time     // when it was
 
 	allocRank, allocTID int32 // the allocator's layer and temporal cap, as of the last drain
 	tidCap              int32 // temporal cap in effect (changes at base-layer pictures)
@@ -133,7 +134,7 @@ func (f *forwarder) join(src *UpTrack, now time.Time) (ask *UpTrack, change sour
 	if !ok {
 		return src, joinedAskingKey
 	}
-	f.cursor, f.joinLive = key, src.ring.Head()
+	f.cursor, f.joinLive, f.joinedAt = key, src.ring.Head(), now
 	return nil, joinedFromCache
 }
 
@@ -141,6 +142,16 @@ func (f *forwarder) join(src *UpTrack, now time.Time) (ask *UpTrack, change sour
 // the ring when the viewer started at the cached keyframe (sent late by design, so their
 // transit says nothing of the SFU's).
 func (f *forwarder) catchingUp() bool { return f.joinLive != 0 && f.cursor <= f.joinLive }
+
+// caughtUp reports, once, that a viewer started at the cached keyframe has had every packet
+// that was live then, and how long after the start that was.
+func (f *forwarder) caughtUp(now time.Time) (took time.Duration, ok bool) {
+	if f.joinLive == 0 || f.catchingUp() {
+		return 0, false
+	}
+	f.joinLive = 0
+	return now.Sub(f.joinedAt), true
+}
 
 // catchUp places the cursor for a source whose newest packet is head: at head for a fresh
 // source, and at head again when the viewer fell a ring behind, which then skips to the next

@@ -179,8 +179,9 @@ func (d *DownTrack) drain() {
 			d.send(dec, payload, n, arrival, fw.catchingUp())
 		}
 	}
-	if took, ok := fw.caughtUp(time.Now()); ok {
-		d.log.Debug("viewer caught up from the cached keyframe", "behind_ms", fw.joinLag.Milliseconds(), "took_ms", took.Milliseconds())
+	if fw.caughtUp() {
+		d.log.Debug("viewer caught up from the cached keyframe", "behind_ms", fw.joinLag.Milliseconds(),
+			"took_ms", time.Since(fw.joinedAt).Milliseconds())
 	}
 }
 

@@ -143,14 +143,14 @@ func (f *forwarder) join(src *UpTrack, now time.Time) (ask *UpTrack, change sour
 // transit says nothing of the SFU's).
 func (f *forwarder) catchingUp() bool { return f.joinLive != 0 && f.cursor <= f.joinLive }
 
-// caughtUp reports, once, that a viewer started at the cached keyframe has had every packet
-// that was live then, and how long after the start that was.
-func (f *forwarder) caughtUp(now time.Time) (took time.Duration, ok bool) {
+// caughtUp reports, once, that a viewer started at the cached keyframe (at joinedAt) has
+// had every packet that was live then.
+func (f *forwarder) caughtUp() bool {
 	if f.joinLive == 0 || f.catchingUp() {
-		return 0, false
+		return false
 	}
 	f.joinLive = 0
-	return now.Sub(f.joinedAt), true
+	return true
 }
 
 // catchUp places the cursor for a source whose newest packet is head: at head for a fresh

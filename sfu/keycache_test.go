@@ -55,6 +55,13 @@ func TestForwarderJoinsAtTheCachedKeyframeOnlyBeforeItsFirstPacket(t *testing.T)
 	if f.catchUp(up.ring.Head(), up.ring.Size()) || f.cursor != 100 {
 		t.Fatalf("catchUp moved the cursor from the cached keyframe to %d", f.cursor)
 	}
+	if f.caughtUp() {
+		t.Fatal("caught up before the packets live at the join were sent")
+	}
+	f.cursor = up.ring.Head() + 1 // everything up to live went out
+	if f.catchingUp() || !f.caughtUp() || f.caughtUp() {
+		t.Fatal("caughtUp does not report once that the viewer has had what was live at its join")
+	}
 	f.m.rebase(100, 0, now, false) // a packet went out
 	f.follow(nil, now)             // paused
 	if ask, change := f.follow(up, now); ask != up || change != sourceSwitched {

@@ -23,6 +23,8 @@ RUN apt-get update \
 COPY --from=build /out/glint /usr/local/bin/glint
 USER glint
 WORKDIR /var/lib/glint
+# DVR recordings (./data under the working directory, --data-dir): keep them on a volume.
+VOLUME /var/lib/glint/data
 # HTTP (WHIP, WHEP, pages, API, metrics); WebRTC media on one UDP port, ICE-TCP on the same number.
 EXPOSE 8080/tcp 8189/udp 8189/tcp
 ENTRYPOINT ["/usr/local/bin/glint"]

@@ -52,6 +52,14 @@ type Config struct {
 	HLSRoomLadders  map[string]string `yaml:"hls_room_ladders"`
 	TLSCert         string            `yaml:"tls_cert"`
 	TLSKey          string            `yaml:"tls_key"`
+	DVR             bool              `yaml:"dvr"`
+	DataDir         string            `yaml:"data_dir"`
+	DVRWindow       time.Duration     `yaml:"dvr_window"`
+	DVRRoomWindows  map[string]string `yaml:"dvr_room_windows"`
+	DVRMaxAge       time.Duration     `yaml:"dvr_max_age"`
+	DVRMaxBytes     ByteSize          `yaml:"dvr_max_bytes"`
+	DVRRoomMaxBytes ByteSize          `yaml:"dvr_room_max_bytes"`
+	DVRS3           S3Settings        `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -76,6 +84,10 @@ func Defaults() Config {
 		HLS:             true,
 		HLSSegment:      2 * time.Second,
 		HLSPart:         333 * time.Millisecond,
+		DVR:             true,
+		DataDir:         "./data",
+		DVRWindow:       2 * time.Hour,
+		DVRMaxAge:       24 * time.Hour,
 	}
 }
 
@@ -137,6 +149,7 @@ func (c *Config) Validate() error {
 		c.validateHLS,
 		c.validateTLS,
 		c.validateLadders,
+		c.validateDVR,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -103,6 +103,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.Var(&roomMapValue{m: &c.HLSRoomLadders, want: "room=ladder, e.g. studio=source,480p", onePair: true}, "hls-room-ladder", "room=ladder: that room's LL-HLS ladder instead of --hls-ladder, e.g. studio=source,480p:1200 (repeatable)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS with HTTP/2 (with --tls-key); without it, HTTP/1.1 and HTTP/2 cleartext (h2c)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert")
+	c.bindDVR(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

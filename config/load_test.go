@@ -49,6 +49,20 @@ log_format: json
 hls: false
 hls_segment: 4s
 hls_part: 500ms
+dvr: false
+data_dir: /srv/glint
+dvr_window: 1h
+dvr_max_age: 48h
+dvr_max_bytes: 1TB
+dvr_room_max_bytes: 10GiB
+dvr_room_windows:
+  studio: 6h
+dvr_s3_endpoint: 127.0.0.1:7070
+dvr_s3_bucket: glint
+dvr_s3_region: eu-west-1
+dvr_s3_access_key: AK
+dvr_s3_secret_key: SK
+dvr_s3_insecure: true
 `
 
 func fullConfig() Config {
@@ -76,6 +90,15 @@ func fullConfig() Config {
 		HLS:             false,
 		HLSSegment:      4 * time.Second,
 		HLSPart:         500 * time.Millisecond,
+		DVR:             false,
+		DataDir:         "/srv/glint",
+		DVRWindow:       time.Hour,
+		DVRMaxAge:       48 * time.Hour,
+		DVRMaxBytes:     1e12,
+		DVRRoomMaxBytes: 10 << 30,
+		DVRRoomWindows:  map[string]string{"studio": "6h"},
+		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
+			SecretKey: "SK", Insecure: true},
 	}
 }
 

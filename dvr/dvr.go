@@ -20,7 +20,45 @@
 //	{room}/{recording}/recording.json               start, end (once closed), interrupted
 //
 // A recording's id is "{room}.{start}", start in UTC as 20060102T150405Z (room names hold
-// no dots, so an id is unambiguous and safe in paths and URLs).
+// no dots, so an id is unambiguous and safe in paths and URLs); "-2", "-3"... follow when
+// two recordings of a room start in the same second.
+//
+// The Library (Open) is the Recorder, the Catalog and retention of one node.
+//
+// Recording: a recording starts at a room's first segment after its LL-HLS stream opens
+// (Start is that segment's PROGRAM-DATE-TIME) and ends when the stream closes (End: its
+// last stored segment's end), so a publisher's reconnect within hls's grace stays in one
+// recording, as a discontinuity. SegmentFinished never blocks and never copies: a segment
+// that does not fit the bounded queue (Options.QueueBytes) is dropped, and so is one the
+// store refuses after its retries; either way the next stored segment of that rendition
+// has Gap set. Each rendition is written by one worker, in order: recording.json when it
+// changed, the init segment once per key, the segment, then its index line (appended and
+// fsynced); the Catalog lists a segment only after that. A segment keeps hls's media
+// sequence number unless that would not increase (a resumed recording), and is then
+// renumbered after the last one. Parts are not recorded: their bytes are in their segment,
+// and the live edge's parts are served from hls's memory.
+//
+// Recovery (Open): every recording.json and index.jsonl is read. An index is cut after its
+// last complete, well-formed line, and listed segments at its end whose bytes or init
+// segment are missing or shorter than listed are cut too. A directory without
+// recording.json (a deletion or an empty recording cut short) is removed. A recording
+// without End was interrupted: it is closed at once (End = its last segment's end,
+// Interrupted set), a VOD like any other. If its room's next segment has a
+// PROGRAM-DATE-TIME no later than Options.ResumeWithin (default 10 min) after that End,
+// the recording continues (End cleared until the stream closes) and the first new segment
+// of each rendition has Gap set; later, a new recording starts. Only the newest
+// interrupted recording of a room can resume, once. A Library closed with rooms still
+// live (no StreamClosed) leaves them as a crash would.
+//
+// Retention: a pass runs every Options.RetentionInterval and after writes (at most once a
+// second). It removes ended recordings, oldest first, that ended more than MaxAge ago, or
+// while their room is over MaxRoomBytes or all rooms are over MaxBytes. A live recording
+// is never removed: when it is over MaxAge, or its room still over a byte bound, its head
+// is trimmed (the segments that end by the cut; the index is rewritten before their bytes
+// go), never its newest Options.KeepLive (default 1 min). A held recording (Catalog.Hold)
+// is neither removed nor trimmed until it is released. Delete takes a
+// recording out of the listings and removes its recording.json at once; its bytes and
+// index go after the last release.
 package dvr
 
 import (

@@ -77,6 +77,7 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 			// WebRTC-only by default: transcoding and ingest listeners would compete with the
 			// browsers for the 2 CPUs; tests that want them pass their own flags last.
 			"--hls=false", "--rtmp-addr=", "--srt-addr=",
+			"--data-dir", t.TempDir(), // the DVR records rooms when a test turns LL-HLS on
 		}, extraArgs...)
 		p := testkit.StartProc(t, testkit.ProcOptions{Name: "glint serve"}, args...)
 		s := &server{base: "http://127.0.0.1:" + strconv.Itoa(httpPort), proc: p}

@@ -35,4 +35,15 @@ if [ -f e2e/package.json ]; then
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 go mod download
+
+# versitygw: the real S3 server (an S3 gateway over a local directory) that the dvr tests
+# start to test the S3 store; installed into GOBIN (GOPATH/bin by default), where the tests
+# look for it after PATH. Skipped when that binary is already this version.
+VERSITYGW_VERSION=v1.8.0
+gobin="$(go env GOBIN)"; [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+if ! go version -m "$gobin/versitygw" 2>/dev/null |
+  grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/versity/versitygw[[:space:]]+$VERSITYGW_VERSION[[:space:]]"; then
+  echo "install-deps: installing versitygw $VERSITYGW_VERSION into $gobin"
+  go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+fi
 echo "install-deps: done"

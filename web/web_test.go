@@ -273,3 +273,21 @@ func TestWithoutHLSPlayer(t *testing.T) {
 		t.Errorf("hlsplayer.js must tell the user to run make when hls.js is missing (err %v)", err)
 	}
 }
+
+// TestPagesAreRendered: each page is its layout filled in, with no template text left.
+func TestPagesAreRendered(t *testing.T) {
+	assets, err := loadAssets(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if assets[layout] != nil {
+		t.Errorf("%s is an asset: the layout is not served", layout)
+	}
+	for name := range pages {
+		html := string(assets[name].data)
+		if !strings.HasPrefix(html, "<!doctype html>\n") || !strings.HasSuffix(html, "</body>\n</html>\n") ||
+			strings.Contains(html, "{{") || strings.Count(html, "<header>") != 1 || strings.Count(html, "<main") != 1 {
+			t.Errorf("%s is not one whole page:\n%s", name, html)
+		}
+	}
+}

@@ -41,12 +41,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // run serves HTTP and runs the background services until ctx ends or the HTTP server
 // fails, then shuts down in order: the streams end (HLS streams answer their blocked
-// requests), the HTTP server shuts down, the SFU closes every session.
+// requests, recordings end), the DVR stores what it has queued, the HTTP server shuts
+// down, the SFU closes every session.
 func (n *node) run(ctx context.Context) error {
 	cfg, log := n.cfg, n.log
 	srv := newHTTPServer(n.mux, cfg.TLS())
 	log.Info("glint serving", "version", version, "http", n.ln.Addr().String(), "tls", cfg.TLS(), "media_port", n.sfu.MediaPort(),
-		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS)
+		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS, "dvr", n.dvr != nil)
 	serveErr := make(chan error, 1)
 	go func() {
 		if cfg.TLS() {
@@ -64,6 +65,7 @@ func (n *node) run(ctx context.Context) error {
 	case err := <-serveErr:
 		n.endStreams()
 		running.Wait()
+		_ = n.closeDVR(context.Background())
 		_ = n.sfu.Close(context.Background())
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
@@ -73,10 +75,20 @@ func (n *node) run(ctx context.Context) error {
 	defer cancel()
 	n.endStreams()
 	running.Wait()
+	dvrErr := n.closeDVR(shutdownCtx)
 	httpErr := srv.Shutdown(shutdownCtx)
 	mediaErr := n.sfu.Close(shutdownCtx)
 	log.Info("stopped")
-	return errors.Join(httpErr, mediaErr)
+	return errors.Join(dvrErr, httpErr, mediaErr)
+}
+
+// closeDVR drains the DVR's queue (until ctx ends) and closes it.
+func (n *node) closeDVR(ctx context.Context) error {
+	if n.dvr == nil {
+		return nil
+	}
+	httpErr := n.dvrHTTP.Close(ctx) // clip jobs end and release their holds first
+	return errors.Join(httpErr, n.dvr.Close(ctx))
 }
 
 // newHTTPServer returns the HTTP server of every endpoint. It speaks HTTP/1.1 and HTTP/2:

@@ -15,14 +15,14 @@ import (
 
 // TestServeShowsTheHLSEncoder: with LL-HLS on, the encoder the ladder probed at start
 // (libx264 on a machine without a hardware encoder, as here) is shown by GET /api/hls and as
-// glint_hls_encoder_info in /metrics.
+// glint_hls_encoder_info in /metrics; the DVR (on by default) has its metrics there too.
 func TestServeShowsTheHLSEncoder(t *testing.T) {
 	addr := freeTCPAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, []string{"--http-addr", addr, "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
-			"--rtmp-addr=", "--srt-addr=", "--log-level", "warn"}, io.Discard)
+			"--rtmp-addr=", "--srt-addr=", "--data-dir", t.TempDir(), "--log-level", "warn"}, io.Discard)
 	}()
 	defer func() {
 		cancel()
@@ -58,5 +58,10 @@ func TestServeShowsTheHLSEncoder(t *testing.T) {
 	want := fmt.Sprintf(`glint_hls_encoder_info{encoder=%q,hardware="%t"} 1`, status.Encoder, status.Hardware)
 	if err != nil || !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks %s (err %v)", want, err)
+	}
+	for _, want := range []string{"glint_dvr_queue_bytes 0", "glint_dvr_store_full 0", "glint_dvr_dropped_segments_total 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks the DVR's %s", want)
+		}
 	}
 }

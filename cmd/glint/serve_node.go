@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/dvr"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/ingest"
@@ -29,6 +32,10 @@ type node struct {
 	sfu *sfu.SFU
 	mux *http.ServeMux
 	ln  net.Listener // the HTTP listener
+	// dvr records every live room (nil when --dvr or --hls is off); it is the Catalog the
+	// DVR's HTTP handlers (dvrHTTP) read.
+	dvr     *dvr.Library
+	dvrHTTP *dvr.Handler
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -39,8 +46,10 @@ type node struct {
 
 // newNode builds the node's services and binds its listeners; on an error, whatever it
 // built is released.
-func newNode(cfg config.Config, log *slog.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, log: log, mux: http.NewServeMux()}
+func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
+	// n is not the named result: a failing return sets that to nil, and the cleanup below
+	// still needs n.
+	n := &node{cfg: cfg, log: log, mux: http.NewServeMux()}
 	n.streamsCtx, n.endStreams = context.WithCancel(context.Background())
 	var cleanups []func()
 	defer func() {
@@ -65,9 +74,18 @@ func newNode(cfg config.Config, log *slog.Logger) (n *node, err error) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	n.mux.Handle("/", web.Handler())
+	if err := n.openDVR(); err != nil {
+		return nil, err
+	}
+	if n.dvr != nil {
+		cleanups = append(cleanups, func() { _ = n.closeDVR(context.Background()) })
+	}
 	collectors, err := n.addHLS()
 	if err != nil {
 		return nil, err
+	}
+	if n.dvr != nil {
+		collectors = append(collectors, n.dvr.Collectors()...)
 	}
 	n.mux.Handle("GET /metrics", metrics.Handler(n.sfu, collectors...))
 	in, err := n.addIngest(rooms)
@@ -105,7 +123,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 		return nil, nil
 	}
 	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: hls.NewServer(n.log), Log: n.log,
-		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart},
+		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
 		Rooms: n.cfg.RoomSettings})
 	if err != nil {
 		return nil, err
@@ -132,4 +150,49 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 	n.log.Info("ingest listening", "rtmp", in.RTMPAddr(), "srt", in.SRTAddr())
 	n.services = append(n.services, func(ctx context.Context) { _ = in.Serve(ctx) })
 	return in, nil
+}
+
+// openDVR opens the DVR's library on --data-dir when the DVR and LL-HLS are on (it
+// records the LL-HLS segments), with its segments in S3 when --dvr-s3-endpoint is set: its
+// recovery of what a crash left runs here, before anything is served.
+func (n *node) openDVR() error {
+	cfg := n.cfg
+	if !cfg.DVR || !cfg.HLS {
+		if cfg.DVR {
+			n.log.Info("dvr: off, because LL-HLS is off (--hls=false)")
+		}
+		return nil
+	}
+	var store dvr.Store // nil: the disk under --data-dir
+	if s3 := cfg.DVRS3; s3.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), dvr.DefaultS3Timeout)
+		defer cancel()
+		st, err := dvr.NewS3Store(ctx, dvr.S3Options{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region,
+			AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Insecure: s3.Insecure})
+		if err != nil {
+			return err
+		}
+		n.log.Info("dvr: segments go to S3", "endpoint", s3.Endpoint, "bucket", s3.Bucket, "indexes", cfg.DataDir)
+		store = st
+	}
+	lib, err := dvr.Open(context.Background(), dvr.Options{DataDir: cfg.DataDir, Store: store, MaxAge: cfg.DVRMaxAge,
+		MaxBytes: int64(cfg.DVRMaxBytes), MaxRoomBytes: int64(cfg.DVRRoomMaxBytes), Log: n.log})
+	if err != nil {
+		return fmt.Errorf("dvr: %w", err)
+	}
+	n.dvr = lib
+	// The read side: DVR window, start-over and catch-up playlists, recordings, clips.
+	n.dvrHTTP = dvr.NewHandler(dvr.HandlerOptions{Catalog: lib, Log: n.log,
+		Window:  func(room string) time.Duration { return cfg.RoomSettings(room).DVRWindow },
+		ClipDir: filepath.Join(cfg.DataDir, "clips")})
+	n.dvrHTTP.Register(n.mux)
+	return nil
+}
+
+// segmentSink is what the LL-HLS streams tell of their segments: the DVR, when on.
+func (n *node) segmentSink() hls.SegmentSink {
+	if n.dvr == nil {
+		return nil
+	}
+	return n.dvr
 }

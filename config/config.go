@@ -41,6 +41,7 @@ type Config struct {
 	SRTPassphrase   string            `yaml:"srt_passphrase"`
 	CORSOrigin      string            `yaml:"cors_origin"`
 	PLIInterval     time.Duration     `yaml:"pli_interval"`
+	JoinCacheAge    time.Duration     `yaml:"join_cache_age"`
 	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
 	LogLevel        string            `yaml:"log_level"`
 	LogFormat       string            `yaml:"log_format"`
@@ -76,6 +77,7 @@ func Defaults() Config {
 		StreamKeys:      map[string]string{},
 		CORSOrigin:      "*",
 		PLIInterval:     500 * time.Millisecond,
+		JoinCacheAge:    time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -116,6 +118,12 @@ func (c *Config) Validate() error {
 		},
 		func() error { return positive("ice-timeout", c.ICETimeout) },
 		func() error { return positive("pli-interval", c.PLIInterval) },
+		func() error {
+			if c.JoinCacheAge < 0 {
+				return fmt.Errorf("join-cache-age %v: must not be negative (0: always request a keyframe)", c.JoinCacheAge)
+			}
+			return nil
+		},
 		func() error { return positive("shutdown-timeout", c.ShutdownTimeout) },
 		func() error {
 			if c.PublisherPolicy != PolicyReject && c.PublisherPolicy != PolicyReplace {

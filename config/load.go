@@ -92,6 +92,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.Var(tokenFlag(&c.RoomTokens), "room-token", "room=token: require Authorization: Bearer token for WHIP/WHEP of that room (repeatable)")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, "Access-Control-Allow-Origin for WHIP/WHEP/API")
 	fs.DurationVar(&c.PLIInterval, "pli-interval", c.PLIInterval, "at most one keyframe request (PLI) per published track per interval")
+	fs.DurationVar(&c.JoinCacheAge, "join-cache-age", c.JoinCacheAge, "a joining WebRTC viewer starts at the track's newest cached keyframe when it is at most this far behind live, else asks for a keyframe (0: always ask; RTMP/SRT rooms always start at the cached one)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")

@@ -42,6 +42,7 @@ room_tokens:
   quiz-1: t0ken
 cors_origin: https://example.com
 pli_interval: 250ms
+join_cache_age: 600ms
 shutdown_timeout: 3s
 log_level: debug
 log_format: json
@@ -82,6 +83,7 @@ func fullConfig() Config {
 		StreamKeys:      map[string]string{},
 		CORSOrigin:      "https://example.com",
 		PLIInterval:     250 * time.Millisecond,
+		JoinCacheAge:    600 * time.Millisecond,
 		ShutdownTimeout: 3 * time.Second,
 		LogLevel:        "debug",
 		LogFormat:       "json",
@@ -313,6 +315,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "udp-read-buffer too small", args: []string{"--udp-read-buffer=1024"}, want: []string{"udp-read-buffer"}},
 		{name: "ice-timeout zero", args: []string{"--ice-timeout=0s"}, want: []string{"ice-timeout"}},
 		{name: "pli-interval negative", yaml: "pli_interval: -1s\n", want: []string{"pli-interval"}},
+		{name: "join-cache-age negative", yaml: "join_cache_age: -1s\n", want: []string{"join-cache-age"}},
 		{name: "shutdown-timeout not a duration", args: []string{"--shutdown-timeout=soon"}, want: []string{"shutdown-timeout"}},
 		{name: "room-token bad room name in file", yaml: "room_tokens:\n  \"bad room\": x\n", want: []string{"room-token", "bad room"}},
 		{name: "room-token room name with slash", args: []string{"--room-token", "a/b=x"}, want: []string{"room-token", "a/b"}},

@@ -31,6 +31,7 @@ type collector struct {
 	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
 	transit, ingestLost                             *prometheus.Desc
 	layer, paused, estimate, probes                 *prometheus.Desc
+	joins                                           *prometheus.Desc
 }
 
 func newCollector(src TotalsSource) *collector {
@@ -55,11 +56,12 @@ func newCollector(src TotalsSource) *collector {
 		paused:      d("viewers_paused", "Video viewers whose bandwidth does not carry even the lowest layer (audio only)."),
 		estimate:    d("viewer_estimate_bits_sum", "Sum of the video viewers' bandwidth estimates in bit/s (divide by viewers for the mean)."),
 		probes:      d("bwe_probe_packets_total", "Packets resent as bandwidth probes."),
+		joins:       d("viewer_joins_total", "Video viewers' starts: at the source's cached keyframe (cache) or at a keyframe asked for (keyframe_request).", "start"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes} {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins} {
 		ch <- d
 	}
 }
@@ -88,6 +90,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.skips, t.Skips)
 	counter(c.ingestLost, t.IngestLost)
 	counter(c.probes, t.Probes)
+	counter(c.joins, t.JoinsFromCache, "cache")
+	counter(c.joins, t.JoinsWithKeyframeRequest, "keyframe_request")
 	gauge(c.paused, t.PausedViewers)
 	ch <- prometheus.MustNewConstMetric(c.estimate, prometheus.GaugeValue, float64(t.EstimateSum))
 	for layer, n := range t.ViewersByLayer {

@@ -176,13 +176,18 @@ func (d *DownTrack) drain() {
 		case verdictTemporalDrop:
 			d.stats.temporalDrops.Add(1)
 		case verdictSend:
-			d.send(dec, payload, n, arrival)
+			d.send(dec, payload, n, arrival, fw.catchingUp())
 		}
+	}
+	if fw.caughtUp() {
+		d.log.Debug("viewer caught up from the cached keyframe", "behind_ms", fw.joinLag.Milliseconds(),
+			"took_ms", time.Since(fw.joinedAt).Milliseconds())
 	}
 }
 
-// send writes one packet the forwarder let through, with its outgoing numbers.
-func (d *DownTrack) send(dec decision, payload []byte, size int, arrival time.Time) {
+// send writes one packet the forwarder let through, with its outgoing numbers. A packet sent
+// to catch up from a cached keyframe (cached) is left out of the transit times.
+func (d *DownTrack) send(dec decision, payload []byte, size int, arrival time.Time, cached bool) {
 	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = dec.seq, dec.ts, d.view.Marker
 	if _, err := d.writer.WriteRTP(&d.hdr, payload); err != nil {
 		d.stats.writeErrors.Add(1)
@@ -191,7 +196,9 @@ func (d *DownTrack) send(dec decision, payload []byte, size int, arrival time.Ti
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(size))
 	d.stats.octets.Add(uint64(len(payload)))
-	d.stats.transit.observe(time.Since(arrival))
+	if !cached {
+		d.stats.transit.observe(time.Since(arrival))
+	}
 }
 
 // followSource moves the viewer towards want (see forwarder.follow) and returns the source
@@ -208,6 +215,13 @@ func (d *DownTrack) followSource(want *UpTrack, now time.Time) *UpTrack {
 	case change == layerSwitched:
 		d.stats.switches.Add(1)
 		d.log.Debug("layer switch", "from", from.rid, "to", want.rid)
+	case change == joinedFromCache:
+		d.stats.joinsFromCache.Add(1)
+		d.log.Debug("viewer starts at the cached keyframe", "rid", want.rid, "behind_ms", d.fw.joinLag.Milliseconds(),
+			"packets", d.fw.joinLive-d.fw.cursor+1)
+	case change == joinedAskingKey:
+		d.stats.joinsAskingKey.Add(1)
+		d.log.Debug("viewer waits for a requested keyframe", "rid", want.rid, "cached_behind_ms", d.fw.joinLag.Milliseconds())
 	}
 	return d.fw.src
 }

@@ -24,12 +24,15 @@ type forwarder struct {
 	pendingSince time.Time // when pending was chosen or last asked for a keyframe
 	pendingFrom  uint64    // the first ring position of pending a switch may start at
 
-	cursor     uint64    // the next ring position of src to look at
-	needKey    bool      // drop until a keyframe starts
-	keyAskedAt time.Time // last keyframe request while waiting for one
-	newEpoch   bool      // the next packet sent starts an epoch of the munger
-	sameSrc    bool      // that epoch continues the previous one's timeline (a skip)
-	missingRun uint64    // packets missing from the ring since the last one sent or dropped
+	cursor     uint64        // the next ring position of src to look at
+	needKey    bool          // drop until a keyframe starts
+	keyAskedAt time.Time     // last keyframe request while waiting for one
+	newEpoch   bool          // the next packet sent starts an epoch of the munger
+	sameSrc    bool          // that epoch continues the previous one's timeline (a skip)
+	missingRun uint64        // packets missing from the ring since the last one sent or dropped
+	joinLive   uint64        // after a start at the cached keyframe, the ring's head then (what is live)
+	joinLag    time.Duration // how far behind live that start was
+	joinedAt   time.Time     // when it was
 
 	allocRank, allocTID int32 // the allocator's layer and temporal cap, as of the last drain
 	tidCap              int32 // temporal cap in effect (changes at base-layer pictures)
@@ -82,9 +85,11 @@ type decision struct {
 type sourceChange uint8
 
 const (
-	sourceKept     sourceChange = iota // the same source (a switch may be pending)
-	sourceSwitched                     // another source (or none) at once
-	layerSwitched                      // another layer, at its keyframe
+	sourceKept      sourceChange = iota // the same source (a switch may be pending)
+	sourceSwitched                      // another source (or none) at once
+	layerSwitched                       // another layer, at its keyframe
+	joinedFromCache                     // a first source, from its cached keyframe
+	joinedAskingKey                     // a first source, at its next keyframe (asked for)
 )
 
 // follow moves the viewer towards want. A video viewer that has a layer keeps it until a
@@ -97,16 +102,20 @@ func (f *forwarder) follow(want *UpTrack, now time.Time) (ask *UpTrack, change s
 		f.pending = nil
 		return nil, sourceKept
 	case want == nil || f.src == nil || !f.isVideo:
-		f.pending = nil
+		f.pending, f.joinLive = nil, 0
 		f.src, f.cursor, f.newEpoch, f.sameSrc = want, 0, true, false
 		f.needKey, f.keyAskedAt = f.isVideo, now
-		return want, sourceSwitched
+		if want == nil || !f.isVideo || f.m.started {
+			return want, sourceSwitched
+		}
+		return f.join(want, now)
 	case f.pending != want:
 		f.pending, f.pendingSince, f.pendingFrom = want, now, want.ring.Head()+1
 		return want, sourceKept
 	}
 	if key := want.ring.LastKeyframe(); key >= f.pendingFrom && key != 0 {
 		f.src, f.cursor, f.newEpoch, f.sameSrc, f.needKey, f.pending = want, key, true, false, false, nil
+		f.joinLive = 0
 		return nil, layerSwitched
 	}
 	if now.Sub(f.pendingSince) > time.Second {
@@ -114,6 +123,34 @@ func (f *forwarder) follow(want *UpTrack, now time.Time) (ask *UpTrack, change s
 		return want, sourceKept // throttled at the uptrack; repeats a lost request
 	}
 	return nil, sourceKept
+}
+
+// join starts a viewer that has had no video yet on src: at src's cached keyframe when it is
+// recent enough (everything from there to live goes out at once, and the viewer goes on in
+// real time), otherwise at src's next keyframe, asked for now.
+func (f *forwarder) join(src *UpTrack, now time.Time) (ask *UpTrack, change sourceChange) {
+	key, lag, ok := src.cachedKeyframe(now)
+	f.joinLag = lag
+	if !ok {
+		return src, joinedAskingKey
+	}
+	f.cursor, f.joinLive, f.joinedAt = key, src.ring.Head(), now
+	return nil, joinedFromCache
+}
+
+// catchingUp reports whether the packet at the cursor is one of those that were already in
+// the ring when the viewer started at the cached keyframe (sent late by design, so their
+// transit says nothing of the SFU's).
+func (f *forwarder) catchingUp() bool { return f.joinLive != 0 && f.cursor <= f.joinLive }
+
+// caughtUp reports, once, that a viewer started at the cached keyframe (at joinedAt) has
+// had every packet that was live then.
+func (f *forwarder) caughtUp() bool {
+	if f.joinLive == 0 || f.catchingUp() {
+		return false
+	}
+	f.joinLive = 0
+	return true
 }
 
 // catchUp places the cursor for a source whose newest packet is head: at head for a fresh

@@ -76,6 +76,7 @@ func newLocalUpTrack(kind string, codec webrtc.RTPCodecParameters, pub rtcpWrite
 	return &UpTrack{
 		kind: kind, codec: codec, ssrc: ssrc, ring: ring, publisher: pub,
 		log: sess.log.With("kind", kind, "ssrc", ssrc), pliInterval: pliInterval,
+		joinLag:  joinLagPolicy{cannotAsk: true}, // the stream's own GOP: viewers start at its keyframes
 		nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),
 	}
 }

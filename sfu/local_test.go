@@ -12,6 +12,7 @@ import (
 
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/internal/testnode"
+	"github.com/glint-video/glint/media"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -54,8 +55,11 @@ func TestLocalPublisherReachesWHEPViewers(t *testing.T) {
 		got, _ := rec.Snapshot("video")
 		return bytes.Equal(got[len(got)-1], testnode.DeltaPayload(42))
 	})
-	if keyframeRequests.Load() == 0 {
-		t.Error("the viewer's join did not ask the local publisher for a keyframe")
+	if got, _ := rec.Snapshot("video"); !media.IsKeyframeStart(video.MimeType, got[0]) {
+		t.Errorf("the viewer's first video packet % x is not a keyframe start", got[0])
+	}
+	if n := keyframeRequests.Load(); n != 0 {
+		t.Errorf("the viewer's join asked the local publisher for %d keyframes; it starts at the cached one", n)
 	}
 	pub.Close()
 	srv.WaitNotLive(t, ctx, "local")

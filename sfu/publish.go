@@ -146,7 +146,7 @@ func (s *SFU) startPublisher(ctx context.Context, sess *Session, me *webrtc.Medi
 
 // receiveTrack runs one published track until it ends.
 func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	up := newUpTrack(track, sess.pc, sess.sfu.opts.PLIInterval, sess.log)
+	up := newUpTrack(track, sess.pc, sess.sfu.opts.PLIInterval, newJoinLagPolicy(sess.sfu.opts.KeyframeCacheAge), sess.log)
 	up.clock = &sess.srcClock
 	sess.mu.Lock()
 	sess.ups = append(sess.ups, up)

@@ -73,6 +73,28 @@ func (r *packetRing) LastKeyframe() uint64 {
 	return r.lastKey
 }
 
+// catchUpRoom is how many packets a viewer starting at a cached keyframe must have left
+// before the ring overwrites its start; the forwarder treats a cursor that close to being
+// overwritten as a ring behind (see forwarder.catchUp).
+const catchUpRoom = 64
+
+// KeyframeEntry returns the newest keyframe's first packet, as a start for a joining viewer,
+// with its arrival time: ok is false when there is none, or when the ring no longer holds it
+// or would overwrite it before a viewer catches up from it. The ring bounds the cache: what
+// followed the keyframe is at most Size() - catchUpRoom packets.
+func (r *packetRing) KeyframeEntry() (extSeq uint64, arrival time.Time, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.lastKey == 0 || r.head-r.lastKey+1+catchUpRoom > uint64(len(r.slots)) {
+		return 0, time.Time{}, false
+	}
+	s := &r.slots[r.lastKey&r.mask]
+	if s.extSeq != r.lastKey || s.n == 0 {
+		return 0, time.Time{}, false
+	}
+	return r.lastKey, s.arrival, true
+}
+
 // moveKeyframeBack makes extSeq, an earlier packet of the newest keyframe that arrived after
 // its later packets, that keyframe's start.
 func (r *packetRing) moveKeyframeBack(extSeq uint64) {

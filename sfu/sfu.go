@@ -28,6 +28,10 @@ type Options struct {
 	Transport        TransportConfig
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
+	// KeyframeCacheAge is how far behind live a joining viewer of a WebRTC publisher may start,
+	// at the newest keyframe in the track's packet cache, instead of asking for a keyframe
+	// (0: 1 s; negative: always ask). RTMP/SRT rooms always start at the cached keyframe.
+	KeyframeCacheAge time.Duration
 	// Directory records which session publishes each room (cluster.Publisher claims);
 	// nil means a cluster.Memory of this SFU alone.
 	Directory cluster.Directory

@@ -67,6 +67,7 @@ type downStats struct {
 	nacksIn, retransmits, plisIn                           atomic.Uint64
 	skips, upstreamNacks, switches, probes, resendsRefused atomic.Uint64
 	temporalDrops                                          atomic.Uint64 // packets above the temporal cap
+	joinsFromCache, joinsAskingKey                         atomic.Uint64 // how video started (sfu/keycache.go)
 	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
 	jitter                                                 atomic.Uint32
 	rttMicros                                              atomic.Uint64
@@ -89,12 +90,16 @@ type TrackStats struct {
 	Skips        uint64  `json:"skips"`
 	// MaxTemporal is the allocator's temporal-layer cap on the allocated layer (VP8 TID; absent:
 	// none), TemporalDrops the packets it dropped.
-	MaxTemporal   *int32  `json:"max_temporal,omitempty"`
-	TemporalDrops uint64  `json:"temporal_drops,omitempty"`
-	FractionLost  float64 `json:"fraction_lost"`
-	RTTMillis     float64 `json:"rtt_ms"`
-	TransitP50Ms  float64 `json:"transit_p50_ms"`
-	TransitP99Ms  float64 `json:"transit_p99_ms"`
+	MaxTemporal   *int32 `json:"max_temporal,omitempty"`
+	TemporalDrops uint64 `json:"temporal_drops,omitempty"`
+	// JoinsFromCache counts video starts at the source's cached keyframe, JoinsWithKeyframeRequest
+	// those that asked the source for a keyframe (the cached one was too old or gone).
+	JoinsFromCache           uint64  `json:"joins_from_cache,omitempty"`
+	JoinsWithKeyframeRequest uint64  `json:"joins_with_keyframe_request,omitempty"`
+	FractionLost             float64 `json:"fraction_lost"`
+	RTTMillis                float64 `json:"rtt_ms"`
+	TransitP50Ms             float64 `json:"transit_p50_ms"`
+	TransitP99Ms             float64 `json:"transit_p99_ms"`
 }
 
 // Stats returns a snapshot of the downtrack's counters.
@@ -108,7 +113,8 @@ func (d *DownTrack) Stats() TrackStats {
 		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
 		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
-		TemporalDrops: d.stats.temporalDrops.Load(),
+		TemporalDrops: d.stats.temporalDrops.Load(), JoinsFromCache: d.stats.joinsFromCache.Load(),
+		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(),
 	}
 	if tid := d.allocTID.Load(); tid < tidAll && d.allocRank.Load() != rankPause {
 		st.MaxTemporal = &tid

@@ -17,6 +17,8 @@ type Totals struct {
 	PausedViewers  int
 	EstimateSum    uint64
 	Probes         uint64
+	// Video viewers' starts: at a cached keyframe, or with a keyframe request to the source.
+	JoinsFromCache, JoinsWithKeyframeRequest uint64
 }
 
 // retiredTotals keeps the counters of closed tracks so totals never go down.
@@ -45,6 +47,8 @@ func addDown(t *Totals, d *DownTrack) {
 	t.PLIsIn += d.stats.plisIn.Load()
 	t.Skips += d.stats.skips.Load()
 	t.Probes += d.stats.probes.Load()
+	t.JoinsFromCache += d.stats.joinsFromCache.Load()
+	t.JoinsWithKeyframeRequest += d.stats.joinsAskingKey.Load()
 	t.TransitSumNs += d.stats.transit.addTo(&t.Transit)
 }
 

@@ -37,6 +37,7 @@ type UpTrack struct {
 	log       *slog.Logger
 
 	pliInterval time.Duration
+	joinLag     joinLagPolicy // how far behind live a joining viewer may start at the cached keyframe
 	pliMu       sync.Mutex
 	lastPLI     time.Time
 	pliPending  bool
@@ -73,7 +74,7 @@ type UpTrack struct {
 	done                                chan struct{}
 }
 
-func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Duration, log *slog.Logger) *UpTrack {
+func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Duration, joinLag joinLagPolicy, log *slog.Logger) *UpTrack {
 	kind := track.Kind().String()
 	size := audioRingSize
 	if kind == "video" {
@@ -83,7 +84,7 @@ func newUpTrack(track *webrtc.TrackRemote, pub rtcpWriter, pliInterval time.Dura
 	return &UpTrack{
 		kind: kind, rid: track.RID(), codec: track.Codec(), ssrc: uint32(track.SSRC()),
 		ring: ring, publisher: pub, log: log.With("kind", kind, "rid", track.RID(), "ssrc", uint32(track.SSRC())),
-		pliInterval: pliInterval, nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),
+		pliInterval: pliInterval, joinLag: joinLag, nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -107,6 +108,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.
 			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
 		},
 		PLIInterval:      cfg.PLIInterval,
+		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
 		Directory:        rooms,
 		Logger:           log,

@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -202,6 +203,9 @@ func TestIngestSurvivesEgressOverload(t *testing.T) {
 		go func() { defer wg.Done(); _, recs[i] = srv.Play(t, ctx, "flood") }()
 	}
 	wg.Wait()
+	if slices.Contains(recs, nil) { // Play failed the test from its goroutine: stop here, not in a nil viewer
+		t.Fatal("not every viewer connected")
+	}
 	pub.SendVideo(t, testnode.KeyframePayload(1), true)
 	for i := 1; i <= burst; i++ {
 		pub.SendVideo(t, testnode.DeltaPayload(i), i%10 == 0)

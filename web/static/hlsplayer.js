@@ -4,6 +4,10 @@
 // Extensions (Safari on iPhone). hls.js is not committed: `make web` copies it from npm into
 // static/vendor/ and the binary embeds it; a binary built without it says so ("run make").
 //
+// The source can change while it plays (setSource): the DVR controls (dvr.js) switch between
+// the LL-HLS live edge and the DVR's plain-HLS playlists (docs/dvr.md); the live edge plays in
+// low-latency mode, the DVR playlists at normal speed from where the viewer seeks.
+//
 // Its state (watch.js puts it in window.glintWatch.hls) is sampled once a second:
 //   latency        hls.latency: seconds behind the live edge of the playlist
 //   glassToGlassMs Date.now() - hls.playingDate: the EXT-X-PROGRAM-DATE-TIME of the frame on
@@ -72,6 +76,21 @@ export class HLSPlayer {
     this.retryTimer = 0;
     this.bytes = 0; // fragment and part bytes loaded
     this.prev = null; // previous sample, for rates
+    this.live = true; // the source is the LL-HLS live edge (not a DVR playlist)
+    this.Hls = null; // the hls.js class, once loaded
+  }
+
+  // setSource plays url instead of the current source, in a new hls.js instance: live = the
+  // LL-HLS live edge (low-latency mode, catching up with the edge), otherwise a DVR playlist
+  // (played at normal speed from its EXT-X-START). Only for hls.js playback.
+  setSource(url, { live }) {
+    this.url = url;
+    this.live = live;
+    this.state.hls.url = String(url);
+    if (!this.Hls || this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.destroy();
+    this.create(this.Hls);
   }
 
   // start plays with the given quality ('auto' | 'h' | 'm' | 'l'); it rejects when hls.js is
@@ -91,6 +110,7 @@ export class HLSPlayer {
     if (this.stopped) return;
     if (!Hls.isSupported()) throw new Error('this browser can play neither WebRTC nor LL-HLS');
     this.state.hls.engine = 'hls.js';
+    this.Hls = Hls;
     this.create(Hls);
   }
 
@@ -98,8 +118,8 @@ export class HLSPlayer {
 
   create(Hls) {
     const hls = (this.hls = new Hls({
-      lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: 1.5, // catch up with the live edge after a stall
+      lowLatencyMode: this.live,
+      maxLiveSyncPlaybackRate: this.live ? 1.5 : 1, // catch up with the live edge after a stall
       backBufferLength: 30,
     }));
     hls.on(Hls.Events.MANIFEST_PARSED, () => {

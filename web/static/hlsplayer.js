@@ -117,11 +117,10 @@ export class HLSPlayer {
   onPlaying = () => this.onChange('live');
 
   create(Hls) {
-    const hls = (this.hls = new Hls({
-      lowLatencyMode: this.live,
-      maxLiveSyncPlaybackRate: this.live ? 1.5 : 1, // catch up with the live edge after a stall
-      backBufferLength: 30,
-    }));
+    const speed = this.live
+      ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } // catch up with the live edge after a stall
+      : { lowLatencyMode: false, maxLiveSyncPlaybackRate: 1 }; // a DVR playlist: where the viewer is
+    const hls = (this.hls = new Hls({ ...speed, backBufferLength: 30 }));
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       this.applyQuality();
       this.video.play().catch(() => {});

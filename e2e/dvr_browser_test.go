@@ -147,8 +147,10 @@ func seekBack(t *testing.T, view *browser) dvrPageState {
 	t.Helper()
 	view.Send("seek-back " + strconv.Itoa(int(dvrSeekBack)))
 	near := func(s dvrPageState) bool { return math.Abs(*s.DVR.BehindS-dvrSeekBack) <= dvrSeekSlop }
-	sought := view.waitDVR(45*time.Second, "the DVR playlist playing ~60 s behind", func(s dvrPageState) bool {
-		return s.DVR.Source == "dvr" && s.playing() && s.Video.FramesDecoded > 0
+	// The first samples after the switch may still show the live edge's last frame: the
+	// DVR's frames are those well behind it.
+	sought := view.waitDVR(45*time.Second, "the DVR playlist playing well behind live", func(s dvrPageState) bool {
+		return s.DVR.Source == "dvr" && s.playing() && s.Video.FramesDecoded > 0 && *s.DVR.BehindS > dvrSeekBack/2
 	})
 	later := view.waitDVR(30*time.Second, "frames advancing 3 s further", func(s dvrPageState) bool {
 		return s.T > sought.T && s.DVR.Source == "dvr" && s.playing() && *s.DVR.PlayingDate >= *sought.DVR.PlayingDate+3000 &&

@@ -267,7 +267,9 @@ export class DVR {
     if (usable && !this.dragging) {
       const end = this.recording ? s.windowEnd : Math.max(s.windowEnd, s.now ?? 0);
       seek.max = String(Math.max(1, Math.round((end - s.windowStart) / 1000)));
-      seek.value = s.playingDate ? String(Math.round((s.playingDate - s.windowStart) / 1000)) : seek.max;
+      // At the live edge the thumb sits at the end: dragging it N s back plays N s behind now.
+      const atEdge = s.source === 'live' && !s.paused;
+      seek.value = s.playingDate && !atEdge ? String(Math.round((s.playingDate - s.windowStart) / 1000)) : seek.max;
       $('dvr-start').textContent = wallClock(s.windowStart);
       $('dvr-end').textContent = this.recording ? wallClock(s.windowEnd) : 'live';
       $('dvr-at').textContent = s.playingDate ? wallClock(s.playingDate) : '–';

@@ -80,16 +80,19 @@ const (
 // DVR. Once the room has ~70 s recorded, Chromium's /watch/{room}?mode=hls plays the LL-HLS
 // live edge, then, through the page's DVR controls as a user would use them:
 //   - drags the seek bar 60 s back: hls.js plays the DVR playlist with the frame on screen
-//     60 s (±5 s) behind the wall clock (EXT-X-PROGRAM-DATE-TIME), and frames advance;
+//     60 s (±5 s) behind the wall clock (EXT-X-PROGRAM-DATE-TIME), and frames advance; 10 s
+//     further back moves the playhead in the same playlist;
 //   - pauses 6 s and resumes where it paused (the date on screen did not move, then moves on);
 //   - presses Live: back on /hls/ with hls.latency under llhlsLatency (2.5 s);
+//   - pauses 6 s at the live edge: it resumes where it paused, from the DVR playlist; Live;
 //   - presses Start over: plays from the recording's first segment;
 //   - presses Clip: the last 30 s become a clip whose MP4 ffprobe decodes, 30 s long within
 //     one GOP (plus half a second of slack for the frame and audio edges);
-//   - the page lists the room's recording.
+//   - the page lists the room's recording;
+//   - a second page plays the recording at ?recording=ID&t=(start + 10 s) from that time.
 //
-// The 60 s seek needs 60 s of recording behind the live edge, so the test lasts about 2.5
-// minutes; the browser starts while the recording grows, to keep it at that.
+// The 60 s seek needs 70 s of recording, so the test lasts about two minutes; the browser
+// starts while the recording grows, to keep it at that.
 func TestDVRWatchPage(t *testing.T) {
 	requireBrowser(t)
 	requireFFmpeg(t)
@@ -113,13 +116,12 @@ func TestDVRWatchPage(t *testing.T) {
 	t.Logf("%.1fs: live at t=%d (%s); recording %s has %.0f s", since(begin), live.T, live.describeHLS(), rec.ID, rec.Duration)
 
 	sought := seekBack(t, view)
-	resumed := pauseResume(t, view, sought)
-
-	view.Send("click dvr-live")
-	back := view.waitDVR(60*time.Second, fmt.Sprintf("back on /hls/ under %.1f s", llhlsLatency), func(s dvrPageState) bool {
-		return s.T > resumed.T && s.DVR.Source == "live" && s.playing() && underLLHLSLatency(s.hlsPageState)
-	})
+	resumed := pauseResume(t, view, sought, "dvr")
+	back := goLive(t, view, resumed)
 	t.Logf("%.1fs: Live at t=%d: %s", since(begin), back.T, back.describeHLS())
+	// A pause at the live edge outlives the LL-HLS window's use: it resumes from the DVR.
+	resumed = pauseResume(t, view, back, "dvr")
+	back = goLive(t, view, resumed)
 
 	startOver(t, view, back, rec)
 	clip := clipLast(t, view)
@@ -137,6 +139,7 @@ func TestDVRWatchPage(t *testing.T) {
 	if res := view.finish(); !res.OK {
 		t.Fatalf("viewer: %s", res.Failure)
 	}
+	catchUp(t, srv, room, rec)
 	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v (want exit status 0)", err)
 	}
@@ -165,11 +168,60 @@ func seekBack(t *testing.T, view *browser) dvrPageState {
 	}
 	t.Logf("seek back: %.1f s behind at t=%d, %.1f s at t=%d (frames %d -> %d), %s", *sought.DVR.BehindS, sought.T,
 		*later.DVR.BehindS, later.T, sought.Video.FramesDecoded, later.Video.FramesDecoded, later.DVR.URL)
-	return later
+
+	// Inside the DVR playlist a seek only moves the playhead (same source URL).
+	view.Send("seek-back 10")
+	further := view.waitDVR(30*time.Second, "10 s further back in the same playlist", func(s dvrPageState) bool {
+		return s.T > later.T && s.playing() && *s.DVR.BehindS > *later.DVR.BehindS+5 &&
+			*s.DVR.PlayingDate > 0 && s.DVR.URL == later.DVR.URL
+	})
+	moved := view.waitDVR(20*time.Second, "playing on there", func(s dvrPageState) bool {
+		return s.T > further.T && s.playing() && *s.DVR.PlayingDate >= *further.DVR.PlayingDate+2000
+	})
+	if want := *later.DVR.BehindS + 10; math.Abs(*moved.DVR.BehindS-want) > 2 {
+		t.Errorf("a second seek back of 10 s: %.1f s behind at t=%d; want %.1f ± 2 s", *moved.DVR.BehindS, moved.T, want)
+	}
+	t.Logf("seek back 10 s more: %.1f s behind at t=%d", *moved.DVR.BehindS, moved.T)
+	return moved
 }
 
-// pauseResume pauses for 6 s and checks that playback resumes where it paused.
-func pauseResume(t *testing.T, view *browser, from dvrPageState) dvrPageState {
+// goLive presses Live and waits for the LL-HLS live edge under llhlsLatency.
+func goLive(t *testing.T, view *browser, from dvrPageState) dvrPageState {
+	t.Helper()
+	view.Send("click dvr-live")
+	return view.waitDVR(60*time.Second, fmt.Sprintf("back on /hls/ under %.1f s", llhlsLatency), func(s dvrPageState) bool {
+		return s.T > from.T && s.DVR.Source == "live" && s.playing() && underLLHLSLatency(s.hlsPageState) &&
+			strings.Contains(s.DVR.URL, "/hls/")
+	})
+}
+
+// catchUp opens the recording in a second page at ?recording=ID&t=(its start + 10 s) and
+// checks that it plays from that wall-clock time.
+func catchUp(t *testing.T, srv *server, room string, rec dvrRecording) {
+	t.Helper()
+	at := rec.Start.Add(10 * time.Second)
+	query := "--query=mode=hls&recording=" + rec.ID + "&t=" + at.UTC().Format(time.RFC3339Nano)
+	view := startBrowser(t, "watch", srv.url("/watch/"+room), 60, query)
+	first := view.waitDVR(45*time.Second, "the recording playing", func(s dvrPageState) bool {
+		return s.DVR.Source == "recording" && s.playing() && s.Video.FramesDecoded > 0
+	})
+	later := view.waitDVR(20*time.Second, "frames advancing", func(s dvrPageState) bool {
+		return s.T > first.T && s.playing() && *s.DVR.PlayingDate >= *first.DVR.PlayingDate+2000
+	})
+	off := (*first.DVR.PlayingDate - float64(at.UnixMilli())) / 1000
+	if off < -1 || off > 4 || !strings.Contains(first.DVR.URL, "/dvr/recordings/"+rec.ID+"/index.m3u8?t=") {
+		t.Errorf("catch-up at %s: playing %s, %.1f s from that time at t=%d; want it within a few seconds",
+			at.Format(time.RFC3339), first.DVR.URL, off, first.T)
+	}
+	t.Logf("catch-up: %.1f s from the time asked at t=%d, on at t=%d", off, first.T, later.T)
+	if res := view.finish(); !res.OK {
+		t.Fatalf("recording viewer: %s", res.Failure)
+	}
+}
+
+// pauseResume pauses for 6 s and checks that playback resumes where it paused, from the
+// source want.
+func pauseResume(t *testing.T, view *browser, from dvrPageState, want string) dvrPageState {
 	t.Helper()
 	view.Send("click dvr-pause")
 	paused := view.waitDVR(15*time.Second, "paused", func(s dvrPageState) bool {
@@ -181,11 +233,13 @@ func pauseResume(t *testing.T, view *browser, from dvrPageState) dvrPageState {
 			*paused.DVR.PlayingDate, still.T, still.DVR.Paused, still.DVR.PlayingDate)
 	}
 	view.Send("click dvr-pause")
-	resumed := view.waitDVR(20*time.Second, "resumed, frames advancing", func(s dvrPageState) bool {
-		return s.T > still.T && s.playing() && *s.DVR.PlayingDate > *paused.DVR.PlayingDate+1000
+	// Resumed: past the paused frame and, having paused 6 s, at least 4 s further behind.
+	resumed := view.waitDVR(30*time.Second, "resumed, frames advancing", func(s dvrPageState) bool {
+		return s.T > still.T && s.DVR.Source == want && s.playing() && *s.DVR.PlayingDate > *paused.DVR.PlayingDate+1000 &&
+			*s.DVR.BehindS >= *from.DVR.BehindS+4
 	})
 	ahead := (*resumed.DVR.PlayingDate - *paused.DVR.PlayingDate) / 1000
-	if ahead > float64(resumed.T-still.T)+2 || *resumed.DVR.BehindS < *from.DVR.BehindS+5 {
+	if ahead > float64(resumed.T-still.T)+2 {
 		t.Errorf("resumed at t=%d %.1f s after the paused frame, %.1f s behind (%.1f s before the pause): want where it paused",
 			resumed.T, ahead, *resumed.DVR.BehindS, *from.DVR.BehindS)
 	}

@@ -297,17 +297,12 @@ func (s *Session) exchange(ctx context.Context, endpoint string) error {
 	if err != nil {
 		return fmt.Errorf("create offer: %w", err)
 	}
-	gathered := webrtc.GatheringCompletePromise(s.pc)
-	if err := s.pc.SetLocalDescription(offer); err != nil {
-		return fmt.Errorf("set local description: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return fmt.Errorf("gathering ICE candidates: %w", ctx.Err())
+	local, err := GatherLocal(ctx, s.pc, offer)
+	if err != nil {
+		return err
 	}
 
-	answer, location, err := s.postOffer(ctx, endpoint, s.pc.LocalDescription().SDP)
+	answer, location, err := s.postOffer(ctx, endpoint, local)
 	if err != nil {
 		return err
 	}
@@ -389,4 +384,20 @@ func (s *Session) authorize(req *http.Request) {
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
+}
+
+// GatherLocal sets desc (an offer or an answer) as pc's local description and waits, until
+// ctx ends, for ICE gathering to complete: WHIP and WHEP exchange whole SDPs, candidates
+// included. It returns the local SDP.
+func GatherLocal(ctx context.Context, pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", fmt.Errorf("gathering ICE candidates: %w", ctx.Err())
+	}
+	return pc.LocalDescription().SDP, nil
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/media"
 )
 
 // rtpTally counts what a pion WHEP viewer receives.
@@ -42,7 +42,7 @@ func (c *rtpTally) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			c.video++
 			c.videoMime = mime
 			if isH264 {
-				for _, typ := range h264NALTypes(pkt.Payload) {
+				for _, typ := range media.H264PayloadNALTypes(pkt.Payload) {
 					c.nalTypes[typ]++
 				}
 			}
@@ -86,35 +86,6 @@ func (c *rtpTally) waitFor(t *testing.T, timeout time.Duration, what string, con
 	}
 }
 
-// h264NALTypes returns the NAL unit types an H.264 RTP payload (RFC 6184) carries: a single NAL
-// unit, each unit of a STAP-A, or the unit a FU-A starts (none for a FU-A continuation).
-func h264NALTypes(payload []byte) []uint8 {
-	if len(payload) == 0 {
-		return nil
-	}
-	switch typ := payload[0] & 0x1f; {
-	case typ >= 1 && typ <= 23:
-		return []uint8{typ}
-	case typ == 24: // STAP-A: [header] then (16-bit size, NAL unit)*
-		var types []uint8
-		for off := 1; off+2 < len(payload); {
-			size := int(binary.BigEndian.Uint16(payload[off:]))
-			off += 2
-			if size == 0 || off+size > len(payload) {
-				break
-			}
-			types = append(types, payload[off]&0x1f)
-			off += size
-		}
-		return types
-	case typ == 28: // FU-A: [indicator][header: S E R type]
-		if len(payload) >= 2 && payload[1]&0x80 != 0 {
-			return []uint8{payload[1] & 0x1f}
-		}
-	}
-	return nil
-}
-
 // playWHEP connects a pion WHEP viewer (loopback only) to whepURL; cleanup closes it (DELETE).
 func playWHEP(t *testing.T, whepURL string) (*client.Session, *rtpTally) {
 	t.Helper()
@@ -134,28 +105,4 @@ func playWHEP(t *testing.T, whepURL string) (*client.Session, *rtpTally) {
 		t.Fatalf("pion WHEP viewer: %v", err)
 	}
 	return sess, tally
-}
-
-func TestH264NALTypes(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		payload []byte
-		want    []uint8
-	}{
-		{"empty", nil, nil},
-		{"single IDR", []byte{0x65, 0x88}, []uint8{5}},
-		{"single non-IDR", []byte{0x41, 0x9a}, []uint8{1}},
-		{"STAP-A SPS PPS", []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce}, []uint8{7, 8}},
-		{"STAP-A truncated", []byte{0x78, 0, 2, 0x67, 0x42, 0, 9, 0x68}, []uint8{7}},
-		{"FU-A start of IDR", []byte{0x7c, 0x85, 0xb8}, []uint8{5}},
-		{"FU-A middle", []byte{0x7c, 0x05, 0xb8}, nil},
-		{"reserved type", []byte{0x1e}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := h264NALTypes(tc.payload)
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("h264NALTypes(% x) = %v, want %v", tc.payload, got, tc.want)
-			}
-		})
-	}
 }

@@ -57,8 +57,7 @@ type bridge struct {
 	// the video pipeline, read by both, so that every rendition and the audio share it.
 	captureOffset atomic.Int64
 	sawVideo      atomic.Bool
-	leadOnce      sync.Once
-	leading       chan struct{} // closed once the leading video rendition has started
+	leading       atomic.Bool // the leading video rendition has started
 	warned        rateLimited
 }
 
@@ -67,7 +66,7 @@ func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo,
 	ctx, cancel := context.WithCancel(ctx)
 	b := &bridge{
 		room: room, log: log.With("room", room), opts: opts, encoder: enc, epoch: time.Now(),
-		cancel: cancel, leading: make(chan struct{}),
+		cancel: cancel,
 		queues: map[string]chan packet{"video": make(chan packet, videoQueue), "audio": make(chan packet, audioQueue)},
 	}
 	b.stream = hls.NewStream(room, opts.HLS, opts.Log)
@@ -139,16 +138,9 @@ func (b *bridge) safePush(kind string, p pipeline, pkt packet, h *media.RTPView)
 
 // leaderStarted notes that the leading video rendition wrote its first sample: audio
 // may start (aligned to its segments).
-func (b *bridge) leaderStarted() { b.leadOnce.Do(func() { close(b.leading) }) }
+func (b *bridge) leaderStarted() { b.leading.Store(true) }
 
-func (b *bridge) isLeading() bool {
-	select {
-	case <-b.leading:
-		return true
-	default:
-		return false
-	}
-}
+func (b *bridge) isLeading() bool { return b.leading.Load() }
 
 // since returns t on the bridge's clock.
 func (b *bridge) since(t time.Time) time.Duration { return t.Sub(b.epoch) }

@@ -164,13 +164,57 @@ func (c *trackClock) spread() float64 {
 // luma over 128), and the number of pictures decoded.
 func h264Flashes(pkts []*rtp.Packet) (flashes []uint32, pictures int, err error) {
 	pkts = inSeqOrder(pkts)
-	start := slices.IndexFunc(pkts, func(p *rtp.Packet) bool { return slices.Contains(nalTypes(p.Payload), media.H264NALSPS) })
+	start := slices.IndexFunc(pkts, func(p *rtp.Packet) bool {
+		return slices.Contains(media.H264PayloadNALTypes(p.Payload), media.H264NALSPS)
+	})
 	if start < 0 {
 		return nil, 0, fmt.Errorf("no SPS in %d video packets", len(pkts))
 	}
+	depack := &codecs.H264Packet{}
+	var aus []ptsAU
+	var au []byte
+	for i, p := range pkts[start:] {
+		b, err := depack.Unmarshal(p.Payload)
+		if err == nil {
+			au = append(au, b...)
+		}
+		last := i == len(pkts)-start-1 || pkts[start+i+1].Timestamp != p.Timestamp
+		if last && len(au) > 0 {
+			aus = append(aus, ptsAU{annexB: au, pts: int64(p.Timestamp)})
+			au = nil
+		}
+	}
+	pictures, err = decodeFlashes(aus, 128, func(pts int64) { flashes = append(flashes, uint32(pts)) })
+	if err != nil {
+		return nil, pictures, err
+	}
+	return flashes, pictures, nil
+}
+
+// ptsAU is an H.264 access unit (Annex-B) and its PTS.
+type ptsAU struct {
+	annexB []byte
+	pts    int64
+}
+
+// decodeFlashes decodes H.264 access units with libav, from the first one with an SPS, and
+// calls onFlash with the PTS of each picture that starts a run of bright pictures (mean
+// luma over threshold). It returns the number of pictures decoded.
+func decodeFlashes(aus []ptsAU, threshold int, onFlash func(pts int64)) (pictures int, err error) {
+	start := slices.IndexFunc(aus, func(au ptsAU) bool {
+		for n := range media.SplitAnnexB(au.annexB) {
+			if len(n) > 0 && n[0]&0x1f == media.H264NALSPS {
+				return true
+			}
+		}
+		return false
+	})
+	if start < 0 {
+		return 0, fmt.Errorf("no SPS in %d access units", len(aus))
+	}
 	dec, err := openDecoder(astiav.CodecIDH264, nil)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	defer dec.close()
 	bright := false
@@ -180,29 +224,19 @@ func h264Flashes(pkts []*rtp.Packet) (flashes []uint32, pictures int, err error)
 		if err != nil {
 			return err
 		}
-		now := luma > 128
+		now := luma > threshold
 		if now && !bright {
-			flashes = append(flashes, uint32(f.Pts()))
+			onFlash(f.Pts())
 		}
 		bright = now
 		return nil
 	}
-	depack := &codecs.H264Packet{}
-	var au []byte
-	for i, p := range pkts[start:] {
-		b, err := depack.Unmarshal(p.Payload)
-		if err == nil {
-			au = append(au, b...)
-		}
-		last := i == len(pkts)-start-1 || pkts[start+i+1].Timestamp != p.Timestamp
-		if last && len(au) > 0 {
-			if err := dec.decode(au, int64(p.Timestamp), onPicture); err != nil {
-				return nil, pictures, err
-			}
-			au = au[:0]
+	for _, au := range aus[start:] {
+		if err := dec.decode(au.annexB, au.pts, onPicture); err != nil {
+			return pictures, err
 		}
 	}
-	return flashes, pictures, nil
+	return pictures, nil
 }
 
 // meanLuma is the mean luma of a decoded picture (every 7th sample of its Y plane).

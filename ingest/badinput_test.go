@@ -26,9 +26,7 @@ import (
 func TestBadInputLeavesOtherStreamsAlone(t *testing.T) {
 	ctx := testkit.Context(t, 90*time.Second)
 	e := newEnv(t, nil)
-	ffmpeg(t, append(source(false), "-c:a", "aac", "-t", "40", "-f", "flv", e.rtmp+"/live/good")...)
-	e.WaitLive(t, ctx, "good")
-	_, v := e.Play(t, ctx, "good")
+	_, v := e.publishAndPlay(t, ctx, "good", false, "-c:a", "aac", "-t", "40", "-f", "flv", e.rtmp+"/live/good")
 	testkit.Eventually(t, ctx, "the good stream at the viewer", func() bool { return frames(v.Packets("video")) >= 15 })
 
 	stalls := make(chan time.Duration, 1)
@@ -96,31 +94,29 @@ func longestStall(ctx context.Context, v *testnode.Received) time.Duration {
 
 // garbageTCP sends random bytes and expects the server to hang up.
 func garbageTCP(t *testing.T, addr string) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer c.Close()
 	junk := make([]byte, 8192)
 	for i := range junk {
 		junk[i] = byte(rand.Uint32())
 	}
 	junk[0] = 3 // get past the version byte into the handshake proper
-	_, _ = c.Write(junk)
-	expectHangup(t, c, "garbage")
+	sendExpectingHangup(t, addr, "garbage", junk)
 }
 
 // truncatedHandshake sends C0 and half of C1, then nothing.
 func truncatedHandshake(t *testing.T, addr string) {
+	sendExpectingHangup(t, addr, "truncated handshake", append([]byte{3}, make([]byte, 700)...))
+}
+
+// sendExpectingHangup connects to addr over TCP, sends b and expects the server to hang up.
+func sendExpectingHangup(t *testing.T, addr, what string, b []byte) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Error(err)
 		return
 	}
 	defer c.Close()
-	_, _ = c.Write(append([]byte{3}, make([]byte, 700)...))
-	expectHangup(t, c, "truncated handshake")
+	_, _ = c.Write(b)
+	expectHangup(t, c, what)
 }
 
 func expectHangup(t *testing.T, c net.Conn, what string) {

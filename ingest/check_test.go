@@ -19,28 +19,6 @@ import (
 	"github.com/glint-video/glint/transcoder"
 )
 
-// nalTypes lists the NAL unit types an RTP H.264 payload starts (a FU-A counts at its start).
-func nalTypes(payload []byte) []uint8 {
-	if len(payload) == 0 {
-		return nil
-	}
-	switch typ := payload[0] & 0x1f; typ {
-	case media.H264NALFUA:
-		if len(payload) > 1 && payload[1]&0x80 != 0 {
-			return []uint8{payload[1] & 0x1f}
-		}
-		return nil
-	case media.H264NALSTAPA:
-		var out []uint8
-		for nal := range media.H264STAPANALs(payload) {
-			out = append(out, nal[0]&0x1f)
-		}
-		return out
-	default:
-		return []uint8{typ}
-	}
-}
-
 // checkH264 checks what a viewer got: an SPS, a PPS and an IDR first, SPS and PPS before
 // every IDR, contiguous sequence numbers, frames in timestamp order (inOrder), packets within
 // the MTU, and a stream ffmpeg decodes to width x height without errors. It returns the
@@ -56,7 +34,7 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 	// several slices (x264's sliced threads) starts with a partial picture: skip to the next
 	// SPS, which ingest sends at the start of every IDR access unit.
 	skip := 0
-	for skip < len(pkts) && !slices.Contains(nalTypes(pkts[skip].Payload), media.H264NALSPS) {
+	for skip < len(pkts) && !slices.Contains(media.H264PayloadNALTypes(pkts[skip].Payload), media.H264NALSPS) {
 		skip++
 	}
 	if skip > 0 && skip < len(pkts) {
@@ -87,7 +65,7 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 		if p.Marker {
 			frames++
 		}
-		for _, typ := range nalTypes(p.Payload) {
+		for _, typ := range media.H264PayloadNALTypes(p.Payload) {
 			if len(first) < 3 && (typ == media.H264NALSPS || typ == media.H264NALPPS || typ == media.H264NALIDR || typ == 1) {
 				first = append(first, typ)
 			}
@@ -195,7 +173,7 @@ func inSeqOrder(pkts []*rtp.Packet) []*rtp.Packet {
 func describe(pkts []*rtp.Packet, n int) string {
 	var b strings.Builder
 	for i, p := range pkts[:min(n, len(pkts))] {
-		fmt.Fprintf(&b, "\n  %d: seq %d ts %d marker %v nal %v len %d", i, p.SequenceNumber, p.Timestamp, p.Marker, nalTypes(p.Payload), len(p.Payload))
+		fmt.Fprintf(&b, "\n  %d: seq %d ts %d marker %v nal %v len %d", i, p.SequenceNumber, p.Timestamp, p.Marker, media.H264PayloadNALTypes(p.Payload), len(p.Payload))
 	}
 	return b.String()
 }
@@ -203,7 +181,7 @@ func describe(pkts []*rtp.Packet, n int) string {
 // decodableFrames counts the frames a viewer got from its first SPS on.
 func decodableFrames(pkts []*rtp.Packet) int {
 	for i, p := range pkts {
-		if slices.Contains(nalTypes(p.Payload), media.H264NALSPS) {
+		if slices.Contains(media.H264PayloadNALTypes(p.Payload), media.H264NALSPS) {
 			return frames(pkts[i:])
 		}
 	}

@@ -89,6 +89,36 @@ func ffmpeg(t *testing.T, args ...string) *testkit.Proc {
 	return testkit.StartProc(t, testkit.ProcOptions{}, append([]string{"ffmpeg"}, args...)...)
 }
 
+// publishAndPlay pushes the test source (bframes: libx264's defaults) to room with ffmpeg,
+// args its audio and output options, waits until the room is live and plays it.
+func (e *env) publishAndPlay(t *testing.T, ctx context.Context, room string, bframes bool, args ...string) (*testkit.Proc, *testnode.Received) {
+	t.Helper()
+	ff := ffmpeg(t, append(source(bframes), args...)...)
+	e.WaitLive(t, ctx, room)
+	_, v := e.Play(t, ctx, room)
+	return ff, v
+}
+
+// pushRoute is one way to push a room with ffmpeg: over RTMP or SRT, with or without B-frames.
+type pushRoute struct {
+	name    string
+	bframes bool
+	url     func(e *env) string
+	format  string // ffmpeg's output format
+}
+
+// pushRoutes are the four ways to push room: RTMP and SRT, each with and without B-frames.
+func pushRoutes(room string) []pushRoute {
+	rtmp := func(e *env) string { return e.rtmp + "/live/" + room }
+	srt := func(e *env) string { return e.srtURL("publish:"+room, "") }
+	return []pushRoute{
+		{"rtmp", false, rtmp, "flv"},
+		{"rtmp b-frames", true, rtmp, "flv"},
+		{"srt", false, srt, "mpegts"},
+		{"srt b-frames", true, srt, "mpegts"},
+	}
+}
+
 // source is the ffmpeg input and H.264 options: 320x240 testsrc2 + 440 Hz sine, 1 s GOP.
 func source(bframes bool) []string {
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",

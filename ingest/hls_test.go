@@ -49,17 +49,7 @@ func hlsHook(t *testing.T) envHook {
 // frames), and ffmpeg -xerror decodes the multivariant playlist.
 func TestHLSFromIngest(t *testing.T) {
 	testkit.RequireTool(t, "ffprobe")
-	for _, tc := range []struct {
-		name    string
-		bframes bool
-		url     func(e *env) string
-		format  string
-	}{
-		{"rtmp", false, func(e *env) string { return e.rtmp + "/live/tv" }, "flv"},
-		{"rtmp b-frames", true, func(e *env) string { return e.rtmp + "/live/tv" }, "flv"},
-		{"srt", false, func(e *env) string { return e.srtURL("publish:tv", "") }, "mpegts"},
-		{"srt b-frames", true, func(e *env) string { return e.srtURL("publish:tv", "") }, "mpegts"},
-	} {
+	for _, tc := range pushRoutes("tv") {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testkit.Context(t, 120*time.Second)
 			e := newEnvWith(t, nil, hlsHook(t))

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asticode/go-astiav"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -267,44 +266,17 @@ func (v *latencyViewer) accessUnits() []receivedAU {
 // flashLatencies decodes the access units, finds the flash pictures that arrived between
 // from and to, and pairs each with the last flash sent before it arrived.
 func flashLatencies(aus []receivedAU, sent []time.Time, from, to time.Time) ([]time.Duration, int, error) {
-	start := slices.IndexFunc(aus, func(au receivedAU) bool {
-		for n := range media.SplitAnnexB(au.annexB) {
-			if len(n) > 0 && n[0]&0x1f == media.H264NALSPS {
-				return true
-			}
-		}
-		return false
-	})
-	if start < 0 {
-		return nil, 0, fmt.Errorf("no SPS in %d access units", len(aus))
-	}
-	dec, err := openDecoder(astiav.CodecIDH264, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer dec.close()
 	arrival := map[int64]time.Time{}
-	var flashAt []time.Time
-	pictures, bright := 0, false
-	for _, au := range aus[start:] {
-		pts := int64(int32(au.ts - aus[start].ts))
+	decoded := make([]ptsAU, len(aus))
+	for i, au := range aus {
+		pts := int64(int32(au.ts - aus[0].ts))
 		arrival[pts] = au.arrival
-		err := dec.decode(au.annexB, pts, func(f *astiav.Frame) error {
-			pictures++
-			luma, err := meanLuma(f)
-			if err != nil {
-				return err
-			}
-			if now := luma > 200; now != bright {
-				if bright = now; now {
-					flashAt = append(flashAt, arrival[f.Pts()])
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, pictures, err
-		}
+		decoded[i] = ptsAU{annexB: au.annexB, pts: pts}
+	}
+	var flashAt []time.Time
+	pictures, err := decodeFlashes(decoded, 200, func(pts int64) { flashAt = append(flashAt, arrival[pts]) })
+	if err != nil {
+		return nil, pictures, err
 	}
 	var out []time.Duration
 	for _, a := range flashAt {

@@ -47,17 +47,7 @@ func (p syncPair) offsetLast() float64 { return p.audioLast - p.videoLast }
 // RTP time, and the last one) as well as through the median of all.
 func TestLipSync(t *testing.T) {
 	const tolerance = 0.040
-	for _, tc := range []struct {
-		name    string
-		bframes bool
-		url     func(e *env) string
-		format  string
-	}{
-		{"rtmp", false, func(e *env) string { return e.rtmp + "/live/sync" }, "flv"},
-		{"rtmp b-frames", true, func(e *env) string { return e.rtmp + "/live/sync" }, "flv"},
-		{"srt", false, func(e *env) string { return e.srtURL("publish:sync", "") }, "mpegts"},
-		{"srt b-frames", true, func(e *env) string { return e.srtURL("publish:sync", "") }, "mpegts"},
-	} {
+	for _, tc := range pushRoutes("sync") {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.bframes && !reencoderReady() {
 				t.Fatal("transcoder.NewReencoder does not open: the re-encode path cannot be tested")

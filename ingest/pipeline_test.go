@@ -100,7 +100,7 @@ func checkSent(t *testing.T, pkts []*rtp.Packet) {
 		if i > 0 && p.Timestamp != pkts[i-1].Timestamp {
 			sps = false // a new access unit
 		}
-		for _, typ := range nalTypes(p.Payload) {
+		for _, typ := range media.H264PayloadNALTypes(p.Payload) {
 			switch typ {
 			case media.H264NALSPS:
 				sps = true

@@ -51,10 +51,8 @@ func checkAudio(t *testing.T, e *env, v *testnode.Received, room string, st Stre
 func TestRTMPToWHEPViewer(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, nil)
-	ff := ffmpeg(t, append(source(false), "-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-t", "30",
-		"-f", "flv", e.rtmp+"/live/cam")...)
-	e.WaitLive(t, ctx, "cam")
-	_, v := e.Play(t, ctx, "cam")
+	ff, v := e.publishAndPlay(t, ctx, "cam", false, "-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-t", "30",
+		"-f", "flv", e.rtmp+"/live/cam")
 	testkit.Eventually(t, ctx, "60 decodable video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 60 })
 	st, ok := e.status("cam")
 	if !ok || st.Protocol != "rtmp" || st.Mode != "passthrough" || !strings.HasPrefix(st.Video, "h264 42") ||
@@ -73,9 +71,7 @@ func TestRTMPToWHEPViewer(t *testing.T) {
 func TestRTMPBFrames(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, nil)
-	ffmpeg(t, append(source(true), "-c:a", "aac", "-t", "30", "-f", "flv", e.rtmp+"/live/bf")...)
-	e.WaitLive(t, ctx, "bf")
-	_, v := e.Play(t, ctx, "bf")
+	_, v := e.publishAndPlay(t, ctx, "bf", true, "-c:a", "aac", "-t", "30", "-f", "flv", e.rtmp+"/live/bf")
 	testkit.Eventually(t, ctx, "40 decodable video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 40 })
 	st, _ := e.status("bf")
 	if reencoderReady() {

@@ -27,7 +27,7 @@ func TestCaptureSEIPassesThrough(t *testing.T) {
 	}
 	var got []time.Time
 	for i, p := range room.packets("video") {
-		if typ := nalTypes(p.Payload); len(typ) == 1 && typ[0] == 6 {
+		if typ := media.H264PayloadNALTypes(p.Payload); len(typ) == 1 && typ[0] == 6 {
 			at, ok := media.ParseCaptureSEI(p.Payload)
 			if !ok {
 				t.Fatalf("packet %d: SEI without a capture time", i)

@@ -17,9 +17,7 @@ func TestSRTToWHEPViewer(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	e := newEnv(t, func(c *Config) { c.Passphrase = testPassphrase })
 	url := e.srtURL("%23!::r=cam,m=publish", "&passphrase="+testPassphrase+"&pbkeylen=16")
-	ff := ffmpeg(t, append(source(false), "-c:a", "libopus", "-b:a", "48k", "-t", "30", "-f", "mpegts", url)...)
-	e.WaitLive(t, ctx, "cam")
-	_, v := e.Play(t, ctx, "cam")
+	ff, v := e.publishAndPlay(t, ctx, "cam", false, "-c:a", "libopus", "-b:a", "48k", "-t", "30", "-f", "mpegts", url)
 	testkit.Eventually(t, ctx, "60 video frames and audio at the viewer", func() bool {
 		return decodableFrames(v.Packets("video")) >= 60 && v.Count("audio") >= 50
 	})

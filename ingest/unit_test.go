@@ -14,7 +14,10 @@ import (
 func parseURLForFuzz(s string) (*url.URL, error) { return url.Parse("rtmp://h" + s) }
 
 func TestRTMPTarget(t *testing.T) {
-	for _, tc := range []struct{ path, room, key, err string }{
+	checkTargets(t, func(path string) (string, string, error) {
+		u, _ := parseURLForFuzz(path)
+		return rtmpTarget(u)
+	}, []targetCase{
 		{"/live/cam?key=K", "cam", "K", ""},
 		{"/live/cam/K", "cam", "K", ""},
 		{"/cam/cam", "cam", "", ""}, // rtmp://host/cam: ffmpeg uses the room as app and stream name
@@ -24,23 +27,11 @@ func TestRTMPTarget(t *testing.T) {
 		{"/live/a.b", "", "", "room \"a.b\""},
 		{"/live/cam/K?key=X", "", "", "both in the path"},
 		{"/live/" + strings.Repeat("r", 65), "", "", "1-64 characters"},
-	} {
-		u, _ := parseURLForFuzz(tc.path)
-		room, key, err := rtmpTarget(u)
-		if tc.err != "" {
-			if !errors.Is(err, ErrBadStreamName) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: %v, want an error with %q", tc.path, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || room != tc.room || key != tc.key {
-			t.Errorf("%s: %q %q %v, want %q %q", tc.path, room, key, err, tc.room, tc.key)
-		}
-	}
+	})
 }
 
 func TestSRTTarget(t *testing.T) {
-	for _, tc := range []struct{ id, room, key, err string }{
+	checkTargets(t, srtTarget, []targetCase{
 		{"publish:cam", "cam", "", ""},
 		{"publish:cam/K", "cam", "K", ""},
 		{"#!::r=cam,m=publish", "cam", "", ""},
@@ -52,16 +43,26 @@ func TestSRTTarget(t *testing.T) {
 		{"read:cam", "", "", "want publish:{room}"},
 		{"", "", "", "want publish:{room}"},
 		{"publish:", "", "", "room \"\""},
-	} {
-		room, key, err := srtTarget(tc.id)
+	})
+}
+
+// targetCase is a stream name and what it must give: room and key, or an ErrBadStreamName
+// whose text contains err.
+type targetCase struct{ name, room, key, err string }
+
+// checkTargets checks parse (rtmpTarget or srtTarget) on each case.
+func checkTargets(t *testing.T, parse func(name string) (room, key string, err error), cases []targetCase) {
+	t.Helper()
+	for _, tc := range cases {
+		room, key, err := parse(tc.name)
 		if tc.err != "" {
 			if !errors.Is(err, ErrBadStreamName) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: %v, want an error with %q", tc.id, err, tc.err)
+				t.Errorf("%q: %v, want an error with %q", tc.name, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || room != tc.room || key != tc.key {
-			t.Errorf("%q: %q %q %v, want %q %q", tc.id, room, key, err, tc.room, tc.key)
+			t.Errorf("%q: %q %q %v, want %q %q", tc.name, room, key, err, tc.room, tc.key)
 		}
 	}
 }

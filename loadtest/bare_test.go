@@ -188,15 +188,10 @@ func checkBareRecorder(t *testing.T, name string, r *bareRecorder, decryptFailur
 // light viewers' (frames with capture times, joins, latency, bitrate), without loss.
 func TestRunBareViewers(t *testing.T) {
 	url := startGlint(t)
-	ctx := testkit.Context(t, 120*time.Second)
-	var progress bytes.Buffer
-	report, err := loadtest.Run(ctx, loadtest.Config{
+	report, _ := runLoadtest(t, loadtest.Config{
 		URL: url, Room: "bare", Viewers: []int{1, 3}, Step: 2 * time.Second, Warmup: time.Second,
-		BitrateKbps: 2500, FPS: 30, ViewerMode: loadtest.ViewerBare, LoopbackOnly: true, Progress: &progress,
+		BitrateKbps: 2500, FPS: 30, ViewerMode: loadtest.ViewerBare,
 	})
-	if err != nil {
-		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
-	}
 	var table bytes.Buffer
 	if err := report.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -211,26 +206,5 @@ func TestRunBareViewers(t *testing.T) {
 		if s.ServerViewers == nil || *s.ServerViewers != want {
 			t.Errorf("bare step %d: server viewers %v, want %d", i, s.ServerViewers, want)
 		}
-	}
-}
-
-// TestRunBareSimulcastLayerCap: bare viewers capped at the lowest simulcast layer through
-// the WHEP layer endpoint get that layer's frames, at its bitrate.
-func TestRunBareSimulcastLayerCap(t *testing.T) {
-	url := startGlint(t)
-	ctx := testkit.Context(t, 120*time.Second)
-	var progress bytes.Buffer
-	report, err := loadtest.Run(ctx, loadtest.Config{
-		URL: url, Room: "baresim", Viewers: []int{2}, Step: 3 * time.Second, Warmup: 2 * time.Second,
-		BitrateKbps: 1600, FPS: 30, Width: 640, Height: 360, Simulcast: true, MaxLayer: "l",
-		ViewerMode: loadtest.ViewerBare, LoopbackOnly: true, Progress: &progress,
-	})
-	if err != nil {
-		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
-	}
-	c := report.Steps[0].WebRTC
-	checkClientStats(t, "bare simulcast", c, 2)
-	if c.BitrateKbps > 400 || c.LossPercent != 0 {
-		t.Errorf("%v kbit/s per viewer capped at layer l (want the l layer's ~150), loss %v%%", c.BitrateKbps, c.LossPercent)
 	}
 }

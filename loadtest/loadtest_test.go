@@ -31,15 +31,10 @@ func startGlint(t *testing.T) string {
 
 func TestRunReportsEveryStep(t *testing.T) {
 	url := startGlint(t)
-	ctx := testkit.Context(t, 120*time.Second)
-	var progress bytes.Buffer
-	report, err := loadtest.Run(ctx, loadtest.Config{
+	report, progress := runLoadtest(t, loadtest.Config{
 		URL: url, Room: "load", Viewers: []int{1, 3}, Step: 2 * time.Second, Warmup: time.Second,
-		BitrateKbps: 2500, FPS: 30, LoopbackOnly: true, Progress: &progress,
+		BitrateKbps: 2500, FPS: 30,
 	})
-	if err != nil {
-		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
-	}
 	if report.Baseline == nil || report.Baseline.ServerCPUPercent <= 0 || report.Baseline.ServerRSSBytes <= 0 {
 		t.Errorf("baseline = %+v, want server CPU and RSS (from /metrics)", report.Baseline)
 	}
@@ -65,8 +60,8 @@ func TestRunReportsEveryStep(t *testing.T) {
 	if len(report.Publishers) != 1 || report.Publishers[0].Keyframes == 0 || report.Publishers[0].Frames == 0 {
 		t.Errorf("publisher report = %+v", report.Publishers)
 	}
-	if lines := strings.Count(progress.String(), "LL-HLS viewers (joined"); lines != 2 {
-		t.Errorf("progress has %d step lines, want 2:\n%s", lines, progress.String())
+	if lines := strings.Count(progress, "LL-HLS viewers (joined"); lines != 2 {
+		t.Errorf("progress has %d step lines, want 2:\n%s", lines, progress)
 	}
 
 	var table, js bytes.Buffer
@@ -90,17 +85,11 @@ func TestRunReportsEveryStep(t *testing.T) {
 // (the in-process server is this process).
 func TestRunLivePublisherFullViewers(t *testing.T) {
 	url := startGlint(t)
-	ctx := testkit.Context(t, 120*time.Second)
-	var progress bytes.Buffer
-	report, err := loadtest.Run(ctx, loadtest.Config{
+	report, _ := runLoadtest(t, loadtest.Config{
 		URL: url, Room: "live", Viewers: []int{2}, Step: 2 * time.Second, Warmup: time.Second,
 		BitrateKbps: 1000, FPS: 30, Width: 640, Height: 360, PublisherMode: loadtest.PublisherLive,
 		ViewerMode: loadtest.ViewerFull, ServerPID: os.Getpid(), MetricsURL: url + "/metrics",
-		LoopbackOnly: true, Progress: &progress,
 	})
-	if err != nil {
-		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
-	}
 	s := report.Steps[0]
 	checkClientStats(t, "live", s.WebRTC, 2)
 	if s.WebRTC.CorruptFrames != 0 {
@@ -114,26 +103,49 @@ func TestRunLivePublisherFullViewers(t *testing.T) {
 	}
 }
 
-// TestRunSimulcastLayerCap publishes three simulcast layers and caps the viewers at the
-// lowest through the WHEP layer endpoint: they get its frames, at its bitrate.
+// TestRunSimulcastLayerCap publishes three simulcast layers and caps the viewers (pion's,
+// then bare ones) at the lowest through the WHEP layer endpoint: they get its frames, at its
+// bitrate.
 func TestRunSimulcastLayerCap(t *testing.T) {
-	url := startGlint(t)
+	for _, tc := range []struct {
+		name, room, mode string
+		noLoss           bool // bare viewers lose nothing on loopback
+	}{
+		{"simulcast", "sim", "", false},
+		{"bare simulcast", "baresim", loadtest.ViewerBare, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := startGlint(t)
+			report, _ := runLoadtest(t, loadtest.Config{
+				URL: url, Room: tc.room, Viewers: []int{2}, Step: 3 * time.Second, Warmup: 2 * time.Second,
+				BitrateKbps: 1600, FPS: 30, Width: 640, Height: 360, Simulcast: true, MaxLayer: "l",
+				ViewerMode: tc.mode,
+			})
+			c := report.Steps[0].WebRTC
+			checkClientStats(t, tc.name, c, 2)
+			// l is 160x90 at 100 kbit/s (h 1600); with Opus a viewer of l gets well under 400.
+			if c.BitrateKbps > 400 {
+				t.Errorf("%v kbit/s per viewer capped at layer l, want the l layer's ~150", c.BitrateKbps)
+			}
+			if tc.noLoss && c.LossPercent != 0 {
+				t.Errorf("loss %v%% of bare viewers capped at layer l, want none", c.LossPercent)
+			}
+		})
+	}
+}
+
+// runLoadtest runs the load test cfg over loopback, for at most two minutes, and returns its
+// report and progress output; the test fails, showing the progress, if Run fails.
+func runLoadtest(t *testing.T, cfg loadtest.Config) (*loadtest.Report, string) {
+	t.Helper()
 	ctx := testkit.Context(t, 120*time.Second)
 	var progress bytes.Buffer
-	report, err := loadtest.Run(ctx, loadtest.Config{
-		URL: url, Room: "sim", Viewers: []int{2}, Step: 3 * time.Second, Warmup: 2 * time.Second,
-		BitrateKbps: 1600, FPS: 30, Width: 640, Height: 360, Simulcast: true, MaxLayer: "l",
-		LoopbackOnly: true, Progress: &progress,
-	})
+	cfg.LoopbackOnly, cfg.Progress = true, &progress
+	report, err := loadtest.Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	c := report.Steps[0].WebRTC
-	checkClientStats(t, "simulcast", c, 2)
-	// l is 160x90 at 100 kbit/s (h 1600); with Opus a viewer of l gets well under 400.
-	if c.BitrateKbps > 400 {
-		t.Errorf("%v kbit/s per viewer capped at layer l, want the l layer's ~150", c.BitrateKbps)
-	}
+	return report, progress.String()
 }
 
 // checkClientStats asserts that every one of want viewers got decodable frames with

@@ -204,6 +204,30 @@ func H264STAPANALs(payload []byte) iter.Seq[[]byte] {
 	}
 }
 
+// H264PayloadNALTypes lists the NAL unit types an H.264 RTP payload carries: a single NAL
+// unit's, each aggregated unit's of a STAP-A, or the type of the unit a FU-A starts. A FU-A
+// continuation and the packet types outside packetization-mode 1 give none.
+func H264PayloadNALTypes(payload []byte) []uint8 {
+	if len(payload) == 0 {
+		return nil
+	}
+	switch typ := payload[0] & nalTypeMask; {
+	case typ >= 1 && typ <= 23:
+		return []uint8{typ}
+	case typ == H264NALSTAPA:
+		var types []uint8
+		for nal := range H264STAPANALs(payload) {
+			types = append(types, nal[0]&nalTypeMask)
+		}
+		return types
+	case typ == H264NALFUA:
+		if len(payload) > 1 && payload[1]&fuStartBit != 0 {
+			return []uint8{payload[1] & nalTypeMask}
+		}
+	}
+	return nil
+}
+
 // splitSTAPA hands on the NAL units of an aggregation packet's body until nal returns
 // false; it reports a body that does not end with a whole NAL unit.
 func splitSTAPA(b []byte, nal func([]byte) bool) error {

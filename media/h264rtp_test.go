@@ -245,3 +245,28 @@ func TestH264STAPANALs(t *testing.T) {
 		break // stopping early must not panic
 	}
 }
+
+func TestH264PayloadNALTypes(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload []byte
+		want    []uint8
+	}{
+		{"empty", nil, nil},
+		{"single IDR", []byte{0x65, 0x88}, []uint8{5}},
+		{"single SPS", []byte{0x67, 0x42}, []uint8{7}},
+		{"single non-IDR", []byte{0x41, 0x9a}, []uint8{1}},
+		{"STAP-A SPS+PPS", []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce}, []uint8{7, 8}},
+		{"STAP-A truncated first unit", []byte{0x78, 0, 9, 0x67}, nil},
+		{"STAP-A truncated second unit", []byte{0x78, 0, 2, 0x67, 0x42, 0, 9, 0x68}, []uint8{7}},
+		{"FU-A start of IDR", []byte{0x7c, 0x85, 0x01}, []uint8{5}},
+		{"FU-A middle", []byte{0x7c, 0x05, 0x01}, nil},
+		{"FU-A too short", []byte{0x7c}, nil},
+		{"reserved type", []byte{0x1e}, nil},
+	}
+	for _, tt := range tests {
+		if got := H264PayloadNALTypes(tt.payload); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: H264PayloadNALTypes(% x) = %v, want %v", tt.name, tt.payload, got, tt.want)
+		}
+	}
+}

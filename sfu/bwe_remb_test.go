@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -231,34 +232,16 @@ func newREMBOnlyPeer(t *testing.T, mux ice.UDPMux) *webrtc.PeerConnection {
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := errors.Join(webrtc.ConfigureNack(me, ir), webrtc.ConfigureRTCPReports(ir)); err != nil {
 		t.Fatal(err)
 	}
 	se := testkit.LoopbackSettingEngine()
 	se.SetICEUDPMux(mux)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pc
-}
-
-func TestBWERembOnlyViewersSettleAndClimbBack(t *testing.T) {
-	testRembOnlyViewers(t, fullRate)
-}
-
-func TestLowRateBWERembOnlyViewersSettleAndClimbBack(t *testing.T) {
-	testRembOnlyViewers(t, lowRate)
+	return newPeer(t, me, ir, se)
 }
 
 func testRembOnlyViewers(t *testing.T, r bweRate) {
-	ctx := testkit.Context(t, 120*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	startSizedSimulcast(t, ctx, srv, "remb", r.layerBytes())
-	time.Sleep(1200 * time.Millisecond) // layer bitrates are measured over a second
+	ctx, srv := startMeasuredSimulcast(t, 120*time.Second, "remb", r)
 
 	fast := rembViewer(t, ctx, srv.WHEP("remb"), 0)
 	// 250 kbit/s at either rate: from a slower link the REMB rule climbs back too slowly.

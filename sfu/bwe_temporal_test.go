@@ -120,14 +120,6 @@ func inspectTemporal(rec *testnode.Received, from int) temporalView {
 	return v
 }
 
-func TestBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
-	testTemporalLayers(t, fullRate)
-}
-
-func TestLowRateBWETemporalLayersAreAFinerStepBelowTheLayer(t *testing.T) {
-	testTemporalLayers(t, lowRate)
-}
-
 func testTemporalLayers(t *testing.T, r bweRate) {
 	ctx := testkit.Context(t, 120*time.Second)
 	srv := testnode.Start(t, testnode.Options{})

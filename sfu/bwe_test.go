@@ -91,9 +91,9 @@ func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*s
 }
 
 // bweRate scales a bandwidth-estimation scenario. The full rate runs without the race
-// detector only (scripts/test.sh: TestBWE*): the race detector slows packet handling
+// detector only (scripts/test.sh: TestBWE): the race detector slows packet handling
 // several-fold, which the delay-based estimator reads as congestion. The low rate
-// (TestLowRateBWE*, in the race pass) sends half the bytes (the packet overhead does not
+// (TestLowRateBWE, in the race pass) sends half the bytes (the packet overhead does not
 // scale, so a smaller share would not fit the layers), through links scaled alike unless a
 // scenario says why not, and keeps the checks that still hold under the race detector: the
 // allocator takes a limited viewer off the top layer (or pauses its video) and back when
@@ -102,14 +102,38 @@ func shapedViewer(t *testing.T, ctx context.Context, url string, kbps int64) (*s
 // viewer on the very layer its link carries, layers that stay put once settled, and how
 // much video flows.
 type bweRate struct {
-	scale  float64 // of the full rate's frame sizes and link limits
-	strict bool    // the full-rate checks
+	scale   float64       // of the full rate's frame sizes and link limits
+	strict  bool          // the full-rate checks
+	lossFor time.Duration // how long the loss scenario drops packets
 }
 
 var (
-	fullRate = bweRate{scale: 1, strict: true}
-	lowRate  = bweRate{scale: 0.5}
+	fullRate = bweRate{scale: 1, strict: true, lossFor: 30 * time.Second}
+	lowRate  = bweRate{scale: 0.5, lossFor: 10 * time.Second}
 )
+
+// bweScenarios run at both rates, each a subtest of TestBWE (the full rate) and of
+// TestLowRateBWE (the low rate).
+var bweScenarios = []struct {
+	name string
+	run  func(*testing.T, bweRate)
+}{
+	{"ViewersSettleOnTheLayerTheirBandwidthCarries", testViewersSettle},
+	{"VideoPausesWhenEvenTheLowestLayerDoesNotFitAndAudioGoesOn", testVideoPauses},
+	{"RembOnlyViewersSettleAndClimbBack", testRembOnlyViewers},
+	{"TemporalLayersAreAFinerStepBelowTheLayer", testTemporalLayers},
+	{"FivePercentLossIsRepaired", testFivePercentLoss},
+}
+
+func TestBWE(t *testing.T) { runBWEScenarios(t, fullRate) }
+
+func TestLowRateBWE(t *testing.T) { runBWEScenarios(t, lowRate) }
+
+func runBWEScenarios(t *testing.T, r bweRate) {
+	for _, sc := range bweScenarios {
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, r) })
+	}
+}
 
 // kbps scales a full-rate link limit.
 func (r bweRate) kbps(full int64) int64 { return int64(float64(full) * r.scale) }
@@ -122,6 +146,17 @@ func (r bweRate) layerBytes() map[string]int {
 		sizes[rid] = int(float64(full) * r.scale)
 	}
 	return sizes
+}
+
+// startMeasuredSimulcast starts a node whose room is published at rate r, and waits until
+// the SFU has measured the layers' bitrates (over a second).
+func startMeasuredSimulcast(t *testing.T, timeout time.Duration, room string, r bweRate) (context.Context, *testnode.Node) {
+	t.Helper()
+	ctx := testkit.Context(t, timeout)
+	srv := testnode.Start(t, testnode.Options{})
+	startSizedSimulcast(t, ctx, srv, room, r.layerBytes())
+	time.Sleep(1200 * time.Millisecond)
+	return ctx, srv
 }
 
 // startSizedSimulcast publishes room as a three-layer VP8 simulcast encoder would, frames
@@ -162,19 +197,8 @@ func sizedFrame(n int, rid string, size int, key bool) [][]byte {
 	return packets
 }
 
-func TestBWEViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
-	testViewersSettle(t, fullRate)
-}
-
-func TestLowRateBWEViewersSettleOnTheLayerTheirBandwidthCarries(t *testing.T) {
-	testViewersSettle(t, lowRate)
-}
-
 func testViewersSettle(t *testing.T, r bweRate) {
-	ctx := testkit.Context(t, 90*time.Second)
-	srv := testnode.Start(t, testnode.Options{})
-	startSizedSimulcast(t, ctx, srv, "bwe", r.layerBytes())
-	time.Sleep(1200 * time.Millisecond) // layer bitrates are measured over a second
+	ctx, srv := startMeasuredSimulcast(t, 90*time.Second, "bwe", r)
 
 	_, fast, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 0)
 	midLink, mid, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), r.kbps(800))
@@ -187,13 +211,28 @@ func testViewersSettle(t *testing.T, r bweRate) {
 		_, slow, _ := shapedViewer(t, ctx, srv.WHEP("bwe"), 250)
 		testkit.Eventually(t, ctx, "800 kbit/s viewer on m", on(mid, "m"))
 		testkit.Eventually(t, ctx, "250 kbit/s viewer on l", on(slow, "l"))
-		t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
-		for range 15 { // stays there: sample for 3 s
+		t.Logf("on their layers after %v", time.Since(start).Round(100*time.Millisecond))
+		// Settled: all three hold their layers for 3 s in a row (sampled every 200 ms). One
+		// move is tolerated and logged — a scheduling stall on a loaded machine reads as
+		// congestion to the delay-based estimator — but the viewers must settle again
+		// within 15 s, and a second move fails.
+		held, moves := 0, 0
+		for deadline := time.Now().Add(15 * time.Second); held < 15; {
 			time.Sleep(200 * time.Millisecond)
-			if lastLayer(fast) != 'h' || lastLayer(mid) != 'm' || lastLayer(slow) != 'l' {
-				t.Fatalf("layers moved after settling: %c %c %c", lastLayer(fast), lastLayer(mid), lastLayer(slow))
+			if lastLayer(fast) == 'h' && lastLayer(mid) == 'm' && lastLayer(slow) == 'l' {
+				held++
+				continue
+			}
+			if held > 0 {
+				moves++
+				t.Logf("layers moved after %d samples on them: %c %c %c", held, lastLayer(fast), lastLayer(mid), lastLayer(slow))
+			}
+			held = 0
+			if moves > 1 || time.Now().After(deadline) {
+				t.Fatalf("layers did not settle (%d moves): %c %c %c", moves, lastLayer(fast), lastLayer(mid), lastLayer(slow))
 			}
 		}
+		t.Logf("settled after %v", time.Since(start).Round(100*time.Millisecond))
 	} else {
 		// At low rates the estimate of a limited link swings between l and m, and a
 		// slower link than this one would hold no layer steadily: the check is that the
@@ -205,14 +244,6 @@ func testViewersSettle(t *testing.T, r bweRate) {
 	lifted := time.Now()
 	testkit.Eventually(t, ctx, "the limited viewer back on h after the limit is lifted", on(mid, "h"))
 	t.Logf("climbed back to h %v after the limit was lifted", time.Since(lifted).Round(100*time.Millisecond))
-}
-
-func TestBWEVideoPausesWhenEvenTheLowestLayerDoesNotFitAndAudioGoesOn(t *testing.T) {
-	testVideoPauses(t, fullRate)
-}
-
-func TestLowRateBWEVideoPausesWhenEvenTheLowestLayerDoesNotFitAndAudioGoesOn(t *testing.T) {
-	testVideoPauses(t, lowRate)
 }
 
 func testVideoPauses(t *testing.T, r bweRate) {

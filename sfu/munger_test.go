@@ -100,23 +100,14 @@ func TestMungerSourceOf(t *testing.T) {
 		aw = append(aw, wantOut{1000 + i, 3000 * uint32(i)})
 	}
 	feed(t, &m, 1<<16+1000, false, a, aw)
-	for _, tc := range []struct {
-		out  uint16
-		want uint64
-		ok   bool
-	}{
+	checkSourceOf(t, &m, "epoch A", []sourceOfCase{
 		{1000, 1<<16 + 1000, true},
 		{1005, 1<<16 + 1005, true},
 		{1009, 1<<16 + 1009, true},
 		{999, 0, false},  // before the epoch
 		{1010, 0, false}, // not sent yet
 		{60000, 0, false},
-	} {
-		got, ok := m.sourceOf(tc.out)
-		if ok != tc.ok || (ok && got != tc.want) {
-			t.Errorf("epoch A: sourceOf(%d) = %d, %v; want %d, %v", tc.out, got, ok, tc.want, tc.ok)
-		}
-	}
+	})
 	// Epoch B: source 7<<16+200.. sent as 1010..1014.
 	var b []pkt
 	var bw []wantOut
@@ -137,20 +128,29 @@ func TestMungerSourceOf(t *testing.T) {
 	if bw[0].seq != 1010 || bw[4].seq != 1014 {
 		t.Fatalf("epoch B sent %v, want 1010..1014", bw)
 	}
-	for _, tc := range []struct {
-		out  uint16
-		want uint64
-		ok   bool
-	}{
+	checkSourceOf(t, &m, "epoch B", []sourceOfCase{
 		{1010, 7<<16 + 200, true},
 		{1014, 7<<16 + 204, true},
 		{1009, 0, false}, // epoch A
 		{1000, 0, false},
 		{1015, 0, false},
-	} {
+	})
+}
+
+// sourceOfCase is what sourceOf(out) must answer: the source sequence number, or !ok.
+type sourceOfCase struct {
+	out  uint16
+	want uint64
+	ok   bool
+}
+
+// checkSourceOf checks m.sourceOf for each case; what names the epoch in the failures.
+func checkSourceOf(t *testing.T, m *munger, what string, cases []sourceOfCase) {
+	t.Helper()
+	for _, tc := range cases {
 		got, ok := m.sourceOf(tc.out)
 		if ok != tc.ok || (ok && got != tc.want) {
-			t.Errorf("epoch B: sourceOf(%d) = %d, %v; want %d, %v", tc.out, got, ok, tc.want, tc.ok)
+			t.Errorf("%s: sourceOf(%d) = %d, %v; want %d, %v", what, tc.out, got, ok, tc.want, tc.ok)
 		}
 	}
 }

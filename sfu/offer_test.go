@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -257,11 +258,8 @@ func TestParseOffer(t *testing.T) {
 			if err == nil {
 				t.Fatalf("parseOffer succeeded, want error %q", tt.wantErr)
 			}
-			var sdpErr *SDPError
-			if !errors.As(err, &sdpErr) {
-				t.Fatalf("error %v is %T, want *SDPError (answered 400)", err, err)
-			}
-			if !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+			checkSDPError(t, err, math.MaxInt)
+			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error %q, want one line containing %q", err, tt.wantErr)
 			}
 		})
@@ -335,5 +333,18 @@ func TestParseOfferPion(t *testing.T) {
 				t.Error("pion's video rtx formats were not mapped")
 			}
 		})
+	}
+}
+
+// checkSDPError fails t unless err is an *SDPError (answered 400) of one line of at most
+// maxLen bytes.
+func checkSDPError(t *testing.T, err error, maxLen int) {
+	t.Helper()
+	var sdpErr *SDPError
+	if !errors.As(err, &sdpErr) {
+		t.Fatalf("error %v is %T, want *SDPError (answered 400)", err, err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > maxLen {
+		t.Fatalf("error is not one line of at most %d bytes: %q", maxLen, msg)
 	}
 }

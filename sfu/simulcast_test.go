@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"strings"
@@ -26,24 +27,26 @@ func simulcastPublisher(t *testing.T, ctx context.Context, url string) map[strin
 	return layers
 }
 
+// newPeer is a pion PeerConnection of me, ir and se.
+func newPeer(t *testing.T, me *webrtc.MediaEngine, ir *interceptor.Registry, se webrtc.SettingEngine) *webrtc.PeerConnection {
+	t.Helper()
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
 // simulcastPublisherPLI also reports, per layer, whether a keyframe was asked for (PLI).
 func simulcastPublisherPLI(t *testing.T, ctx context.Context, url string) (map[string]*webrtc.TrackLocalStaticRTP, map[string]*atomic.Bool) {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if err := errors.Join(me.RegisterDefaultCodecs(), webrtc.RegisterDefaultInterceptors(me, ir),
+		webrtc.ConfigureSimulcastExtensionHeaders(me)); err != nil {
 		t.Fatal(err)
 	}
-	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(testkit.LoopbackSettingEngine())).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newPeer(t, me, ir, testkit.LoopbackSettingEngine())
 	t.Cleanup(func() { _ = pc.Close() })
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	layers := map[string]*webrtc.TrackLocalStaticRTP{}

@@ -79,12 +79,7 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 	if err := errors.Join(me.RegisterCodec(video, webrtc.RTPCodecTypeVideo), me.RegisterCodec(audio, webrtc.RTPCodecTypeAudio)); err != nil {
 		t.Fatal(err)
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
-		webrtc.WithSettingEngine(testkit.LoopbackSettingEngine()))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newPeer(t, me, &interceptor.Registry{}, testkit.LoopbackSettingEngine())
 	p := &srPublisher{pc: pc, t0: time.Now(), tm: tm, vbase: rand.Uint32(), abase: rand.Uint32(),
 		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 	t.Cleanup(p.close)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -18,7 +17,7 @@ import (
 // than 2 s restarts the timeline there (logged). AAC output PTS start one frame earlier, the
 // encoder's priming. Not safe for concurrent use.
 type AudioConverter struct {
-	mu       sync.Mutex
+	guard    guard // Convert, Close
 	from, to string
 	log      *slog.Logger
 	dec, enc *audioCodec
@@ -32,7 +31,6 @@ type AudioConverter struct {
 	anchorSample         int64         // encoder sample index at anchor
 	inSamples            int64         // decoded samples (decoder rate) since anchor
 	outSamples           int64         // samples sent to the encoder, ever
-	closed               bool
 	bad                  rateLimitedLog
 }
 
@@ -158,11 +156,10 @@ func openAudioEncoder(codec string, rate, channels, kbps int) (*audioCodec, erro
 // Convert feeds one input frame (PTS set) and returns the output frames it completed.
 // A corrupt frame is dropped and logged (nil error).
 func (a *AudioConverter) Convert(in Encoded) ([]Encoded, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return nil, ErrClosed
+	if err := a.guard.enter(); err != nil {
+		return nil, err
 	}
+	defer a.guard.leave()
 	if a.started {
 		expect := a.anchor + samplesToDuration(a.inSamples, a.dec.cc.SampleRate())
 		if d := in.PTS - expect; d > audioJumpLimit || d < -audioJumpLimit {
@@ -274,19 +271,15 @@ func (a *AudioConverter) OutputFormat() (sampleRate, channels int) { return a.ou
 
 // Close frees every libav object. Safe to call more than once.
 func (a *AudioConverter) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return nil
-	}
-	a.closed = true
-	a.dec.close()
-	a.enc.close()
-	if a.filter != nil {
-		a.filter.close()
-	}
-	a.inFrame.Free()
-	a.outFrame.Free()
+	a.guard.close(func() {
+		a.dec.close()
+		a.enc.close()
+		if a.filter != nil {
+			a.filter.close()
+		}
+		a.inFrame.Free()
+		a.outFrame.Free()
+	})
 	return nil
 }
 

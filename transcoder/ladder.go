@@ -19,7 +19,7 @@ import (
 // segment boundaries; outputs are delivered through LadderConfig.Output.
 // Push and Close must not be called concurrently; Rungs and Active may be called any time.
 type Ladder struct {
-	mu    sync.Mutex // Push, Close
+	guard guard // Push, Flush, Close
 	cfg   LadderConfig
 	log   *slog.Logger
 	dec   *videoDecoder  // nil when every rung is a passthrough
@@ -33,7 +33,6 @@ type Ladder struct {
 	parallel bool
 	offCPU   time.Duration // CPU time of rungs run on other threads in the current Push
 	bad      rateLimitedLog
-	closed   bool
 
 	stateMu sync.Mutex // active, sizes
 	active  []bool
@@ -130,11 +129,10 @@ func fillLadderDefaults(cfg *LadderConfig) error {
 // nil is returned. The returned error is for failures that end the ladder (ErrClosed, an
 // encoder that cannot open).
 func (l *Ladder) Push(in Encoded) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
+	if err := l.guard.enter(); err != nil {
+		return err
 	}
+	defer l.guard.leave()
 	key := isKeyframe(l.cfg.SourceCodec, in)
 	m := frameMeta{pts: in.PTS, dur: in.Duration}
 	if l.clock.followSource {
@@ -219,11 +217,10 @@ func (l *Ladder) encodePicture(src *astiav.Frame, m frameMeta) error {
 // Flush outputs the pictures the decoder still holds back for reordering (B-frame sources);
 // call it at the end of a stream. The ladder then waits for a keyframe to start again.
 func (l *Ladder) Flush() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
+	if err := l.guard.enter(); err != nil {
+		return err
 	}
+	defer l.guard.leave()
 	if l.dec == nil {
 		return nil
 	}
@@ -332,19 +329,15 @@ func (l *Ladder) setSize(i, w, h int) {
 // Close frees every libav object; pictures still inside the decoder are discarded. Safe to
 // call more than once.
 func (l *Ladder) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil
-	}
-	l.closed = true
-	if l.dec != nil {
-		l.dec.close()
-	}
-	for _, r := range l.encs {
-		if r != nil {
-			r.close()
+	l.guard.close(func() {
+		if l.dec != nil {
+			l.dec.close()
 		}
-	}
+		for _, r := range l.encs {
+			if r != nil {
+				r.close()
+			}
+		}
+	})
 	return nil
 }

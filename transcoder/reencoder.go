@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 // must not be called concurrently with itself or Close; RequestKeyframe may be called from
 // any goroutine.
 type Reencoder struct {
-	mu     sync.Mutex
+	guard  guard // Push, Flush, Close
 	cfg    ReencoderConfig
 	log    *slog.Logger
 	dec    *videoDecoder
@@ -25,7 +24,6 @@ type Reencoder struct {
 	keyReq atomic.Bool
 	bad    rateLimitedLog
 	out    []Encoded
-	closed bool
 }
 
 // NewReencoder opens the decoder; the encoder opens on the first picture (source size).
@@ -56,11 +54,10 @@ func NewReencoder(cfg ReencoderConfig) (*Reencoder, error) {
 // Each output carries the PTS of its source picture, with DTS equal to PTS. Input before the
 // first IDR is skipped; a corrupt access unit is dropped and logged (nil error).
 func (r *Reencoder) Push(in Encoded) ([]Encoded, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, ErrClosed
+	if err := r.guard.enter(); err != nil {
+		return nil, err
 	}
+	defer r.guard.leave()
 	r.out = nil
 	corrupt, err := r.dec.decode(in, frameMeta{pts: in.PTS, dur: in.Duration}, r.encodePicture)
 	if corrupt != nil {
@@ -84,11 +81,10 @@ func (r *Reencoder) encodePicture(src *astiav.Frame, m frameMeta) error {
 
 // Flush returns the pictures the decoder still holds back for reordering (end of stream).
 func (r *Reencoder) Flush() ([]Encoded, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, ErrClosed
+	if err := r.guard.enter(); err != nil {
+		return nil, err
 	}
+	defer r.guard.leave()
 	r.out = nil
 	if err := r.dec.drain(r.encodePicture); err != nil {
 		return r.out, fmt.Errorf("transcoder: reencoder flush: %w", err)
@@ -101,13 +97,9 @@ func (r *Reencoder) RequestKeyframe() { r.keyReq.Store(true) }
 
 // Close frees every libav object. Safe to call more than once.
 func (r *Reencoder) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil
-	}
-	r.closed = true
-	r.dec.close()
-	r.enc.close()
+	r.guard.close(func() {
+		r.dec.close()
+		r.enc.close()
+	})
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
@@ -47,6 +48,25 @@ var contentTypes = map[string]string{
 // made from a blob: URL.
 const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
 	"worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
+
+// pages are the HTML pages, each rendered once from pages/layout.html (the head, the header
+// and the room pages' player, which every page shares) and the page's own file (its heading
+// and contents).
+var pages = map[string]page{
+	"pages/index.html":   {Script: "index.js"},
+	"pages/watch.html":   {Up: "../", Script: "watch.js", Room: true},
+	"pages/publish.html": {Up: "../", Script: "publish.js", Room: true},
+}
+
+// page is what the layout needs to know of a page.
+type page struct {
+	Up     string // from the page's URL back to the root
+	Script string // its module under /static/
+	Room   bool   // a room page: the room's name and a status badge in the header, and the player
+}
+
+// layout is the frame the pages fill; it is not served itself.
+const layout = "pages/layout.html"
 
 // asset is one embedded file, ready to serve.
 type asset struct {
@@ -110,14 +130,15 @@ func serve(w http.ResponseWriter, r *http.Request, a *asset) {
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.data))
 }
 
-// loadAssets reads every file of fsys and computes its ETag and Content-Type.
+// loadAssets reads every file of fsys (rendering the pages into their layout) and computes
+// its ETag and Content-Type.
 func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 	assets := map[string]*asset{}
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || name == layout {
 			return err
 		}
-		data, err := fs.ReadFile(fsys, name)
+		data, err := readAsset(fsys, name)
 		if err != nil {
 			return err
 		}
@@ -138,4 +159,21 @@ func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 		return nil, fmt.Errorf("web: embedded files: %w", err)
 	}
 	return assets, nil
+}
+
+// readAsset reads one file of fsys; a page is rendered into the layout.
+func readAsset(fsys fs.FS, name string) ([]byte, error) {
+	page, ok := pages[name]
+	if !ok {
+		return fs.ReadFile(fsys, name)
+	}
+	t, err := template.ParseFS(fsys, layout, name)
+	if err != nil {
+		return nil, fmt.Errorf("page %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, "page", page); err != nil {
+		return nil, fmt.Errorf("page %s: %w", name, err)
+	}
+	return b.Bytes(), nil
 }

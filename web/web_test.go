@@ -275,6 +275,24 @@ func TestWithoutHLSPlayer(t *testing.T) {
 	}
 }
 
+// TestPagesAreRendered: each page is its layout filled in, with no template text left.
+func TestPagesAreRendered(t *testing.T) {
+	assets, err := loadAssets(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if assets[layout] != nil {
+		t.Errorf("%s is an asset: the layout is not served", layout)
+	}
+	for name := range pages {
+		html := string(assets[name].data)
+		if !strings.HasPrefix(html, "<!doctype html>\n") || !strings.HasSuffix(html, "</body>\n</html>\n") ||
+			strings.Contains(html, "{{") || strings.Count(html, "<header>") != 1 || strings.Count(html, "<main") != 1 {
+			t.Errorf("%s is not one whole page:\n%s", name, html)
+		}
+	}
+}
+
 // TestWatchPageDVRControls: the watch page carries the DVR controls (seek bar, pause, live,
 // start over, clip) and the recordings list, also with ?recording= and ?t=; their scripts are
 // embedded, served as JavaScript with ETags and loaded from watch.js (no inline code, which

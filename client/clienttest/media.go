@@ -53,35 +53,6 @@ func (s *Server) addSyntheticTracks(pc *webrtc.PeerConnection) error {
 	return nil
 }
 
-// H264NALTypes lists the NAL unit types an H.264 RTP payload (RFC 6184)
-// carries: the unit itself, each unit of a STAP-A, or the unit a FU-A
-// starts (continuation fragments give none).
-func H264NALTypes(payload []byte) []uint8 {
-	if len(payload) == 0 {
-		return nil
-	}
-	switch t := payload[0] & 0x1f; t {
-	case 24: // STAP-A: 16-bit size, then the unit
-		var types []uint8
-		for rest := payload[1:]; len(rest) > 2; {
-			size := int(rest[0])<<8 | int(rest[1])
-			if size == 0 || len(rest) < 2+size {
-				break
-			}
-			types = append(types, rest[2]&0x1f)
-			rest = rest[2+size:]
-		}
-		return types
-	case 28: // FU-A: the start bit marks the first fragment
-		if len(payload) < 2 || payload[1]&0x80 == 0 {
-			return nil
-		}
-		return []uint8{payload[1] & 0x1f}
-	default:
-		return []uint8{t}
-	}
-}
-
 // newLoopbackPeerConnection is a pion peer with default codecs and
 // interceptors that only uses 127.0.0.1 host candidates.
 func newLoopbackPeerConnection() (*webrtc.PeerConnection, error) {

@@ -17,6 +17,9 @@ import (
 	"testing"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/media"
 )
 
 // Config changes how the server answers.
@@ -301,12 +304,7 @@ func (s *Server) startSession(id, proto, offer string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create answer: %w", err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return "", fmt.Errorf("set local description: %w", err)
-	}
-	<-gathered
-	return pc.LocalDescription().SDP, nil
+	return client.GatherLocal(context.Background(), pc, answer)
 }
 
 // goTracked runs fn in a goroutine that Close waits for, unless closed.
@@ -335,7 +333,7 @@ func (s *Server) countPackets(track *webrtc.TrackRemote) {
 		s.mu.Lock()
 		s.packets[mime]++
 		if isH264 {
-			for _, t := range H264NALTypes(pkt.Payload) {
+			for _, t := range media.H264PayloadNALTypes(pkt.Payload) {
 				s.nalTypes[t]++
 			}
 		}

@@ -163,10 +163,5 @@ func GatheredOffer(pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) (string
 	if err != nil {
 		return "", fmt.Errorf("create offer: %w", err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return "", fmt.Errorf("set local description: %w", err)
-	}
-	<-gathered
-	return pc.LocalDescription().SDP, nil
+	return client.GatherLocal(context.Background(), pc, offer)
 }

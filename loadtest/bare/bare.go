@@ -219,12 +219,7 @@ func (v *Viewer) keepAlive(ctx context.Context, ice *iceAgent) {
 	interval := checkInterval
 	t := time.NewTimer(0)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for fired(ctx, t.C) {
 		if err := ice.sendCheck(); err != nil {
 			v.end(err)
 			return

@@ -42,15 +42,20 @@ func (g *Group) run(ctx context.Context) {
 	defer close(g.done)
 	t := time.NewTicker(g.interval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for fired(ctx, t.C) {
 		g.mu.Lock()
 		g.viewers = slices.DeleteFunc(g.viewers, func(v *Viewer) bool { return !v.pollSocket() })
 		g.mu.Unlock()
+	}
+}
+
+// fired waits for a tick of c (true) or the end of ctx (false).
+func fired(ctx context.Context, c <-chan time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-c:
+		return true
 	}
 }
 

@@ -27,17 +27,10 @@ type iceAgent struct {
 // sendCheck sends a Binding request (USE-CANDIDATE: every check nominates, RFC 8445
 // aggressive nomination, which a full agent accepts).
 func (a *iceAgent) sendCheck() error {
-	msg, err := stun.Build(stun.BindingRequest, stun.TransactionID,
+	return a.send("ice check", stun.BindingRequest, stun.TransactionID,
 		stun.NewUsername(a.remoteUfrag+":"+a.localUfrag),
 		ice.AttrControlling(a.tieBreaker), ice.UseCandidate(), ice.PriorityAttr(prflxPriority),
 		stun.NewShortTermIntegrity(a.remotePwd), stun.Fingerprint)
-	if err != nil {
-		return fmt.Errorf("ice check: %w", err)
-	}
-	if err := a.sock.write(msg.Raw); err != nil {
-		return fmt.Errorf("ice check: %w", err)
-	}
-	return nil
 }
 
 // handle takes a STUN message from the server (called by the receive loop): a Binding
@@ -65,14 +58,19 @@ func (a *iceAgent) handle(b []byte) (succeeded bool, err error) {
 
 // respond answers a Binding request (a check or a consent check of the server).
 func (a *iceAgent) respond(id [stun.TransactionIDSize]byte) error {
-	msg, err := stun.Build(stun.BindingSuccess, stun.NewTransactionIDSetter(id),
+	return a.send("ice response", stun.BindingSuccess, stun.NewTransactionIDSetter(id),
 		&stun.XORMappedAddress{IP: a.remote.IP, Port: a.remote.Port},
 		stun.NewShortTermIntegrity(a.localPwd), stun.Fingerprint)
+}
+
+// send builds a STUN message of setters and writes it to the server; what names it in errors.
+func (a *iceAgent) send(what string, setters ...stun.Setter) error {
+	msg, err := stun.Build(setters...)
 	if err != nil {
-		return fmt.Errorf("ice response: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := a.sock.write(msg.Raw); err != nil {
-		return fmt.Errorf("ice response: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

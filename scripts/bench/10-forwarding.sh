@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # SFU forwarding cost per packet per viewer (issue 3): a Go benchmark, no sockets.
+# BENCH_BASE=REV also runs the same benchmark built at REV, alternating with this tree's
+# (base, this, base, this...), so that a change is compared within one run.
 set -euo pipefail
-cmd="go test -run='^\$' -bench=Forward -benchmem -benchtime=100000x -count=3 ./sfu/"
+count=3
+cmd="go test -run='^\$' -bench=Forward -benchmem -benchtime=100000x -count=$count ./sfu/"
 echo "bench forwarding: $cmd" >&2
-res=$(eval "$cmd")
-echo "$res" >&2
+tmp=$(mktemp -d)
+cleanup() { [ -n "${BENCH_BASE:-}" ] && git worktree remove --force "$tmp/base" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+go test -c -o "$tmp/this.test" ./sfu/
+if [ -n "${BENCH_BASE:-}" ]; then
+  git worktree add -q --detach "$tmp/base" "$BENCH_BASE"
+  (cd "$tmp/base" && go test -c -o "$tmp/base.test" ./sfu/)
+fi
+run() { (cd sfu && "$1" -test.run='^$' -test.bench=Forward -test.benchmem -test.benchtime=100000x -test.count=1); }
+: >"$tmp/this.txt"; : >"$tmp/base.txt"
+for _ in $(seq $count); do
+  [ -n "${BENCH_BASE:-}" ] && run "$tmp/base.test" >>"$tmp/base.txt"
+  run "$tmp/this.test" >>"$tmp/this.txt"
+done
+cat "$tmp/this.txt" >&2
+table() { awk -v who="$1" '/^Benchmark/ { printf "| %s%s | %s | %s | %s |\n", who, $1, $5, $7, $9 }' "$2"; }
 cat <<MD
 ## SFU forwarding cost (issue 3)
 
-\`$cmd\`
+\`$cmd\`$([ -n "${BENCH_BASE:-}" ] && printf '%s' " — with BENCH_BASE=$BENCH_BASE ($(git rev-parse --short "$BENCH_BASE")): the same benchmark built at that commit, run alternately with this tree's in the same invocation")
 
 The SFU's own per-packet work per viewer (ring read, keyframe/epoch checks, layer choice,
 sequence/timestamp rewrite, the write call into a discarding writer; SRTP and the socket
@@ -17,4 +34,5 @@ are not included). 1,100-byte packets. Target: 0 allocations per packet per view
 | benchmark | ns / packet / viewer | B / op | allocs / op |
 |---|---|---|---|
 MD
-echo "$res" | awk '/^Benchmark/ { printf "| %s | %s | %s | %s |\n", $1, $5, $7, $9 }'
+[ -n "${BENCH_BASE:-}" ] && table "base: " "$tmp/base.txt"
+table "" "$tmp/this.txt"

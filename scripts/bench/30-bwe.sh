@@ -14,7 +14,7 @@ echo "$bres" >&2
 
 # One row per line a test logged: the test's name (which says the viewer's path) and the numbers.
 rows=$(echo "$res" | awk '
-  /^=== RUN/ { test = $3; sub(/^TestBWE/, "", test) }
+  /^=== RUN/ { test = $3; sub(/^TestBWE\/?/, "", test) }
   /_test\.go:[0-9]+: / { sub(/^ *[a-z_]+_test\.go:[0-9]+: /, ""); printf "| %s | %s |\n", test, $0 }')
 results=$(echo "$res" | grep -E '^(--- |ok|FAIL)' | sed 's/^/    /')
 bench=$(echo "$bres" | awk '/^Benchmark/ {

@@ -33,9 +33,10 @@ cpu() {
   jq -r --arg r "$2" '.steps[-1] | "\($r): load generator \(.loadgen_cpu_percent * 10 | round / 10)%, server \(.server_cpu_percent | round)%"' "$tmp/$1-$2.json"
 }
 
-# run PART: one server with that part duration, each rendition measured; prints the table.
+# run PART [serve flags...]: one server with that part duration (and flags), each rendition
+# measured; prints the table.
 run() {
-  start_glint "" "$tmp/server-$1.log" --hls-part "$1"
+  start_glint "" "$tmp/server-$1.log" --hls-part "$1" "${@:2}"
   local r rows="" cpus=""
   for r in $renditions; do
     echo "bench llhls: parts of $1, rendition $r: $bench_cmd --hls-rendition $r" >&2
@@ -59,6 +60,9 @@ run() {
 bench_cmd="glint loadtest --url http://127.0.0.1:$port --room llhls-RENDITION --publisher loop --size $size --viewers 0 --hls-viewers $viewers --warmup 6s --duration $measure --server-pid \$SERVER"
 r333=$(run 333ms)
 r200=$(run 200ms)
+# The DVR (on by default) records every segment off the media path: the same measurement
+# with it off, to compare part latency at the live edge with the DVR on and off.
+roff=$(renditions=source run 333ms --dvr=false)
 cat <<MD
 ## LL-HLS latency: capture → part available, capture → frame downloaded (issues 5 and 7)
 
@@ -76,7 +80,9 @@ EXT-X-PROGRAM-DATE-TIME, which the HLS bridge aligns to the SEI capture time (\`
 (the origin answers it the moment the part is published); *capture → frame downloaded*: each frame's capture →
 its part downloaded (adds the wait for the rest of the part). Both are \`glint loadtest\` histogram quantiles
 (buckets about 9% wide). The first 6 s after the viewers start (joins, catch-up) are not counted. Issue 5's
-target: capture → part available p95 < 1 s with 333 ms parts.
+target: capture → part available p95 < 1 s with 333 ms parts. The server records every room (the DVR, on
+by default, into a temporary data dir) in the first two tables; the third is the same 333 ms run on
+\`source\` with \`--dvr=false\` (issue 13: part latency at the live edge with the DVR on vs off).
 
 Parts of 333 ms:
 
@@ -85,4 +91,8 @@ $r333
 Parts of 200 ms:
 
 $r200
+
+Parts of 333 ms, DVR off (\`--dvr=false\`):
+
+$roff
 MD

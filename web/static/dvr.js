@@ -240,7 +240,7 @@ export class DVR {
   // sample runs once a second (watch.js): it updates window.glintWatch.dvr.
   sample() {
     const p = this.player();
-    const date = p && p.hls ? p.hls.playingDate : null;
+    const date = p && p.hls ? p.playingDate() : null;
     const now = Date.now();
     Object.assign(this.s, {
       now,

@@ -78,6 +78,15 @@ export class HLSPlayer {
     this.prev = null; // previous sample, for rates
     this.live = true; // the source is the LL-HLS live edge (not a DVR playlist)
     this.Hls = null; // the hls.js class, once loaded
+    this.fragPlaying = false; // the current hls.js instance plays a fragment of its source
+  }
+
+  // playingDate is the EXT-X-PROGRAM-DATE-TIME of the frame on screen (a Date), or null. After
+  // a change of source it stays null until a fragment of the new source plays: until then
+  // hls.js may still date the previous source's last frame.
+  playingDate() {
+    if (this.hls) return this.fragPlaying ? this.hls.playingDate : null;
+    return this.state.hls.engine === 'native' ? nativeDate(this.video) : null;
   }
 
   // setSource plays url instead of the current source, in a new hls.js instance: live = the
@@ -128,6 +137,8 @@ export class HLSPlayer {
     hls.on(Hls.Events.LEVEL_LOADED, (_, d) => (this.state.hls.lowLatency = !!(d.details && d.details.partList)));
     hls.on(Hls.Events.FRAG_LOADED, (_, d) => (this.bytes += (d.part || d.frag).stats.loaded || 0));
     hls.on(Hls.Events.ERROR, (_, d) => this.onError(Hls, d));
+    this.fragPlaying = false;
+    hls.on(Hls.Events.FRAG_CHANGED, () => hls === this.hls && (this.fragPlaying = true));
     this.video.addEventListener('playing', this.onPlaying);
     hls.attachMedia(this.video);
     hls.loadSource(String(this.url));
@@ -189,7 +200,7 @@ export class HLSPlayer {
       const l = h.levels && h.levels[index];
       s.level = l ? { index, width: l.width, height: l.height, bitrate: l.bitrate } : null;
     }
-    const date = h ? h.playingDate : nativeDate(v);
+    const date = this.playingDate();
     s.glassToGlassMs = date && !v.paused ? Date.now() - date.getTime() : null;
     const seconds = this.prev ? (now.at - this.prev.at) / 1000 : 0;
     Object.assign(this.state.video, {

@@ -85,3 +85,14 @@ func (c *Config) validateLadders() error {
 	}
 	return nil
 }
+
+// ParseSize reads a picture size "WxH", 16x16 to 7680x4320 (the demo and loadtest flags).
+func ParseSize(s string) (width, height int, err error) {
+	ws, hs, found := strings.Cut(s, "x")
+	width, errW := strconv.Atoi(ws)
+	height, errH := strconv.Atoi(hs)
+	if found && errW == nil && errH == nil && width >= 16 && height >= 16 && width <= 7680 && height <= 4320 {
+		return width, height, nil
+	}
+	return 0, 0, fmt.Errorf("size %q: want WxH, e.g. 1280x720", s)
+}

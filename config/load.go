@@ -123,20 +123,30 @@ func findConfigFlag(args []string, fallback string) string {
 }
 
 func loadFile(path string, cfg *Config) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", path, firstLine(err))
+	if err := ReadYAMLFile("config file", path, cfg); err != nil {
+		return err
 	}
 	if cfg.RoomTokens == nil {
 		cfg.RoomTokens = map[string]string{}
 	}
 	if cfg.StreamKeys == nil {
 		cfg.StreamKeys = map[string]string{}
+	}
+	return nil
+}
+
+// ReadYAMLFile decodes the YAML file at path over v, refusing keys v does not have; an empty
+// file leaves v as it was. Errors start with what ("config file", "scenario") and keep a
+// YAML error to the one line that names the problem.
+func ReadYAMLFile(what, path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s %s: %w", what, path, firstLine(err))
 	}
 	return nil
 }

@@ -257,16 +257,20 @@ func withFile(t *testing.T, yaml string, args []string, e env) ([]string, env) {
 	return args, e2
 }
 
+// loadCase is one Load of a table test: a config file (yaml, none when empty), the
+// environment and the flags, and what the test wants of the result.
+type loadCase struct {
+	name string
+	yaml string
+	env  env
+	args []string
+	want []string
+}
+
 // TestLoadListPrecedence: a list set by a higher layer replaces the lower layer's list, as
 // for every other option (flags > environment > file > defaults).
 func TestLoadListPrecedence(t *testing.T) {
-	tests := []struct {
-		name string
-		yaml string
-		env  env
-		args []string
-		want []string
-	}{
+	tests := []loadCase{ // want: PublicIPs
 		{"env replaces file", "public_ips: [192.0.2.1]\n", env{"GLINT_PUBLIC_IP": "192.0.2.2"}, nil, []string{"192.0.2.2"}},
 		{"flag replaces env", "", env{"GLINT_PUBLIC_IP": "192.0.2.2"}, []string{"--public-ip", "192.0.2.3"}, []string{"192.0.2.3"}},
 		{"flag replaces file", "public_ips: [192.0.2.1]\n", nil, []string{"--public-ip", "192.0.2.3"}, []string{"192.0.2.3"}},
@@ -286,13 +290,7 @@ func TestLoadListPrecedence(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		yaml string
-		env  env
-		args []string
-		want []string // substrings of the error
-	}{
+	tests := []loadCase{ // want: substrings of the error
 		{name: "rtmp-addr bad", args: []string{"--rtmp-addr=nonsense"}, want: []string{"rtmp-addr", "nonsense"}},
 		{name: "stream-key bad room", args: []string{"--stream-key", "a b=k"}, want: []string{"stream-key", "invalid room name"}},
 		{name: "stream-key empty key", args: []string{"--stream-key", "room="}, want: []string{"stream-key", "empty key"}},

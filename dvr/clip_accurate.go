@@ -39,9 +39,8 @@ func (m *mp4Muxer) addHead(ctx context.Context, t *mp4Track, seg Segment) error 
 	if err != nil {
 		return err
 	}
-	init := mp4.CreateEmptyInit()
-	init.AddEmptyTrack(t.timescale, "video", "und")
-	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
+	init, err := avcInit(t.timescale, sps, pps)
+	if err != nil {
 		return fmt.Errorf("re-encoded sample entry: %w", err)
 	}
 	if err := t.addInit(init); err != nil {
@@ -51,6 +50,17 @@ func (m *mp4Muxer) addHead(ctx context.Context, t *mp4Track, seg Segment) error 
 	m.from = time.Time{} // every re-encoded frame is kept (they start at the start)
 	defer func() { m.from = start }()
 	return m.writeChunk(t, uint32(len(t.initBoxes)), seg.PDT.Add(ticksDuration(out[0].DecodeTime-samples[0].DecodeTime, t.timescale)), out)
+}
+
+// avcInit is an init segment of one avc1 video track with the given timescale, its avcC
+// made from one SPS and one PPS.
+func avcInit(timescale uint32, sps, pps []byte) (*mp4.InitSegment, error) {
+	init := mp4.CreateEmptyInit()
+	init.AddEmptyTrack(timescale, "video", "und")
+	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
+		return nil, err
+	}
+	return init, nil
 }
 
 // reencodeFrom decodes a GOP's samples (AVCC, from its keyframe) and re-encodes those that

@@ -61,8 +61,8 @@ func TestDiskStore(t *testing.T) {
 	if _, err := d.List(ctx, "../"); !errors.Is(err, ErrBadID) {
 		t.Errorf("list ../: %v, want ErrBadID", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "etc")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a traversal key wrote outside the store: %v", err)
+	if onDisk(filepath.Join(root, "etc")) {
+		t.Error("a traversal key wrote outside the store")
 	}
 	for _, k := range good {
 		if err := d.Delete(ctx, k); err != nil {
@@ -93,4 +93,10 @@ func TestDiskFullIsStoreFull(t *testing.T) {
 			t.Errorf("%v: %v (full %v)", c.err, err, c.full)
 		}
 	}
+}
+
+// onDisk reports whether anything is at path (a Stat error other than not-exist counts).
+func onDisk(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }

@@ -124,19 +124,23 @@ func NewHandler(opts HandlerOptions) *Handler {
 
 // Register adds the Handler's routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /dvr/{room}/{file}", h.serveRoomPlaylist)
-	mux.HandleFunc("GET /dvr/recordings/{id}/{file}", h.serveRecordingPlaylist)
-	mux.HandleFunc("GET /dvr/recordings/{id}/{rendition}/{file}", h.serveMedia)
-	mux.HandleFunc("GET /dvr/clips/{id}/{file}", h.serveClipPlaylist)
-	mux.HandleFunc("GET /dvr/clips/{id}/{rendition}/{file}", h.serveClipMedia)
-	mux.HandleFunc("GET /dvr/clips/{file}", h.serveClipMP4)
-	mux.HandleFunc("OPTIONS /dvr/", servePreflight)
-	mux.HandleFunc("GET /api/recordings", h.listRecordings)
-	mux.HandleFunc("GET /api/recordings/{id}", h.getRecording)
-	mux.HandleFunc("DELETE /api/recordings/{id}", h.deleteRecording)
-	mux.HandleFunc("POST /api/rooms/{room}/clips", h.createClip)
-	mux.HandleFunc("GET /api/clips/{id}", h.getClip)
-	mux.HandleFunc("DELETE /api/clips/{id}", h.deleteClip)
+	for pattern, handle := range map[string]http.HandlerFunc{
+		"GET /dvr/{room}/{file}":                      h.serveRoomPlaylist,
+		"GET /dvr/recordings/{id}/{file}":             h.serveRecordingPlaylist,
+		"GET /dvr/recordings/{id}/{rendition}/{file}": h.serveMedia,
+		"GET /dvr/clips/{id}/{file}":                  h.serveClipPlaylist,
+		"GET /dvr/clips/{id}/{rendition}/{file}":      h.serveClipMedia,
+		"GET /dvr/clips/{file}":                       h.serveClipMP4,
+		"OPTIONS /dvr/":                               servePreflight,
+		"GET /api/recordings":                         h.listRecordings,
+		"GET /api/recordings/{id}":                    h.getRecording,
+		"DELETE /api/recordings/{id}":                 h.deleteRecording,
+		"POST /api/rooms/{room}/clips":                h.createClip,
+		"GET /api/clips/{id}":                         h.getClip,
+		"DELETE /api/clips/{id}":                      h.deleteClip,
+	} {
+		mux.HandleFunc(pattern, handle)
+	}
 }
 
 // Close stops background clip work, waits for it (or ctx), and releases every Hold (clips,

@@ -1,15 +1,16 @@
 package dvr
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/glint-video/glint/hls"
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // testSource is real H.264 (renditions "hi" 320x240 and "lo" 160x120, a keyframe every
@@ -66,8 +67,8 @@ func makeAudio() ([]hls.Sample, error) {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "a.aac")
-	if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-t", "9",
-		"-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-c:a", "aac", "-b:a", "64k", "-f", "adts", file).CombinedOutput(); err != nil {
+	if out, err := testkit.Command(context.Background(), time.Minute, "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-t", "9",
+		"-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-c:a", "aac", "-b:a", "64k", "-f", "adts", file); err != nil {
 		return nil, fmt.Errorf("ffmpeg: %v: %s", err, out)
 	}
 	data, err := os.ReadFile(file)

@@ -239,11 +239,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key, file str
 		h.failErr(w, r, err)
 		return
 	}
-	mime := "video/iso.segment"
-	if strings.HasSuffix(file, ".mp4") {
-		mime = "video/mp4"
-	}
-	writeBody(w, r, data, mime, cacheImmutable)
+	writeBody(w, r, data, contentType(file), cacheImmutable)
 }
 
 // findMediaKey returns the store key of file (seg-{msn}.m4s or init-{n}.mp4) among segs.

@@ -2,11 +2,8 @@ package dvr
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -159,15 +156,7 @@ func TestDeleteWhileReading(t *testing.T) {
 	if code, reason := do(t, f, "DELETE", "/api/clips/"+st.ID, ""); code != http.StatusNoContent {
 		t.Fatalf("DELETE clip: %d %s", code, reason)
 	}
-	dir := filepath.Join(f.dir, "dvr", "room1", f.ended.id)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is still there after the clip was dropped and the grace passed", dir)
-		}
-	}
+	waitGone(t, onDisk, filepath.Join(f.dir, "dvr", "room1", f.ended.id)) // the clip was dropped and the grace passed
 	if code, _ := do(t, f, "GET", vodBase+vodPL.segments[0].uri, ""); code != http.StatusNotFound {
 		t.Errorf("a segment of the deleted recording answers %d after the grace", code)
 	}

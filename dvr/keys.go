@@ -89,3 +89,20 @@ const (
 	indexFile     = "index.jsonl"
 	recordingFile = "recording.json"
 )
+
+// objectTypes are the MIME types of stored objects by their key's extension.
+var objectTypes = map[string]string{
+	".mp4":   "video/mp4",
+	".m4s":   "video/iso.segment",
+	".json":  "application/json",
+	".jsonl": "application/jsonl",
+}
+
+// contentType is the MIME type an object is stored and served with, from its key's (or
+// file name's) extension.
+func contentType(key string) string {
+	if t, ok := objectTypes[path.Ext(key)]; ok {
+		return t
+	}
+	return "application/octet-stream"
+}

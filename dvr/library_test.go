@@ -275,12 +275,17 @@ func TestStoreFullIsAnAlert(t *testing.T) {
 	}
 }
 
+// registry returns a Prometheus registry holding the Library's collectors.
+func registry(l *Library) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(l.Collectors()...)
+	return reg
+}
+
 // gather returns the Library's metrics in the text format.
 func gather(t *testing.T, l *Library) string {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(l.Collectors()...)
-	families, err := reg.Gather()
+	families, err := registry(l).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Eyevinn/mp4ff/mp4"
-
 	"github.com/glint-video/glint/media"
 )
 
@@ -120,9 +118,8 @@ func videoInit(b *testing.B) []byte {
 			pps = nalu
 		}
 	}
-	init := mp4.CreateEmptyInit()
-	init.AddEmptyTrack(90000, "video", "und")
-	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
+	init, err := avcInit(90000, sps, pps)
+	if err != nil {
 		b.Fatal(err)
 	}
 	var buf bytes.Buffer

@@ -2,9 +2,6 @@ package dvr
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -37,8 +34,8 @@ func TestRetentionSparesHeldRecordings(t *testing.T) {
 	if _, ok := l.Recording(del); ok {
 		t.Error("a deleted recording is still listed")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "dvr", recordingDir(del), recordingFile)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a deleted recording keeps its recording.json (a crash would bring it back): %v", err)
+	if onDisk(filepath.Join(dir, "dvr", recordingDir(del), recordingFile)) {
+		t.Error("a deleted recording keeps its recording.json (a crash would bring it back)")
 	}
 	if _, err := l.Read(context.Background(), segmentKeyOf(t, l, del)); err != nil {
 		t.Errorf("the holder of a deleted recording cannot read it: %v", err)
@@ -47,10 +44,7 @@ func TestRetentionSparesHeldRecordings(t *testing.T) {
 	live.until(5 * time.Second)
 	waitDrained(t, l)
 	l.retentionPass(context.Background())
-	exists := func(id string) bool {
-		_, err := os.Stat(filepath.Join(dir, "dvr", filepath.FromSlash(recordingDir(id))))
-		return !errors.Is(err, fs.ErrNotExist)
-	}
+	exists := func(id string) bool { return onDisk(filepath.Join(dir, "dvr", filepath.FromSlash(recordingDir(id)))) }
 	waitGone(t, exists, ids[1]) // the writes of room3 may have run a pass of their own
 	_, listed0 := l.Recording(ids[0])
 	_, listed1 := l.Recording(ids[1])
@@ -114,11 +108,11 @@ func segmentKeyOf(t *testing.T, l *Library, id string) string {
 	return rec.rends["hi"].segs[0].Key
 }
 
-// waitGone waits until none of the recordings is on disk.
-func waitGone(t *testing.T, exists func(string) bool, ids ...string) {
+// waitGone waits until none of names (recordings, paths) exists on disk.
+func waitGone(t *testing.T, exists func(string) bool, names ...string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		left := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !exists(id) })
+		left := slices.DeleteFunc(slices.Clone(names), func(name string) bool { return !exists(name) })
 		if len(left) == 0 {
 			return
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -240,20 +239,4 @@ func (s *S3Store) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	slices.Sort(keys)
 	return keys, nil
-}
-
-// contentType is the MIME type an object is served with, from its key's extension.
-func contentType(key string) string {
-	switch path.Ext(key) {
-	case ".mp4":
-		return "video/mp4"
-	case ".m4s":
-		return "video/iso.segment"
-	case ".json":
-		return "application/json"
-	case ".jsonl":
-		return "application/jsonl"
-	default:
-		return "application/octet-stream"
-	}
 }

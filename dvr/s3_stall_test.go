@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/glint-video/glint/dvr/s3test"
 	"github.com/glint-video/glint/hls"
 )
@@ -89,9 +87,7 @@ func feedRealTime(f *feed, until time.Duration) error {
 // metricValue reads one of the Library's metrics as Prometheus scrapes it.
 func metricValue(t *testing.T, l *Library, name string) float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(l.Collectors()...)
-	mfs, err := reg.Gather()
+	mfs, err := registry(l).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/glint-video/glint/config"
 )
 
 const usage = `Usage: glint loadtest [--scenario file.yaml] [flags]
@@ -145,21 +144,15 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 func (v *flagValues) readScenario(args []string) error {
 	path := v.Scenario
 	fs := newFlagSet(v)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("scenario: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("scenario %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	if err := config.ReadYAMLFile("scenario", path, v); err != nil {
+		return err
 	}
 	return fs.Parse(args)
 }
 
 // options turns the values read into a run's Options.
 func (v *flagValues) options() (Options, error) {
-	w, h, err := parseSize(v.Size)
+	w, h, err := config.ParseSize(v.Size)
 	if err != nil {
 		return Options{}, err
 	}
@@ -173,17 +166,6 @@ func (v *flagValues) options() (Options, error) {
 		MaxLatencyP95: v.MaxLatencyP95, MaxLossPercent: v.MaxLoss,
 		ServerPID: v.ServerPID, MetricsURL: v.MetricsURL, LoopbackOnly: v.Loopback,
 	}}, nil
-}
-
-// parseSize reads a picture size "WxH".
-func parseSize(s string) (width, height int, err error) {
-	ws, hs, found := strings.Cut(s, "x")
-	width, errW := strconv.Atoi(ws)
-	height, errH := strconv.Atoi(hs)
-	if found && errW == nil && errH == nil && width >= 16 && height >= 16 && width <= 7680 && height <= 4320 {
-		return width, height, nil
-	}
-	return 0, 0, fmt.Errorf("size %q: want WxH, e.g. 1280x720", s)
 }
 
 // countList is a comma-separated flag of viewer counts, e.g. 1,100,300.

@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
-	"strings"
 
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/demo"
 )
 
@@ -31,7 +30,7 @@ func runDemo(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	w, h, err := parseSize(*size)
+	w, h, err := config.ParseSize(*size)
 	if err != nil {
 		return err
 	}
@@ -48,14 +47,4 @@ func runDemo(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 	return err
-}
-
-func parseSize(s string) (int, int, error) {
-	ws, hs, ok := strings.Cut(s, "x")
-	w, errW := strconv.Atoi(ws)
-	h, errH := strconv.Atoi(hs)
-	if !ok || errW != nil || errH != nil || w < 16 || h < 16 || w > 7680 || h > 4320 {
-		return 0, 0, fmt.Errorf("size %q: want WxH, e.g. 1280x720", s)
-	}
-	return w, h, nil
 }

@@ -3,7 +3,7 @@
 # BENCH_BASE=REV also runs the same benchmark built at REV, alternating with this tree's
 # (base, this, base, this...), so that a change is compared within one run.
 set -euo pipefail
-count=3
+count=${BENCH_FORWARD_COUNT:-5}
 cmd="go test -run='^\$' -bench=Forward -benchmem -benchtime=100000x -count=$count ./sfu/"
 echo "bench forwarding: $cmd" >&2
 tmp=$(mktemp -d)
@@ -21,7 +21,15 @@ for _ in $(seq $count); do
   run "$tmp/this.test" >>"$tmp/this.txt"
 done
 cat "$tmp/this.txt" >&2
-table() { awk -v who="$1" '/^Benchmark/ { printf "| %s%s | %s | %s | %s |\n", who, $1, $5, $7, $9 }' "$2"; }
+# medians NAME FILE: "name median-ns allocs" per benchmark of one side's runs.
+medians() {
+  awk '/^Benchmark/ { ns[$1]=ns[$1] " " $5; al[$1]=$9 } END { for (b in ns) print b, ns[b], "|", al[b] }' "$1" |
+    while read -r name rest; do
+      vals=${rest% | *}; allocs=${rest##* | }
+      med=$(printf '%s\n' $vals | sort -g | awk '{ v[NR]=$1 } END { print v[int((NR+1)/2)] }')
+      echo "$name $med $allocs"
+    done | sort
+}
 cat <<MD
 ## SFU forwarding cost (issue 3)
 
@@ -31,8 +39,18 @@ The SFU's own per-packet work per viewer (ring read, keyframe/epoch checks, laye
 sequence/timestamp rewrite, the write call into a discarding writer; SRTP and the socket
 are not included). 1,100-byte packets. Target: 0 allocations per packet per viewer.
 
-| benchmark | ns / packet / viewer | B / op | allocs / op |
-|---|---|---|---|
 MD
-[ -n "${BENCH_BASE:-}" ] && table "base: " "$tmp/base.txt"
-table "" "$tmp/this.txt"
+if [ -n "${BENCH_BASE:-}" ]; then
+  echo "Median of $count runs each, base and this tree alternating."
+  echo
+  echo "| benchmark | base ns / packet / viewer | this tree | this / base | allocs / op (base, this) |"
+  echo "|---|---|---|---|---|"
+  join <(medians "$tmp/base.txt") <(medians "$tmp/this.txt") |
+    awk '{ printf "| %s | %s | %s | %.2f | %s, %s |\n", $1, $2, $4, $4/$2, $3, $5 }'
+else
+  echo "Median of $count runs."
+  echo
+  echo "| benchmark | ns / packet / viewer | allocs / op |"
+  echo "|---|---|---|"
+  medians "$tmp/this.txt" | awk '{ printf "| %s | %s | %s |\n", $1, $2, $3 }'
+fi

@@ -21,7 +21,9 @@
 //
 // In watch mode, stdin takes commands, one a line, run as soon as they come (once the page has
 // loaded): "quality VALUE" picks VALUE in the quality menu now (for tests that switch once the
-// page has reached a state); "mode VALUE" picks auto, webrtc or hls in the mode menu. Each command run prints {"command":"...", "at":t} with t the last
+// page has reached a state); "mode VALUE" picks auto, webrtc or hls in the mode menu; "click ID"
+// clicks the element #ID (e.g. the DVR's dvr-pause, dvr-live, dvr-start-over, dvr-clip);
+// "seek-back SECONDS" drags the DVR seek bar that many seconds back. Each command run prints {"command":"...", "at":t} with t the last
 // sample's (no "t" field: it is not a sample); a failed one adds "error" and fails the run.
 //
 // Once per second it prints one JSON line {"t":N, ...state}, where state is the page's own
@@ -126,7 +128,23 @@ async function runCommand(page, line) {
     await page.selectOption('#mode', value);
     return;
   }
-  throw new Error(`unknown command ${JSON.stringify(line)} (want "quality auto|h|m|l" or "mode auto|webrtc|hls")`);
+  if (name === 'click' && /^[a-z][a-z-]*$/.test(value || '')) {
+    await page.click(`#${value}`, { timeout: 5000 });
+    return;
+  }
+  if (name === 'seek-back' && Number(value) > 0) {
+    // The DVR seek bar dragged back by that many seconds, as a user would: input, then change.
+    await page.$eval('#dvr-seek', (el, s) => {
+      if (el.disabled) throw new Error('the DVR seek bar is disabled');
+      el.value = String(el.valueAsNumber - s);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    }, Number(value));
+    return;
+  }
+  throw new Error(
+    `unknown command ${JSON.stringify(line)} (want "quality auto|h|m|l", "mode auto|webrtc|hls", "click ID" or "seek-back SECONDS")`,
+  );
 }
 
 // mediaFlowed says whether the page's state shows real media, and why not.

@@ -177,7 +177,8 @@ func TestPagesHaveTheirElements(t *testing.T) {
 	}
 	lookup := regexp.MustCompile(`\$\('([\w-]+)'\)`)
 	for page, scripts := range map[string][]string{
-		"pages/watch.html":   {"static/watch.js", "static/quality.js", "static/hlsplayer.js", "static/rtcstats.js", "static/mode.js"},
+		"pages/watch.html": {"static/watch.js", "static/quality.js", "static/hlsplayer.js", "static/rtcstats.js", "static/mode.js",
+			"static/dvr.js", "static/dvrview.js"},
 		"pages/publish.html": {"static/publish.js"},
 		"pages/index.html":   {"static/index.js"},
 	} {
@@ -288,6 +289,49 @@ func TestPagesAreRendered(t *testing.T) {
 		if !strings.HasPrefix(html, "<!doctype html>\n") || !strings.HasSuffix(html, "</body>\n</html>\n") ||
 			strings.Contains(html, "{{") || strings.Count(html, "<header>") != 1 || strings.Count(html, "<main") != 1 {
 			t.Errorf("%s is not one whole page:\n%s", name, html)
+		}
+	}
+}
+
+// TestWatchPageDVRControls: the watch page carries the DVR controls (seek bar, pause, live,
+// start over, clip) and the recordings list, also with ?recording= and ?t=; their scripts are
+// embedded, served as JavaScript with ETags and loaded from watch.js (no inline code, which
+// TestPagesHaveCSPAndNoThirdPartyCode checks on the page), and they reach the server only
+// through URLs relative to the page's base (apiURL), never absolute paths or other origins.
+func TestWatchPageDVRControls(t *testing.T) {
+	h := Handler()
+	res := get(t, h, "GET", "/watch/demo?mode=hls&recording=demo.20261205T210000Z&t=2026-12-05T21:00:00Z", nil)
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("watch page with ?recording=: status %d, CSP %q", res.StatusCode, res.Header.Get("Content-Security-Policy"))
+	}
+	for _, want := range []string{`<input id="dvr-seek" type="range"`, `<button id="dvr-pause"`, `<button id="dvr-live"`,
+		`<button id="dvr-start-over"`, `<button id="dvr-clip"`, `<input id="clip-seconds" type="number"`, `value="30"`,
+		`<ul id="recordings"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the watch page lacks %s", want)
+		}
+	}
+	assets, err := loadAssets(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for script, imports := range map[string]string{"static/watch.js": "./dvr.js", "static/dvr.js": "./dvrview.js"} {
+		if !strings.Contains(string(assets[script].data), "from '"+imports+"'") {
+			t.Errorf("%s does not import %s", script, imports)
+		}
+	}
+	absolute := regexp.MustCompile("(fetch|apiURL)\\(['`]/|https?://")
+	for _, name := range []string{"dvr.js", "dvrview.js"} {
+		res := get(t, h, "GET", "/static/"+name, nil)
+		data, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/javascript") ||
+			res.Header.Get("ETag") == "" || len(data) == 0 {
+			t.Errorf("/static/%s: status %d, Content-Type %q, ETag %q", name, res.StatusCode,
+				res.Header.Get("Content-Type"), res.Header.Get("ETag"))
+		}
+		if m := absolute.Find(data); m != nil {
+			t.Errorf("%s uses %q: the DVR's URLs must be relative to the page's base", name, m)
 		}
 	}
 }

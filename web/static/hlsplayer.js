@@ -4,6 +4,10 @@
 // Extensions (Safari on iPhone). hls.js is not committed: `make web` copies it from npm into
 // static/vendor/ and the binary embeds it; a binary built without it says so ("run make").
 //
+// The source can change while it plays (setSource): the DVR controls (dvr.js) switch between
+// the LL-HLS live edge and the DVR's plain-HLS playlists (docs/dvr.md); the live edge plays in
+// low-latency mode, the DVR playlists at normal speed from where the viewer seeks.
+//
 // Its state (watch.js puts it in window.glintWatch.hls) is sampled once a second:
 //   latency        hls.latency: seconds behind the live edge of the playlist
 //   glassToGlassMs Date.now() - hls.playingDate: the EXT-X-PROGRAM-DATE-TIME of the frame on
@@ -72,6 +76,30 @@ export class HLSPlayer {
     this.retryTimer = 0;
     this.bytes = 0; // fragment and part bytes loaded
     this.prev = null; // previous sample, for rates
+    this.live = true; // the source is the LL-HLS live edge (not a DVR playlist)
+    this.Hls = null; // the hls.js class, once loaded
+    this.fragPlaying = false; // the current hls.js instance plays a fragment of its source
+  }
+
+  // playingDate is the EXT-X-PROGRAM-DATE-TIME of the frame on screen (a Date), or null. After
+  // a change of source it stays null until a fragment of the new source plays: until then
+  // hls.js may still date the previous source's last frame.
+  playingDate() {
+    if (this.hls) return this.fragPlaying ? this.hls.playingDate : null;
+    return this.state.hls.engine === 'native' ? nativeDate(this.video) : null;
+  }
+
+  // setSource plays url instead of the current source, in a new hls.js instance: live = the
+  // LL-HLS live edge (low-latency mode, catching up with the edge), otherwise a DVR playlist
+  // (played at normal speed from its EXT-X-START). Only for hls.js playback.
+  setSource(url, { live }) {
+    this.url = url;
+    this.live = live;
+    this.state.hls.url = String(url);
+    if (!this.Hls || this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.destroy();
+    this.create(this.Hls);
   }
 
   // start plays with the given quality ('auto' | 'h' | 'm' | 'l'); it rejects when hls.js is
@@ -91,17 +119,17 @@ export class HLSPlayer {
     if (this.stopped) return;
     if (!Hls.isSupported()) throw new Error('this browser can play neither WebRTC nor LL-HLS');
     this.state.hls.engine = 'hls.js';
+    this.Hls = Hls;
     this.create(Hls);
   }
 
   onPlaying = () => this.onChange('live');
 
   create(Hls) {
-    const hls = (this.hls = new Hls({
-      lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: 1.5, // catch up with the live edge after a stall
-      backBufferLength: 30,
-    }));
+    const speed = this.live
+      ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } // catch up with the live edge after a stall
+      : { lowLatencyMode: false, maxLiveSyncPlaybackRate: 1 }; // a DVR playlist: where the viewer is
+    const hls = (this.hls = new Hls({ ...speed, backBufferLength: 30 }));
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       this.applyQuality();
       this.video.play().catch(() => {});
@@ -109,6 +137,8 @@ export class HLSPlayer {
     hls.on(Hls.Events.LEVEL_LOADED, (_, d) => (this.state.hls.lowLatency = !!(d.details && d.details.partList)));
     hls.on(Hls.Events.FRAG_LOADED, (_, d) => (this.bytes += (d.part || d.frag).stats.loaded || 0));
     hls.on(Hls.Events.ERROR, (_, d) => this.onError(Hls, d));
+    this.fragPlaying = false;
+    hls.on(Hls.Events.FRAG_CHANGED, () => hls === this.hls && (this.fragPlaying = true));
     this.video.addEventListener('playing', this.onPlaying);
     hls.attachMedia(this.video);
     hls.loadSource(String(this.url));
@@ -170,7 +200,7 @@ export class HLSPlayer {
       const l = h.levels && h.levels[index];
       s.level = l ? { index, width: l.width, height: l.height, bitrate: l.bitrate } : null;
     }
-    const date = h ? h.playingDate : nativeDate(v);
+    const date = this.playingDate();
     s.glassToGlassMs = date && !v.paused ? Date.now() - date.getTime() : null;
     const seconds = this.prev ? (now.at - this.prev.at) / 1000 : 0;
     Object.assign(this.state.video, {

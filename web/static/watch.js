@@ -8,7 +8,10 @@
 // Query parameters: ?token=T sends "Authorization: Bearer T"; ?quality=l|m|h starts with that
 // cap on the simulcast layer (or that LL-HLS level; the menu changes it); ?mode=webrtc plays
 // over WebRTC only, ?mode=hls over LL-HLS only, none (auto) WebRTC with the fallback (the
-// mode menu changes it).
+// mode menu changes it). In LL-HLS mode dvr.js adds the DVR controls (seek bar, pause, live,
+// start over, clip) and the room's recordings; ?recording=ID plays one recording (LL-HLS mode),
+// ?t=RFC3339 from that wall-clock time.
+import { DVR } from './dvr.js';
 import { HLSPlayer, noHLS, renderHLS } from './hlsplayer.js';
 import { hlsUnavailable, modeFromQuery, setupModeMenu } from './mode.js';
 import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
@@ -33,10 +36,12 @@ const state = (window.glintWatch = {
   latencyMs: null,
   quality: qualityFromQuery(), // 'auto' | 'h' | 'm' | 'l': the menu's choice
   server: noServer(), // GET /api/sessions/{id} of the session: {layer, estimateKbps, paused, ...}
-  modeChoice: modeFromQuery(), // 'auto' | 'webrtc' | 'hls': the mode menu's choice
+  // 'auto' | 'webrtc' | 'hls': the mode menu's choice (a recording plays over LL-HLS only)
+  modeChoice: new URLSearchParams(location.search).has('recording') ? 'hls' : modeFromQuery(),
   mode: 'webrtc', // what plays now: 'webrtc' | 'hls'
   fallback: null, // why auto mode fell back to LL-HLS
   hls: noHLS(), // LL-HLS playback (hlsplayer.js): latency, glassToGlassMs, bufferS, level, ...
+  dvr: null, // the DVR controls (dvr.js): source, playingDate, window, clip, recordings
 });
 const quality = new Quality({
   token,
@@ -68,6 +73,7 @@ let redialedFor = ''; // the publisherKinds a reconnection for missing tracks wa
 let connectedAt = 0; // when the current session connected (0: not yet), for the no-media check
 let fallingBack = false; // giveUp is checking whether LL-HLS can take over
 let hlsPlayer = null; // the LL-HLS player while state.mode is 'hls'
+const dvr = new DVR({ $, room, token, state, video, player: () => hlsPlayer });
 
 function setState(s, error = null) {
   state.state = s;
@@ -186,6 +192,7 @@ function switchMode(mode, fallback = null) {
   state.fallback = fallback;
   state.hls = noHLS();
   video.srcObject = null;
+  const { url, live } = dvr.initialSource(); // the live edge, or ?recording=
   if (mode === 'webrtc') {
     retries = 0;
     connect();
@@ -193,10 +200,11 @@ function switchMode(mode, fallback = null) {
   }
   const player = (hlsPlayer = new HLSPlayer({
     video,
-    url: hlsURL,
+    url,
     state,
     onChange: (s, error = null) => player === hlsPlayer && setState(s, error),
   }));
+  player.live = live;
   player.start(quality.value).catch((err) => player === hlsPlayer && setState('error', err.message || String(err)));
 }
 
@@ -261,7 +269,7 @@ function followPublisher() {
     $('publisher').textContent = publisherLive ? 'live' : 'offline';
     $('tracks').textContent = describeTracks(p.tracks);
     publisherKinds = [...new Set((p.tracks || []).map((t) => t.kind))].sort();
-    if (!publisherLive && state.state === 'live') setState('waiting');
+    if (!publisherLive && state.state === 'live' && state.dvr.source === 'live') setState('waiting');
     if (publisherLive && wasLive !== true) {
       if (pc && pc.connectionState === 'connected') {
         setState('live');
@@ -353,6 +361,7 @@ function render() {
   $('s-codec').textContent = dash(s.codec);
   renderServer($, state.server, quality);
   renderHLS($, state.hls);
+  dvr.render();
 }
 
 function setupUnmute() {
@@ -369,6 +378,7 @@ function setupUnmute() {
 function start() {
   $('room').textContent = room || '?';
   setupUnmute();
+  dvr.setup();
   setupMenu($('quality'), quality);
   setupModeMenu($('mode'), state.modeChoice, (choice) => {
     state.modeChoice = choice;
@@ -391,6 +401,7 @@ function start() {
   const tick = () => {
     try {
       if (hlsPlayer) hlsPlayer.sample();
+      dvr.sample();
     } catch (err) {
       console.warn(`LL-HLS stats: ${err.message}`);
     }

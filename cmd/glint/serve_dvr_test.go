@@ -259,6 +259,15 @@ func TestServeRecordsToS3(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
+	// serve binds RTMP before HTTP: once /healthz answers, ffmpeg can connect.
+	testkit.Eventually(t, testkit.Context(t, 30*time.Second), "glint serve answering /healthz", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	ffmpeg := testkit.StartProc(t, testkit.ProcOptions{}, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-c:v", "libx264", "-preset", "ultrafast",
 		"-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p", "-t", "60", "-f", "flv", "rtmp://"+rtmp+"/live/s3room")

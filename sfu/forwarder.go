@@ -203,7 +203,9 @@ func (f *forwarder) packet(p srcPacket, now time.Time) decision {
 		f.dropped = true
 		return decision{verdict: verdictTemporalDrop}
 	}
-	f.startEpoch(p, now)
+	if f.newEpoch || f.dropped { // rare: keep the per-packet path free of the call
+		f.startEpoch(p, now)
+	}
 	out := decision{verdict: verdictSend}
 	out.seq, out.ts = f.m.apply(p.seq, p.ts, now)
 	if hasDesc {

@@ -21,6 +21,7 @@ type latencyHistogram struct {
 }
 
 func (h *latencyHistogram) observe(d time.Duration) {
+	d = max(d, 0)
 	i := 0
 	for i < len(transitBounds) && d > transitBounds[i] {
 		i++

@@ -1,6 +1,6 @@
 // dvrview.js: what the watch page's DVR controls (dvr.js) show: the DVR window's range read
 // from a media playlist, wall-clock times, the clip's progress and the room's recordings.
-import { apiURL } from './whx.js';
+import { apiURL, link } from './whx.js';
 
 // parseWindow returns {start, end} (ms since the epoch) of an HLS media playlist whose
 // segments all carry EXT-X-PROGRAM-DATE-TIME (the DVR's do): the first segment's date and
@@ -25,13 +25,6 @@ export function parseWindow(text) {
 export function wallClock(ms) {
   if (!Number.isFinite(ms)) return '–';
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-}
-
-function link(text, href) {
-  const a = document.createElement('a');
-  a.textContent = text;
-  a.href = href;
-  return a;
 }
 
 // serverPath makes a path the server answered (/dvr/...) relative to the page's base.

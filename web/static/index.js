@@ -1,5 +1,5 @@
 // index.js: the list of rooms (GET /api/rooms, refreshed every 2 s) and the go-to-a-room form.
-import { ROOM_RE, apiURL } from './whx.js';
+import { ROOM_RE, apiURL, link } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -7,13 +7,6 @@ function cell(...children) {
   const td = document.createElement('td');
   td.append(...children);
   return td;
-}
-
-function link(text, href) {
-  const a = document.createElement('a');
-  a.textContent = text;
-  a.href = href;
-  return a;
 }
 
 function describeTracks(tracks) {

@@ -24,6 +24,14 @@ export function apiURL(path) {
   return new URL(path, base);
 }
 
+// link returns an <a> with text and href (the room list and the recordings list).
+export function link(text, href) {
+  const a = document.createElement('a');
+  a.textContent = text;
+  a.href = href;
+  return a;
+}
+
 // HTTPError is a non-201 answer; message is the server's one-line reason when it sent JSON.
 export class HTTPError extends Error {
   constructor(status, reason) {

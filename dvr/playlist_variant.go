@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/glint-video/glint/media"
 )
 
 // audioRendition is the name of the audio rendition, as in package hls (hls.AudioRendition).
@@ -62,13 +64,13 @@ func (v *variant) readInit(data []byte) error {
 	switch {
 	case stsd.AvcX != nil && stsd.AvcX.AvcC != nil:
 		c := stsd.AvcX.AvcC
-		v.codec = fmt.Sprintf("avc1.%02x%02x%02x", c.AVCProfileIndication, c.ProfileCompatibility, c.AVCLevelIndication)
+		v.codec = media.AVCCodecString(c.AVCProfileIndication, c.ProfileCompatibility, c.AVCLevelIndication)
 		v.width, v.height = int(stsd.AvcX.Width), int(stsd.AvcX.Height)
 	case stsd.Mp4a != nil:
 		v.codec, v.channels = "mp4a.40.2", int(stsd.Mp4a.ChannelCount)
 		if e := stsd.Mp4a.Esds; e != nil && e.DecConfigDescriptor != nil && e.DecConfigDescriptor.DecSpecificInfo != nil {
 			if asc := e.DecConfigDescriptor.DecSpecificInfo.DecConfig; len(asc) > 0 && asc[0]>>3 != 0 {
-				v.codec = fmt.Sprintf("mp4a.40.%d", asc[0]>>3)
+				v.codec = media.AACCodecString(asc)
 			}
 		}
 	default:

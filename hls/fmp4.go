@@ -132,21 +132,12 @@ func completeVideoInfo(info *VideoTrackInfo) error {
 		return fmt.Errorf("parse SPS: %w", err)
 	}
 	if info.Codec == "" {
-		info.Codec = fmt.Sprintf("avc1.%02x%02x%02x", info.SPS[1], info.SPS[2], info.SPS[3])
+		info.Codec = media.AVCCodecString(info.SPS[1], info.SPS[2], info.SPS[3])
 	}
 	if info.Width == 0 || info.Height == 0 {
 		info.Width, info.Height = int(sps.Width), int(sps.Height)
 	}
 	return nil
-}
-
-// audioCodecOf returns the RFC 6381 string of an AAC AudioSpecificConfig ("mp4a.40.2" for LC).
-func audioCodecOf(asc []byte) string {
-	obj := asc[0] >> 3
-	if obj == 31 && len(asc) >= 2 { // escape: 32 + 6 more bits
-		obj = 32 + (asc[0]&7)<<3 | asc[1]>>5
-	}
-	return fmt.Sprintf("mp4a.40.%d", obj)
 }
 
 // toTicks is media.Ticks for hls's unsigned tick counts: a negative duration is 0 ticks.

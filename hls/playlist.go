@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // partSegments is how many complete segments at the end of a playlist list their parts
@@ -195,7 +197,7 @@ func (s *Stream) multivariantPlaylist() []byte {
 	var audioPeak, audioAvg, channels int
 	if audio != nil && audio.ready() {
 		audio.mu.Lock()
-		audioCodec, channels = audioCodecOf(audio.audioInfo.ASC), audio.audioInfo.Channels
+		audioCodec, channels = media.AACCodecString(audio.audioInfo.ASC), audio.audioInfo.Channels
 		audio.mu.Unlock()
 		audioPeak, audioAvg = audio.bandwidth()
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s/index.m3u8\"\n",

@@ -1,6 +1,9 @@
 package media
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // ParseFmtp splits an SDP fmtp line ("a=1;b=2") into lower-cased keys and values.
 func ParseFmtp(line string) map[string]string {
@@ -51,4 +54,20 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// AVCCodecString is the RFC 6381 codec string of H.264 ("avc1.42e01f"): profile_idc, the
+// constraint flags and level_idc, as in the SPS (bytes 1-3) or an avcC box.
+func AVCCodecString(profile, constraints, level byte) string {
+	return fmt.Sprintf("avc1.%02x%02x%02x", profile, constraints, level)
+}
+
+// AACCodecString is the RFC 6381 codec string of an AAC AudioSpecificConfig: "mp4a.40."
+// and its audio object type ("mp4a.40.2" for LC), the escaped form (31) included.
+func AACCodecString(asc []byte) string {
+	obj := asc[0] >> 3
+	if obj == 31 && len(asc) >= 2 { // escape: 32 + 6 more bits
+		obj = 32 + (asc[0]&7)<<3 | asc[1]>>5
+	}
+	return fmt.Sprintf("mp4a.40.%d", obj)
 }

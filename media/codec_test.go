@@ -77,3 +77,21 @@ func TestFmtpCompatible(t *testing.T) {
 		})
 	}
 }
+
+func TestCodecStrings(t *testing.T) {
+	if got := AVCCodecString(0x42, 0xe0, 0x1f); got != "avc1.42e01f" {
+		t.Errorf("AVCCodecString = %q, want avc1.42e01f", got)
+	}
+	for _, tt := range []struct {
+		asc  []byte
+		want string
+	}{
+		{[]byte{0x11, 0x90}, "mp4a.40.2"},        // AAC LC, 48 kHz stereo
+		{[]byte{0x2b, 0x92, 0x08}, "mp4a.40.5"},  // SBR (HE-AAC)
+		{[]byte{0xf8, 0x40, 0x00}, "mp4a.40.34"}, // escaped object type: 32 + 2
+	} {
+		if got := AACCodecString(tt.asc); got != tt.want {
+			t.Errorf("AACCodecString(% x) = %q, want %q", tt.asc, got, tt.want)
+		}
+	}
+}

@@ -67,9 +67,11 @@ func (d *vpxDepacketizer) descriptor(b []byte) (payload []byte, start, end bool,
 		payload, err = pk.Unmarshal(b)
 		return payload, pk.B, pk.E, err
 	}
-	var pk codecs.VP8Packet
-	payload, err = pk.Unmarshal(b)
-	return payload, pk.S == 1 && pk.PID == 0, false, err
+	desc, err := media.ParseVP8Descriptor(b)
+	if err != nil {
+		return nil, false, false, err
+	}
+	return b[desc.Size:], desc.Start && desc.PartitionID == 0, false, nil
 }
 
 func (d *vpxDepacketizer) finish(out []frame) []frame {

@@ -34,9 +34,12 @@ type Ladder struct {
 	offCPU   time.Duration // CPU time of rungs run on other threads in the current Push
 	bad      rateLimitedLog
 
-	stateMu sync.Mutex // active, sizes
+	backlog backlog // what a parked ladder received (park.go)
+
+	stateMu sync.Mutex // active, sizes, parked
 	active  []bool
 	sizes   [][2]int
+	parked  bool
 }
 
 // NewLadder validates cfg, fills defaults and opens the decoder; the encoders open on the
@@ -147,7 +150,14 @@ func (l *Ladder) Push(in Encoded) error {
 			}
 		}
 	}
-	if l.dec == nil || !l.anyEncoderActive() {
+	if l.dec == nil {
+		return nil
+	}
+	if l.Parked() {
+		l.parkFrame(in, m, key)
+		return nil
+	}
+	if !l.anyEncoderActive() {
 		return nil
 	}
 	l.offCPU = 0

@@ -137,7 +137,7 @@ func (t *Track) startSegment(p *pendingSample) {
 	seg.dseq = t.dseq
 	t.cur, t.nextMSN = seg, t.nextMSN+1
 	if isLeader, _ := t.s.leader(t); isLeader {
-		t.s.addBoundary(p.media, seg.msn)
+		t.s.addBoundary(p.media, seg.msn, seg.dseq)
 	}
 }
 

@@ -20,6 +20,9 @@ type Server struct {
 	log   *slog.Logger
 	mu    sync.RWMutex
 	rooms map[string]*Stream
+	// onRequest, when set, is told of every request for a served room (before it is
+	// answered): on-demand renditions wake on it (hlsbridge).
+	onRequest func(room string)
 }
 
 // Cache-Control values. Parts, segments and init segments never change under their name.
@@ -48,6 +51,14 @@ func (sv *Server) Add(room string, s *Stream) {
 	sv.rooms[room] = s
 }
 
+// OnRequest sets fn to be called, on the request's goroutine, for every request for a room
+// being served, before it is answered; fn must return quickly. Call it before serving.
+func (sv *Server) OnRequest(fn func(room string)) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.onRequest = fn
+}
+
 // Remove stops serving room; its URLs answer 404 from then on.
 func (sv *Server) Remove(room string) {
 	sv.mu.Lock()
@@ -57,8 +68,12 @@ func (sv *Server) Remove(room string) {
 
 func (sv *Server) stream(room string) *Stream {
 	sv.mu.RLock()
-	defer sv.mu.RUnlock()
-	return sv.rooms[room]
+	s, onRequest := sv.rooms[room], sv.onRequest
+	sv.mu.RUnlock()
+	if s != nil && onRequest != nil {
+		onRequest(room)
+	}
+	return s
 }
 
 // ServeHTTP answers GET, HEAD and CORS preflight requests for /hls/{room}/....

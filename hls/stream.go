@@ -29,13 +29,17 @@ type Stream struct {
 	discGen int           // discontinuity generation, shared by all tracks
 	bounds  []boundary    // recent segment starts of the leading video track
 	readyAt time.Time     // when the first track completed its first segment
-	clock   streamClock
+	// wakeUntil: suspended tracks are resuming, the multivariant playlist waits for them
+	wakeUntil time.Time
+	clock     streamClock
 }
 
-// boundary is where the leading video track started segment msn, in media time.
+// boundary is where the leading video track started segment msn (with discontinuity
+// sequence number dseq), in media time.
 type boundary struct {
 	media time.Duration
 	msn   uint64
+	dseq  uint64
 }
 
 // streamClock maps sample DTS to media time (the fMP4 decode time) and media time to
@@ -281,27 +285,27 @@ func (s *Stream) leader(t *Track) (isLeader, hasVideo bool) {
 }
 
 // addBoundary records that the leading track started segment msn at media time media.
-func (s *Stream) addBoundary(media time.Duration, msn uint64) {
+func (s *Stream) addBoundary(media time.Duration, msn, dseq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bounds = append(s.bounds, boundary{media, msn})
+	s.bounds = append(s.bounds, boundary{media, msn, dseq})
 	if len(s.bounds) > 16 {
 		s.bounds = append(s.bounds[:0], s.bounds[len(s.bounds)-16:]...)
 	}
 }
 
-// startMSN returns the media sequence number for a follower track whose first segment
-// starts at media: that of the leader's segment containing it. ok is false while the
-// leader has not started a segment at or before media.
-func (s *Stream) startMSN(media time.Duration) (msn uint64, ok bool) {
+// leaderSegmentAt returns the leader's segment containing media, for a follower track whose
+// first segment starts there: its number and discontinuity sequence number are the
+// follower's. ok is false while the leader has not started a segment at or before media.
+func (s *Stream) leaderSegmentAt(media time.Duration) (b boundary, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.bounds) - 1; i >= 0; i-- {
 		if b := s.bounds[i]; b.media <= media+time.Millisecond {
-			return b.msn, true
+			return b, true
 		}
 	}
-	return 0, false
+	return boundary{}, false
 }
 
 // leaderActive reports whether the leading track started a segment recently enough

@@ -231,15 +231,12 @@ func (t *Track) startWith(smp Sample) error {
 		return fmt.Errorf("hls %s/%s: DTS %v is before the stream's start", t.s.name, t.rendition, smp.DTS)
 	}
 	if !t.started {
-		msn, ok := t.firstSegmentMSN(media)
-		if !ok {
+		if !t.startNumbering(media) {
 			if !t.audio {
 				return ErrNeedKeyframe
 			}
 			return nil
 		}
-		t.nextMSN, t.started = msn, true
-		t.log.Info("hls: track started", "msn", msn, "dropped", t.dropped)
 	}
 	t.dropped = 0
 	p := &pendingSample{Sample: smp, media: media}
@@ -248,26 +245,32 @@ func (t *Track) startWith(smp Sample) error {
 	return nil
 }
 
-// firstSegmentMSN numbers a track's first segment: the leader starts at the Stream's first
-// number, followers at the number of the leader's segment they start in, so that media
-// sequence numbers line up across renditions. A follower waits for the leader for at most
-// two segment durations of its own media.
-func (t *Track) firstSegmentMSN(media time.Duration) (uint64, bool) {
+// startNumbering numbers a track's first segment (its first ever, or its first after
+// Suspend): the leader starts at the Stream's first number, followers at the number and
+// discontinuity sequence of the leader's segment they start in, so that media sequence
+// numbers line up across renditions. A follower waits for the leader for at most two
+// segment durations of its own media. It reports false while the track must wait.
+func (t *Track) startNumbering(media time.Duration) bool {
+	msn := t.s.firstMSN
 	isLeader, hasVideo := t.s.leader(t)
-	if isLeader || !hasVideo {
-		return t.s.firstMSN, true
-	}
-	if msn, ok := t.s.startMSN(media); ok {
-		return msn, true
-	}
-	if !t.waiting {
-		t.waiting, t.waitSince = true, media
-	}
-	if media-t.waitSince > 2*t.s.cfg.SegmentDuration {
+	if b, ok := t.s.leaderSegmentAt(media); !isLeader && hasVideo && ok {
+		msn, t.dseq, t.discGen = b.msn, b.dseq, t.s.discGeneration()
+	} else if !isLeader && hasVideo {
+		if !t.waiting {
+			t.waiting, t.waitSince = true, media
+		}
+		if media-t.waitSince <= 2*t.s.cfg.SegmentDuration {
+			return false
+		}
 		t.log.Warn("hls: leading video rendition has not started, starting unaligned")
-		return t.s.firstMSN, true
 	}
-	return 0, false
+	if msn < t.nextMSN { // resumed: a segment URL never names other media than it did
+		t.log.Warn("hls: resumed track cannot align with the leader", "msn", msn, "next", t.nextMSN)
+		msn = t.nextMSN
+	}
+	t.nextMSN, t.started, t.waiting = msn, true, false
+	t.log.Info("hls: track started", "msn", msn, "dropped", t.dropped)
+	return true
 }
 
 // applyParameterSets handles the in-band SPS/PPS of a keyframe: the first ones complete a

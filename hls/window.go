@@ -141,11 +141,11 @@ func (s *Stream) awaitReady(ctx context.Context, timeout time.Duration) bool {
 			all, any = all && r, any || r
 		}
 		s.mu.Lock()
-		closed, readyAt := s.closed, s.readyAt
+		closed, readyAt, wakeUntil := s.closed, s.readyAt, s.wakeUntil
 		s.mu.Unlock()
 		wait := time.Until(deadline)
 		if any {
-			wait = min(wait, time.Until(readyAt.Add(2*s.cfg.SegmentDuration)))
+			wait = min(wait, max(time.Until(readyAt.Add(2*s.cfg.SegmentDuration)), time.Until(wakeUntil)))
 		}
 		if all && any || closed || wait <= 0 {
 			return any

@@ -63,6 +63,10 @@ dvr_s3_region: eu-west-1
 dvr_s3_access_key: AK
 dvr_s3_secret_key: SK
 dvr_s3_insecure: true
+hls_mode: on-demand
+hls_room_modes:
+  stage: always
+hls_idle: 2m
 `
 
 func fullConfig() Config {
@@ -99,6 +103,8 @@ func fullConfig() Config {
 		DVRRoomWindows:  map[string]string{"studio": "6h"},
 		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
 			SecretKey: "SK", Insecure: true},
+		HLSModeSettings: HLSModeSettings{HLSMode: HLSOnDemand, HLSRoomModes: map[string]string{"stage": HLSAlways},
+			HLSIdle: 2 * time.Minute},
 	}
 }
 

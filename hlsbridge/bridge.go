@@ -59,17 +59,23 @@ type bridge struct {
 	sawVideo      atomic.Bool
 	leading       atomic.Bool // the leading video rendition has started
 	warned        rateLimited
+	demand        onDemand // on-demand rooms (ondemand.go)
 }
 
-// startBridge creates the room's stream, registers it with the server and subscribes.
-func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo, log *slog.Logger, room string) (*bridge, error) {
+// startBridge creates the room's stream, registers it with the server and subscribes. An
+// on-demand bridge starts parked.
+func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo, log *slog.Logger, room string, onDemand bool) (*bridge, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	b := &bridge{
 		room: room, log: log.With("room", room), opts: opts, encoder: enc, epoch: time.Now(),
 		cancel: cancel,
 		queues: map[string]chan packet{"video": make(chan packet, videoQueue), "audio": make(chan packet, audioQueue)},
 	}
-	b.stream = hls.NewStream(room, opts.HLS, opts.Log)
+	b.demand.enabled = onDemand
+	b.demand.parked.Store(onDemand)
+	cfg := opts.HLS
+	cfg.Sink = b.sink(cfg.Sink)
+	b.stream = hls.NewStream(room, cfg, opts.Log)
 	sub, err := opts.SFU.SubscribeLocal(ctx, room, b.handle)
 	if err != nil {
 		cancel()
@@ -82,7 +88,7 @@ func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo,
 		b.wg.Add(1)
 		go b.run(ctx, kind, p)
 	}
-	b.log.Info("hlsbridge: room bridged", "encoder", enc.Name, "hardware", enc.Hardware)
+	b.log.Info("hlsbridge: room bridged", "encoder", enc.Name, "hardware", enc.Hardware, "on_demand", onDemand)
 	return b, nil
 }
 

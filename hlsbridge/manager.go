@@ -69,7 +69,10 @@ type Options struct {
 	StopAfter time.Duration
 	// Linger is how long an ended stream stays served (default 30 s).
 	Linger time.Duration
-	Log    *slog.Logger
+	// Idle is how long an on-demand room (RoomSettings.HLSMode) re-encodes after the last
+	// request for its HLS URLs (default 1 min).
+	Idle time.Duration
+	Log  *slog.Logger
 }
 
 func (o *Options) fill() error {
@@ -87,6 +90,9 @@ func (o *Options) fill() error {
 	}
 	if o.Linger <= 0 {
 		o.Linger = 30 * time.Second
+	}
+	if o.Idle <= 0 {
+		o.Idle = time.Minute
 	}
 	if o.HLS.SegmentDuration <= 0 {
 		o.HLS.SegmentDuration = hls.DefaultSegmentDuration
@@ -127,6 +133,7 @@ type Manager struct {
 	bridges map[string]*roomBridge
 	ended   map[string]time.Time // rooms whose ended stream is still served, since when
 	retry   map[string]time.Time // rooms whose bridge failed to start: not before
+	live    sync.Map             // room → *bridge: bridges, read without mu by requested
 }
 
 // roomBridge is a running bridge and when its room was last seen live.
@@ -140,8 +147,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	return &Manager{opts: opts, log: opts.Log.With("component", "hlsbridge"),
-		bridges: map[string]*roomBridge{}, ended: map[string]time.Time{}, retry: map[string]time.Time{}}, nil
+	m := &Manager{opts: opts, log: opts.Log.With("component", "hlsbridge"),
+		bridges: map[string]*roomBridge{}, ended: map[string]time.Time{}, retry: map[string]time.Time{}}
+	opts.Server.OnRequest(m.requested)
+	return m, nil
 }
 
 // Run probes the H.264 encoder (unless Options.Encoder names one), then follows the SFU's
@@ -211,21 +220,23 @@ func (m *Manager) sync(ctx context.Context, now time.Time) {
 		if now.Before(m.retry[name]) || ctx.Err() != nil {
 			continue
 		}
-		b, err := startBridge(ctx, &m.opts, m.encoder, m.log, name)
-		if err != nil {
-			m.log.Warn("hlsbridge: cannot bridge room", "room", name, "err", err)
-			m.retry[name] = now.Add(5 * time.Second)
-			continue
-		}
-		delete(m.retry, name)
-		delete(m.ended, name) // its new stream replaced the ended one in the server
-		m.bridges[name] = &roomBridge{b: b, lastLive: now}
+		m.start(ctx, name, now)
 	}
 	for name, rb := range m.bridges {
-		if !live[name] && now.Sub(rb.lastLive) >= m.opts.StopAfter {
+		switch {
+		case !live[name] && now.Sub(rb.lastLive) >= m.opts.StopAfter:
 			rb.b.stop()
 			delete(m.bridges, name)
+			m.live.Delete(name)
 			m.ended[name] = now
+		case rb.b.idle(now) && rb.b.hasPassthrough():
+			rb.b.park()
+		case rb.b.idle(now) && ctx.Err() == nil:
+			old := rb.b
+			m.log.Info("hlsbridge: no HLS request for a while, bridge replaced by a parked one", "room", name)
+			if m.start(ctx, name, now) {
+				old.stop()
+			}
 		}
 	}
 	for name, at := range m.ended {
@@ -234,6 +245,22 @@ func (m *Manager) sync(ctx context.Context, now time.Time) {
 			delete(m.ended, name)
 		}
 	}
+}
+
+// start starts room's bridge (replacing the one it has, in the server too) and reports
+// whether it did. m.mu must be held.
+func (m *Manager) start(ctx context.Context, name string, now time.Time) bool {
+	b, err := startBridge(ctx, &m.opts, m.encoder, m.log, name, m.onDemand(name))
+	if err != nil {
+		m.log.Warn("hlsbridge: cannot bridge room", "room", name, "err", err)
+		m.retry[name] = now.Add(5 * time.Second)
+		return false
+	}
+	delete(m.retry, name)
+	delete(m.ended, name) // its new stream replaced the ended one in the server
+	m.bridges[name] = &roomBridge{b: b, lastLive: now}
+	m.live.Store(name, b)
+	return true
 }
 
 // stopAll stops every bridge (in parallel) and unregisters every stream.
@@ -250,5 +277,6 @@ func (m *Manager) stopAll() {
 		m.opts.Server.Remove(name)
 	}
 	m.bridges, m.ended = map[string]*roomBridge{}, map[string]time.Time{}
+	m.live.Clear()
 	m.log.Info("hlsbridge: stopped")
 }

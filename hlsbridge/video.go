@@ -168,6 +168,13 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 		return err
 	}
 	v.ladder = l
+	if v.b.demand.parked.Load() {
+		if err := l.Park(); err != nil {
+			return err
+		}
+		v.b.demand.isParked.Store(true)
+	}
+	v.notePassthrough()
 	if v.tracks == nil {
 		for _, r := range v.rungs {
 			t, err := v.b.stream.AddVideo(r.Name, hls.VideoTrackInfo{FPS: float64(v.fps), BitrateKbps: r.BitrateKbps})
@@ -216,6 +223,10 @@ func (v *videoPipe) feed(f timedFrame) {
 		}
 	}
 	v.b.noteCapture(f)
+	v.applyParking()
+	if v.ladder == nil {
+		return
+	}
 	err := v.ladder.Push(transcoder.Encoded{Data: f.data, PTS: f.pts, DTS: f.pts, Keyframe: f.keyframe,
 		Duration: time.Second / time.Duration(v.fps)})
 	if err != nil {

@@ -23,6 +23,7 @@ type LocalPacket struct {
 // and relays): each track's packets of the best layer, in sequence order, waiting up to
 // lateWait for a missing one (the publisher's retransmission fills the ring) before moving on.
 type LocalSubscriber struct {
+	room   *Room
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   func()
@@ -43,7 +44,7 @@ func (s *SFU) SubscribeLocal(ctx context.Context, roomName string, handle func(L
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	_, unwatch := room.watch() // keeps the room while subscribed; events are not read
-	ls := &LocalSubscriber{cancel: cancel, done: func() { unwatch(); s.dropIfIdle(room) }}
+	ls := &LocalSubscriber{room: room, cancel: cancel, done: func() { unwatch(); s.dropIfIdle(room) }}
 	for _, kind := range []string{"video", "audio"} {
 		ls.wg.Add(1)
 		go func() {
@@ -52,6 +53,20 @@ func (s *SFU) SubscribeLocal(ctx context.Context, roomName string, handle func(L
 		}()
 	}
 	return ls, nil
+}
+
+// RequestKeyframe asks the room's video publisher for a keyframe (throttled per track like
+// every keyframe request; RTMP/SRT sources cannot be asked and send theirs on their own GOP).
+func (ls *LocalSubscriber) RequestKeyframe() {
+	ls.room.mu.Lock()
+	sl := ls.room.slots["video"]
+	ls.room.mu.Unlock()
+	if sl == nil {
+		return
+	}
+	if src := sl.src.Load(); src != nil {
+		src.RequestKeyframe()
+	}
 }
 
 // Close stops the subscriber and waits for its goroutines.

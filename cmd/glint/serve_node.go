@@ -124,7 +124,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 	}
 	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: hls.NewServer(n.log), Log: n.log,
 		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
-		Rooms: n.cfg.RoomSettings})
+		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle})
 	if err != nil {
 		return nil, err
 	}

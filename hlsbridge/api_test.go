@@ -28,7 +28,7 @@ func TestRegister(t *testing.T) {
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/hls", nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" ||
-		rec.Body.String() != `{"encoder":"","hardware":false,"rooms":[]}`+"\n" {
+		rec.Body.String() != `{"encoder":"","hardware":false,"rooms":[],"parked":[]}`+"\n" {
 		t.Fatalf("GET /api/hls: %d %q", rec.Code, rec.Body)
 	}
 	var st Status

@@ -70,6 +70,8 @@ type Options struct {
 	// Linger is how long an ended stream stays served (default 30 s).
 	Linger time.Duration
 	Log    *slog.Logger
+
+	obs *observations // the Manager's, shared by its bridges
 }
 
 func (o *Options) fill() error {
@@ -97,6 +99,7 @@ func (o *Options) fill() error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	o.obs = &observations{}
 	return nil
 }
 

@@ -168,6 +168,7 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 		return err
 	}
 	v.ladder = l
+	v.b.ladder.Store(l)
 	if v.tracks == nil {
 		for _, r := range v.rungs {
 			t, err := v.b.stream.AddVideo(r.Name, hls.VideoTrackInfo{FPS: float64(v.fps), BitrateKbps: r.BitrateKbps})
@@ -266,6 +267,7 @@ func (v *videoPipe) closeLadder() {
 	if v.ladder != nil {
 		_ = v.ladder.Close()
 		v.ladder = nil
+		v.b.ladder.Store(nil)
 	}
 }
 

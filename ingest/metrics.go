@@ -52,7 +52,9 @@ func (s *streamStats) frame(video bool, size int) {
 
 // Collectors returns the ingest metrics (per room: one connection holds a room), read at
 // scrape time.
-func (s *Server) Collectors() []prometheus.Collector { return []prometheus.Collector{ingestCollector{s}} }
+func (s *Server) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{ingestCollector{s}}
+}
 
 type ingestCollector struct{ s *Server }
 

@@ -43,7 +43,9 @@ func TestHealthcheckCommand(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	check := func() error { return run(context.Background(), []string{"healthcheck", "--addr", addr}, io.Discard, io.Discard) }
+	check := func() error {
+		return run(context.Background(), []string{"healthcheck", "--addr", addr}, io.Discard, io.Discard)
+	}
 	if err := check(); err != nil {
 		t.Errorf("healthy server: %v", err)
 	}

@@ -46,8 +46,15 @@ func New(opts Options) *Dashboard {
 }
 
 // Loopback allows requests from a loopback address only: the default admin check while no
-// admin authentication is configured.
+// admin authentication is configured. A request that a proxy forwarded (Forwarded,
+// X-Forwarded-For or X-Real-IP set) is refused: behind a reverse proxy on the same host every
+// client would otherwise come from loopback.
 func Loopback(r *http.Request) bool {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return false

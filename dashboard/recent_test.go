@@ -72,6 +72,12 @@ func TestGuardDefaultsToLoopback(t *testing.T) {
 			t.Errorf("from %s: status %d, want %d", addr, rec.Code, want)
 		}
 	}
+	proxied := httptest.NewRequest("GET", "/api/dashboard", nil)
+	proxied.RemoteAddr = "127.0.0.1:5000"
+	proxied.Header.Set("X-Forwarded-For", "192.0.2.7")
+	if Loopback(proxied) {
+		t.Error("a request forwarded by a local proxy passed as loopback")
+	}
 	admin := New(Options{Allow: func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer admin" }})
 	req := httptest.NewRequest("GET", "/api/dashboard", nil)
 	req.RemoteAddr = "192.0.2.7:5000"

@@ -9,8 +9,8 @@
 // package (but internal/stats, for its latency histogram) and starts no goroutines; its
 // counters (Server.Stats, Server.Collectors) are atomics read at scrape time. A blocked
 // request is its own handler waiting for one broadcast per new part, released by that part,
-// its timeout, its client leaving or Stream.Close. A Config.Sink (SegmentSink) is told of every finished part and segment,
-// the way a recorder (the DVR) attaches.
+// its timeout, its client leaving or Stream.Close. A Config.Sink (SegmentSink) is told of
+// every finished part and segment, the way a recorder (the DVR) attaches.
 //
 // URL scheme, below /hls/{room}/:
 //

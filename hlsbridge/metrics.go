@@ -28,17 +28,21 @@ type RoomStats struct {
 
 // Stats returns the bridged rooms' counters, by room name.
 func (m *Manager) Stats() []RoomStats {
-	m.mu.Lock()
-	out := make([]RoomStats, 0, len(m.bridges))
-	for name, rb := range m.bridges {
-		rs := RoomStats{Room: name, DroppedPackets: uint64(rb.b.dropped.Load())}
-		if l := rb.b.ladder.Load(); l != nil {
+	m.mu.Lock() // not held while reading: sync holds it while a bridge stops
+	bridges := make([]*bridge, 0, len(m.bridges))
+	for _, rb := range m.bridges {
+		bridges = append(bridges, rb.b)
+	}
+	m.mu.Unlock()
+	out := make([]RoomStats, 0, len(bridges))
+	for _, b := range bridges {
+		rs := RoomStats{Room: b.room, DroppedPackets: uint64(b.dropped.Load())}
+		if l := b.ladder.Load(); l != nil {
 			s := l.Stats()
 			rs.Ladder = &s
 		}
 		out = append(out, rs)
 	}
-	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
 	return out
 }

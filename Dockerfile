@@ -1,5 +1,7 @@
 # Glint: the same binary as `make build`, on Debian bookworm with Debian's FFmpeg 5.1.
-FROM golang:1.26-bookworm AS build
+# The Go toolchain is go.mod's exact version (cmd/glint's TestDockerfile checks it, the ports,
+# the health check, the user and that the runtime packages hold every library the binary links).
+FROM golang:1.26.8-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config make nodejs npm \
     libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libswscale-dev libswresample-dev libavdevice-dev \
@@ -19,13 +21,17 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates fonts-dejavu-core \
     libavcodec59 libavformat59 libavutil57 libavfilter8 libswscale6 libswresample4 libavdevice59 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /var/lib/glint --create-home glint
+ && useradd --system --uid 10001 --user-group --home /var/lib/glint --create-home glint
 COPY --from=build /out/glint /usr/local/bin/glint
-USER glint
+# Not root; numeric, so that Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
 WORKDIR /var/lib/glint
 # DVR recordings (./data under the working directory, --data-dir): keep them on a volume.
 VOLUME /var/lib/glint/data
-# HTTP (WHIP, WHEP, pages, API, metrics); WebRTC media on one UDP port, ICE-TCP on the same number.
-EXPOSE 8080/tcp 8189/udp 8189/tcp
+# HTTP (WHIP, WHEP, pages, API, metrics); WebRTC media on one UDP port, ICE-TCP on the same number;
+# RTMP ingest; SRT ingest (UDP).
+EXPOSE 8080/tcp 8189/udp 8189/tcp 1935/tcp 9000/udp
+# Liveness: `glint healthcheck` GETs /healthz on GLINT_HTTP_ADDR's port (the image has no curl).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["/usr/local/bin/glint", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/glint"]
 CMD ["serve"]

@@ -6,10 +6,11 @@
 //
 // The package does not decode, transcode or depacketize: a caller (the HLS bridge) hands it
 // complete access units and audio frames through Track.WriteSample. It imports no other Glint
-// package and starts no goroutines; a blocked request is its own handler waiting for one
-// broadcast per new part, released by that part, its timeout, its client leaving or
-// Stream.Close. A Config.Sink (SegmentSink) is told of every finished part and segment,
-// the way a recorder (the DVR) attaches.
+// package (but internal/stats, for its latency histogram) and starts no goroutines; its
+// counters (Server.Stats, Server.Collectors) are atomics read at scrape time. A blocked
+// request is its own handler waiting for one broadcast per new part, released by that part,
+// its timeout, its client leaving or Stream.Close. A Config.Sink (SegmentSink) is told of
+// every finished part and segment, the way a recorder (the DVR) attaches.
 //
 // URL scheme, below /hls/{room}/:
 //

@@ -29,6 +29,7 @@ func (t *Track) playlist(skip, gz bool) []byte {
 	t.mu.Lock()
 	if slot.body != nil && slot.version == t.version {
 		t.mu.Unlock()
+		t.s.stats.cacheHits.Add(1)
 		return slot.body
 	}
 	t.mu.Unlock()
@@ -38,6 +39,7 @@ func (t *Track) playlist(skip, gz bool) []byte {
 	}
 	t.mu.Lock()
 	*slot = renderedPlaylist{version, body}
+	t.s.stats.renders.Add(1)
 	t.mu.Unlock()
 	return body
 }

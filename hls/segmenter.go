@@ -70,6 +70,7 @@ func (t *Track) appendSample(p *pendingSample, dur time.Duration) bool {
 		cto = -cto
 	}
 	t.part.samples = append(t.part.samples, fullSample(p.Data, start, uint32(ticks), int32(cto), sync))
+	t.part.captures = append(t.part.captures, p.CaptureTime)
 	t.part.ticks += ticks
 	t.lastDur, t.end = dur, p.media+dur
 	return published
@@ -149,7 +150,7 @@ func (t *Track) closePart() bool {
 	data, err := encodeFragment(t.fragSeq, t.part.samples)
 	t.fragSeq++
 	b := t.part
-	t.part = partBuilder{samples: t.part.samples[:0]}
+	t.part = partBuilder{samples: t.part.samples[:0], captures: t.part.captures[:0]}
 	clear(b.samples)
 	if err != nil {
 		t.log.Error("hls: dropping a part", "msn", t.cur.msn, "err", err)
@@ -158,6 +159,7 @@ func (t *Track) closePart() bool {
 	t.cur.parts = append(t.cur.parts, part{data: data, ticks: b.ticks, independent: b.independent})
 	t.cur.ticks += b.ticks
 	t.cur.size += len(data)
+	t.notePartLatency(b.captures)
 	t.tellPart(t.cur)
 	return true
 }

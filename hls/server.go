@@ -17,9 +17,10 @@ import (
 // scheme). It serves the Streams added to it; Remove only unregisters a Stream (Close it
 // separately). Safe for concurrent use.
 type Server struct {
-	log   *slog.Logger
-	mu    sync.RWMutex
-	rooms map[string]*Stream
+	log     *slog.Logger
+	mu      sync.RWMutex
+	rooms   map[string]*Stream
+	retired retiredLatency
 	// onRequest, when set, is told of every request for a served room (before it is
 	// answered): on-demand renditions wake on it (hlsbridge).
 	onRequest func(room string)
@@ -48,6 +49,9 @@ func NewServer(log *slog.Logger) *Server {
 func (sv *Server) Add(room string, s *Stream) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
+	if old := sv.rooms[room]; old != nil && old != s {
+		sv.retired.add(old)
+	}
 	sv.rooms[room] = s
 }
 
@@ -63,6 +67,9 @@ func (sv *Server) OnRequest(fn func(room string)) {
 func (sv *Server) Remove(room string) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
+	if s := sv.rooms[room]; s != nil {
+		sv.retired.add(s)
+	}
 	delete(sv.rooms, room)
 }
 
@@ -110,6 +117,7 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusNotFound, "not found")
 			return
 		}
+		s.stats.requests[reqMultivariant].Add(1)
 		sv.serveMultivariant(w, r, s)
 		return
 	}
@@ -125,6 +133,7 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id, ok := parseName(file, "init", ".mp4"); ok {
+		s.stats.requests[reqInit].Add(1)
 		t.mu.Lock()
 		data := t.initLocked(id)
 		t.mu.Unlock()
@@ -132,6 +141,7 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msn, ok := parseName(file, "seg", ".m4s"); ok {
+		s.stats.requests[reqSegment].Add(1)
 		var data []byte
 		t.mu.Lock()
 		if seg := t.segmentLocked(msn); seg != nil {
@@ -146,6 +156,7 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msn, err1 := strconv.ParseUint(msnText, 10, 64)
 		idx, err2 := strconv.ParseUint(idxText, 10, 16)
 		if err1 == nil && err2 == nil {
+			s.stats.requests[reqPart].Add(1)
 			sv.servePart(w, r, t, msn, int(idx))
 			return
 		}
@@ -179,6 +190,7 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 	timeout, ctx := t.s.cfg.BlockTimeout, r.Context()
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if msn < 0 {
+		t.s.stats.requests[reqPlaylist].Add(1)
 		if !t.await(ctx, timeout, func() bool { return t.ended || t.readyLocked() }) {
 			if ctx.Err() == nil {
 				w.Header().Set("Retry-After", "1")
@@ -189,6 +201,7 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 		writePlaylist(w, r, t.playlist(skip, gz), gz, cachePlaylist)
 		return
 	}
+	t.s.stats.requests[reqBlockingPlaylist].Add(1)
 	var tooFar bool
 	ok := t.await(ctx, timeout, func() bool {
 		ready, far := t.reloadStateLocked(uint64(msn), part)

@@ -20,6 +20,7 @@ type Stream struct {
 	partTarget time.Duration // PART-TARGET: no part is longer
 	maxSegment time.Duration // no segment is longer (rounds to target)
 	done       chan struct{} // closed by Close
+	stats      streamStats
 
 	mu      sync.Mutex
 	video   []*Track // in the order added; video[0] leads segmentation

@@ -60,6 +60,7 @@ type pendingSample struct {
 
 type partBuilder struct {
 	samples     []mp4.FullSample
+	captures    []time.Time // the samples' capture times, for the part latency metric
 	ticks       uint64
 	independent bool
 }

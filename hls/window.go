@@ -114,10 +114,15 @@ func (t *Track) await(ctx context.Context, timeout time.Duration, check func() b
 		if timer == nil {
 			timer = time.NewTimer(timeout)
 			defer timer.Stop()
+			st := &t.s.stats
+			st.blocked.Add(1)
+			st.blockedNow.Add(1)
+			defer st.blockedNow.Add(-1)
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
+			t.s.stats.blockTimeouts.Add(1)
 			return false
 		case <-ctx.Done():
 			return false

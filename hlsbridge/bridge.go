@@ -50,6 +50,9 @@ type bridge struct {
 	wg      sync.WaitGroup
 	queues  map[string]chan packet
 	dropped atomic.Int64 // packets lost to a full queue
+	// ladder is the video pipeline's current ladder (nil before the first keyframe), for
+	// Manager.Stats.
+	ladder atomic.Pointer[transcoder.Ladder]
 
 	// captureOffset (nanoseconds) maps the bridge's clock to capture time: zero for a
 	// source without capture-time SEIs (capture time is then arrival, the clock itself),
@@ -160,6 +163,7 @@ func (b *bridge) captureTime(d time.Duration) time.Time {
 // noteCapture aligns the capture clock on a video frame's capture-time SEI, if it has one.
 func (b *bridge) noteCapture(f timedFrame) {
 	if !f.capture.IsZero() {
+		b.opts.obs.captureToServer.Observe(f.last.Sub(f.capture))
 		b.captureOffset.Store(int64(f.capture.Sub(b.epoch.Add(f.pts))))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/internal/testkit"
@@ -38,7 +39,7 @@ func TestProgramDateTimeFollowsCaptureSEI(t *testing.T) {
 	ctx := testkit.Context(t, 90*time.Second)
 	aus := encodeTestStream(ctx, t, 20*time.Second)
 	env := newTestEnv(t)
-	env.runManager(t, ctx, Options{Rooms: testRooms, Poll: 100 * time.Millisecond,
+	m := env.runManager(t, ctx, Options{Rooms: testRooms, Poll: 100 * time.Millisecond,
 		HLS: hls.Config{SegmentDuration: time.Second, PartDuration: 333 * time.Millisecond}})
 	stopPub := publishWithCaptureSEI(t, env, "sei", aus)
 	defer stopPub()
@@ -79,6 +80,42 @@ func TestProgramDateTimeFollowsCaptureSEI(t *testing.T) {
 	}
 	if len(source) < 3 || matched < 3 {
 		t.Errorf("%d source segments, %d re-encoded segments matched to them: want 3 or more", len(source), matched)
+	}
+	checkBridgeStats(t, m, "sei")
+}
+
+// checkBridgeStats: the capture → server latency follows the SEI stamps (captureLag in the
+// past, plus the path here), and the room's ladder reports its rungs' frames and load.
+func checkBridgeStats(t *testing.T, m *Manager, room string) {
+	t.Helper()
+	c := m.CaptureToServer()
+	if c.Count == 0 || c.Mean() < captureLag-50*time.Millisecond || c.Mean() > captureLag+time.Second {
+		t.Errorf("capture to server: %d frames, mean %v; want about %v", c.Count, c.Mean(), captureLag)
+	}
+	stats := m.Stats()
+	if len(stats) != 1 || stats[0].Room != room || stats[0].Ladder == nil {
+		t.Fatalf("Stats() = %+v, want room %s with its ladder", stats, room)
+	}
+	for _, r := range stats[0].Ladder.Rungs {
+		if r.Frames == 0 || !r.Active {
+			t.Errorf("rung %+v: want active with frames", r)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+	}
+	for name, n := range map[string]int{"glint_transcoder_frames_total": 2, "glint_transcoder_rung_cpu_ratio": 1,
+		"glint_capture_to_server_seconds": 1, "glint_hls_bridge_dropped_packets_total": 1} {
+		if series[name] != n {
+			t.Errorf("%s: %d series, want %d (all: %v)", name, series[name], n, series)
+		}
 	}
 }
 

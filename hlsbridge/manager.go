@@ -73,6 +73,8 @@ type Options struct {
 	// request for its HLS URLs (default 1 min).
 	Idle time.Duration
 	Log  *slog.Logger
+
+	obs *observations // the Manager's, shared by its bridges
 }
 
 func (o *Options) fill() error {
@@ -103,6 +105,7 @@ func (o *Options) fill() error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	o.obs = &observations{}
 	return nil
 }
 

@@ -168,6 +168,7 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 		return err
 	}
 	v.ladder = l
+	v.b.ladder.Store(l)
 	if v.b.demand.parked.Load() {
 		if err := l.Park(); err != nil {
 			return err
@@ -277,6 +278,7 @@ func (v *videoPipe) closeLadder() {
 	if v.ladder != nil {
 		_ = v.ladder.Close()
 		v.ladder = nil
+		v.b.ladder.Store(nil)
 	}
 }
 

@@ -132,6 +132,8 @@ type StreamStatus struct {
 	// Mode is "starting" (waiting for the first keyframe), "passthrough",
 	// "reencoding: b-frames", or "passthrough: b-frames (…)" when no re-encoder could open.
 	Mode string `json:"mode"`
+	// Stats are the stream's counters, read when Status is called.
+	Stats StreamStats `json:"stats"`
 }
 
 // Server runs the RTMP and SRT listeners.
@@ -258,7 +260,9 @@ func (s *Server) Status() []StreamStatus {
 	s.mu.Lock()
 	out := make([]StreamStatus, 0, len(s.streams))
 	for _, st := range s.streams {
-		out = append(out, st.status)
+		status := st.status
+		status.Stats = st.stats.snapshot()
+		out = append(out, status)
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })

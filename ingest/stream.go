@@ -52,6 +52,7 @@ type stream struct {
 	status  StreamStatus // guarded by srv.mu
 	created time.Time
 	watch   *watchdog // nil in fuzz tests
+	stats   streamStats
 
 	clock                  clock
 	wall                   wallAnchor
@@ -112,6 +113,11 @@ func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 		return nil
 	}
 	s.params.update(au)
+	size := 0
+	for _, n := range au {
+		size += len(n)
+	}
+	s.stats.frame(true, size)
 	d := s.clock.dts(dts)
 	p := d + (pts - dts)
 	if s.pub == nil {
@@ -143,6 +149,7 @@ func (s *stream) audioFrame(pts int64, frame []byte) error {
 	if s.audio == nil {
 		return nil
 	}
+	s.stats.frame(false, len(frame))
 	p := s.clock.dts(pts)
 	if s.pub == nil {
 		if s.hasVideo {
@@ -178,7 +185,13 @@ func (s *stream) audioFrame(pts int64, frame []byte) error {
 // sender reports keep audio and video exactly as aligned as the input.
 func (s *stream) syncReport(dts, at int64) {
 	now := time.Now()
+	before, jumps := s.wall.origin, s.clock.jumps
 	s.wall.observe(now, dts)
+	if !before.IsZero() && s.wall.origin.After(before) {
+		s.stats.stalls.Add(1)
+	}
+	s.stats.jumps.Store(uint64(jumps))
+	s.stats.lateNs.Store(int64(now.Sub(s.wall.at(dts))))
 	sr, ok := s.pub.(senderReporter)
 	if !ok || !s.wall.due(now) {
 		return

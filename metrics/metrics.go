@@ -16,11 +16,15 @@ import (
 // TotalsSource is what the collector reads (implemented by *sfu.SFU).
 type TotalsSource interface{ Totals() sfu.Totals }
 
-// Handler returns the /metrics handler for src, with Go runtime and process metrics and
-// any extra collectors (e.g. NewEncoderCollector).
+// Handler returns the /metrics handler for src, with Go runtime and process metrics, the
+// per-room series when src is a RoomSource, and any extra collectors (e.g.
+// NewEncoderCollector, each stage's Collectors).
 func Handler(src TotalsSource, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newCollector(src))
+	if rooms, ok := src.(RoomSource); ok {
+		reg.MustRegister(newRoomCollector(rooms))
+	}
 	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -67,6 +67,14 @@ func (m *loadMeter) add(busy, cpu, pts time.Duration) bool {
 	return m.last-m.first >= m.window && m.n > 1
 }
 
+// span is the media time the current window covers (as take counts it).
+func (m *loadMeter) span() time.Duration {
+	if m.n < 2 {
+		return 0
+	}
+	return time.Duration(float64(m.last-m.first) * float64(m.n) / float64(m.n-1))
+}
+
 // take returns the loads of the completed window (busy time over media time) and resets.
 func (m *loadMeter) take() (load, cpuLoad float64) {
 	span := float64(m.last-m.first) * float64(m.n) / float64(m.n-1)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -36,10 +37,11 @@ type Ladder struct {
 
 	backlog backlog // what a parked ladder received (park.go)
 
-	stateMu sync.Mutex // active, sizes, parked
+	stateMu sync.Mutex // active, sizes, parked, the latest window in stats
 	active  []bool
 	sizes   [][2]int
 	parked  bool
+	stats   ladderCounters
 }
 
 // NewLadder validates cfg, fills defaults and opens the decoder; the encoders open on the
@@ -65,6 +67,8 @@ func NewLadder(cfg LadderConfig) (*Ladder, error) {
 	l.encs = make([]*rungEncoder, len(cfg.Rungs))
 	l.active = make([]bool, len(cfg.Rungs))
 	l.sizes = make([][2]int, len(cfg.Rungs))
+	l.stats.frames = make([]atomic.Uint64, len(cfg.Rungs))
+	l.stats.rungCPU = make([]float64, len(cfg.Rungs))
 	for i, r := range cfg.Rungs {
 		l.active[i] = true
 		l.sizes[i] = [2]int{r.Width, r.Height}
@@ -146,7 +150,7 @@ func (l *Ladder) Push(in Encoded) error {
 		out.Keyframe, out.Boundary = key, m.boundary
 		for _, i := range l.pass {
 			if l.isActive(i) {
-				l.cfg.Output(i, out)
+				l.output(i, out)
 			}
 		}
 	}
@@ -167,6 +171,7 @@ func (l *Ladder) Push(in Encoded) error {
 	cpu := threadCPU() - startCPU + l.offCPU
 	runtime.UnlockOSThread()
 	if corrupt != nil {
+		l.stats.corrupt.Add(1)
 		l.bad.warn(l.log, "transcoder: corrupt source frame dropped", "err", corrupt, "pts", in.PTS)
 	}
 	if err != nil {
@@ -217,7 +222,7 @@ func (l *Ladder) encodePicture(src *astiav.Frame, m frameMeta) error {
 		w, h := r.size()
 		l.setSize(i, w, h)
 		for _, e := range r.out {
-			l.cfg.Output(i, e)
+			l.output(i, e)
 		}
 		r.out = nil
 	}
@@ -250,7 +255,9 @@ const (
 // not comfortably keep up, and the most expensive re-encoded rung is dropped when even that
 // runs behind real time.
 func (l *Ladder) checkLoad() {
+	span := l.load.span()
 	load, cpuLoad := l.load.take()
+	l.noteWindow(load, cpuLoad, span)
 	worst := -1
 	for i, r := range l.encs {
 		if r != nil && l.isActive(i) && (worst < 0 || r.cost > l.encs[worst].cost) {

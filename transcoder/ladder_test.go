@@ -244,9 +244,12 @@ func TestLadderCorruptInput(t *testing.T) {
 	level := astiav.GetLogLevel()
 	astiav.SetLogLevel(astiav.LogLevelQuiet) // the h264 decoder complains about every bad slice
 	defer astiav.SetLogLevel(level)
-	c, _ := runLadder(t, LadderConfig{Rungs: rungs, SegmentDuration: time.Second}, feed)
+	c, l := runLadder(t, LadderConfig{Rungs: rungs, SegmentDuration: time.Second}, feed)
 	if n := len(c.out[0]); n < 55 {
 		t.Fatalf("only %d outputs after corrupt input", n)
+	}
+	if st := l.Stats(); st.CorruptFrames == 0 || st.Rungs[0].Frames != uint64(len(c.out[0])) {
+		t.Errorf("Stats() = %+v, want the corrupt frames and the outputs counted", st)
 	}
 	decodeAll(t, astiav.CodecIDH264, c.out[0])
 }
@@ -263,6 +266,16 @@ func TestLadderDropsRungWhenBehind(t *testing.T) {
 	}
 	if len(c.out[0]) != 150 || len(c.out[1]) >= len(c.out[2]) || len(c.out[1]) < 60 {
 		t.Errorf("outputs %d %d %d", len(c.out[0]), len(c.out[1]), len(c.out[2]))
+	}
+	st := l.Stats()
+	if st.DroppedRungs != 1 || st.Rungs[1].Active || !st.Rungs[0].Passthrough || st.Rungs[1].Passthrough ||
+		st.Load <= 0 || st.CPULoad <= 0 || st.Rungs[2].CPULoad <= 0 {
+		t.Errorf("Stats() = %+v, want 360p dropped and the last window's loads", st)
+	}
+	for i, r := range st.Rungs {
+		if r.Frames != uint64(len(c.out[i])) || r.Name != rungs[i].Name {
+			t.Errorf("rung %d stats %+v, want %s with %d frames", i, r, rungs[i].Name, len(c.out[i]))
+		}
 	}
 	decodeAll(t, astiav.CodecIDH264, c.out[1])
 }

@@ -1,9 +1,10 @@
 // Package web serves the browser pages of Glint: the room list (/), the player
-// (/watch/{room}: WebRTC over WHEP, falling back to LL-HLS with hls.js) and the camera
-// publisher (/publish/{room}, WHIP with simulcast), plus their scripts and styles under
-// /static/. Everything is embedded in the binary, including static/vendor/hls.min.js when
-// `make web` has put it there (npm, never committed; without it the watch page says the LL-HLS
-// player is not built). The pages talk to the server only through its public HTTP API
+// (/watch/{room}: WebRTC over WHEP, falling back to LL-HLS with hls.js), the camera
+// publisher (/publish/{room}, WHIP with simulcast) and the operator's dashboard
+// (/dashboard, over GET /api/dashboard; the node serves it to admins only), plus their
+// scripts and styles under /static/. Everything is embedded in the binary, including
+// static/vendor/hls.min.js when `make web` has put it there (npm, never committed; without it
+// the watch page says the LL-HLS player is not built). The pages talk to the server only through its public HTTP API
 // (docs/api.md), with URLs relative to the page.
 package web
 
@@ -53,9 +54,10 @@ const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: me
 // and the room pages' player, which every page shares) and the page's own file (its heading
 // and contents).
 var pages = map[string]page{
-	"pages/index.html":   {Script: "index.js"},
-	"pages/watch.html":   {Up: "../", Script: "watch.js", Room: true},
-	"pages/publish.html": {Up: "../", Script: "publish.js", Room: true},
+	"pages/index.html":     {Script: "index.js"},
+	"pages/watch.html":     {Up: "../", Script: "watch.js", Room: true},
+	"pages/publish.html":   {Up: "../", Script: "publish.js", Room: true},
+	"pages/dashboard.html": {Script: "dashboard.js"},
 }
 
 // page is what the layout needs to know of a page.
@@ -89,11 +91,13 @@ func handler(fsys fs.FS) http.Handler {
 		panic(err) // the embedded files are part of the binary: only a broken build gets here
 	}
 	index, watch, publish := assets["pages/index.html"], assets["pages/watch.html"], assets["pages/publish.html"]
+	dashboard := assets["pages/dashboard.html"]
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { serve(w, r, index) })
 	mux.HandleFunc("GET /watch/{room}", roomPage(watch))
 	mux.HandleFunc("GET /publish/{room}", roomPage(publish))
+	mux.HandleFunc("GET /dashboard", func(w http.ResponseWriter, r *http.Request) { serve(w, r, dashboard) })
 	mux.HandleFunc("GET /static/{file...}", func(w http.ResponseWriter, r *http.Request) {
 		a, ok := assets["static/"+r.PathValue("file")]
 		if !ok {

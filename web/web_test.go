@@ -53,6 +53,10 @@ func TestRoutes(t *testing.T) {
 		{"publish.js", "GET", "/static/publish.js", 200, "text/javascript", "window.glintPublish"},
 		{"index.js", "GET", "/static/index.js", 200, "text/javascript", "api/rooms"},
 		{"css", "GET", "/static/glint.css", 200, "text/css", "--bg"},
+		{"dashboard", "GET", "/dashboard", 200, "text/html", `src="static/dashboard.js"`},
+		{"dashboard plots", "GET", "/dashboard", 200, "text/html", `id="plot-latency"`},
+		{"dashboard.js", "GET", "/static/dashboard.js", 200, "text/javascript", "api/dashboard"},
+		{"plot.js", "GET", "/static/plot.js", 200, "text/javascript", "export class Plot"},
 
 		{"watch name with space", "GET", "/watch/a%20b", 404, "", ""},
 		{"watch 65-char name", "GET", "/watch/" + long + "a", 404, "", ""},
@@ -138,7 +142,7 @@ func TestETagRevalidation(t *testing.T) {
 
 func TestPagesHaveCSPAndNoThirdPartyCode(t *testing.T) {
 	h := Handler()
-	for _, p := range []string{"/", "/watch/demo", "/publish/demo"} {
+	for _, p := range []string{"/", "/watch/demo", "/publish/demo", "/dashboard"} {
 		res := get(t, h, "GET", p, nil)
 		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") ||
 			!strings.Contains(csp, "worker-src 'self' blob:") {

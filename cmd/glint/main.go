@@ -25,6 +25,7 @@ Commands:
   serve     run the server (WHIP, WHEP, pages, API, /metrics); glint serve --help
   demo      publish a test pattern with a clock and a tone to a WHIP URL; glint demo --help
   loadtest  measure a server with a synthetic publisher and N viewers; glint loadtest --help
+  healthcheck  GET /healthz of the local server, exit 0 when it answers 200 (container HEALTHCHECK)
   version   print the version
 `
 
@@ -34,6 +35,9 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glint:", err)
+		if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+			os.Exit(1) // a container HEALTHCHECK's "unhealthy" (2 is reserved there)
+		}
 		os.Exit(2)
 	}
 }
@@ -50,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, args[1:], stderr)
 	case "loadtest":
 		return loadtest.Command(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/dashboard"
 	"github.com/glint-video/glint/dvr"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
@@ -36,6 +37,13 @@ type node struct {
 	// DVR's HTTP handlers (dvrHTTP) read.
 	dvr     *dvr.Library
 	dvrHTTP *dvr.Handler
+	// The services the metrics and the dashboard read (nil when off); admin decides who
+	// may read the dashboard (nil: loopback clients only).
+	ingest       *ingest.Server
+	hlsServer    *hls.Server
+	bridges      *hlsbridge.Manager
+	recentErrors *dashboard.RecentErrors
+	admin        func(*http.Request) bool
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -49,7 +57,9 @@ type node struct {
 func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	// n is not the named result: a failing return sets that to nil, and the cleanup below
 	// still needs n.
-	n := &node{cfg: cfg, log: log, mux: http.NewServeMux()}
+	n := &node{cfg: cfg, mux: http.NewServeMux()}
+	n.log, n.recentErrors = observed(log)
+	log = n.log
 	n.streamsCtx, n.endStreams = context.WithCancel(context.Background())
 	var cleanups []func()
 	defer func() {
@@ -84,10 +94,6 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.dvr != nil {
-		collectors = append(collectors, n.dvr.Collectors()...)
-	}
-	n.mux.Handle("GET /metrics", metrics.Handler(n.sfu, collectors...))
 	in, err := n.addIngest(rooms)
 	if err != nil {
 		return nil, err
@@ -95,6 +101,8 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if in != nil {
 		cleanups = append(cleanups, in.Close)
 	}
+	n.ingest = in
+	n.addObservability(collectors)
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
@@ -122,13 +130,15 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 	if !n.cfg.HLS {
 		return nil, nil
 	}
-	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: hls.NewServer(n.log), Log: n.log,
+	n.hlsServer = hls.NewServer(n.log)
+	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: n.hlsServer, Log: n.log,
 		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
 		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle})
 	if err != nil {
 		return nil, err
 	}
 	bridges.Register(n.mux)
+	n.bridges = bridges
 	n.services = append(n.services, func(ctx context.Context) { _ = bridges.Run(ctx) })
 	return []prometheus.Collector{metrics.NewEncoderCollector(func() (string, bool) {
 		enc := bridges.Encoder()

@@ -152,3 +152,31 @@ func processCPU(tb testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestGSOGrouping: groups keep each destination's order, one size per group with a shorter
+// last packet allowed, and large packets alone.
+func TestGSOGrouping(t *testing.T) {
+	a, b := &net.UDPAddr{Port: 1}, &net.UDPAddr{Port: 2}
+	pkt := func(addr *net.UDPAddr, n int) outPacket { return outPacket{data: make([]byte, n), addr: addr} }
+	batch := []outPacket{pkt(a, 1200), pkt(b, 1000), pkt(a, 1200), pkt(a, 700), pkt(a, 1200), pkt(b, 1000),
+		pkt(b, 1450), pkt(b, 1450)}
+	groups := newGSOBatcher().group(batch)
+	type want struct {
+		addr              *net.UDPAddr
+		segSize, segments int
+		bytes             int
+	}
+	wants := []want{{a, 1200, 3, 3100}, {b, 1000, 2, 2000}, {a, 1200, 1, 1200}, {b, 1450, 1, 1450}, {b, 1450, 1, 1450}}
+	if len(groups) != len(wants) {
+		t.Fatalf("%d groups, want %d", len(groups), len(wants))
+	}
+	for i, w := range wants {
+		g := groups[i]
+		if g.addr != w.addr || g.segSize != w.segSize || g.segments != w.segments || len(g.buf) != w.bytes {
+			t.Errorf("group %d: addr %v size %d segments %d bytes %d, want %+v", i, g.addr, g.segSize, g.segments, len(g.buf), w)
+		}
+	}
+	if back := ungroup(groups[:1], nil); len(back) != 3 || len(back[2].data) != 700 {
+		t.Errorf("ungroup: %d packets", len(back))
+	}
+}

@@ -23,6 +23,9 @@ import (
 const (
 	gsoMaxSegments = 64
 	gsoMaxBytes    = 65000
+	// gsoMaxSegmentSize keeps segments under any path MTU's payload (the kernel refuses a
+	// segment size above it); larger packets go out alone.
+	gsoMaxSegmentSize = 1400
 )
 
 // gsoGroup is one destination's run of packets in a batch.
@@ -67,7 +70,8 @@ func (g *gsoBatcher) group(batch []outPacket) []gsoGroup {
 }
 
 func (g *gsoBatcher) fits(gr *gsoGroup, n int) bool {
-	return !gr.closed && n <= gr.segSize && gr.segments < gsoMaxSegments && len(gr.buf)+n <= gsoMaxBytes
+	return !gr.closed && n <= gr.segSize && gr.segSize <= gsoMaxSegmentSize && gr.segments < gsoMaxSegments &&
+		len(gr.buf)+n <= gsoMaxBytes
 }
 
 // add opens a group for addr with its first packet, reusing a buffer of an earlier batch.

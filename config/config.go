@@ -32,6 +32,7 @@ type Config struct {
 	ICEInterfaces   []string          `yaml:"ice_interfaces"`
 	ICEServers      []string          `yaml:"ice_servers"`
 	UDPReadBuffer   int               `yaml:"udp_read_buffer"`
+	UDPBatchSend    bool              `yaml:"udp_batch_send"`
 	ICETimeout      time.Duration     `yaml:"ice_timeout"`
 	PublisherPolicy string            `yaml:"publisher_policy"`
 	RoomTokens      map[string]string `yaml:"room_tokens"`
@@ -70,6 +71,7 @@ func Defaults() Config {
 		UDPPort:         8189,
 		ICETCP:          true,
 		UDPReadBuffer:   8 << 20,
+		UDPBatchSend:    true,
 		ICETimeout:      10 * time.Second,
 		PublisherPolicy: PolicyReject,
 		RoomTokens:      map[string]string{},

@@ -35,6 +35,7 @@ ice_ips: [10.0.0.2, "::1"]
 ice_interfaces: [eth0]
 ice_servers: ["stun:stun.example.com:3478", "turns:turn.example.com?transport=tcp"]
 udp_read_buffer: 1048576
+udp_batch_send: false
 ice_timeout: 5s
 publisher_policy: replace
 room_tokens:
@@ -79,6 +80,7 @@ func fullConfig() Config {
 		ICEInterfaces:   []string{"eth0"},
 		ICEServers:      []string{"stun:stun.example.com:3478", "turns:turn.example.com?transport=tcp"},
 		UDPReadBuffer:   1 << 20,
+		UDPBatchSend:    false,
 		ICETimeout:      5 * time.Second,
 		PublisherPolicy: PolicyReplace,
 		RoomTokens:      map[string]string{"lobby": "s3cret", "quiz-1": "t0ken"},

@@ -35,7 +35,7 @@ type collector struct {
 	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
 	transit, ingestLost                             *prometheus.Desc
 	layer, paused, estimate, probes                 *prometheus.Desc
-	joins                                           *prometheus.Desc
+	joins, sendCalls, sendPackets                   *prometheus.Desc
 }
 
 func newCollector(src TotalsSource) *collector {
@@ -61,11 +61,13 @@ func newCollector(src TotalsSource) *collector {
 		estimate:    d("viewer_estimate_bits_sum", "Sum of the video viewers' bandwidth estimates in bit/s (divide by viewers for the mean)."),
 		probes:      d("bwe_probe_packets_total", "Packets resent as bandwidth probes."),
 		joins:       d("viewer_joins_total", "Video viewers' starts: at the source's cached keyframe (cache) or at a keyframe asked for (keyframe_request).", "start"),
+		sendCalls:   d("udp_send_calls_total", "sendmmsg calls of the media socket's batched sender (packets per call = udp_sent_packets_total / this)."),
+		sendPackets: d("udp_sent_packets_total", "Packets the media socket's batched sender sent."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins} {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins, c.sendCalls, c.sendPackets} {
 		ch <- d
 	}
 }
@@ -96,6 +98,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.probes, t.Probes)
 	counter(c.joins, t.JoinsFromCache, "cache")
 	counter(c.joins, t.JoinsWithKeyframeRequest, "keyframe_request")
+	counter(c.sendCalls, t.SendCalls)
+	counter(c.sendPackets, t.SendPackets)
 	gauge(c.paused, t.PausedViewers)
 	ch <- prometheus.MustNewConstMetric(c.estimate, prometheus.GaugeValue, float64(t.EstimateSum))
 	for layer, n := range t.ViewersByLayer {

@@ -19,6 +19,9 @@ type Totals struct {
 	Probes         uint64
 	// Video viewers' starts: at a cached keyframe, or with a keyframe request to the source.
 	JoinsFromCache, JoinsWithKeyframeRequest uint64
+	// The media socket's batched sender: sendmmsg calls and the packets they sent (zero
+	// with TransportConfig.DirectSend).
+	SendCalls, SendPackets uint64
 }
 
 // retiredTotals keeps the counters of closed tracks so totals never go down.
@@ -66,6 +69,10 @@ func (s *SFU) Totals() Totals {
 	t := s.retired.t
 	s.retired.mu.Unlock()
 	t.ViewersByLayer = map[string]int{}
+	if b := s.tr.batch; b != nil {
+		calls, packets := b.batchStats()
+		t.SendCalls, t.SendPackets = uint64(calls), uint64(packets)
+	}
 	s.mu.Lock()
 	sessions := make([]*Session, 0, len(s.sessions))
 	for _, sess := range s.sessions {

@@ -21,7 +21,10 @@ type TransportConfig struct {
 	ICEIPs        []string // local IP allow-list (empty = all)
 	ICEInterfaces []string // interface allow-list (empty = all)
 	ReadBuffer    int      // SO_RCVBUF of the media socket
-	ICETimeout    time.Duration
+	// DirectSend turns off the batched sender (batchConn): every packet is its own
+	// sendto, as pion does by itself. For comparisons.
+	DirectSend bool
+	ICETimeout time.Duration
 }
 
 // transport owns the shared media sockets and makes a webrtc.API per session.
@@ -29,6 +32,7 @@ type transport struct {
 	cfg    TransportConfig
 	udp    *net.UDPConn
 	tcp    net.Listener
+	batch  *batchConn // nil with DirectSend
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	log    *slog.Logger
@@ -47,7 +51,12 @@ func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
 	if got, err := readBufferSize(udp); err == nil && got < cfg.ReadBuffer && forceReadBuffer(udp, cfg.ReadBuffer) != nil {
 		log.Warn("media socket read buffer capped by the kernel; raise net.core.rmem_max", "asked", cfg.ReadBuffer, "got", got)
 	}
-	t.udpMux = webrtc.NewICEUDPMux(nil, udp)
+	var conn net.PacketConn = udp
+	if !cfg.DirectSend {
+		t.batch = newBatchConn(udp, log)
+		conn = t.batch
+	}
+	t.udpMux = webrtc.NewICEUDPMux(nil, conn)
 	if cfg.ICETCP {
 		port := udp.LocalAddr().(*net.UDPAddr).Port
 		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})

@@ -114,6 +114,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.
 		Transport: sfu.TransportConfig{
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
 			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
+			DirectSend: !cfg.UDPBatchSend,
 		},
 		PLIInterval:      cfg.PLIInterval,
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask

@@ -1,0 +1,190 @@
+package sfu
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// batchConn is the shared media socket as the ICE UDP mux sees it. Reads go straight to the
+// socket. Writes — every viewer's SRTP packets, from one goroutine per viewer track — are
+// copied into a queue and sent by one writer goroutine with sendmmsg, up to batchMax packets
+// per system call: under load the queue fills while the previous call runs, so a keyframe
+// fanned out to hundreds of viewers costs a few dozen system calls instead of thousands, and
+// the viewer goroutines never wait in the kernel. An idle socket sends a lone packet at once
+// (the writer is woken by the first packet queued), so batching adds no delay beyond one
+// goroutine handoff. When the queue holds queueMax packets (the kernel's send buffer full,
+// the writer behind), writers wait, as they would in a blocking sendto.
+//
+// WriteTo keeps the *net.UDPAddr it is given until the packet is sent: the ICE mux passes
+// each remote's fixed address, never one it reuses.
+type batchConn struct {
+	*net.UDPConn
+	pc  *ipv4.PacketConn
+	log *slog.Logger
+
+	mu     sync.Mutex
+	space  *sync.Cond // signalled when the writer takes the queue
+	queue  []outPacket
+	closed bool
+	wake   chan struct{} // capacity 1: the writer has work
+	done   chan struct{} // closed by Close: the writer stops
+	exited chan struct{}
+
+	gso       *gsoBatcher // writer only
+	noGSO     atomic.Bool // the kernel refused UDP_SEGMENT
+	bufs      sync.Pool
+	batches   atomic.Int64
+	packets   atomic.Int64
+	sendErrs  atomic.Int64
+	lastError atomic.Int64 // unix nanoseconds of the last logged send error
+}
+
+type outPacket struct {
+	buf  *[maxPacketSize]byte // pooled; nil for a packet that is a slice of a GSO group
+	data []byte               // the packet: buf[:n], or a segment of a group
+	addr *net.UDPAddr
+}
+
+const (
+	batchMax = 64   // messages per sendmmsg
+	queueMax = 8192 // queued packets before writers wait (≈ 10 MiB)
+)
+
+func newBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
+	c := &batchConn{UDPConn: udp, pc: ipv4.NewPacketConn(udp), log: log,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	c.space = sync.NewCond(&c.mu)
+	c.gso = newGSOBatcher()
+	c.bufs.New = func() any { return new([maxPacketSize]byte) }
+	go c.writeLoop()
+	return c
+}
+
+// WriteTo queues a copy of b for addr and returns at once. Addresses other than
+// *net.UDPAddr and packets over maxPacketSize are written directly.
+func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || len(b) > maxPacketSize {
+		return c.UDPConn.WriteTo(b, addr)
+	}
+	buf := c.bufs.Get().(*[maxPacketSize]byte)
+	n := copy(buf[:], b)
+	c.mu.Lock()
+	for len(c.queue) >= queueMax && !c.closed {
+		c.space.Wait()
+	}
+	if c.closed {
+		c.mu.Unlock()
+		c.bufs.Put(buf)
+		return 0, net.ErrClosed
+	}
+	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: ua})
+	first := len(c.queue) == 1
+	c.mu.Unlock()
+	if first {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return len(b), nil
+}
+
+// writeLoop sends what is queued until Close; then it sends what is left and exits.
+func (c *batchConn) writeLoop() {
+	defer close(c.exited)
+	var spare []outPacket
+	msgs := make([]ipv4.Message, batchMax)
+	for i := range msgs {
+		msgs[i].Buffers = make([][]byte, 1)
+	}
+	for {
+		stopping := false
+		select {
+		case <-c.wake:
+		case <-c.done:
+			stopping = true
+		}
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = spare[:0]
+		c.space.Broadcast()
+		c.mu.Unlock()
+		c.send(batch, msgs)
+		for i := range batch {
+			if batch[i].buf != nil {
+				c.bufs.Put(batch[i].buf)
+			}
+			batch[i] = outPacket{}
+		}
+		spare = batch
+		if stopping {
+			return
+		}
+	}
+}
+
+// send writes batch with sendmmsg: as GSO groups where the kernel has UDP_SEGMENT, else
+// packet by packet, batchMax messages per call.
+func (c *batchConn) send(batch []outPacket, msgs []ipv4.Message) {
+	if !c.noGSO.Load() {
+		c.sendGSO(batch, msgs)
+		return
+	}
+	c.sendPlain(batch, msgs)
+}
+
+// sendPlain writes batch one message per packet.
+func (c *batchConn) sendPlain(batch []outPacket, msgs []ipv4.Message) {
+	for len(batch) > 0 {
+		k := min(len(batch), len(msgs))
+		for i := range k {
+			msgs[i].Buffers[0] = batch[i].data
+			msgs[i].Addr = batch[i].addr
+		}
+		n, err := c.pc.WriteBatch(msgs[:k], 0)
+		if err != nil {
+			c.sendError(err)
+			n = max(n, 1) // skip the message that failed
+		}
+		c.batches.Add(1)
+		c.packets.Add(int64(n))
+		for i := range k {
+			msgs[i].Buffers[0], msgs[i].Addr = nil, nil
+		}
+		batch = batch[min(n, k):]
+	}
+}
+
+// sendError counts a failed send and logs it at most once a second (a vanished peer makes
+// ECONNREFUSED-like errors that are no one's problem).
+func (c *batchConn) sendError(err error) {
+	c.sendErrs.Add(1)
+	now := time.Now().UnixNano()
+	if last := c.lastError.Load(); now-last > int64(time.Second) && c.lastError.CompareAndSwap(last, now) {
+		c.log.Debug("media socket: send failed", "err", err, "errors", c.sendErrs.Load())
+	}
+}
+
+// Close stops the writer after it sent what was queued, then closes the socket.
+func (c *batchConn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	c.space.Broadcast()
+	c.mu.Unlock()
+	close(c.done)
+	<-c.exited
+	return c.UDPConn.Close()
+}
+
+// batchStats reports the sendmmsg calls made and the packets they sent.
+func (c *batchConn) batchStats() (calls, packets int64) { return c.batches.Load(), c.packets.Load() }

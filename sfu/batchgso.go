@@ -1,0 +1,164 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// UDP generic segmentation offload (Linux ≥ 4.18): consecutive packets of one burst to one
+// viewer — a keyframe is dozens of equal-size packets — go to the kernel as one buffer with
+// a UDP_SEGMENT control message, and the stack handles them as one until the device (or the
+// loopback receiver) splits them: one route lookup, one pass through the stack per burst.
+// The batched sender groups each batch by destination (the ICE mux passes one *net.UDPAddr
+// per remote, so the pointer names the destination), keeping every destination's order; a
+// group holds packets of one size, except that its last may be shorter (what UDP_SEGMENT
+// allows), up to gsoMaxSegments and gsoMaxBytes. A kernel that refuses UDP_SEGMENT turns
+// GSO off for the socket, and the batch goes out packet by packet.
+const (
+	gsoMaxSegments = 64
+	gsoMaxBytes    = 65000
+	// gsoMaxSegmentSize keeps segments under any path MTU's payload (the kernel refuses a
+	// segment size above it); larger packets go out alone.
+	gsoMaxSegmentSize = 1400
+)
+
+// gsoGroup is one destination's run of packets in a batch.
+type gsoGroup struct {
+	addr     *net.UDPAddr
+	buf      []byte
+	segSize  int
+	segments int
+	closed   bool // a shorter packet ended it
+}
+
+// gsoBatcher builds the groups of a batch; it is reused batch after batch (writer only).
+type gsoBatcher struct {
+	groups []gsoGroup
+	open   map[*net.UDPAddr]int // destination → index of its open group
+	oob    [][]byte             // per group: the UDP_SEGMENT control message
+}
+
+func newGSOBatcher() *gsoBatcher {
+	return &gsoBatcher{open: map[*net.UDPAddr]int{}}
+}
+
+// group splits batch into per-destination groups, in order of each group's first packet.
+func (g *gsoBatcher) group(batch []outPacket) []gsoGroup {
+	for i := range g.groups {
+		g.groups[i].buf = g.groups[i].buf[:0]
+	}
+	g.groups = g.groups[:0]
+	clear(g.open)
+	for _, p := range batch {
+		data := p.data
+		if i, ok := g.open[p.addr]; ok && g.fits(&g.groups[i], len(data)) {
+			gr := &g.groups[i]
+			gr.buf = append(gr.buf, data...)
+			gr.segments++
+			gr.closed = len(data) < gr.segSize
+			continue
+		}
+		g.open[p.addr] = g.add(p.addr, data)
+	}
+	return g.groups
+}
+
+func (g *gsoBatcher) fits(gr *gsoGroup, n int) bool {
+	return !gr.closed && n <= gr.segSize && gr.segSize <= gsoMaxSegmentSize && gr.segments < gsoMaxSegments &&
+		len(gr.buf)+n <= gsoMaxBytes
+}
+
+// add opens a group for addr with its first packet, reusing a buffer of an earlier batch.
+func (g *gsoBatcher) add(addr *net.UDPAddr, data []byte) int {
+	if len(g.groups) < cap(g.groups) {
+		g.groups = g.groups[:len(g.groups)+1]
+	} else {
+		g.groups = append(g.groups, gsoGroup{})
+	}
+	gr := &g.groups[len(g.groups)-1]
+	gr.addr, gr.segSize, gr.segments, gr.closed = addr, len(data), 1, false
+	gr.buf = append(gr.buf[:0], data...)
+	return len(g.groups) - 1
+}
+
+// segmentOOB returns the UDP_SEGMENT control message for segments of size bytes.
+func segmentOOB(dst []byte, size int) []byte {
+	dst = dst[:0]
+	space := unix.CmsgSpace(2)
+	if cap(dst) < space {
+		dst = make([]byte, 0, space)
+	}
+	dst = dst[:space]
+	clear(dst)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&dst[0]))
+	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(dst[unix.CmsgLen(0):], uint16(size))
+	return dst
+}
+
+// sendGSO sends a batch as GSO groups. When the kernel refuses UDP_SEGMENT it turns GSO off
+// for the socket and sends the rest of the batch packet by packet.
+func (c *batchConn) sendGSO(batch []outPacket, msgs []ipv4.Message) {
+	groups := c.gso.group(batch)
+	for len(c.gso.oob) < len(groups) {
+		c.gso.oob = append(c.gso.oob, nil)
+	}
+	for len(groups) > 0 {
+		k := min(len(groups), len(msgs))
+		for i := range k {
+			gr := &groups[i]
+			msgs[i].Buffers[0], msgs[i].Addr, msgs[i].OOB = gr.buf, gr.addr, nil
+			if gr.segments > 1 {
+				c.gso.oob[i] = segmentOOB(c.gso.oob[i], gr.segSize)
+				msgs[i].OOB = c.gso.oob[i]
+			}
+		}
+		n, err := c.pc.WriteBatch(msgs[:k], 0)
+		if err != nil && n < k && gsoRefused(err) && groups[n].segments > 1 {
+			c.log.Info("media socket: the kernel refuses UDP GSO, sending packet by packet", "err", err)
+			c.noGSO.Store(true)
+			for i := range k {
+				msgs[i].Buffers[0], msgs[i].Addr, msgs[i].OOB = nil, nil, nil
+			}
+			c.sendPlain(ungroup(groups[n:], batch[:0]), msgs)
+			return
+		}
+		if err != nil {
+			c.sendError(err)
+			n = max(n, 1)
+		}
+		sent := 0
+		for _, gr := range groups[:min(n, k)] {
+			sent += gr.segments
+		}
+		c.batches.Add(1)
+		c.packets.Add(int64(sent))
+		for i := range k {
+			msgs[i].Buffers[0], msgs[i].Addr, msgs[i].OOB = nil, nil, nil
+		}
+		groups = groups[min(n, k):]
+	}
+}
+
+// ungroup splits groups back into packets (slices of the groups' buffers), appended to out.
+func ungroup(groups []gsoGroup, out []outPacket) []outPacket {
+	for _, gr := range groups {
+		for off := 0; off < len(gr.buf); off += gr.segSize {
+			seg := gr.buf[off:min(off+gr.segSize, len(gr.buf))]
+			out = append(out, outPacket{data: seg, addr: gr.addr})
+		}
+	}
+	return out
+}
+
+func gsoRefused(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOPROTOOPT) ||
+		errors.Is(err, syscall.EOPNOTSUPP)
+}

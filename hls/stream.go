@@ -30,6 +30,8 @@ type Stream struct {
 	bounds  []boundary    // recent segment starts of the leading video track
 	readyAt time.Time     // when the first track completed its first segment
 	clock   streamClock
+	// dateRanges are the timed events (AddDateRange), by start.
+	dateRanges []DateRange
 }
 
 // boundary is where the leading video track started segment msn, in media time.

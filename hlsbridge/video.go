@@ -216,6 +216,7 @@ func (v *videoPipe) feed(f timedFrame) {
 		}
 	}
 	v.b.noteCapture(f)
+	v.b.noteOnAir(f.pts)
 	err := v.ladder.Push(transcoder.Encoded{Data: f.data, PTS: f.pts, DTS: f.pts, Keyframe: f.keyframe,
 		Duration: time.Second / time.Duration(v.fps)})
 	if err != nil {

@@ -36,6 +36,7 @@ type node struct {
 	// DVR's HTTP handlers (dvrHTTP) read.
 	dvr     *dvr.Library
 	dvrHTTP *dvr.Handler
+	hls     *hlsbridge.Manager // nil when --hls is off
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -88,6 +89,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		collectors = append(collectors, n.dvr.Collectors()...)
 	}
 	n.mux.Handle("GET /metrics", metrics.Handler(n.sfu, collectors...))
+	n.addEvents()
 	in, err := n.addIngest(rooms)
 	if err != nil {
 		return nil, err
@@ -129,6 +131,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 		return nil, err
 	}
 	bridges.Register(n.mux)
+	n.hls = bridges
 	n.services = append(n.services, func(ctx context.Context) { _ = bridges.Run(ctx) })
 	return []prometheus.Collector{metrics.NewEncoderCollector(func() (string, bool) {
 		enc := bridges.Encoder()

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/glint-video/glint/events"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
@@ -29,9 +31,17 @@ func (n *node) addEvents() {
 		media := hlsEvents{n.hls, n.log}
 		opts.OnAir, opts.Marker = media, media
 	}
-	hub := events.New(opts)
-	hub.Register(n.mux)
-	n.services = append(n.services, hub.Run)
+	n.events = events.New(opts)
+	n.events.Register(n.mux)
+	n.services = append(n.services, n.events.Run)
+}
+
+// serveDataChannel hands a WHEP viewer's data channel to the event hub (set before the
+// node serves, so before any viewer connects).
+func (n *node) serveDataChannel(room, session string, dc *webrtc.DataChannel) {
+	if n.events != nil {
+		n.events.ServeDataChannel(room, session, dc)
+	}
 }
 
 // hlsEvents is the events' media side on the LL-HLS bridges.

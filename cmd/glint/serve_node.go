@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/dvr"
+	"github.com/glint-video/glint/events"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/ingest"
@@ -37,6 +39,7 @@ type node struct {
 	dvr     *dvr.Library
 	dvrHTTP *dvr.Handler
 	hls     *hlsbridge.Manager // nil when --hls is off
+	events  *events.Hub
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -62,7 +65,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		}
 	}()
 	rooms := cluster.NewMemory(cluster.DefaultNode)
-	if n.sfu, err = newSFU(cfg, log, rooms); err != nil {
+	if n.sfu, err = newSFU(cfg, log, rooms, n.serveDataChannel); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
@@ -103,17 +106,19 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	return n, nil
 }
 
-func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.SFU, error) {
+func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory,
+	onDataChannel func(room, session string, dc *webrtc.DataChannel)) (*sfu.SFU, error) {
 	return sfu.New(sfu.Options{
 		Transport: sfu.TransportConfig{
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
 			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
 		},
-		PLIInterval:      cfg.PLIInterval,
-		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
-		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
-		Directory:        rooms,
-		Logger:           log,
+		PLIInterval:       cfg.PLIInterval,
+		KeyframeCacheAge:  cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
+		ReplacePublisher:  cfg.PublisherPolicy == config.PolicyReplace,
+		Directory:         rooms,
+		Logger:            log,
+		ViewerDataChannel: onDataChannel,
 	})
 }
 

@@ -113,12 +113,13 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory,
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
 			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
 		},
-		PLIInterval:       cfg.PLIInterval,
-		KeyframeCacheAge:  cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
-		ReplacePublisher:  cfg.PublisherPolicy == config.PolicyReplace,
-		Directory:         rooms,
-		Logger:            log,
-		ViewerDataChannel: onDataChannel,
+		PLIInterval:      cfg.PLIInterval,
+		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
+		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
+		Directory:        rooms,
+		Logger:           log,
+
+		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers
 	})
 }
 

@@ -54,11 +54,9 @@ func fail(status int, format string, args ...any) error {
 	return &statusError{status, fmt.Sprintf(format, args...)}
 }
 
+// httpError answers {"error": msg}, as signaling's endpoints do.
 func httpError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, msg+"\n")
+	writeJSON(w, status, map[string]string{"error": msg})
 }
 
 func writeError(w http.ResponseWriter, err error) {

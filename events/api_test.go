@@ -25,6 +25,10 @@ func post(t *testing.T, url, token, body string) (int, string, *http.Response) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Error string }
+	if resp.StatusCode >= 400 && json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return resp.StatusCode, e.Error, resp
+	}
 	return resp.StatusCode, string(b), resp
 }
 

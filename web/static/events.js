@@ -26,6 +26,8 @@ const RATE_MIN = 0.95;
 const RATE_MAX = 1.05;
 const RATE_GAIN = 0.1; // playbackRate change per second of error
 const MIN_BUFFER_TO_SPEED_S = 0.5; // no faster than 1 with less than this buffered
+const JUMP_OVER_MS = 300; // further behind the target than this: seek forward to it
+const JUMP_EVERY_MS = 2000; // at most one such seek per this
 
 export const noEvents = () => ({
   connected: false,
@@ -38,6 +40,8 @@ export const noEvents = () => ({
   errorMs: null, // delayMs − targetMs
   frameCaptureMs: null, // capture time (server clock) of the frame on screen
   rate: 1,
+  jumps: 0, // forward seeks to the target after falling far behind (LL-HLS)
+  clockVsDateMs: null, // the page's server clock − Date.now(): its error where both clocks agree
   shown: [], // the last events shown: {id, type, captureMs, frameCaptureMs, alignMs, late}
   pending: 0,
 });
@@ -67,6 +71,7 @@ class EventChannel {
     this.queryTarget = Number(new URLSearchParams(location.search).get('target')) || null;
     this.webrtcRTT = 0;
     this.lastRate = 0;
+    this.lastJump = 0;
     if (this.queryTarget) this.s.targetMs = this.queryTarget;
     if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) {
       video.requestVideoFrameCallback(this.onFrame);
@@ -136,6 +141,7 @@ class EventChannel {
     const best = this.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
     this.s.offsetMs = round(best.offset);
     this.s.rttMs = round(best.rtt);
+    this.s.clockVsDateMs = round(nowMs() + best.offset - Date.now());
   }
 
   addEvent(e) {
@@ -212,9 +218,18 @@ class EventChannel {
     const now = performance.now();
     if (now - this.lastRate < 250) return;
     this.lastRate = now;
+    // Far behind (a stall, or a slow start): jump to the target within what is buffered,
+    // instead of needing seconds at 1.05.
+    const ahead = bufferedAhead(v);
+    if (this.s.errorMs > JUMP_OVER_MS && now - this.lastJump > JUMP_EVERY_MS && ahead > MIN_BUFFER_TO_SPEED_S) {
+      this.lastJump = now;
+      v.currentTime += Math.min(this.s.errorMs / 1000, ahead - MIN_BUFFER_TO_SPEED_S);
+      this.s.jumps++;
+      return;
+    }
     let rate = 1 + (RATE_GAIN * this.s.errorMs) / 1000;
     rate = Math.min(RATE_MAX, Math.max(RATE_MIN, rate));
-    if (rate > 1 && bufferedAhead(v) < MIN_BUFFER_TO_SPEED_S) rate = 1;
+    if (rate > 1 && ahead < MIN_BUFFER_TO_SPEED_S) rate = 1;
     if (Math.abs(rate - 1) < 0.003) rate = 1;
     rate = Number(rate.toFixed(3));
     if (v.playbackRate !== rate) v.playbackRate = rate;

@@ -137,14 +137,8 @@ func (h *Hub) record(room, eventID string, a Action) (Action, error) {
 // handleListActions serves GET /api/rooms/{room}/timed-events/{id}/actions: the accepted
 // actions of an event, for whoever may post events.
 func (h *Hub) handleListActions(w http.ResponseWriter, r *http.Request) {
-	room, err := roomOf(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := h.opts.Authorize(r, room); err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="glint"`)
-		httpError(w, http.StatusUnauthorized, "unauthorized: "+err.Error())
+	room, ok := h.authorizedRoom(w, r)
+	if !ok {
 		return
 	}
 	var actions []Action

@@ -135,16 +135,26 @@ func parseInstant(field string, raw json.RawMessage) (time.Time, error) {
 	return time.UnixMicro(int64(ms * 1000)), nil
 }
 
-// handlePostEvent serves POST /api/rooms/{room}/events.
-func (h *Hub) handlePostEvent(w http.ResponseWriter, r *http.Request) {
+// authorizedRoom returns the request's room when the request may post its events (the
+// Authorize seam), or answers 400/401 and returns false.
+func (h *Hub) authorizedRoom(w http.ResponseWriter, r *http.Request) (string, bool) {
 	room, err := roomOf(r)
 	if err != nil {
 		writeError(w, err)
-		return
+		return "", false
 	}
 	if err := h.opts.Authorize(r, room); err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="glint"`)
 		httpError(w, http.StatusUnauthorized, "unauthorized: "+err.Error())
+		return "", false
+	}
+	return room, true
+}
+
+// handlePostEvent serves POST /api/rooms/{room}/events.
+func (h *Hub) handlePostEvent(w http.ResponseWriter, r *http.Request) {
+	room, ok := h.authorizedRoom(w, r)
+	if !ok {
 		return
 	}
 	var req postEventRequest

@@ -158,10 +158,24 @@ func New(opts Options) *Hub {
 // Register adds the endpoints to mux.
 func (h *Hub) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ws/rooms/{room}", h.handleWebSocket)
-	mux.HandleFunc("POST /api/rooms/{room}/events", h.handlePostEvent)
-	mux.HandleFunc("GET /api/rooms/{room}/timed-events", h.handleListEvents)
-	mux.HandleFunc("POST /api/rooms/{room}/actions", h.handlePostAction)
-	mux.HandleFunc("GET /api/rooms/{room}/timed-events/{id}/actions", h.handleListActions)
+	mux.Handle("POST /api/rooms/{room}/events", h.cors(h.handlePostEvent))
+	mux.Handle("GET /api/rooms/{room}/timed-events", h.cors(h.handleListEvents))
+	mux.Handle("POST /api/rooms/{room}/actions", h.cors(h.handlePostAction))
+	mux.Handle("GET /api/rooms/{room}/timed-events/{id}/actions", h.cors(h.handleListActions))
+}
+
+// cors lets pages of the allowed origin call the API (preflights are signaling's OPTIONS
+// /api/ handler).
+func (h *Hub) cors(next http.HandlerFunc) http.Handler {
+	origin := h.opts.AllowedOrigin
+	if origin == "" {
+		origin = "*"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		next(w, r)
+	})
 }
 
 // Run drops idle rooms' state until ctx ends, then closes every subscriber.

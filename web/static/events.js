@@ -26,7 +26,7 @@ const RATE_MIN = 0.95;
 const RATE_MAX = 1.05;
 const RATE_GAIN = 0.5; // playbackRate change per second of error: 100 ms behind → 1.05
 const MIN_BUFFER_TO_SPEED_S = 0.5; // no faster than 1 with less than this buffered
-const JUMP_OVER_MS = 300; // further behind the target than this: seek forward to it
+const JUMP_OVER_MS = 1000; // further behind the target than this (a stall): seek forward to it (a seek decodes from the keyframe before, so not for less)
 const JUMP_EVERY_MS = 2000; // at most one such seek per this
 
 export const noEvents = () => ({

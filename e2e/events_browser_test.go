@@ -77,7 +77,7 @@ func TestLLHLSSyncAndEvents(t *testing.T) {
 	})
 	hold := syncHoldSeconds(t)
 	start := time.Now()
-	view := startBrowser(t, "watch", srv.url("/watch/"+room), hold+150, "--query=mode=hls", "--query=target=1500")
+	view := startBrowser(t, "watch", srv.url("/watch/"+room), hold+220, "--query=mode=hls", "--query=target=1500")
 	wait := func(timeout time.Duration, what string, cond func(eventsPageState) bool) eventsPageState {
 		t.Helper()
 		return waitPageSample(view, timeout, what, cond)
@@ -90,7 +90,7 @@ func TestLLHLSSyncAndEvents(t *testing.T) {
 		return s.Mode == "hls" && s.HLS.CurrentTime > 0 && s.Events.DelayMs != nil && s.Events.OffsetMs != nil
 	})
 	t.Logf("%.1fs: playing at t=%d, delay %.0f ms, rate %.3f", since(start), playing.T, *playing.Events.DelayMs, playing.Events.Rate)
-	settled := wait(90*time.Second, "three samples in a row within 100 ms of 1.5 s", func() func(eventsPageState) bool {
+	settled := wait(150*time.Second, "three samples in a row within 100 ms of 1.5 s", func() func(eventsPageState) bool {
 		run := 0
 		return func(s eventsPageState) bool {
 			if within(s, 100) {

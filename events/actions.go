@@ -2,8 +2,10 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -48,6 +50,13 @@ func (h *Hub) handlePostAction(w http.ResponseWriter, r *http.Request) {
 	if err := decodeBody(r, &req); err != nil {
 		writeError(w, err)
 		return
+	}
+	if sub := h.subscriberByID(room, req.Socket); sub != nil {
+		if ok, wait := sub.takeAction(now); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			httpError(w, http.StatusTooManyRequests, fmt.Sprintf("socket %s is over its action rate (%d/s, burst %d)", sub.id, actionRate, actionBurst))
+			return
+		}
 	}
 	a, err := h.judge(room, req, now)
 	if err != nil {

@@ -94,3 +94,16 @@ func TestActionTooEarlyForItsEvent(t *testing.T) {
 		t.Fatalf("%d %q, want 409 too early", status, body)
 	}
 }
+
+func TestActionRatePerSocket(t *testing.T) {
+	ts := newTestServer(t, nil)
+	viewer := ts.dial(t, "auction")
+	var last int
+	for range actionBurst + 1 {
+		last, _, _ = post(t, ts.url+"/api/rooms/auction/actions", "",
+			fmt.Sprintf(`{"event":"none","socket":%q,"seen_capture_ms":%d}`, viewer.hello.ID, time.Now().UnixMilli()))
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("action %d of a burst of %d: %d, want 429", actionBurst+1, actionBurst, last)
+	}
+}

@@ -107,11 +107,20 @@ type subscriber struct {
 
 	delayUs atomic.Int64 // the viewer's reported capture → screen delay, -1: none yet
 	rttUs   atomic.Int64
+
+	actionsMu sync.Mutex
+	actions   tokenBucket // the viewer's actions (actionRate, actionBurst)
 }
+
+// A viewer may send actionRate actions per second, actionBurst at once.
+const (
+	actionRate  = 5
+	actionBurst = 10
+)
 
 func newSubscriber(id, room string, closeTransport func(code int, reason string)) *subscriber {
 	s := &subscriber{id: id, room: room, queue: make(chan []byte, sendQueue), done: make(chan struct{}),
-		closeTransport: closeTransport}
+		closeTransport: closeTransport, actions: newTokenBucket(actionRate, actionBurst, time.Now())}
 	s.delayUs.Store(-1)
 	return s
 }
@@ -132,6 +141,13 @@ func (s *subscriber) close(code int, reason string) {
 		close(s.done)
 		s.closeTransport(code, reason)
 	})
+}
+
+// takeAction uses one of the viewer's action tokens, or says how long until there is one.
+func (s *subscriber) takeAction(now time.Time) (bool, time.Duration) {
+	s.actionsMu.Lock()
+	defer s.actionsMu.Unlock()
+	return s.actions.take(now)
 }
 
 // delay returns the viewer's reported delay and round-trip time.

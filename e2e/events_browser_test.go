@@ -32,6 +32,7 @@ type eventsPageState struct {
 		ErrorMs        *float64 `json:"errorMs"`
 		FrameCaptureMs *float64 `json:"frameCaptureMs"`
 		Rate           float64  `json:"rate"`
+		PlayedRate     *float64 `json:"playedRate"`
 		Shown          []struct {
 			ID      string  `json:"id"`
 			Type    string  `json:"type"`

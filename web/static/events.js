@@ -40,6 +40,7 @@ export const noEvents = () => ({
   errorMs: null, // delayMs − targetMs
   frameCaptureMs: null, // capture time (server clock) of the frame on screen
   rate: 1,
+  playedRate: null, // how fast media time really advanced over the last 2 s (LL-HLS)
   jumps: 0, // forward seeks to the target after falling far behind (LL-HLS)
   clockVsDateMs: null, // the page's server clock − Date.now(): its error where both clocks agree
   shown: [], // the last events shown: {id, type, captureMs, frameCaptureMs, alignMs, late}
@@ -218,6 +219,7 @@ class EventChannel {
     const now = performance.now();
     if (now - this.lastRate < 250) return;
     this.lastRate = now;
+    this.measurePlayedRate(now);
     // Far behind (a stall, or a slow start): jump to the target within what is buffered,
     // instead of needing seconds at 1.05.
     const ahead = bufferedAhead(v);
@@ -234,6 +236,19 @@ class EventChannel {
     rate = Number(rate.toFixed(3));
     if (v.playbackRate !== rate) v.playbackRate = rate;
     this.s.rate = rate;
+  }
+
+  // measurePlayedRate keeps the rate at which media time really advanced over the last 2 s
+  // or more (state.playedRate), to see the rate asked for against the one played.
+  measurePlayedRate(now) {
+    const ct = this.video.currentTime;
+    const p = this.playedFrom;
+    if (!p || ct < p.ct) {
+      this.playedFrom = { now, ct };
+    } else if (now - p.now >= 2000) {
+      this.s.playedRate = Number(((ct - p.ct) / ((now - p.now) / 1000)).toFixed(3));
+      this.playedFrom = { now, ct };
+    }
   }
 
   reportDelay() {

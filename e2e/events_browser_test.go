@@ -22,24 +22,27 @@ import (
 type eventsPageState struct {
 	hlsPageState
 	Events struct {
-		Connected      bool     `json:"connected"`
-		OffsetMs       *float64 `json:"offsetMs"`
-		ClockVsDateMs  *float64 `json:"clockVsDateMs"`
-		Jumps          int      `json:"jumps"`
-		RTTMs          *float64 `json:"rttMs"`
-		TargetMs       *float64 `json:"targetMs"`
-		DelayMs        *float64 `json:"delayMs"`
-		ErrorMs        *float64 `json:"errorMs"`
-		FrameCaptureMs *float64 `json:"frameCaptureMs"`
-		Rate           float64  `json:"rate"`
-		PlayedRate     *float64 `json:"playedRate"`
-		Shown          []struct {
-			ID      string  `json:"id"`
-			Type    string  `json:"type"`
-			AlignMs float64 `json:"alignMs"`
-			Late    bool    `json:"late"`
-		} `json:"shown"`
+		Connected      bool         `json:"connected"`
+		OffsetMs       *float64     `json:"offsetMs"`
+		ClockVsDateMs  *float64     `json:"clockVsDateMs"`
+		Jumps          int          `json:"jumps"`
+		RTTMs          *float64     `json:"rttMs"`
+		TargetMs       *float64     `json:"targetMs"`
+		DelayMs        *float64     `json:"delayMs"`
+		ErrorMs        *float64     `json:"errorMs"`
+		FrameCaptureMs *float64     `json:"frameCaptureMs"`
+		Rate           float64      `json:"rate"`
+		PlayedRate     *float64     `json:"playedRate"`
+		Shown          []eventShown `json:"shown"`
 	} `json:"events"`
+}
+
+// eventShown is one event the page showed, with its alignment to its frame.
+type eventShown struct {
+	ID      string  `json:"id"`
+	Type    string  `json:"type"`
+	AlignMs float64 `json:"alignMs"`
+	Late    bool    `json:"late"`
 }
 
 // syncHoldSeconds is how long the LL-HLS sync test measures: 20 s by default (CI), 60 s with
@@ -151,8 +154,34 @@ func TestLLHLSSyncAndEvents(t *testing.T) {
 	if !res.OK {
 		t.Fatalf("viewer: %s", res.Failure)
 	}
+	t.Run("webrtc", func(t *testing.T) { webrtcEventOnItsFrame(t, srv, room) })
 	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v", err)
+	}
+}
+
+// webrtcEventOnItsFrame: a WebRTC watch page measures its delay from the frames' capture
+// times, and shows an event posted 1 s ahead on the first frame at or after it.
+func webrtcEventOnItsFrame(t *testing.T, srv *server, room string) {
+	view := startBrowser(t, "watch", srv.url("/watch/"+room), 90, "--query=mode=webrtc")
+	playing := waitPageSample(view, 60*time.Second, "WebRTC playing with a delay measured", func(s eventsPageState) bool {
+		return s.Mode == "webrtc" && s.Video.FramesDecoded > 0 && s.Events.DelayMs != nil && s.Events.OffsetMs != nil
+	})
+	t.Logf("WebRTC page delay %.0f ms (capture → screen), clock rtt %.1f ms", *playing.Events.DelayMs, *playing.Events.RTTMs)
+	id := postTestEvent(t, srv, room, time.Now().Add(time.Second))
+	shown := waitPageSample(view, 20*time.Second, "the event shown", func(s eventsPageState) bool {
+		return slices.ContainsFunc(s.Events.Shown, func(e eventShown) bool { return e.ID == id })
+	})
+	for _, sh := range shown.Events.Shown {
+		if sh.ID == id {
+			t.Logf("WebRTC: event shown %.1f ms after its video instant", sh.AlignMs)
+			if sh.AlignMs < 0 || sh.AlignMs > 34 || sh.Late {
+				t.Errorf("WebRTC: event shown %.1f ms from its video instant (late %v): want within one frame", sh.AlignMs, sh.Late)
+			}
+		}
+	}
+	if res := view.finish(); !res.OK {
+		t.Fatalf("viewer: %s", res.Failure)
 	}
 }
 

@@ -39,10 +39,29 @@ type eventsPageState struct {
 
 // eventShown is one event the page showed, with its alignment to its frame.
 type eventShown struct {
-	ID      string  `json:"id"`
-	Type    string  `json:"type"`
-	AlignMs float64 `json:"alignMs"`
-	Late    bool    `json:"late"`
+	ID      string   `json:"id"`
+	Type    string   `json:"type"`
+	AlignMs float64  `json:"alignMs"`
+	GapMs   *float64 `json:"gapMs"` // since the frame shown before it
+	Late    bool     `json:"late"`
+}
+
+func (e eventShown) gap() string {
+	if e.GapMs == nil {
+		return "?"
+	}
+	return strconv.FormatFloat(*e.GapMs, 'f', 1, 64)
+}
+
+// onItsFrame reports whether an event was shown on the first frame at or after its instant:
+// within one frame (33 ms at 30 fps), or, where the browser dropped frames, before the frame
+// after the gap it shows in.
+func (e eventShown) onItsFrame() bool {
+	limit := 34.0
+	if e.GapMs != nil {
+		limit = max(limit, *e.GapMs)
+	}
+	return !e.Late && e.AlignMs >= 0 && e.AlignMs < limit
 }
 
 // syncHoldSeconds is how long the LL-HLS sync test measures: 20 s by default (CI), 60 s with
@@ -142,9 +161,9 @@ func TestLLHLSSyncAndEvents(t *testing.T) {
 			continue
 		}
 		found = true
-		t.Logf("event %s shown %.1f ms after its video instant", sh.ID, sh.AlignMs)
-		if sh.AlignMs < 0 || sh.AlignMs > 34 || sh.Late {
-			t.Errorf("event shown %.1f ms from its video instant (late %v): want within one frame (33 ms)", sh.AlignMs, sh.Late)
+		t.Logf("event %s shown %.1f ms after its video instant (frame gap %s ms)", sh.ID, sh.AlignMs, sh.gap())
+		if !sh.onItsFrame() {
+			t.Errorf("event shown %.1f ms from its video instant (frame gap %s ms, late %v): want on the first frame at or after it", sh.AlignMs, sh.gap(), sh.Late)
 		}
 	}
 	if !found {
@@ -174,9 +193,9 @@ func webrtcEventOnItsFrame(t *testing.T, srv *server, room string) {
 	})
 	for _, sh := range shown.Events.Shown {
 		if sh.ID == id {
-			t.Logf("WebRTC: event shown %.1f ms after its video instant", sh.AlignMs)
-			if sh.AlignMs < 0 || sh.AlignMs > 34 || sh.Late {
-				t.Errorf("WebRTC: event shown %.1f ms from its video instant (late %v): want within one frame", sh.AlignMs, sh.Late)
+			t.Logf("WebRTC: event shown %.1f ms after its video instant (frame gap %s ms)", sh.AlignMs, sh.gap())
+			if !sh.onItsFrame() {
+				t.Errorf("WebRTC: event shown %.1f ms from its video instant (frame gap %s ms, late %v): want on the first frame at or after it", sh.AlignMs, sh.gap(), sh.Late)
 			}
 		}
 	}

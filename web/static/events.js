@@ -189,11 +189,15 @@ class EventChannel {
 
   // showDue shows every pending event whose capture time this frame has reached.
   showDue(capture) {
+    const prev = this.prevCapture;
+    this.prevCapture = capture;
     while (this.pending.length && this.pending[0].capture_ms <= capture) {
       const e = this.pending.shift();
       const alignMs = round(capture - e.capture_ms);
       const late = alignMs > 1000; // its frame was on screen before the event came
-      this.s.shown.push({ id: e.id, type: e.type, captureMs: e.capture_ms, frameCaptureMs: round(capture), alignMs, late });
+      // gapMs: since the frame shown before (one frame interval, more when frames were dropped)
+      const gapMs = prev === undefined ? null : round(capture - prev);
+      this.s.shown.push({ id: e.id, type: e.type, captureMs: e.capture_ms, frameCaptureMs: round(capture), alignMs, gapMs, late });
       if (this.s.shown.length > 20) this.s.shown.shift();
       this.show(e, late);
     }

@@ -62,6 +62,7 @@ type Config struct {
 	DVRRoomMaxBytes ByteSize          `yaml:"dvr_room_max_bytes"`
 	DVRS3           S3Settings        `yaml:",inline"`
 	HLSModeSettings `yaml:",inline"`
+	Events          EventSettings `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -92,6 +93,7 @@ func Defaults() Config {
 		DVRWindow:       2 * time.Hour,
 		DVRMaxAge:       24 * time.Hour,
 		HLSModeSettings: defaultHLSModes(),
+		Events:          defaultEventSettings(),
 	}
 }
 
@@ -155,6 +157,7 @@ func (c *Config) Validate() error {
 		c.validateLadders,
 		c.validateDVR,
 		c.validateHLSModes,
+		c.validateEvents,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

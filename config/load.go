@@ -106,6 +106,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert")
 	c.bindDVR(fs)
 	c.bindHLSModes(fs)
+	c.bindEvents(fs, layer)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

@@ -68,6 +68,11 @@ hls_mode: on-demand
 hls_room_modes:
   stage: always
 hls_idle: 2m
+event_types: [goal, message]
+event_rate: 2
+event_burst: 4
+action_tolerance: 100ms
+event_sockets: 500
 `
 
 func fullConfig() Config {
@@ -107,6 +112,8 @@ func fullConfig() Config {
 			SecretKey: "SK", Insecure: true},
 		HLSModeSettings: HLSModeSettings{HLSMode: HLSOnDemand, HLSRoomModes: map[string]string{"stage": HLSAlways},
 			HLSIdle: 2 * time.Minute},
+		Events: EventSettings{EventTypes: []string{"goal", "message"}, EventRate: 2, EventBurst: 4,
+			ActionTolerance: 100 * time.Millisecond, EventSockets: 500},
 	}
 }
 
@@ -302,6 +309,11 @@ func TestLoadListPrecedence(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	tests := []loadCase{ // want: substrings of the error
 		{name: "rtmp-addr bad", args: []string{"--rtmp-addr=nonsense"}, want: []string{"rtmp-addr", "nonsense"}},
+		{name: "event-types bad type", args: []string{"--event-types", "goal,Bad Type"}, want: []string{"event-types", "Bad Type"}},
+		{name: "event-types empty", args: []string{"--event-types", ""}, want: []string{"event-types"}},
+		{name: "event-rate zero", args: []string{"--event-rate=0"}, want: []string{"event-rate"}},
+		{name: "action-tolerance too large", args: []string{"--action-tolerance=1m"}, want: []string{"action-tolerance"}},
+		{name: "event-sockets zero", yaml: "event_sockets: 0\n", want: []string{"event-sockets"}},
 		{name: "stream-key bad room", args: []string{"--stream-key", "a b=k"}, want: []string{"stream-key", "invalid room name"}},
 		{name: "stream-key empty key", args: []string{"--stream-key", "room="}, want: []string{"stream-key", "empty key"}},
 		{name: "srt-passphrase too short", args: []string{"--srt-passphrase", "short"}, want: []string{"srt-passphrase", "10-79"}},

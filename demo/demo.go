@@ -38,6 +38,9 @@ type Options struct {
 	// LoopbackOnly restricts ICE to 127.0.0.1 (tests; a server on the same
 	// machine).
 	LoopbackOnly bool
+	// CountdownEvery, when positive, posts a countdown timed event to the room
+	// this often (POST /api/rooms/{room}/events, with Token).
+	CountdownEvery time.Duration
 }
 
 // Defaults and timings of the publish loop.
@@ -102,6 +105,12 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("demo publisher starting", "size", fmt.Sprintf("%dx%d", opts.Width, opts.Height),
 		"fps", opts.FPS, "bitrate_kbps", opts.BitrateKbps, "ffmpeg", opts.FFmpeg)
 
+	if opts.CountdownEvery > 0 {
+		done := make(chan struct{})
+		cctx, stop := context.WithCancel(ctx)
+		go func() { defer close(done); runCountdown(cctx, opts, log) }()
+		defer func() { stop(); <-done }()
+	}
 	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
 		started := time.Now()

@@ -59,6 +59,7 @@ func (t *Track) mediaPlaylist(skip bool) (body []byte, version uint64) {
 	var b bytes.Buffer
 	t.mu.Lock()
 	version = t.version
+	dateRanges := s.dateRangesSnapshot() // under t.mu: a range added later bumps the version
 	all := t.segs[max(0, len(t.segs)-s.cfg.Window):]
 	ended, cur := t.ended, t.cur
 	skipped := 0
@@ -83,13 +84,27 @@ func (t *Track) mediaPlaylist(skip bool) (body []byte, version uint64) {
 	if skipped > 0 {
 		fmt.Fprintf(&b, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%d\n", skipped)
 	}
+	pdtAfter := func(i int) time.Time { // the PROGRAM-DATE-TIME of the segment after all[i]
+		switch {
+		case i+1 < len(all):
+			return all[i+1].pdt
+		case cur != nil && len(cur.parts) > 0:
+			return cur.pdt
+		}
+		return maxTime
+	}
+	if skipped > 0 {
+		writeDateRanges(&b, dateRanges, all[0].pdt, pdtAfter(skipped-1))
+	}
 	var prevInit *initSection
 	for i := skipped; i < len(all); i++ {
 		t.writeSegment(&b, all[i], i > 0, &prevInit, i >= len(all)-partSegments)
+		writeDateRanges(&b, dateRanges, all[i].pdt, pdtAfter(i))
 		fmt.Fprintf(&b, "#EXTINF:%.5f,\nseg%d.m4s\n", ticksDur(all[i].ticks, t.timescale).Seconds(), all[i].msn)
 	}
 	if cur != nil && len(cur.parts) > 0 {
 		t.writeSegment(&b, cur, len(all) > 0, &prevInit, true)
+		writeDateRanges(&b, dateRanges, cur.pdt, maxTime)
 	}
 	if !ended {
 		msn, idx := t.edgeLocked()
@@ -238,6 +253,9 @@ func (t *Track) ready() bool {
 	defer t.mu.Unlock()
 	return t.readyLocked()
 }
+
+// maxTime is later than any date range.
+var maxTime = time.Unix(1<<40, 0)
 
 // seconds formats a duration as a decimal number of seconds without trailing zeros.
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }

@@ -148,6 +148,9 @@ func (t *Track) closePart() bool {
 		return false
 	}
 	data, err := encodeFragment(t.fragSeq, t.part.samples)
+	if emsg := t.takeMarks(t.part.samples[0].DecodeTime + t.part.ticks); err == nil && emsg != nil {
+		data = append(emsg, data...) // before the moof: its data offsets are moof-relative
+	}
 	t.fragSeq++
 	b := t.part
 	t.part = partBuilder{samples: t.part.samples[:0], captures: t.part.captures[:0]}

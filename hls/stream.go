@@ -33,6 +33,8 @@ type Stream struct {
 	// wakeUntil: suspended tracks are resuming, the multivariant playlist waits for them
 	wakeUntil time.Time
 	clock     streamClock
+	// dateRanges are the timed events (AddDateRange), by start.
+	dateRanges []DateRange
 }
 
 // boundary is where the leading video track started segment msn (with discontinuity

@@ -51,6 +51,7 @@ type Track struct {
 	waiting   bool   // a follower dropping samples until the leading track has started
 	waitSince time.Duration
 	dropped   int
+	marks     []pendingMark // date ranges whose emsg has not gone into a part yet
 }
 
 type pendingSample struct {

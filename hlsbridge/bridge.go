@@ -59,6 +59,8 @@ type bridge struct {
 	// else the SEI time of the latest video frame that had one minus its clock time. Set by
 	// the video pipeline, read by both, so that every rendition and the audio share it.
 	captureOffset atomic.Int64
+	onAir         atomic.Int64 // capture time of the newest video frame, unix nanos
+	onAirAt       atomic.Int64 // when it arrived, unix nanos (0: none yet)
 	sawVideo      atomic.Bool
 	leading       atomic.Bool // the leading video rendition has started
 	warned        rateLimited

@@ -224,6 +224,7 @@ func (v *videoPipe) feed(f timedFrame) {
 		}
 	}
 	v.b.noteCapture(f)
+	v.b.noteOnAir(f.pts)
 	v.applyParking()
 	if v.ladder == nil {
 		return

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/glint-video/glint/cluster"
 )
 
@@ -36,6 +38,10 @@ type Options struct {
 	// nil means a cluster.Memory of this SFU alone.
 	Directory cluster.Directory
 	Logger    *slog.Logger
+	// ViewerDataChannel, when set, gets every data channel a WHEP viewer opens (an offer
+	// with an application section is answered with one); it is called on pion's goroutine
+	// and the channel closes with the session.
+	ViewerDataChannel func(room, session string, dc *webrtc.DataChannel)
 }
 
 // SFU is the set of rooms on this node.

@@ -81,6 +81,9 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 	if err != nil {
 		return "", err
 	}
+	if onDC := s.opts.ViewerDataChannel; onDC != nil {
+		pc.OnDataChannel(func(dc *webrtc.DataChannel) { onDC(sess.Room, sess.ID, dc) })
+	}
 	addTracks := func() error {
 		var video, audioDown *DownTrack
 		for _, sl := range slots {

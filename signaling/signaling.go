@@ -107,12 +107,28 @@ func (s *Server) setLinkHeaders(w http.ResponseWriter) {
 
 // authorize is the one place that checks a room's bearer token.
 func (s *Server) authorize(r *http.Request, room string) bool {
-	want, ok := s.opts.RoomTokens[room]
+	return roomTokenOK(s.opts.RoomTokens, r, room)
+}
+
+func roomTokenOK(tokens map[string]string, r *http.Request, room string) bool {
+	want, ok := tokens[room]
 	if !ok {
 		return true
 	}
 	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return found && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1
+}
+
+// RoomTokenAuthorizer is the WHIP check as a function for other endpoints (timed events):
+// a request for a room with a token needs "Authorization: Bearer <token>"; other rooms are
+// open.
+func RoomTokenAuthorizer(tokens map[string]string) func(r *http.Request, room string) error {
+	return func(r *http.Request, room string) error {
+		if !roomTokenOK(tokens, r, room) {
+			return errors.New("this room needs Authorization: Bearer <room token>")
+		}
+		return nil
+	}
 }
 
 // httpError is an error with the status it answers.

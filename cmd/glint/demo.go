@@ -24,6 +24,7 @@ func runDemo(ctx context.Context, args []string, stderr io.Writer) error {
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary")
 	loopback := fs.Bool("loopback", false, "use only 127.0.0.1 ICE candidates (server on this machine)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	countdown := fs.Duration("countdown", 0, "post a countdown timed event to the room this often, e.g. 10s (0: none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -41,7 +42,7 @@ func runDemo(ctx context.Context, args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", "demo")
 	err = demo.Run(ctx, demo.Options{
 		WHIPURL: *url, Token: *token, Width: w, Height: h, FPS: *fps, BitrateKbps: *kbps,
-		FFmpeg: *ffmpeg, Logger: log, LoopbackOnly: *loopback,
+		FFmpeg: *ffmpeg, Logger: log, LoopbackOnly: *loopback, CountdownEvery: *countdown,
 	})
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/dashboard"
 	"github.com/glint-video/glint/dvr"
+	"github.com/glint-video/glint/events"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/ingest"
@@ -44,6 +46,7 @@ type node struct {
 	bridges      *hlsbridge.Manager
 	recentErrors *dashboard.RecentErrors
 	admin        func(*http.Request) bool
+	events       *events.Hub
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -71,7 +74,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		}
 	}()
 	rooms := cluster.NewMemory(cluster.DefaultNode)
-	if n.sfu, err = newSFU(cfg, log, rooms); err != nil {
+	if n.sfu, err = newSFU(cfg, log, rooms, n.serveDataChannel); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
@@ -94,6 +97,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.addEvents()
 	in, err := n.addIngest(rooms)
 	if err != nil {
 		return nil, err
@@ -109,7 +113,8 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	return n, nil
 }
 
-func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.SFU, error) {
+func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory,
+	onDataChannel func(room, session string, dc *webrtc.DataChannel)) (*sfu.SFU, error) {
 	return sfu.New(sfu.Options{
 		Transport: sfu.TransportConfig{
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
@@ -121,6 +126,8 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
 		Directory:        rooms,
 		Logger:           log,
+
+		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers
 	})
 }
 

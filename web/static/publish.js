@@ -3,6 +3,7 @@
 //
 // Query parameters: ?simulcast=0 sends one encoding; ?codec=h264|vp8|vp9 puts that codec first;
 // ?token=T sends "Authorization: Bearer T"; ?minKbps=N pins Chrome's bandwidth estimate (below).
+import { setupTestEvents } from './eventsend.js';
 import { apiURL, endSession, exchange, iceServers, roomFromPath } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
@@ -270,6 +271,7 @@ function start() {
     }
   });
   addEventListener('pagehide', () => stop(true));
+  setupTestEvents({ room, token, form: $('test-event'), type: $('event-type'), text: $('event-text'), status: $('event-status') });
   setInterval(() => sample().catch(() => {}).finally(render), 1000);
   publish();
 }

@@ -12,6 +12,7 @@
 // start over, clip) and the room's recordings; ?recording=ID plays one recording (LL-HLS mode),
 // ?t=RFC3339 from that wall-clock time.
 import { DVR } from './dvr.js';
+import { renderEvents, startEvents } from './events.js';
 import { HLSPlayer, noHLS, renderHLS } from './hlsplayer.js';
 import { hlsUnavailable, modeFromQuery, setupModeMenu } from './mode.js';
 import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
@@ -361,6 +362,7 @@ function render() {
   $('s-codec').textContent = dash(s.codec);
   renderServer($, state.server, quality);
   renderHLS($, state.hls);
+  renderEvents($, state.events);
   dvr.render();
 }
 
@@ -408,6 +410,7 @@ function start() {
     return Promise.all([sample().catch(() => {}), sampleServer()]).finally(render);
   };
   setInterval(tick, 1000);
+  startEvents({ room, video, state, player: () => (state.mode === 'hls' ? hlsPlayer : null), peer: () => pc });
   followPublisher();
   if (state.modeChoice === 'hls') switchMode('hls');
   else if (typeof RTCPeerConnection === 'undefined') giveUp('this browser has no WebRTC (RTCPeerConnection)');

@@ -1,0 +1,225 @@
+package hls
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+)
+
+// strictAttrs parses an attribute list exactly as RFC 8216 §4.2 defines it: names of
+// [A-Z0-9-], values a quoted-string (no CR, LF or '"'), a hexadecimal-sequence, a
+// (signed) decimal number or an enumerated-string; no repeated names, no stray characters.
+func strictAttrs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	name := regexp.MustCompile(`^[A-Z0-9-]+=`)
+	unquoted := regexp.MustCompile(`^(0[xX][0-9A-F]+|-?[0-9]+(\.[0-9]+)?|[0-9]+x[0-9]+|[^",\s]+)`)
+	for s != "" {
+		m := name.FindString(s)
+		if m == "" {
+			return nil, fmt.Errorf("bad attribute name at %.20q", s)
+		}
+		key := strings.TrimSuffix(m, "=")
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("attribute %s repeated", key)
+		}
+		s = s[len(m):]
+		if strings.HasPrefix(s, `"`) {
+			end := strings.IndexByte(s[1:], '"')
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated quoted-string of %s", key)
+			}
+			out[key] = s[:end+2] // quotes kept: the caller checks the type
+			s = s[end+2:]
+		} else {
+			v := unquoted.FindString(s)
+			if v == "" {
+				return nil, fmt.Errorf("bad value of %s at %.20q", key, s)
+			}
+			out[key], s = v, s[len(v):]
+		}
+		if s != "" {
+			if s[0] != ',' || len(s) == 1 {
+				return nil, fmt.Errorf("stray characters after %s: %.20q", key, s)
+			}
+			s = s[1:]
+		}
+	}
+	return out, nil
+}
+
+// checkDateRange validates one EXT-X-DATERANGE tag's attributes per RFC 8216 §4.4.5.1 and
+// returns its ID, start and X-GLINT-PAYLOAD (decoded).
+func checkDateRange(value string) (id string, start time.Time, payload []byte, err error) {
+	a, err := strictAttrs(value)
+	if err != nil {
+		return "", time.Time{}, nil, err
+	}
+	quoted := func(k string) (string, bool) {
+		v, ok := a[k]
+		if !ok || len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+			return "", false
+		}
+		return v[1 : len(v)-1], true
+	}
+	for k, v := range a {
+		switch {
+		case k == "ID" || k == "CLASS" || k == "START-DATE" || k == "END-DATE":
+			if _, ok := quoted(k); !ok {
+				return "", time.Time{}, nil, fmt.Errorf("%s must be a quoted-string: %s", k, v)
+			}
+		case k == "DURATION" || k == "PLANNED-DURATION":
+			if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 {
+				return "", time.Time{}, nil, fmt.Errorf("%s must be a non-negative decimal-floating-point: %s", k, v)
+			}
+		case strings.HasPrefix(k, "X-"):
+			if _, ok := quoted(k); !ok && !strings.HasPrefix(v, "0x") && !regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`).MatchString(v) {
+				return "", time.Time{}, nil, fmt.Errorf("client attribute %s must be a quoted-string, hex or decimal: %s", k, v)
+			}
+		default:
+			return "", time.Time{}, nil, fmt.Errorf("unexpected attribute %s", k)
+		}
+	}
+	id, ok := quoted("ID")
+	if !ok || id == "" {
+		return "", time.Time{}, nil, fmt.Errorf("ID is required")
+	}
+	sd, ok := quoted("START-DATE")
+	if !ok {
+		return "", time.Time{}, nil, fmt.Errorf("START-DATE is required")
+	}
+	if start, err = time.Parse(time.RFC3339Nano, sd); err != nil {
+		return "", time.Time{}, nil, fmt.Errorf("START-DATE %q is not ISO 8601: %v", sd, err)
+	}
+	if p, ok := quoted("X-GLINT-PAYLOAD"); ok {
+		if payload, err = base64.StdEncoding.DecodeString(p); err != nil {
+			return "", time.Time{}, nil, fmt.Errorf("X-GLINT-PAYLOAD is not base64: %v", err)
+		}
+	}
+	return id, start, payload, nil
+}
+
+// partEmsgs decodes a part (or segment) with mp4ff and returns its emsg boxes with the
+// decode time and duration (ticks) of the fragment each precedes.
+func partEmsgs(t *testing.T, data []byte) (boxes []*mp4.EmsgBox, tfdt, dur uint64) {
+	t.Helper()
+	f, err := mp4.DecodeFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("mp4ff cannot decode the part: %v", err)
+	}
+	for _, seg := range f.Segments {
+		for _, frag := range seg.Fragments {
+			boxes = append(boxes, frag.Emsgs...)
+			if frag.Moof != nil && len(boxes) > 0 && tfdt == 0 {
+				tfdt = frag.Moof.Traf.Tfdt.BaseMediaDecodeTime()
+				dur = uint64(frag.Moof.Traf.Trun.Duration(0))
+			}
+		}
+	}
+	return boxes, tfdt, dur
+}
+
+func TestDateRangeAndEmsg(t *testing.T) {
+	s, sv, f := newTestStream(t, testCfg, "hi", AudioRendition)
+	var segments [][]byte
+	s.cfg.Sink = SinkFuncs{Segment: func(fs FinishedSegment) {
+		if fs.Rendition == "hi" {
+			segments = append(segments, fs.Data)
+		}
+	}}
+	f.feedUntil(time.Second)
+	start := f.start.Add(3100 * time.Millisecond)
+	data := []byte(`{"id":"ev1","type":"bets-closed","payload":{"market":"1x2"}}`)
+	if err := s.AddDateRange(DateRange{ID: "ev1", Class: "urn:glint:event:2026", Value: "bets-closed", Start: start, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []DateRange{{ID: `a"b`, Class: "c", Start: start}, {ID: "x", Class: "c"}, {ID: "ev1", Class: "c", Start: start}} {
+		if err := s.AddDateRange(bad); err == nil {
+			t.Errorf("AddDateRange(%+v) accepted", bad)
+		}
+	}
+	f.feedUntil(6 * time.Second)
+
+	for _, r := range []string{"hi", AudioRendition} {
+		pl := parseMedia(t, mustGet(t, sv, "/hls/room1/"+r+"/index.m3u8"))
+		ranges := pl.tags["EXT-X-DATERANGE"]
+		if len(ranges) != 1 || len(pl.tags["EXT-X-PROGRAM-DATE-TIME"]) == 0 {
+			t.Fatalf("%s: %d DATERANGE tags, want 1 (and PROGRAM-DATE-TIME):\n%s", r, len(ranges), pl.text)
+		}
+		id, got, payload, err := checkDateRange(ranges[0])
+		if err != nil || id != "ev1" || !got.Equal(start.Truncate(time.Millisecond)) || !bytes.Equal(payload, data) {
+			t.Fatalf("%s: DATERANGE %s: %v (id %q start %v payload %s)", r, ranges[0], err, id, got, payload)
+		}
+		// It follows the PROGRAM-DATE-TIME of the segment holding its start.
+		before := pl.text[:strings.Index(pl.text, "#EXT-X-DATERANGE")]
+		lastPDT := before[strings.LastIndex(before, "#EXT-X-PROGRAM-DATE-TIME:")+len("#EXT-X-PROGRAM-DATE-TIME:"):]
+		pdt, _ := time.Parse(time.RFC3339Nano, strings.TrimSpace(strings.SplitN(lastPDT, "\n", 2)[0]))
+		if pdt.After(start) || start.Sub(pdt) > 2500*time.Millisecond {
+			t.Errorf("%s: DATERANGE at %v listed under the segment of PROGRAM-DATE-TIME %v", r, start, pdt)
+		}
+
+		// Exactly one part carries the emsg: the one whose time span holds the start.
+		found := 0
+		for _, seg := range pl.segments {
+			for _, p := range seg.parts {
+				boxes, tfdt, dur := partEmsgs(t, []byte(mustGet(t, sv, "/hls/room1/"+r+"/"+p.uri)))
+				if len(boxes) == 0 {
+					continue
+				}
+				found++
+				e := boxes[0]
+				if e.Version != 1 || e.SchemeIDURI != "urn:glint:event:2026" || e.Value != "bets-closed" || !bytes.Equal(e.MessageData, data) {
+					t.Errorf("%s %s: emsg %+v", r, p.uri, e)
+				}
+				if e.PresentationTime < tfdt || e.PresentationTime >= tfdt+dur {
+					t.Errorf("%s %s: emsg at %d outside its part [%d, %d)", r, p.uri, e.PresentationTime, tfdt, tfdt+dur)
+				}
+				// Its time is the start on the PROGRAM-DATE-TIME scale.
+				segTfdt := firstDecodeTime(t, []byte(mustGet(t, sv, "/hls/room1/"+r+"/"+seg.parts[0].uri)))
+				at := seg.pdt.Add(time.Duration(float64(e.PresentationTime-segTfdt) / float64(e.TimeScale) * float64(time.Second)))
+				if d := at.Sub(start).Abs(); d > time.Millisecond {
+					t.Errorf("%s: emsg presentation time maps to %v, want %v", r, at, start)
+				}
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s: %d parts with an emsg, want 1", r, found)
+		}
+	}
+	// The segment handed to the sink (what the DVR stores) keeps the emsg, and mp4ff (as the
+	// DVR's clip muxer) still reads its samples.
+	withEmsg := 0
+	for _, seg := range segments {
+		if boxes, _, _ := partEmsgs(t, seg); len(boxes) > 0 {
+			withEmsg++
+		}
+	}
+	if withEmsg != 1 {
+		t.Errorf("%d segments given to the sink carry the emsg, want 1", withEmsg)
+	}
+}
+
+func firstDecodeTime(t *testing.T, data []byte) uint64 {
+	t.Helper()
+	return moofs(t, data)[0].Traf.Tfdt.BaseMediaDecodeTime()
+}
+
+func TestStrictDateRangeCheckRejects(t *testing.T) {
+	for _, bad := range []string{
+		`CLASS="c",START-DATE="2026-01-02T03:04:05.000Z"`,                  // no ID
+		`ID="a",START-DATE="yesterday"`,                                    // not ISO 8601
+		`ID="a",START-DATE="2026-01-02T03:04:05Z",X-GLINT-PAYLOAD={"a":1}`, // unquoted JSON
+		`ID="a",START-DATE="2026-01-02T03:04:05Z",ID="b"`,                  // repeated
+		`ID=a,START-DATE="2026-01-02T03:04:05Z"`,                           // unquoted ID
+	} {
+		if _, _, _, err := checkDateRange(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}

@@ -69,9 +69,13 @@ type Grant struct {
 // Open is the grant of a request that needs no credential (auth off, or an open room).
 func (g Grant) Open() bool { return g.Source == "open" }
 
-// Covers reports whether g allows role in room at now.
+// Covers reports whether g allows role in room at now (within Leeway of its expiry).
 func (g Grant) Covers(room string, role Role, now time.Time) bool {
-	return g.Roles.allows(role) && roomMatches(g.Room, room) && (g.Expires.IsZero() || now.Before(g.Expires))
+	return g.Roles.allows(role) && roomMatches(g.Room, room) && !g.expired(now)
+}
+
+func (g Grant) expired(now time.Time) bool {
+	return !g.Expires.IsZero() && !now.Before(g.Expires.Add(Leeway))
 }
 
 // roomMatches reports whether the grant pattern (exact, "prefix*" or "*") covers room.

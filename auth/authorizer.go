@@ -154,7 +154,7 @@ func (a *Authorizer) checkCredential(ctx context.Context, cred, room string, rol
 			denied = err
 		case g.Covers(room, role, now):
 			return g, nil
-		case !g.Expires.IsZero() && !now.Before(g.Expires):
+		case g.expired(now):
 			denied = unauthorized("token expired")
 		case role == Admin:
 			denied = forbidden("this needs an admin token; the token's role is %s", g.Roles)

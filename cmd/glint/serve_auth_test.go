@@ -137,7 +137,7 @@ func TestServeAuth(t *testing.T) {
 	defer ffmpeg.Kill()
 
 	srtURL := func(key string) string {
-		return fmt.Sprintf("srt://%s?streamid=%s&pkt_size=1316", n.srt, url.QueryEscape("publish:cam2/"+key))
+		return fmt.Sprintf("srt://%s?streamid=publish:cam2/%s&pkt_size=1316", n.srt, key)
 	}
 	srtPush := func(key string, seconds string) *testkit.Proc {
 		return testkit.StartProc(t, testkit.ProcOptions{Name: "ffmpeg srt"}, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",

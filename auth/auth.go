@@ -75,7 +75,16 @@ func (g Grant) Covers(room string, role Role, now time.Time) bool {
 }
 
 func (g Grant) expired(now time.Time) bool {
-	return !g.Expires.IsZero() && !now.Before(g.Expires.Add(Leeway))
+	return !g.Expires.IsZero() && !now.Before(g.End())
+}
+
+// End is when the grant stops allowing anything: its expiry plus the clock-skew Leeway
+// (zero when it never expires). A session it started ends then.
+func (g Grant) End() time.Time {
+	if g.Expires.IsZero() {
+		return time.Time{}
+	}
+	return g.Expires.Add(Leeway)
 }
 
 // roomMatches reports whether the grant pattern (exact, "prefix*" or "*") covers room.

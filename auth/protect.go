@@ -2,12 +2,12 @@ package auth
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/glint-video/glint/hls"
 )
 
 // Protect returns h with every request checked by its rule (rules.go) before h sees it;
@@ -121,7 +121,7 @@ func (a *Authorizer) serveSignedPlaylist(w http.ResponseWriter, r *http.Request,
 	if rec.status == http.StatusOK && strings.Contains(hdr.Get("Content-Type"), "mpegurl") {
 		body = signPlaylist(body, playlistSig, mediaSig)
 		if gz {
-			body = gzipped(body)
+			body = hls.Gzip(body)
 			hdr.Set("Content-Encoding", "gzip")
 		}
 		hdr.Add("Vary", "Accept-Encoding")
@@ -151,19 +151,4 @@ func (b *bufferedResponse) WriteHeader(status int) {
 func (b *bufferedResponse) Write(p []byte) (int, error) {
 	b.wrote = true
 	return b.body.Write(p)
-}
-
-var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-	return w
-}}
-
-func gzipped(data []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(&buf)
-	_, _ = zw.Write(data)
-	_ = zw.Close()
-	gzipWriters.Put(zw)
-	return buf.Bytes()
 }

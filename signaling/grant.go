@@ -9,8 +9,8 @@ import (
 )
 
 // applyGrant binds a new session to the grant its request was authorized with: a viewer
-// starts at the grant's layer cap, and a session whose grant expires is closed then (its
-// PeerConnection ends: a token's expiry ends what it allowed, docs/auth.md).
+// starts at the grant's layer cap, and a session whose grant expires is closed at its end
+// (expiry + auth.Leeway, when new requests with the token are refused too; docs/auth.md).
 func (s *Server) applyGrant(r *http.Request, sess *sfu.Session) {
 	g, ok := auth.GrantFrom(r.Context())
 	if !ok {
@@ -22,7 +22,7 @@ func (s *Server) applyGrant(r *http.Request, sess *sfu.Session) {
 	if g.Expires.IsZero() {
 		return
 	}
-	timer := time.NewTimer(time.Until(g.Expires))
+	timer := time.NewTimer(time.Until(g.End()))
 	go func() {
 		defer timer.Stop()
 		select {

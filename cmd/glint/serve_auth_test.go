@@ -163,21 +163,8 @@ func TestServeAuth(t *testing.T) {
 // checkHLS walks the LL-HLS URLs of studio: multivariant with ?token=, then the signed
 // media playlist, part, segment and init URIs; each also without its signature.
 func checkHLS(t *testing.T, ctx context.Context, n *authNode, sub, pub string) {
-	mv := "/hls/studio/index.m3u8"
-	n.mustRefuse(t, "GET", mv, "", 401)
-	n.mustRefuse(t, "GET", mv+"?token="+pub, "", 403)
-	var body string
-	testkit.Eventually(t, ctx, "the multivariant playlist with a subscribe token", func() bool {
-		resp, b := n.do(t, "GET", mv+"?token="+sub, "", nil)
-		body = b
-		return resp.StatusCode == 200
-	})
-	media := n.base + "/hls/studio/" + firstURI(t, body, ".m3u8")
-	var mediaBody string
-	testkit.Eventually(t, ctx, "a media playlist with parts", func() bool {
-		resp, b := n.do(t, "GET", media, "", nil)
-		mediaBody = b
-		return resp.StatusCode == 200 && strings.Contains(b, "#EXTINF") && strings.Contains(b, "#EXT-X-PART:")
+	media, mediaBody := n.signedPlaylists(t, ctx, "/hls/studio/", sub, pub, func(b string) bool {
+		return strings.Contains(b, "#EXTINF") && strings.Contains(b, "#EXT-X-PART:")
 	})
 	dir := media[:strings.LastIndex(media, "/")+1]
 	kinds := map[string]string{"media playlist": media}
@@ -195,6 +182,30 @@ func checkHLS(t *testing.T, ctx context.Context, n *authNode, sub, pub string) {
 			t.Errorf("%s signed for studio, asked in cam2: %d, want 401", kind, code)
 		}
 	}
+}
+
+// signedPlaylists checks that dir's multivariant playlist is refused without a token and
+// with pub, gets it with sub, and returns the first media playlist's signed URL and its
+// body once ready holds for it.
+func (n *authNode) signedPlaylists(t *testing.T, ctx context.Context, dir, sub, pub string, ready func(string) bool) (string, string) {
+	mv := dir + "index.m3u8"
+	n.mustRefuse(t, "GET", mv, "", 401)
+	n.mustRefuse(t, "GET", mv+"?token="+pub, "", 403)
+	n.mustRefuse(t, "GET", mv, pub, 403)
+	var body string
+	testkit.Eventually(t, ctx, mv+" with a subscribe token", func() bool {
+		resp, b := n.do(t, "GET", mv+"?token="+sub, "", nil)
+		body = b
+		return resp.StatusCode == 200
+	})
+	media := n.base + dir + firstURI(t, body, ".m3u8")
+	var mediaBody string
+	testkit.Eventually(t, ctx, "a ready media playlist under "+dir, func() bool {
+		resp, b := n.do(t, "GET", media, "", nil)
+		mediaBody = b
+		return resp.StatusCode == 200 && ready(b)
+	})
+	return media, mediaBody
 }
 
 // firstURI is the first URI in playlist (a line or a URI="" attribute) containing marker.
@@ -224,22 +235,7 @@ func firstURI(t *testing.T, playlist, marker string) string {
 // checkDVR: the DVR window playlist needs the token, its media playlist and segments are
 // served signed.
 func checkDVR(t *testing.T, ctx context.Context, n *authNode, sub, pub string) {
-	mv := "/dvr/studio/index.m3u8"
-	n.mustRefuse(t, "GET", mv, "", 401)
-	n.mustRefuse(t, "GET", mv, pub, 403)
-	var body string
-	testkit.Eventually(t, ctx, "the DVR playlist with a subscribe token", func() bool {
-		resp, b := n.do(t, "GET", mv+"?token="+sub, "", nil)
-		body = b
-		return resp.StatusCode == 200
-	})
-	media := n.base + "/dvr/studio/" + firstURI(t, body, ".m3u8")
-	var mediaBody string
-	testkit.Eventually(t, ctx, "a DVR media playlist with a segment", func() bool {
-		resp, b := n.do(t, "GET", media, "", nil)
-		mediaBody = b
-		return resp.StatusCode == 200 && strings.Contains(b, "seg-")
-	})
+	media, mediaBody := n.signedPlaylists(t, ctx, "/dvr/studio/", sub, pub, func(b string) bool { return strings.Contains(b, "seg-") })
 	seg, _ := url.Parse(media)
 	seg, _ = seg.Parse(firstURI(t, mediaBody, "../recordings/"))
 	if code := n.status(t, "GET", seg.String(), ""); code != 200 {

@@ -2,10 +2,12 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/glint-video/glint/hls"
 )
@@ -50,8 +52,40 @@ func (a *Authorizer) checkRule(r *http.Request, rl rule) (g Grant, sig string, e
 			return Grant{Room: rl.room, Roles: Subscribe, Expires: exp, Source: "signed-url"}, sig, err
 		}
 	}
+	if rl.anyRoom {
+		g, err = a.checkAnyRoom(r)
+		return g, "", err
+	}
 	g, err = a.Check(r, rl.room, rl.role)
 	return g, "", err
+}
+
+// checkAnyRoom passes any valid, unexpired credential; the handler decides with AllowedIn.
+func (a *Authorizer) checkAnyRoom(r *http.Request) (Grant, error) {
+	cred := credential(r)
+	if cred == "" {
+		return Grant{}, unauthorized("this needs a token")
+	}
+	g, err := a.grantOf(r.Context(), cred, "")
+	if err == nil && g.expired(a.now()) {
+		err = unauthorized("token expired")
+	}
+	return g, err
+}
+
+// AllowedIn reports whether the grant of ctx (from Protect) allows any of roles in room;
+// true when there is none (auth off) or the request needed no credential.
+func AllowedIn(ctx context.Context, room string, roles ...Role) bool {
+	g, ok := GrantFrom(ctx)
+	if !ok || g.Open() {
+		return true
+	}
+	for _, role := range roles {
+		if g.Covers(room, role, time.Now()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Require returns middleware that checks role in the room roomOf finds in a request (""

@@ -100,6 +100,12 @@ func TestEveryEntryIsChecked(t *testing.T) {
 			}
 		})
 	}
+	if resp := do(t, h, "GET", "/api/sessions/abc", ""); resp.StatusCode != 401 {
+		t.Errorf("GET /api/sessions/abc without a token: %d, want 401", resp.StatusCode)
+	}
+	if resp := do(t, h, "GET", "/api/sessions/abc", sub); resp.StatusCode != 200 {
+		t.Errorf("GET /api/sessions/abc with a token: %d, want it passed on (signaling checks the room)", resp.StatusCode)
+	}
 	for _, open := range []string{"/", "/watch.html", "/static/watch.js", "/healthz", "/metrics"} {
 		if resp := do(t, h, "GET", open, ""); resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d, want 200 (open)", open, resp.StatusCode)

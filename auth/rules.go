@@ -13,7 +13,10 @@ type rule struct {
 	role  Role
 	room  string
 	media bool // an LL-HLS or DVR URL: signed URLs are accepted, playlists are signed
-	live  bool // under /hls/: parts and segments get the short signature
+	// anyRoom: any valid credential passes; the handler checks the room it finds
+	// (AllowedIn), e.g. a session's stats for the session's own viewer or publisher.
+	anyRoom bool
+	live    bool // under /hls/: parts and segments get the short signature
 }
 
 // classify maps a request to its rule. This table is the one place that says which entry
@@ -25,6 +28,7 @@ type rule struct {
 //	/dvr/{room}/..., /dvr/recordings/{room}.{ts}/...   subscribe, token or signed URL
 //	/dvr/clips/...                         admin
 //	GET /api/rooms/{room}/events, /ws/rooms/{room}     subscribe
+//	GET /api/sessions/{id}                 a credential for the session's room (checked by signaling)
 //	/api/... (the room list, tokens, ...), /debug/...  admin
 //	anything else (pages, /healthz, /metrics), OPTIONS  open
 func classify(r *http.Request) rule {
@@ -58,6 +62,9 @@ func classify(r *http.Request) rule {
 		if len(seg) == 4 && seg[1] == "rooms" && seg[3] == "events" && r.Method == http.MethodGet {
 			return rule{role: Subscribe, room: seg[2]}
 		}
+		if len(seg) == 3 && seg[1] == "sessions" && r.Method == http.MethodGet {
+			return rule{role: Subscribe, anyRoom: true}
+		}
 		return rule{role: Admin}
 	case "ws":
 		if at(1) == "rooms" {
@@ -71,4 +78,6 @@ func classify(r *http.Request) rule {
 }
 
 // validRoom reports whether the rule's room can be checked: admin rules have none.
-func (rl rule) validRoom() bool { return rl.role == Admin || config.ValidRoomName(rl.room) }
+func (rl rule) validRoom() bool {
+	return rl.role == Admin || rl.anyRoom || config.ValidRoomName(rl.room)
+}

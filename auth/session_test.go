@@ -96,6 +96,23 @@ func TestTokenLayerCap(t *testing.T) {
 	if got := maxLayer(); got != "l" {
 		t.Fatalf("max layer %q, want the token's l", got)
 	}
+	statsURL := n.URL + "/api/sessions/" + path.Base(sess.Location())
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{tok, 200}, {mint(t, auth.TokenRequest{Room: "stage", Role: "subscribe"}), 404}, {"", 401}} {
+		req, _ := http.NewRequest("GET", statsURL, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != tc.want {
+			t.Errorf("the session's stats with token %.10q: %v %v, want %d", tc.token, resp, err, tc.want)
+		}
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+	}
 	for _, ask := range []string{"h", "auto"} {
 		req, _ := http.NewRequest("POST", sess.Location()+"/layer", strings.NewReader(`{"maxLayer":"`+ask+`"}`))
 		req.Header.Set("Content-Type", "application/json")

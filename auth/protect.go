@@ -35,6 +35,9 @@ func (a *Authorizer) Protect(h http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(WithGrant(r.Context(), g))
+		if rl.media && sig == "" && !g.Open() && r.Header.Get("Authorization") != "" {
+			w = &privateResponse{ResponseWriter: w} // the URL alone must not fetch it from a shared cache
+		}
 		if rl.media && !g.Open() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".m3u8") {
 			a.serveSignedPlaylist(w, r, h, rl, g, sig)
 			return
@@ -164,6 +167,33 @@ func (a *Authorizer) serveSignedPlaylist(w http.ResponseWriter, r *http.Request,
 	w.WriteHeader(rec.status)
 	_, _ = w.Write(body)
 }
+
+// privateResponse turns a public Cache-Control into a private one: media answered to a
+// bearer header, whose URL carries no credential.
+type privateResponse struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (p *privateResponse) WriteHeader(status int) {
+	if !p.wrote {
+		p.wrote = true
+		h := p.Header()
+		if cc := h.Get("Cache-Control"); strings.Contains(cc, "public") {
+			h.Set("Cache-Control", strings.Replace(cc, "public", "private", 1))
+		}
+	}
+	p.ResponseWriter.WriteHeader(status)
+}
+
+func (p *privateResponse) Write(b []byte) (int, error) {
+	if !p.wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+func (p *privateResponse) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // bufferedResponse keeps a handler's answer: headers go to the real writer's map, the
 // status and body are held until the handler returns.

@@ -195,6 +195,9 @@ func TestSignedPlaylistFlow(t *testing.T) {
 	if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "gzip" {
 		t.Errorf("gzip media playlist: %d %q", rec.Code, rec.Header().Get("Content-Encoding"))
 	}
+	if resp := do(t, h, "GET", "/hls/studio/720p/index.m3u8", sub); resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "private, max-age=1" {
+		t.Errorf("playlist for a bearer header: %d, Cache-Control %q, want private", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
 	c.add(3 * time.Minute)
 	if resp := do(t, h, "GET", "/hls/studio/720p/"+part, ""); resp.StatusCode != 401 {
 		t.Errorf("part URL past its expiry: %d, want 401", resp.StatusCode)

@@ -31,8 +31,9 @@ type WebhookRequest struct {
 }
 
 // webhook asks an external HTTP endpoint: 2xx allows, 4xx denies, anything else (or no
-// answer within the timeout) denies and is logged. Answers are cached per (action, room,
-// credential) for the cache TTL.
+// answer within the timeout) denies and is logged. Its 2xx and 4xx answers are cached per
+// (action, room, credential) for the cache TTL; failures are not, so the next request asks
+// again.
 type webhook struct {
 	url    string
 	client *http.Client
@@ -48,6 +49,7 @@ type webhookKey struct{ action, room, token string }
 
 type webhookAnswer struct {
 	allow   bool
+	cached  bool // a 2xx or 4xx answer, kept for the TTL
 	reason  string
 	expires time.Time
 }
@@ -66,8 +68,10 @@ func (wh *webhook) ask(ctx context.Context, req WebhookRequest) error {
 	wh.mu.Unlock()
 	if !ok || !now.Before(a.expires) {
 		a = wh.call(ctx, req)
-		a.expires = now.Add(wh.ttl)
-		wh.remember(key, a, now)
+		if a.cached {
+			a.expires = now.Add(wh.ttl)
+			wh.remember(key, a, now)
+		}
 	}
 	switch {
 	case a.allow:
@@ -97,6 +101,7 @@ func (wh *webhook) remember(key webhookKey, a webhookAnswer, now time.Time) {
 // call posts req; the answer's first line (at most 200 bytes) is the deny reason.
 func (wh *webhook) call(ctx context.Context, req WebhookRequest) webhookAnswer {
 	body, _ := json.Marshal(req)
+	// Not the caller's cancellation: the answer is cached for others; the client's timeout bounds it.
 	hreq, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, wh.url, bytes.NewReader(body))
 	if err != nil {
 		return webhookAnswer{reason: "authorization webhook unusable"}
@@ -117,13 +122,13 @@ func (wh *webhook) call(ctx context.Context, req WebhookRequest) webhookAnswer {
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return webhookAnswer{allow: true}
+		return webhookAnswer{allow: true, cached: true}
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		reason := firstLineOf(string(text))
 		if reason == "" {
 			reason = fmt.Sprintf("denied by the authorization webhook (%d)", resp.StatusCode)
 		}
-		return webhookAnswer{reason: reason}
+		return webhookAnswer{reason: reason, cached: true}
 	}
 	log.Warn("auth: webhook answered an error: denied", "status", resp.StatusCode)
 	return webhookAnswer{reason: fmt.Sprintf("authorization webhook answered %d", resp.StatusCode)}

@@ -61,7 +61,7 @@ func (h *hook) calls() []WebhookRequest {
 
 // TestWebhook: the webhook allows and denies with its reason, gets the action, room,
 // protocol, ip and token, is asked once per (action, room, credential) within the cache
-// TTL, again after it, and a timeout denies and is logged.
+// TTL, again after it, and a timeout denies, is logged, and is not cached.
 func TestWebhook(t *testing.T) {
 	c := newClock()
 	h := newHook(t, "open-room")
@@ -105,6 +105,12 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("slow webhook: %v, want 403 timed out", err)
 	}
 	logs.WaitFor(t, testkit.Context(t, 5*time.Second), "webhook timed out: denied", "room=slow")
+	h.mu.Lock()
+	h.delay = 0
+	h.mu.Unlock()
+	if _, err := a.check(ctx, "tok1", "slow", Subscribe, "whep", "10.0.0.9"); err != nil {
+		t.Fatalf("the webhook answering again after a timeout: %v, want allowed (a timeout is not cached)", err)
+	}
 }
 
 // TestWebhookBesideTokens: a token that allows the request is not sent to the webhook;

@@ -64,39 +64,44 @@ func token(t *testing.T, room, role, ttl string) string {
 	return tok
 }
 
-// get answers method path (relative to the node, or absolute) with bearer, if any.
-func (n *authNode) do(t *testing.T, method, path, bearer string, body io.Reader) (*http.Response, string) {
-	t.Helper()
+// send sends method path (relative to the node, or absolute) with bearer, if any, and
+// reads the answer.
+func (n *authNode) send(method, path, bearer string, body io.Reader) (*http.Response, string, error) {
 	if !strings.HasPrefix(path, "http") {
 		path = n.base + path
 	}
-	req, _ := http.NewRequest(method, path, body)
+	req, err := http.NewRequest(method, path, body)
+	if err != nil {
+		return nil, "", err
+	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := n.http.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp, string(data), err
+}
+
+// do is send that fails the test on a transport error.
+func (n *authNode) do(t *testing.T, method, path, bearer string, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	resp, data, err := n.send(method, path, bearer, body)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp, string(data)
+	return resp, data
 }
 
-func (n *authNode) status(t *testing.T, method, path, bearer string) int {
-	t.Helper()
-	if !strings.HasPrefix(path, "http") {
-		path = n.base + path
-	}
-	req, _ := http.NewRequest(method, path, nil)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := n.http.Do(req)
+// status is the answer's status, 0 on a transport error.
+func (n *authNode) status(_ *testing.T, method, path, bearer string) int {
+	resp, _, err := n.send(method, path, bearer, nil)
 	if err != nil {
 		return 0
 	}
-	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 

@@ -95,21 +95,35 @@ func roomMatches(pattern, room string) bool {
 	return pattern == room
 }
 
-// Error is a refused check: Status is 401 (no or bad credential) or 403 (a valid
-// credential that does not cover the request).
+// Error is a refused check: Status is 401 (no or bad credential), 403 (a valid
+// credential that does not cover the request) or 400; Kind is one of the Deny* kinds.
 type Error struct {
 	Status int
+	Kind   string
 	Reason string
 }
 
 func (e *Error) Error() string { return e.Reason }
 
-func unauthorized(format string, args ...any) error {
-	return &Error{Status: 401, Reason: fmt.Sprintf(format, args...)}
+// The kinds of refusal, as counted by Denials.
+const (
+	DenyNoCredential = "no_credential"
+	DenyInvalid      = "invalid_token"
+	DenyExpired      = "expired"
+	DenyForbidden    = "forbidden"
+	DenySignedURL    = "bad_signed_url"
+	DenyWebhook      = "webhook"
+	DenyBadRequest   = "bad_request"
+)
+
+var denyKinds = []string{DenyNoCredential, DenyInvalid, DenyExpired, DenyForbidden, DenySignedURL, DenyWebhook, DenyBadRequest}
+
+func unauthorized(kind, format string, args ...any) error {
+	return &Error{Status: 401, Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }
 
-func forbidden(format string, args ...any) error {
-	return &Error{Status: 403, Reason: fmt.Sprintf(format, args...)}
+func forbidden(kind, format string, args ...any) error {
+	return &Error{Status: 403, Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }
 
 // StatusOf returns the HTTP status of a check's error: 401, 403, or 500 for anything else.

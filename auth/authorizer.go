@@ -48,13 +48,14 @@ type Authorizer struct {
 	jwt     *jwtSource // nil: no JWT verification
 	webhook *webhook   // nil: no webhook
 	signer  *urlSigner
+	denials denialCounts
 	// httpOn: HTTP entries need credentials; ingestOn: RTMP/SRT need a key.
 	httpOn, ingestOn bool
 }
 
 // New returns an Authorizer for opts.
 func New(opts Options) (*Authorizer, error) {
-	a := &Authorizer{opts: opts, log: opts.Log, now: opts.Now}
+	a := &Authorizer{opts: opts, log: opts.Log, now: opts.Now, denials: newDenialCounts()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -124,6 +125,9 @@ func (a *Authorizer) AuthorizeIngest(ctx context.Context, req IngestRequest) err
 		return nil
 	}
 	_, err := a.checkCredential(ctx, req.Key, req.Room, Publish, req.Protocol, clientIP(req.RemoteAddr))
+	if err != nil {
+		a.denials.count(err)
+	}
 	return err
 }
 
@@ -155,11 +159,11 @@ func (a *Authorizer) checkCredential(ctx context.Context, cred, room string, rol
 		case g.Covers(room, role, now):
 			return g, nil
 		case g.expired(now):
-			denied = unauthorized("token expired")
+			denied = unauthorized(DenyExpired, "token expired")
 		case role == Admin:
-			denied = forbidden("this needs an admin token; the token's role is %s", g.Roles)
+			denied = forbidden(DenyForbidden, "this needs an admin token; the token's role is %s", g.Roles)
 		default:
-			denied = forbidden("the token (room %q, %s) does not allow %s in room %q", g.Room, g.Roles, role, room)
+			denied = forbidden(DenyForbidden, "the token (room %q, %s) does not allow %s in room %q", g.Room, g.Roles, role, room)
 		}
 	}
 	if a.webhook != nil && role != Admin {
@@ -178,9 +182,9 @@ func (a *Authorizer) checkCredential(ctx context.Context, cred, room string, rol
 	switch {
 	case denied != nil:
 	case role == Admin:
-		denied = unauthorized("this needs an admin token")
+		denied = unauthorized(DenyNoCredential, "this needs an admin token")
 	default:
-		denied = unauthorized("%s in room %q needs a token", role, room)
+		denied = unauthorized(DenyNoCredential, "%s in room %q needs a token", role, room)
 	}
 	return Grant{}, denied
 }
@@ -207,9 +211,9 @@ func (a *Authorizer) grantOf(ctx context.Context, cred, room string) (Grant, err
 	case ok && equal(cred, key):
 		return Grant{Room: room, Roles: Publish, Source: "stream-key"}, nil
 	case !ok && len(a.opts.StreamKeys) > 0 && a.jwt == nil:
-		return Grant{}, unauthorized("invalid token (room %q takes no ingest: it has no stream key)", room)
+		return Grant{}, unauthorized(DenyInvalid, "invalid token (room %q takes no ingest: it has no stream key)", room)
 	}
-	return Grant{}, unauthorized("invalid token")
+	return Grant{}, unauthorized(DenyInvalid, "invalid token")
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

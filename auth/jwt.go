@@ -131,16 +131,16 @@ func (js *jwtSource) grant(ctx context.Context, token string) (Grant, error) {
 	})
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Grant{}, unauthorized("token expired")
+		return Grant{}, unauthorized(DenyExpired, "token expired")
 	case err != nil:
-		return Grant{}, unauthorized("invalid token: %v", trimJWTError(err))
+		return Grant{}, unauthorized(DenyInvalid, "invalid token: %v", trimJWTError(err))
 	}
 	role, err := ParseRole(claims.Role)
 	if err != nil {
-		return Grant{}, unauthorized("invalid token: %v", err)
+		return Grant{}, unauthorized(DenyInvalid, "invalid token: %v", err)
 	}
 	if claims.Room == "" {
-		return Grant{}, unauthorized("invalid token: no room claim")
+		return Grant{}, unauthorized(DenyInvalid, "invalid token: no room claim")
 	}
 	return Grant{Room: claims.Room, Roles: role, Expires: claims.ExpiresAt.Time, MaxLayer: claims.MaxLayer,
 		ViewerID: claims.ViewerID, Source: "jwt"}, nil

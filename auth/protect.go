@@ -26,7 +26,7 @@ func (a *Authorizer) Protect(h http.Handler) http.Handler {
 			return
 		}
 		if !rl.validRoom() {
-			a.refuse(w, r, rl.room, &Error{Status: http.StatusBadRequest, Reason: "invalid room name: 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit"})
+			a.refuse(w, r, rl.room, &Error{Status: http.StatusBadRequest, Kind: DenyBadRequest, Reason: "invalid room name: 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit"})
 			return
 		}
 		g, sig, err := a.checkRule(r, rl)
@@ -67,11 +67,11 @@ func (a *Authorizer) checkRule(r *http.Request, rl rule) (g Grant, sig string, e
 func (a *Authorizer) checkAnyRoom(r *http.Request) (Grant, error) {
 	cred := credential(r)
 	if cred == "" {
-		return Grant{}, unauthorized("this needs a token")
+		return Grant{}, unauthorized(DenyNoCredential, "this needs a token")
 	}
 	g, err := a.grantOf(r.Context(), cred, "")
 	if err == nil && g.expired(a.now()) {
-		err = unauthorized("token expired")
+		err = unauthorized(DenyExpired, "token expired")
 	}
 	return g, err
 }
@@ -116,6 +116,7 @@ func PathRoom(r *http.Request) string { return r.PathValue("room") }
 // {"error": reason}, never cached.
 func (a *Authorizer) refuse(w http.ResponseWriter, r *http.Request, room string, err error) {
 	status, reason := StatusOf(err), err.Error()
+	a.denials.count(err)
 	h := w.Header()
 	switch status {
 	case http.StatusUnauthorized:

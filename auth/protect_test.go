@@ -117,6 +117,12 @@ func TestEveryEntryIsChecked(t *testing.T) {
 	if resp := do(t, h, "POST", "/whip/bad.room", pub); resp.StatusCode != 400 {
 		t.Errorf("bad room name: %d, want 400", resp.StatusCode)
 	}
+	_ = do(t, h, "POST", "/whip/studio", "garbage")
+	_ = do(t, h, "GET", "/hls/studio/x/part1.0.m4s?s=1.AAAA", "")
+	d := a.Denials()
+	if d[DenyNoCredential] == 0 || d[DenyForbidden] == 0 || d[DenyBadRequest] != 1 || d[DenyInvalid] != 1 || d[DenySignedURL] != 1 || len(d) != len(denyKinds) {
+		t.Errorf("denials %v: want every kind, counted", d)
+	}
 }
 
 // TestSimpleModeKeepsUnlistedRoomsOpen: with room tokens alone, a listed room needs its

@@ -76,18 +76,18 @@ func (s *urlSigner) verify(room, sig string) (time.Time, error) {
 	expText, macText, ok := strings.Cut(sig, ".")
 	exp, err := strconv.ParseInt(expText, 10, 64)
 	if !ok || err != nil || base64.RawURLEncoding.DecodedLen(len(macText)) != macBytes {
-		return time.Time{}, unauthorized("malformed signed URL")
+		return time.Time{}, unauthorized(DenySignedURL, "malformed signed URL")
 	}
 	var got [macBytes]byte
 	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(macText)); err != nil || n != macBytes {
-		return time.Time{}, unauthorized("malformed signed URL")
+		return time.Time{}, unauthorized(DenySignedURL, "malformed signed URL")
 	}
 	if !hmac.Equal(got[:], s.mac(room, []byte(expText))[:macBytes]) {
-		return time.Time{}, unauthorized("bad URL signature for room %q", room)
+		return time.Time{}, unauthorized(DenySignedURL, "bad URL signature for room %q", room)
 	}
 	expires := time.Unix(exp, 0)
 	if !s.now().Before(expires) {
-		return time.Time{}, unauthorized("signed URL expired")
+		return time.Time{}, unauthorized(DenySignedURL, "signed URL expired")
 	}
 	return expires, nil
 }

@@ -24,7 +24,7 @@ func (a *Authorizer) Register(mux *http.ServeMux) {
 
 func (a *Authorizer) handleMint(w http.ResponseWriter, r *http.Request) {
 	if g, ok := GrantFrom(r.Context()); !ok || !g.Roles.allows(Admin) {
-		a.refuse(w, r, "", unauthorized("minting tokens needs an admin credential"))
+		a.refuse(w, r, "", unauthorized(DenyNoCredential, "minting tokens needs an admin credential"))
 		return
 	}
 	if !a.CanMint() {

@@ -77,9 +77,9 @@ func (wh *webhook) ask(ctx context.Context, req WebhookRequest) error {
 	case a.allow:
 		return nil
 	case req.Token == "":
-		return unauthorized("%s of room %q needs a token: %s", req.Action, req.Room, a.reason)
+		return unauthorized(DenyWebhook, "%s of room %q needs a token: %s", req.Action, req.Room, a.reason)
 	default:
-		return forbidden("%s of room %q: %s", req.Action, req.Room, a.reason)
+		return forbidden(DenyWebhook, "%s of room %q: %s", req.Action, req.Room, a.reason)
 	}
 }
 

@@ -63,6 +63,7 @@ type Config struct {
 	DVRS3           S3Settings        `yaml:",inline"`
 	HLSModeSettings `yaml:",inline"`
 	Events          EventSettings `yaml:",inline"`
+	Auth            AuthSettings  `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -94,6 +95,7 @@ func Defaults() Config {
 		DVRMaxAge:       24 * time.Hour,
 		HLSModeSettings: defaultHLSModes(),
 		Events:          defaultEventSettings(),
+		Auth:            defaultAuth(),
 	}
 }
 
@@ -158,6 +160,7 @@ func (c *Config) Validate() error {
 		c.validateDVR,
 		c.validateHLSModes,
 		c.validateEvents,
+		c.validateAuth,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -107,6 +107,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	c.bindDVR(fs)
 	c.bindHLSModes(fs)
 	c.bindEvents(fs, layer)
+	c.bindAuth(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

@@ -42,11 +42,12 @@ type mediaList struct {
 	hint   partID
 	hinted bool
 	segLen map[uint64]int
+	query  string // the query of the part URIs ("?s=…" when the origin signs them), else ""
 }
 
 var (
-	partURI = regexp.MustCompile(`URI="part(\d+)\.(\d+)\.m4s"`)
-	segURI  = regexp.MustCompile(`^seg(\d+)\.m4s$`)
+	partURI = regexp.MustCompile(`URI="part(\d+)\.(\d+)\.m4s(\?[^"]*)?"`)
+	segURI  = regexp.MustCompile(`^seg(\d+)\.m4s(\?.*)?$`)
 )
 
 func parsePartID(m []string) partID {
@@ -71,7 +72,7 @@ func parseMediaList(body string) (*mediaList, error) {
 			}
 		case strings.HasPrefix(line, "#EXT-X-PRELOAD-HINT:TYPE=PART"):
 			if m := partURI.FindStringSubmatch(line); m != nil {
-				l.hint, l.hinted = parsePartID(m), true
+				l.hint, l.hinted, l.query = parsePartID(m), true, m[3]
 			}
 		default:
 			if m := segURI.FindStringSubmatch(line); m != nil {
@@ -107,6 +108,10 @@ type waitSample struct {
 type hlsPoller struct {
 	dir    string // http://host:port/hls/{room}/{rendition}/
 	client *http.Client
+	// signed is the media playlist's signature query ("s=…", docs/auth.md) when the dir
+	// was given with one; parts are then asked with the query their playlist lists them with.
+	signed    string
+	partQuery string
 
 	mu       sync.Mutex        // guards the fields below against the hinted-part goroutine
 	parts    map[partID]string // part → sha256 prefix of its body
@@ -118,8 +123,10 @@ type hlsPoller struct {
 	hintMiss int // hinted parts answered 404 (the segment ended before it)
 }
 
+// newHLSPoller polls dir (…/{rendition}/, or …/{rendition}/?s=SIG for signed URLs).
 func newHLSPoller(dir string, client *http.Client) *hlsPoller {
-	return &hlsPoller{dir: dir, client: client, parts: map[partID]string{}, segLen: map[uint64]int{}}
+	dir, signed, _ := strings.Cut(dir, "?")
+	return &hlsPoller{dir: dir, signed: signed, client: client, parts: map[partID]string{}, segLen: map[uint64]int{}}
 }
 
 // run polls until ctx ends.
@@ -204,6 +211,12 @@ func (p *hlsPoller) failed(ctx context.Context, what string, err error) error {
 }
 
 func (p *hlsPoller) playlist(ctx context.Context, query string, blocking bool) (*mediaList, error) {
+	switch {
+	case p.signed != "" && query == "":
+		query = "?" + p.signed
+	case p.signed != "":
+		query += "&" + p.signed
+	}
 	code, body, err := p.get(ctx, "index.m3u8"+query, blocking)
 	if err != nil {
 		return nil, err
@@ -216,6 +229,7 @@ func (p *hlsPoller) playlist(ctx context.Context, query string, blocking bool) (
 		return nil, p.failed(ctx, "index.m3u8"+query, err)
 	}
 	p.mu.Lock()
+	p.partQuery = l.query
 	for msn, n := range l.segLen {
 		p.segLen[msn] = n
 	}
@@ -225,7 +239,9 @@ func (p *hlsPoller) playlist(ctx context.Context, query string, blocking bool) (
 
 // part downloads one part; a hinted one may be answered 404 when its segment ended first.
 func (p *hlsPoller) part(ctx context.Context, id partID, hinted bool) {
-	file := "part" + id.String() + ".m4s"
+	p.mu.Lock()
+	file := "part" + id.String() + ".m4s" + p.partQuery
+	p.mu.Unlock()
 	code, body, err := p.get(ctx, file, true)
 	switch {
 	case err != nil:

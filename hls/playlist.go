@@ -35,7 +35,7 @@ func (t *Track) playlist(skip, gz bool) []byte {
 	t.mu.Unlock()
 	body, version := t.mediaPlaylist(skip)
 	if gz {
-		body = gzipBytes(body)
+		body = Gzip(body)
 	}
 	t.mu.Lock()
 	*slot = renderedPlaylist{version, body}

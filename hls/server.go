@@ -174,7 +174,7 @@ func (sv *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, s *S
 	}
 	body, gz := s.multivariantPlaylist(), acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if gz {
-		body = gzipBytes(body)
+		body = Gzip(body)
 	}
 	writePlaylist(w, r, body, gz, cachePlaylist)
 }
@@ -306,7 +306,8 @@ var gzipWriters = sync.Pool{New: func() any {
 	return w
 }}
 
-func gzipBytes(data []byte) []byte {
+// Gzip compresses data at the fastest level (playlists: also auth.Protect's signed ones).
+func Gzip(data []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzipWriters.Get().(*gzip.Writer)
 	zw.Reset(&buf)

@@ -1,11 +1,12 @@
 package ingest
 
 import (
-	"crypto/subtle"
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/config"
 )
 
@@ -81,21 +82,12 @@ func checkRoom(room, key string) (string, string, error) {
 	return room, key, nil
 }
 
-// authorize checks key against the room's configured key (see Config.StreamKeys).
-func (s *Server) authorize(room, key string) error {
-	keys := s.cfg.StreamKeys
-	if len(keys) == 0 {
-		return nil
-	}
-	want, ok := keys[room]
-	if !ok {
-		want, ok = keys["*"]
-	}
-	if !ok {
-		return fmt.Errorf("%w: room %q takes no ingest", ErrBadKey, room)
-	}
-	if subtle.ConstantTimeCompare([]byte(want), []byte(key)) != 1 {
-		return fmt.Errorf("%w for room %q", ErrBadKey, room)
+// authorize checks a publisher's key with the node's Authorizer (Config.Auth): a stream
+// key, a room token or a publish token; errors wrap ErrBadKey.
+func (s *Server) authorize(proto, remote, room, key string) error {
+	err := s.cfg.Auth.AuthorizeIngest(context.Background(), auth.IngestRequest{Room: room, Key: key, Protocol: proto, RemoteAddr: remote})
+	if err != nil {
+		return fmt.Errorf("%w for room %q: %v", ErrBadKey, room, err)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@
 //   - Config.StreamKeys maps a room to its key; the entry "*" is the key of every room not
 //     listed. With no keys at all ingest is open (any room, any key): that is the zero-config
 //     default. With keys, a room that has no entry and no "*" is refused.
+//   - Config.Auth, when set, checks keys instead (auth.Authorizer.AuthorizeIngest): a key
+//     may then also be a room token or a publish token, and with any auth configured a
+//     publisher without a valid key is refused (docs/auth.md).
 //   - Config.Passphrase, when set, is the SRT passphrase (AES) required of every SRT
 //     publisher; unencrypted callers are rejected, and so are encrypted ones when unset.
 //
@@ -79,6 +82,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/sfu"
 )
@@ -94,6 +98,8 @@ type Config struct {
 	SRTAddr  string // e.g. ":9000" (UDP)
 	// StreamKeys maps room → key; "*" is the key of every room not listed. Empty: open.
 	StreamKeys map[string]string
+	// Auth checks publishers' keys; nil: an Authorizer of StreamKeys alone.
+	Auth *auth.Authorizer
 	// Passphrase is the SRT passphrase (10-79 characters) every SRT publisher must use.
 	Passphrase string
 	// IdleTimeout closes a connection that completes no handshake or delivers no media for
@@ -174,6 +180,13 @@ func New(cfg Config, rooms Publisher) (*Server, error) {
 		return nil, fmt.Errorf("ingest: srt passphrase: %d characters, must be 10-79", p)
 	}
 	cfg.Transcode = cfg.Transcode.withDefaults()
+	if cfg.Auth == nil {
+		a, err := auth.New(auth.Options{StreamKeys: cfg.StreamKeys, Log: cfg.Log})
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		cfg.Auth = a
+	}
 	s := &Server{cfg: cfg, rooms: rooms, log: cfg.Log, streams: map[string]*stream{}, claims: map[string]cluster.Claim{}, conns: map[string]io.Closer{}}
 	if cfg.RTMPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.RTMPAddr)

@@ -80,7 +80,7 @@ func (s *Server) rtmpSession(nc net.Conn, id string, wd *watchdog, log **slog.Lo
 	room, key, err := rtmpTarget(sc.URL)
 	if err == nil {
 		*log = (*log).With("room", room)
-		err = s.authorize(room, key)
+		err = s.authorize("rtmp", nc.RemoteAddr().String(), room, key)
 	}
 	var st *stream
 	if err == nil {

@@ -80,7 +80,7 @@ func (s *Server) admitSRT(req srt.ConnRequest, id string, log **slog.Logger) (*s
 			return nil, srt.REJ_BADSECRET, fmt.Errorf("srt: wrong passphrase: %w", err)
 		}
 	}
-	if err := s.authorize(room, key); err != nil {
+	if err := s.authorize("srt", req.RemoteAddr().String(), room, key); err != nil {
 		return nil, srt.REJX_UNAUTHORIZED, err
 	}
 	st, err := s.claim(room, "srt", id, req.RemoteAddr().String(), *log)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp/codecs"
+
+	"github.com/glint-video/glint/auth"
 )
 
 func parseURLForFuzz(s string) (*url.URL, error) { return url.Parse("rtmp://h" + s) }
@@ -81,7 +83,11 @@ func TestAuthorize(t *testing.T) {
 		{map[string]string{"cam": "k"}, "other", "k", false},
 		{map[string]string{"cam": "k"}, "cam", "", false},
 	} {
-		err := (&Server{cfg: Config{StreamKeys: tc.keys}}).authorize(tc.room, tc.key)
+		a, err := auth.New(auth.Options{StreamKeys: tc.keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = (&Server{cfg: Config{Auth: a}}).authorize("rtmp", "127.0.0.1:5000", tc.room, tc.key)
 		if (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrBadKey) {
 			t.Errorf("keys %v, %s/%q: %v, want ok=%v", tc.keys, tc.room, tc.key, err, tc.ok)
 		}

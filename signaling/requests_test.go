@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/internal/testnode"
@@ -18,7 +19,11 @@ import (
 )
 
 func TestBadRequestsGetClearAnswers(t *testing.T) {
-	srv := testnode.Start(t, testnode.Options{Signaling: func(o *signaling.Options) { o.RoomTokens = map[string]string{"secret": "s3cret"} }})
+	authz, err := auth.New(auth.Options{RoomTokens: map[string]string{"secret": "s3cret"}, AdminKey: "adm1n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testnode.Start(t, testnode.Options{Handler: authz.Protect})
 	offer := testkit.PionOffer(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo)
 	cases := []struct {
 		name, method, path, ctype, body string
@@ -37,9 +42,9 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 		{"whep without publisher", "POST", "/whep/nobody", "application/sdp", offer, nil, 404, "has no publisher"},
 		{"patch unknown session", "PATCH", "/whip/a/nope", "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n", nil, 404, "no such session"},
 		{"delete unknown session", "DELETE", "/whep/a/nope", "", "", nil, 404, "no such session"},
-		{"token missing", "POST", "/whip/secret", "application/sdp", offer, nil, 401, "bearer token"},
-		{"token wrong", "POST", "/whip/secret", "application/sdp", offer, map[string]string{"Authorization": "Bearer nope"}, 401, "bearer token"},
-		{"room info unknown", "GET", "/api/rooms/zzz", "", "", nil, 404, "no room"},
+		{"token missing", "POST", "/whip/secret", "application/sdp", offer, nil, 401, "needs a token"},
+		{"token wrong", "POST", "/whip/secret", "application/sdp", offer, map[string]string{"Authorization": "Bearer nope"}, 401, "invalid token"},
+		{"room info unknown", "GET", "/api/rooms/zzz", "", "", map[string]string{"Authorization": "Bearer adm1n"}, 404, "no room"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -50,7 +51,7 @@ type SessionInfo struct {
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	sess, ok := s.opts.SFU.Session(r.PathValue("session"))
-	if !ok {
+	if !ok || !auth.AllowedIn(r.Context(), sess.Room, auth.Subscribe, auth.Publish) {
 		s.writeError(w, r, fail(http.StatusNotFound, "no such session"))
 		return
 	}

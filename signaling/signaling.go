@@ -1,11 +1,12 @@
 // Package signaling owns Glint's HTTP signaling: WHIP (RFC 9725) publish and WHEP
 // (draft-ietf-wish-whep) play endpoints with trickle ICE / ICE restart PATCH and DELETE,
-// CORS for browsers, per-room bearer tokens, and the room API with Server-Sent Events.
+// CORS for browsers, and the room API with Server-Sent Events. Who may call them is
+// checked in front of it by auth.Authorizer.Protect; a WHEP session honours its grant's
+// layer cap and ends at its expiry (grant.go).
 package signaling
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +32,7 @@ const (
 // Options configure the signaling server.
 type Options struct {
 	SFU        *sfu.SFU
-	RoomTokens map[string]string // room → bearer token; rooms not listed are open
-	ICEServers []string          // announced in Link rel="ice-server" headers
+	ICEServers []string // announced in Link rel="ice-server" headers
 	CORSOrigin string
 	Logger     *slog.Logger
 	// Context ends long-lived responses (event streams) at shutdown.
@@ -102,32 +102,6 @@ func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setLinkHeaders(w http.ResponseWriter) {
 	for _, u := range s.opts.ICEServers {
 		w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"`, u))
-	}
-}
-
-// authorize is the one place that checks a room's bearer token.
-func (s *Server) authorize(r *http.Request, room string) bool {
-	return roomTokenOK(s.opts.RoomTokens, r, room)
-}
-
-func roomTokenOK(tokens map[string]string, r *http.Request, room string) bool {
-	want, ok := tokens[room]
-	if !ok {
-		return true
-	}
-	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return found && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1
-}
-
-// RoomTokenAuthorizer is the WHIP check as a function for other endpoints (timed events):
-// a request for a room with a token needs "Authorization: Bearer <token>"; other rooms are
-// open.
-func RoomTokenAuthorizer(tokens map[string]string) func(r *http.Request, room string) error {
-	return func(r *http.Request, room string) error {
-		if !roomTokenOK(tokens, r, room) {
-			return errors.New("this room needs Authorization: Bearer <room token>")
-		}
-		return nil
 	}
 }
 

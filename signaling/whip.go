@@ -21,10 +21,6 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if !s.authorize(r, room) {
-			s.writeError(w, r, fail(http.StatusUnauthorized, "room %q needs a valid bearer token", room))
-			return
-		}
 		offer, err := readBody(w, r, typeSDP)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -44,6 +40,7 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		s.applyGrant(r, sess)
 		h := w.Header()
 		h.Set("Content-Type", typeSDP)
 		h.Set("Location", prefix+room+"/"+sess.ID)
@@ -67,9 +64,6 @@ func (s *Server) session(r *http.Request, role sfu.Role) (*sfu.Session, error) {
 	sess, ok := s.opts.SFU.Session(r.PathValue("session"))
 	if !ok || sess.Room != room || sess.Role != role {
 		return nil, fail(http.StatusNotFound, "no such session")
-	}
-	if !s.authorize(r, room) {
-		return nil, fail(http.StatusUnauthorized, "room %q needs a valid bearer token", room)
 	}
 	return sess, nil
 }
@@ -157,6 +151,6 @@ func (s *Server) handleLayer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fail(http.StatusBadRequest, "layer %.20q: want l, m, h or auto", layer))
 		return
 	}
-	sess.SetMaxLayer(layer)
+	sess.SetMaxLayer(capLayer(r, layer))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -24,6 +24,7 @@ const usage = `Usage: glint <command> [flags]
 Commands:
   serve     run the server (WHIP, WHEP, pages, API, /metrics); glint serve --help
   demo      publish a test pattern with a clock and a tone to a WHIP URL; glint demo --help
+  token     mint an access token for a room and role; glint token --help
   loadtest  measure a server with a synthetic publisher and N viewers; glint loadtest --help
   healthcheck  GET /healthz of the local server, exit 0 when it answers 200 (container HEALTHCHECK)
   version   print the version
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stderr)
+	case "token":
+		return runToken(args[1:], os.Getenv, stdout, stderr)
 	case "loadtest":
 		return loadtest.Command(ctx, args[1:], stdout, stderr)
 	case "healthcheck":

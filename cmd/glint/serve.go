@@ -45,7 +45,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // down, the SFU closes every session.
 func (n *node) run(ctx context.Context) error {
 	cfg, log := n.cfg, n.log
-	srv := newHTTPServer(n.mux, cfg.TLS())
+	srv := newHTTPServer(n.auth.Protect(n.mux), cfg.TLS())
+	logAuthMode(cfg, log, n.auth, n.ln.Addr())
 	log.Info("glint serving", "version", version, "http", n.ln.Addr().String(), "tls", cfg.TLS(), "media_port", n.sfu.MediaPort(),
 		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS, "dvr", n.dvr != nil)
 	serveErr := make(chan error, 1)

@@ -10,7 +10,6 @@ import (
 	"github.com/glint-video/glint/events"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
-	"github.com/glint-video/glint/signaling"
 )
 
 // eventClass is the DATERANGE CLASS and emsg scheme_id_uri of Glint's timed events.
@@ -21,9 +20,11 @@ const eventClass = "urn:glint:event:2026"
 // placed in the room's LL-HLS (EXT-X-DATERANGE, emsg).
 func (n *node) addEvents() {
 	opts := events.Options{
-		Settings:      n.cfg.Events,
-		Rooms:         n.sfu,
-		Authorize:     signaling.RoomTokenAuthorizer(n.cfg.RoomTokens),
+		Settings: n.cfg.Events,
+		Rooms:    n.sfu,
+		// Who may post events and actions is decided in front of every handler
+		// (auth.Authorizer.Protect: publish for events, subscribe for actions).
+		Authorize:     nil,
 		AllowedOrigin: n.cfg.CORSOrigin,
 		Logger:        n.log,
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // TestServeEvents: `glint serve` serves the event channel: the WebSocket says hello, and a
-// timed event for a room with a token needs it (the WHIP token check), then reaches the socket.
+// timed event for a room with a token needs it (auth: publish), then reaches the socket, which
+// needs it too (subscribe, as ?token= since browsers cannot set headers on a WebSocket).
 func TestServeEvents(t *testing.T) {
 	addr := freeTCPAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -29,7 +30,7 @@ func TestServeEvents(t *testing.T) {
 	}()
 	var conn *websocket.Conn
 	for deadline := time.Now().Add(10 * time.Second); conn == nil; time.Sleep(50 * time.Millisecond) {
-		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/rooms/quiz", nil)
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/rooms/quiz?token=s3cret", nil)
 		if err == nil {
 			conn = c
 		} else if time.Now().After(deadline) {

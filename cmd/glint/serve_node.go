@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/dashboard"
@@ -35,6 +36,8 @@ type node struct {
 	sfu *sfu.SFU
 	mux *http.ServeMux
 	ln  net.Listener // the HTTP listener
+	// auth checks every HTTP entry (run wraps mux in auth.Protect) and ingest's keys.
+	auth *auth.Authorizer
 	// dvr records every live room (nil when --dvr or --hls is off); it is the Catalog the
 	// DVR's HTTP handlers (dvrHTTP) read.
 	dvr     *dvr.Library
@@ -73,15 +76,19 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 			}
 		}
 	}()
+	if n.auth, err = newAuthorizer(cfg, log); err != nil {
+		return nil, err
+	}
 	rooms := cluster.NewMemory(cluster.DefaultNode)
 	if n.sfu, err = newSFU(cfg, log, rooms, n.serveDataChannel); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
 	signaling.New(signaling.Options{
-		SFU: n.sfu, RoomTokens: cfg.RoomTokens, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
+		SFU: n.sfu, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
 		Logger: log, Context: n.streamsCtx,
 	}).Register(n.mux)
+	n.auth.Register(n.mux)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
@@ -159,7 +166,7 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 	if n.cfg.RTMPAddr == "" && n.cfg.SRTAddr == "" {
 		return nil, nil
 	}
-	in, err := ingest.New(ingest.Config{RTMPAddr: n.cfg.RTMPAddr, SRTAddr: n.cfg.SRTAddr, StreamKeys: n.cfg.StreamKeys,
+	in, err := ingest.New(ingest.Config{RTMPAddr: n.cfg.RTMPAddr, SRTAddr: n.cfg.SRTAddr, StreamKeys: n.cfg.StreamKeys, Auth: n.auth,
 		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log}, n.sfu)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

@@ -31,6 +31,8 @@ type Options struct {
 	SFU       func(*sfu.Options)       // changes the SFU's options (defaults: loopback media, 200 ms PLI interval)
 	Signaling func(*signaling.Options) // changes the signaling options
 	Metrics   bool                     // serve GET /metrics
+	// Handler wraps the served mux (e.g. auth.Authorizer.Protect); nil: the mux itself.
+	Handler func(http.Handler) http.Handler
 }
 
 // Node is a running test node. Everything it started is closed when the test ends; close
@@ -69,7 +71,11 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Metrics {
 		mux.Handle("GET /metrics", metrics.Handler(media))
 	}
-	hs := httptest.NewServer(mux)
+	var served http.Handler = mux
+	if o.Handler != nil {
+		served = o.Handler(mux)
+	}
+	hs := httptest.NewServer(served)
 	t.Cleanup(func() {
 		cancel()
 		hs.Close()

@@ -10,6 +10,7 @@
 // "Clip" marks the last N seconds (POST /api/rooms/{room}/clips {last: N}) and follows the
 // clip's MP4 (GET /api/clips/{id}) until it is done. The room's recordings (GET
 // /api/recordings?room=) are listed with their links. The state is in window.glintWatch.dvr.
+import { withToken } from './token.js';
 import { apiURL, authHeaders, errorFrom } from './whx.js';
 import { parseWindow, renderClip, renderRecordings, wallClock } from './dvrview.js';
 
@@ -60,12 +61,12 @@ export class DVR {
 
   // liveURL is the LL-HLS live edge; dvrURL a DVR playlist with its query (t, start).
   liveURL() {
-    return apiURL(`hls/${this.room}/index.m3u8`);
+    return withToken(apiURL(`hls/${this.room}/index.m3u8`), this.token);
   }
 
   dvrURL(query = {}) {
     const path = this.recording ? `dvr/recordings/${this.recording}/index.m3u8` : `dvr/${this.room}/index.m3u8`;
-    const url = apiURL(path);
+    const url = withToken(apiURL(path), this.token);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     return url;
   }
@@ -222,7 +223,7 @@ export class DVR {
 
   async refreshRecordings() {
     try {
-      const res = await fetch(apiURL(`api/recordings?room=${this.room}`), { cache: 'no-store' });
+      const res = await fetch(apiURL(`api/recordings?room=${this.room}`), { cache: 'no-store', headers: authHeaders(this.token) });
       if (!res.ok) throw new Error(`recordings: HTTP ${res.status}`);
       this.s.recordings = await res.json();
     } catch {

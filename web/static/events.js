@@ -16,6 +16,7 @@
 // browser gives none, its receive time less half the round trip.
 // Its state is window.glintWatch.events (printed by the e2e tests' browser.mjs).
 import { apiURL } from './whx.js';
+import { withToken } from './token.js';
 
 const PING_BURST = 8; // pings at start, PING_GAP_MS apart
 const PING_GAP_MS = 100;
@@ -84,7 +85,7 @@ class EventChannel {
   }
 
   connect() {
-    const url = new URL(apiURL(`ws/rooms/${this.room}`));
+    const url = withToken(new URL(apiURL(`ws/rooms/${this.room}`))); // a WebSocket cannot carry a header
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = (this.ws = new WebSocket(url));
     ws.onopen = () => {

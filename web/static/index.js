@@ -1,5 +1,6 @@
 // index.js: the list of rooms (GET /api/rooms, refreshed every 2 s) and the go-to-a-room form.
-import { ROOM_RE, apiURL, link } from './whx.js';
+import { pageToken } from './token.js';
+import { ROOM_RE, apiURL, authHeaders, link } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -49,7 +50,7 @@ function roomRow(r) {
 async function refresh() {
   const message = $('rooms-message');
   try {
-    const res = await fetch(apiURL('api/rooms'), { cache: 'no-store' });
+    const res = await fetch(apiURL('api/rooms'), { cache: 'no-store', headers: authHeaders(pageToken) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const rooms = await res.json();
     rooms.sort((a, b) => Number(b.live) - Number(a.live) || a.name.localeCompare(b.name));

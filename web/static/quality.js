@@ -7,6 +7,7 @@
 // page URL as ?quality=, so a reload keeps it too. The statistics come from
 // GET /api/sessions/{id}: the server's view of this viewer (chosen layer, bandwidth estimate,
 // paused video, NACKs, PLIs, RTT, loss).
+import { pageToken } from './token.js';
 import { apiURL, authHeaders, errorFrom, findLink } from './whx.js';
 
 export const LAYER_REL = 'urn:ietf:params:whep:ext:core:layer';
@@ -105,6 +106,7 @@ export async function serverStats(location) {
   const id = String(location).split('/').filter(Boolean).pop();
   const res = await fetch(apiURL(`api/sessions/${encodeURIComponent(id)}`), {
     cache: 'no-store',
+    headers: authHeaders(pageToken),
     signal: AbortSignal.timeout(2000),
   });
   if (!res.ok) throw await errorFrom(res);

@@ -17,14 +17,15 @@ import { HLSPlayer, noHLS, renderHLS } from './hlsplayer.js';
 import { hlsUnavailable, modeFromQuery, setupModeMenu } from './mode.js';
 import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
 import { describeTracks, noAudio, noVideo, readStats, receivedKinds } from './rtcstats.js';
+import { pageToken, withToken } from './token.js';
 import { apiURL, endSession, exchange, iceServers, roomFromPath } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const room = roomFromPath();
-const token = new URLSearchParams(location.search).get('token') || undefined;
+const token = pageToken;
 const whepURL = apiURL(`whep/${room}`);
-const hlsURL = apiURL(`hls/${room}/index.m3u8`);
+const hlsURL = withToken(apiURL(`hls/${room}/index.m3u8`));
 const NO_MEDIA_MS = 10000; // connected without any media for this long: WebRTC failed
 
 // The stats describe the current session: they start from zero again after a reconnection.
@@ -262,7 +263,7 @@ function redialForTracks() {
 }
 
 function followPublisher() {
-  const events = new EventSource(apiURL(`api/rooms/${room}/events`));
+  const events = new EventSource(withToken(apiURL(`api/rooms/${room}/events`)));
   events.addEventListener('publisher', (e) => {
     const p = JSON.parse(e.data);
     const wasLive = publisherLive;

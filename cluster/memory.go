@@ -107,18 +107,24 @@ func (m *Memory) Watch(ctx context.Context, room string) (<-chan Event, error) {
 	return w.ch, nil
 }
 
-// notifyLocked hands e to the room's watchers without blocking: a full watcher loses its
-// oldest event. Events are sent under m.mu, so each watcher sees them in order.
+// notifyLocked hands e to the room's watchers without blocking. Events are sent under
+// m.mu, so each watcher sees them in order.
 func (m *memoryState) notifyLocked(e Event) {
 	for w := range m.watchers[e.Claim.Room] {
+		sendLatest(w.ch, e)
+	}
+}
+
+// sendLatest puts e on ch without blocking: when ch is full its oldest event is dropped.
+// ch must have a single sender.
+func sendLatest(ch chan Event, e Event) {
+	select {
+	case ch <- e:
+	default:
 		select {
-		case w.ch <- e:
+		case <-ch:
 		default:
-			select {
-			case <-w.ch:
-			default:
-			}
-			w.ch <- e
 		}
+		ch <- e
 	}
 }

@@ -47,3 +47,11 @@ type Registry interface {
 	// RoomViewers returns the viewers of room per node, from the nodes' last heartbeats.
 	RoomViewers(ctx context.Context, room string) (map[string]int, error)
 }
+
+// The implementations.
+var (
+	_ Directory = (*Memory)(nil)
+	_ Directory = (*Redis)(nil)
+	_ Registry  = (*MemoryRegistry)(nil)
+	_ Registry  = (*RedisRegistry)(nil)
+)

@@ -87,9 +87,13 @@ func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*S
 	defer room.mu.Unlock()
 	c, err := s.opts.Directory.Claim(ctx, cluster.Request{
 		Room: room.name, Kind: cluster.Publisher, Holder: sess.ID, Replace: s.opts.ReplacePublisher,
+		OnLost: func(_ cluster.Claim, err error) {
+			sess.log.Error("room taken by another node: ending the publish", "err", err.Error())
+			sess.Close()
+		},
 	})
 	if errors.Is(err, cluster.ErrClaimed) {
-		return nil, ErrRoomBusy
+		return nil, fmt.Errorf("%w: %w", ErrRoomBusy, err) // the *cluster.ClaimedError names the owner
 	}
 	if err != nil {
 		return nil, fmt.Errorf("publish %q: %w", room.name, err)

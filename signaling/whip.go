@@ -37,6 +37,9 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 		} else {
 			sess, answer, err = s.opts.SFU.Subscribe(r.Context(), room, offer)
 		}
+		if err != nil && role == sfu.RolePublisher && s.redirectToOwner(w, r, err) {
+			return
+		}
 		if err != nil {
 			if err == sfu.ErrNoPublisher {
 				err = fail(http.StatusNotFound, "room %q has no publisher", room)

@@ -63,9 +63,10 @@ type Redis struct {
 	mu   sync.Mutex
 	held map[roomKind]*lease
 
-	up     atomic.Bool // the last Redis operation succeeded
-	stop   context.CancelFunc
-	closed sync.WaitGroup
+	up      atomic.Bool     // the last Redis operation succeeded
+	running context.Context // ends with Close: stops the renewals and heartbeats
+	stop    context.CancelFunc
+	closed  sync.WaitGroup
 }
 
 // lease is a claim this node holds, with what renews it.
@@ -105,9 +106,8 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		log: opts.Log.With("node", opts.Node)}
 	r.metrics.held = r.heldCount
 	r.up.Store(true)
-	loopCtx, stop := context.WithCancel(context.Background())
-	r.stop = stop
-	r.closed.Go(func() { r.renewLoop(loopCtx) })
+	r.running, r.stop = context.WithCancel(context.Background())
+	r.closed.Go(func() { r.renewLoop(r.running) })
 	return r, nil
 }
 
@@ -177,7 +177,7 @@ func (r *Redis) Node() string { return r.opts.Node }
 func (r *Redis) Available() bool { return r.up.Load() }
 
 // Close stops renewing (the claims still held expire after their lease, unless released
-// first) and closes the connections.
+// first), removes the node entries it registered and closes the connections.
 func (r *Redis) Close() error {
 	r.stop()
 	r.closed.Wait()

@@ -19,7 +19,7 @@ type RedisRegistry struct{ r *Redis }
 // Registry returns the node registry that shares r's connections.
 func (r *Redis) Registry() *RedisRegistry { return &RedisRegistry{r: r} }
 
-// Register announces self in Redis until ctx ends: a key per node that expires NodeTTL
+// Register announces self in Redis until ctx ends or the Redis is closed: a key per node that expires NodeTTL
 // after the last heartbeat, the node in a sorted set by heartbeat time (for Nodes), and its
 // viewers per room in each room's hash.
 func (g *RedisRegistry) Register(ctx context.Context, self NodeInfo, load LoadFunc) error {
@@ -29,7 +29,7 @@ func (g *RedisRegistry) Register(ctx context.Context, self NodeInfo, load LoadFu
 		return fmt.Errorf("cluster: register %q: %w", self.ID, err)
 	}
 	r.log.Info("cluster: node registered", "url", self.URL)
-	go b.run(ctx)
+	r.closed.Go(func() { b.run(ctx) })
 	return nil
 }
 
@@ -47,6 +47,9 @@ func (b *heartbeat) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			b.remove()
+			return
+		case <-b.r.running.Done():
 			b.remove()
 			return
 		case <-t.C:

@@ -46,7 +46,7 @@ func TestRedisRegistry(t *testing.T) {
 		_, ok, _ := reg.Node(ctx, "node-a")
 		return !ok
 	})
-	_ = b.Close() // its heartbeats fail from now on, as if it had died
+	b.Crash() // its heartbeats fail from now on
 	dead := time.Now()
 	observer := newTestRedis(t, srv.URL(), "observer").Registry()
 	testkit.Eventually(t, ctx, "node-b expired", func() bool {

@@ -60,6 +60,7 @@ type Config struct {
 	DVRMaxBytes     ByteSize          `yaml:"dvr_max_bytes"`
 	DVRRoomMaxBytes ByteSize          `yaml:"dvr_room_max_bytes"`
 	DVRS3           S3Settings        `yaml:",inline"`
+	Cluster         ClusterSettings   `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -150,6 +151,7 @@ func (c *Config) Validate() error {
 		c.validateTLS,
 		c.validateLadders,
 		c.validateDVR,
+		c.validateCluster,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -36,6 +36,8 @@ type node struct {
 	// DVR's HTTP handlers (dvrHTTP) read.
 	dvr     *dvr.Library
 	dvrHTTP *dvr.Handler
+	hls     *hlsbridge.Manager // nil when LL-HLS is off
+	redis   *cluster.Redis     // the cluster's directory and registry; nil when the node runs alone
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -60,14 +62,18 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 			}
 		}
 	}()
-	rooms := cluster.NewMemory(cluster.DefaultNode)
+	rooms, err := n.openCluster()
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.closeCluster)
 	if n.sfu, err = newSFU(cfg, log, rooms); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
 	signaling.New(signaling.Options{
 		SFU: n.sfu, RoomTokens: cfg.RoomTokens, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
-		Logger: log, Context: n.streamsCtx,
+		Logger: log, Context: n.streamsCtx, Nodes: n.clusterRegistry(), Node: rooms.Node(),
 	}).Register(n.mux)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -87,6 +93,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.dvr != nil {
 		collectors = append(collectors, n.dvr.Collectors()...)
 	}
+	collectors = append(collectors, n.clusterCollectors()...)
 	n.mux.Handle("GET /metrics", metrics.Handler(n.sfu, collectors...))
 	in, err := n.addIngest(rooms)
 	if err != nil {
@@ -98,6 +105,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
+	n.registerNode(n.hls)
 	return n, nil
 }
 
@@ -129,6 +137,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 		return nil, err
 	}
 	bridges.Register(n.mux)
+	n.hls = bridges
 	n.services = append(n.services, func(ctx context.Context) { _ = bridges.Run(ctx) })
 	return []prometheus.Collector{metrics.NewEncoderCollector(func() (string, bool) {
 		enc := bridges.Encoder()

@@ -15,8 +15,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/cluster"
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -38,10 +38,10 @@ type Options struct {
 	Logger     *slog.Logger
 	// Context ends long-lived responses (event streams) at shutdown.
 	Context context.Context
-	// Nodes, in a cluster, locates the node that owns a room: a WHIP publish of a room owned
-	// by another node than Node (this one's id) is redirected there (307). Nil: one node.
-	Nodes cluster.Registry
-	Node  string
+	// Directory and Nodes, in a cluster, locate the node that owns a room: a WHIP publish of
+	// a room owned by another node is redirected there (307). Nil Nodes: one node.
+	Directory cluster.Directory
+	Nodes     cluster.Registry
 }
 
 // Server serves the signaling endpoints.

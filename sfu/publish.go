@@ -92,8 +92,11 @@ func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*S
 			sess.Close()
 		},
 	})
-	if errors.Is(err, cluster.ErrClaimed) {
-		return nil, fmt.Errorf("%w: %w", ErrRoomBusy, err) // the *cluster.ClaimedError names the owner
+	if claimed := (*cluster.ClaimedError)(nil); errors.As(err, &claimed) {
+		if claimed.Owner.Node == s.opts.Directory.Node() {
+			return nil, ErrRoomBusy
+		}
+		return nil, fmt.Errorf("%w: %w", ErrRoomBusy, err) // owned by another node: its ClaimedError names it
 	}
 	if err != nil {
 		return nil, fmt.Errorf("publish %q: %w", room.name, err)

@@ -140,19 +140,24 @@ func (r *Redis) forget(c Claim) string {
 
 // Owner returns the room's current holder of kind.
 func (r *Redis) Owner(ctx context.Context, room string, kind Kind) (Claim, bool, error) {
-	ctx, cancel := r.op(ctx)
-	defer cancel()
-	v, err := r.rdb.Get(ctx, r.ownerKey(room, kind)).Result()
-	if errors.Is(err, redis.Nil) {
-		r.succeeded()
-		return Claim{}, false, nil
+	v, ok, err := r.get(ctx, r.ownerKey(room, kind), "owner "+room)
+	if !ok || err != nil {
+		return Claim{}, false, err
 	}
-	if err != nil {
-		return Claim{}, false, r.failed("owner "+room, err)
-	}
-	r.succeeded()
 	c, err := decodeClaim(room, kind, v)
 	return c, err == nil, err
+}
+
+// get reads key: false when it does not exist; a failure is ErrUnavailable.
+func (r *Redis) get(ctx context.Context, key, what string) (string, bool, error) {
+	ctx, cancel := r.op(ctx)
+	defer cancel()
+	v, err := r.rdb.Get(ctx, key).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", false, r.failed(what, err)
+	}
+	r.succeeded()
+	return v, err == nil, nil
 }
 
 func (r *Redis) heldCount() int {

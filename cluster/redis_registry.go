@@ -153,18 +153,10 @@ func (g *RedisRegistry) Nodes(ctx context.Context) ([]NodeInfo, error) {
 
 // Node returns the live node id.
 func (g *RedisRegistry) Node(ctx context.Context, id string) (NodeInfo, bool, error) {
-	r := g.r
-	ctx, cancel := r.op(ctx)
-	defer cancel()
-	v, err := r.rdb.Get(ctx, r.nodeKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		r.succeeded()
-		return NodeInfo{}, false, nil
+	v, ok, err := g.r.get(ctx, g.r.nodeKey(id), "node "+id)
+	if !ok || err != nil {
+		return NodeInfo{}, false, err
 	}
-	if err != nil {
-		return NodeInfo{}, false, r.failed("node "+id, err)
-	}
-	r.succeeded()
 	n, ok := decodeNode(v)
 	return n, ok, nil
 }

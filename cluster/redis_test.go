@@ -28,6 +28,19 @@ func newTestRedis(t *testing.T, url, node string) *Redis {
 	return r
 }
 
+// holdRoom starts nodes a and b on srv, with room "r" held by a; lost receives what a's
+// OnLost is told.
+func holdRoom(t *testing.T, ctx context.Context, srv *redistest.Server) (a, b *Redis, held Claim, lost chan error) {
+	t.Helper()
+	a, b = newTestRedis(t, srv.URL(), "node-a"), newTestRedis(t, srv.URL(), "node-b")
+	lost = make(chan error, 1)
+	held, err := a.Claim(ctx, Request{Room: "r", Kind: Publisher, Holder: "s1", OnLost: func(_ Claim, err error) { lost <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, held, lost
+}
+
 func TestRedisClaimRenewRelease(t *testing.T) {
 	ctx := testkit.Context(t, 30*time.Second)
 	srv := redistest.Start(t, "")
@@ -134,15 +147,11 @@ func TestRedisRace(t *testing.T) {
 func TestRedisFencing(t *testing.T) {
 	ctx := testkit.Context(t, 30*time.Second)
 	srv := redistest.Start(t, "")
-	a, b := newTestRedis(t, srv.URL(), "node-a"), newTestRedis(t, srv.URL(), "node-b")
-	lost := make(chan error, 1)
-	old, err := a.Claim(ctx, Request{Room: "r", Kind: Publisher, Holder: "s1", OnLost: func(_ Claim, err error) { lost <- err }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, old, lost := holdRoom(t, ctx, srv)
 	a.StopRenewals() // paused
 	var taken Claim
 	testkit.Eventually(t, ctx, "node-b claims the expired room", func() bool {
+		var err error
 		taken, err = b.Claim(ctx, Request{Room: "r", Kind: Publisher, Holder: "s2"})
 		return err == nil
 	})
@@ -192,12 +201,7 @@ func TestRedisWrongPassword(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	srv := redistest.Start(t, "")
-	a, b := newTestRedis(t, srv.URL(), "node-a"), newTestRedis(t, srv.URL(), "node-b")
-	lost := make(chan error, 1)
-	held, err := a.Claim(ctx, Request{Room: "r", Kind: Publisher, Holder: "s1", OnLost: func(_ Claim, err error) { lost <- err }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, held, lost := holdRoom(t, ctx, srv)
 	srv.Kill()
 	if _, err := b.Claim(ctx, Request{Room: "q", Kind: Publisher, Holder: "s2"}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("claim while Redis is down: %v, want ErrUnavailable", err)

@@ -114,7 +114,7 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 	}
 	ctx, cancel := r.op(ctx)
 	defer cancel()
-	n, err := releaseScript.Run(ctx, r.rdb, []string{r.ownerKey(c.Room, c.Kind)}, value, r.eventChannel(c.Room), string(c.Kind)).Int()
+	n, err := r.releaseValue(ctx, c, value)
 	if err != nil {
 		return r.failed("release "+c.Room, err)
 	}
@@ -123,6 +123,11 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 		return fmt.Errorf("release %q by %s: %w", c.Room, c.Holder, ErrNotHolder)
 	}
 	return nil
+}
+
+// releaseValue deletes c's owner key if it holds value: 1 when it did, 0 when not.
+func (r *Redis) releaseValue(ctx context.Context, c Claim, value string) (int, error) {
+	return releaseScript.Run(ctx, r.rdb, []string{r.ownerKey(c.Room, c.Kind)}, value, r.eventChannel(c.Room), string(c.Kind)).Int()
 }
 
 // forget stops renewing c, returning its value ("" when this node does not hold c).
@@ -203,13 +208,30 @@ func (r *Redis) renewAll(ctx context.Context) {
 		case 1:
 			r.metrics.renewals.Inc()
 		case 2:
-			r.metrics.renewals.Inc()
-			r.metrics.reasserted.Inc()
-			r.log.Info("lease re-asserted", "room", l.claim.Room, "kind", l.claim.Kind, "holder", l.claim.Holder, "token", l.claim.Token)
+			r.reasserted(ctx, l)
 		default:
 			r.lose(l)
 		}
 	}
+}
+
+// reasserted follows a renewal that wrote an expired or lost lease back. A lease released
+// while its renewal was on the way (the release ran first) is deleted again.
+func (r *Redis) reasserted(ctx context.Context, l *lease) {
+	r.mu.Lock()
+	still := r.held[roomKind{l.claim.Room, l.claim.Kind}] == l
+	r.mu.Unlock()
+	if !still {
+		ctx, cancel := r.op(ctx)
+		defer cancel()
+		if _, err := r.releaseValue(ctx, l.claim, l.value); err != nil {
+			_ = r.failed("release "+l.claim.Room, err) // the lease expires by itself
+		}
+		return
+	}
+	r.metrics.renewals.Inc()
+	r.metrics.reasserted.Inc()
+	r.log.Info("lease re-asserted", "room", l.claim.Room, "kind", l.claim.Kind, "holder", l.claim.Holder, "token", l.claim.Token)
 }
 
 // runRenewals runs renewScript for each lease in one pipeline (loading the script again

@@ -279,3 +279,25 @@ func TestRedisWatch(t *testing.T) {
 	for range events {
 	}
 }
+
+// TestRedisRenewalAfterRelease: a renewal that reaches Redis just after the release of its
+// lease writes it back (the key is gone, no newer token exists); the node deletes it again at
+// once, so the room is free.
+func TestRedisRenewalAfterRelease(t *testing.T) {
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := redistest.Start(t, "")
+	a, b := newTestRedis(t, srv.URL(), "node-a"), newTestRedis(t, srv.URL(), "node-b")
+	c, err := a.Claim(ctx, Request{Room: "r", Kind: Publisher, Holder: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.RenewAfterRelease(ctx, c); err != nil || res != 2 {
+		t.Fatalf("renewal after the release: %d %v, want 2 (written back)", res, err)
+	}
+	if owner, ok, err := b.Owner(ctx, "r", Publisher); err != nil || ok {
+		t.Fatalf("room still owned by %+v (%v) after its release", owner, err)
+	}
+	if _, err := b.Claim(ctx, Request{Room: "r", Kind: Publisher, Holder: "s2"}); err != nil {
+		t.Fatalf("claim after the release: %v", err)
+	}
+}

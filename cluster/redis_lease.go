@@ -77,7 +77,9 @@ func decodeClaim(room string, kind Kind, value string) (Claim, error) {
 
 // Claim grants the room if no one holds it (or req.Replace), as a lease this node renews.
 func (r *Redis) Claim(ctx context.Context, req Request) (Claim, error) {
-	ctx, cancel := r.op(ctx)
+	// Not cancelled with the caller (a client that hung up): a claim granted in Redis must
+	// reach the holder, which releases it, rather than linger for a lease.
+	ctx, cancel := r.op(context.WithoutCancel(ctx))
 	defer cancel()
 	payload, _ := json.Marshal(claimPayload{Node: r.opts.Node, Holder: req.Holder, Since: time.Now().UnixMilli()})
 	replace := "0"

@@ -114,7 +114,7 @@ func newSession(proto string, opts Options, simulcast bool) (*Session, error) {
 		// A client of its own, so that Close can drop its keep-alive
 		// connection and no goroutine outlives the session.
 		transport := http.DefaultTransport.(*http.Transport).Clone()
-		s.httpClient = &http.Client{Transport: transport}
+		s.httpClient = &http.Client{Transport: transport, CheckRedirect: s.followRedirect}
 		s.ownsClient = true
 	}
 	pc.OnConnectionStateChange(s.onStateChange)
@@ -337,7 +337,9 @@ func (s *Session) postOffer(ctx context.Context, endpoint, offer string) (answer
 		return "", "", fmt.Errorf("post offer to %s: %w", endpoint,
 			&HTTPError{Status: resp.StatusCode, Body: string(body)})
 	}
-	location, err = resolveLocation(endpoint, resp.Header.Get("Location"))
+	// Relative to where the answer came from: a redirected offer (307 to the room's node)
+	// has its session there.
+	location, err = resolveLocation(resp.Request.URL.String(), resp.Header.Get("Location"))
 	if err != nil {
 		return "", "", err
 	}
@@ -377,6 +379,16 @@ func (s *Session) deleteResource(ctx context.Context) error {
 	if resp.StatusCode/100 != 2 {
 		return &HTTPError{Status: resp.StatusCode, Body: string(body)}
 	}
+	return nil
+}
+
+// followRedirect follows a server's redirect of an offer (a cluster sends a publish to the
+// room's node with 307) keeping the bearer token, which net/http drops on a change of host.
+func (s *Session) followRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	s.authorize(req)
 	return nil
 }
 

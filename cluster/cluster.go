@@ -1,8 +1,10 @@
 // Package cluster owns the room directory: which holder (a publisher session, an ingest
 // connection) on which node holds a room. Holding is exclusive per room and kind, a claim
 // carries a fencing token so that a holder that was replaced cannot release its successor,
-// and watchers hear every change. Memory, the single-node implementation, is the only one
-// and the default; one that several nodes share (Redis) is meant to fit the same interface.
+// and watchers hear every change. Memory is the single-node implementation and the
+// default; Redis is the one several nodes share (leases renewed by their holder, fenced by
+// the token). The package also keeps the node registry (Registry: every node's public URL
+// and load, by heartbeats), in memory (MemoryRegistry) or in Redis.
 package cluster
 
 import (
@@ -35,6 +37,11 @@ type Request struct {
 	// Replace takes the room from its current holder instead of failing with ErrClaimed;
 	// the previous holder's Release then does nothing (its token is stale).
 	Replace bool
+	// OnLost, when set, is called once (on a goroutine of the directory) if the directory
+	// finds that the granted claim is no longer held although it was not released: its
+	// lease was taken by another holder while this one could not renew it (ErrFenced). The
+	// holder must stop at once (end the publish). Memory never loses a claim this way.
+	OnLost func(c Claim, err error)
 }
 
 // Claim is a granted hold of a room.
@@ -58,6 +65,12 @@ var (
 	ErrClaimed = errors.New("cluster: room already claimed")
 	// ErrNotHolder is a release with a token that is no longer the room's.
 	ErrNotHolder = errors.New("cluster: claim no longer held")
+	// ErrFenced is a renewal or owner-side write with a token older than the room's: a
+	// newer holder took the room while this one was paused or cut off.
+	ErrFenced = errors.New("cluster: claim fenced by a newer holder")
+	// ErrUnavailable is the shared directory being unreachable: no new claim, no lookup of
+	// another node's room, until it returns (claims already held are kept).
+	ErrUnavailable = errors.New("cluster directory unavailable")
 )
 
 // ClaimedError refuses a claim and names the current holder.
@@ -95,7 +108,8 @@ type Directory interface {
 	Claim(ctx context.Context, req Request) (Claim, error)
 	// Release gives the room up; ErrNotHolder when c was replaced or already released.
 	Release(ctx context.Context, c Claim) error
-	// Owner returns the room's current holder of kind; false when nobody holds it.
+	// Owner returns the room's current holder of kind; false when nobody holds it. The
+	// claim's Node is the owner node's id (its URL is in the Registry).
 	Owner(ctx context.Context, room string, kind Kind) (Claim, bool, error)
 	// Watch reports the changes of the room's holds (every kind) until ctx ends, then
 	// closes the channel. A watcher that falls behind loses the oldest events, never the

@@ -10,10 +10,15 @@ import (
 // watchBuffer is how many events a watcher may fall behind before it loses the oldest.
 const watchBuffer = 16
 
-// Memory is the single-node Directory: claims live in this process.
+// Memory is the single-node Directory: claims live in this process. For sees the same
+// claims as another node (several in-process nodes of a test sharing one directory).
 type Memory struct {
 	node string
+	*memoryState
+}
 
+// memoryState is the claims and watchers that the Memory views of one directory share.
+type memoryState struct {
 	mu       sync.Mutex
 	token    uint64
 	claims   map[roomKind]Claim
@@ -29,8 +34,12 @@ type watcher struct{ ch chan Event }
 
 // NewMemory returns an empty in-memory Directory for node.
 func NewMemory(node string) *Memory {
-	return &Memory{node: node, claims: map[roomKind]Claim{}, watchers: map[string]map[*watcher]struct{}{}}
+	return &Memory{node: node, memoryState: &memoryState{claims: map[roomKind]Claim{}, watchers: map[string]map[*watcher]struct{}{}}}
 }
+
+// For returns the directory as node sees it: the same claims, watchers and tokens, with
+// node's id on the claims it grants.
+func (m *Memory) For(node string) *Memory { return &Memory{node: node, memoryState: m.memoryState} }
 
 // Node is the node id the Memory was created with.
 func (m *Memory) Node() string { return m.node }
@@ -98,18 +107,24 @@ func (m *Memory) Watch(ctx context.Context, room string) (<-chan Event, error) {
 	return w.ch, nil
 }
 
-// notifyLocked hands e to the room's watchers without blocking: a full watcher loses its
-// oldest event. Events are sent under m.mu, so each watcher sees them in order.
-func (m *Memory) notifyLocked(e Event) {
+// notifyLocked hands e to the room's watchers without blocking. Events are sent under
+// m.mu, so each watcher sees them in order.
+func (m *memoryState) notifyLocked(e Event) {
 	for w := range m.watchers[e.Claim.Room] {
+		sendLatest(w.ch, e)
+	}
+}
+
+// sendLatest puts e on ch without blocking: when ch is full its oldest event is dropped.
+// ch must have a single sender.
+func sendLatest(ch chan Event, e Event) {
+	select {
+	case ch <- e:
+	default:
 		select {
-		case w.ch <- e:
+		case <-ch:
 		default:
-			select {
-			case <-w.ch:
-			default:
-			}
-			w.ch <- e
 		}
+		ch <- e
 	}
 }

@@ -62,8 +62,9 @@ type Config struct {
 	DVRRoomMaxBytes ByteSize          `yaml:"dvr_room_max_bytes"`
 	DVRS3           S3Settings        `yaml:",inline"`
 	HLSModeSettings `yaml:",inline"`
-	Events          EventSettings `yaml:",inline"`
-	Auth            AuthSettings  `yaml:",inline"`
+	Events          EventSettings   `yaml:",inline"`
+	Auth            AuthSettings    `yaml:",inline"`
+	Cluster         ClusterSettings `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -161,6 +162,7 @@ func (c *Config) Validate() error {
 		c.validateHLSModes,
 		c.validateEvents,
 		c.validateAuth,
+		c.validateCluster,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -108,6 +108,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	c.bindHLSModes(fs)
 	c.bindEvents(fs, layer)
 	c.bindAuth(fs)
+	c.bindCluster(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

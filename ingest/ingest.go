@@ -310,9 +310,10 @@ func (s *Server) untrack(id string) {
 func (s *Server) claim(room, proto, conn, remote string, log *slog.Logger) (*stream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := s.cfg.Directory.Claim(context.Background(), cluster.Request{Room: room, Kind: cluster.Ingest, Holder: conn})
+	c, err := s.cfg.Directory.Claim(context.Background(), cluster.Request{Room: room, Kind: cluster.Ingest, Holder: conn,
+		OnLost: func(_ cluster.Claim, err error) { s.closeLost(conn, log, err) }})
 	if ce := (*cluster.ClaimedError)(nil); errors.As(err, &ce) {
-		return nil, fmt.Errorf("%w (held by %s)", ErrRoomBusy, ce.Owner.Holder)
+		return nil, fmt.Errorf("%w (held by %s)", ErrRoomBusy, ce.Owner)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: claim %q: %w", room, err)
@@ -322,6 +323,17 @@ func (s *Server) claim(room, proto, conn, remote string, log *slog.Logger) (*str
 	st.status = StreamStatus{Room: room, Protocol: proto, Conn: conn, Remote: remote, Since: time.Now(), Mode: "starting"}
 	s.streams[room], s.claims[room] = st, c
 	return st, nil
+}
+
+// closeLost ends a connection whose claim another node took (the directory fenced it).
+func (s *Server) closeLost(conn string, log *slog.Logger, err error) {
+	s.mu.Lock()
+	c := s.conns[conn]
+	s.mu.Unlock()
+	if c != nil {
+		log.Error("room taken by another node: ending the ingest", "err", err.Error())
+		_ = c.Close()
+	}
 }
 
 func (s *Server) release(st *stream) {

@@ -10,6 +10,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/pion/rtp"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/internal/testkit"
 	"github.com/glint-video/glint/internal/testnode"
 )
@@ -192,4 +193,20 @@ func TestRoomHeldElsewhere(t *testing.T) {
 	if len(e.ingest.Status()) != 0 {
 		t.Fatalf("refused streams still listed: %+v", e.ingest.Status())
 	}
+}
+
+// TestRoomIngestedOnAnotherNode: in a cluster, an RTMP publish of a room that another node
+// ingests is refused, and the log names that node (relaying it there is not built).
+func TestRoomIngestedOnAnotherNode(t *testing.T) {
+	ctx := testkit.Context(t, 60*time.Second)
+	shared := cluster.NewMemory("node-a") // the cluster's directory, as node-a sees it
+	if _, err := shared.Claim(ctx, cluster.Request{Room: "far", Kind: cluster.Ingest, Holder: "rtmp-7"}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) { c.Directory = shared.For("node-b") })
+	rtmp := ffmpeg(t, append(source(false), "-an", "-t", "20", "-f", "flv", e.rtmp+"/live/far")...)
+	if err := rtmp.Wait(time.Minute); err == nil {
+		t.Fatal("RTMP publisher to a room ingested on another node: ffmpeg exited 0")
+	}
+	e.Logs.WaitFor(t, ctx, "room=far", "room already has a publisher (held by rtmp-7 on node-a)")
 }

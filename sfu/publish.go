@@ -87,9 +87,16 @@ func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*S
 	defer room.mu.Unlock()
 	c, err := s.opts.Directory.Claim(ctx, cluster.Request{
 		Room: room.name, Kind: cluster.Publisher, Holder: sess.ID, Replace: s.opts.ReplacePublisher,
+		OnLost: func(_ cluster.Claim, err error) {
+			sess.log.Error("room taken by another node: ending the publish", "err", err.Error())
+			sess.Close()
+		},
 	})
-	if errors.Is(err, cluster.ErrClaimed) {
-		return nil, ErrRoomBusy
+	if claimed := (*cluster.ClaimedError)(nil); errors.As(err, &claimed) {
+		if claimed.Owner.Node == s.opts.Directory.Node() {
+			return nil, ErrRoomBusy
+		}
+		return nil, fmt.Errorf("%w: %w", ErrRoomBusy, err) // owned by another node: its ClaimedError names it
 	}
 	if err != nil {
 		return nil, fmt.Errorf("publish %q: %w", room.name, err)

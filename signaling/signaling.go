@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/sfu"
 )
@@ -37,6 +38,10 @@ type Options struct {
 	Logger     *slog.Logger
 	// Context ends long-lived responses (event streams) at shutdown.
 	Context context.Context
+	// Directory and Nodes, in a cluster, locate the node that owns a room: a WHIP publish of
+	// a room owned by another node is redirected there (307). Nil Nodes: one node.
+	Directory cluster.Directory
+	Nodes     cluster.Registry
 }
 
 // Server serves the signaling endpoints.
@@ -126,6 +131,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
+		if errors.Is(err, cluster.ErrUnavailable) {
+			msg = cluster.ErrUnavailable.Error() // the cause is in the log
+			w.Header().Set("Retry-After", "2")
+		}
 	} else {
 		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)
 	}
@@ -150,7 +159,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, sfu.ErrNoPublisher):
 		return http.StatusNotFound
-	case errors.Is(err, sfu.ErrClosed):
+	case errors.Is(err, sfu.ErrClosed), errors.Is(err, cluster.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -29,9 +29,15 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 		var sess *sfu.Session
 		var answer string
 		if role == sfu.RolePublisher {
+			if s.routeToOwner(w, r, room) {
+				return
+			}
 			sess, answer, err = s.opts.SFU.Publish(r.Context(), room, offer)
 		} else {
 			sess, answer, err = s.opts.SFU.Subscribe(r.Context(), room, offer)
+		}
+		if err != nil && role == sfu.RolePublisher && s.redirectToOwner(w, r, err) {
+			return
 		}
 		if err != nil {
 			if err == sfu.ErrNoPublisher {

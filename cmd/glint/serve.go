@@ -68,6 +68,7 @@ func (n *node) run(ctx context.Context) error {
 		running.Wait()
 		_ = n.closeDVR(context.Background())
 		_ = n.sfu.Close(context.Background())
+		n.closeCluster()
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
@@ -79,6 +80,7 @@ func (n *node) run(ctx context.Context) error {
 	dvrErr := n.closeDVR(shutdownCtx)
 	httpErr := srv.Shutdown(shutdownCtx)
 	mediaErr := n.sfu.Close(shutdownCtx)
+	n.closeCluster() // after the SFU has released its rooms
 	log.Info("stopped")
 	return errors.Join(dvrErr, httpErr, mediaErr)
 }

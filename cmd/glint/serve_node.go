@@ -50,6 +50,7 @@ type node struct {
 	recentErrors *dashboard.RecentErrors
 	admin        func(*http.Request) bool
 	events       *events.Hub
+	redis        *cluster.Redis // the cluster's directory and registry; nil when the node runs alone
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -79,14 +80,18 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.auth, err = newAuthorizer(cfg, log); err != nil {
 		return nil, err
 	}
-	rooms := cluster.NewMemory(cluster.DefaultNode)
+	rooms, err := n.openCluster()
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.closeCluster)
 	if n.sfu, err = newSFU(cfg, log, rooms, n.serveDataChannel); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
 	signaling.New(signaling.Options{
 		SFU: n.sfu, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
-		Logger: log, Context: n.streamsCtx,
+		Logger: log, Context: n.streamsCtx, Directory: rooms, Nodes: n.clusterRegistry(),
 	}).Register(n.mux)
 	n.auth.Register(n.mux)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -104,6 +109,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	collectors = append(collectors, n.clusterCollectors()...)
 	n.addEvents()
 	in, err := n.addIngest(rooms)
 	if err != nil {
@@ -117,6 +123,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
+	n.registerNode(n.bridges)
 	return n, nil
 }
 

@@ -63,6 +63,12 @@ dvr_s3_region: eu-west-1
 dvr_s3_access_key: AK
 dvr_s3_secret_key: SK
 dvr_s3_insecure: true
+limit_rate_per_ip: 5
+limit_sessions_per_ip: 3
+limit_viewers: 900
+trusted_proxies: [10.0.0.0/8]
+http_idle_timeout: 1m
+access_log: true
 `
 
 func fullConfig() Config {
@@ -99,7 +105,15 @@ func fullConfig() Config {
 		DVRRoomWindows:  map[string]string{"studio": "6h"},
 		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
 			SecretKey: "SK", Insecure: true},
+		Limits: fullLimits(),
 	}
+}
+
+func fullLimits() Limits {
+	l := defaultLimits()
+	l.RatePerIP, l.SessionsPerIP, l.Viewers, l.TrustedProxies = 5, 3, 900, []string{"10.0.0.0/8"}
+	l.IdleTimeout, l.AccessLog = time.Minute, true
+	return l
 }
 
 func TestLoad(t *testing.T) {

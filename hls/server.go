@@ -20,6 +20,7 @@ type Server struct {
 	log   *slog.Logger
 	mu    sync.RWMutex
 	rooms map[string]*Stream
+	admit WaitAdmission // nil: no limit on waiting requests
 }
 
 // Cache-Control values. Parts, segments and init segments never change under their name.
@@ -174,6 +175,11 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 		writePlaylist(w, r, t.playlist(skip, gz), gz, cachePlaylist)
 		return
 	}
+	release, admitted := sv.admitWait(w, r)
+	if !admitted {
+		return
+	}
+	defer release()
 	var tooFar bool
 	ok := t.await(ctx, timeout, func() bool {
 		ready, far := t.reloadStateLocked(uint64(msn), part)
@@ -194,6 +200,11 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 
 // servePart answers a part request; the part the preload hint names is waited for.
 func (sv *Server) servePart(w http.ResponseWriter, r *http.Request, t *Track, msn uint64, idx int) {
+	release, admitted := sv.admitWait(w, r)
+	if !admitted {
+		return
+	}
+	defer release()
 	var data []byte
 	ok := t.await(r.Context(), t.s.cfg.BlockTimeout, func() bool {
 		d, hinted := t.partStateLocked(msn, idx)

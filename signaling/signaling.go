@@ -37,6 +37,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// Context ends long-lived responses (event streams) at shutdown.
 	Context context.Context
+	// Admission limits sessions and event streams per client (zero: unlimited).
+	Admission Admission
 }
 
 // Server serves the signaling endpoints.
@@ -130,10 +132,13 @@ func fail(status int, format string, args ...any) error {
 // writeError answers err as JSON with the status it maps to.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := statusOf(err), err.Error()
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="glint"`)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
-	if status >= 500 {
+	if _, limited := limitStatus(err); status >= 500 && !limited {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
 	} else {
@@ -147,6 +152,9 @@ func statusOf(err error) int {
 	var sdpErr *sfu.SDPError
 	var codecErr *sfu.CodecError
 	var tooBig *http.MaxBytesError
+	if status, ok := limitStatus(err); ok {
+		return status
+	}
 	switch {
 	case errors.As(err, &he):
 		return he.status

@@ -30,6 +30,11 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		release, err := s.opts.Admission.Sessions.Acquire(s.clientIP(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		var sess *sfu.Session
 		var answer string
 		if role == sfu.RolePublisher {
@@ -38,12 +43,14 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			sess, answer, err = s.opts.SFU.Subscribe(r.Context(), room, offer)
 		}
 		if err != nil {
+			release()
 			if err == sfu.ErrNoPublisher {
 				err = fail(http.StatusNotFound, "room %q has no publisher", room)
 			}
 			s.writeError(w, r, err)
 			return
 		}
+		holdUntilEnd(sess, release)
 		h := w.Header()
 		h.Set("Content-Type", typeSDP)
 		h.Set("Location", prefix+room+"/"+sess.ID)

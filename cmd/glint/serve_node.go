@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +35,8 @@ type node struct {
 	// DVR's HTTP handlers (dvrHTTP) read.
 	dvr     *dvr.Library
 	dvrHTTP *dvr.Handler
+	// admission: limits, readiness and the admin check (serve_limits.go)
+	admission *admission
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -60,19 +61,19 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 			}
 		}
 	}()
+	if n.admission, err = newAdmission(cfg.Limits, log); err != nil {
+		return nil, err
+	}
 	rooms := cluster.NewMemory(cluster.DefaultNode)
-	if n.sfu, err = newSFU(cfg, log, rooms); err != nil {
+	if n.sfu, err = newSFU(cfg, log, rooms, n.admission.sfuLimits()); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
 	signaling.New(signaling.Options{
 		SFU: n.sfu, RoomTokens: cfg.RoomTokens, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
-		Logger: log, Context: n.streamsCtx,
+		Logger: log, Context: n.streamsCtx, Admission: n.admission.signaling(),
 	}).Register(n.mux)
-	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	n.addOperatorEndpoints(n.sfu)
 	n.mux.Handle("/", web.Handler())
 	if err := n.openDVR(); err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	return n, nil
 }
 
-func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.SFU, error) {
+func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits sfu.Limits) (*sfu.SFU, error) {
 	return sfu.New(sfu.Options{
 		Transport: sfu.TransportConfig{
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
@@ -111,6 +112,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
 		Directory:        rooms,
+		Limits:           limits,
 		Logger:           log,
 	})
 }
@@ -122,7 +124,9 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 	if !n.cfg.HLS {
 		return nil, nil
 	}
-	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: hls.NewServer(n.log), Log: n.log,
+	server := hls.NewServer(n.log)
+	n.admission.limitHLS(server)
+	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: server, Log: n.log,
 		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
 		Rooms: n.cfg.RoomSettings})
 	if err != nil {

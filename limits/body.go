@@ -8,7 +8,7 @@ import (
 )
 
 // BodyDeadline gives a request's body at most d to arrive: the connection's read deadline
-// is set for the body only and cleared once it is read (or closed), so a slow body cannot
+// is set for the body only and cleared once all of it is read, so a slow body cannot
 // hold a handler, while an event stream or a blocking reload (no body) is not cut.
 // http.Server.ReadTimeout cannot do this: it stays armed while the handler runs and then
 // cancels long responses.
@@ -31,7 +31,9 @@ func BodyDeadline(next http.Handler, d time.Duration) http.Handler {
 	})
 }
 
-// deadlineBody clears the read deadline when the body ends.
+// deadlineBody clears the read deadline when the whole body has arrived. A body cut short
+// (the deadline, a client gone) keeps it, so the server's discarding of the rest after the
+// handler ends is bounded too and the connection is closed.
 type deadlineBody struct {
 	io.ReadCloser
 	rc   *http.ResponseController
@@ -40,17 +42,8 @@ type deadlineBody struct {
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		b.clear()
+	if err == io.EOF {
+		b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
 	}
 	return n, err
-}
-
-func (b *deadlineBody) Close() error {
-	b.clear()
-	return b.ReadCloser.Close()
-}
-
-func (b *deadlineBody) clear() {
-	b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
 }

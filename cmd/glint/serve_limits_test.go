@@ -2,41 +2,22 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/internal/testkit"
 )
-
-// lockedBuffer is a log destination the test reads while the node writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testNode builds a node (no HLS, no ingest) from args and serves its handler, with the
 // admission wrapping, on an httptest server.
-func testNode(t *testing.T, args ...string) (*node, *httptest.Server, *lockedBuffer) {
+func testNode(t *testing.T, args ...string) (*node, *httptest.Server, *testkit.LogSink) {
 	t.Helper()
 	base := []string{"--http-addr", "127.0.0.1:0", "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
 		"--hls=false", "--rtmp-addr=", "--srt-addr="}
@@ -44,7 +25,7 @@ func testNode(t *testing.T, args ...string) (*node, *httptest.Server, *lockedBuf
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.LogSink{}
 	n, err := newNode(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

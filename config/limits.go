@@ -24,6 +24,7 @@ type Limits struct {
 	EventWatchersPerIP int           `yaml:"limit_event_watchers_per_ip"` // open event streams per client IP
 	EventWatchers      int           `yaml:"limit_event_watchers"`        // open event streams on this node
 	TrustedProxies     []string      `yaml:"trusted_proxies"`             // CIDRs whose X-Forwarded-For is believed
+	Exempt             []string      `yaml:"limit_exempt"`                // CIDRs of clients the per-IP limits skip
 	ReadyMaxLoad       float64       `yaml:"ready_max_load"`              // /readyz 503 at this 1-min load per CPU (0: off)
 	ReadHeaderTimeout  time.Duration `yaml:"http_read_header_timeout"`
 	ReadTimeout        time.Duration `yaml:"http_read_timeout"`
@@ -41,6 +42,7 @@ func defaultLimits() Limits {
 		EventWatchersPerIP: 20, EventWatchers: 10000,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 32 << 10,
+		Exempt:         []string{"127.0.0.0/8", "::1"},
 	}
 }
 
@@ -59,6 +61,7 @@ func (c *Config) bindLimits(fs *flag.FlagSet, list func(*[]string) *listValue) {
 	fs.IntVar(&l.EventWatchersPerIP, "limit-event-watchers-per-ip", l.EventWatchersPerIP, "room event streams (SSE) one client IP may hold open; over it: 429; 0: unlimited")
 	fs.IntVar(&l.EventWatchers, "limit-event-watchers", l.EventWatchers, "room event streams open on this node; over it: 503; 0: unlimited")
 	fs.Var(list(&l.TrustedProxies), "trusted-proxy", "CIDR(s) of proxies/CDNs whose X-Forwarded-For names the client for the per-IP limits and the access log, comma-separated; empty: the connection's address")
+	fs.Var(list(&l.Exempt), "limit-exempt", "CIDR(s) of clients the per-IP limits (rate, sessions, waiting LL-HLS requests, event streams) do not apply to, comma-separated; they still count toward the node's limits; default: this machine (a local proxy or load generator); empty: none")
 	fs.Float64Var(&l.ReadyMaxLoad, "ready-max-load", l.ReadyMaxLoad, "/readyz answers 503 while the 1-minute load average per CPU is at least this; 0: off")
 	fs.DurationVar(&l.ReadHeaderTimeout, "http-read-header-timeout", l.ReadHeaderTimeout, "a client has this long to send a request's headers (slowloris)")
 	fs.DurationVar(&l.ReadTimeout, "http-read-timeout", l.ReadTimeout, "a client has this long to send a whole request, body included")
@@ -88,6 +91,9 @@ func (c *Config) validateLimits() error {
 	if _, err := l.TrustedPrefixes(); err != nil {
 		return err
 	}
+	if _, err := l.ExemptPrefixes(); err != nil {
+		return err
+	}
 	if l.ReadyMaxLoad < 0 {
 		return fmt.Errorf("ready-max-load %g: must not be negative (0: off)", l.ReadyMaxLoad)
 	}
@@ -103,10 +109,20 @@ func (c *Config) validateLimits() error {
 	return nil
 }
 
-// TrustedPrefixes parses TrustedProxies (a bare address is a single-address prefix).
+// TrustedPrefixes parses TrustedProxies.
 func (l Limits) TrustedPrefixes() ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(l.TrustedProxies))
-	for _, s := range l.TrustedProxies {
+	return parsePrefixes("trusted-proxy", l.TrustedProxies)
+}
+
+// ExemptPrefixes parses Exempt.
+func (l Limits) ExemptPrefixes() ([]netip.Prefix, error) {
+	return parsePrefixes("limit-exempt", l.Exempt)
+}
+
+// parsePrefixes parses CIDRs; a bare address is a single-address prefix.
+func parsePrefixes(flag string, list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if a, err := netip.ParseAddr(s); err == nil {
 			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
@@ -114,7 +130,7 @@ func (l Limits) TrustedPrefixes() ([]netip.Prefix, error) {
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("trusted-proxy %q: want a CIDR such as 10.0.0.0/8 or an address", s)
+			return nil, fmt.Errorf("%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, s)
 		}
 		out = append(out, p.Masked())
 	}

@@ -23,6 +23,9 @@ func TestLimitsSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := c.Limits
+	if exempt, err := def.ExemptPrefixes(); err != nil || len(exempt) != 2 || !exempt[0].Contains(netip.MustParseAddr("127.0.0.2")) {
+		t.Errorf("default exempt clients %v (%v), want this machine", exempt, err)
+	}
 	if l.RatePerIP != 5 || l.Rooms != 10 || l.Viewers != 5000 || !l.AccessLog || l.IdleTimeout != 30*time.Second {
 		t.Errorf("loaded: %+v", l)
 	}
@@ -39,6 +42,7 @@ func TestLimitsSettings(t *testing.T) {
 		{[]string{"--limit-rate-burst-per-ip=0"}, "limit-rate-burst-per-ip 0: must be at least 1"},
 		{[]string{"--limit-sessions-per-ip=-3"}, "limit-sessions-per-ip -3: must not be negative"},
 		{[]string{"--trusted-proxy=cdn.example.com"}, `trusted-proxy "cdn.example.com": want a CIDR`},
+		{[]string{"--limit-exempt=localhost"}, `limit-exempt "localhost": want a CIDR`},
 		{[]string{"--ready-max-load=-1"}, "ready-max-load -1: must not be negative"},
 		{[]string{"--http-read-header-timeout=0s"}, "http-read-header-timeout"},
 		{[]string{"--http-max-header-bytes=100"}, "http-max-header-bytes 100: must be at least 4096"},

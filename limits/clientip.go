@@ -13,6 +13,19 @@ type ClientIPs struct {
 	// when the connection comes from one of them, the client is the rightmost address of
 	// X-Forwarded-For that is not itself a trusted proxy. Empty: X-Forwarded-For is ignored.
 	Trusted []netip.Prefix
+	// Exempt are the clients the per-client limits do not apply to (Key is "" for them);
+	// they still count toward the node's totals.
+	Exempt []netip.Prefix
+}
+
+// Key returns what the per-client limits count a request under: its client address, or
+// "" for an exempt client (RateLimiter and Counter apply no per-key limit to "").
+func (c ClientIPs) Key(r *http.Request) string {
+	ip := c.Of(r)
+	if a, err := netip.ParseAddr(ip); err == nil && contains(c.Exempt, a) {
+		return ""
+	}
+	return ip
 }
 
 // Of returns the request's client address as text ("" only for a request with no
@@ -40,8 +53,10 @@ func (c ClientIPs) Of(r *http.Request) string {
 	return addr.String()
 }
 
-func (c ClientIPs) trusted(a netip.Addr) bool {
-	for _, p := range c.Trusted {
+func (c ClientIPs) trusted(a netip.Addr) bool { return contains(c.Trusted, a) }
+
+func contains(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(a) {
 			return true
 		}

@@ -37,6 +37,38 @@ func TestClientIPs(t *testing.T) {
 	}
 }
 
+func TestClientKeyOfExemptClients(t *testing.T) {
+	ips := ClientIPs{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("198.51.100.0/24")}}
+	for _, tc := range []struct{ remote, xff, want string }{
+		{"127.0.0.1:1", "", ""},
+		{"192.0.2.1:1", "", "192.0.2.1"},
+		{"10.0.0.1:1", "198.51.100.7", ""},           // an exempt client behind a trusted proxy
+		{"192.0.2.1:1", "198.51.100.7", "192.0.2.1"}, // an untrusted client cannot claim an exempt address
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := ips.Key(r); got != tc.want {
+			t.Errorf("Key(%s, XFF %q) = %q, want %q", tc.remote, tc.xff, got, tc.want)
+		}
+	}
+	c := NewCounter("sessions_per_ip", "sessions", 1, 3)
+	for i := range 3 {
+		if _, err := c.Acquire(""); err != nil {
+			t.Fatalf("exempt acquisition %d: %v", i+1, err)
+		}
+	}
+	if _, err := c.Acquire("192.0.2.1"); err == nil {
+		t.Fatal("exempt clients do not count toward the node's total")
+	}
+	if ok, _ := NewRateLimiter(1, 1, 1).Allow(""); !ok {
+		t.Fatal("an exempt client was rate limited")
+	}
+}
+
 func TestIsLoopback(t *testing.T) {
 	for remote, want := range map[string]bool{"127.0.0.1:1": true, "127.0.0.9:1": true, "[::1]:1": true,
 		"192.0.2.1:1": false, "garbage": false} {

@@ -42,7 +42,8 @@ func NewCounter(kind, what string, perKey, total int) *Counter {
 }
 
 // Acquire counts one more for key, or refuses with a *Refusal when key or the node is at
-// its maximum. release (safe to call more than once) gives the count back.
+// its maximum; the key "" (an exempt client) has no limit of its own but counts toward the
+// node's. release (safe to call more than once) gives the count back.
 func (c *Counter) Acquire(key string) (release func(), err error) {
 	if c == nil {
 		return func() {}, nil
@@ -54,12 +55,14 @@ func (c *Counter) Acquire(key string) (release func(), err error) {
 		c.rejected.Add(1)
 		return nil, &Refusal{Kind: c.kind, Status: http.StatusServiceUnavailable,
 			Reason: fmt.Sprintf("this server is at its limit of %d %s; try again later", c.total, c.what)}
-	case c.perKey > 0 && c.counts[key] >= c.perKey:
+	case c.perKey > 0 && key != "" && c.counts[key] >= c.perKey:
 		c.rejected.Add(1)
 		return nil, &Refusal{Kind: c.kind, Status: http.StatusTooManyRequests,
 			Reason: fmt.Sprintf("too many %s from %s (at most %d)", c.what, key, c.perKey)}
 	}
-	c.counts[key]++
+	if key != "" {
+		c.counts[key]++
+	}
 	c.n++
 	var once sync.Once
 	return func() { once.Do(func() { c.release(key) }) }, nil
@@ -69,6 +72,9 @@ func (c *Counter) release(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n--
+	if key == "" {
+		return
+	}
 	if c.counts[key]--; c.counts[key] <= 0 {
 		delete(c.counts, key)
 	}

@@ -35,12 +35,12 @@ func (g *RateGuard) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ip := g.IPs.Of(r)
+		ip := g.IPs.Key(r) // "" for an exempt client
 		if ok, wait := g.PerIP.Allow(ip); !ok {
 			g.refuse(w, r, "rate_per_ip", ip, wait)
 			return
 		}
-		if tok := bearerToken(r); tok != "" {
+		if tok := bearerToken(r); tok != "" && ip != "" {
 			if ok, wait := g.PerToken.Allow(tokenKey(tok)); !ok {
 				g.refuse(w, r, "rate_per_token", ip, wait)
 				return

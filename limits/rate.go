@@ -53,9 +53,9 @@ func NewRateLimiter(perSecond float64, burst, maxKeys int) *RateLimiter {
 }
 
 // Allow takes one token from key's bucket; when there is none it returns false and how
-// long until there is.
+// long until there is. The key "" (an exempt client) is always allowed.
 func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
-	if l == nil {
+	if l == nil || key == "" {
 		return true, 0
 	}
 	now := l.now()

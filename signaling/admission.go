@@ -12,9 +12,11 @@ import (
 // Admission are signaling's per-client limits (package limits); a nil counter admits
 // everything. The rate limits sit in front of the whole mux (limits.RateGuard).
 type Admission struct {
-	ClientIP func(*http.Request) string // the client's address; nil: the connection's
-	Sessions *limits.Counter            // WHIP + WHEP sessions per client IP, released when a session ends
-	Watchers *limits.Counter            // open event streams per client IP and on the node
+	// ClientIP is the key the per-client counts use (limits.ClientIPs.Key: the client's
+	// address, "" for an exempt client); nil: the connection's address.
+	ClientIP func(*http.Request) string
+	Sessions *limits.Counter // WHIP + WHEP sessions per client IP, released when a session ends
+	Watchers *limits.Counter // open event streams per client IP and on the node
 }
 
 func (s *Server) clientIP(r *http.Request) string {

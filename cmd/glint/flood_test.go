@@ -34,7 +34,8 @@ func startServe(t testing.TB, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	base := []string{"--http-addr", addr, "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
-		"--hls=false", "--rtmp-addr=", "--srt-addr=", "--log-level", "error", "--ice-timeout", "3s"}
+		"--hls=false", "--rtmp-addr=", "--srt-addr=", "--log-level", "error", "--ice-timeout", "3s",
+		"--limit-exempt="} // the tests' clients are 127.0.0.x, which the per-IP limits skip by default
 	go func() { done <- serve(ctx, append(base, args...), io.Discard) }()
 	t.Cleanup(func() {
 		cancel()

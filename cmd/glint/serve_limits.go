@@ -36,7 +36,11 @@ func newAdmission(cfg config.Limits, log *slog.Logger) (*admission, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
-	a := &admission{cfg: cfg, ips: limits.ClientIPs{Trusted: trusted}, admin: limits.IsLoopback}
+	exempt, err := cfg.ExemptPrefixes()
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	a := &admission{cfg: cfg, ips: limits.ClientIPs{Trusted: trusted, Exempt: exempt}, admin: limits.IsLoopback}
 	tokenBurst := cfg.RateBurstPerToken
 	if tokenBurst == 0 {
 		tokenBurst = int(2 * cfg.RatePerToken)
@@ -61,7 +65,7 @@ func isSignaling(r *http.Request) bool {
 }
 
 func (a *admission) signaling() signaling.Admission {
-	return signaling.Admission{ClientIP: a.ips.Of, Sessions: a.sessions, Watchers: a.watchers}
+	return signaling.Admission{ClientIP: a.ips.Key, Sessions: a.sessions, Watchers: a.watchers}
 }
 
 func (a *admission) sfuLimits() sfu.Limits {
@@ -73,7 +77,7 @@ func (a *admission) limitHLS(srv *hls.Server) {
 	if a.hlsWaits == nil {
 		return
 	}
-	srv.LimitWaiting(func(r *http.Request) (func(), error) { return a.hlsWaits.Acquire(a.ips.Of(r)) })
+	srv.LimitWaiting(func(r *http.Request) (func(), error) { return a.hlsWaits.Acquire(a.ips.Key(r)) })
 }
 
 // handler wraps the node's mux: the access log (when on) sees every answer, the rate

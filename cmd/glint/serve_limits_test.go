@@ -154,3 +154,33 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("access log lines lack the duration:\n%s", out)
 	}
 }
+
+// TestHTTPServerBoundsHeaders: the node's HTTP server answers a header block over
+// --http-max-header-bytes with 431, and carries the configured timeouts.
+func TestHTTPServerBoundsHeaders(t *testing.T) {
+	cfg, err := config.Load([]string{"--http-max-header-bytes=8192", "--http-idle-timeout=45s"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), false, cfg.Limits)
+	if srv.ReadHeaderTimeout != 10*time.Second || srv.IdleTimeout != 45*time.Second || srv.MaxHeaderBytes != 8192 {
+		t.Fatalf("server timeouts: header %v idle %v max header bytes %d", srv.ReadHeaderTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler)
+	ts.Config = srv
+	ts.Start()
+	defer ts.Close()
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB of headers: %d, want 431", resp.StatusCode)
+	}
+	if code, _ := getStatus(t, ts.URL+"/"); code != http.StatusNoContent {
+		t.Fatalf("a normal request: %d", code)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -101,8 +102,11 @@ func TestRoomLimitAndRoomsOnlyFromAPublish(t *testing.T) {
 	if got := events.next(t); got != "publisher" {
 		t.Fatalf("first event of a room that does not exist: %q, want publisher (not live)", got)
 	}
+	if _, err := srv.SFU.SubscribeLocal(ctx, "ghost", func(sfu.LocalPacket) {}); !errors.Is(err, sfu.ErrNoPublisher) {
+		t.Fatalf("the LL-HLS bridge's subscription to an absent room: %v, want ErrNoPublisher", err)
+	}
 	if rooms := srv.SFU.Rooms(); len(rooms) != 0 {
-		t.Fatalf("rooms after WHEP and an event stream of absent rooms: %+v, want none", rooms)
+		t.Fatalf("rooms after WHEP, an event stream and a local subscription of absent rooms: %+v, want none", rooms)
 	}
 	pub := srv.Publish(t, ctx, "ghost") // the watcher waited for this publisher
 	testkit.Eventually(t, ctx, "the waiting watcher told the room is live", func() bool {

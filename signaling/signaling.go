@@ -1,6 +1,7 @@
 // Package signaling owns Glint's HTTP signaling: WHIP (RFC 9725) publish and WHEP
 // (draft-ietf-wish-whep) play endpoints with trickle ICE / ICE restart PATCH and DELETE,
-// CORS for browsers, per-room bearer tokens, and the room API with Server-Sent Events.
+// CORS for browsers, per-room bearer tokens, and the room API with Server-Sent Events. It
+// admits sessions and event streams through the per-client counts of package limits.
 package signaling
 
 import (
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/glint-video/glint/config"
@@ -191,6 +193,9 @@ func readBody(w http.ResponseWriter, r *http.Request, wantType string) (string, 
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return "", fail(http.StatusRequestEntityTooLarge, "body over %d bytes", MaxBodyBytes)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", fail(http.StatusRequestTimeout, "body not received in time")
 		}
 		return "", fail(http.StatusBadRequest, "read body: %v", err)
 	}

@@ -33,20 +33,14 @@ clean:
 	rm -rf bin web/node_modules web/static/vendor/hls.min.js web/static/vendor/hls.js.LICENSE.txt
 
 # Runs every fuzz target in the tree (func Fuzz* in *_test.go) for FUZZTIME each, one at a
-# time, and stops at the first failure; go test keeps the failing input under the package's
-# testdata/fuzz/, where plain `go test` replays it from then on. `make fuzz FUZZTIME=1m`.
+# time, and stops at the first failure (scripts/fuzz.sh); go test keeps the failing input
+# under the package's testdata/fuzz/, where plain `go test` replays it from then on.
+# `make fuzz FUZZTIME=1m`. Each target's seed corpus is committed under its package's
+# testdata/fuzz/<Target>/; CI (scripts/test.sh) runs every target for CI_FUZZTIME (2s).
 FUZZTIME ?= 10s
 
 fuzz:
-	@pkgs=$$(grep -rl --include='*_test.go' --exclude-dir=node_modules '^func Fuzz' . | xargs -n1 dirname | sort -u); \
-	listing=$$(go test -list '^Fuzz' $$pkgs) || { echo "$$listing"; exit 1; }; \
-	targets=$$(echo "$$listing" | awk '/^Fuzz/ { names = names " " $$1; next } \
-		/^ok/ { n = split(names, f, " "); for (i = 1; i <= n; i++) print $$2 "@" f[i]; names = "" }'); \
-	[ -n "$$targets" ] || { echo "fuzz: no fuzz targets found"; exit 1; }; \
-	for t in $$targets; do \
-		echo "fuzz: $${t#*@} in $${t%@*} for $(FUZZTIME)"; \
-		go test -run '^$$' -fuzz "^$${t#*@}$$" -fuzztime $(FUZZTIME) "$${t%@*}" || exit 1; \
-	done
+	./scripts/fuzz.sh $(FUZZTIME)
 
 # Runs the standard benchmark scenarios (scripts/bench/*.sh) and rewrites BENCHMARKS.md;
 # `make bench ONLY="edge bwe"` reruns only those sections.

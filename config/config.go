@@ -65,6 +65,7 @@ type Config struct {
 	Events          EventSettings   `yaml:",inline"`
 	Auth            AuthSettings    `yaml:",inline"`
 	Cluster         ClusterSettings `yaml:",inline"`
+	Limits          Limits          `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -97,6 +98,7 @@ func Defaults() Config {
 		HLSModeSettings: defaultHLSModes(),
 		Events:          defaultEventSettings(),
 		Auth:            defaultAuth(),
+		Limits:          defaultLimits(),
 	}
 }
 
@@ -163,6 +165,7 @@ func (c *Config) Validate() error {
 		c.validateEvents,
 		c.validateAuth,
 		c.validateCluster,
+		c.validateLimits,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -109,6 +109,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	c.bindEvents(fs, layer)
 	c.bindAuth(fs)
 	c.bindCluster(fs)
+	c.bindLimits(fs, list)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

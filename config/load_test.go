@@ -73,6 +73,12 @@ event_rate: 2
 event_burst: 4
 action_tolerance: 100ms
 event_sockets: 500
+limit_rate_per_ip: 5
+limit_sessions_per_ip: 3
+limit_viewers: 900
+trusted_proxies: [10.0.0.0/8]
+http_idle_timeout: 1m
+access_log: true
 `
 
 func fullConfig() Config {
@@ -115,7 +121,15 @@ func fullConfig() Config {
 			HLSIdle: 2 * time.Minute},
 		Events: EventSettings{EventTypes: []string{"goal", "message"}, EventRate: 2, EventBurst: 4,
 			ActionTolerance: 100 * time.Millisecond, EventSockets: 500},
+		Limits: fullLimits(),
 	}
+}
+
+func fullLimits() Limits {
+	l := defaultLimits()
+	l.RatePerIP, l.SessionsPerIP, l.Viewers, l.TrustedProxies = 5, 3, 900, []string{"10.0.0.0/8"}
+	l.IdleTimeout, l.AccessLog = time.Minute, true
+	return l
 }
 
 func TestLoad(t *testing.T) {

@@ -84,8 +84,16 @@ func (h *Handler) createClip(w http.ResponseWriter, r *http.Request) {
 		fail(w, code, err.Error())
 		return
 	}
+	select {
+	case h.queued <- struct{}{}: // startMP4 gives the place back when the job ends
+	default:
+		w.Header().Set("Retry-After", "10")
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("%d clips are being made; try again later", cap(h.queued)))
+		return
+	}
 	c, code, err := h.newClip(r.Context(), rec, req)
 	if err != nil {
+		<-h.queued
 		fail(w, code, err.Error())
 		return
 	}

@@ -14,11 +14,13 @@ import (
 )
 
 // startMP4 makes the clip's MP4 in the background (at most ClipWorkers at once), holding
-// the recording while it reads.
+// the recording while it reads; it gives back the job's place in h.queued, which the
+// caller took.
 func (h *Handler) startMP4(c *clipEntry) {
 	h.jobMu.Lock()
 	if h.ctx.Err() != nil {
 		h.jobMu.Unlock()
+		<-h.queued
 		c.finish(0, 0, fmt.Errorf("the DVR is closing"))
 		return
 	}
@@ -33,6 +35,7 @@ func (h *Handler) startMP4(c *clipEntry) {
 		defer h.wg.Done()
 		defer close(done)
 		defer cancel()
+		defer func() { <-h.queued }()
 		select {
 		case h.work <- struct{}{}:
 			defer func() { <-h.work }()

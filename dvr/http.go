@@ -53,6 +53,8 @@ const (
 	DefaultWindow  = 2 * time.Hour
 	DefaultMaxClip = 10 * time.Minute
 	DefaultClipTTL = 24 * time.Hour
+	// DefaultMaxQueuedClips bounds the clip MP4 jobs waiting or running.
+	DefaultMaxQueuedClips = 16
 	// DefaultReaderGrace: a viewer who paused a VOD for up to this long can resume it
 	// even if the recording was deleted meanwhile.
 	DefaultReaderGrace = 30 * time.Minute
@@ -73,6 +75,9 @@ type HandlerOptions struct {
 	ClipTTL time.Duration
 	// ClipWorkers is how many clip MP4s are made at once (default 1).
 	ClipWorkers int
+	// MaxQueuedClips is how many clip MP4s may wait or run at once (default
+	// DefaultMaxQueuedClips); a clip request over it is answered 503 with Retry-After.
+	MaxQueuedClips int
 	// ReaderGrace is how long after its last playlist request a recording stays readable
 	// by its players once deleted (default DefaultReaderGrace).
 	ReaderGrace time.Duration
@@ -89,6 +94,7 @@ type Handler struct {
 	jobMu   sync.Mutex // orders wg.Add after cancel in Close
 	wg      sync.WaitGroup
 	work    chan struct{} // a slot per concurrent MP4 job
+	queued  chan struct{} // a slot per MP4 job waiting or running (MaxQueuedClips)
 	inits   sync.Map      // init segment key → variant (codec, size), read once
 }
 
@@ -112,12 +118,15 @@ func NewHandler(opts HandlerOptions) *Handler {
 	if opts.ClipWorkers <= 0 {
 		opts.ClipWorkers = 1
 	}
+	if opts.MaxQueuedClips <= 0 {
+		opts.MaxQueuedClips = DefaultMaxQueuedClips
+	}
 	if opts.ReaderGrace <= 0 {
 		opts.ReaderGrace = DefaultReaderGrace
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Handler{opts: opts, log: opts.Log, ctx: ctx, cancel: cancel,
-		work: make(chan struct{}, opts.ClipWorkers)}
+		work: make(chan struct{}, opts.ClipWorkers), queued: make(chan struct{}, opts.MaxQueuedClips)}
 	h.clips, h.readers = newClipSet(), newReaderHolds(opts.ReaderGrace)
 	return h
 }

@@ -21,6 +21,7 @@ type Server struct {
 	mu      sync.RWMutex
 	rooms   map[string]*Stream
 	retired retiredLatency
+	admit   WaitAdmission // nil: no limit on waiting requests
 	// onRequest, when set, is told of every request for a served room (before it is
 	// answered): on-demand renditions wake on it (hlsbridge).
 	onRequest func(room string)
@@ -202,6 +203,11 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 		return
 	}
 	t.s.stats.requests[reqBlockingPlaylist].Add(1)
+	release, admitted := sv.admitWait(w, r)
+	if !admitted {
+		return
+	}
+	defer release()
 	var tooFar bool
 	ok := t.await(ctx, timeout, func() bool {
 		ready, far := t.reloadStateLocked(uint64(msn), part)
@@ -222,6 +228,11 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 
 // servePart answers a part request; the part the preload hint names is waited for.
 func (sv *Server) servePart(w http.ResponseWriter, r *http.Request, t *Track, msn uint64, idx int) {
+	release, admitted := sv.admitWait(w, r)
+	if !admitted {
+		return
+	}
+	defer release()
 	var data []byte
 	ok := t.await(r.Context(), t.s.cfg.BlockTimeout, func() bool {
 		d, hinted := t.partStateLocked(msn, idx)

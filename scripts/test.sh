@@ -24,3 +24,6 @@ export GOFLAGS=-mod=mod GOPROXY=off GLINT_BIN="$PWD/bin/glint"
 # and the allocator are race-checked too.
 unshare -n sh -c 'ip link set lo up && go test -race -count=1 -timeout 20m -skip "^TestBWE" "$@" &&
   exec go test -count=1 -timeout 10m -run "^TestBWE" "$@"' netns ./... "$@"
+# Every fuzz target (make fuzz) for a short time over its committed corpus
+# (testdata/fuzz/<Target>/, which the passes above also replay as regression tests).
+unshare -n sh -c 'ip link set lo up && exec make -s fuzz FUZZTIME="$1"' netns "${CI_FUZZTIME:-2s}"

@@ -35,10 +35,11 @@ const (
 )
 
 // SubscribeLocal calls handle for every packet of the room's tracks until ctx ends or Close.
-// The room must exist (it may be waiting for a publisher: packets start when one arrives).
-// handle runs on one goroutine per track.
+// The room must exist (it may be waiting for a publisher: packets start when one arrives);
+// ErrNoPublisher when it does not (a subscriber never creates a room). handle runs on one
+// goroutine per track.
 func (s *SFU) SubscribeLocal(ctx context.Context, roomName string, handle func(LocalPacket)) (*LocalSubscriber, error) {
-	room, err := s.room(roomName)
+	room, err := s.existingRoom(roomName)
 	if err != nil {
 		return nil, err
 	}

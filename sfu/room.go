@@ -52,7 +52,12 @@ type Room struct {
 	slots     map[string]*slot
 	viewers   map[string]*Session
 	watchers  map[chan Event]struct{}
+	// viewerPlaces counts the viewers admitted (reserveViewer), joining or joined.
+	viewerPlaces int
 }
+
+// watchBuffer is how many events a watcher may fall behind before it loses some.
+const watchBuffer = 16
 
 func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 	return &Room{
@@ -196,7 +201,7 @@ func (r *Room) Info() RoomInfo {
 
 // watch returns a channel of the room's events, starting with its current state.
 func (r *Room) watch() (<-chan Event, func()) {
-	ch := make(chan Event, 16)
+	ch := make(chan Event, watchBuffer)
 	r.mu.Lock()
 	r.watchers[ch] = struct{}{}
 	r.mu.Unlock()

@@ -39,6 +39,8 @@ type Session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	viewerPlace bool // a viewer admitted by reserveViewer: forget gives the place back
+
 	srcClock srcClock // a publisher's NTP clock on the SFU's (its sender reports)
 
 	mu    sync.Mutex

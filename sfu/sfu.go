@@ -37,6 +37,7 @@ type Options struct {
 	// Directory records which session publishes each room (cluster.Publisher claims);
 	// nil means a cluster.Memory of this SFU alone.
 	Directory cluster.Directory
+	Limits    Limits // rooms and viewers this node holds at most (zero: unlimited)
 	Logger    *slog.Logger
 	// ViewerDataChannel, when set, gets every data channel a WHEP viewer opens (an offer
 	// with an application section is answered with one); it is called on pion's goroutine
@@ -53,6 +54,8 @@ type SFU struct {
 	mu       sync.Mutex
 	closed   bool
 	rooms    map[string]*Room
+	waiting  map[string]map[chan Event]struct{} // event watchers of rooms that do not exist yet
+	viewers  int                                // viewer places taken (reserveViewer)
 	sessions map[string]*Session
 	ended    endedSessions
 	retired  retiredTotals
@@ -79,7 +82,7 @@ func New(opts Options) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SFU{opts: opts, tr: tr, log: opts.Logger, rooms: map[string]*Room{}, sessions: map[string]*Session{}}, nil
+	return &SFU{opts: opts, tr: tr, log: opts.Logger, rooms: map[string]*Room{}, waiting: map[string]map[chan Event]struct{}{}, sessions: map[string]*Session{}}, nil
 }
 
 // MediaPort is the UDP (and ICE-TCP) port WebRTC media uses.
@@ -152,18 +155,68 @@ func (s *SFU) Room(name string) (RoomInfo, bool) {
 	return r.Info(), true
 }
 
-// Watch follows a room's events (creating the room entry if needed, so a page can wait for
-// a publisher). Call stop when done.
+// Watch follows a room's events. A room that does not exist yet is not created (only a
+// publish creates one): its watcher waits outside the rooms, told it is not live, and is
+// moved into the room when a publisher creates it. Call stop when done.
 func (s *SFU) Watch(name string) (<-chan Event, func(), error) {
-	r, err := s.room(name)
-	if err != nil {
-		return nil, nil, err
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, nil, ErrClosed
 	}
-	ch, unwatch := r.watch()
-	return ch, func() { unwatch(); s.dropIfIdle(r) }, nil
+	if r, ok := s.rooms[name]; ok {
+		s.mu.Unlock()
+		ch, unwatch := r.watch()
+		return ch, func() { unwatch(); s.dropIfIdle(r) }, nil
+	}
+	ch := make(chan Event, watchBuffer)
+	ch <- Event{Type: "publisher", Data: map[string]any{"live": false, "tracks": []TrackInfo{}}}
+	ch <- Event{Type: "viewers", Data: map[string]any{"viewers": 0}}
+	if s.waiting[name] == nil {
+		s.waiting[name] = map[chan Event]struct{}{}
+	}
+	s.waiting[name][ch] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() { s.unwatchWaiting(name, ch) }, nil
 }
 
+// unwatchWaiting ends a watcher that Watch put in the waiting list: there still, or in the
+// room a publisher created since (which it kept alive, so the room is the one it joined).
+func (s *SFU) unwatchWaiting(name string, ch chan Event) {
+	s.mu.Lock()
+	if _, ok := s.waiting[name][ch]; ok {
+		delete(s.waiting[name], ch)
+		if len(s.waiting[name]) == 0 {
+			delete(s.waiting, name)
+		}
+		s.mu.Unlock()
+		return
+	}
+	r := s.rooms[name]
+	s.mu.Unlock()
+	if r != nil {
+		r.mu.Lock()
+		delete(r.watchers, ch)
+		r.mu.Unlock()
+		s.dropIfIdle(r)
+	}
+}
+
+// room returns the room of a publish, creating it (within Limits.Rooms).
 func (s *SFU) room(name string) (*Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if r, ok := s.rooms[name]; ok {
+		return r, nil
+	}
+	return s.createRoomLocked(name)
+}
+
+// existingRoom returns the room if it exists.
+func (s *SFU) existingRoom(name string) (*Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -171,8 +224,7 @@ func (s *SFU) room(name string) (*Room, error) {
 	}
 	r, ok := s.rooms[name]
 	if !ok {
-		r = newRoom(name, s.log, s.opts.Directory)
-		s.rooms[name] = r
+		return nil, ErrNoPublisher
 	}
 	return r, nil
 }
@@ -218,6 +270,9 @@ func (s *SFU) forget(sess *Session) {
 		r.mu.Lock()
 		delete(r.viewers, sess.ID)
 		r.mu.Unlock()
+		if sess.viewerPlace {
+			s.releaseViewer(r)
+		}
 		for _, d := range sess.DownTracks() {
 			d.slot.detach(d)
 			s.retired.add(d)

@@ -58,7 +58,11 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.reserveViewer(room); err != nil {
+		return nil, "", err
+	}
 	sess := s.newSession(room, RoleViewer)
+	sess.viewerPlace = true
 	answer, err := s.startViewer(ctx, sess, me, ir, offerSDP, chosen, bwe, audioSlot)
 	if err != nil {
 		sess.Close()

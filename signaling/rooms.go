@@ -74,6 +74,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fail(http.StatusInternalServerError, "streaming unsupported"))
 		return
 	}
+	release, err := s.opts.Admission.Watchers.Acquire(s.clientIP(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	events, stop, err := s.opts.SFU.Watch(room)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -2,7 +2,8 @@
 // (draft-ietf-wish-whep) play endpoints with trickle ICE / ICE restart PATCH and DELETE,
 // CORS for browsers, and the room API with Server-Sent Events. Who may call them is
 // checked in front of it by auth.Authorizer.Protect; a WHEP session honours its grant's
-// layer cap and ends at its expiry (grant.go).
+// layer cap and ends at its expiry (grant.go). It admits sessions and event streams through
+// the per-client counts of package limits.
 package signaling
 
 import (
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/glint-video/glint/cluster"
@@ -42,6 +44,8 @@ type Options struct {
 	// a room owned by another node is redirected there (307). Nil Nodes: one node.
 	Directory cluster.Directory
 	Nodes     cluster.Registry
+	// Admission limits sessions and event streams per client (zero: unlimited).
+	Admission Admission
 }
 
 // Server serves the signaling endpoints.
@@ -125,10 +129,13 @@ func fail(status int, format string, args ...any) error {
 // writeError answers err as JSON with the status it maps to.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := statusOf(err), err.Error()
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="glint"`)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
-	if status >= 500 {
+	if _, limited := limitStatus(err); status >= 500 && !limited {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
 		if errors.Is(err, cluster.ErrUnavailable) {
@@ -146,6 +153,9 @@ func statusOf(err error) int {
 	var sdpErr *sfu.SDPError
 	var codecErr *sfu.CodecError
 	var tooBig *http.MaxBytesError
+	if status, ok := limitStatus(err); ok {
+		return status
+	}
 	switch {
 	case errors.As(err, &he):
 		return he.status
@@ -182,6 +192,9 @@ func readBody(w http.ResponseWriter, r *http.Request, wantType string) (string, 
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return "", fail(http.StatusRequestEntityTooLarge, "body over %d bytes", MaxBodyBytes)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", fail(http.StatusRequestTimeout, "body not received in time")
 		}
 		return "", fail(http.StatusBadRequest, "read body: %v", err)
 	}

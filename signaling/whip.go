@@ -26,6 +26,11 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		release, err := s.opts.Admission.Sessions.Acquire(s.clientIP(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		var sess *sfu.Session
 		var answer string
 		if role == sfu.RolePublisher {
@@ -40,6 +45,7 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			return
 		}
 		if err != nil {
+			release()
 			if err == sfu.ErrNoPublisher {
 				err = fail(http.StatusNotFound, "room %q has no publisher", room)
 			}
@@ -47,6 +53,7 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			return
 		}
 		s.applyGrant(r, sess)
+		holdUntilEnd(sess, release)
 		h := w.Header()
 		h.Set("Content-Type", typeSDP)
 		h.Set("Location", prefix+room+"/"+sess.ID)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/glint-video/glint/config"
 )
@@ -45,7 +44,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // down, the SFU closes every session.
 func (n *node) run(ctx context.Context) error {
 	cfg, log := n.cfg, n.log
-	srv := newHTTPServer(n.auth.Protect(n.mux), cfg.TLS())
+	srv := newHTTPServer(n.admission.handler(n.auth.Protect(n.mux), log), cfg.TLS(), cfg.Limits)
 	logAuthMode(cfg, log, n.auth, n.ln.Addr())
 	log.Info("glint serving", "version", version, "http", n.ln.Addr().String(), "tls", cfg.TLS(), "media_port", n.sfu.MediaPort(),
 		"ice_tcp", cfg.ICETCP, "publisher_policy", cfg.PublisherPolicy, "hls", cfg.HLS, "dvr", n.dvr != nil)
@@ -64,6 +63,7 @@ func (n *node) run(ctx context.Context) error {
 	defer n.endStreams()
 	select {
 	case err := <-serveErr:
+		n.admission.ready.Drain()
 		n.endStreams()
 		running.Wait()
 		_ = n.closeDVR(context.Background())
@@ -72,6 +72,7 @@ func (n *node) run(ctx context.Context) error {
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
+	n.admission.ready.Drain() // /readyz 503 from here; /healthz stays 200 until the listener closes
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -97,8 +98,10 @@ func (n *node) closeDVR(ctx context.Context) error {
 // newHTTPServer returns the HTTP server of every endpoint. It speaks HTTP/1.1 and HTTP/2:
 // over TLS negotiated by ALPN, in cleartext (h2c, prior knowledge) otherwise, which is what
 // a CDN or load balancer in front of the origin uses for LL-HLS (many blocked playlist
-// requests multiplexed on one connection).
-func newHTTPServer(h http.Handler, tls bool) *http.Server {
+// requests multiplexed on one connection). Its timeouts make it slowloris-safe: headers
+// must arrive within ReadHeaderTimeout, idle connections close after IdleTimeout, and a
+// request's body gets ReadTimeout (limits.BodyDeadline, in the handler).
+func newHTTPServer(h http.Handler, tls bool, l config.Limits) *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if tls {
@@ -106,5 +109,6 @@ func newHTTPServer(h http.Handler, tls bool) *http.Server {
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
 	}
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, IdleTimeout: l.IdleTimeout,
+		MaxHeaderBytes: l.MaxHeaderBytes, Protocols: &protocols}
 }

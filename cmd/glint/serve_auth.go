@@ -3,10 +3,12 @@ package main
 import (
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 
 	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/limits"
 )
 
 // newAuthorizer builds the node's one Authorizer from the config (docs/auth.md).
@@ -39,4 +41,18 @@ func logAuthMode(cfg config.Config, log *slog.Logger, authz *auth.Authorizer, ht
 func loopbackOnly(addr net.Addr) bool {
 	ap, err := netip.ParseAddrPort(addr.String())
 	return err == nil && ap.Addr().IsLoopback()
+}
+
+// adminCheck decides who is an administrator for the endpoints that check it themselves
+// (the dashboard, pprof): with access control on, a request whose credential grants admin
+// (auth.Protect has already refused the others on /api and /debug); without, connections
+// from this machine only.
+func (n *node) adminCheck() func(*http.Request) bool {
+	if !n.auth.Enabled() {
+		return limits.IsLoopback
+	}
+	return func(r *http.Request) bool {
+		_, err := n.auth.Check(r, "", auth.Admin)
+		return err == nil
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,6 +50,8 @@ type node struct {
 	admin        func(*http.Request) bool
 	events       *events.Hub
 	redis        *cluster.Redis // the cluster's directory and registry; nil when the node runs alone
+	// admission: limits, readiness and the admin check (serve_limits.go)
+	admission *admission
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -80,24 +81,27 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.auth, err = newAuthorizer(cfg, log); err != nil {
 		return nil, err
 	}
+	if n.admission, err = newAdmission(cfg.Limits, log); err != nil {
+		return nil, err
+	}
+	n.admin = n.adminCheck()
+	n.admission.admin = n.admin
 	rooms, err := n.openCluster()
 	if err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, n.closeCluster)
-	if n.sfu, err = newSFU(cfg, log, rooms, n.serveDataChannel); err != nil {
+	if n.sfu, err = newSFU(cfg, log, rooms, n.admission.sfuLimits(), n.serveDataChannel); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
 	signaling.New(signaling.Options{
 		SFU: n.sfu, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
 		Logger: log, Context: n.streamsCtx, Directory: rooms, Nodes: n.clusterRegistry(),
+		Admission: n.admission.signaling(),
 	}).Register(n.mux)
 	n.auth.Register(n.mux)
-	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	n.addOperatorEndpoints(n.sfu)
 	n.mux.Handle("/", web.Handler())
 	if err := n.openDVR(); err != nil {
 		return nil, err
@@ -127,7 +131,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	return n, nil
 }
 
-func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory,
+func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits sfu.Limits,
 	onDataChannel func(room, session string, dc *webrtc.DataChannel)) (*sfu.SFU, error) {
 	return sfu.New(sfu.Options{
 		Transport: sfu.TransportConfig{
@@ -139,6 +143,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory,
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
 		Directory:        rooms,
+		Limits:           limits,
 		Logger:           log,
 
 		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers
@@ -153,6 +158,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 		return nil, nil
 	}
 	n.hlsServer = hls.NewServer(n.log)
+	n.admission.limitHLS(n.hlsServer)
 	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: n.hlsServer, Log: n.log,
 		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
 		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle})

@@ -99,6 +99,7 @@ func fullConfig() Config {
 		DVRRoomWindows:  map[string]string{"studio": "6h"},
 		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
 			SecretKey: "SK", Insecure: true},
+		LatencySettings: defaultLatency(),
 	}
 }
 

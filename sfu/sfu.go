@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/glint-video/glint/cluster"
+	"github.com/glint-video/glint/config"
 )
 
 // Errors the signaling layer maps to HTTP statuses.
@@ -35,7 +36,10 @@ type Options struct {
 	// Directory records which session publishes each room (cluster.Publisher claims);
 	// nil means a cluster.Memory of this SFU alone.
 	Directory cluster.Directory
-	Logger    *slog.Logger
+	// Rooms gives each room's policy (its latency mode: the playout-delay a viewer gets, the
+	// targets GET /api/rooms/{room} shows); nil means the defaults (fastest) for all.
+	Rooms  func(room string) config.RoomSettings
+	Logger *slog.Logger
 }
 
 // SFU is the set of rooms on this node.
@@ -166,6 +170,9 @@ func (s *SFU) room(name string) (*Room, error) {
 	r, ok := s.rooms[name]
 	if !ok {
 		r = newRoom(name, s.log, s.opts.Directory)
+		if s.opts.Rooms != nil {
+			r.policy = s.opts.Rooms(name)
+		}
 		s.rooms[name] = r
 	}
 	return r, nil

@@ -111,6 +111,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory) (*sfu.
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
 		Directory:        rooms,
+		Rooms:            cfg.RoomSettings,
 		Logger:           log,
 	})
 }

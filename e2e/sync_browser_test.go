@@ -16,15 +16,20 @@ import (
 type syncPageState struct {
 	T    int `json:"t"`
 	Sync struct {
-		Latency              string       `json:"latency"`
-		TargetMs             float64      `json:"targetMs"`
-		DelayMs              *float64     `json:"delayMs"`
-		ErrorMs              *float64     `json:"errorMs"`
-		JitterBufferTargetMs float64      `json:"jitterBufferTargetMs"`
-		OffsetMs             float64      `json:"offsetMs"`
-		RTTMs                float64      `json:"rttMs"`
-		CaptureTimes         bool         `json:"captureTimes"`
-		Shown                []shownFrame `json:"shown"`
+		Latency              string   `json:"latency"`
+		TargetMs             float64  `json:"targetMs"`
+		DelayMs              *float64 `json:"delayMs"`
+		ErrorMs              *float64 `json:"errorMs"`
+		JitterBufferTargetMs float64  `json:"jitterBufferTargetMs"`
+		OffsetMs             float64  `json:"offsetMs"`
+		RTTMs                float64  `json:"rttMs"`
+		CaptureTimes         bool     `json:"captureTimes"`
+		Buffers              struct {
+			Video struct {
+				DelayMs *float64 `json:"delayMs"`
+			} `json:"video"`
+		} `json:"buffers"`
+		Shown []shownFrame `json:"shown"`
 	} `json:"sync"`
 }
 
@@ -43,7 +48,7 @@ func shownSince(b *browser, from int) map[float64]shownFrame {
 	out := map[float64]shownFrame{}
 	for _, line := range b.Output() {
 		var s syncPageState
-		if json.Unmarshal([]byte(line), &s) != nil || s.T < from {
+		if !decodeSample(line, &s) || s.T < from {
 			continue
 		}
 		for _, f := range s.Sync.Shown {
@@ -141,9 +146,14 @@ func (b *browser) lastSampleT() int {
 	t := 0
 	for _, line := range b.Output() {
 		var s syncPageState
-		if json.Unmarshal([]byte(line), &s) == nil && s.T > t {
+		if decodeSample(line, &s) && s.T > t {
 			t = s.T
 		}
 	}
 	return t
+}
+
+// decodeSample decodes one of browser.mjs's per-second lines; false for other lines.
+func decodeSample(line string, s *syncPageState) bool {
+	return json.Unmarshal([]byte(line), s) == nil && s.T > 0
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -62,33 +62,43 @@ func PlayWithExtensions(t testing.TB, ctx context.Context, whep string, uris ...
 }
 
 func (v *ExtViewer) negotiate(ctx context.Context, t testing.TB, whep string) error {
-	offer, err := GatheredOffer(v.PC, nil)
-	if err != nil {
-		return err
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whep, strings.NewReader(offer))
-	req.Header.Set("Content-Type", "application/sdp")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-	}
-	base, _ := url.Parse(whep)
-	loc, err := base.Parse(resp.Header.Get("Location"))
+	loc, err := Negotiate(ctx, http.DefaultClient, v.PC, whep)
 	if err != nil {
 		return err
 	}
 	t.Cleanup(func() {
-		req, _ := http.NewRequest(http.MethodDelete, loc.String(), nil)
+		req, _ := http.NewRequest(http.MethodDelete, loc, nil)
 		if r, err := http.DefaultClient.Do(req); err == nil {
 			r.Body.Close()
 		}
 	})
-	return v.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)})
+	return nil
+}
+
+// Negotiate POSTs pc's gathered offer to url (a WHIP or WHEP URL) with hc, applies the answer
+// and returns the session's absolute URL (its Location).
+func Negotiate(ctx context.Context, hc *http.Client, pc *webrtc.PeerConnection, url string) (string, error) {
+	offer, err := GatheredOffer(pc, nil)
+	if err != nil {
+		return "", err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(offer))
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	base, _ := neturl.Parse(url)
+	loc, err := base.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return "", err
+	}
+	return loc.String(), pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)})
 }
 
 // ExtensionID returns the id the answer gave uri on kind's receiver (0: not negotiated).

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,73 +66,75 @@ func shownSince(b *browser, from int) map[float64]shownFrame {
 // delay from abs-capture-time and the server clock (GET /api/time) and sets jitterBufferTarget.
 // Once settled, at the same wall instants (every 250 ms of the machine's one clock) the capture
 // instants the two pages have on screen must differ by ≤ 25 ms (median), and each page's delay
-// must be within ±25 ms of 400 ms (median). The tails (p90, p95, max) are logged, not asserted:
-// on a loaded test machine they follow the machine's stalls, which the relays log as their own
-// lateness. The capture instants come from the
-// pages' getSynchronizationSources (captureTimestamp of the frame presented, rVFC), not from
-// reading pixels.
+// must be within ±25 ms of the target (median). The tails (p90, p95, max) are logged, not
+// asserted: on a loaded test machine they follow the machine's stalls, which the relays log as
+// their own lateness; a run in which a relay itself passed a packet on more than 50 ms late
+// (the test process starved of CPU: the paths were not fixed delays) is logged, not asserted.
+// The capture instants come from the pages' getSynchronizationSources
+// (captureTimestamp of the frame presented, rVFC), not from reading pixels.
+//
+// GLINT_SYNC_TARGETS=250ms,400ms,800ms runs it at each target (for BENCHMARKS.md); a target
+// that the slow page's path alone (250 ms + 100 ms for decoding and its own jitter buffer)
+// exceeds is measured and logged but not asserted: jitterBufferTarget can only add delay.
 func TestSyncRoomHoldsViewersTogether(t *testing.T) {
 	requireBrowser(t)
 	requireFFmpeg(t)
-	const target, tolerance = 400.0, 25.0
-	srv := startServer(t, "--latency-room", "auction=sync", "--sync-delay", "400ms")
+	targets := []time.Duration{400 * time.Millisecond}
+	if env := os.Getenv("GLINT_SYNC_TARGETS"); env != "" {
+		targets = targets[:0]
+		for _, f := range strings.Split(env, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil {
+				t.Fatalf("GLINT_SYNC_TARGETS %q: %v", env, err)
+			}
+			targets = append(targets, d)
+		}
+	}
+	for _, target := range targets {
+		t.Run(target.String(), func(t *testing.T) { syncRoomRun(t, target) })
+	}
+}
+
+// maxRelayLate is how late a delay relay may pass a packet on for the run to count: beyond it
+// the machine, not the path or Glint, set the delays.
+const maxRelayLate = 50 * time.Millisecond
+
+// syncPaths are the extra path delays of the two pages.
+var syncPaths = map[string]time.Duration{"+50ms": 50 * time.Millisecond, "+250ms": 250 * time.Millisecond}
+
+func syncRoomRun(t *testing.T, target time.Duration) {
+	const tolerance = 25.0
+	srv := startServer(t, "--latency-room", "auction=sync", "--sync-delay", target.String())
 	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/auction"),
-		"--size", "640x360", "--loopback")
+		"--size", "320x180", "--loopback") // small: three decoders and an encoder share the test machine
 	srv.waitRoom(t, "auction", 20*time.Second, "live with video", func(r roomInfo) bool {
 		_, ok := r.track("video")
 		return r.Live && ok
 	})
-	near, far := startDelayRelay(t, 50*time.Millisecond), startDelayRelay(t, 250*time.Millisecond)
-	const seconds = 50
-	pages := map[string]*browser{}
-	for name, relay := range map[string]*delayRelay{"+50ms": near, "+250ms": far} {
-		b := startBrowser(t, "watch", srv.url("/watch/auction"), seconds,
-			fmt.Sprintf("--query=turn=%s&turn_user=%s&turn_pass=%s", relay.Addr, relayUser, relayPass))
+	pages, relays := map[string]*browser{}, map[string]*delayRelay{}
+	for name, delay := range syncPaths {
+		relays[name] = startDelayRelay(t, delay)
+		b := startBrowser(t, "watch", srv.url("/watch/auction"), 50,
+			fmt.Sprintf("--query=turn=%s&turn_user=%s&turn_pass=%s", relays[name].Addr, relayUser, relayPass))
 		b.name = "watch " + name
 		pages[name] = b
 	}
+	reachable := target >= syncPaths["+250ms"]+100*time.Millisecond
 	for name, b := range pages {
-		s := waitPageSample(b, 40*time.Second, name+": in sync to 400 ms", func(s syncPageState) bool {
-			return s.Sync.Latency == "sync" && s.Sync.ErrorMs != nil && math.Abs(*s.Sync.ErrorMs) < tolerance && s.T >= 15
+		s := waitPageSample(b, 40*time.Second, name+": in sync", func(s syncPageState) bool {
+			return s.Sync.Latency == "sync" && s.Sync.ErrorMs != nil && s.T >= 15 && (!reachable || math.Abs(*s.Sync.ErrorMs) < tolerance)
 		})
 		t.Logf("%s settled at t=%d: delay %.0f ms, jitterBufferTarget %.0f ms, clock offset %.1f ms (rtt %.1f ms)",
 			name, s.T, *s.Sync.DelayMs, s.Sync.JitterBufferTargetMs, s.Sync.OffsetMs, s.Sync.RTTMs)
 	}
 	time.Sleep(15 * time.Second) // measure over 15 s once both are settled
-	from := 0
-	for _, b := range pages {
-		from = max(from, b.lastSampleT()-15)
+	late := max(relays["+50ms"].MaxLate(), relays["+250ms"].MaxLate())
+	steady := late <= maxRelayLate
+	t.Logf("relay jitter (latest packet after its due time): +50ms %v, +250ms %v", relays["+50ms"].MaxLate(), relays["+250ms"].MaxLate())
+	if !steady {
+		t.Logf("NOT ASSERTED: a relay passed a packet on %v after its due time (the test process was starved of CPU), so the paths were not the fixed delays this test is about; the numbers below are logged only", late)
 	}
-	a, b := shownSince(pages["+50ms"], from), shownSince(pages["+250ms"], from)
-	var spread, delaysA, delaysB []float64
-	for at, fa := range a {
-		if fb, ok := b[at]; ok {
-			spread = append(spread, math.Abs(fa.CaptureMs-fb.CaptureMs))
-		}
-		delaysA = append(delaysA, fa.DelayMs)
-	}
-	for _, fb := range b {
-		delaysB = append(delaysB, fb.DelayMs)
-	}
-	if len(spread) < 20 {
-		t.Fatalf("only %d common instants between the pages' on-screen samples (%d, %d)", len(spread), len(a), len(b))
-	}
-	sort.Float64s(spread)
-	p50, p90, p95 := stats.Quantile(spread, 0.5), stats.Quantile(spread, 0.9), stats.Quantile(spread, 0.95)
-	t.Logf("viewer-to-viewer spread over %d common instants (of %d, %d): p50 %.1f ms, p90 %.1f ms, p95 %.1f ms, max %.1f ms",
-		len(spread), len(a), len(b), p50, p90, p95, spread[len(spread)-1])
-	if p50 > tolerance {
-		t.Errorf("the pages show capture instants %.1f ms apart (median), want ≤ %.0f ms", p50, tolerance)
-	}
-	for name, d := range map[string][]float64{"+50ms": delaysA, "+250ms": delaysB} {
-		sort.Float64s(d)
-		m := stats.Quantile(d, 0.5)
-		t.Logf("%s: delay p50 %.1f ms, p5 %.1f, p95 %.1f (target %.0f)", name, m, stats.Quantile(d, 0.05), stats.Quantile(d, 0.95), target)
-		if math.Abs(m-target) > tolerance {
-			t.Errorf("%s: median delay %.1f ms, want %.0f ± %.0f ms", name, m, target, tolerance)
-		}
-	}
-	t.Logf("relay jitter (latest packet after its due time): +50ms %v, +250ms %v", near.MaxLate(), far.MaxLate())
+	checkSync(t, pages, float64(target.Milliseconds()), tolerance, reachable && steady)
 	for _, b := range pages {
 		if res := b.finish(); !res.OK {
 			t.Errorf("%s: %s", b.name, res.Failure)
@@ -138,6 +142,44 @@ func TestSyncRoomHoldsViewersTogether(t *testing.T) {
 	}
 	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v", err)
+	}
+}
+
+// checkSync compares the pages' on-screen capture instants over their last 15 s of samples.
+func checkSync(t *testing.T, pages map[string]*browser, target, tolerance float64, assert bool) {
+	t.Helper()
+	from := 0
+	for _, b := range pages {
+		from = max(from, b.lastSampleT()-15)
+	}
+	a, b := shownSince(pages["+50ms"], from), shownSince(pages["+250ms"], from)
+	var spread []float64
+	for at, fa := range a {
+		if fb, ok := b[at]; ok {
+			spread = append(spread, math.Abs(fa.CaptureMs-fb.CaptureMs))
+		}
+	}
+	if len(spread) < 20 {
+		t.Fatalf("only %d common instants between the pages' on-screen samples (%d, %d)", len(spread), len(a), len(b))
+	}
+	sort.Float64s(spread)
+	p50 := stats.Quantile(spread, 0.5)
+	t.Logf("target %.0f ms: viewer-to-viewer spread over %d common instants (of %d, %d): p50 %.1f ms, p90 %.1f ms, p95 %.1f ms, max %.1f ms",
+		target, len(spread), len(a), len(b), p50, stats.Quantile(spread, 0.9), stats.Quantile(spread, 0.95), spread[len(spread)-1])
+	if assert && p50 > tolerance {
+		t.Errorf("the pages show capture instants %.1f ms apart (median), want ≤ %.0f ms", p50, tolerance)
+	}
+	for name, shown := range map[string]map[float64]shownFrame{"+50ms": a, "+250ms": b} {
+		var d []float64
+		for _, f := range shown {
+			d = append(d, f.DelayMs-target)
+		}
+		sort.Float64s(d)
+		m := stats.Quantile(d, 0.5)
+		t.Logf("%s: error to target p50 %+.1f ms, p5 %+.1f, p95 %+.1f", name, m, stats.Quantile(d, 0.05), stats.Quantile(d, 0.95))
+		if assert && math.Abs(m) > tolerance {
+			t.Errorf("%s: median delay %.1f ms, want %.0f ± %.0f ms", name, target+m, target, tolerance)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/internal/testkit"
@@ -163,5 +164,64 @@ func checkCaptureTimes(t *testing.T, v *testnode.ExtViewer, caps *captures, tole
 			t.Fatalf("%s: %d packets with abs-capture-time, want most of %d", kind, stamped, v.Rec.Count(kind))
 		}
 		t.Logf("%s: %d of %d packets stamped, worst |capture-time error| %.2f ms", kind, stamped, v.Rec.Count(kind), float64(worst)/1e6)
+	}
+}
+
+// TestCaptureTimeFromTheIngestClock: an RTMP/SRT-style local publisher gives its stream's clock
+// with SetSenderReport; a viewer that negotiates abs-capture-time gets, on every video frame
+// and audio packet, exactly the instant that clock says its RTP time was captured.
+func TestCaptureTimeFromTheIngestClock(t *testing.T) {
+	ctx := testkit.Context(t, 30*time.Second)
+	srv := testnode.Start(t, testnode.Options{})
+	video := &webrtc.RTPCodecParameters{RTPCodecCapability: testnode.H264Codec(), PayloadType: 96}
+	audio := &webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
+	pub, err := srv.SFU.PublishLocal("ingest", video, audio, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond) // the stream's clock: RTP 0 at t0
+	rates := map[string]uint32{"video": 90000, "audio": 48000}
+	for kind := range rates {
+		pub.SetSenderReport(kind, t0, 0)
+	}
+	seqs := map[string]uint16{}
+	write := func(kind string, frame int, payload []byte) {
+		seqs[kind]++
+		ts := uint32(frame) * rates[kind] / 50 // 20 ms frames
+		b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: seqs[kind], Timestamp: ts}, Payload: payload}).Marshal()
+		if err := pub.WriteRTP(kind, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("video", 0, testnode.KeyframePayload(0))
+	srv.WaitLive(t, ctx, "ingest")
+	v := testnode.PlayWithExtensions(t, ctx, srv.WHEP("ingest"), absCaptureTimeURI)
+	frame := 1
+	testkit.Eventually(t, ctx, "20 packets of each kind", func() bool {
+		write("video", frame, testnode.KeyframePayload(frame))
+		write("audio", frame, testnode.AudioPayload(frame))
+		frame++
+		return v.Rec.Count("video") >= 20 && v.Rec.Count("audio") >= 20
+	})
+	for kind := range rates {
+		id := v.ExtensionID(kind, absCaptureTimeURI)
+		for _, p := range v.Rec.Packets(kind) {
+			var ext rtp.AbsCaptureTimeExtension
+			if err := ext.Unmarshal(p.GetExtension(id)); err != nil {
+				t.Fatalf("%s packet %d: abs-capture-time: %v", kind, p.SequenceNumber, err)
+			}
+			// The frame number is in the payload (KeyframePayload, AudioPayload): its source
+			// RTP time is frame × rate / 50, captured that long after t0.
+			at := 4
+			if kind == "audio" {
+				at = 1
+			}
+			frame := int(binary.BigEndian.Uint16(p.Payload[at:]))
+			want := t0.Add(time.Duration(frame) * 20 * time.Millisecond)
+			if d := ext.CaptureTime().Sub(want); d.Abs() > time.Microsecond {
+				t.Fatalf("%s packet %d (frame %d): capture %v, want %v from the ingest clock", kind, p.SequenceNumber, frame, ext.CaptureTime(), want)
+			}
+		}
 	}
 }

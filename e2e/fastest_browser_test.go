@@ -26,6 +26,9 @@ func TestFastestRoomGlassToGlass(t *testing.T) {
 	settled := waitPageSample(view, 30*time.Second, "the page measures its delay", func(s syncPageState) bool {
 		return s.Sync.Latency == "fastest" && s.Sync.CaptureTimes && s.Sync.DelayMs != nil && s.T >= 5
 	})
+	if !sameSet(settled.Sync.Negotiated, "playout-delay", "abs-capture-time") {
+		t.Errorf("the watch page negotiated %v, want playout-delay and abs-capture-time", settled.Sync.Negotiated)
+	}
 	time.Sleep(20 * time.Second)
 	var delays, buffers []float64
 	for _, f := range shownSince(view, settled.T) {

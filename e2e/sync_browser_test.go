@@ -26,6 +26,7 @@ type syncPageState struct {
 		OffsetMs             float64  `json:"offsetMs"`
 		RTTMs                float64  `json:"rttMs"`
 		CaptureTimes         bool     `json:"captureTimes"`
+		Negotiated           []string `json:"negotiated"`
 		Buffers              struct {
 			Video struct {
 				DelayMs *float64 `json:"delayMs"`

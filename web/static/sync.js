@@ -11,6 +11,7 @@ const ABS_CAPTURE_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-captu
 const PLAYOUT_DELAY = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay';
 const NTP_UNIX_MS = 2208988800000; // 1900 → 1970
 const CLOCK_EVERY_MS = 30000; // the server clock offset is measured again this often
+const POLICY_RETRY_MS = 5000; // the room's policy is asked again this often until known
 const ADJUST_EVERY_MS = 500; // jitterBufferTarget changes at most this often
 const GAIN = 0.7; // share of the error corrected per adjustment
 const DEAD_BAND_MS = 3; // errors below this are left alone
@@ -28,6 +29,7 @@ export function noSync() {
     offsetMs: null, // server clock − this page's clock
     rttMs: null, // of the best /api/time round trip
     captureTimes: false, // the frames carry abs-capture-time
+    negotiated: [], // the latency header extensions the video answer accepted ('playout-delay', 'abs-capture-time')
     buffers: null, // {video, audio}: Chromium's jitter buffer over the last period {delayMs, targetMs, minimumMs}
     shown: [], // {atMs (page clock, whole 250 ms), captureMs (server clock), delayMs}: recent samples
   };
@@ -73,6 +75,16 @@ export async function serverOffset(n = 5) {
   return best;
 }
 
+// negotiatedExtensions names the latency header extensions the video transceiver negotiated.
+function negotiatedExtensions(pc) {
+  const t = pc.getTransceivers().find((x) => x.receiver.track && x.receiver.track.kind === 'video');
+  if (!t || !t.getNegotiatedHeaderExtensions) return [];
+  return t
+    .getNegotiatedHeaderExtensions()
+    .filter((e) => e.direction !== 'stopped' && (e.uri === ABS_CAPTURE_TIME || e.uri === PLAYOUT_DELAY))
+    .map((e) => e.uri.split('/').pop());
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)] : null;
@@ -89,6 +101,7 @@ export class WebRTCSync {
     this.delays = [];
     this.lastAdjust = 0;
     this.clockAt = 0;
+    this.policyAt = 0;
     this.frameHandle = 0;
   }
 
@@ -96,6 +109,9 @@ export class WebRTCSync {
   attach(pc) {
     this.detach();
     this.pc = pc;
+    // A new session's receivers start without a target.
+    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, buffers: null, negotiated: [] });
+    this.prevBuffers = null;
     for (const t of pc.getTransceivers()) offerCaptureTimes(t);
     this.loadPolicy();
     this.watchFrames();
@@ -109,6 +125,7 @@ export class WebRTCSync {
   }
 
   async loadPolicy() {
+    this.policyAt = Date.now();
     try {
       const resp = await fetch(apiURL(`api/rooms/${encodeURIComponent(this.room)}`), { cache: 'no-store' });
       if (!resp.ok) return; // not live yet: asked again at the next attach or clock round
@@ -145,7 +162,8 @@ export class WebRTCSync {
   onFrame(meta) {
     const s = this.state.sync;
     if (Date.now() - this.clockAt > CLOCK_EVERY_MS) this.updateClock();
-    if (s.latency === null && Date.now() - this.clockAt > 2000) this.loadPolicy();
+    if (s.latency === null && Date.now() - this.policyAt > POLICY_RETRY_MS) this.loadPolicy();
+    if (!s.negotiated.length) s.negotiated = negotiatedExtensions(this.pc);
     const receiver = this.pc.getReceivers().find((r) => r.track && r.track.kind === 'video');
     const src = receiver && receiver.getSynchronizationSources()[0];
     if (!src || src.captureTimestamp === undefined || s.offsetMs === null) return;

@@ -69,8 +69,9 @@ func shownSince(b *browser, from int) map[float64]shownFrame {
 // instants the two pages have on screen must differ by ≤ 25 ms (median), and each page's delay
 // must be within ±25 ms of the target (median). The tails (p90, p95, max) are logged, not
 // asserted: on a loaded test machine they follow the machine's stalls, which the relays log as
-// their own lateness; a run in which a relay itself passed a packet on more than 50 ms late
-// (the test process starved of CPU: the paths were not fixed delays) is logged, not asserted.
+// their own lateness; a run in which a relay itself passed more than 10% of its packets on over
+// 20 ms late (the test process starved of CPU: the paths were not fixed delays) is logged, not
+// asserted.
 // The capture instants come from the pages' getSynchronizationSources
 // (captureTimestamp of the frame presented, rVFC), not from reading pixels.
 //
@@ -96,9 +97,9 @@ func TestSyncRoomHoldsViewersTogether(t *testing.T) {
 	}
 }
 
-// maxRelayLate is how late a delay relay may pass a packet on for the run to count: beyond it
-// the machine, not the path or Glint, set the delays.
-const maxRelayLate = 50 * time.Millisecond
+// maxLateShare is the share of a delay relay's packets that may leave over lateLimit late for
+// the run to count: beyond it the machine, not the path or Glint, set the delays.
+const maxLateShare = 0.10
 
 // syncPaths are the extra path delays of the two pages.
 var syncPaths = map[string]time.Duration{"+50ms": 50 * time.Millisecond, "+250ms": 250 * time.Millisecond}
@@ -129,11 +130,14 @@ func syncRoomRun(t *testing.T, target time.Duration) {
 			name, s.T, *s.Sync.DelayMs, s.Sync.JitterBufferTargetMs, s.Sync.OffsetMs, s.Sync.RTTMs)
 	}
 	time.Sleep(15 * time.Second) // measure over 15 s once both are settled
-	late := max(relays["+50ms"].MaxLate(), relays["+250ms"].MaxLate())
-	steady := late <= maxRelayLate
-	t.Logf("relay jitter (latest packet after its due time): +50ms %v, +250ms %v", relays["+50ms"].MaxLate(), relays["+250ms"].MaxLate())
+	steady := true
+	for _, name := range []string{"+50ms", "+250ms"} {
+		worst, share := relays[name].Lateness()
+		t.Logf("relay %s: %.2f%% of packets passed on more than %v late, the latest %v late", name, 100*share, lateLimit, worst)
+		steady = steady && share <= maxLateShare
+	}
 	if !steady {
-		t.Logf("NOT ASSERTED: a relay passed a packet on %v after its due time (the test process was starved of CPU), so the paths were not the fixed delays this test is about; the numbers below are logged only", late)
+		t.Logf("NOT ASSERTED: more than %.0f%% of a relay's packets left over %v late (the test process was starved of CPU), so the paths were not the fixed delays this test is about; the numbers below are logged only", 100*maxLateShare, lateLimit)
 	}
 	checkSync(t, pages, float64(target.Milliseconds()), tolerance, reachable && steady)
 	for _, b := range pages {

@@ -21,16 +21,25 @@ type delayRelay struct {
 	gen    *delayingGenerator
 }
 
-// MaxLate is the most any relayed packet left after its due time: the relay's own jitter.
-func (r *delayRelay) MaxLate() time.Duration {
+// Lateness is the relay's own jitter: the most any relayed packet left after its due time,
+// and the share of packets that left more than lateLimit after it.
+func (r *delayRelay) Lateness() (worst time.Duration, lateShare float64) {
 	r.gen.mu.Lock()
 	defer r.gen.mu.Unlock()
-	var worst time.Duration
+	var total, late int64
 	for _, c := range r.gen.conns {
 		worst = max(worst, time.Duration(c.maxLate.Load()))
+		total += c.packets.Load()
+		late += c.late.Load()
 	}
-	return worst
+	if total > 0 {
+		lateShare = float64(late) / float64(total)
+	}
+	return worst, lateShare
 }
+
+// lateLimit is how late a relayed packet may leave before it counts as late.
+const lateLimit = 20 * time.Millisecond
 
 const relayUser, relayPass, relayRealm = "glint", "glint", "glint.test"
 
@@ -90,9 +99,11 @@ type delayConn struct {
 	net.PacketConn
 	delay time.Duration
 	queue chan delayed
-	// maxLate is the most a packet left after its due time (the relay's own jitter).
-	maxLate atomic.Int64
-	err     error
+	// maxLate is the most a packet left after its due time (the relay's own jitter); late
+	// counts the packets that left more than lateLimit after it, of packets.
+	maxLate       atomic.Int64
+	packets, late atomic.Int64
+	err           error
 }
 
 type delayed struct {
@@ -126,8 +137,13 @@ func (c *delayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		return 0, nil, c.err
 	}
 	time.Sleep(time.Until(d.due))
-	if late := time.Since(d.due); late > time.Duration(c.maxLate.Load()) {
+	late := time.Since(d.due)
+	if late > time.Duration(c.maxLate.Load()) {
 		c.maxLate.Store(int64(late))
+	}
+	c.packets.Add(1)
+	if late > lateLimit {
+		c.late.Add(1)
 	}
 	return copy(p, d.data), d.from, nil
 }

@@ -31,6 +31,7 @@ export function noSync() {
     captureTimes: false, // the frames carry abs-capture-time
     negotiated: [], // the latency header extensions the video answer accepted ('playout-delay', 'abs-capture-time')
     buffers: null, // {video, audio}: Chromium's jitter buffer over the last period {delayMs, targetMs, minimumMs}
+    nacks: 0, // NACKs the page sent for video (after 3 NACKed frames Chromium adds the RTT to its buffer for 60 s)
     shown: [], // {atMs (page clock, whole 250 ms), captureMs (server clock), delayMs}: recent samples
   };
 }
@@ -110,7 +111,7 @@ export class WebRTCSync {
     this.detach();
     this.pc = pc;
     // A new session's receivers start without a target.
-    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, buffers: null, negotiated: [] });
+    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, buffers: null, negotiated: [], nacks: 0 });
     this.prevBuffers = null;
     for (const t of pc.getTransceivers()) offerCaptureTimes(t);
     this.loadPolicy();
@@ -215,6 +216,7 @@ export class WebRTCSync {
       };
     }
     this.state.sync.buffers = buffers;
+    if (now.video) this.state.sync.nacks = now.video.nackCount || 0;
   }
 
   // adjust moves jitterBufferTarget by a share of the median error of the last period.

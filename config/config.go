@@ -66,6 +66,7 @@ type Config struct {
 	Auth            AuthSettings    `yaml:",inline"`
 	Cluster         ClusterSettings `yaml:",inline"`
 	Limits          Limits          `yaml:",inline"`
+	LatencySettings `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -99,6 +100,7 @@ func Defaults() Config {
 		Events:          defaultEventSettings(),
 		Auth:            defaultAuth(),
 		Limits:          defaultLimits(),
+		LatencySettings: defaultLatency(),
 	}
 }
 
@@ -166,6 +168,7 @@ func (c *Config) Validate() error {
 		c.validateAuth,
 		c.validateCluster,
 		c.validateLimits,
+		c.validateLatency,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -110,6 +110,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	c.bindAuth(fs)
 	c.bindCluster(fs)
 	c.bindLimits(fs, list)
+	c.bindLatency(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

@@ -121,7 +121,8 @@ func fullConfig() Config {
 			HLSIdle: 2 * time.Minute},
 		Events: EventSettings{EventTypes: []string{"goal", "message"}, EventRate: 2, EventBurst: 4,
 			ActionTolerance: 100 * time.Millisecond, EventSockets: 500},
-		Limits: fullLimits(),
+		Limits:          fullLimits(),
+		LatencySettings: defaultLatency(),
 	}
 }
 

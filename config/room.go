@@ -3,7 +3,7 @@ package config
 import "time"
 
 // RoomSettings is the policy of one room, resolved from the config: what a room may differ
-// in from the others: its LL-HLS ladder and mode, and its DVR window.
+// in from the others: its LL-HLS ladder and mode, its DVR window and its latency mode.
 type RoomSettings struct {
 	// Ladder is the room's LL-HLS ladder (hls_room_ladders, else --hls-ladder); nil means
 	// the built-in default ladder.
@@ -14,6 +14,13 @@ type RoomSettings struct {
 	// HLSMode is when the room re-encodes its ladder: HLSAlways or HLSOnDemand
 	// (hls_room_modes, else --hls-mode).
 	HLSMode string
+	// Latency is the room's latency mode, LatencyFastest or LatencySync (latency_rooms, else
+	// --latency).
+	Latency string
+	// SyncDelay and SyncHLSDelay are a sync room's capture → screen targets for WebRTC and
+	// LL-HLS viewers (sync_room_delays / sync_room_hls_delays, else --sync-delay /
+	// --sync-hls-delay); zero in a fastest room.
+	SyncDelay, SyncHLSDelay time.Duration
 }
 
 // RoomSettings returns the settings of room. Valid after Validate.
@@ -24,5 +31,6 @@ func (c *Config) RoomSettings(room string) RoomSettings {
 	}
 	s.DVRWindow = c.dvrWindow(room)
 	s.HLSMode = c.hlsMode(room)
+	s.Latency, s.SyncDelay, s.SyncHLSDelay = c.roomLatency(room)
 	return s
 }

@@ -46,6 +46,10 @@ type DownTrack struct {
 	buf  [maxPacketSize]byte // the packet being sent: this viewer's copy, never the ring
 	view media.RTPView
 	hdr  rtp.Header
+	// lat writes the latency header extensions (sfu/latency.go); zeroPlayout: the room is
+	// a fastest one (playout-delay 0/0 where negotiated).
+	lat         latencyStamps
+	zeroPlayout bool
 
 	rtxMu  sync.Mutex
 	resent [resendSlots]resendMark
@@ -103,6 +107,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		d.bwe.pacer.alias(d.rtxSSRC, d.ssrc)
 	}
 	d.hdr = rtp.Header{Version: 2, SSRC: d.ssrc, PayloadType: d.pt}
+	d.lat.bind(ctx.HeaderExtensions(), d.zeroPlayout && d.isVideo, &d.hdr)
 	d.rtxHdr = rtp.Header{Version: 2, SSRC: d.rtxSSRC, PayloadType: d.rtxPT}
 	d.bound.Store(true)
 	d.wake()
@@ -179,6 +184,7 @@ func (d *DownTrack) drain() {
 		case verdictTemporalDrop:
 			d.stats.temporalDrops.Add(1)
 		case verdictSend:
+			d.lat.stamp(&d.hdr, src, d.view.Timestamp, now)
 			d.send(dec, payload, n, now.Sub(arrival), fw.catchingUp())
 		}
 	}

@@ -87,6 +87,9 @@ func (s *SFU) createRoomLocked(name string) (*Room, error) {
 		return nil, &LimitError{Kind: "rooms", Max: max}
 	}
 	r := newRoom(name, s.log, s.opts.Directory)
+	if s.opts.Rooms != nil {
+		r.policy = s.opts.Rooms(name)
+	}
 	for ch := range s.waiting[name] {
 		r.watchers[ch] = struct{}{}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/cluster"
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/media"
 )
 
@@ -35,6 +36,11 @@ type RoomInfo struct {
 	Viewers int         `json:"viewers"`
 	Tracks  []TrackInfo `json:"tracks"`
 	Since   time.Time   `json:"since,omitzero"`
+	// Latency is the room's latency mode (fastest or sync); a sync room's viewers hold
+	// capture + TargetDelayMs (WebRTC) or HLSTargetDelayMs (LL-HLS) on screen.
+	Latency          string `json:"latency"`
+	TargetDelayMs    int64  `json:"target_delay_ms,omitempty"`
+	HLSTargetDelayMs int64  `json:"hls_target_delay_ms,omitempty"`
 }
 
 // Room has at most one publisher and any number of viewers. Its slots carry media from the
@@ -43,6 +49,8 @@ type Room struct {
 	name string
 	log  *slog.Logger
 	dir  cluster.Directory
+	// policy is the room's configured policy (sfu.Options.Rooms), fixed for its lifetime.
+	policy config.RoomSettings
 
 	mu        sync.Mutex
 	publisher *Session
@@ -183,6 +191,7 @@ func (r *Room) Info() RoomInfo {
 	if r.live {
 		info.Since = r.since
 	}
+	roomLatencyInfo(&info, r.policy)
 	for _, s := range r.slots {
 		t := TrackInfo{Kind: s.kind, Codec: codecName(s.codec.MimeType), Fmtp: s.codec.SDPFmtpLine}
 		s.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/cluster"
+	"github.com/glint-video/glint/config"
 )
 
 // Errors the signaling layer maps to HTTP statuses.
@@ -38,7 +39,10 @@ type Options struct {
 	// nil means a cluster.Memory of this SFU alone.
 	Directory cluster.Directory
 	Limits    Limits // rooms and viewers this node holds at most (zero: unlimited)
-	Logger    *slog.Logger
+	// Rooms gives each room's policy (its latency mode: the playout-delay a viewer gets, the
+	// targets GET /api/rooms/{room} shows); nil means the defaults (fastest) for all.
+	Rooms  func(room string) config.RoomSettings
+	Logger *slog.Logger
 	// ViewerDataChannel, when set, gets every data channel a WHEP viewer opens (an offer
 	// with an application section is answered with one); it is called on pion's goroutine
 	// and the channel closes with the session.

@@ -5,12 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,28 +112,9 @@ func startSRPublisher(t *testing.T, ctx context.Context, whip string, caps *capt
 }
 
 func (p *srPublisher) negotiate(ctx context.Context, whip string) error {
-	offer, err := testnode.GatheredOffer(p.pc, nil)
-	if err != nil {
-		return err
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whip, strings.NewReader(offer))
-	req.Header.Set("Content-Type", "application/sdp")
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-	}
-	base, _ := url.Parse(whip)
-	loc, err := base.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		return err
-	}
-	p.location = loc.String()
-	return p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)})
+	loc, err := testnode.Negotiate(ctx, p.http, p.pc, whip)
+	p.location = loc
+	return err
 }
 
 // rtpAt is a track's RTP time for capture time at, by the publisher's relation.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/config"
 )
 
 // Subscribe answers a WHEP offer with the room's tracks in the publisher's codecs. The
@@ -53,6 +55,9 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if len(chosen) == 0 {
 		return nil, "", &SDPError{Reason: "offer receives no audio or video this room has"}
 	}
+	if err := registerLatencyExtensions(me); err != nil {
+		return nil, "", err
+	}
 	bwe := &viewerBWE{}
 	ir, err := viewerInterceptors(me, bwe)
 	if err != nil {
@@ -93,6 +98,7 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 		for _, sl := range slots {
 			d := newDownTrack(sl.kind, "glint-"+sess.Room, sl, sess.log.With("kind", sl.kind))
 			d.bwe, d.audio = bwe, audio
+			d.zeroPlayout = sess.room.policy.Latency != config.LatencySync
 			sender, err := pc.AddTrack(d)
 			if err != nil {
 				return fmt.Errorf("add %s track: %w", sl.kind, err)

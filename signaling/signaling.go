@@ -86,6 +86,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/rooms/{room}", s.cors(http.HandlerFunc(s.handleRoom)))
 	mux.Handle("GET /api/rooms/{room}/events", s.cors(http.HandlerFunc(s.handleEvents)))
 	mux.Handle("GET /api/sessions/{session}", s.cors(http.HandlerFunc(s.handleSession)))
+	mux.Handle("GET /api/time", s.cors(http.HandlerFunc(s.handleTime)))
 	mux.Handle("OPTIONS /api/", s.cors(http.HandlerFunc(s.handleOptions)))
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/config"
 	"github.com/glint-video/glint/events"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
@@ -26,7 +27,11 @@ func (n *node) addEvents() {
 		// (auth.Authorizer.Protect: publish for events, subscribe for actions).
 		Authorize:     nil,
 		AllowedOrigin: n.cfg.CORSOrigin,
-		Logger:        n.log,
+		Targets: func(room string) events.Targets { // the room's latency policy (config/latency.go)
+			s := n.cfg.RoomSettings(room)
+			return events.Targets{Sync: s.Latency == config.LatencySync, WebRTC: s.SyncDelay, HLS: s.SyncHLSDelay}
+		},
+		Logger: n.log,
 	}
 	if n.bridges != nil {
 		media := hlsEvents{n.bridges, n.log}

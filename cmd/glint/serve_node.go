@@ -144,6 +144,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
 		Directory:        rooms,
 		Limits:           limits,
+		Rooms:            cfg.RoomSettings,
 		Logger:           log,
 
 		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers

@@ -18,6 +18,7 @@ import { hlsUnavailable, modeFromQuery, setupModeMenu } from './mode.js';
 import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
 import { describeTracks, noAudio, noVideo, readStats, receivedKinds } from './rtcstats.js';
 import { pageToken, withToken } from './token.js';
+import { WebRTCSync, relayConfig, renderSync } from './sync.js';
 import { apiURL, endSession, exchange, iceServers, roomFromPath } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
@@ -76,6 +77,7 @@ let connectedAt = 0; // when the current session connected (0: not yet), for the
 let fallingBack = false; // giveUp is checking whether LL-HLS can take over
 let hlsPlayer = null; // the LL-HLS player while state.mode is 'hls'
 const dvr = new DVR({ $, room, token, state, video, player: () => hlsPlayer });
+const sync = new WebRTCSync({ room, video, state }); // state.sync: latency mode, delay, error
 
 function setState(s, error = null) {
   state.state = s;
@@ -94,10 +96,11 @@ async function connect() {
   setState('connecting');
   let conn = null;
   try {
-    conn = pc = new RTCPeerConnection({ iceServers: await iceServers(whepURL, token) });
+    conn = pc = new RTCPeerConnection(relayConfig() || { iceServers: await iceServers(whepURL, token) });
     const stream = new MediaStream();
     conn.addTransceiver('video', { direction: 'recvonly' });
     conn.addTransceiver('audio', { direction: 'recvonly' });
+    sync.attach(conn);
     conn.ontrack = (e) => {
       stream.addTrack(e.track);
       if (video.srcObject !== stream) video.srcObject = stream;
@@ -217,6 +220,7 @@ function hangUp(keepalive = false) {
   if (resource) endSession(resource, { token, keepalive });
   if (pc) pc.close();
   pc = null;
+  sync.detach();
   resource = null;
   sessionKinds = null;
   quality.detach();
@@ -364,6 +368,7 @@ function render() {
   renderServer($, state.server, quality);
   renderHLS($, state.hls);
   renderEvents($, state.events);
+  renderSync($, state.sync);
   dvr.render();
 }
 

@@ -33,6 +33,8 @@ type RoomInfo struct {
 	Name    string      `json:"name"`
 	Live    bool        `json:"live"`
 	Viewers int         `json:"viewers"`
+	Relays  int         `json:"relays,omitempty"`  // other nodes' relays of the room (not viewers)
+	Relayed bool        `json:"relayed,omitempty"` // the publisher is a relay from another node
 	Tracks  []TrackInfo `json:"tracks"`
 	Since   time.Time   `json:"since,omitzero"`
 }
@@ -51,13 +53,14 @@ type Room struct {
 	since     time.Time
 	slots     map[string]*slot
 	viewers   map[string]*Session
+	relays    map[string]*Session // relay subscribers (other nodes), not viewers
 	watchers  map[chan Event]struct{}
 }
 
 func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 	return &Room{
 		name: name, log: log.With("room", name), dir: dir, slots: map[string]*slot{},
-		viewers: map[string]*Session{}, watchers: map[chan Event]struct{}{},
+		viewers: map[string]*Session{}, relays: map[string]*Session{}, watchers: map[chan Event]struct{}{},
 	}
 }
 
@@ -65,7 +68,7 @@ func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 func (r *Room) idle() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.publisher == nil && len(r.viewers) == 0 && len(r.watchers) == 0
+	return r.publisher == nil && len(r.viewers) == 0 && len(r.relays) == 0 && len(r.watchers) == 0
 }
 
 // slotFor returns the slot that carries codec for kind: the existing one when the codec is
@@ -78,6 +81,11 @@ func (r *Room) slotFor(kind string, codec webrtc.RTPCodecParameters) (s *slot, s
 			return s, nil
 		}
 		for _, v := range r.viewers {
+			if v.usesSlot(s) {
+				stale = append(stale, v)
+			}
+		}
+		for _, v := range r.relays {
 			if v.usesSlot(s) {
 				stale = append(stale, v)
 			}
@@ -118,8 +126,10 @@ func (r *Room) removePublisher(pub *Session) {
 		return
 	}
 	r.publisher, r.live = nil, false
-	if err := r.dir.Release(context.Background(), r.claim); err != nil {
-		r.log.Warn("room directory: publisher's claim already gone", "session", pub.ID, "err", err.Error())
+	if !pub.fromRelay { // a relay holds no claim: the room's owner is the node it relays from
+		if err := r.dir.Release(context.Background(), r.claim); err != nil {
+			r.log.Warn("room directory: publisher's claim already gone", "session", pub.ID, "err", err.Error())
+		}
 	}
 	slots := r.slotList()
 	r.mu.Unlock()
@@ -174,7 +184,8 @@ func (r *Room) removeUpTrack(up *UpTrack) {
 func (r *Room) Info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	info := RoomInfo{Name: r.name, Live: r.live, Viewers: len(r.viewers), Tracks: []TrackInfo{}}
+	info := RoomInfo{Name: r.name, Live: r.live, Viewers: len(r.viewers), Relays: len(r.relays), Tracks: []TrackInfo{}}
+	info.Relayed = r.publisher != nil && r.publisher.fromRelay
 	if r.live {
 		info.Since = r.since
 	}

@@ -39,7 +39,8 @@ type Session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	srcClock srcClock // a publisher's NTP clock on the SFU's (its sender reports)
+	srcClock  srcClock // a publisher's NTP clock on the SFU's (its sender reports)
+	fromRelay bool     // a publisher that relays the room from another node (PublishRelay)
 
 	mu    sync.Mutex
 	ups   []*UpTrack

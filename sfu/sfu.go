@@ -211,6 +211,7 @@ func (s *SFU) forget(sess *Session) {
 	} else {
 		r.mu.Lock()
 		delete(r.viewers, sess.ID)
+		delete(r.relays, sess.ID)
 		r.mu.Unlock()
 		for _, d := range sess.DownTracks() {
 			d.slot.detach(d)

@@ -17,20 +17,9 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if err != nil {
 		return nil, "", err
 	}
-	s.mu.Lock()
-	room := s.rooms[roomName]
-	s.mu.Unlock()
-	if room == nil {
-		return nil, "", ErrNoPublisher
-	}
-	room.mu.Lock()
-	live, slots := room.live, map[string]*slot{}
-	for k, sl := range room.slots {
-		slots[k] = sl
-	}
-	room.mu.Unlock()
-	if !live {
-		return nil, "", ErrNoPublisher
+	room, slots, err := s.liveSlots(roomName)
+	if err != nil {
+		return nil, "", err
 	}
 	audioSlot := slots["audio"]
 	me := &webrtc.MediaEngine{}
@@ -73,6 +62,27 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	room.broadcastViewers()
 	sess.log.Info("viewer session", "tracks", len(chosen))
 	return sess, answer, nil
+}
+
+// liveSlots returns a live room and a copy of its slots by kind (ErrNoPublisher when the
+// room is not live).
+func (s *SFU) liveSlots(roomName string) (*Room, map[string]*slot, error) {
+	s.mu.Lock()
+	room := s.rooms[roomName]
+	s.mu.Unlock()
+	if room == nil {
+		return nil, nil, ErrNoPublisher
+	}
+	room.mu.Lock()
+	live, slots := room.live, map[string]*slot{}
+	for k, sl := range room.slots {
+		slots[k] = sl
+	}
+	room.mu.Unlock()
+	if !live {
+		return nil, nil, ErrNoPublisher
+	}
+	return room, slots, nil
 }
 
 func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,

@@ -5,6 +5,10 @@ import "sync"
 // Totals are the node's cumulative counters, live sessions plus those that have ended.
 type Totals struct {
 	Rooms, LiveRooms, Publishers, Viewers int
+	// Relay sessions: other nodes' relay subscribers of this node's rooms (out) and this
+	// node's relays of other nodes' rooms, publishing here (in). Neither is in Publishers
+	// or Viewers.
+	RelaysOut, RelaysIn int
 	PacketsIn, BytesIn, IngestLost        uint64
 	PacketsOut, BytesOut                  uint64
 	NACKsIn, Retransmits, NACKsUpstream   uint64
@@ -81,17 +85,25 @@ func (s *SFU) Totals() Totals {
 	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
-		if sess.Role == RolePublisher {
+		switch {
+		case sess.Role == RolePublisher && sess.fromRelay:
+			t.RelaysIn++
+		case sess.Role == RolePublisher:
 			t.Publishers++
+		case sess.Role == RoleRelay:
+			t.RelaysOut++
+		default:
+			t.Viewers++
+		}
+		if sess.Role == RolePublisher {
 			for _, u := range sess.upTracks() {
 				addUp(&t, u)
 			}
 			continue
 		}
-		t.Viewers++
 		for _, d := range sess.DownTracks() {
 			addDown(&t, d)
-			if !d.isVideo {
+			if !d.isVideo || sess.Role == RoleRelay {
 				continue
 			}
 			if d.allocRank.Load() == rankPause {

@@ -37,6 +37,12 @@ type Options struct {
 	Logger     *slog.Logger
 	// Context ends long-lived responses (event streams) at shutdown.
 	Context context.Context
+	// ClusterSecret, when set, is the bearer token of the other nodes' relays: a WHEP
+	// request with it is a relay subscriber (every layer, not a viewer, no room token needed).
+	ClusterSecret string
+	// Relays brings rooms live on other nodes here before a WHEP session (package relay);
+	// nil on a node alone.
+	Relays Relays
 }
 
 // Server serves the signaling endpoints.
@@ -106,11 +112,14 @@ func (s *Server) setLinkHeaders(w http.ResponseWriter) {
 }
 
 // authorize is the one place that checks a room's bearer token.
+// The cluster secret (another node's relay) passes everywhere.
 func (s *Server) authorize(r *http.Request, room string) bool {
 	want, ok := s.opts.RoomTokens[room]
-	if !ok {
-		return true
-	}
+	return !ok || bearerIs(r, want) || s.isRelay(r)
+}
+
+// bearerIs reports whether the request's bearer token is want (compared in constant time).
+func bearerIs(r *http.Request, want string) bool {
 	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return found && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1
 }

@@ -1,0 +1,200 @@
+package relay_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/internal/stats"
+	"github.com/glint-video/glint/internal/testkit"
+)
+
+// streaming sends frames in the background until stop, which returns the last frame sent.
+func streaming(t *testing.T, ctx context.Context, p *simPublisher) (stop func() int) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { p.stream(t, ctx, 1<<30) })
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { cancel(); wg.Wait() })
+		return p.frame
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// waitAll waits until every viewer has frame last and checks that none missed a frame.
+func waitAll(t *testing.T, ctx context.Context, last int, viewers map[string]*frameViewer) {
+	t.Helper()
+	for name, v := range viewers {
+		testkit.Eventually(t, ctx, "frame "+name+" gets the last frame", func() bool { return len(v.latencies(last, last)) == 1 })
+		if miss := v.missing(last); len(miss) > 0 {
+			t.Errorf("viewer %s missed %d frames of %d..%d: %v", name, len(miss), v.first, last, miss[:min(len(miss), 20)])
+		}
+	}
+}
+
+// TestRelayTree publishes to a; b relays from a, c from b (a tree of depth 2). Every viewer
+// gets every frame, each node holds one relay whatever its viewers, relays are not viewers,
+// and the capture-to-viewer latency per hop is measured (logged).
+func TestRelayTree(t *testing.T) {
+	ctx := testkit.Context(t, 60*time.Second)
+	r := newRoutes()
+	a, b, c := startNode(t, r, "a", time.Minute), startNode(t, r, "b", time.Minute), startNode(t, r, "c", time.Minute)
+	r.route("b", "tree", "a")
+	r.route("c", "tree", "b")
+	pub := startSimPublisher(t, ctx, a.WHIP("tree"))
+	stop := streaming(t, ctx, pub)
+	waitLayers(t, ctx, a, "tree")
+
+	viewers := map[string]*frameViewer{"a": startFrameViewer(t, ctx, a.WHEP("tree"), client.Options{})}
+	for _, name := range []string{"b1", "b2", "b3"} {
+		viewers[name] = startFrameViewer(t, ctx, b.WHEP("tree"), client.Options{})
+	}
+	viewers["c"] = startFrameViewer(t, ctx, c.WHEP("tree"), client.Options{})
+	for name, v := range viewers {
+		testkit.Eventually(t, ctx, "viewer "+name+" plays", v.started)
+	}
+	measureFrom := pub.frame + 30 // after the joins' catch-up from the cached keyframe
+	time.Sleep(4 * time.Second)
+	last := stop()
+	waitAll(t, ctx, last, viewers)
+
+	for _, n := range []*clusterNode{b, c} {
+		waitLayers(t, ctx, n, "tree")
+	}
+	checkRoom(t, a, "tree", 1, 1)
+	checkRoom(t, b, "tree", 3, 1)
+	checkRoom(t, c, "tree", 1, 0)
+	for name, n := range map[string]*clusterNode{"b": b, "c": c} {
+		if info := n.Relays.Relays()["tree"]; info.Connects != 1 || info.Users < 1 {
+			t.Errorf("node %s relay: %+v, want one upstream session", name, info)
+		}
+		if tot := n.SFU.Totals(); tot.RelaysIn != 1 || tot.Publishers != 0 {
+			t.Errorf("node %s: %d relays in, %d publishers; want 1 and 0", name, tot.RelaysIn, tot.Publishers)
+		}
+	}
+	if tot := a.SFU.Totals(); tot.RelaysOut != 1 || tot.Viewers != 1 {
+		t.Errorf("node a: %d relays out, %d viewers; want 1 and 1", tot.RelaysOut, tot.Viewers)
+	}
+	if viewers["c"].audioPackets() == 0 {
+		t.Error("the viewer on c got no audio through two relays")
+	}
+	for _, name := range []string{"a", "b1", "c"} {
+		lat := viewers[name].latencies(measureFrom, last)
+		slices.Sort(lat)
+		t.Logf("capture→viewer on %s (%d hops): p50 %v p95 %v max %v over %d frames", name, strings.Index("abc", name[:1]),
+			stats.Quantile(lat, 0.5), stats.Quantile(lat, 0.95), lat[len(lat)-1], len(lat))
+	}
+}
+
+// waitLayers waits until n's room is live with the three simulcast layers.
+func waitLayers(t *testing.T, ctx context.Context, n *clusterNode, room string) {
+	t.Helper()
+	testkit.Eventually(t, ctx, "three layers in "+room, func() bool {
+		info, ok := n.SFU.Room(room)
+		for _, tr := range info.Tracks {
+			if tr.Kind == "video" && strings.Join(tr.Layers, ",") == "h,l,m" {
+				return ok && info.Live
+			}
+		}
+		return false
+	})
+}
+
+func checkRoom(t *testing.T, n *clusterNode, room string, viewers, relays int) {
+	t.Helper()
+	info, _ := n.SFU.Room(room)
+	if info.Viewers != viewers || info.Relays != relays {
+		t.Errorf("room %s on %s: %d viewers, %d relays; want %d and %d", room, n.URL, info.Viewers, info.Relays, viewers, relays)
+	}
+}
+
+// TestRelayNackAnsweredAtEdge drops packets on the way to a viewer of b: b resends them from
+// its own ring, and nothing is asked of a.
+func TestRelayNackAnsweredAtEdge(t *testing.T) {
+	ctx := testkit.Context(t, 40*time.Second)
+	r := newRoutes()
+	a, b := startNode(t, r, "a", time.Minute), startNode(t, r, "b", time.Minute)
+	r.route("b", "nack", "a")
+	pub := startSimPublisher(t, ctx, a.WHIP("nack"))
+	stop := streaming(t, ctx, pub)
+	waitLayers(t, ctx, a, "nack")
+
+	lossy := &testkit.LossyConn{PacketConn: testkit.LoopbackUDP(t), MinSize: 150}
+	mux := webrtc.NewICEUDPMux(nil, lossy)
+	t.Cleanup(func() { _ = mux.Close() })
+	v := startFrameViewer(t, ctx, b.WHEP("nack"), client.Options{SettingEngine: func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) }})
+	testkit.Eventually(t, ctx, "the viewer plays", v.started)
+	lossy.Drop.Store(3)
+	testkit.Eventually(t, ctx, "three packets dropped", func() bool { return lossy.Dropped.Load() == 3 })
+	time.Sleep(time.Second)
+	last := stop()
+	waitAll(t, ctx, last, map[string]*frameViewer{"b": v})
+
+	bt, at := b.SFU.Totals(), a.SFU.Totals()
+	t.Logf("edge: NACKs in %d, retransmits %d, NACKs upstream %d; origin: NACKs in %d", bt.NACKsIn, bt.Retransmits, bt.NACKsUpstream, at.NACKsIn)
+	if bt.NACKsIn < 3 || bt.Retransmits < 3 {
+		t.Errorf("edge answered %d of %d NACKs; want the 3 drops resent from its ring", bt.Retransmits, bt.NACKsIn)
+	}
+	if bt.NACKsUpstream != 0 || at.NACKsIn != 0 {
+		t.Errorf("edge sent %d NACKs upstream, origin got %d; want none (the edge had the packets)", bt.NACKsUpstream, at.NACKsIn)
+	}
+}
+
+// TestRelayOnePerRoomAndLinger: five viewers of b cost a one relay session; the relay stays
+// for its linger after the last viewer leaves, then ends on both nodes.
+func TestRelayOnePerRoomAndLinger(t *testing.T) {
+	ctx := testkit.Context(t, 40*time.Second)
+	r := newRoutes()
+	const linger = 2 * time.Second
+	a, b := startNode(t, r, "a", time.Minute), startNode(t, r, "b", linger)
+	r.route("b", "many", "a")
+	pub := startSimPublisher(t, ctx, a.WHIP("many"))
+	streaming(t, ctx, pub)
+	waitLayers(t, ctx, a, "many")
+
+	var viewers []*frameViewer
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range 5 {
+		wg.Go(func() {
+			v := startFrameViewer(t, ctx, b.WHEP("many"), client.Options{})
+			mu.Lock()
+			viewers = append(viewers, v)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, v := range viewers {
+		testkit.Eventually(t, ctx, "viewer plays", v.started)
+	}
+	checkRoom(t, a, "many", 0, 1)
+	checkRoom(t, b, "many", 5, 0)
+	if info := b.Relays.Relays()["many"]; info.Connects != 1 || info.Users != 5 || info.Upstream != "a" {
+		t.Fatalf("relay on b: %+v; want one session from a for 5 users", info)
+	}
+	for _, v := range viewers {
+		_ = v.Session.Close(ctx)
+	}
+	closed := time.Now()
+	testkit.Eventually(t, ctx, "b's viewers gone", func() bool { info, _ := b.SFU.Room("many"); return info.Viewers == 0 })
+	if info, ok := b.Relays.Relays()["many"]; !ok || info.Users != 0 || time.Since(closed) > linger {
+		t.Errorf("relay right after the last viewer left: %+v (present %v); want it lingering", info, ok)
+	}
+	testkit.Eventually(t, ctx, "the relay ends after its linger", func() bool {
+		info, _ := a.SFU.Room("many")
+		_, relayed := b.Relays.Relays()["many"]
+		return info.Relays == 0 && !relayed
+	})
+	if el := time.Since(closed); el < linger {
+		t.Errorf("relay ended %v after the last viewer; want after the %v linger", el, linger)
+	}
+	testkit.Eventually(t, ctx, "b's room no longer live", func() bool { info, _ := b.SFU.Room("many"); return !info.Live })
+}

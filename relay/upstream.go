@@ -72,7 +72,9 @@ func errString(err error) string {
 }
 
 // pcWriter sends RTCP upstream on the relay's PeerConnection once it exists.
-type pcWriter struct{ pc atomic.Pointer[webrtc.PeerConnection] }
+type pcWriter struct {
+	pc atomic.Pointer[webrtc.PeerConnection]
+}
 
 func (w *pcWriter) WriteRTCP(pkts []rtcp.Packet) error {
 	pc := w.pc.Load()

@@ -35,7 +35,7 @@ type DownTrack struct {
 	ssrc, rtxSSRC uint32
 	pt, rtxPT     uint8
 	isVideo       bool
-	pinned        bool   // a relay's track: always the layer pinRID, no layer choice
+	pinned        bool // a relay's track: always the layer pinRID, no layer choice
 	pinRID        string
 
 	maxRank   atomic.Int32  // viewer's cap (rankAny: none)

@@ -8,13 +8,13 @@ type Totals struct {
 	// Relay sessions: other nodes' relay subscribers of this node's rooms (out) and this
 	// node's relays of other nodes' rooms, publishing here (in). Neither is in Publishers
 	// or Viewers.
-	RelaysOut, RelaysIn int
-	PacketsIn, BytesIn, IngestLost        uint64
-	PacketsOut, BytesOut                  uint64
-	NACKsIn, Retransmits, NACKsUpstream   uint64
-	PLIsIn, PLIsUpstream, Skips           uint64
-	Transit                               [len(transitBounds) + 1]uint64
-	TransitSumNs                          uint64
+	RelaysOut, RelaysIn                 int
+	PacketsIn, BytesIn, IngestLost      uint64
+	PacketsOut, BytesOut                uint64
+	NACKsIn, Retransmits, NACKsUpstream uint64
+	PLIsIn, PLIsUpstream, Skips         uint64
+	Transit                             [len(transitBounds) + 1]uint64
+	TransitSumNs                        uint64
 	// Per-viewer video state: viewers per simulcast layer ("" = no simulcast), paused
 	// viewers, and the sum of the viewers' bandwidth estimates (bit/s).
 	ViewersByLayer map[string]int

@@ -55,6 +55,9 @@ func (sv *Server) Remove(room string) {
 	delete(sv.rooms, room)
 }
 
+// Has reports whether room is served here.
+func (sv *Server) Has(room string) bool { return sv.stream(room) != nil }
+
 func (sv *Server) stream(room string) *Stream {
 	sv.mu.RLock()
 	defer sv.mu.RUnlock()

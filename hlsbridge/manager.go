@@ -197,7 +197,7 @@ func (m *Manager) Rooms() []string {
 func (m *Manager) sync(ctx context.Context, now time.Time) {
 	live := map[string]bool{}
 	for _, r := range m.opts.SFU.Rooms() {
-		if r.Live {
+		if r.Live && !r.Relayed { // a relayed room's origin transcodes it (relay.Shield serves it)
 			live[r.Name] = true
 		}
 	}

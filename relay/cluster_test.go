@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -93,11 +94,12 @@ type simPublisher struct {
 	mid, rid uint8 // header extension ids of the offer
 	seq      map[string]uint16
 	frame    int
+	start    time.Time // RTP time 0 of every track
 }
 
 func startSimPublisher(t *testing.T, ctx context.Context, whip string) *simPublisher {
 	t.Helper()
-	p := &simPublisher{tracks: map[string]*webrtc.TrackLocalStaticRTP{}, seq: map[string]uint16{}}
+	p := &simPublisher{tracks: map[string]*webrtc.TrackLocalStaticRTP{}, seq: map[string]uint16{}, start: time.Now()}
 	var tracks []webrtc.TrackLocal
 	for _, rid := range []string{"h", "m", "l"} {
 		tr, err := webrtc.NewTrackLocalStaticRTP(testnode.H264Codec(), "video", "sim", webrtc.WithRTPStreamID(rid))
@@ -164,14 +166,16 @@ func parseFrame(b []byte) (rid byte, n int, sent time.Time, ok bool) {
 	return b[1], int(binary.BigEndian.Uint32(b[2:])), time.Unix(0, int64(binary.BigEndian.Uint64(b[6:]))), true
 }
 
-// sendFrame sends the next frame on every layer and an audio packet.
+// sendFrame sends the next frame on every layer and an audio packet, with RTP timestamps
+// of the send time (so that the publisher's sender reports map them exactly).
 func (p *simPublisher) sendFrame(t *testing.T) int {
 	p.frame++
 	now := time.Now()
+	elapsed := now.Sub(p.start)
 	for _, rid := range simulcastRIDs {
 		p.seq[rid]++
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: p.seq[rid],
-			Timestamp: uint32(p.frame) * 3000}, Payload: framePayload(rid, p.frame, now)}
+			Timestamp: uint32(elapsed * 90000 / time.Second)}, Payload: framePayload(rid, p.frame, now)}
 		_ = pkt.Header.SetExtension(p.mid, []byte("0"))
 		_ = pkt.Header.SetExtension(p.rid, []byte(rid))
 		if err := p.tracks[rid].WriteRTP(pkt); err != nil {
@@ -179,7 +183,7 @@ func (p *simPublisher) sendFrame(t *testing.T) int {
 		}
 	}
 	p.seq["audio"]++
-	apkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: p.seq["audio"], Timestamp: uint32(p.frame) * 1600},
+	apkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: p.seq["audio"], Timestamp: uint32(elapsed * 48000 / time.Second)},
 		Payload: testnode.AudioPayload(p.frame)}
 	if err := p.tracks["audio"].WriteRTP(apkt); err != nil {
 		t.Errorf("write audio: %v", err)
@@ -207,15 +211,21 @@ type frameViewer struct {
 	Session *client.Session
 	mu      sync.Mutex
 	frames  map[int]time.Duration // frame → capture-to-arrival latency
+	sent    map[int]time.Time     // frame → capture (send) time
+	ts      map[int]uint32        // frame → RTP timestamp as received
+	report  *rtcp.SenderReport    // the latest video sender report
 	audio   int
 	first   int // the first frame received
 }
 
 func startFrameViewer(t *testing.T, ctx context.Context, whep string, opts client.Options) *frameViewer {
 	t.Helper()
-	v := &frameViewer{frames: map[int]time.Duration{}}
+	v := &frameViewer{frames: map[int]time.Duration{}, sent: map[int]time.Time{}, ts: map[int]uint32{}}
 	opts.LoopbackOnly = true
-	opts.OnTrack = func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	opts.OnTrack = func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+		if track.Kind() == webrtc.RTPCodecTypeVideo {
+			go v.readReports(receiver)
+		}
 		for {
 			pkt, _, err := track.ReadRTP()
 			if err != nil {
@@ -227,7 +237,7 @@ func startFrameViewer(t *testing.T, ctx context.Context, whep string, opts clien
 				v.audio++
 			} else if _, n, sent, ok := parseFrame(pkt.Payload); ok {
 				if _, dup := v.frames[n]; !dup {
-					v.frames[n] = now.Sub(sent)
+					v.frames[n], v.sent[n], v.ts[n] = now.Sub(sent), sent, pkt.Timestamp
 				}
 				if v.first == 0 || n < v.first {
 					v.first = n
@@ -246,6 +256,46 @@ func startFrameViewer(t *testing.T, ctx context.Context, whep string, opts clien
 	}
 	v.Session = sess
 	return v
+}
+
+// readReports keeps the latest sender report of the video track until the session ends.
+func (v *frameViewer) readReports(receiver *webrtc.RTPReceiver) {
+	for {
+		pkts, _, err := receiver.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok {
+				v.mu.Lock()
+				v.report = sr
+				v.mu.Unlock()
+			}
+		}
+	}
+}
+
+// reportError is the largest difference, over frames from..to, between a frame's capture
+// time and the time its RTP timestamp maps to through the latest sender report.
+func (v *frameViewer) reportError(from, to int) (time.Duration, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.report == nil {
+		return 0, false
+	}
+	const ntpEpoch = 2208988800
+	sr := v.report
+	srWall := time.Unix(int64(sr.NTPTime>>32)-ntpEpoch, int64((sr.NTPTime&0xffffffff)*1_000_000_000>>32))
+	var worst time.Duration
+	for n := from; n <= to; n++ {
+		ts, ok := v.ts[n]
+		if !ok {
+			continue
+		}
+		mapped := srWall.Add(time.Duration(int32(ts-sr.RTPTime)) * time.Second / 90000)
+		worst = max(worst, mapped.Sub(v.sent[n]).Abs())
+	}
+	return worst, true
 }
 
 // missing lists the frames from the first received to last that did not arrive.

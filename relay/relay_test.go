@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
@@ -87,6 +88,11 @@ func TestRelayTree(t *testing.T) {
 		t.Error("the viewer on c got no audio through two relays")
 	}
 	for _, name := range []string{"a", "b1", "c"} {
+		// Sender reports keep the publisher's clock across the hops: a frame's RTP time maps
+		// to its capture time (the publisher's reports are of its send clock).
+		if worst, ok := viewers[name].reportError(measureFrom, last); !ok || worst > 20*time.Millisecond {
+			t.Errorf("viewer on %s: sender report maps frames %v off their capture time (report: %v); want < 20ms", name, worst, ok)
+		}
 		lat := viewers[name].latencies(measureFrom, last)
 		slices.Sort(lat)
 		t.Logf("capture→viewer on %s (%d hops): p50 %v p95 %v max %v over %d frames", name, strings.Index("abc", name[:1]),
@@ -148,6 +154,39 @@ func TestRelayNackAnsweredAtEdge(t *testing.T) {
 	}
 }
 
+// checkKeyframeRequestsCoalesced has every viewer of b ask for a keyframe ten times in
+// 100 ms: a hears at most a couple per layer (b throttles per PLI interval, 200 ms here).
+func checkKeyframeRequestsCoalesced(t *testing.T, a, b *clusterNode, viewers []*frameViewer) {
+	t.Helper()
+	aBefore, bBefore := a.SFU.Totals().PLIsIn, b.SFU.Totals().PLIsIn
+	var wg sync.WaitGroup
+	for _, v := range viewers {
+		pc := v.Session.PeerConnection()
+		var ssrc uint32
+		for _, r := range pc.GetReceivers() {
+			if tr := r.Track(); tr != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
+				ssrc = uint32(tr.SSRC())
+			}
+		}
+		wg.Go(func() {
+			for range 10 {
+				_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	testkit.Eventually(t, testkit.Context(t, 5*time.Second), "b hears the keyframe requests", func() bool {
+		return b.SFU.Totals().PLIsIn-bBefore >= uint64(10*len(viewers))
+	})
+	time.Sleep(500 * time.Millisecond) // a pending request goes out after the interval
+	up := a.SFU.Totals().PLIsIn - aBefore
+	t.Logf("keyframe requests: %d from b's viewers, %d reached a", b.SFU.Totals().PLIsIn-bBefore, up)
+	if up > 2*uint64(len(simulcastRIDs)) {
+		t.Errorf("a got %d keyframe requests for b's %d; want at most 2 per layer", up, 10*len(viewers))
+	}
+}
+
 // TestRelayOnePerRoomAndLinger: five viewers of b cost a one relay session; the relay stays
 // for its linger after the last viewer leaves, then ends on both nodes.
 func TestRelayOnePerRoomAndLinger(t *testing.T) {
@@ -180,6 +219,7 @@ func TestRelayOnePerRoomAndLinger(t *testing.T) {
 	if info := b.Relays.Relays()["many"]; info.Connects != 1 || info.Users != 5 || info.Upstream != "a" {
 		t.Fatalf("relay on b: %+v; want one session from a for 5 users", info)
 	}
+	checkKeyframeRequestsCoalesced(t, a, b, viewers)
 	for _, v := range viewers {
 		_ = v.Session.Close(ctx)
 	}

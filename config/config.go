@@ -60,6 +60,7 @@ type Config struct {
 	DVRMaxBytes     ByteSize          `yaml:"dvr_max_bytes"`
 	DVRRoomMaxBytes ByteSize          `yaml:"dvr_room_max_bytes"`
 	DVRS3           S3Settings        `yaml:",inline"`
+	Relay           RelaySettings     `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -88,6 +89,7 @@ func Defaults() Config {
 		DataDir:         "./data",
 		DVRWindow:       2 * time.Hour,
 		DVRMaxAge:       24 * time.Hour,
+		Relay:           RelaySettings{RelayLinger: 30 * time.Second},
 	}
 }
 
@@ -150,6 +152,7 @@ func (c *Config) Validate() error {
 		c.validateTLS,
 		c.validateLadders,
 		c.validateDVR,
+		c.validateRelay,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -104,6 +104,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS with HTTP/2 (with --tls-key); without it, HTTP/1.1 and HTTP/2 cleartext (h2c)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert")
 	c.bindDVR(fs)
+	c.bindRelay(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

@@ -67,7 +67,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
 	signaling.New(signaling.Options{
 		SFU: n.sfu, RoomTokens: cfg.RoomTokens, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
-		Logger: log, Context: n.streamsCtx,
+		Logger: log, Context: n.streamsCtx, ClusterSecret: cfg.Relay.ClusterSecret,
 	}).Register(n.mux)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -63,6 +63,8 @@ dvr_s3_region: eu-west-1
 dvr_s3_access_key: AK
 dvr_s3_secret_key: SK
 dvr_s3_insecure: true
+cluster_secret: 0123456789abcdef0123
+relay_linger: 10s
 `
 
 func fullConfig() Config {
@@ -99,6 +101,7 @@ func fullConfig() Config {
 		DVRRoomWindows:  map[string]string{"studio": "6h"},
 		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
 			SecretKey: "SK", Insecure: true},
+		Relay: RelaySettings{ClusterSecret: "0123456789abcdef0123", RelayLinger: 10 * time.Second},
 	}
 }
 

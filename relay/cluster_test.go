@@ -66,7 +66,7 @@ type clusterNode struct {
 }
 
 // startNode starts a node named name in the routes, with relays lingering for linger.
-func startNode(t *testing.T, r *routes, name string, linger time.Duration) *clusterNode {
+func startNode(t testing.TB, r *routes, name string, linger time.Duration) *clusterNode {
 	t.Helper()
 	cn := &clusterNode{}
 	cn.Node = testnode.Start(t, testnode.Options{Metrics: true, Signaling: func(o *signaling.Options) {
@@ -94,10 +94,11 @@ type simPublisher struct {
 	mid, rid uint8 // header extension ids of the offer
 	seq      map[string]uint16
 	frame    int
-	start    time.Time // RTP time 0 of every track
+	start    time.Time      // RTP time 0 of every track
+	packets  map[string]int // packets a frame per layer (default 1)
 }
 
-func startSimPublisher(t *testing.T, ctx context.Context, whip string) *simPublisher {
+func startSimPublisher(t testing.TB, ctx context.Context, whip string) *simPublisher {
 	t.Helper()
 	p := &simPublisher{tracks: map[string]*webrtc.TrackLocalStaticRTP{}, seq: map[string]uint16{}, start: time.Now()}
 	var tracks []webrtc.TrackLocal
@@ -131,7 +132,7 @@ func startSimPublisher(t *testing.T, ctx context.Context, whip string) *simPubli
 	return p
 }
 
-func extmapID(t *testing.T, sdp, uri string) uint8 {
+func extmapID(t testing.TB, sdp, uri string) uint8 {
 	t.Helper()
 	for _, line := range strings.Split(sdp, "\n") {
 		var id uint8
@@ -144,12 +145,13 @@ func extmapID(t *testing.T, sdp, uri string) uint8 {
 	return 0
 }
 
-// framePayload is frame n of layer rid sent at sent: NAL type (SPS for a keyframe, a
-// non-IDR slice otherwise), the layer, the frame number, the send time.
-func framePayload(rid string, n int, sent time.Time) []byte {
-	b := make([]byte, 200)
+// framePayload is packet i of frame n of layer rid sent at sent: NAL type (SPS for a
+// keyframe's first packet, a non-IDR slice otherwise), the layer, the frame number, the
+// send time; size bytes.
+func framePayload(rid string, n, i, size int, sent time.Time) []byte {
+	b := make([]byte, size)
 	b[0] = 0x41
-	if n%30 == 0 {
+	if n%30 == 0 && i == 0 {
 		b[0] = 0x67
 	}
 	b[1] = rid[0]
@@ -168,18 +170,24 @@ func parseFrame(b []byte) (rid byte, n int, sent time.Time, ok bool) {
 
 // sendFrame sends the next frame on every layer and an audio packet, with RTP timestamps
 // of the send time (so that the publisher's sender reports map them exactly).
-func (p *simPublisher) sendFrame(t *testing.T) int {
+func (p *simPublisher) sendFrame(t testing.TB) int {
 	p.frame++
 	now := time.Now()
 	elapsed := now.Sub(p.start)
 	for _, rid := range simulcastRIDs {
-		p.seq[rid]++
-		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: p.seq[rid],
-			Timestamp: uint32(elapsed * 90000 / time.Second)}, Payload: framePayload(rid, p.frame, now)}
-		_ = pkt.Header.SetExtension(p.mid, []byte("0"))
-		_ = pkt.Header.SetExtension(p.rid, []byte(rid))
-		if err := p.tracks[rid].WriteRTP(pkt); err != nil {
-			t.Errorf("write layer %s: %v", rid, err)
+		count, size := max(1, p.packets[rid]), 200
+		if count > 1 {
+			size = 1100
+		}
+		for i := range count {
+			p.seq[rid]++
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == count-1, SequenceNumber: p.seq[rid],
+				Timestamp: uint32(elapsed * 90000 / time.Second)}, Payload: framePayload(rid, p.frame, i, size, now)}
+			_ = pkt.Header.SetExtension(p.mid, []byte("0"))
+			_ = pkt.Header.SetExtension(p.rid, []byte(rid))
+			if err := p.tracks[rid].WriteRTP(pkt); err != nil {
+				t.Errorf("write layer %s: %v", rid, err)
+			}
 		}
 	}
 	p.seq["audio"]++
@@ -192,7 +200,7 @@ func (p *simPublisher) sendFrame(t *testing.T) int {
 }
 
 // stream sends frames at 30 fps until ctx ends or count frames went out.
-func (p *simPublisher) stream(t *testing.T, ctx context.Context, count int) {
+func (p *simPublisher) stream(t testing.TB, ctx context.Context, count int) {
 	tk := time.NewTicker(33 * time.Millisecond)
 	defer tk.Stop()
 	for range count {

@@ -17,7 +17,7 @@ import (
 )
 
 // streaming sends frames in the background until stop, which returns the last frame sent.
-func streaming(t *testing.T, ctx context.Context, p *simPublisher) (stop func() int) {
+func streaming(t testing.TB, ctx context.Context, p *simPublisher) (stop func() int) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.stream(t, ctx, 1<<30) })
@@ -101,7 +101,7 @@ func TestRelayTree(t *testing.T) {
 }
 
 // waitLayers waits until n's room is live with the three simulcast layers.
-func waitLayers(t *testing.T, ctx context.Context, n *clusterNode, room string) {
+func waitLayers(t testing.TB, ctx context.Context, n *clusterNode, room string) {
 	t.Helper()
 	testkit.Eventually(t, ctx, "three layers in "+room, func() bool {
 		info, ok := n.SFU.Room(room)

@@ -90,6 +90,7 @@ var simulcastRIDs = []string{"l", "m", "h"}
 // simPublisher publishes three H.264 layers (one packet a frame, a keyframe every 30
 // frames) whose payloads carry the layer, the frame number and the send time.
 type simPublisher struct {
+	Session  *client.Session
 	tracks   map[string]*webrtc.TrackLocalStaticRTP
 	mid, rid uint8 // header extension ids of the offer
 	seq      map[string]uint16
@@ -128,6 +129,7 @@ func startSimPublisher(t testing.TB, ctx context.Context, whip string) *simPubli
 		t.Fatal(err)
 	}
 	sdp := sess.PeerConnection().LocalDescription().SDP
+	p.Session = sess
 	p.mid, p.rid = extmapID(t, sdp, "urn:ietf:params:rtp-hdrext:sdes:mid"), extmapID(t, sdp, "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id")
 	return p
 }
@@ -223,6 +225,7 @@ type frameViewer struct {
 	ts      map[int]uint32        // frame → RTP timestamp as received
 	report  *rtcp.SenderReport    // the latest video sender report
 	audio   int
+	video   int // video packets
 	first   int // the first frame received
 }
 
@@ -244,6 +247,7 @@ func startFrameViewer(t *testing.T, ctx context.Context, whep string, opts clien
 			if track.Kind() == webrtc.RTPCodecTypeAudio {
 				v.audio++
 			} else if _, n, sent, ok := parseFrame(pkt.Payload); ok {
+				v.video++
 				if _, dup := v.frames[n]; !dup {
 					v.frames[n], v.sent[n], v.ts[n] = now.Sub(sent), sent, pkt.Timestamp
 				}
@@ -323,6 +327,12 @@ func (v *frameViewer) started() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.first != 0
+}
+
+func (v *frameViewer) videoPackets() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.video
 }
 
 func (v *frameViewer) audioPackets() int {

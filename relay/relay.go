@@ -62,6 +62,7 @@ var (
 	ErrTooManyHops = fmt.Errorf("relay: more than %d relays in a chain", MaxHops)
 	ErrClosed      = errors.New("relay: shutting down")
 	errNotRemote   = errors.New("relay: room live on no other node")
+	errReplaced    = errors.New("relay: a local publisher replaced the relay")
 )
 
 // Manager keeps one relay per room that local viewers (or child relays) watch.

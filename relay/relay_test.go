@@ -224,9 +224,12 @@ func TestRelayOnePerRoomAndLinger(t *testing.T) {
 		_ = v.Session.Close(ctx)
 	}
 	closed := time.Now()
-	testkit.Eventually(t, ctx, "b's viewers gone", func() bool { info, _ := b.SFU.Room("many"); return info.Viewers == 0 })
-	if info, ok := b.Relays.Relays()["many"]; !ok || info.Users != 0 || time.Since(closed) > linger {
-		t.Errorf("relay right after the last viewer left: %+v (present %v); want it lingering", info, ok)
+	testkit.Eventually(t, ctx, "the relay without users", func() bool {
+		info, ok := b.Relays.Relays()["many"]
+		return !ok || info.Users == 0
+	})
+	if _, ok := b.Relays.Relays()["many"]; !ok || time.Since(closed) > linger {
+		t.Errorf("relay gone %v after the last viewer left; want it lingering for %v", time.Since(closed), linger)
 	}
 	testkit.Eventually(t, ctx, "the relay ends after its linger", func() bool {
 		info, _ := a.SFU.Room("many")
@@ -237,4 +240,37 @@ func TestRelayOnePerRoomAndLinger(t *testing.T) {
 		t.Errorf("relay ended %v after the last viewer; want after the %v linger", el, linger)
 	}
 	testkit.Eventually(t, ctx, "b's room no longer live", func() bool { info, _ := b.SFU.Room("many"); return !info.Live })
+}
+
+// TestRelayFollowsOriginPublisherReconnect: a's publisher leaves, so b's room stops being
+// live; another publisher comes to a, and b's viewer plays it in its same session through
+// a new relay.
+func TestRelayFollowsOriginPublisherReconnect(t *testing.T) {
+	ctx := testkit.Context(t, 40*time.Second)
+	r := newRoutes()
+	a, b := startNode(t, r, "a", time.Minute), startNode(t, r, "b", time.Minute)
+	r.route("b", "re", "a")
+	first := startSimPublisher(t, ctx, a.WHIP("re"))
+	stop := streaming(t, ctx, first)
+	waitLayers(t, ctx, a, "re")
+	v := startFrameViewer(t, ctx, b.WHEP("re"), client.Options{})
+	testkit.Eventually(t, ctx, "the viewer plays", v.started)
+	stop()
+	if err := first.Session.Close(ctx); err != nil {
+		t.Fatalf("publisher DELETE: %v", err)
+	}
+	testkit.Eventually(t, ctx, "b's room no longer live", func() bool { info, _ := b.SFU.Room("re"); return !info.Live })
+	before := v.videoPackets()
+
+	second := startSimPublisher(t, ctx, a.WHIP("re"))
+	streaming(t, ctx, second)
+	testkit.Eventually(t, ctx, "b's viewer plays the new publisher", func() bool { return v.videoPackets() > before+30 })
+	select {
+	case <-v.Session.Done():
+		t.Fatal("the viewer's session ended")
+	default:
+	}
+	if info := b.Relays.Relays()["re"]; info.Connects != 2 {
+		t.Errorf("relay: %+v; want a second upstream session", info)
+	}
 }

@@ -54,6 +54,13 @@ func (m *Manager) run(rr *roomRelay) {
 		if rr.ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, sfu.ErrRoomBusy) || errors.Is(err, errReplaced) {
+			log.Info("room published here: relay ends", "err", err)
+			m.mu.Lock()
+			m.forget(rr)
+			m.mu.Unlock()
+			return
+		}
 		log.Warn("relay upstream ended; reconnecting", "err", errString(err), "after_ms", backoff.Milliseconds())
 		select {
 		case <-rr.ctx.Done():
@@ -128,8 +135,8 @@ func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 		return nil
 	case <-sess.Done():
 		return errors.New("upstream session closed")
-	case <-pub.Context().Done():
-		return errors.New("a local publisher replaced the relay")
+	case <-pub.Context().Done(): // a local publisher replaced the relay, or the SFU closes
+		return errReplaced
 	}
 }
 

@@ -118,7 +118,8 @@ func (r *Room) setLive(pub *Session, live bool) {
 	r.broadcastPublisher()
 }
 
-// removePublisher detaches pub's uptracks; viewers stay and wait for the next publisher.
+// removePublisher detaches pub's uptracks; viewers stay and wait for the next publisher,
+// relay subscribers are closed.
 func (r *Room) removePublisher(pub *Session) {
 	r.mu.Lock()
 	if r.publisher != pub {
@@ -126,6 +127,10 @@ func (r *Room) removePublisher(pub *Session) {
 		return
 	}
 	r.publisher, r.live = nil, false
+	relays := make([]*Session, 0, len(r.relays))
+	for _, rs := range r.relays {
+		relays = append(relays, rs)
+	}
 	if !pub.fromRelay { // a relay holds no claim: the room's owner is the node it relays from
 		if err := r.dir.Release(context.Background(), r.claim); err != nil {
 			r.log.Warn("room directory: publisher's claim already gone", "session", pub.ID, "err", err.Error())
@@ -133,6 +138,11 @@ func (r *Room) removePublisher(pub *Session) {
 	}
 	slots := r.slotList()
 	r.mu.Unlock()
+	for _, rs := range relays {
+		// Other nodes' relays end with the publisher: their rooms stop being live, and
+		// they reconnect (their viewers staying) when a publisher is back.
+		go rs.Close()
+	}
 	for _, up := range pub.upTracks() {
 		for _, s := range slots {
 			if s.kind == up.kind {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,7 @@ type simPublisher struct {
 	mid, rid uint8 // header extension ids of the offer
 	seq      map[string]uint16
 	frame    int
+	last     atomic.Int64 // frame, for other goroutines
 	start    time.Time      // RTP time 0 of every track
 	packets  map[string]int // packets a frame per layer (default 1)
 }
@@ -198,6 +200,7 @@ func (p *simPublisher) sendFrame(t testing.TB) int {
 	if err := p.tracks["audio"].WriteRTP(apkt); err != nil {
 		t.Errorf("write audio: %v", err)
 	}
+	p.last.Store(int64(p.frame))
 	return p.frame
 }
 

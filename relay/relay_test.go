@@ -62,7 +62,7 @@ func TestRelayTree(t *testing.T) {
 	for name, v := range viewers {
 		testkit.Eventually(t, ctx, "viewer "+name+" plays", v.started)
 	}
-	measureFrom := pub.frame + 30 // after the joins' catch-up from the cached keyframe
+	measureFrom := int(pub.last.Load()) + 30 // after the joins' catch-up from the cached keyframe
 	time.Sleep(4 * time.Second)
 	last := stop()
 	waitAll(t, ctx, last, viewers)

@@ -111,7 +111,7 @@ func (s *SFU) startRelay(ctx context.Context, sess *Session, me *webrtc.MediaEng
 	addTracks := func() error {
 		for _, rt := range plan {
 			d := newDownTrack(RelayTrackID(rt.slot.kind, rt.rid), "glint-relay-"+sess.Room, rt.slot,
-				sess.log.With("kind", rt.slot.kind, "rid", rt.rid))
+				sess.log.With("kind", rt.slot.kind))
 			d.pinned, d.pinRID = rt.pinned, rt.rid
 			sender, err := pc.AddTrack(d)
 			if err != nil {

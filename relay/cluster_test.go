@@ -96,7 +96,7 @@ type simPublisher struct {
 	mid, rid uint8 // header extension ids of the offer
 	seq      map[string]uint16
 	frame    int
-	last     atomic.Int64 // frame, for other goroutines
+	last     atomic.Int64   // frame, for other goroutines
 	start    time.Time      // RTP time 0 of every track
 	packets  map[string]int // packets a frame per layer (default 1)
 }

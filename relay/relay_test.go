@@ -122,16 +122,32 @@ func checkRoom(t *testing.T, n *clusterNode, room string, viewers, relays int) {
 	}
 }
 
+// pair is an origin a, publishing room from a simulcast publisher, and an edge b that
+// relays room from a (its relays lingering for linger).
+type pair struct {
+	ctx  context.Context
+	a, b *clusterNode
+	pub  *simPublisher
+	stop func() int // stops the publisher's stream; the last frame sent
+}
+
+func startPair(t *testing.T, room string, linger time.Duration) pair {
+	t.Helper()
+	ctx := testkit.Context(t, 40*time.Second)
+	r := newRoutes()
+	p := pair{ctx: ctx, a: startNode(t, r, "a", time.Minute), b: startNode(t, r, "b", linger)}
+	r.route("b", room, "a")
+	p.pub = startSimPublisher(t, ctx, p.a.WHIP(room))
+	p.stop = streaming(t, ctx, p.pub)
+	waitLayers(t, ctx, p.a, room)
+	return p
+}
+
 // TestRelayNackAnsweredAtEdge drops packets on the way to a viewer of b: b resends them from
 // its own ring, and nothing is asked of a.
 func TestRelayNackAnsweredAtEdge(t *testing.T) {
-	ctx := testkit.Context(t, 40*time.Second)
-	r := newRoutes()
-	a, b := startNode(t, r, "a", time.Minute), startNode(t, r, "b", time.Minute)
-	r.route("b", "nack", "a")
-	pub := startSimPublisher(t, ctx, a.WHIP("nack"))
-	stop := streaming(t, ctx, pub)
-	waitLayers(t, ctx, a, "nack")
+	p := startPair(t, "nack", time.Minute)
+	ctx, a, b := p.ctx, p.a, p.b
 
 	lossy := &testkit.LossyConn{PacketConn: testkit.LoopbackUDP(t), MinSize: 150}
 	mux := webrtc.NewICEUDPMux(nil, lossy)
@@ -141,7 +157,7 @@ func TestRelayNackAnsweredAtEdge(t *testing.T) {
 	lossy.Drop.Store(3)
 	testkit.Eventually(t, ctx, "three packets dropped", func() bool { return lossy.Dropped.Load() == 3 })
 	time.Sleep(time.Second)
-	last := stop()
+	last := p.stop()
 	waitAll(t, ctx, last, map[string]*frameViewer{"b": v})
 
 	bt, at := b.SFU.Totals(), a.SFU.Totals()
@@ -190,14 +206,9 @@ func checkKeyframeRequestsCoalesced(t *testing.T, a, b *clusterNode, viewers []*
 // TestRelayOnePerRoomAndLinger: five viewers of b cost a one relay session; the relay stays
 // for its linger after the last viewer leaves, then ends on both nodes.
 func TestRelayOnePerRoomAndLinger(t *testing.T) {
-	ctx := testkit.Context(t, 40*time.Second)
-	r := newRoutes()
 	const linger = 2 * time.Second
-	a, b := startNode(t, r, "a", time.Minute), startNode(t, r, "b", linger)
-	r.route("b", "many", "a")
-	pub := startSimPublisher(t, ctx, a.WHIP("many"))
-	streaming(t, ctx, pub)
-	waitLayers(t, ctx, a, "many")
+	p := startPair(t, "many", linger)
+	ctx, a, b := p.ctx, p.a, p.b
 
 	var viewers []*frameViewer
 	var wg sync.WaitGroup
@@ -246,17 +257,12 @@ func TestRelayOnePerRoomAndLinger(t *testing.T) {
 // live; another publisher comes to a, and b's viewer plays it in its same session through
 // a new relay.
 func TestRelayFollowsOriginPublisherReconnect(t *testing.T) {
-	ctx := testkit.Context(t, 40*time.Second)
-	r := newRoutes()
-	a, b := startNode(t, r, "a", time.Minute), startNode(t, r, "b", time.Minute)
-	r.route("b", "re", "a")
-	first := startSimPublisher(t, ctx, a.WHIP("re"))
-	stop := streaming(t, ctx, first)
-	waitLayers(t, ctx, a, "re")
+	p := startPair(t, "re", time.Minute)
+	ctx, a, b := p.ctx, p.a, p.b
 	v := startFrameViewer(t, ctx, b.WHEP("re"), client.Options{})
 	testkit.Eventually(t, ctx, "the viewer plays", v.started)
-	stop()
-	if err := first.Session.Close(ctx); err != nil {
+	p.stop()
+	if err := p.pub.Session.Close(ctx); err != nil {
 		t.Fatalf("publisher DELETE: %v", err)
 	}
 	testkit.Eventually(t, ctx, "b's room no longer live", func() bool { info, _ := b.SFU.Room("re"); return !info.Live })

@@ -98,6 +98,26 @@ func TestRelayTree(t *testing.T) {
 		t.Logf("capture→viewer on %s (%d hops): p50 %v p95 %v max %v over %d frames", name, strings.Index("abc", name[:1]),
 			stats.Quantile(lat, 0.5), stats.Quantile(lat, 0.95), lat[len(lat)-1], len(lat))
 	}
+	for _, hop := range [][2]string{{"a", "b1"}, {"b1", "c"}} {
+		extra := hopLatency(viewers[hop[0]], viewers[hop[1]], measureFrom, last)
+		t.Logf("extra latency of the hop %s→%s, per frame: p50 %v p95 %v over %d frames", hop[0], hop[1],
+			stats.Quantile(extra, 0.5), stats.Quantile(extra, 0.95), len(extra))
+	}
+}
+
+// hopLatency is, per frame from..to that both viewers got, how much later it reached
+// down than up, sorted.
+func hopLatency(up, down *frameViewer, from, to int) []time.Duration {
+	var out []time.Duration
+	ups, downs := up.latencies(from, to), down.latencies(from, to)
+	if len(ups) != len(downs) {
+		return nil // a frame missing on one side (the test failed on it already)
+	}
+	for i := range ups {
+		out = append(out, downs[i]-ups[i])
+	}
+	slices.Sort(out)
+	return out
 }
 
 // waitLayers waits until n's room is live with the three simulcast layers.

@@ -5,16 +5,12 @@ import "sync"
 // Totals are the node's cumulative counters, live sessions plus those that have ended.
 type Totals struct {
 	Rooms, LiveRooms, Publishers, Viewers int
-	// Relay sessions: other nodes' relay subscribers of this node's rooms (out) and this
-	// node's relays of other nodes' rooms, publishing here (in). Neither is in Publishers
-	// or Viewers.
-	RelaysOut, RelaysIn                 int
-	PacketsIn, BytesIn, IngestLost      uint64
-	PacketsOut, BytesOut                uint64
-	NACKsIn, Retransmits, NACKsUpstream uint64
-	PLIsIn, PLIsUpstream, Skips         uint64
-	Transit                             [len(transitBounds) + 1]uint64
-	TransitSumNs                        uint64
+	PacketsIn, BytesIn, IngestLost        uint64
+	PacketsOut, BytesOut                  uint64
+	NACKsIn, Retransmits, NACKsUpstream   uint64
+	PLIsIn, PLIsUpstream, Skips           uint64
+	Transit                               [len(transitBounds) + 1]uint64
+	TransitSumNs                          uint64
 	// Per-viewer video state: viewers per simulcast layer ("" = no simulcast), paused
 	// viewers, and the sum of the viewers' bandwidth estimates (bit/s).
 	ViewersByLayer map[string]int
@@ -23,6 +19,10 @@ type Totals struct {
 	Probes         uint64
 	// Video viewers' starts: at a cached keyframe, or with a keyframe request to the source.
 	JoinsFromCache, JoinsWithKeyframeRequest uint64
+	// Relay sessions: other nodes' relay subscribers of this node's rooms (out) and this
+	// node's relays of other nodes' rooms, publishing here (in). Neither is in Publishers
+	// or Viewers.
+	RelaysOut, RelaysIn int
 }
 
 // retiredTotals keeps the counters of closed tracks so totals never go down.

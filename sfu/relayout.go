@@ -38,11 +38,7 @@ func ParseRelayTrackID(id string) (kind, rid string) {
 // simulcast layers from low to high quality (one each; extra sections stay empty) and its
 // first audio section the audio. Errors are those of Subscribe.
 func (s *SFU) SubscribeRelay(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
-	o, err := parseOffer(offerSDP)
-	if err != nil {
-		return nil, "", err
-	}
-	room, slots, err := s.liveSlots(roomName)
+	o, room, slots, err := s.offerToLiveRoom(roomName, offerSDP)
 	if err != nil {
 		return nil, "", err
 	}
@@ -81,16 +77,9 @@ func (s *SFU) SubscribeRelay(ctx context.Context, roomName, offerSDP string) (*S
 		return nil, "", &SDPError{Reason: "relay offer receives no audio or video this room has"}
 	}
 	sess := s.newSession(room, RoleRelay)
-	answer, err := s.startRelay(ctx, sess, me, offerSDP, plan)
+	answer, err := s.join(room, sess, func() (string, error) { return s.startRelay(ctx, sess, me, offerSDP, plan) })
 	if err != nil {
-		sess.Close()
 		return nil, "", err
-	}
-	room.mu.Lock()
-	room.relays[sess.ID] = sess
-	room.mu.Unlock()
-	for _, d := range sess.DownTracks() {
-		d.slot.attach(d)
 	}
 	sess.log.Info("relay subscriber session", "tracks", len(plan))
 	return sess, answer, nil

@@ -307,6 +307,10 @@ func writePlaylist(w http.ResponseWriter, r *http.Request, body []byte, gzipped 
 	}
 }
 
+// AcceptsGzip reports whether an Accept-Encoding header allows gzip (a proxy of these
+// playlists, relay.Shield, decides by it too).
+func AcceptsGzip(header string) bool { return acceptsGzip(header) }
+
 // acceptsGzip reports whether an Accept-Encoding header allows gzip.
 func acceptsGzip(header string) bool {
 	for _, item := range strings.Split(header, ",") {

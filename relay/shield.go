@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/hls"
 )
 
 // Shield defaults.
@@ -197,6 +200,7 @@ func (s *Shield) request(ctx context.Context, url string, hops int) (*answer, er
 		return nil, fmt.Errorf("hls shield: %w", err)
 	}
 	req.Header.Set(ShieldHopsHeader, strconv.Itoa(hops))
+	req.Header.Set("Accept-Encoding", "gzip") // kept as the origin compressed it (playlists)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("hls shield: %w", err)
@@ -259,24 +263,49 @@ func (s *Shield) evictLocked(now time.Time) {
 	}
 }
 
-// write answers a client with the origin's answer, its headers kept (Age added).
+// write answers a client with the origin's answer, its headers kept (Age added): a gzipped
+// playlist is sent as it is to clients that accept gzip and uncompressed to others; a 200
+// honours Range and conditional requests.
 func (a *answer) write(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	for k, v := range a.header {
 		switch k {
-		case "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding", "Date":
+		case "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding", "Date", "Age":
 			continue
 		}
 		h[k] = v
 	}
-	h.Set("Content-Length", strconv.Itoa(len(a.body)))
-	if age := int(time.Since(a.fetched) / time.Second); age > 0 {
+	upstreamAge, _ := strconv.Atoi(a.header.Get("Age")) // a shield above this one
+	if age := upstreamAge + int(time.Since(a.fetched)/time.Second); age > 0 {
 		h.Set("Age", strconv.Itoa(age))
 	}
+	body := a.body
+	if h.Get("Content-Encoding") == "gzip" && !hls.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
+		plain, err := gunzip(body)
+		if err != nil {
+			shieldFail(w, http.StatusBadGateway, "hls shield: origin sent a broken gzip body")
+			return
+		}
+		h.Del("Content-Encoding")
+		body = plain
+	}
+	if a.status == http.StatusOK {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(a.status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(a.body)
+		_, _ = w.Write(body)
 	}
+}
+
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(zr, maxShieldBody))
 }
 
 func shieldFail(w http.ResponseWriter, code int, reason string) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,9 +128,11 @@ func TestShieldCoalescesBlockingRequests(t *testing.T) {
 	m := preloadHint.FindStringSubmatch(playlist)
 	msn, _ := strconv.Atoi(m[1])
 	idx, _ := strconv.Atoi(m[2])
+	var lastPart string
 	for range 4 {
 		reload := fmt.Sprintf("/hls/show/hi/index.m3u8?_HLS_msn=%d&_HLS_part=%d", msn, idx)
 		part := fmt.Sprintf("/hls/show/hi/part%d.%d.m4s", msn, idx)
+		lastPart = part
 		answers := concurrentGets(t, b.URL, map[string]int{reload: 20, part: 20})
 		for uri, want := range map[string]string{reload: "public, max-age=6", part: "public, max-age=31536000, immutable"} {
 			if n := origin.count(uri); n != 1 {
@@ -145,6 +148,7 @@ func TestShieldCoalescesBlockingRequests(t *testing.T) {
 		msn, _ = strconv.Atoi(m[1])
 		idx, _ = strconv.Atoi(m[2])
 	}
+	checkEncodingAndRange(t, b.URL, lastPart)
 	if status, _, _ := get(t, b.URL+"/hls/nowhere/index.m3u8"); status != http.StatusNotFound {
 		t.Errorf("a room live nowhere: %d; want 404", status)
 	}
@@ -173,4 +177,38 @@ func concurrentGets(t *testing.T, base string, n map[string]int) map[string][]sh
 	}
 	wg.Wait()
 	return out
+}
+
+// checkEncodingAndRange: through the shield a playlist comes gzipped to a client that
+// accepts it and plain to one that does not, and a part honours Range.
+func checkEncodingAndRange(t *testing.T, base, part string) {
+	t.Helper()
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for _, gz := range []bool{true, false} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/hls/show/hi/index.m3u8", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		resp, err := raw.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		enc := resp.Header.Get("Content-Encoding")
+		if gz && enc != "gzip" || !gz && (enc != "" || !strings.HasPrefix(string(body), "#EXTM3U")) {
+			t.Errorf("playlist (client accepts gzip: %v): Content-Encoding %q, body %.20q", gz, enc, body)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+part, nil)
+	req.Header.Set("Range", "bytes=0-9")
+	resp, err := raw.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || len(body) != 10 {
+		t.Errorf("range of %s: %d with %d bytes; want 206 with 10", part, resp.StatusCode, len(body))
+	}
 }

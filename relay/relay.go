@@ -26,8 +26,8 @@ import (
 // OriginLocator says which node this node should relay a room from: its origin (the node
 // of its publisher) or a parent edge that relays it already.
 type OriginLocator interface {
-	// Origin returns the node's id and public base URL ("http://10.0.0.5:8080"); ok is
-	// false when the room is live on no other node.
+	// Origin returns the node's id and base URL as the other nodes reach it
+	// ("http://10.0.0.5:8080"); ok is false when the room is live on no other node.
 	Origin(ctx context.Context, room string) (nodeID, baseURL string, ok bool, err error)
 }
 

@@ -138,7 +138,7 @@ func (s *Shield) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.Local.ServeHTTP(w, r) // live nowhere else: the local 404
 		return
 	}
-	ans, err := s.get(r.Context(), base, r.URL.RequestURI(), hops+1)
+	ans, err := s.get(r.Context(), strings.TrimRight(base, "/"), r.URL.RequestURI(), hops+1)
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.log.Warn("hls shield: origin request failed", "room", room, "origin", node, "err", err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,7 @@ func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 		return errNotRemote
 	}
 	rr.upstream.Store(&node)
+	base = strings.TrimRight(base, "/")
 	video, audio, err := m.upstreamTracks(rr.ctx, base, rr.room)
 	if err != nil {
 		return fmt.Errorf("relay from node %s: %w", node, err)

@@ -79,6 +79,7 @@ func startNode(t testing.TB, r *routes, name string, linger time.Duration) *clus
 		o.ClusterSecret, o.Relays, cn.Relays = secret, m, m
 	}})
 	t.Cleanup(cn.Relays.Close) // runs before the node's own cleanup closes the SFU
+	cn.Relays.Register(cn.Mux)
 	r.mu.Lock()
 	r.urls[name] = cn.URL
 	r.mu.Unlock()

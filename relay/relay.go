@@ -10,6 +10,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -223,6 +224,15 @@ func (m *Manager) Relays() map[string]Info {
 		out[room] = info
 	}
 	return out
+}
+
+// Register adds GET /api/relays: the running relays by room (Info).
+func (m *Manager) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/relays", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		_ = json.NewEncoder(w).Encode(m.Relays())
+	})
 }
 
 // Close ends every relay and waits for them.

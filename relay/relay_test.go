@@ -2,6 +2,9 @@ package relay_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/internal/stats"
 	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/relay"
 )
 
 // streaming sends frames in the background until stop, which returns the last frame sent.
@@ -80,6 +84,10 @@ func TestRelayTree(t *testing.T) {
 		if tot := n.SFU.Totals(); tot.RelaysIn != 1 || tot.Publishers != 0 {
 			t.Errorf("node %s: %d relays in, %d publishers; want 1 and 0", name, tot.RelaysIn, tot.Publishers)
 		}
+	}
+	var listed map[string]relay.Info
+	if err := getJSON(c.URL+"/api/relays", &listed); err != nil || listed["tree"].Upstream != "b" || listed["tree"].Users != 1 {
+		t.Errorf("GET /api/relays on c: %+v (%v); want the room's relay from b with one user", listed, err)
 	}
 	if tot := a.SFU.Totals(); tot.RelaysOut != 1 || tot.Viewers != 1 {
 		t.Errorf("node a: %d relays out, %d viewers; want 1 and 1", tot.RelaysOut, tot.Viewers)
@@ -299,4 +307,16 @@ func TestRelayFollowsOriginPublisherReconnect(t *testing.T) {
 	if info := b.Relays.Relays()["re"]; info.Connects != 2 {
 		t.Errorf("relay: %+v; want a second upstream session", info)
 	}
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }

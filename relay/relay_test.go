@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -319,4 +320,28 @@ func getJSON(url string, v any) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// TestRelayUpstreamWithoutTheRoom: the locator names a node where the room is not live (a
+// stale registry): the viewer gets 502 with the reason, and no relay is left behind; a room
+// the locator knows nowhere is the usual 404.
+func TestRelayUpstreamWithoutTheRoom(t *testing.T) {
+	ctx := testkit.Context(t, 20*time.Second)
+	r := newRoutes()
+	startNode(t, r, "a", time.Minute)
+	b := startNode(t, r, "b", time.Minute)
+	r.route("b", "ghost", "a")
+	for room, want := range map[string]int{"ghost": http.StatusBadGateway, "unknown": http.StatusNotFound} {
+		_, err := client.Play(ctx, b.WHEP(room), client.Options{LoopbackOnly: true})
+		var he *client.HTTPError
+		if !errors.As(err, &he) || he.Status != want {
+			t.Errorf("%s: %v; want %d", room, err, want)
+		}
+		if want == http.StatusBadGateway && !strings.Contains(he.Body, "cannot be relayed") {
+			t.Errorf("%s: %q; want the reason", room, he.Body)
+		}
+	}
+	if relays := b.Relays.Relays(); len(relays) != 0 {
+		t.Errorf("relays left behind: %+v", relays)
+	}
 }

@@ -40,7 +40,8 @@ func (s *Server) subscribe(r *http.Request, room, offer string) (*sfu.Session, s
 		}
 		var err error
 		if release, err = s.opts.Relays.Prepare(r.Context(), room, hops); err != nil {
-			return nil, "", fail(http.StatusBadGateway, "room %q: %v", room, err)
+			s.log.Warn("relay failed", "room", room, "hops", hops, "err", err.Error())
+			return nil, "", fail(http.StatusBadGateway, "room %q is live on another node but cannot be relayed from it", room)
 		}
 	}
 	var sess *sfu.Session

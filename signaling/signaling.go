@@ -144,7 +144,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
+		if status == http.StatusInternalServerError {
+			msg = "internal error" // a bug: its details stay in the log
+		}
 	} else {
 		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)
 	}

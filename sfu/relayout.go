@@ -64,11 +64,7 @@ func (s *SFU) SubscribeRelay(ctx context.Context, roomName, offerSDP string) (*S
 		default:
 			continue
 		}
-		c, err := chooseViewerCodec(m, sl.codec)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := registerOffered(me, m, c); err != nil {
+		if err := registerRoomCodec(me, m, sl); err != nil {
 			return nil, "", err
 		}
 		plan = append(plan, rt)

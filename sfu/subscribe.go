@@ -25,11 +25,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		if sl == nil || m.Direction == "sendonly" || m.Direction == "inactive" {
 			continue
 		}
-		c, err := chooseViewerCodec(m, sl.codec)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := registerOffered(me, m, c); err != nil {
+		if err := registerRoomCodec(me, m, sl); err != nil {
 			return nil, "", err
 		}
 		delete(slots, m.Kind)
@@ -53,6 +49,16 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	room.broadcastViewers()
 	sess.log.Info("viewer session", "tracks", len(chosen))
 	return sess, answer, nil
+}
+
+// registerRoomCodec registers, for media section m, the offered codec that carries sl's
+// codec (a *CodecError when the section offers none).
+func registerRoomCodec(me *webrtc.MediaEngine, m offeredMedia, sl *slot) error {
+	c, err := chooseViewerCodec(m, sl.codec)
+	if err != nil {
+		return err
+	}
+	return registerOffered(me, m, c)
 }
 
 // join starts sess, a viewer or a relay subscriber of room, with start (which returns the

@@ -27,6 +27,9 @@ type Options struct {
 	StreamKeys map[string]string
 	// AdminKey is a static bearer token with the admin role.
 	AdminKey string
+	// NodeSecret is the cluster secret: other nodes' relays present it to subscribe to any
+	// room (it does not turn access control on by itself).
+	NodeSecret string
 	// WebhookURL, when set, is asked about publish and play requests no local credential
 	// allows (see webhook.go).
 	WebhookURL      string
@@ -194,6 +197,9 @@ func (a *Authorizer) checkCredential(ctx context.Context, cred, room string, rol
 func (a *Authorizer) grantOf(ctx context.Context, cred, room string) (Grant, error) {
 	if a.opts.AdminKey != "" && equal(cred, a.opts.AdminKey) {
 		return Grant{Room: "*", Roles: Admin, Source: "admin-key"}, nil
+	}
+	if a.opts.NodeSecret != "" && equal(cred, a.opts.NodeSecret) {
+		return Grant{Room: "*", Roles: Subscribe, Source: "cluster"}, nil
 	}
 	if a.jwt != nil && looksLikeJWT(cred) {
 		return a.jwt.grant(ctx, cred)

@@ -22,6 +22,8 @@ type Options struct {
 	// Token, when set, is sent as "Authorization: Bearer <Token>" on every
 	// request (the offer and the DELETE).
 	Token string
+	// Header, when set, is added to every request (a relay's hop count, for example).
+	Header http.Header
 	// HTTPClient sends the requests. When nil, each session uses a client of
 	// its own (a clone of http.DefaultTransport) whose connections close with
 	// the session. Deadlines come from the contexts passed to Publish, Play

@@ -31,6 +31,7 @@ type Session struct {
 	httpClient *http.Client
 	ownsClient bool // httpClient was made here; its idle connections close with the session
 	token      string
+	header     http.Header
 	onTrack    func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	onRTCP     func(webrtc.TrackLocal, []rtcp.Packet)
 	location   string // set once by negotiate, read-only afterwards
@@ -105,6 +106,7 @@ func newSession(proto string, opts Options, simulcast bool) (*Session, error) {
 		pc:         pc,
 		httpClient: opts.HTTPClient,
 		token:      opts.Token,
+		header:     opts.Header,
 		onTrack:    opts.OnTrack,
 		onRTCP:     opts.OnRTCP,
 		connected:  make(chan struct{}),
@@ -393,6 +395,9 @@ func (s *Session) followRedirect(req *http.Request, via []*http.Request) error {
 }
 
 func (s *Session) authorize(req *http.Request) {
+	for k, v := range s.header {
+		req.Header[k] = v
+	}
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}

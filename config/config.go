@@ -67,6 +67,7 @@ type Config struct {
 	Cluster         ClusterSettings `yaml:",inline"`
 	Limits          Limits          `yaml:",inline"`
 	LatencySettings `yaml:",inline"`
+	Relay           RelaySettings `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -101,6 +102,7 @@ func Defaults() Config {
 		Auth:            defaultAuth(),
 		Limits:          defaultLimits(),
 		LatencySettings: defaultLatency(),
+		Relay:           RelaySettings{RelayLinger: 30 * time.Second},
 	}
 }
 
@@ -169,6 +171,7 @@ func (c *Config) Validate() error {
 		c.validateCluster,
 		c.validateLimits,
 		c.validateLatency,
+		c.validateRelay,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

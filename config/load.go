@@ -111,6 +111,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	c.bindCluster(fs)
 	c.bindLimits(fs, list)
 	c.bindLatency(fs)
+	c.bindRelay(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

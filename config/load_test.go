@@ -79,6 +79,8 @@ limit_viewers: 900
 trusted_proxies: [10.0.0.0/8]
 http_idle_timeout: 1m
 access_log: true
+cluster_secret: 0123456789abcdef0123
+relay_linger: 10s
 `
 
 func fullConfig() Config {
@@ -123,6 +125,7 @@ func fullConfig() Config {
 			ActionTolerance: 100 * time.Millisecond, EventSockets: 500},
 		Limits:          fullLimits(),
 		LatencySettings: defaultLatency(),
+		Relay:           RelaySettings{ClusterSecret: "0123456789abcdef0123", RelayLinger: 10 * time.Second},
 	}
 }
 

@@ -74,6 +74,9 @@ func (sv *Server) Remove(room string) {
 	delete(sv.rooms, room)
 }
 
+// Has reports whether room is served here.
+func (sv *Server) Has(room string) bool { return sv.stream(room) != nil }
+
 func (sv *Server) stream(room string) *Stream {
 	sv.mu.RLock()
 	s, onRequest := sv.rooms[room], sv.onRequest
@@ -343,6 +346,10 @@ func writePlaylist(w http.ResponseWriter, r *http.Request, body []byte, gzipped 
 		_, _ = w.Write(body)
 	}
 }
+
+// AcceptsGzip reports whether an Accept-Encoding header allows gzip (a proxy of these
+// playlists, relay.Shield, decides by it too).
+func AcceptsGzip(header string) bool { return acceptsGzip(header) }
 
 // acceptsGzip reports whether an Accept-Encoding header allows gzip.
 func acceptsGzip(header string) bool {

@@ -34,9 +34,13 @@ func (m *Manager) ParkedRooms() []string {
 	return out
 }
 
-// Register mounts the LL-HLS server (Options.Server) at /hls/ and GET /api/hls on mux.
+// Register mounts the LL-HLS server (Options.Front, else Options.Server) at /hls/ and GET /api/hls on mux.
 func (m *Manager) Register(mux *http.ServeMux) {
-	mux.Handle("/hls/", m.opts.Server)
+	if m.opts.Front != nil {
+		mux.Handle("/hls/", m.opts.Front)
+	} else {
+		mux.Handle("/hls/", m.opts.Server)
+	}
 	mux.HandleFunc("GET /api/hls", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(m.Status())

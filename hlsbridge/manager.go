@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -52,7 +53,10 @@ import (
 type Options struct {
 	SFU    *sfu.SFU
 	Server *hls.Server // mounted at /hls/ by Register (or by the caller)
-	HLS    hls.Config  // segment and part durations, window
+	// Front, when set, is mounted at /hls/ instead of Server (e.g. a relay.Shield in front
+	// of it in a cluster).
+	Front http.Handler
+	HLS   hls.Config // segment and part durations, window
 	// Encoder is the H.264 encoder for re-encoded rungs; zero means probe with
 	// transcoder.ProbeH264Encoder when Run starts. With no usable encoder only
 	// passthrough rungs run (H.264 publishers only).
@@ -209,7 +213,7 @@ func (m *Manager) Rooms() []string {
 func (m *Manager) sync(ctx context.Context, now time.Time) {
 	live := map[string]bool{}
 	for _, r := range m.opts.SFU.Rooms() {
-		if r.Live {
+		if r.Live && !r.Relayed { // a relayed room's origin transcodes it (relay.Shield serves it)
 			live[r.Name] = true
 		}
 	}

@@ -35,7 +35,7 @@ type collector struct {
 	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
 	transit, ingestLost                             *prometheus.Desc
 	layer, paused, estimate, probes                 *prometheus.Desc
-	joins, sendCalls, sendPackets                   *prometheus.Desc
+	joins, sendCalls, sendPackets, relays           *prometheus.Desc
 }
 
 func newCollector(src TotalsSource) *collector {
@@ -60,6 +60,7 @@ func newCollector(src TotalsSource) *collector {
 		paused:      d("viewers_paused", "Video viewers whose bandwidth does not carry even the lowest layer (audio only)."),
 		estimate:    d("viewer_estimate_bits_sum", "Sum of the video viewers' bandwidth estimates in bit/s (divide by viewers for the mean)."),
 		probes:      d("bwe_probe_packets_total", "Packets resent as bandwidth probes."),
+		relays:      d("relays", "Relay sessions between nodes: other nodes' relays of this node's rooms (out) and this node's relays of other nodes' rooms (in); not in glint_subscribers or glint_publishers.", "direction"),
 		joins:       d("viewer_joins_total", "Video viewers' starts: at the source's cached keyframe (cache) or at a keyframe asked for (keyframe_request).", "start"),
 		sendCalls:   d("udp_send_calls_total", "sendmmsg calls of the media socket's batched sender (packets per call = udp_sent_packets_total / this)."),
 		sendPackets: d("udp_sent_packets_total", "Packets the media socket's batched sender sent."),
@@ -67,7 +68,7 @@ func newCollector(src TotalsSource) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins, c.sendCalls, c.sendPackets} {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins, c.sendCalls, c.sendPackets, c.relays} {
 		ch <- d
 	}
 }
@@ -84,6 +85,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.liveRooms, t.LiveRooms)
 	gauge(c.publishers, t.Publishers)
 	gauge(c.subscribers, t.Viewers)
+	ch <- prometheus.MustNewConstMetric(c.relays, prometheus.GaugeValue, float64(t.RelaysOut), "out")
+	ch <- prometheus.MustNewConstMetric(c.relays, prometheus.GaugeValue, float64(t.RelaysIn), "in")
 	counter(c.packets, t.PacketsIn, "in")
 	counter(c.packets, t.PacketsOut, "out")
 	counter(c.bytes, t.BytesIn, "in")

@@ -21,6 +21,7 @@ func TestMetricsExposeSFUTotals(t *testing.T) {
 	tot.PausedViewers, tot.EstimateSum = 1, 12_000_000
 	tot.TransitSumNs = 50_000_000
 	tot.JoinsFromCache, tot.JoinsWithKeyframeRequest = 6, 1
+	tot.RelaysOut, tot.RelaysIn = 2, 1
 	rec := httptest.NewRecorder()
 	Handler(fixedTotals(tot)).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -35,6 +36,7 @@ func TestMetricsExposeSFUTotals(t *testing.T) {
 		"process_resident_memory_bytes", "go_goroutines",
 		`glint_viewers_by_layer{layer="h"} 5`, `glint_viewers_by_layer{layer="l"} 1`, "glint_viewers_paused 1",
 		"glint_viewer_estimate_bits_sum 1.2e+07",
+		`glint_relays{direction="out"} 2`, `glint_relays{direction="in"} 1`,
 		`glint_viewer_joins_total{start="cache"} 6`, `glint_viewer_joins_total{start="keyframe_request"} 1`,
 	} {
 		if !strings.Contains(string(body), want+"\n") && !strings.Contains(string(body), want+" ") {

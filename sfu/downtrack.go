@@ -35,6 +35,8 @@ type DownTrack struct {
 	ssrc, rtxSSRC uint32
 	pt, rtxPT     uint8
 	isVideo       bool
+	pinned        bool // a relay's track: always the layer pinRID, no layer choice
+	pinRID        string
 
 	maxRank   atomic.Int32  // viewer's cap (rankAny: none)
 	allocRank atomic.Int32  // allocator's decision (rankAny, a rank, or rankPause)

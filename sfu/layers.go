@@ -34,6 +34,9 @@ func (d *DownTrack) chooseSource(now time.Time) *UpTrack {
 	if !d.isVideo {
 		return d.slot.src.Load()
 	}
+	if d.pinned {
+		return d.pinnedSource()
+	}
 	alloc := d.allocRank.Load()
 	if alloc == rankPause {
 		return nil

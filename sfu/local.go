@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -67,16 +68,21 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 }
 
 func newLocalUpTrack(kind string, codec webrtc.RTPCodecParameters, pub rtcpWriter, pliInterval time.Duration, sess *Session) *UpTrack {
+	// the stream's own GOP: viewers start at its keyframes
+	return newPushedUpTrack(kind, "", rand.Uint32(), codec, pub, pliInterval, joinLagPolicy{cannotAsk: true}, sess.log)
+}
+
+// newPushedUpTrack is an uptrack whose packets the caller pushes (no TrackRemote).
+func newPushedUpTrack(kind, rid string, ssrc uint32, codec webrtc.RTPCodecParameters, pub rtcpWriter,
+	pliInterval time.Duration, joinLag joinLagPolicy, log *slog.Logger) *UpTrack {
 	size := audioRingSize
 	if kind == "video" {
 		size = videoRingSize
 	}
 	ring := newPacketRing(size)
-	ssrc := rand.Uint32()
 	return &UpTrack{
-		kind: kind, codec: codec, ssrc: ssrc, ring: ring, publisher: pub,
-		log: sess.log.With("kind", kind, "ssrc", ssrc), pliInterval: pliInterval,
-		joinLag:  joinLagPolicy{cannotAsk: true}, // the stream's own GOP: viewers start at its keyframes
+		kind: kind, rid: rid, codec: codec, ssrc: ssrc, ring: ring, publisher: pub,
+		log: log.With("kind", kind, "rid", rid, "ssrc", ssrc), pliInterval: pliInterval, joinLag: joinLag,
 		nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),
 	}
 }

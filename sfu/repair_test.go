@@ -18,29 +18,9 @@ import (
 	"github.com/glint-video/glint/internal/testnode"
 )
 
-// lossyConn drops the next `drop` inbound datagrams larger than minSize once armed: a lossy
-// last mile for one viewer only.
-type lossyConn struct {
-	net.PacketConn
-	minSize int
-	drop    atomic.Int32
-	dropped atomic.Int32
-}
-
-func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || n < c.minSize || c.drop.Load() <= 0 {
-			return n, addr, err
-		}
-		c.drop.Add(-1)
-		c.dropped.Add(1)
-	}
-}
-
-func lossyViewer(t *testing.T, ctx context.Context, url string) (*lossyConn, *testnode.Received) {
+func lossyViewer(t *testing.T, ctx context.Context, url string) (*testkit.LossyConn, *testnode.Received) {
 	t.Helper()
-	lossy := &lossyConn{PacketConn: testkit.LoopbackUDP(t), minSize: 150}
+	lossy := &testkit.LossyConn{PacketConn: testkit.LoopbackUDP(t), MinSize: 150}
 	_, rec := testnode.PlayThrough(t, ctx, url, lossy)
 	return lossy, rec
 }
@@ -52,7 +32,7 @@ func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
 	pub.Prime(t, ctx, rec)
 	sent := [][]byte{testnode.KeyframePayload(1)}
 	pub.SendVideo(t, sent[0], true)
-	lossy.drop.Store(5)
+	lossy.Drop.Store(5)
 	for i := 1; i <= 200; i++ {
 		p := testnode.DeltaPayload(i)
 		sent = append(sent, p)
@@ -64,9 +44,9 @@ func TestViewerLossIsRepairedFromTheCache(t *testing.T) {
 		return containsAll(got, sent)
 	})
 	tot := srv.SFU.Totals()
-	t.Logf("dropped %d, NACKed %d, retransmitted %d", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
-	if lossy.dropped.Load() != 5 || tot.Retransmits == 0 || tot.NACKsIn == 0 {
-		t.Fatalf("dropped %d, NACKs %d, retransmits %d: want losses repaired by retransmission", lossy.dropped.Load(), tot.NACKsIn, tot.Retransmits)
+	t.Logf("dropped %d, NACKed %d, retransmitted %d", lossy.Dropped.Load(), tot.NACKsIn, tot.Retransmits)
+	if lossy.Dropped.Load() != 5 || tot.Retransmits == 0 || tot.NACKsIn == 0 {
+		t.Fatalf("dropped %d, NACKs %d, retransmits %d: want losses repaired by retransmission", lossy.Dropped.Load(), tot.NACKsIn, tot.Retransmits)
 	}
 	if tot.NACKsUpstream != 0 {
 		t.Errorf("%d NACKs sent upstream for packets the cache had", tot.NACKsUpstream)

@@ -34,6 +34,8 @@ type RoomInfo struct {
 	Name    string      `json:"name"`
 	Live    bool        `json:"live"`
 	Viewers int         `json:"viewers"`
+	Relays  int         `json:"relays,omitempty"`  // other nodes' relays of the room (not viewers)
+	Relayed bool        `json:"relayed,omitempty"` // the publisher is a relay from another node
 	Tracks  []TrackInfo `json:"tracks"`
 	Since   time.Time   `json:"since,omitzero"`
 	// Latency is the room's latency mode (fastest or sync); a sync room's viewers hold
@@ -59,6 +61,7 @@ type Room struct {
 	since     time.Time
 	slots     map[string]*slot
 	viewers   map[string]*Session
+	relays    map[string]*Session // relay subscribers (other nodes), not viewers
 	watchers  map[chan Event]struct{}
 	// viewerPlaces counts the viewers admitted (reserveViewer), joining or joined.
 	viewerPlaces int
@@ -70,7 +73,7 @@ const watchBuffer = 16
 func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 	return &Room{
 		name: name, log: log.With("room", name), dir: dir, slots: map[string]*slot{},
-		viewers: map[string]*Session{}, watchers: map[chan Event]struct{}{},
+		viewers: map[string]*Session{}, relays: map[string]*Session{}, watchers: map[chan Event]struct{}{},
 	}
 }
 
@@ -78,7 +81,7 @@ func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 func (r *Room) idle() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.publisher == nil && len(r.viewers) == 0 && len(r.watchers) == 0
+	return r.publisher == nil && len(r.viewers) == 0 && len(r.relays) == 0 && len(r.watchers) == 0
 }
 
 // slotFor returns the slot that carries codec for kind: the existing one when the codec is
@@ -91,6 +94,11 @@ func (r *Room) slotFor(kind string, codec webrtc.RTPCodecParameters) (s *slot, s
 			return s, nil
 		}
 		for _, v := range r.viewers {
+			if v.usesSlot(s) {
+				stale = append(stale, v)
+			}
+		}
+		for _, v := range r.relays {
 			if v.usesSlot(s) {
 				stale = append(stale, v)
 			}
@@ -123,7 +131,8 @@ func (r *Room) setLive(pub *Session, live bool) {
 	r.broadcastPublisher()
 }
 
-// removePublisher detaches pub's uptracks; viewers stay and wait for the next publisher.
+// removePublisher detaches pub's uptracks; viewers stay and wait for the next publisher,
+// relay subscribers are closed.
 func (r *Room) removePublisher(pub *Session) {
 	r.mu.Lock()
 	if r.publisher != pub {
@@ -131,11 +140,22 @@ func (r *Room) removePublisher(pub *Session) {
 		return
 	}
 	r.publisher, r.live = nil, false
-	if err := r.dir.Release(context.Background(), r.claim); err != nil {
-		r.log.Warn("room directory: publisher's claim already gone", "session", pub.ID, "err", err.Error())
+	relays := make([]*Session, 0, len(r.relays))
+	for _, rs := range r.relays {
+		relays = append(relays, rs)
+	}
+	if !pub.fromRelay { // a relay holds no claim: the room's owner is the node it relays from
+		if err := r.dir.Release(context.Background(), r.claim); err != nil {
+			r.log.Warn("room directory: publisher's claim already gone", "session", pub.ID, "err", err.Error())
+		}
 	}
 	slots := r.slotList()
 	r.mu.Unlock()
+	for _, rs := range relays {
+		// Other nodes' relays end with the publisher: their rooms stop being live, and
+		// they reconnect (their viewers staying) when a publisher is back.
+		go rs.Close()
+	}
 	for _, up := range pub.upTracks() {
 		for _, s := range slots {
 			if s.kind == up.kind {
@@ -187,7 +207,8 @@ func (r *Room) removeUpTrack(up *UpTrack) {
 func (r *Room) Info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	info := RoomInfo{Name: r.name, Live: r.live, Viewers: len(r.viewers), Tracks: []TrackInfo{}}
+	info := RoomInfo{Name: r.name, Live: r.live, Viewers: len(r.viewers), Relays: len(r.relays), Tracks: []TrackInfo{}}
+	info.Relayed = r.publisher != nil && r.publisher.fromRelay
 	if r.live {
 		info.Since = r.since
 	}

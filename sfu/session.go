@@ -41,7 +41,8 @@ type Session struct {
 
 	viewerPlace bool // a viewer admitted by reserveViewer: forget gives the place back
 
-	srcClock srcClock // a publisher's NTP clock on the SFU's (its sender reports)
+	srcClock  srcClock // a publisher's NTP clock on the SFU's (its sender reports)
+	fromRelay bool     // a publisher that relays the room from another node (PublishRelay)
 
 	mu    sync.Mutex
 	ups   []*UpTrack

@@ -273,6 +273,7 @@ func (s *SFU) forget(sess *Session) {
 	} else {
 		r.mu.Lock()
 		delete(r.viewers, sess.ID)
+		delete(r.relays, sess.ID)
 		r.mu.Unlock()
 		if sess.viewerPlace {
 			s.releaseViewer(r)

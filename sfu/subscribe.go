@@ -15,24 +15,9 @@ import (
 // room must have a live publisher (ErrNoPublisher otherwise); a viewer that cannot decode a
 // codec the room sends gets a *CodecError.
 func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
-	o, err := parseOffer(offerSDP)
+	o, room, slots, err := s.offerToLiveRoom(roomName, offerSDP)
 	if err != nil {
 		return nil, "", err
-	}
-	s.mu.Lock()
-	room := s.rooms[roomName]
-	s.mu.Unlock()
-	if room == nil {
-		return nil, "", ErrNoPublisher
-	}
-	room.mu.Lock()
-	live, slots := room.live, map[string]*slot{}
-	for k, sl := range room.slots {
-		slots[k] = sl
-	}
-	room.mu.Unlock()
-	if !live {
-		return nil, "", ErrNoPublisher
 	}
 	audioSlot := slots["audio"]
 	me := &webrtc.MediaEngine{}
@@ -42,11 +27,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		if sl == nil || m.Direction == "sendonly" || m.Direction == "inactive" {
 			continue
 		}
-		c, err := chooseViewerCodec(m, sl.codec)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := registerOffered(me, m, c); err != nil {
+		if err := registerRoomCodec(me, m, sl); err != nil {
 			return nil, "", err
 		}
 		delete(slots, m.Kind)
@@ -68,20 +49,72 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	}
 	sess := s.newSession(room, RoleViewer)
 	sess.viewerPlace = true
-	answer, err := s.startViewer(ctx, sess, me, ir, offerSDP, chosen, bwe, audioSlot)
+	answer, err := s.join(room, sess, func() (string, error) {
+		return s.startViewer(ctx, sess, me, ir, offerSDP, chosen, bwe, audioSlot)
+	})
 	if err != nil {
-		sess.Close()
 		return nil, "", err
-	}
-	room.mu.Lock()
-	room.viewers[sess.ID] = sess
-	room.mu.Unlock()
-	for _, d := range sess.DownTracks() {
-		d.slot.attach(d)
 	}
 	room.broadcastViewers()
 	sess.log.Info("viewer session", "tracks", len(chosen))
 	return sess, answer, nil
+}
+
+// registerRoomCodec registers, for media section m, the offered codec that carries sl's
+// codec (a *CodecError when the section offers none).
+func registerRoomCodec(me *webrtc.MediaEngine, m offeredMedia, sl *slot) error {
+	c, err := chooseViewerCodec(m, sl.codec)
+	if err != nil {
+		return err
+	}
+	return registerOffered(me, m, c)
+}
+
+// join starts sess, a viewer or a relay subscriber of room, with start (which returns the
+// answer), then adds it to the room's viewers or relays with its downtracks attached. A
+// session that did not start is closed.
+func (s *SFU) join(room *Room, sess *Session, start func() (string, error)) (string, error) {
+	answer, err := start()
+	if err != nil {
+		sess.Close()
+		return "", err
+	}
+	room.mu.Lock()
+	if sess.Role == RoleRelay {
+		room.relays[sess.ID] = sess
+	} else {
+		room.viewers[sess.ID] = sess
+	}
+	room.mu.Unlock()
+	for _, d := range sess.DownTracks() {
+		d.slot.attach(d)
+	}
+	return answer, nil
+}
+
+// offerToLiveRoom parses a WHEP offer and returns it with its live room and a copy of the
+// room's slots by kind (ErrNoPublisher when the room is not live).
+func (s *SFU) offerToLiveRoom(roomName, offerSDP string) (*offer, *Room, map[string]*slot, error) {
+	o, err := parseOffer(offerSDP)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s.mu.Lock()
+	room := s.rooms[roomName]
+	s.mu.Unlock()
+	if room == nil {
+		return nil, nil, nil, ErrNoPublisher
+	}
+	room.mu.Lock()
+	live, slots := room.live, map[string]*slot{}
+	for k, sl := range room.slots {
+		slots[k] = sl
+	}
+	room.mu.Unlock()
+	if !live {
+		return nil, nil, nil, ErrNoPublisher
+	}
+	return o, room, slots, nil
 }
 
 func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,

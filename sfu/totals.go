@@ -22,6 +22,10 @@ type Totals struct {
 	// The media socket's batched sender: sendmmsg calls and the packets they sent (zero
 	// with TransportConfig.DirectSend).
 	SendCalls, SendPackets uint64
+	// Relay sessions: other nodes' relay subscribers of this node's rooms (out) and this
+	// node's relays of other nodes' rooms, publishing here (in). Neither is in Publishers
+	// or Viewers.
+	RelaysOut, RelaysIn int
 }
 
 // retiredTotals keeps the counters of closed tracks so totals never go down.
@@ -88,17 +92,25 @@ func (s *SFU) Totals() Totals {
 	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
-		if sess.Role == RolePublisher {
+		switch {
+		case sess.Role == RolePublisher && sess.fromRelay:
+			t.RelaysIn++
+		case sess.Role == RolePublisher:
 			t.Publishers++
+		case sess.Role == RoleRelay:
+			t.RelaysOut++
+		default:
+			t.Viewers++
+		}
+		if sess.Role == RolePublisher {
 			for _, u := range sess.upTracks() {
 				addUp(&t, u)
 			}
 			continue
 		}
-		t.Viewers++
 		for _, d := range sess.DownTracks() {
 			addDown(&t, d)
-			if !d.isVideo {
+			if !d.isVideo || sess.Role == RoleRelay {
 				continue
 			}
 			if d.allocRank.Load() == rankPause {

@@ -8,6 +8,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,12 @@ type Options struct {
 	Nodes     cluster.Registry
 	// Admission limits sessions and event streams per client (zero: unlimited).
 	Admission Admission
+	// ClusterSecret, when set, is the bearer token of the other nodes' relays: a WHEP
+	// request with it is a relay subscriber (every layer, not a viewer, no room token needed).
+	ClusterSecret string
+	// Relays brings rooms live on other nodes here before a WHEP session (package relay);
+	// nil on a node alone.
+	Relays Relays
 }
 
 // Server serves the signaling endpoints.
@@ -115,6 +122,12 @@ func (s *Server) setLinkHeaders(w http.ResponseWriter) {
 	}
 }
 
+// bearerIs reports whether the request's bearer token is want (compared in constant time).
+func bearerIs(r *http.Request, want string) bool {
+	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return found && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1
+}
+
 // httpError is an error with the status it answers.
 type httpError struct {
 	status int
@@ -138,10 +151,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if _, limited := limitStatus(err); status >= 500 && !limited {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
-		if errors.Is(err, cluster.ErrUnavailable) {
+		switch {
+		case errors.Is(err, cluster.ErrUnavailable):
 			msg = cluster.ErrUnavailable.Error() // the cause is in the log
 			w.Header().Set("Retry-After", "2")
+		case status == http.StatusInternalServerError:
+			msg = "internal error" // a bug: its details stay in the log
 		}
 	} else {
 		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)

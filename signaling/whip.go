@@ -39,7 +39,7 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			}
 			sess, answer, err = s.opts.SFU.Publish(r.Context(), room, offer)
 		} else {
-			sess, answer, err = s.opts.SFU.Subscribe(r.Context(), room, offer)
+			sess, answer, err = s.subscribe(r, room, offer)
 		}
 		if err != nil && role == sfu.RolePublisher && s.redirectToOwner(w, r, err) {
 			return
@@ -75,6 +75,9 @@ func (s *Server) session(r *http.Request, role sfu.Role) (*sfu.Session, error) {
 		return nil, err
 	}
 	sess, ok := s.opts.SFU.Session(r.PathValue("session"))
+	if ok && sess.Role == sfu.RoleRelay && role == sfu.RoleViewer {
+		role = sfu.RoleRelay // a relay's session is a WHEP resource too
+	}
 	if !ok || sess.Room != room || sess.Role != role {
 		return nil, fail(http.StatusNotFound, "no such session")
 	}

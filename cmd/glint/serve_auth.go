@@ -15,7 +15,7 @@ import (
 func newAuthorizer(cfg config.Config, log *slog.Logger) (*auth.Authorizer, error) {
 	a := cfg.Auth
 	return auth.New(auth.Options{
-		Secret: []byte(a.HS256Secret()), JWKSURL: a.JWKSURL, AdminKey: a.AdminKey,
+		Secret: []byte(a.HS256Secret()), JWKSURL: a.JWKSURL, AdminKey: a.AdminKey, NodeSecret: cfg.Relay.ClusterSecret,
 		RoomTokens: cfg.RoomTokens, StreamKeys: cfg.StreamKeys,
 		WebhookURL: a.Webhook, WebhookTimeout: a.WebhookTimeout, WebhookCacheTTL: a.WebhookCacheTTL,
 		URLTTL: a.SignedURLTTL, Log: log,

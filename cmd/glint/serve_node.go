@@ -98,7 +98,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 	signaling.New(signaling.Options{
 		SFU: n.sfu, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
 		Logger: log, Context: n.streamsCtx, Directory: rooms, Nodes: n.clusterRegistry(),
-		Admission: n.admission.signaling(),
+		Admission: n.admission.signaling(), ClusterSecret: cfg.Relay.ClusterSecret, Relays: n.relays(),
 	}).Register(n.mux)
 	n.auth.Register(n.mux)
 	n.addOperatorEndpoints(n.sfu)
@@ -162,7 +162,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 	n.admission.limitHLS(n.hlsServer)
 	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: n.hlsServer, Log: n.log,
 		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
-		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle})
+		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle, Front: n.hlsFront(n.hlsServer, n.hlsServer.Has)})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pion/ice/v4"
@@ -56,4 +57,25 @@ func PionOffer(t testing.TB, dir webrtc.RTPTransceiverDirection, kinds ...webrtc
 		t.Fatal(err)
 	}
 	return offer.SDP
+}
+
+// LossyConn drops the next Drop inbound datagrams larger than MinSize once armed (Drop set):
+// a lossy last mile for one peer only (its ICE mux's socket).
+type LossyConn struct {
+	net.PacketConn
+	MinSize int
+	Drop    atomic.Int32
+	Dropped atomic.Int32
+}
+
+// ReadFrom reads the next datagram that is not dropped.
+func (c *LossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || n < c.MinSize || c.Drop.Load() <= 0 {
+			return n, addr, err
+		}
+		c.Drop.Add(-1)
+		c.Dropped.Add(1)
+	}
 }

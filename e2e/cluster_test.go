@@ -1,17 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/cluster/redistest"
 	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 )
 
 // TestClusterWrongRedisPassword: glint serve with a Redis that refuses its password stops
@@ -95,4 +99,85 @@ func grepLines(text, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestClusterRelay: three glint serve processes on one Redis with a cluster secret; a WHIP
+// publish on node A is played by WHEP viewers on A, B and C: B and C each relay the room from
+// its origin, found through the directory and the registry (one relay per node, shown in
+// glint_relays on both sides).
+func TestClusterRelay(t *testing.T) {
+	srv := redistest.Start(t, "")
+	node := func(id string) *server {
+		return startServer(t, "--redis", srv.URL(), "--node-id", id, "--cluster-secret", "e2e-cluster-secret-0123",
+			"--public-url", "http://127.0.0.1:{http}")
+	}
+	a, b, c := node("node-a"), node("node-b"), node("node-c")
+	ctx := testkit.Context(t, 60*time.Second)
+	pub := testnode.StartPublisher(t, ctx, a.url("/whip/hall"), client.Options{LoopbackOnly: true})
+	stop := make(chan struct{})
+	go func() { // 25 frames a second, a keyframe every second
+		n := 0
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			payload := testnode.DeltaPayload(n)
+			if n%25 == 0 {
+				payload = testnode.KeyframePayload(n)
+			}
+			if pub.WriteVideo(payload, true) != nil || pub.WriteAudio(testnode.AudioPayload(n)) != nil {
+				return
+			}
+			n++
+		}
+	}()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+	}()
+	var counts [3]atomic.Int64
+	for i, s := range []*server{a, b, c} {
+		var sess *client.Session
+		var err error
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			sess, err = client.Play(ctx, s.url("/whep/hall"), client.Options{LoopbackOnly: true,
+				OnTrack: func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+					for {
+						p, _, err := tr.ReadRTP()
+						if err != nil {
+							return
+						}
+						if tr.Kind() == webrtc.RTPCodecTypeVideo && len(p.Payload) > 0 {
+							counts[i].Add(1)
+						}
+					}
+				}})
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("WHEP on %s: %v", s.base, err)
+		}
+		defer func() { _ = sess.Close(context.Background()) }()
+	}
+	testkit.Eventually(t, ctx, "video on every node", func() bool {
+		return counts[0].Load() > 50 && counts[1].Load() > 50 && counts[2].Load() > 50
+	})
+	for _, s := range []*server{b, c} {
+		if m := metricsText(t, s); !strings.Contains(m, `glint_relays{direction="in"} 1`) {
+			t.Errorf("%s: relays in:\n%s", s.base, grepLines(m, "glint_relays"))
+		}
+	}
+	if m := metricsText(t, a); !strings.Contains(m, `glint_relays{direction="out"} 2`) {
+		t.Errorf("origin: relays out:\n%s", grepLines(m, "glint_relays"))
+	}
+	t.Logf("video packets: origin %d, edge B %d, edge C %d", counts[0].Load(), counts[1].Load(), counts[2].Load())
 }

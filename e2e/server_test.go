@@ -70,7 +70,7 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 	var lastErr string
 	for attempt := 1; attempt <= 3; attempt++ {
 		httpPort, udpPort := freeTCPPort(t), freeUDPPort(t)
-		args := append([]string{bin, "serve",
+		args := []string{bin, "serve",
 			"--http-addr", "127.0.0.1:" + strconv.Itoa(httpPort),
 			"--udp-port", strconv.Itoa(udpPort),
 			"--ice-ip", "127.0.0.1", "--ice-tcp=false",
@@ -78,7 +78,10 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 			// browsers for the 2 CPUs; tests that want them pass their own flags last.
 			"--hls=false", "--rtmp-addr=", "--srt-addr=",
 			"--data-dir", t.TempDir(), // the DVR records rooms when a test turns LL-HLS on
-		}, extraArgs...)
+		}
+		for _, a := range extraArgs { // "{http}" in an argument is this server's HTTP port
+			args = append(args, strings.ReplaceAll(a, "{http}", strconv.Itoa(httpPort)))
+		}
 		p := testkit.StartProc(t, testkit.ProcOptions{Name: "glint serve"}, args...)
 		s := &server{base: "http://127.0.0.1:" + strconv.Itoa(httpPort), proc: p}
 		if s.waitHealthy(10 * time.Second) {

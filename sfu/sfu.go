@@ -315,3 +315,8 @@ func (s *SFU) Close(ctx context.Context) error {
 	s.tr.close()
 	return err
 }
+
+// ClientSettings puts the node's ICE candidate policy (loopback included, no mDNS, the
+// --ice-ip / --ice-interface allow-lists) on the SettingEngine of a connection the node
+// opens itself, e.g. a relay from another node.
+func (s *SFU) ClientSettings(se *webrtc.SettingEngine) { s.tr.applyCandidatePolicy(se) }

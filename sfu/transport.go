@@ -90,6 +90,16 @@ func (t *transport) api(me *webrtc.MediaEngine, ir *interceptor.Registry) *webrt
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(types)
+	t.applyCandidatePolicy(&se)
+	disconnected := max(t.cfg.ICETimeout/3, time.Second)
+	se.SetICETimeouts(disconnected, t.cfg.ICETimeout, time.Second)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// applyCandidatePolicy puts the node's ICE candidate choices on se: loopback included, no
+// mDNS, NAT 1:1 public IPs, the --ice-ip and --ice-interface allow-lists. Sessions and the
+// node's own outgoing connections (relays to other nodes) share them.
+func (t *transport) applyCandidatePolicy(se *webrtc.SettingEngine) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(true)
 	if len(t.cfg.PublicIPs) > 0 {
@@ -110,7 +120,4 @@ func (t *transport) api(me *webrtc.MediaEngine, ir *interceptor.Registry) *webrt
 	if len(t.cfg.ICEInterfaces) > 0 {
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(t.cfg.ICEInterfaces, name) })
 	}
-	disconnected := max(t.cfg.ICETimeout/3, time.Second)
-	se.SetICETimeouts(disconnected, t.cfg.ICETimeout, time.Second)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }

@@ -48,7 +48,8 @@ func (n *node) relays() signaling.Relays {
 		return nil
 	}
 	m, err := relay.New(relay.Options{SFU: n.sfu, Locator: clusterLocator{n.redis, n.redis.Registry()},
-		NodeID: n.redis.Node(), Secret: n.cfg.Relay.ClusterSecret, Linger: n.cfg.Relay.RelayLinger, Logger: n.log})
+		NodeID: n.redis.Node(), Secret: n.cfg.Relay.ClusterSecret, Linger: n.cfg.Relay.RelayLinger,
+		SettingEngine: n.sfu.ClientSettings, Logger: n.log})
 	if err != nil {
 		n.log.Error("cluster: relays off", "err", err)
 		return nil

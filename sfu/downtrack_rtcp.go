@@ -45,6 +45,9 @@ func (d *DownTrack) handleReport(reports []rtcp.ReceptionReport) {
 			continue
 		}
 		d.stats.lossFraction.Store(uint32(r.FractionLost))
+		if d.isVideo && d.bwe != nil {
+			d.bwe.onLossReport(r.FractionLost, time.Now())
+		}
 		d.stats.jitter.Store(r.Jitter)
 		if r.LastSenderReport != 0 {
 			now := ntpMiddle(time.Now())
@@ -159,10 +162,13 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	d.rtxMu.Lock()
 	defer d.rtxMu.Unlock()
 	buf := d.rtxBuf[2:]
-	size, _ := plan.src.ring.CopyOut(plan.srcExt, buf)
+	size, arrival := plan.src.ring.CopyOut(plan.srcExt, buf)
 	var view media.RTPView
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
 		return 0, uint16(plan.srcExt), true
+	}
+	if d.isVideo && time.Since(arrival) > staleAfter {
+		return 0, 0, false // too late to be shown: the viewer gets the next keyframe instead
 	}
 	hdr := &d.rtxHdr
 	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+plan.tsOffset
@@ -183,5 +189,6 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	if _, err := d.writer.WriteRTP(hdr, payload); err != nil {
 		return 0, 0, true
 	}
+	d.countResent(size)
 	return len(payload), 0, true
 }

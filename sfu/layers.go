@@ -104,8 +104,26 @@ func (d *DownTrack) sourceBitrate() uint64 {
 // startProbe resends recent packets for length at about rate bit/s; the viewer drops them
 // as duplicates, but they count in its congestion feedback.
 func (d *DownTrack) startProbe(rate uint64, length time.Duration) {
+	p := probe{rate: rate, length: length}
 	select {
-	case d.probeCh <- probe{rate: rate, length: length}:
+	case d.probeCh <- p:
+		return
+	default:
+	}
+	select {
+	case <-d.probeCh: // a stop that came after its probe had ended
+	default:
+	}
+	select {
+	case d.probeCh <- p:
+	default:
+	}
+}
+
+// stopProbe ends the probe under way, if any.
+func (d *DownTrack) stopProbe() {
+	select {
+	case d.probeCh <- probe{}:
 	default:
 	}
 }
@@ -125,6 +143,9 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 			return
 		case p = <-d.probeCh:
 		}
+		if p.rate == 0 {
+			continue // a stop for a probe that has ended
+		}
 		perTick := float64(p.rate) * tick.Seconds() / 8 // bytes
 		t := time.NewTicker(tick)
 		end := time.Now().Add(p.length)
@@ -135,6 +156,9 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 				t.Stop()
 				return
 			case <-t.C:
+			case <-d.probeCh: // stopped
+				end = now
+				continue
 			}
 			budget += perTick
 			for back := uint16(0); budget > 0 && back < 64; back++ {

@@ -53,7 +53,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if len(chosen) == 0 {
 		return nil, "", &SDPError{Reason: "offer receives no audio or video this room has"}
 	}
-	bwe := &viewerBWE{}
+	bwe := newViewerBWE()
 	ir, err := viewerInterceptors(me, bwe)
 	if err != nil {
 		return nil, "", err

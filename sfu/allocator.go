@@ -18,7 +18,7 @@ const (
 	probeLength   = 1500 * time.Millisecond
 	probeSettle   = time.Second // after a probe, the estimate may dip: ride it out
 	probeEvery    = 3 * time.Second
-	probeMaxEvery = 8 * time.Second // a limit lifted is found within this
+	probeMaxEvery = 4 * time.Second // a limit lifted is found within this
 	probeDipFloor = 0.8             // during/after a probe, go down only below this share of the layer's bitrate
 	probeReach    = 1.4             // a probe sends the next layer's need divided by this
 	probeAbort    = 0.8             // a probe stops when the estimate falls below this share of its start
@@ -45,7 +45,8 @@ type allocator struct {
 	probedFrom  int32
 	probeEst    uint64     // the estimate when the probe started
 	probeVia    *DownTrack // the downtrack the probe rides on
-	probeSent   uint64     // bytes sent to the viewer when the probe started
+	probeSent   uint64     // bytes sent to the viewer at probeSentAt
+	probeSentAt time.Time  // half-way through the probe (zero before)
 	rawEstimate uint64     // the estimator's, before the probe result (see probe.go)
 	proven      uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef   uint64     // the estimator's own estimate when it was shown

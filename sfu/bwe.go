@@ -59,7 +59,7 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE) (*interceptor.Re
 }
 
 func newViewerBWE() *viewerBWE {
-	return &viewerBWE{pace: newLeakyBucket(), loss: newLossBWE(initialEstimate)}
+	return &viewerBWE{pace: newLeakyBucket(), loss: newLossBWE(initialEstimate, time.Now())}
 }
 
 // estimate returns the viewer's available bandwidth in bit/s, or 0 while unknown.
@@ -83,8 +83,9 @@ func (b *viewerBWE) estimate(now time.Time) uint64 {
 }
 
 // onLossReport feeds the loss-based estimate a receiver report of the viewer's video.
-func (b *viewerBWE) onLossReport(fractionLost uint8, now time.Time) {
-	b.loss.onReport(fractionLost, b.pace.sent(), now)
+func (b *viewerBWE) onLossReport(s lossSample, now time.Time) {
+	s.sentBytes = b.pace.sent()
+	b.loss.onReport(s, now)
 }
 
 // congested reports whether the viewer's receiver reports showed heavy loss lately, or

@@ -45,8 +45,9 @@ func (d *DownTrack) handleReport(reports []rtcp.ReceptionReport) {
 			continue
 		}
 		d.stats.lossFraction.Store(uint32(r.FractionLost))
-		if d.isVideo && d.bwe != nil {
-			d.bwe.onLossReport(r.FractionLost, time.Now())
+		if d.isVideo && d.bwe != nil && r.LastSequenceNumber != 0 { // 0: the receiver counts nothing of this stream
+			d.bwe.onLossReport(lossSample{fractionLost: r.FractionLost, packets: d.stats.packets.Load(),
+				nacked: d.stats.nackedFirst.Load()}, time.Now())
 		}
 		d.stats.jitter.Store(r.Jitter)
 		if r.LastSenderReport != 0 {
@@ -125,6 +126,7 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 	m := &d.resent[outSeq%resendSlots]
 	if m.seq != outSeq || m.count == 0 {
 		*m = resendMark{seq: outSeq, count: 1, at: now.UnixNano()}
+		d.stats.nackedFirst.Add(1)
 		return true
 	}
 	if m.count >= maxResends || now.UnixNano()-m.at < int64(minResendGap) {

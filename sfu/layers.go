@@ -128,6 +128,9 @@ func (d *DownTrack) stopProbe() {
 	}
 }
 
+// probeRampFrom is the share of a probe's rate it starts at.
+const probeRampFrom = 0.4
+
 type probe struct {
 	rate   uint64
 	length time.Duration
@@ -148,7 +151,8 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 		}
 		perTick := float64(p.rate) * tick.Seconds() / 8 // bytes
 		t := time.NewTicker(tick)
-		end := time.Now().Add(p.length)
+		start := time.Now()
+		end := start.Add(p.length)
 		budget := 0.0
 		for now := time.Now(); now.Before(end); now = time.Now() {
 			select {
@@ -160,7 +164,10 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 				end = now
 				continue
 			}
-			budget += perTick
+			// The rate ramps up from probeRampFrom of the asked rate over the first half of
+			// the probe: a full path shows in the estimate (and stops the probe) before the
+			// probe overruns it by much.
+			budget += perTick * min(1, probeRampFrom+(1-probeRampFrom)*2*float64(now.Sub(start))/float64(p.length))
 			for back := uint16(0); budget > 0 && back < 64; back++ {
 				n := d.resendRecent(back)
 				if n == 0 {

@@ -26,32 +26,50 @@ const (
 	lossHeavyFor    = 2 * time.Second        // how long a report of heavy loss counts as recent
 )
 
+// lossSample is what one receiver report of a viewer's video tells, with the counters it is
+// read against: all of them totals since the viewer started.
+type lossSample struct {
+	fractionLost uint8  // the report's (0-255, RFC 3550)
+	sentBytes    uint64 // bytes sent to the viewer (media, retransmissions, probes)
+	packets      uint64 // video packets sent
+	nacked       uint64 // video packets NACKed (each once)
+}
+
 // lossBWE is one viewer's loss-based estimate, fed by the receiver reports of its video
-// stream and the bytes the viewer was sent between them. Safe for concurrent use.
+// stream, the bytes the viewer was sent between them and the share of its packets it NACKed.
+// The report's fraction lost alone would miss most loss: it counts what a retransmission
+// repaired as received, and a receiver that hands RTX packets (repairs and the allocator's
+// probes, which are duplicates) to the media stream, as pion does, reports duplicates that
+// cancel losses out; NACKs count each loss once, before any repair. Safe for concurrent use.
 type lossBWE struct {
 	mu       sync.Mutex
 	estimate float64 // bit/s
 	reported bool    // a report has arrived: the estimate is the viewer's, not the start value
 	lastAt   time.Time
-	lastSent uint64 // bytes sent as of lastAt
+	last     lossSample // the counters as of lastAt
 	cutAt    time.Time
 	heavyAt  time.Time // the latest report of loss above lossHigh
 }
 
-func newLossBWE(initial float64) *lossBWE { return &lossBWE{estimate: initial} }
+// newLossBWE starts an estimate at initial whose first interval begins at start (the
+// viewer's first report then measures the rate sent since it connected).
+func newLossBWE(initial float64, start time.Time) *lossBWE {
+	return &lossBWE{estimate: initial, lastAt: start}
+}
 
-// onReport takes a receiver report's fraction lost (0-255, RFC 3550) at now, when the viewer
-// had been sent sentBytes in all.
-func (l *lossBWE) onReport(fractionLost uint8, sentBytes uint64, now time.Time) {
+// onReport takes the sample of a receiver report that arrived at now.
+func (l *lossBWE) onReport(s lossSample, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	loss := float64(fractionLost) / 256
-	first := l.lastAt.IsZero()
 	dt := now.Sub(l.lastAt)
-	sent := sentBytes - l.lastSent
-	l.lastAt, l.lastSent = now, sentBytes
-	if first || dt <= 0 {
-		return // the first report only starts the interval the next one measures
+	sent := s.sentBytes - l.last.sentBytes
+	loss := float64(s.fractionLost) / 256
+	if packets := s.packets - l.last.packets; packets > 0 {
+		loss = max(loss, min(float64(s.nacked-l.last.nacked)/float64(packets), 1))
+	}
+	l.lastAt, l.last = now, s
+	if dt <= 0 {
+		return
 	}
 	l.reported = true
 	rate := float64(sent) * 8 / dt.Seconds()
@@ -61,7 +79,7 @@ func (l *lossBWE) onReport(fractionLost uint8, sentBytes uint64, now time.Time) 
 			grown := l.estimate * math.Pow(lossGrowth, dt.Seconds())
 			// No loss at all: the path carried the whole rate sent (probes included), so the
 			// estimate may go straight to the reach; a little loss grows it by the rule.
-			if fractionLost == 0 {
+			if loss == 0 {
 				grown = reach
 			}
 			l.estimate = min(max(grown, l.estimate), reach)

@@ -42,7 +42,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 	}
 	a.d.log.Debug("probe", "extra_kbps", uint64(extra)/1000, "estimate_kbps", a.d.estimate.Load()/1000, "from", stepName(a.current))
 	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
-	a.probeEst, a.probeVia, a.probeSent = a.rawEstimate, via, a.bwe.pace.sent()
+	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
 	via.startProbe(uint64(extra), probeLength)
 }
@@ -54,9 +54,12 @@ func (a *allocator) watchProbe(now time.Time) {
 	case !a.probing:
 	case float64(a.rawEstimate) < float64(a.probeEst)*probeAbort:
 		a.stopProbe(now) // the path is full: stop adding to it at once
-	case now.After(a.probeEnd):
+	case a.probeSentAt.IsZero() && now.After(a.probeEnd.Add(-probeLength/2)):
+		// The ramp is over (see runProbes): the result is what the second half delivers.
+		a.probeSent, a.probeSentAt = a.bwe.pace.sent(), now
+	case now.After(a.probeEnd) && !a.probeSentAt.IsZero():
 		a.probing = false
-		if took := now.Sub(a.probeEnd.Add(-probeLength)); took > 0 {
+		if took := now.Sub(a.probeSentAt); took > 0 {
 			rate := float64(a.bwe.pace.sent()-a.probeSent) * 8 / took.Seconds()
 			a.proven, a.provenRef = max(a.proven, uint64(rate*probeResultReach)), a.rawEstimate
 			a.d.log.Debug("probe result", "delivered_kbps", uint64(rate)/1000, "estimate_kbps", a.provenRef/1000)

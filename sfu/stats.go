@@ -69,6 +69,7 @@ type downStats struct {
 	skips, upstreamNacks, switches, probes, resendsRefused atomic.Uint64
 	temporalDrops                                          atomic.Uint64 // packets above the temporal cap
 	staleSkips                                             atomic.Uint64 // skips to live: packets older than staleAfter (downtrack_pace.go)
+	nackedFirst                                            atomic.Uint64 // packets NACKed (each counted once): the loss before repair
 	joinsFromCache, joinsAskingKey                         atomic.Uint64 // how video started (sfu/keycache.go)
 	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
 	jitter                                                 atomic.Uint32

@@ -15,12 +15,12 @@ const (
 	upAfterDown   = 4 * time.Second // no climbing this soon after going down
 	pauseHold     = time.Second
 	pauseFactor   = 0.6 // below this share of the lowest layer's bitrate, video pauses
-	probeLength   = 1500 * time.Millisecond
+	probeLength   = time.Second
 	probeSettle   = time.Second // after a probe, the estimate may dip: ride it out
 	probeEvery    = 3 * time.Second
 	probeMaxEvery = 4 * time.Second // a limit lifted is found within this
 	probeDipFloor = 0.8             // during/after a probe, go down only below this share of the layer's bitrate
-	probeReach    = 1.4             // a probe sends the next layer's need divided by this
+	probeReach    = 1.15            // a probe sends the next layer's need divided by this
 	probeAbort    = 0.8             // a probe stops when the estimate falls below this share of its start
 	probeConfirm  = 1.1             // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
@@ -34,22 +34,24 @@ type allocator struct {
 	audio *DownTrack // probes ride on audio while video is paused (nil without audio)
 	bwe   *viewerBWE
 
-	current     int32 // last decision applied (rankAny until the first estimate)
-	downAt      time.Time
-	upSince     time.Time
-	lowSince    time.Time
-	probing     bool
-	probeEnd    time.Time
-	nextProbe   time.Time
-	probeGap    time.Duration // grows after probes that did not lead up
-	probedFrom  int32
-	probeEst    uint64     // the estimate when the probe started
-	probeVia    *DownTrack // the downtrack the probe rides on
-	probeSent   uint64     // bytes sent to the viewer at probeSentAt
-	probeSentAt time.Time  // half-way through the probe (zero before)
-	rawEstimate uint64     // the estimator's, before the probe result (see probe.go)
-	proven      uint64     // what the last probe showed the path carries, bit/s (0: nothing)
-	provenRef   uint64     // the estimator's own estimate when it was shown
+	current                   int32 // last decision applied (rankAny until the first estimate)
+	downAt                    time.Time
+	upSince                   time.Time
+	lowSince                  time.Time
+	probing                   bool
+	probeEnd                  time.Time
+	nextProbe                 time.Time
+	probeGap                  time.Duration // grows after probes that did not lead up
+	probedFrom                int32
+	probeEst                  uint64     // the estimate when the probe started
+	probeVia                  *DownTrack // the downtrack the probe rides on
+	probeSent                 uint64     // bytes sent to the viewer at probeSentAt
+	probeSentAt               time.Time  // half-way through the probe (zero before)
+	probePackets, probeNacked uint64     // the viewer's video packets sent and NACKed when the probe started
+	rawEstimate               uint64     // the estimator's, before the probe result (see probe.go)
+	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
+	provenRef                 uint64     // the estimator's own estimate when it was shown
+	provenAt                  time.Time  // when
 }
 
 // rankOrder makes rankAny compare above every real rank.
@@ -155,7 +157,11 @@ func (a *allocator) step(now time.Time) {
 		}
 		// A probe that shows the step fits with a margin is the evidence the up-hold waits
 		// for: the estimate rose on a rate sent on purpose, not on a swing. Climb at once.
-		confirmed := a.probing && float64(a.layerBitrate(want, now))*headroom*probeConfirm <= budget
+		margin := probeConfirm // a probe's estimate, while it runs, may overshoot
+		if now.Sub(a.provenAt) <= allocInterval {
+			margin = 1 // a probe's result: what the path carried
+		}
+		confirmed := (a.probing || margin == 1) && float64(a.layerBitrate(want, now))*headroom*margin <= budget
 		if confirmed || now.Sub(a.upSince) >= upHold {
 			a.apply(want)
 			a.upSince = time.Time{}

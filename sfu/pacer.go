@@ -9,13 +9,14 @@ import (
 // Pacing: a viewer's egress leaves at up to pacingFactor × what its allocation sends (as
 // libwebrtc paces at 2.5× its target), so that a burst (a keyframe, a catch-up after a
 // scheduling stall) is spread over a few milliseconds instead of arriving at once at a
-// bottleneck with a shallow queue. The bucket holds burstWindow of that rate, at least
-// minBurst bytes: at normal load a frame leaves as one burst, as without pacing.
+// bottleneck with a shallow queue. The bucket holds burstWindow of that rate (50 ms of the
+// allocation's average), at least minBurst bytes: at normal load a frame leaves as one
+// burst, as without pacing, and a timer's lateness on a busy machine delays nothing.
 const (
 	pacingFactor = 2.5
 	minPacing    = 300_000 // bit/s: below this, the bucket would hold back audio-sized bursts
-	burstWindow  = 5 * time.Millisecond
-	minBurst     = 2 * 1200 // bytes: two full packets
+	burstWindow  = 20 * time.Millisecond
+	minBurst     = 4 * 1200 // bytes: four full packets
 )
 
 // pacer gates one viewer's egress. The video write loop asks wait before each packet (the

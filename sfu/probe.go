@@ -15,6 +15,9 @@ import "time"
 // own bound on its delay-based estimate: 1.5 × the acknowledged rate).
 const probeResultReach = 1.5
 
+// probeLossMinPackets is how many packets a probe's loss is judged on at the least.
+const probeLossMinPackets = 20
+
 // maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
 // the next layer's bitrate, so the estimator can learn whether it fits.
 func (a *allocator) maybeProbe(now time.Time, next uint64) {
@@ -43,6 +46,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 	a.d.log.Debug("probe", "extra_kbps", uint64(extra)/1000, "estimate_kbps", a.d.estimate.Load()/1000, "from", stepName(a.current))
 	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
 	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
+	a.probePackets, a.probeNacked = a.d.stats.packets.Load(), a.d.stats.nackedFirst.Load()
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
 	via.startProbe(uint64(extra), probeLength)
 }
@@ -52,7 +56,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 func (a *allocator) watchProbe(now time.Time) {
 	switch {
 	case !a.probing:
-	case float64(a.rawEstimate) < float64(a.probeEst)*probeAbort:
+	case float64(a.rawEstimate) < float64(a.probeEst)*probeAbort || a.probeLosing():
 		a.stopProbe(now) // the path is full: stop adding to it at once
 	case a.probeSentAt.IsZero() && now.After(a.probeEnd.Add(-probeLength/2)):
 		// The ramp is over (see runProbes): the result is what the second half delivers.
@@ -61,7 +65,7 @@ func (a *allocator) watchProbe(now time.Time) {
 		a.probing = false
 		if took := now.Sub(a.probeSentAt); took > 0 {
 			rate := float64(a.bwe.pace.sent()-a.probeSent) * 8 / took.Seconds()
-			a.proven, a.provenRef = max(a.proven, uint64(rate*probeResultReach)), a.rawEstimate
+			a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(rate*probeResultReach)), a.rawEstimate, now
 			a.d.log.Debug("probe result", "delivered_kbps", uint64(rate)/1000, "estimate_kbps", a.provenRef/1000)
 		}
 	}
@@ -86,4 +90,12 @@ func (a *allocator) stopProbe(now time.Time) {
 	a.d.log.Debug("probe stopped", "estimate_kbps", a.rawEstimate/1000, "at_start_kbps", a.probeEst/1000)
 	a.probeVia.stopProbe()
 	a.probing, a.probeEnd = false, now
+}
+
+// probeLosing reports whether the viewer NACKed more than lossHigh of the video packets sent
+// since the probe started: the quickest sign of a full path for a viewer whose estimate moves
+// only with its receiver reports, once a second.
+func (a *allocator) probeLosing() bool {
+	packets := a.d.stats.packets.Load() - a.probePackets
+	return packets >= probeLossMinPackets && float64(a.d.stats.nackedFirst.Load()-a.probeNacked) > lossHigh*float64(packets)
 }

@@ -54,33 +54,10 @@ func TestLeakyBucket(t *testing.T) {
 func BenchmarkForwardPaced(b *testing.B) {
 	for _, viewers := range []int{1, 100} {
 		b.Run(fmt.Sprintf("viewers=%d", viewers), func(b *testing.B) {
-			s, up := benchSlot()
-			w := &discardWriter{}
-			key := marshalPacket(1, 0, []byte{0x67, 0x42, 0xe0, 0x1f})
-			delta := marshalPacket(2, 0, make([]byte, 1100))
-			delta[12] = 0x41
-			var seq uint64 = 1 << 16
-			downs := make([]*DownTrack, viewers)
-			for i := range downs {
-				downs[i] = boundDownTrack(s, w)
-				downs[i].bwe = newViewerBWE()
-				downs[i].bwe.pace.setRate(1 << 40)
-			}
-			up.ring.Put(seq, key, time.Now(), true)
-			for _, d := range downs {
-				d.drain()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				seq++
-				delta[2], delta[3] = byte(seq>>8), byte(seq)
-				up.ring.Put(seq, delta, time.Now(), false)
-				for _, d := range downs {
-					d.drain()
-				}
-			}
-			reportPerViewer(b, w, viewers)
+			benchForward(b, viewers, func(d *DownTrack) {
+				d.bwe = newViewerBWE()
+				d.bwe.pace.setRate(1 << 40)
+			})
 		})
 	}
 }

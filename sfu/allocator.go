@@ -15,12 +15,14 @@ const (
 	upAfterDown   = 4 * time.Second // no climbing this soon after going down
 	pauseHold     = time.Second
 	pauseFactor   = 0.6 // below this share of the lowest layer's bitrate, video pauses
-	probeLength   = 1500 * time.Millisecond
+	probeLength   = time.Second
 	probeSettle   = time.Second // after a probe, the estimate may dip: ride it out
 	probeEvery    = 3 * time.Second
-	probeMaxEvery = 30 * time.Second
-	probeDipFloor = 0.8 // during/after a probe, go down only below this share of the layer's bitrate
-	probeReach    = 1.4 // a probe sends the next layer's need divided by this
+	probeMaxEvery = 4 * time.Second // a limit lifted is found within this
+	probeDipFloor = 0.8             // during/after a probe, go down only below this share of the layer's bitrate
+	probeReach    = 1.15            // a probe sends the next layer's need divided by this
+	probeAbort    = 0.8             // a probe stops when the estimate falls below this share of its start
+	probeConfirm  = 1.1             // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
 	collapse      = 0.5  // within the cool-down, go down again only below this share
 	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
@@ -32,15 +34,24 @@ type allocator struct {
 	audio *DownTrack // probes ride on audio while video is paused (nil without audio)
 	bwe   *viewerBWE
 
-	current    int32 // last decision applied (rankAny until the first estimate)
-	downAt     time.Time
-	upSince    time.Time
-	lowSince   time.Time
-	probing    bool
-	probeEnd   time.Time
-	nextProbe  time.Time
-	probeGap   time.Duration // grows after probes that did not lead up
-	probedFrom int32
+	current                   int32 // last decision applied (rankAny until the first estimate)
+	downAt                    time.Time
+	upSince                   time.Time
+	lowSince                  time.Time
+	probing                   bool
+	probeEnd                  time.Time
+	nextProbe                 time.Time
+	probeGap                  time.Duration // grows after probes that did not lead up
+	probedFrom                int32
+	probeEst                  uint64     // the estimate when the probe started
+	probeVia                  *DownTrack // the downtrack the probe rides on
+	probeSent                 uint64     // bytes sent to the viewer at probeSentAt
+	probeSentAt               time.Time  // half-way through the probe (zero before)
+	probePackets, probeNacked uint64     // the viewer's video packets sent and NACKed when the probe started
+	rawEstimate               uint64     // the estimator's, before the probe result (see probe.go)
+	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
+	provenRef                 uint64     // the estimator's own estimate when it was shown
+	provenAt                  time.Time  // when
 }
 
 // rankOrder makes rankAny compare above every real rank.
@@ -92,8 +103,10 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 }
 
 func (a *allocator) step(now time.Time) {
-	est := a.bwe.estimate(now)
+	a.rawEstimate = a.bwe.estimate(now)
+	est := a.withProbeResult(a.rawEstimate)
 	a.d.estimate.Store(est)
+	a.setPacing(est, now)
 	if est == 0 {
 		return // no estimate (yet): keep the best layer
 	}
@@ -105,6 +118,9 @@ func (a *allocator) step(now time.Time) {
 	if want == rankPause && budget >= float64(a.layerBitrate(lowest, now))*pauseFactor {
 		want = lowest // the lowest is tight but playable
 	}
+	if want == rankPause && !a.bwe.congested(now) {
+		want = lowest // the estimate is low, but the viewer's reports show the lowest layer gets through
+	}
 	if want == rankPause {
 		if a.lowSince.IsZero() {
 			a.lowSince = now
@@ -115,6 +131,7 @@ func (a *allocator) step(now time.Time) {
 	} else {
 		a.lowSince = time.Time{}
 	}
+	a.watchProbe(now)
 	inProbe := a.probing || now.Before(a.probeEnd.Add(probeSettle))
 	if rankOrder(want) < rankOrder(a.current) {
 		cur := float64(a.layerBitrate(a.current, now))
@@ -138,7 +155,14 @@ func (a *allocator) step(now time.Time) {
 		if a.upSince.IsZero() {
 			a.upSince = now
 		}
-		if now.Sub(a.upSince) >= upHold {
+		// A probe that shows the step fits with a margin is the evidence the up-hold waits
+		// for: the estimate rose on a rate sent on purpose, not on a swing. Climb at once.
+		margin := probeConfirm // a probe's estimate, while it runs, may overshoot
+		if now.Sub(a.provenAt) <= allocInterval {
+			margin = 1 // a probe's result: what the path carried
+		}
+		confirmed := (a.probing || margin == 1) && float64(a.layerBitrate(want, now))*headroom*margin <= budget
+		if confirmed || now.Sub(a.upSince) >= upHold {
 			a.apply(want)
 			a.upSince = time.Time{}
 		}
@@ -146,17 +170,15 @@ func (a *allocator) step(now time.Time) {
 		a.upSince = time.Time{}
 		a.maybeProbe(now, next)
 	}
-	if a.probing && now.After(a.probeEnd) {
-		a.probing = false
-	}
 	if !inProbe && a.probedFrom != 0 {
-		if rankOrder(a.current) > rankOrder(a.probedFrom) {
-			a.probeGap = probeEvery // it led up: probe again soon
-		} else {
+		a.nextProbe = now // it led up: probe for the next step once settled
+		if rankOrder(a.current) <= rankOrder(a.probedFrom) {
 			a.probeGap = min(a.probeGap*2, probeMaxEvery)
+			a.nextProbe = now.Add(a.probeGap)
+		} else {
+			a.probeGap = probeEvery
 		}
 		a.probedFrom = 0
-		a.nextProbe = now.Add(a.probeGap)
 	}
 }
 
@@ -170,36 +192,6 @@ func (a *allocator) apply(st int32) {
 		a.probeGap = probeEvery
 	}
 	a.nextProbe = time.Now().Add(a.probeGap) // let the estimate settle on the new layer first
-}
-
-// maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
-// the next layer's bitrate, so the estimator can learn whether it fits.
-func (a *allocator) maybeProbe(now time.Time, next uint64) {
-	if next == 0 || a.probing || now.Before(a.nextProbe) {
-		return
-	}
-	via, cur := a.d, float64(a.d.sourceBitrate())
-	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
-	// is enough for the estimate to show whether the target fits.
-	extra := float64(next)*headroom/probeReach - cur
-	if a.current == rankPause {
-		if a.audio == nil {
-			return
-		}
-		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
-		// audio stream up to what the lowest layer needs.
-		via, cur = a.audio, float64(a.d.audioBitrate())
-		extra = float64(next)*headroom - cur
-	}
-	if extra <= 0 {
-		return
-	}
-	if a.probeGap == 0 {
-		a.probeGap = probeEvery
-	}
-	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
-	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
-	via.startProbe(uint64(extra), probeLength)
 }
 
 // layerBitrate is the bitrate of step st (rankAny: the best live layer), which the viewer

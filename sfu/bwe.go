@@ -19,9 +19,15 @@ import (
 const initialEstimate = 3_000_000
 
 // viewerBWE is one viewer's send-side bandwidth estimate: Google congestion control driven
-// by the viewer's transport-wide CC feedback, or its REMB when that is all it offers.
+// by the viewer's transport-wide CC feedback (which has its own loss-based part); or the
+// lower of its REMB and the loss-based estimate of its receiver reports (as libwebrtc takes
+// the lower of its delay-based and loss-based estimates); or the loss-based estimate alone
+// for a viewer that sends receiver reports and NACKs only. It also holds the viewer's
+// egress pacer, whose byte count the loss-based estimate reads.
 type viewerBWE struct {
 	pacer     *ssrcPacer
+	pace      pacer
+	loss      *lossBWE
 	estimator atomic.Pointer[cc.BandwidthEstimator]
 	twcc      atomic.Bool   // transport-cc negotiated: the GCC estimate is meaningful
 	remb      atomic.Uint64 // latest REMB bitrate, bit/s
@@ -52,6 +58,10 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE) (*interceptor.Re
 	return ir, nil
 }
 
+func newViewerBWE() *viewerBWE {
+	return &viewerBWE{pace: newLeakyBucket(), loss: newLossBWE(initialEstimate, time.Now())}
+}
+
 // estimate returns the viewer's available bandwidth in bit/s, or 0 while unknown.
 func (b *viewerBWE) estimate(now time.Time) uint64 {
 	if b.twcc.Load() {
@@ -59,10 +69,32 @@ func (b *viewerBWE) estimate(now time.Time) uint64 {
 			return uint64((*e).GetTargetBitrate())
 		}
 	}
+	lossEst, fromReports := b.loss.value()
 	if now.UnixNano()-b.rembAt.Load() < int64(5*time.Second) {
-		return b.remb.Load()
+		if remb := b.remb.Load(); !fromReports || remb < lossEst {
+			return remb
+		}
+		return lossEst
+	}
+	if fromReports {
+		return lossEst
 	}
 	return 0
+}
+
+// onLossReport feeds the loss-based estimate a receiver report of the viewer's video.
+func (b *viewerBWE) onLossReport(s lossSample, now time.Time) {
+	s.sentBytes = b.pace.sent()
+	b.loss.onReport(s, now)
+}
+
+// congested reports whether the viewer's receiver reports showed heavy loss lately, or
+// whether it sends none at all (then the estimate alone decides).
+func (b *viewerBWE) congested(now time.Time) bool {
+	if _, fromReports := b.loss.value(); !fromReports {
+		return true
+	}
+	return b.loss.heavyLoss(now)
 }
 
 func (b *viewerBWE) onREMB(bitrate float32) {

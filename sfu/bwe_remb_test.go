@@ -142,41 +142,30 @@ type rembPeer struct {
 func rembViewer(t *testing.T, ctx context.Context, url string, kbps int64) rembPeer {
 	t.Helper()
 	shaped := newShapedConn(testkit.LoopbackUDP(t), kbps)
-	meter := newREMBMeter(shaped)
+	rec := testnode.NewReceived()
+	remb, location := feedbackViewer(t, ctx, url, shaped, true, testnode.RecordTrack(rec))
+	return rembPeer{link: shaped, rec: rec, remb: remb, location: location}
+}
+
+// feedbackViewer plays url as a VP8 viewer without transport-cc, all its media through conn,
+// with onTrack reading its track. With remb it estimates its bandwidth (rembMeter) and sends
+// REMB every rembTick until the test ends; without, it sends receiver reports and NACKs only.
+// It returns the latest REMB sent (bit/s) and the WHEP session resource.
+func feedbackViewer(t *testing.T, ctx context.Context, url string, conn net.PacketConn, remb bool,
+	onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*atomic.Uint64, string) {
+	t.Helper()
+	meter := newREMBMeter(conn)
 	mux := webrtc.NewICEUDPMux(nil, meter)
 	t.Cleanup(func() { _ = mux.Close() })
-	pc := newREMBOnlyPeer(t, mux)
-	rec := testnode.NewReceived()
+	pc := newFeedbackPeer(t, mux, remb)
 	var videoSSRC atomic.Uint32
-	record := testnode.RecordTrack(rec)
 	pc.OnTrack(func(track *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if track.Kind() == webrtc.RTPCodecTypeVideo {
 			videoSSRC.Store(uint32(track.SSRC()))
 		}
-		record(track, r)
+		onTrack(track, r)
 	})
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := testnode.GatheredOffer(pc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(offer, "transport-wide-cc") || strings.Contains(offer, "transport-cc") || !strings.Contains(offer, "goog-remb") {
-		t.Fatalf("the REMB-only viewer's offer must have goog-remb and no transport-cc:\n%s", offer)
-	}
-	resp, answer := testnode.PostOffer(t, url, offer)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("REMB-only viewer: %d %s", resp.StatusCode, answer)
-	}
-	location := resp.Header.Get("Location")
-	t.Cleanup(func() { testnode.DeleteResource(url, location) })
-	if strings.Contains(answer, "transport-wide-cc") {
-		t.Fatalf("the answer negotiates transport-wide-cc the viewer did not offer:\n%s", answer)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	location := offerRecvOnly(t, url, pc, remb)
 	var sent atomic.Uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -191,7 +180,7 @@ func rembViewer(t *testing.T, ctx context.Context, url string, kbps int64) rembP
 				return
 			case now := <-tk.C:
 				est := meter.tick(now)
-				if ssrc := videoSSRC.Load(); ssrc != 0 {
+				if ssrc := videoSSRC.Load(); ssrc != 0 && remb {
 					sent.Store(uint64(est))
 					_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: float32(est), SSRCs: []uint32{ssrc}}})
 				}
@@ -199,6 +188,42 @@ func rembViewer(t *testing.T, ctx context.Context, url string, kbps int64) rembP
 		}
 	}()
 	t.Cleanup(func() { close(done); wg.Wait(); _ = pc.Close() })
+	waitConnected(t, ctx, pc)
+	return &sent, location
+}
+
+// offerRecvOnly makes pc a video receiver of url and checks that neither side negotiates
+// transport-cc (and that pc offers goog-remb exactly when remb); it returns the session resource.
+func offerRecvOnly(t *testing.T, url string, pc *webrtc.PeerConnection, remb bool) string {
+	t.Helper()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := testnode.GatheredOffer(pc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(offer, "transport-wide-cc") || strings.Contains(offer, "transport-cc") || strings.Contains(offer, "goog-remb") != remb {
+		t.Fatalf("the viewer's offer must have no transport-cc, and goog-remb only if REMB (%v):\n%s", remb, offer)
+	}
+	resp, answer := testnode.PostOffer(t, url, offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("viewer without transport-cc: %d %s", resp.StatusCode, answer)
+	}
+	location := resp.Header.Get("Location")
+	t.Cleanup(func() { testnode.DeleteResource(url, location) })
+	if strings.Contains(answer, "transport-wide-cc") {
+		t.Fatalf("the answer negotiates transport-wide-cc the viewer did not offer:\n%s", answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	return location
+}
+
+// waitConnected waits until pc is connected.
+func waitConnected(t *testing.T, ctx context.Context, pc *webrtc.PeerConnection) {
+	t.Helper()
 	connected := make(chan struct{})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -212,17 +237,20 @@ func rembViewer(t *testing.T, ctx context.Context, url string, kbps int64) rembP
 	select {
 	case <-connected:
 	case <-ctx.Done():
-		t.Fatal("REMB-only viewer did not connect")
+		t.Fatal("viewer without transport-cc did not connect")
 	}
-	return rembPeer{link: shaped, rec: rec, remb: &sent, location: location}
 }
 
-// newREMBOnlyPeer is a pion PeerConnection that negotiates VP8 with RTX, NACK, PLI and
-// goog-remb, and none of transport-cc: no TWCC interceptor, no header extension.
-func newREMBOnlyPeer(t *testing.T, mux ice.UDPMux) *webrtc.PeerConnection {
+// newFeedbackPeer is a pion PeerConnection that negotiates VP8 with RTX, NACK and PLI, and
+// goog-remb when remb; none of transport-cc: no TWCC interceptor, no header extension. It
+// sends receiver reports.
+func newFeedbackPeer(t *testing.T, mux ice.UDPMux, remb bool) *webrtc.PeerConnection {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
-	fb := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"}}
+	fb := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"}}
+	if remb {
+		fb = append(fb, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
+	}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}, PayloadType: 97},

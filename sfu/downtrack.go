@@ -28,6 +28,7 @@ type DownTrack struct {
 	probeCh      chan probe
 	log          *slog.Logger
 	wakeCh       chan struct{}
+	paceTimer    *time.Timer // wakes the write loop when the pacer lets the next packet go
 
 	bound         atomic.Bool
 	connected     atomic.Bool // DTLS is up: packets written before would be dropped
@@ -176,6 +177,9 @@ func (d *DownTrack) drain() {
 			fw.missing() // not (yet) received: the viewer will NACK it
 			continue
 		}
+		if d.skipIfStale(src, head, arrival, now) || d.paceHolds(now) {
+			return
+		}
 		payload := d.view.Payload(d.buf[:n])
 		dec := fw.packet(srcPacket{ext: fw.cursor, seq: d.view.SequenceNumber, ts: d.view.Timestamp, payload: payload}, now)
 		switch dec.verdict {
@@ -205,6 +209,7 @@ func (d *DownTrack) send(dec decision, payload []byte, size int, transit time.Du
 		d.stats.writeErrors.Add(1)
 		return
 	}
+	d.paced(size)
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(size))
 	d.stats.octets.Add(uint64(len(payload)))

@@ -45,6 +45,10 @@ func (d *DownTrack) handleReport(reports []rtcp.ReceptionReport) {
 			continue
 		}
 		d.stats.lossFraction.Store(uint32(r.FractionLost))
+		if d.isVideo && d.bwe != nil && r.LastSequenceNumber != 0 { // 0: the receiver counts nothing of this stream
+			d.bwe.onLossReport(lossSample{fractionLost: r.FractionLost, packets: d.stats.packets.Load(),
+				nacked: d.stats.nackedFirst.Load()}, time.Now())
+		}
 		d.stats.jitter.Store(r.Jitter)
 		if r.LastSenderReport != 0 {
 			now := ntpMiddle(time.Now())
@@ -122,6 +126,7 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 	m := &d.resent[outSeq%resendSlots]
 	if m.seq != outSeq || m.count == 0 {
 		*m = resendMark{seq: outSeq, count: 1, at: now.UnixNano()}
+		d.stats.nackedFirst.Add(1)
 		return true
 	}
 	if m.count >= maxResends || now.UnixNano()-m.at < int64(minResendGap) {
@@ -159,10 +164,13 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	d.rtxMu.Lock()
 	defer d.rtxMu.Unlock()
 	buf := d.rtxBuf[2:]
-	size, _ := plan.src.ring.CopyOut(plan.srcExt, buf)
+	size, arrival := plan.src.ring.CopyOut(plan.srcExt, buf)
 	var view media.RTPView
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
 		return 0, uint16(plan.srcExt), true
+	}
+	if d.isVideo && time.Since(arrival) > staleAfter {
+		return 0, 0, false // too late to be shown: the viewer gets the next keyframe instead
 	}
 	hdr := &d.rtxHdr
 	hdr.Marker, hdr.Timestamp = view.Marker, view.Timestamp+plan.tsOffset
@@ -183,5 +191,6 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	if _, err := d.writer.WriteRTP(hdr, payload); err != nil {
 		return 0, 0, true
 	}
+	d.countResent(size)
 	return len(payload), 0, true
 }

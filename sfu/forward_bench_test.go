@@ -59,34 +59,42 @@ func marshalPacket(seq uint16, ts uint32, payload []byte) []byte {
 // writer, so SRTP and the socket are not included). Reported per packet per viewer.
 func BenchmarkForward(b *testing.B) {
 	for _, viewers := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("viewers=%d", viewers), func(b *testing.B) {
-			s, up := benchSlot()
-			w := &discardWriter{}
-			key := marshalPacket(1, 0, []byte{0x67, 0x42, 0xe0, 0x1f})
-			delta := marshalPacket(2, 0, make([]byte, 1100))
-			delta[12] = 0x41
-			var seq uint64 = 1 << 16
-			downs := startViewers(b, s, up, w, viewers, key, seq)
-			for i := 0; i < b.N; i++ {
-				seq++
-				delta[2], delta[3] = byte(seq>>8), byte(seq)
-				up.ring.Put(seq, delta, time.Now(), false)
-				for _, d := range downs {
-					d.drain()
-				}
-			}
-			reportPerViewer(b, w, viewers)
-		})
+		b.Run(fmt.Sprintf("viewers=%d", viewers), func(b *testing.B) { benchForward(b, viewers, nil) })
 	}
 }
 
-// startViewers binds n downtracks of s that write to w and forwards them the keyframe key
+// benchForward forwards H.264 delta packets to viewers downtracks, each set up by setup (nil:
+// none) before the first packet.
+func benchForward(b *testing.B, viewers int, setup func(*DownTrack)) {
+	s, up := benchSlot()
+	w := &discardWriter{}
+	key := marshalPacket(1, 0, []byte{0x67, 0x42, 0xe0, 0x1f})
+	delta := marshalPacket(2, 0, make([]byte, 1100))
+	delta[12] = 0x41
+	var seq uint64 = 1 << 16
+	downs := startViewers(b, s, up, w, viewers, key, seq, setup)
+	for i := 0; i < b.N; i++ {
+		seq++
+		delta[2], delta[3] = byte(seq>>8), byte(seq)
+		up.ring.Put(seq, delta, time.Now(), false)
+		for _, d := range downs {
+			d.drain()
+		}
+	}
+	reportPerViewer(b, w, viewers)
+}
+
+// startViewers binds n downtracks of s that write to w (each set up by setup, if not nil) and forwards them the keyframe key
 // (extended sequence number seq), so that they are past the keyframe wait; then it starts
 // the benchmark's timer afresh, counting allocations.
-func startViewers(b *testing.B, s *slot, up *UpTrack, w *discardWriter, n int, key []byte, seq uint64) []*DownTrack {
+func startViewers(b *testing.B, s *slot, up *UpTrack, w *discardWriter, n int, key []byte, seq uint64,
+	setup func(*DownTrack)) []*DownTrack {
 	downs := make([]*DownTrack, n)
 	for i := range downs {
 		downs[i] = boundDownTrack(s, w)
+		if setup != nil {
+			setup(downs[i])
+		}
 	}
 	up.ring.Put(seq, key, time.Now(), true)
 	for _, d := range downs {

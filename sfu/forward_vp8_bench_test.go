@@ -22,7 +22,7 @@ func BenchmarkForwardVP8(b *testing.B) {
 			key := marshalPacket(1, 0, keyPayload)
 			delta := marshalPacket(2, 0, append(vp8Pkt(vp8Fields{pic: 101, pic15: true, tl0: 1, tid: 0, keyIdx: -1}), make([]byte, 1100)...))
 			var seq uint64 = 1 << 16
-			downs := startViewers(b, s, up, w, viewers, key, seq)
+			downs := startViewers(b, s, up, w, viewers, key, seq, nil)
 			for i := 0; i < b.N; i++ {
 				seq++
 				delta[2], delta[3] = byte(seq>>8), byte(seq)

@@ -163,8 +163,14 @@ func (f *forwarder) catchUp(head, ringSize uint64) (skipped bool) {
 	if head < f.cursor+ringSize-16 {
 		return false
 	}
-	f.cursor, f.needKey, f.newEpoch, f.sameSrc = head, f.isVideo, true, true
+	f.skipTo(head)
 	return true
+}
+
+// skipTo moves the cursor to head, where the viewer waits for the next keyframe on the same
+// timeline (a skip: too far behind to catch up).
+func (f *forwarder) skipTo(head uint64) {
+	f.cursor, f.needKey, f.newEpoch, f.sameSrc = head, f.isVideo, true, true
 }
 
 // missing notes a packet the ring lacks at the cursor: the viewer will NACK it.

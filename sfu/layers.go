@@ -107,11 +107,32 @@ func (d *DownTrack) sourceBitrate() uint64 {
 // startProbe resends recent packets for length at about rate bit/s; the viewer drops them
 // as duplicates, but they count in its congestion feedback.
 func (d *DownTrack) startProbe(rate uint64, length time.Duration) {
+	p := probe{rate: rate, length: length}
 	select {
-	case d.probeCh <- probe{rate: rate, length: length}:
+	case d.probeCh <- p:
+		return
+	default:
+	}
+	select {
+	case <-d.probeCh: // a stop that came after its probe had ended
+	default:
+	}
+	select {
+	case d.probeCh <- p:
 	default:
 	}
 }
+
+// stopProbe ends the probe under way, if any.
+func (d *DownTrack) stopProbe() {
+	select {
+	case d.probeCh <- probe{}:
+	default:
+	}
+}
+
+// probeRampFrom is the share of a probe's rate it starts at.
+const probeRampFrom = 0.4
 
 type probe struct {
 	rate   uint64
@@ -128,9 +149,13 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 			return
 		case p = <-d.probeCh:
 		}
+		if p.rate == 0 {
+			continue // a stop for a probe that has ended
+		}
 		perTick := float64(p.rate) * tick.Seconds() / 8 // bytes
 		t := time.NewTicker(tick)
-		end := time.Now().Add(p.length)
+		start := time.Now()
+		end := start.Add(p.length)
 		budget := 0.0
 		for now := time.Now(); now.Before(end); now = time.Now() {
 			select {
@@ -138,8 +163,14 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 				t.Stop()
 				return
 			case <-t.C:
+			case <-d.probeCh: // stopped
+				end = now
+				continue
 			}
-			budget += perTick
+			// The rate ramps up from probeRampFrom of the asked rate over the first half of
+			// the probe: a full path shows in the estimate (and stops the probe) before the
+			// probe overruns it by much.
+			budget += perTick * min(1, probeRampFrom+(1-probeRampFrom)*2*float64(now.Sub(start))/float64(p.length))
 			for back := uint16(0); budget > 0 && back < 64; back++ {
 				n := d.resendRecent(back)
 				if n == 0 {

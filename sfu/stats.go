@@ -68,6 +68,8 @@ type downStats struct {
 	nacksIn, retransmits, plisIn                           atomic.Uint64
 	skips, upstreamNacks, switches, probes, resendsRefused atomic.Uint64
 	temporalDrops                                          atomic.Uint64 // packets above the temporal cap
+	staleSkips                                             atomic.Uint64 // skips to live: packets older than staleAfter (downtrack_pace.go)
+	nackedFirst                                            atomic.Uint64 // packets NACKed (each counted once): the loss before repair
 	joinsFromCache, joinsAskingKey                         atomic.Uint64 // how video started (sfu/keycache.go)
 	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
 	jitter                                                 atomic.Uint32
@@ -89,6 +91,9 @@ type TrackStats struct {
 	Retransmits  uint64  `json:"retransmits"`
 	PLIs         uint64  `json:"plis"`
 	Skips        uint64  `json:"skips"`
+	// StaleSkips counts skips to the next keyframe because the packets waiting were older than
+	// a sub-second viewer can use (after congestion or a stall).
+	StaleSkips uint64 `json:"stale_skips,omitempty"`
 	// MaxTemporal is the allocator's temporal-layer cap on the allocated layer (VP8 TID; absent:
 	// none), TemporalDrops the packets it dropped.
 	MaxTemporal   *int32 `json:"max_temporal,omitempty"`
@@ -115,7 +120,7 @@ func (d *DownTrack) Stats() TrackStats {
 		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
 		TemporalDrops: d.stats.temporalDrops.Load(), JoinsFromCache: d.stats.joinsFromCache.Load(),
-		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(),
+		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(), StaleSkips: d.stats.staleSkips.Load(),
 	}
 	if tid := d.allocTID.Load(); tid < tidAll && d.allocRank.Load() != rankPause {
 		st.MaxTemporal = &tid

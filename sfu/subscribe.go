@@ -39,7 +39,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if err := registerLatencyExtensions(me); err != nil {
 		return nil, "", err
 	}
-	bwe := &viewerBWE{}
+	bwe := newViewerBWE()
 	ir, err := viewerInterceptors(me, bwe)
 	if err != nil {
 		return nil, "", err

@@ -1,0 +1,101 @@
+package sfu
+
+import "time"
+
+// Probing: to learn whether the next step fits, the allocator sends duplicates of recent
+// packets (on RTX) for probeLength, so that the rate sent reaches what the estimator needs to
+// see. A probe stops at once when the estimate falls (the path is full: adding to it would only
+// cost the viewer's video), and a probe that ran its course without that is a result, as in
+// libwebrtc's probe controller: the path carried the rate sent, so the estimate may be
+// probeResultReach times it until the estimator signals congestion again. GCC would otherwise
+// climb from a congestion episode at a few percent a second (its additive increase near the
+// rate it last fell from), taking tens of seconds to find a limit lifted.
+
+// probeResultReach is how far above the rate a probe delivered the estimate may go (GCC's
+// own bound on its delay-based estimate: 1.5 × the acknowledged rate).
+const probeResultReach = 1.5
+
+// probeLossMinPackets is how many packets a probe's loss is judged on at the least.
+const probeLossMinPackets = 20
+
+// maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
+// the next layer's bitrate, so the estimator can learn whether it fits.
+func (a *allocator) maybeProbe(now time.Time, next uint64) {
+	if next == 0 || a.probing || now.Before(a.nextProbe) {
+		return
+	}
+	via, cur := a.d, float64(a.d.sourceBitrate())
+	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
+	// is enough for the estimate to show whether the target fits.
+	extra := float64(next)*headroom/probeReach - cur
+	if a.current == rankPause {
+		if a.audio == nil {
+			return
+		}
+		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
+		// audio stream up to what the lowest layer needs.
+		via, cur = a.audio, float64(a.d.audioBitrate())
+		extra = float64(next)*headroom - cur
+	}
+	if extra <= 0 {
+		return
+	}
+	if a.probeGap == 0 {
+		a.probeGap = probeEvery
+	}
+	a.d.log.Debug("probe", "extra_kbps", uint64(extra)/1000, "estimate_kbps", a.d.estimate.Load()/1000, "from", stepName(a.current))
+	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
+	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
+	a.probePackets, a.probeNacked = a.d.stats.packets.Load(), a.d.stats.nackedFirst.Load()
+	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
+	via.startProbe(uint64(extra), probeLength)
+}
+
+// watchProbe ends the probe under way: early when the estimator's estimate fell below
+// probeAbort of what it was at its start, or at its end, when the rate it delivered becomes the probe's result.
+func (a *allocator) watchProbe(now time.Time) {
+	switch {
+	case !a.probing:
+	case float64(a.rawEstimate) < float64(a.probeEst)*probeAbort || a.probeLosing():
+		a.stopProbe(now) // the path is full: stop adding to it at once
+	case a.probeSentAt.IsZero() && now.After(a.probeEnd.Add(-probeLength/2)):
+		// The ramp is over (see runProbes): the result is what the second half delivers.
+		a.probeSent, a.probeSentAt = a.bwe.pace.sent(), now
+	case now.After(a.probeEnd) && !a.probeSentAt.IsZero():
+		a.probing = false
+		if took := now.Sub(a.probeSentAt); took > 0 {
+			rate := float64(a.bwe.pace.sent()-a.probeSent) * 8 / took.Seconds()
+			a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(rate*probeResultReach)), a.rawEstimate, now
+			a.d.log.Debug("probe result", "delivered_kbps", uint64(rate)/1000, "estimate_kbps", a.provenRef/1000)
+		}
+	}
+}
+
+// withProbeResult returns the estimator's estimate est raised to the last probe's result, as
+// long as the estimator has not signalled congestion since (its estimate fell below
+// probeAbort of what it was then).
+func (a *allocator) withProbeResult(est uint64) uint64 {
+	if a.proven == 0 {
+		return est
+	}
+	if float64(est) < float64(a.provenRef)*probeAbort {
+		a.proven = 0
+		return est
+	}
+	return max(est, a.proven)
+}
+
+// stopProbe ends the probe under way before its time.
+func (a *allocator) stopProbe(now time.Time) {
+	a.d.log.Debug("probe stopped", "estimate_kbps", a.rawEstimate/1000, "at_start_kbps", a.probeEst/1000)
+	a.probeVia.stopProbe()
+	a.probing, a.probeEnd = false, now
+}
+
+// probeLosing reports whether the viewer NACKed more than lossHigh of the video packets sent
+// since the probe started: the quickest sign of a full path for a viewer whose estimate moves
+// only with its receiver reports, once a second.
+func (a *allocator) probeLosing() bool {
+	packets := a.d.stats.packets.Load() - a.probePackets
+	return packets >= probeLossMinPackets && float64(a.d.stats.nackedFirst.Load()-a.probeNacked) > lossHigh*float64(packets)
+}

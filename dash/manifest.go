@@ -95,13 +95,15 @@ func updatePeriod(tm hls.StreamTiming) time.Duration {
 }
 
 // serviceDescription sets the latency a low-latency player aims for: three parts (one
-// being written, one in flight, one buffered) plus half a second of jitter margin.
+// being written, one in flight, one buffered) plus half a second of jitter margin. The
+// playback rate may go 10% up to catch up (a player that fell behind after a stall gets back
+// within seconds, not the half minute ±4% takes) and 5% down to avoid stalling.
 func serviceDescription(tm hls.StreamTiming) *ServiceDescription {
 	target := 3*tm.PartTarget + 500*time.Millisecond
 	return &ServiceDescription{
 		ID:           "0",
 		Latency:      &Latency{ReferenceID: "0", Target: int(target.Milliseconds()), Min: int((target / 2).Milliseconds()), Max: int((3 * target).Milliseconds())},
-		PlaybackRate: &PlaybackRate{Min: 0.96, Max: 1.04},
+		PlaybackRate: &PlaybackRate{Min: 0.95, Max: 1.1},
 	}
 }
 

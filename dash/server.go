@@ -15,9 +15,7 @@
 package dash
 
 import (
-	"bytes"
 	"encoding/xml"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -28,13 +26,12 @@ import (
 )
 
 // Content types and Cache-Control values. The MPD changes with every segment: players
-// reload it every minimumUpdatePeriod, so it is not kept. Init segments and complete
-// segments never change under their name.
+// reload it every minimumUpdatePeriod, so it is not kept. Init segments and segments are
+// answered by hls.Track, with the same headers as under /hls/ (CMAF-CTE: ServeSegment).
 const (
-	mpdType        = "application/dash+xml"
-	cacheMPD       = "no-cache"
-	cacheImmutable = "public, max-age=31536000, immutable"
-	cacheNone      = "no-store"
+	mpdType   = "application/dash+xml"
+	cacheMPD  = "no-cache"
+	cacheNone = "no-store"
 	// TimePath is the time endpoint's path (UTCTiming).
 	TimePath = "/dash/time"
 )
@@ -56,19 +53,7 @@ func NewServer(hlsServer *hls.Server, log *slog.Logger) *Server {
 
 // ServeHTTP answers GET, HEAD and CORS preflight requests for /dash/....
 func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodOptions:
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Range")
-		h.Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	default:
-		h.Set("Allow", "GET, HEAD, OPTIONS")
-		fail(w, http.StatusMethodNotAllowed, "method not allowed")
+	if !hls.AllowMethod(w, r) {
 		return
 	}
 	if r.URL.Path == TimePath {
@@ -104,22 +89,11 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveMedia answers an init segment or a segment request.
 func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *hls.Track, file string) {
-	if id, ok := parseName(file, "init", ".mp4"); ok {
-		data := t.Init(id)
-		if data == nil {
-			fail(w, http.StatusNotFound, "no such init segment")
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "video/mp4")
-		if t.Rendition() == hls.AudioRendition {
-			h.Set("Content-Type", "audio/mp4")
-		}
-		h.Set("Cache-Control", cacheImmutable)
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	if id, ok := hls.ParseName(file, "init", ".mp4"); ok {
+		t.ServeInit(w, r, id)
 		return
 	}
-	if msn, ok := parseName(file, "seg", ".m4s"); ok {
+	if msn, ok := hls.ParseName(file, "seg", ".m4s"); ok {
 		t.ServeSegment(w, r, msn)
 		return
 	}
@@ -182,25 +156,5 @@ func timeURL(r *http.Request) string {
 	return scheme + "://" + r.Host + TimePath
 }
 
-// parseName reads N from prefix + N + suffix.
-func parseName(file, prefix, suffix string) (uint64, bool) {
-	s, ok := strings.CutPrefix(file, prefix)
-	if !ok {
-		return 0, false
-	}
-	if s, ok = strings.CutSuffix(s, suffix); !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
-}
-
 // fail answers an error with a one-line reason; errors are not cached.
-func fail(w http.ResponseWriter, code int, reason string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", cacheNone)
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	fmt.Fprintln(w, reason)
-}
+func fail(w http.ResponseWriter, code int, reason string) { hls.Fail(w, code, reason) }

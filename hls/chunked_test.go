@@ -99,7 +99,7 @@ func TestServeSegmentChunked(t *testing.T) {
 	} else {
 		t.Logf("segment %d: first bytes %v before it completed, %d reads", next, done.Sub(first).Round(time.Millisecond), len(reads))
 	}
-	whole := getBody(t, srv.URL+"/hls/room1/hi/seg"+strconv.FormatUint(next, 10)+".m4s")
+	whole := []byte(mustGet(t, sv, "/hls/room1/hi/seg"+strconv.FormatUint(next, 10)+".m4s"))
 	if !bytes.Equal(body.Bytes(), whole) {
 		t.Errorf("chunked body: %d bytes; want the complete segment's %d bytes exactly", body.Len(), len(whole))
 	}
@@ -125,18 +125,4 @@ func TestServeSegmentChunked(t *testing.T) {
 	if far.StatusCode != http.StatusNotFound {
 		t.Errorf("segment 5 ahead: %d; want 404", far.StatusCode)
 	}
-}
-
-func getBody(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return body
 }

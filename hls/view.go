@@ -2,6 +2,7 @@ package hls
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/glint-video/glint/media"
@@ -120,9 +121,23 @@ func (t *Track) segView(seg *segment) SegmentView {
 		Parts: len(seg.parts), ProgramDateTime: seg.pdt}
 }
 
-// Init returns init segment id, or nil when no kept segment uses it.
-func (t *Track) Init(id uint64) []byte {
+// ServeInit answers a request for init segment id (404 when no kept segment uses it),
+// immutable like every init segment.
+func (t *Track) ServeInit(w http.ResponseWriter, r *http.Request, id uint64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.initLocked(id)
+	data := t.initLocked(id)
+	t.mu.Unlock()
+	t.serveData(w, r, data, true)
 }
+
+// Handlers of other packagings of these fragments (package dash) answer like /hls/ does.
+
+// AllowMethod sets CORS headers and reports whether r is a GET or HEAD to answer; it has
+// answered a preflight (OPTIONS) or a 405 itself when not.
+func AllowMethod(w http.ResponseWriter, r *http.Request) bool { return allowMethod(w, r) }
+
+// Fail answers an error with a one-line reason, never cached.
+func Fail(w http.ResponseWriter, code int, reason string) { fail(w, code, reason) }
+
+// ParseName reads N from a file name prefix + N + suffix, e.g. seg{N}.m4s.
+func ParseName(file, prefix, suffix string) (uint64, bool) { return parseName(file, prefix, suffix) }

@@ -83,12 +83,10 @@ func (t *Track) streamSegment(w http.ResponseWriter, r *http.Request, msn uint64
 			sent += len(chunks)
 			continue
 		}
-		if complete {
+		if complete || r.Context().Err() != nil { // done, or the client left
 			return
 		}
-		if r.Context().Err() == nil {
-			t.log.Warn("hls: chunked segment cut short", "msn", msn, "parts", sent, "after", time.Since(started), "gone", gone)
-		}
+		t.log.Warn("hls: chunked segment cut short", "msn", msn, "parts", sent, "after", time.Since(started), "gone", gone)
 		panic(http.ErrAbortHandler) // no terminating chunk: the response is known incomplete
 	}
 }

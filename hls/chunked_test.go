@@ -126,3 +126,33 @@ func TestServeSegmentChunked(t *testing.T) {
 		t.Errorf("segment 5 ahead: %d; want 404", far.StatusCode)
 	}
 }
+
+// TestServeSegmentChunkedCutShort: when a segment's parts stop coming (the source stalls
+// past the block timeout), the chunked response is aborted, not ended cleanly: a client
+// (or a cache) sees an error, never a short body that looks complete.
+func TestServeSegmentChunkedCutShort(t *testing.T) {
+	cfg := testCfg
+	cfg.BlockTimeout = 500 * time.Millisecond
+	s, _, f := newTestStream(t, cfg, "hi")
+	f.feedUntil(3 * time.Second) // segment 1 complete, segment 2 started; then the source stalls
+	hi := s.Track("hi")
+	hi.mu.Lock()
+	edge, parts := hi.edgeLocked()
+	hi.mu.Unlock()
+	if parts == 0 {
+		t.Fatalf("segment %d has no part yet", edge)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hi.ServeSegment(w, r, edge) }))
+	defer srv.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil || len(body) == 0 {
+		t.Fatalf("stalled segment: %d bytes, error %v; want its parts so far, then an aborted response", len(body), err)
+	}
+	t.Logf("stalled segment %d: %d bytes of %d parts, then %v", edge, len(body), parts, err)
+}

@@ -38,7 +38,7 @@ func (a *Authorizer) Protect(h http.Handler) http.Handler {
 		if rl.media && sig == "" && !g.Open() && r.Header.Get("Authorization") != "" {
 			w = &privateResponse{ResponseWriter: w} // the URL alone must not fetch it from a shared cache
 		}
-		if rl.media && !g.Open() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".m3u8") {
+		if rl.media && !g.Open() && r.Method == http.MethodGet && (strings.HasSuffix(r.URL.Path, ".m3u8") || strings.HasSuffix(r.URL.Path, ".mpd")) {
 			a.serveSignedPlaylist(w, r, h, rl, g, sig)
 			return
 		}
@@ -163,6 +163,9 @@ func (a *Authorizer) serveSignedPlaylist(w http.ResponseWriter, r *http.Request,
 			hdr.Set("Content-Encoding", "gzip")
 		}
 		hdr.Add("Vary", "Accept-Encoding")
+		hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	} else if rec.status == http.StatusOK && isMPD(hdr.Get("Content-Type")) {
+		body = signMPD(body, mediaSig)
 		hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	w.WriteHeader(rec.status)

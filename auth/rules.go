@@ -25,6 +25,8 @@ type rule struct {
 //	/whip/{room}[/...]                     publish
 //	/whep/{room}[/...]                     subscribe (layer requests included)
 //	/hls/{room}/...                        subscribe, token or signed URL
+//	/dash/{room}/...                       subscribe, token or signed URL (the MPD is signed)
+//	/dash/time                             open (the MPD's UTCTiming clock)
 //	/dvr/{room}/..., /dvr/recordings/{room}.{ts}/...   subscribe, token or signed URL
 //	/dvr/clips/...                         admin
 //	GET /api/rooms/{room}/events, /ws/rooms/{room}     subscribe
@@ -51,6 +53,11 @@ func classify(r *http.Request) rule {
 	case "whep":
 		return rule{role: Subscribe, room: at(1)}
 	case "hls":
+		return rule{role: Subscribe, room: at(1), media: true, live: true}
+	case "dash":
+		if len(seg) == 2 && seg[1] == "time" {
+			return rule{pass: true}
+		}
 		return rule{role: Subscribe, room: at(1), media: true, live: true}
 	case "dvr":
 		switch at(1) {

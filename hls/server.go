@@ -89,19 +89,7 @@ func (sv *Server) stream(room string) *Stream {
 
 // ServeHTTP answers GET, HEAD and CORS preflight requests for /hls/{room}/....
 func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodOptions:
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Range")
-		h.Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	default:
-		h.Set("Allow", "GET, HEAD, OPTIONS")
-		fail(w, http.StatusMethodNotAllowed, "method not allowed")
+	if !allowMethod(w, r) {
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/hls/")
@@ -250,6 +238,26 @@ func (sv *Server) servePart(w http.ResponseWriter, r *http.Request, t *Track, ms
 	case r.Context().Err() == nil:
 		fail(w, http.StatusServiceUnavailable, "hinted part not available in time")
 	}
+}
+
+// allowMethod sets CORS headers and reports whether r is a GET or HEAD to answer; it
+// answers a preflight (OPTIONS) or a 405 itself.
+func allowMethod(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return true
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Range")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		h.Set("Allow", "GET, HEAD, OPTIONS")
+		fail(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+	return false
 }
 
 // parseDirectives reads the delivery directives of a media playlist request; msn is -1

@@ -167,6 +167,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 		return nil, err
 	}
 	bridges.Register(n.mux)
+	n.addDASH()
 	n.bridges = bridges
 	n.services = append(n.services, func(ctx context.Context) { _ = bridges.Run(ctx) })
 	return []prometheus.Collector{metrics.NewEncoderCollector(func() (string, bool) {

@@ -9,7 +9,9 @@
 # What it does for LL-HLS:
 # - Caches only /hls/: WHIP, WHEP, the API and the pages go straight to Glint (pass); the
 #   room events (GET /api/rooms/{room}/events, Server-Sent Events) pass streamed, with a
-#   between-bytes timeout longer than Glint's 15 s keep-alive ping.
+#   between-bytes timeout longer than Glint's 15 s keep-alive ping. LL-DASH (/dash/) passes
+#   streamed too, so a segment Glint sends chunked while it is written reaches the player
+#   chunk by chunk and no incomplete response is ever cached (docs/dash.md).
 # - Keys on the full URL including the query, so each blocking reload
 #   (?_HLS_msn=N&_HLS_part=P) is its own object; the query is sorted so that parameter
 #   order does not split the key.

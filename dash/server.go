@@ -1,0 +1,160 @@
+// Package dash serves Glint's LL-HLS fragments as low-latency MPEG-DASH: a dynamic MPD per
+// room whose SegmentTemplate ($Number$ = the HLS media sequence number) points at the very
+// init segments and segments package hls made, no second copy of the media. A segment
+// requested while it is being written comes back chunked (CMAF-CTE), one CMAF chunk per
+// LL-HLS part as it is published (hls.Track.ServeSegment).
+//
+// URL scheme, below /dash/:
+//
+//	time                              the wall clock, ISO 8601 (the MPD's UTCTiming)
+//	{room}/manifest.mpd               dynamic MPD
+//	{room}/{rendition}/init{N}.mp4    = /hls/{room}/{rendition}/init{N}.mp4
+//	{room}/{rendition}/seg{N}.m4s     = /hls/{room}/{rendition}/seg{N}.m4s, chunked while written
+//
+// It holds no state of its own: every answer is read from the hls.Server's Streams.
+package dash
+
+import (
+	"encoding/xml"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glint-video/glint/hls"
+)
+
+// Content types and Cache-Control values. The MPD changes with every segment: players
+// reload it every minimumUpdatePeriod, so it is not kept. Init segments and segments are
+// answered by hls.Track, with the same headers as under /hls/ (CMAF-CTE: ServeSegment).
+const (
+	mpdType   = "application/dash+xml"
+	cacheMPD  = "no-cache"
+	cacheNone = "no-store"
+	// TimePath is the time endpoint's path (UTCTiming).
+	TimePath = "/dash/time"
+)
+
+// Server is the http.Handler for /dash/...: it reads the rooms of an hls.Server.
+type Server struct {
+	hls *hls.Server
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewServer returns a Server for the rooms hlsServer serves.
+func NewServer(hlsServer *hls.Server, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{hls: hlsServer, log: log, now: time.Now}
+}
+
+// ServeHTTP answers GET, HEAD and CORS preflight requests for /dash/....
+func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !hls.AllowMethod(w, r) {
+		return
+	}
+	if r.URL.Path == TimePath {
+		sv.serveTime(w, r)
+		return
+	}
+	rest, _ := strings.CutPrefix(r.URL.Path, "/dash/")
+	path := strings.Split(rest, "/")
+	if len(path) < 2 || len(path) > 3 {
+		fail(w, http.StatusNotFound, "not found")
+		return
+	}
+	s := sv.hls.Stream(path[0])
+	if s == nil {
+		fail(w, http.StatusNotFound, "unknown room")
+		return
+	}
+	if len(path) == 2 {
+		if path[1] != "manifest.mpd" {
+			fail(w, http.StatusNotFound, "not found")
+			return
+		}
+		sv.serveMPD(w, r, s)
+		return
+	}
+	t := s.Track(path[1])
+	if t == nil {
+		fail(w, http.StatusNotFound, "unknown rendition")
+		return
+	}
+	sv.serveMedia(w, r, t, path[2])
+}
+
+// serveMedia answers an init segment or a segment request.
+func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *hls.Track, file string) {
+	if id, ok := hls.ParseName(file, "init", ".mp4"); ok {
+		t.ServeInit(w, r, id)
+		return
+	}
+	if msn, ok := hls.ParseName(file, "seg", ".m4s"); ok {
+		t.ServeSegment(w, r, msn)
+		return
+	}
+	fail(w, http.StatusNotFound, "not found")
+}
+
+// serveMPD answers the room's MPD, once its first segment is complete.
+func (sv *Server) serveMPD(w http.ResponseWriter, r *http.Request, s *hls.Stream) {
+	tm := s.Timing()
+	if !s.AwaitReady(r.Context(), tm.BlockTimeout) {
+		if r.Context().Err() == nil {
+			w.Header().Set("Retry-After", "1")
+			fail(w, http.StatusServiceUnavailable, "stream not ready yet")
+		}
+		return
+	}
+	m, err := buildMPD(manifestInput{views: s.Views(), timing: tm, now: sv.now(), timeURL: timeURL(r)})
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "stream not ready yet: "+err.Error())
+		return
+	}
+	body, err := xml.MarshalIndent(m, "", " ")
+	if err != nil {
+		sv.log.Error("dash: rendering the MPD", "room", s.Name(), "err", err)
+		fail(w, http.StatusInternalServerError, "cannot render the MPD")
+		return
+	}
+	body = append([]byte(xml.Header), body...)
+	h := w.Header()
+	h.Set("Content-Type", mpdType)
+	h.Set("Cache-Control", cacheMPD)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// serveTime answers the wall clock as ISO 8601 with milliseconds (UTCTiming http-iso).
+func (sv *Server) serveTime(w http.ResponseWriter, r *http.Request) {
+	body := sv.now().UTC().Format("2006-01-02T15:04:05.000Z")
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", cacheNone)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// timeURL is the absolute URL of the time endpoint as the client reached this server (a
+// player resolves UTCTiming against its page, not the MPD).
+func timeURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + TimePath
+}
+
+// fail answers an error with a one-line reason; errors are not cached.
+func fail(w http.ResponseWriter, code int, reason string) { hls.Fail(w, code, reason) }

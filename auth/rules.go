@@ -34,6 +34,7 @@ type rule struct {
 //	POST /api/rooms/{room}/actions                     subscribe (a viewer's fair action)
 //	POST /api/rooms/{room}/events                      publish (a timed event)
 //	GET /api/sessions/{id}                 a credential for the session's room (checked by signaling)
+//	GET /api/time, /dash/time              open (the server's clock)
 //	/api/... (the room list, tokens, ...), /debug/...  admin
 //	anything else (pages, /healthz, /metrics), OPTIONS  open
 func classify(r *http.Request) rule {
@@ -69,6 +70,9 @@ func classify(r *http.Request) rule {
 		}
 		return rule{role: Subscribe, room: at(1), media: true}
 	case "api":
+		if len(seg) == 2 && seg[1] == "time" {
+			return rule{pass: true} // the server's clock, for every page
+		}
 		if len(seg) == 4 && seg[1] == "rooms" {
 			switch {
 			case (seg[3] == "events" || seg[3] == "timed-events") && r.Method == http.MethodGet,

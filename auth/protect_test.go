@@ -106,7 +106,7 @@ func TestEveryEntryIsChecked(t *testing.T) {
 	if resp := do(t, h, "GET", "/api/sessions/abc", sub); resp.StatusCode != 200 {
 		t.Errorf("GET /api/sessions/abc with a token: %d, want it passed on (signaling checks the room)", resp.StatusCode)
 	}
-	for _, open := range []string{"/", "/watch.html", "/static/watch.js", "/healthz", "/metrics"} {
+	for _, open := range []string{"/", "/watch.html", "/static/watch.js", "/healthz", "/metrics", "/api/time", "/dash/time"} {
 		if resp := do(t, h, "GET", open, ""); resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d, want 200 (open)", open, resp.StatusCode)
 		}

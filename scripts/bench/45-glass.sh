@@ -13,12 +13,15 @@
 # it the same way, base first, in the same invocation, so that a change is compared within one
 # run on a machine whose load varies (BENCH_BASE_BIN=PATH: REV already built there, hls.min.js in).
 # Env: BENCH_SECONDS (HLS samples per page, default 30), BENCH_SIZE (source, default 1280x720),
-# BENCH_PART / BENCH_SEGMENT (default 200ms / 2s).
+# BENCH_PART / BENCH_SEGMENT (default 200ms / 2s), BENCH_RUNG (the watch page's quality menu
+# value that picks a transcoded rung: m, the middle level, by default; l for a source with one
+# rung below it, e.g. BENCH_SIZE=854x480).
 set -euo pipefail
 seconds=${BENCH_SECONDS:-30}
 size=${BENCH_SIZE:-1280x720}
 part=${BENCH_PART:-200ms}
 segment=${BENCH_SEGMENT:-2s}
+rung=${BENCH_RUNG:-m}
 warmup=8 # samples left out at the start of each page (start-up, catching up with the live edge)
 port=18090; udp=18199; room=glass
 base=http://127.0.0.1:$port
@@ -53,12 +56,14 @@ measure() {
   for _ in $(seq 60); do curl -fs -m 5 $base/hls/$room/index.m3u8 >/dev/null && break; sleep 1; done
   curl -fs -m 5 $base/hls/$room/index.m3u8 >/dev/null || { echo "bench glass: no LL-HLS stream"; tail "$tmp/$2.serve.log"; exit 1; } >&2
   local q
-  for q in h m; do
+  for q in h "$rung"; do
     echo "bench glass ($2): $cmd_hls --query=quality=$q" >&2
-    $cmd_hls --query=quality=$q >"$tmp/$2.$q.jsonl" 2>"$tmp/$2.$q.log" || { tail -20 "$tmp/$2.$q.log" "$tmp/$2.$q.jsonl"; exit 1; } >&2
+    # A page that decoded nothing (e.g. the rung dropped by a saturated machine) is kept: its
+    # rows say 0 samples and its last hls.js error.
+    $cmd_hls --query=quality=$q >"$tmp/$2.$q.jsonl" 2>"$tmp/$2.$q.log" || { echo "bench glass ($2): quality=$q failed"; tail -n 5 "$tmp/$2.$q.log"; } >&2
   done
   echo "bench glass ($2): $cmd_rtc" >&2
-  $cmd_rtc >"$tmp/$2.rtc.jsonl" 2>"$tmp/$2.rtc.log" || { tail -20 "$tmp/$2.rtc.log" "$tmp/$2.rtc.jsonl"; exit 1; } >&2
+  $cmd_rtc >"$tmp/$2.rtc.jsonl" 2>"$tmp/$2.rtc.log" || { tail -n 20 "$tmp/$2.rtc.log" "$tmp/$2.rtc.jsonl"; exit 1; } >&2
   kill $demo $server; wait $demo $server 2>/dev/null || true
   server=; demo=
 }
@@ -73,10 +78,10 @@ fi
 measure "$GLINT_BIN" this
 labels+=("this:this tree")
 
-table=$(python3 - "$tmp" "$warmup" "${labels[@]}" <<'PY'
+table=$(python3 - "$tmp" "$warmup" "$rung" "${labels[@]}" <<'PY'
 import json, sys
-tmp, warmup = sys.argv[1], int(sys.argv[2])
-sides = [l.split(':', 1) for l in sys.argv[3:]]
+tmp, warmup, rung = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sides = [l.split(':', 1) for l in sys.argv[4:]]
 def samples(path, mode):
     out = []
     for line in open(path):
@@ -96,14 +101,14 @@ print('| build | measure | samples | p50 | p95 | max |')
 print('|---|---|---|---|---|---|')
 notes = []
 for key, name in sides:
-    for q, rung in (('h', 'source rendition'), ('m', 'transcoded rung')):
+    for q, what in (('h', 'source rendition'), (rung, 'transcoded rung')):
         h = [s['hls'] for s in samples(f'{tmp}/{key}.{q}.jsonl', 'hls')]
         levels = sorted({f"{x['level']['height']}p" for x in h if x.get('level')})
-        label = f'{name} | LL-HLS {rung} ({", ".join(levels) or "–"})'
+        label = f'{name} | LL-HLS {what} ({", ".join(levels) or "–"})'
         print(row(f'{label} glass-to-glass: now − PROGRAM-DATE-TIME on screen', [x['glassToGlassMs'] for x in h if x.get('glassToGlassMs') is not None], 'ms'))
         print(row(f'{label} hls.latency', [x['latency'] for x in h if x.get('latency') is not None], 's'))
         print(row(f'{label} buffer ahead', [x['bufferS'] for x in h if x.get('bufferS') is not None], 's'))
-        notes.append(f"{name}, {rung}: hls.js target latency {h[-1].get('targetLatency') if h else '–'} s, last hls.js error: {(h[-1].get('error') if h else None) or '–'}")
+        notes.append(f"{name}, {what}: hls.js target latency {h[-1].get('targetLatency') if h else '–'} s, last hls.js error: {(h[-1].get('error') if h else None) or '–'}")
     rtc = samples(f'{tmp}/{key}.rtc.jsonl', 'webrtc')
     print(row(f'{name} | WebRTC watch page latencyMs (jitter buffer + RTT/2)', [s['latencyMs'] for s in rtc if s.get('latencyMs') is not None], 'ms'))
 print()
@@ -114,7 +119,7 @@ chromium=$(/usr/bin/chromium --version 2>/dev/null | head -1 || echo chromium)
 cat <<MD
 ## LL-HLS glass-to-glass in Chromium (issues 5, 17)
 
-\`$cmd_hls --query=quality=h\` (source rendition) and \`--query=quality=m\` (a transcoded rung),
+\`$cmd_hls --query=quality=h\` (source rendition) and \`--query=quality=$rung\` (a transcoded rung),
 then \`$cmd_rtc\` (same server and publisher, one after the other), against
 \`glint serve --hls-part $part --hls-segment $segment\` with \`glint demo --size $size\`
 (ffmpeg test pattern with a burned-in clock, H.264 over WHIP, 1 s GOP; default ladder), $chromium,

@@ -142,8 +142,9 @@ export class HLSPlayer {
     const v = this.video;
     if (!h || !this.live || v.paused) return;
     const sync = h.liveSyncPosition;
-    const end = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
-    if (sync === null || sync - v.currentTime < LIVE_SYNC_SLACK || sync > end - 0.05) return;
+    const last = v.buffered.length - 1;
+    if (sync === null || last < 0 || sync - v.currentTime < LIVE_SYNC_SLACK) return;
+    if (sync < v.buffered.start(last) || sync > v.buffered.end(last) - 0.05) return; // not buffered there
     v.currentTime = sync;
   }
 

@@ -92,7 +92,7 @@ func Defaults() Config {
 		LogFormat:       "text",
 		HLS:             true,
 		HLSSegment:      2 * time.Second,
-		HLSPart:         333 * time.Millisecond,
+		HLSPart:         200 * time.Millisecond, // hls.js targets 3 parts (0.6 s) behind the edge: docs/llhls-latency.md
 		DVR:             true,
 		DataDir:         "./data",
 		DVRWindow:       2 * time.Hour,

@@ -35,7 +35,7 @@ import (
 // Defaults applied by NewStream to zero Config fields.
 const (
 	DefaultSegmentDuration = 2 * time.Second
-	DefaultPartDuration    = 333 * time.Millisecond
+	DefaultPartDuration    = 200 * time.Millisecond // PART-HOLD-BACK 0.6 s: docs/llhls-latency.md
 	DefaultWindow          = 10
 )
 

@@ -72,8 +72,11 @@ func (t *Track) mediaPlaylist(skip bool) (body []byte, version uint64) {
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n", protocol, s.target)
 	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=%d,PART-HOLD-BACK=%s,HOLD-BACK=%d\n",
-		6*s.target, seconds(3*s.partTarget+time.Millisecond), 3*s.target) // a margin over 3 x PART-TARGET for float comparisons
+		6*s.target, seconds(s.partHoldBack()), 3*s.target)
 	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", seconds(s.partTarget))
+	if !ended {
+		fmt.Fprintf(&b, "#EXT-X-START:TIME-OFFSET=-%s,PRECISE=YES\n", seconds(s.partHoldBack()))
+	}
 	firstMSN, dseq := t.nextMSN, t.dseq
 	if len(all) > 0 {
 		firstMSN, dseq = all[0].msn, all[0].dseq
@@ -259,3 +262,7 @@ var maxTime = time.Unix(1<<40, 0)
 
 // seconds formats a duration as a decimal number of seconds without trailing zeros.
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
+
+// partHoldBack is the playlist's PART-HOLD-BACK: three part targets (RFC 8216bis: at least
+// two, three recommended), with a millisecond of margin for clients' float comparisons.
+func (s *Stream) partHoldBack() time.Duration { return 3*s.partTarget + time.Millisecond }

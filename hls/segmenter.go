@@ -41,6 +41,52 @@ func (t *Track) commitPending(nextDTS time.Duration) bool {
 	return published
 }
 
+// commitIfPartFull publishes the part being built as soon as its last sample is in: when
+// the pending sample, at its expected duration (the frame interval the source gave, else the
+// last one), fits the part and another such sample would not, it is packaged now instead of
+// when the next sample brings its duration, a frame interval later. It waits for the next
+// sample where that one may start a new segment, so that the preload hint always names the
+// part that comes next. It reports whether a part was published.
+func (t *Track) commitIfPartFull() bool {
+	p := t.pending
+	if p == nil || t.cur == nil || t.nearSegmentEnd(p) {
+		return false
+	}
+	dur := min(t.fallbackDur(p), ticksDur(t.partTicks, t.timescale))
+	ticks := max(toTicks(p.media+dur, t.timescale)-toTicks(p.media, t.timescale), 1)
+	if t.part.ticks+ticks > t.partTicks || t.part.ticks+2*ticks <= t.partTicks {
+		return false
+	}
+	t.pending = nil
+	t.appendSample(p, dur)
+	return t.closePart()
+}
+
+// nearSegmentEnd reports whether the sample after p may start a new segment: the segment in
+// progress would then be long enough for a keyframe to end it, or it ends at any keyframe
+// (it did not start with one).
+func (t *Track) nearSegmentEnd(p *pendingSample) bool {
+	seg := t.s.cfg.SegmentDuration
+	after := ticksDur(t.cur.ticks+t.part.ticks, t.timescale) + 2*t.fallbackDur(p)
+	return !t.curIndependent() || after >= seg-seg/20
+}
+
+// followEarlyCommit places a sample written after commitIfPartFull packaged the previous one
+// with its expected duration: it starts the next part at its own decode time (a jitter of
+// less than a frame leaves that small gap or overlap between the two parts' timelines); a
+// step back or beyond maxGap is a jump the track is rebased over, as in commitPending.
+func (t *Track) followEarlyCommit(dts time.Duration) {
+	step := dts + t.offset - t.end
+	switch {
+	case step > -t.lastDur && step <= maxSampleStep:
+	case step > -t.lastDur && step <= maxGap:
+		t.log.Warn("hls: gap in timestamps kept in the timeline", "gap", step)
+	default:
+		t.offset = t.s.rebase(dts, t.end)
+		t.log.Warn("hls: timestamps jumped, timeline rebased", "step", step+t.lastDur)
+	}
+}
+
 // fallbackDur is a sample's duration where the next DTS does not give it.
 func (t *Track) fallbackDur(p *pendingSample) time.Duration {
 	switch {

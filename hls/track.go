@@ -39,7 +39,7 @@ type Track struct {
 	nextMSN   uint64
 	started   bool // nextMSN is set
 	part      partBuilder
-	pending   *pendingSample // written, not yet packaged: its duration needs the next DTS
+	pending   *pendingSample // written, not yet packaged: its duration needs the next DTS (or commitIfPartFull)
 	offset    time.Duration  // media time = DTS + offset
 	hasOffset bool
 	lastDur   time.Duration
@@ -197,7 +197,12 @@ func (t *Track) WriteSample(smp Sample) error {
 	if t.cur == nil {
 		return t.startWith(smp)
 	}
-	published := t.commitPending(smp.DTS)
+	published := false
+	if t.pending != nil {
+		published = t.commitPending(smp.DTS)
+	} else {
+		t.followEarlyCommit(smp.DTS)
+	}
 	p := &pendingSample{Sample: smp, media: smp.DTS + t.offset}
 	switch {
 	case t.segmentEnds(p):
@@ -208,7 +213,7 @@ func (t *Track) WriteSample(smp Sample) error {
 		published = t.closePart() || published
 	}
 	t.pending = p
-	if published {
+	if t.commitIfPartFull() || published {
 		t.notify()
 	}
 	return nil
@@ -244,6 +249,9 @@ func (t *Track) startWith(smp Sample) error {
 	p := &pendingSample{Sample: smp, media: media}
 	t.startSegment(p)
 	t.pending = p
+	if t.commitIfPartFull() {
+		t.notify()
+	}
 	return nil
 }
 

@@ -18,6 +18,9 @@ import { base } from './whx.js';
 
 const PLAYER_URL = new URL('static/vendor/hls.min.js', base);
 const HLS_TYPE = 'application/vnd.apple.mpegurl';
+// LIVE_SYNC_SLACK: how far (s) behind hls.js's live sync position the playhead may be before
+// joinLiveSync moves it there.
+const LIVE_SYNC_SLACK = 0.2;
 
 // noHLS is window.glintWatch.hls before (or without) LL-HLS playback.
 export const noHLS = () => ({
@@ -123,7 +126,27 @@ export class HLSPlayer {
     this.create(Hls);
   }
 
-  onPlaying = () => this.onChange('live');
+  onPlaying = () => {
+    this.onChange('live');
+    this.joinLiveSync();
+  };
+
+  // joinLiveSync moves a live playhead that is behind hls.js's target latency (after starting
+  // up or a stall; checked on 'playing' and once a second) forward to it when that position
+  // is already buffered. hls.js speeds up only while more than a second is buffered ahead, so
+  // a player that lost a few hundred milliseconds starting up (loading from the last
+  // independent part, its transmux worker booting) or in a stall would otherwise stay that
+  // far behind for good. See docs/llhls-latency.md.
+  joinLiveSync() {
+    const h = this.hls;
+    const v = this.video;
+    if (!h || !this.live || v.paused) return;
+    const sync = h.liveSyncPosition;
+    const last = v.buffered.length - 1;
+    if (sync === null || last < 0 || sync - v.currentTime < LIVE_SYNC_SLACK) return;
+    if (sync < v.buffered.start(last) || sync > v.buffered.end(last) - 0.05) return; // not buffered there
+    v.currentTime = sync;
+  }
 
   create(Hls) {
     const speed = this.live
@@ -191,6 +214,7 @@ export class HLSPlayer {
     s.currentTime = v.currentTime;
     s.playbackRate = v.playbackRate;
     s.bufferS = bufferAhead(v);
+    this.joinLiveSync();
     if (h) {
       s.latency = round(h.latency, 3);
       s.targetLatency = round(h.targetLatency, 3);

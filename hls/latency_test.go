@@ -1,0 +1,154 @@
+package hls
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPartPublishedWithItsLastFrame writes samples one at a time and follows the part the
+// preload hint names: a part that does not end its segment is out as soon as its last frame
+// is written (not when the next frame brings that frame's duration), and a blocked request
+// for it is answered with it. Only a part that reaches the segment duration may wait for
+// the next frame, which tells whether a new segment starts there. Video at 30 fps and audio, 200 ms parts.
+func TestPartPublishedWithItsLastFrame(t *testing.T) {
+	cfg := Config{SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, Window: 4}
+	s, sv, f := newTestStream(t, cfg, "hi", AudioRendition)
+	f.feedUntil(3 * time.Second)
+	for _, r := range []string{"hi", AudioRendition} {
+		tr := s.track(r)
+		early, late := 0, 0
+		for range 30 {
+			pl := parseMedia(t, mustGet(t, sv, "/hls/room1/"+r+"/index.m3u8"))
+			msn, idx := pl.hintPos(t)
+			url := fmt.Sprintf("/hls/room1/%s/part%d.%d.m4s", r, msn, idx)
+			done := asyncGet(sv, url)
+			var last Sample
+			for !published(tr, msn, idx) {
+				i, smp := f.peek()
+				if err := f.writeNext(); err != nil {
+					t.Fatal(err)
+				}
+				if f.tracks[i] == tr {
+					last = smp
+				}
+			}
+			tr.mu.Lock()
+			withLast := tr.pending == nil && tr.end == last.DTS+tr.offset+last.Duration
+			endsSegment := tr.cur == nil || tr.cur.msn != msn
+			if !endsSegment { // a part reaching the segment's end waits: a new segment may start after it
+				endsSegment = ticksDur(tr.cur.ticks, tr.timescale)+2*last.Duration >= cfg.SegmentDuration-cfg.SegmentDuration/20
+			}
+			tr.mu.Unlock()
+			switch {
+			case withLast:
+				early++
+			case endsSegment:
+				late++
+			default:
+				t.Errorf("%s: part %d.%d came out after its last frame (sample at %v)", r, msn, idx, last.DTS)
+			}
+			select {
+			case rec := <-done:
+				if rec.Code != http.StatusOK && !endsSegment {
+					t.Fatalf("%s: %d %s", url, rec.Code, rec.Body)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: no answer 5s after the part was out", url)
+			}
+		}
+		t.Logf("%s: %d parts out with their last frame, %d at a segment end out with the next frame", r, early, late)
+		if early < 20 {
+			t.Errorf("%s: only %d of 30 parts out with their last frame", r, early)
+		}
+	}
+}
+
+// TestPartEarlyThenTimestampJitter writes frames whose timestamps wander by a few
+// milliseconds around 30 fps, and a jump back (a publisher restarting its clock): parts
+// published early stay within the part target, the media sequence and the decode times
+// keep increasing, and the playlists keep the RFC's rules.
+func TestPartEarlyThenTimestampJitter(t *testing.T) {
+	cfg := Config{SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, Window: 4}
+	m := loadMedia(t)
+	s := NewStream("room1", cfg, testLogger())
+	t.Cleanup(s.Close)
+	sv := NewServer(testLogger())
+	sv.Add("room1", s)
+	tr, err := s.AddVideo("hi", m.vinfo["hi"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := m.video["hi"]
+	jitter := []time.Duration{0, 4 * time.Millisecond, -3 * time.Millisecond, 2 * time.Millisecond, -5 * time.Millisecond}
+	var shift time.Duration
+	for n := range 2 * len(frames) {
+		smp := frames[n%len(frames)]
+		if n == len(frames) {
+			shift = -smp.DTS - 5*time.Second // timestamps jump back: rebased
+		}
+		d := smp.DTS + shift + 10*time.Second
+		if !smp.Keyframe {
+			d += jitter[n%len(jitter)]
+		}
+		smp.DTS, smp.PTS, smp.CaptureTime = d, d, time.Unix(0, 0).Add(d)
+		if err := tr.WriteSample(smp); err != nil {
+			t.Fatalf("sample %d: %v", n, err)
+		}
+	}
+	pl := parseMedia(t, mustGet(t, sv, "/hls/room1/hi/index.m3u8"))
+	for _, seg := range pl.segments {
+		for _, p := range seg.parts {
+			if p.dur > pl.partTarget+1e-6 {
+				t.Errorf("segment %d: part of %v s > PART-TARGET %v", seg.msn, p.dur, pl.partTarget)
+			}
+		}
+	}
+	var prev uint64
+	for _, seg := range pl.segments[:len(pl.segments)-1] {
+		for _, moof := range moofs(t, []byte(mustGet(t, sv, "/hls/room1/hi/"+seg.uri))) {
+			dt := moof.Traf.Tfdt.BaseMediaDecodeTime()
+			if dt <= prev {
+				t.Errorf("segment %d: decode time %d after %d", seg.msn, dt, prev)
+			}
+			prev = dt
+		}
+	}
+}
+
+// TestStartOffsetAtPartHoldBack checks the hold-back values and EXT-X-START of live media
+// playlists: PART-HOLD-BACK at least twice (RFC 8216bis: MUST) and three times (SHOULD)
+// the part target, HOLD-BACK at least three target durations, and a start TIME-OFFSET of
+// minus PART-HOLD-BACK (PRECISE) so that players start at their target latency from the
+// last independent part before it instead of at that part; an ended playlist has none.
+func TestStartOffsetAtPartHoldBack(t *testing.T) {
+	for _, part := range []time.Duration{200 * time.Millisecond, 333 * time.Millisecond, time.Second} {
+		t.Run(part.String(), func(t *testing.T) {
+			cfg := Config{SegmentDuration: 2 * time.Second, PartDuration: part, Window: 4}
+			s, sv, f := newTestStream(t, cfg, "hi", AudioRendition)
+			f.feedUntil(7 * time.Second)
+			for _, r := range []string{"hi", AudioRendition} {
+				pl := parseMedia(t, mustGet(t, sv, "/hls/room1/"+r+"/index.m3u8"))
+				phb, hb := atof(t, pl.control["PART-HOLD-BACK"]), atof(t, pl.control["HOLD-BACK"])
+				if phb < 3*pl.partTarget || phb > 3*pl.partTarget+0.002 || hb < float64(3*pl.target) {
+					t.Errorf("%s: PART-HOLD-BACK %v, HOLD-BACK %v for PART-TARGET %v, TARGETDURATION %d", r, phb, hb, pl.partTarget, pl.target)
+				}
+				start := pl.tags["EXT-X-START"]
+				if len(start) != 1 {
+					t.Fatalf("%s: %d EXT-X-START tags:\n%s", r, len(start), pl.text)
+				}
+				a := attrs(start[0])
+				if off := atof(t, a["TIME-OFFSET"]); off != -phb || a["PRECISE"] != "YES" {
+					t.Errorf("%s: EXT-X-START %q, want TIME-OFFSET=-%v,PRECISE=YES", r, start[0], phb)
+				}
+			}
+			s.Close()
+			text := mustGet(t, sv, "/hls/room1/hi/index.m3u8")
+			if strings.Contains(text, "EXT-X-START") || !strings.Contains(text, "EXT-X-ENDLIST") {
+				t.Errorf("ended playlist:\n%s", text)
+			}
+		})
+	}
+}

@@ -2,7 +2,7 @@
 # LL-HLS latency (issues 5 and 7): `glint serve` with its HLS ladder on loopback, and
 # `glint loadtest` with one SEI-stamped loop publisher and LL-HLS viewers only
 # (loadtest/llhls), once on the passthrough and once on a re-encoded rendition, for 333 ms
-# parts (the default) and 200 ms parts.
+# parts (the default before the glass-to-glass work) and 200 ms parts (the default now).
 set -euo pipefail
 viewers=${BENCH_HLS_VIEWERS:-3}
 measure=${BENCH_HLS_DURATION:-20s}

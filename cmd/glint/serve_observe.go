@@ -37,6 +37,7 @@ func (n *node) addObservability(collectors []prometheus.Collector) {
 	if n.dvr != nil {
 		collectors = append(collectors, n.dvr.Collectors()...)
 	}
+	collectors = append(collectors, newRefusalCollector(n))
 	n.mux.Handle("GET /metrics", metrics.Handler(n.sfu, collectors...))
 	admin := n.admin
 	if admin == nil {

@@ -62,9 +62,10 @@ type Config struct {
 	DVRRoomMaxBytes ByteSize          `yaml:"dvr_room_max_bytes"`
 	DVRS3           S3Settings        `yaml:",inline"`
 	HLSModeSettings `yaml:",inline"`
-	Events          EventSettings   `yaml:",inline"`
-	Auth            AuthSettings    `yaml:",inline"`
-	Cluster         ClusterSettings `yaml:",inline"`
+	Events          EventSettings    `yaml:",inline"`
+	Auth            AuthSettings     `yaml:",inline"`
+	Cluster         ClusterSettings  `yaml:",inline"`
+	Failover        FailoverSettings `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -97,6 +98,7 @@ func Defaults() Config {
 		HLSModeSettings: defaultHLSModes(),
 		Events:          defaultEventSettings(),
 		Auth:            defaultAuth(),
+		Failover:        defaultFailover(),
 	}
 }
 
@@ -134,12 +136,7 @@ func (c *Config) Validate() error {
 			return nil
 		},
 		func() error { return positive("shutdown-timeout", c.ShutdownTimeout) },
-		func() error {
-			if c.PublisherPolicy != PolicyReject && c.PublisherPolicy != PolicyReplace {
-				return fmt.Errorf("publisher-policy %q: must be %q or %q", c.PublisherPolicy, PolicyReject, PolicyReplace)
-			}
-			return nil
-		},
+		c.validatePublisherPolicy,
 		c.validateRoomTokens,
 		c.validateIngest,
 		func() error {

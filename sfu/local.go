@@ -40,6 +40,11 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 	if video == nil && audio == nil {
 		return nil, fmt.Errorf("publish local: no tracks")
 	}
+	for kind, c := range map[string]*webrtc.RTPCodecParameters{"video": video, "audio": audio} {
+		if err := s.checkBackupCodec(roomName, kind, c); err != nil {
+			return nil, fmt.Errorf("publish local: %w", err)
+		}
+	}
 	sess, err := s.openPublisher(context.Background(), roomName)
 	if err != nil {
 		return nil, err
@@ -74,7 +79,7 @@ func newLocalUpTrack(kind string, codec webrtc.RTPCodecParameters, pub rtcpWrite
 	ring := newPacketRing(size)
 	ssrc := rand.Uint32()
 	return &UpTrack{
-		kind: kind, codec: codec, ssrc: ssrc, ring: ring, publisher: pub,
+		kind: kind, codec: codec, ssrc: ssrc, ring: ring, publisher: pub, owner: sess.ID,
 		log: sess.log.With("kind", kind, "ssrc", ssrc), pliInterval: pliInterval,
 		joinLag:  joinLagPolicy{cannotAsk: true}, // the stream's own GOP: viewers start at its keyframes
 		nackedAt: make([]int64, ring.Size()), done: make(chan struct{}), created: time.Now(),

@@ -35,6 +35,7 @@ type RoomInfo struct {
 	Viewers int         `json:"viewers"`
 	Tracks  []TrackInfo `json:"tracks"`
 	Since   time.Time   `json:"since,omitzero"`
+	Backup  *BackupInfo `json:"backup,omitempty"` // a standby publisher (publisher_policy backup)
 }
 
 // Room has at most one publisher and any number of viewers. Its slots carry media from the
@@ -52,6 +53,7 @@ type Room struct {
 	slots     map[string]*slot
 	viewers   map[string]*Session
 	watchers  map[chan Event]struct{}
+	bk        backupState // a standby publisher (sfu/backup.go)
 }
 
 func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
@@ -65,7 +67,7 @@ func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 func (r *Room) idle() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.publisher == nil && len(r.viewers) == 0 && len(r.watchers) == 0
+	return r.publisher == nil && r.bk.standby == nil && len(r.viewers) == 0 && len(r.watchers) == 0
 }
 
 // slotFor returns the slot that carries codec for kind: the existing one when the codec is
@@ -146,8 +148,9 @@ func (r *Room) slotList() []*slot {
 func (r *Room) addUpTrack(pub *Session, up *UpTrack) bool {
 	r.mu.Lock()
 	if r.publisher != pub {
+		standby := r.standbyTrack(pub, up)
 		r.mu.Unlock()
-		return false
+		return standby
 	}
 	s, stale := r.slotFor(up.kind, up.codec)
 	r.mu.Unlock()
@@ -178,6 +181,7 @@ func (r *Room) Info() RoomInfo {
 	if r.live {
 		info.Since = r.since
 	}
+	info.Backup = r.backupInfo()
 	for _, s := range r.slots {
 		t := TrackInfo{Kind: s.kind, Codec: codecName(s.codec.MimeType), Fmtp: s.codec.SDPFmtpLine}
 		s.mu.Lock()

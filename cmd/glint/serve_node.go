@@ -138,8 +138,10 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory,
 		PLIInterval:      cfg.PLIInterval,
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
-		Directory:        rooms,
-		Logger:           log,
+		Backup: sfu.BackupOptions{Enabled: cfg.PublisherPolicy == config.PolicyBackup,
+			Stall: cfg.Failover.BackupStall, Hold: cfg.Failover.BackupHold},
+		Directory: rooms,
+		Logger:    log,
 
 		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers
 	})

@@ -51,6 +51,7 @@ type node struct {
 	admin        func(*http.Request) bool
 	events       *events.Hub
 	redis        *cluster.Redis // the cluster's directory and registry; nil when the node runs alone
+	signaling    *signaling.Server
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -89,10 +90,12 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
-	signaling.New(signaling.Options{
+	n.signaling = signaling.New(signaling.Options{
 		SFU: n.sfu, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
 		Logger: log, Context: n.streamsCtx, Directory: rooms, Nodes: n.clusterRegistry(),
-	}).Register(n.mux)
+		DrainPeriod: cfg.Failover.DrainPeriod,
+	})
+	n.signaling.Register(n.mux)
 	n.auth.Register(n.mux)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

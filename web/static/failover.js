@@ -59,11 +59,12 @@ export class Failover {
     }
   }
 
-  // alive probes the current node's /healthz.
+  // alive probes the current node's /healthz: any answer will do (no-cors: another node's answer
+  // is opaque), only a refused connection or silence means the node is gone.
   async alive() {
     try {
-      const res = await fetch(this.url('healthz'), { cache: 'no-store', signal: AbortSignal.timeout(PROBE_MS) });
-      return res.ok;
+      await fetch(this.url('healthz'), { mode: 'no-cors', cache: 'no-store', signal: AbortSignal.timeout(PROBE_MS) });
+      return true;
     } catch {
       return false;
     }

@@ -179,7 +179,8 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 		return nil, nil
 	}
 	in, err := ingest.New(ingest.Config{RTMPAddr: n.cfg.RTMPAddr, SRTAddr: n.cfg.SRTAddr, StreamKeys: n.cfg.StreamKeys, Auth: n.auth,
-		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log}, n.sfu)
+		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log,
+		Backup: n.cfg.PublisherPolicy == config.PolicyBackup}, n.sfu)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

@@ -182,7 +182,7 @@ let probing = false;
 // checkNode moves to another node at once when the current one does not answer /healthz (its
 // event stream broke, or the WebRTC connection went quiet): a dead node, not a network blip.
 async function checkNode() {
-  if (probing || leaving || state.mode !== 'webrtc') return;
+  if (probing || leaving || state.mode !== 'webrtc' || state.state === 'reconnecting') return;
   probing = true;
   const node = failover.current;
   const alive = await failover.alive();

@@ -277,9 +277,7 @@ func (s *SFU) SetSource(roomName, source string) error {
 	if source != SourcePrimary && source != SourceBackup {
 		return ErrBadSource
 	}
-	s.mu.Lock()
-	r := s.rooms[roomName]
-	s.mu.Unlock()
+	r := s.existingRoom(roomName)
 	if r == nil {
 		return ErrNoPublisher
 	}
@@ -339,9 +337,7 @@ func (s *SFU) slotCodec(roomName, kind string) *webrtc.RTPCodecParameters {
 	if !s.opts.Backup.Enabled {
 		return nil
 	}
-	s.mu.Lock()
-	r := s.rooms[roomName]
-	s.mu.Unlock()
+	r := s.existingRoom(roomName)
 	if r == nil {
 		return nil
 	}
@@ -352,4 +348,11 @@ func (s *SFU) slotCodec(roomName, kind string) *webrtc.RTPCodecParameters {
 	}
 	c := r.slots[kind].codec
 	return &c
+}
+
+// existingRoom returns the room of that name if it exists (nil otherwise), creating nothing.
+func (s *SFU) existingRoom(name string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[name]
 }

@@ -115,6 +115,19 @@ func twoSources(ctx context.Context, primary, backup *testnode.Publisher, primar
 	}
 }
 
+// sendBoth runs twoSources until the test ends and waits for the primary's frames at the
+// viewer; the primary sends while the returned flag is set.
+func sendBoth(t *testing.T, ctx context.Context, primary, backup *testnode.Publisher, log *frameLog) *atomic.Bool {
+	t.Helper()
+	var primaryOn atomic.Bool
+	primaryOn.Store(true)
+	sendCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go twoSources(sendCtx, primary, backup, &primaryOn)
+	testkit.Eventually(t, ctx, "the primary's frames at the viewer", func() bool { _, ok := log.lastFrom(false); return ok })
+	return &primaryOn
+}
+
 func startBackupRoom(t *testing.T, ctx context.Context, hold time.Duration) (*testnode.Node, *testnode.Publisher, *testnode.Publisher, *frameLog) {
 	t.Helper()
 	n := testnode.Start(t, testnode.Options{SFU: func(o *sfu.Options) {
@@ -141,13 +154,8 @@ func TestBackupTakesOverAStalledPrimaryAndHandsBack(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	const hold = 1500 * time.Millisecond
 	n, primary, backup, log := startBackupRoom(t, ctx, hold)
-	var primaryOn atomic.Bool
-	primaryOn.Store(true)
-	sendCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go twoSources(sendCtx, primary, backup, &primaryOn)
+	primaryOn := sendBoth(t, ctx, primary, backup, log)
 
-	testkit.Eventually(t, ctx, "the primary's frames at the viewer", func() bool { _, ok := log.lastFrom(false); return ok })
 	time.Sleep(500 * time.Millisecond)
 	if _, ok := log.lastFrom(true); ok {
 		t.Fatal("a standby backup's frame reached the viewer while the primary was on air")
@@ -196,12 +204,7 @@ func TestBackupTakesOverAStalledPrimaryAndHandsBack(t *testing.T) {
 func TestBackupContinuesWhenThePrimaryLeaves(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	n, primary, backup, log := startBackupRoom(t, ctx, time.Hour)
-	var primaryOn atomic.Bool
-	primaryOn.Store(true)
-	sendCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go twoSources(sendCtx, primary, backup, &primaryOn)
-	testkit.Eventually(t, ctx, "the primary's frames at the viewer", func() bool { _, ok := log.lastFrom(false); return ok })
+	primaryOn := sendBoth(t, ctx, primary, backup, log)
 
 	left := time.Now()
 	primaryOn.Store(false)
@@ -241,12 +244,7 @@ func TestBackupRefusedWhenRoomHasBoth(t *testing.T) {
 func TestSetSourceSwitchesByHand(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
 	n, primary, backup, log := startBackupRoom(t, ctx, 200*time.Millisecond)
-	var primaryOn atomic.Bool
-	primaryOn.Store(true)
-	sendCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go twoSources(sendCtx, primary, backup, &primaryOn)
-	testkit.Eventually(t, ctx, "the primary's frames at the viewer", func() bool { _, ok := log.lastFrom(false); return ok })
+	sendBoth(t, ctx, primary, backup, log)
 
 	if err := n.SFU.SetSource("show", "sideways"); err != sfu.ErrBadSource {
 		t.Errorf("SetSource(sideways) = %v, want ErrBadSource", err)

@@ -64,6 +64,19 @@ func frameCounter(p []byte) int {
 	return -1
 }
 
+// primaryFrames counts the primary's frames from twoSources (counters from 1).
+func (l *frameLog) primaryFrames() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, c := range l.count {
+		if c > 0 && c < backupBase {
+			n++
+		}
+	}
+	return n
+}
+
 // lastFrom returns the arrival of the newest frame of the backup (backup) or the primary.
 func (l *frameLog) lastFrom(backup bool) (time.Time, bool) {
 	l.mu.Lock()
@@ -89,8 +102,8 @@ func (l *frameLog) switchGap(after time.Time, toBackup bool) (gap time.Duration,
 	return 0, time.Time{}, false
 }
 
-// twoSources sends 30 fps from the primary (while primaryOn) and the backup, a keyframe
-// every 15 frames, until ctx ends.
+// twoSources sends 30 fps from the primary (while primaryOn) and, from the third frame on, the
+// backup, a keyframe every 15 frames, until ctx ends.
 func twoSources(ctx context.Context, primary, backup *testnode.Publisher, primaryOn *atomic.Bool) {
 	t := time.NewTicker(33 * time.Millisecond)
 	defer t.Stop()
@@ -110,8 +123,10 @@ func twoSources(ctx context.Context, primary, backup *testnode.Publisher, primar
 			_ = primary.WriteVideo(frame(i%backupBase), true)
 			_ = primary.WriteAudio(testnode.AudioPayload(i))
 		}
-		_ = backup.WriteVideo(frame(backupBase+i%10000), true)
-		_ = backup.WriteAudio(testnode.AudioPayload(i))
+		if i >= 3 { // the primary's media is fresh when the backup's starts: no switch at the start
+			_ = backup.WriteVideo(frame(backupBase+i%10000), true)
+			_ = backup.WriteAudio(testnode.AudioPayload(i))
+		}
 	}
 }
 
@@ -124,7 +139,7 @@ func sendBoth(t *testing.T, ctx context.Context, primary, backup *testnode.Publi
 	sendCtx, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)
 	go twoSources(sendCtx, primary, backup, &primaryOn)
-	testkit.Eventually(t, ctx, "the primary's frames at the viewer", func() bool { _, ok := log.lastFrom(false); return ok })
+	testkit.Eventually(t, ctx, "10 of the primary's frames at the viewer, both publishers sending", func() bool { return log.primaryFrames() >= 10 })
 	return &primaryOn
 }
 

@@ -124,7 +124,11 @@ func (s *SFU) leaveBackup(r *Room, pub *Session) bool {
 		r.mu.Unlock()
 		return false
 	case standby == pub:
-		r.endBackupLocked()
+		if r.bk.onBackup { // the primary left while its backup is on air: the backup holds the room now
+			s.promoteLocked(r, r.publisher)
+		} else {
+			r.endBackupLocked()
+		}
 		r.mu.Unlock()
 		pub.log.Info("backup publisher left")
 		r.broadcastPublisher()

@@ -44,8 +44,8 @@ func (c *Config) validatePublisherPolicy() error {
 	if f.BackupStall < 50*time.Millisecond {
 		return fmt.Errorf("backup-stall %v: must be at least 50ms (the switch is checked every 50ms)", f.BackupStall)
 	}
-	if f.BackupHold < 0 {
-		return fmt.Errorf("backup-hold %v: must not be negative", f.BackupHold)
+	if f.BackupHold <= 0 {
+		return fmt.Errorf("backup-hold %v: must be positive", f.BackupHold)
 	}
 	if f.DrainPeriod < 0 {
 		return fmt.Errorf("drain-period %v: must not be negative (0: shut down at once)", f.DrainPeriod)

@@ -27,6 +27,7 @@ func TestFailoverSettings(t *testing.T) {
 	}{
 		{[]string{"--backup-stall=10ms"}, "backup-stall"},
 		{[]string{"--backup-hold=-1s"}, "backup-hold"},
+		{[]string{"--backup-hold=0s"}, "backup-hold"},
 		{[]string{"--drain-period=-5s"}, "drain-period"},
 		{[]string{"--publisher-policy=standby"}, `"backup"`},
 	} {

@@ -67,7 +67,8 @@ type Config struct {
 	Cluster         ClusterSettings `yaml:",inline"`
 	Limits          Limits          `yaml:",inline"`
 	LatencySettings `yaml:",inline"`
-	Relay           RelaySettings `yaml:",inline"`
+	Relay           RelaySettings    `yaml:",inline"`
+	Failover        FailoverSettings `yaml:",inline"`
 }
 
 // Defaults returns the configuration a user gets with no file, env or flags (DESIGN.md).
@@ -103,6 +104,7 @@ func Defaults() Config {
 		Limits:          defaultLimits(),
 		LatencySettings: defaultLatency(),
 		Relay:           RelaySettings{RelayLinger: 30 * time.Second},
+		Failover:        defaultFailover(),
 	}
 }
 
@@ -140,12 +142,7 @@ func (c *Config) Validate() error {
 			return nil
 		},
 		func() error { return positive("shutdown-timeout", c.ShutdownTimeout) },
-		func() error {
-			if c.PublisherPolicy != PolicyReject && c.PublisherPolicy != PolicyReplace {
-				return fmt.Errorf("publisher-policy %q: must be %q or %q", c.PublisherPolicy, PolicyReject, PolicyReplace)
-			}
-			return nil
-		},
+		c.validatePublisherPolicy,
 		c.validateRoomTokens,
 		c.validateIngest,
 		func() error {

@@ -85,7 +85,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.IntVar(&c.UDPReadBuffer, "udp-read-buffer", c.UDPReadBuffer, "SO_RCVBUF bytes of the media socket; large so that ingest survives bursts of egress work")
 	fs.BoolVar(&c.UDPBatchSend, "udp-batch-send", c.UDPBatchSend, "send WebRTC media with sendmmsg from one writer per socket (batches under load); false: one sendto per packet")
 	fs.DurationVar(&c.ICETimeout, "ice-timeout", c.ICETimeout, "a peer silent this long is failed and its session closed")
-	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409) or replace")
+	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409), replace, or backup (stands by, goes on air when the first stalls or leaves)")
 	fs.StringVar(&c.RTMPAddr, "rtmp-addr", c.RTMPAddr, "RTMP ingest listen address (rtmp://host/live/ROOM?key=KEY); empty turns RTMP off")
 	fs.StringVar(&c.SRTAddr, "srt-addr", c.SRTAddr, "SRT ingest listen address, UDP (streamid publish:ROOM/KEY or #!::r=ROOM,m=publish,s=KEY); empty turns SRT off")
 	fs.Var(tokenFlag(&c.StreamKeys), "stream-key", "room=key: RTMP/SRT publishers of that room must give key; room * covers every other room; none: open (repeatable)")
@@ -112,6 +112,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	c.bindLimits(fs, list)
 	c.bindLatency(fs)
 	c.bindRelay(fs)
+	c.bindFailover(fs)
 }
 
 // findConfigFlag returns the --config value from args (without parsing the rest), or fallback.

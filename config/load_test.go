@@ -117,6 +117,7 @@ func fullConfig() Config {
 		DVRRoomMaxBytes: 10 << 30,
 		DVRRoomWindows:  map[string]string{"studio": "6h"},
 		Auth:            defaultAuth(),
+		Failover:        defaultFailover(),
 		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
 			SecretKey: "SK", Insecure: true},
 		HLSModeSettings: HLSModeSettings{HLSMode: HLSOnDemand, HLSRoomModes: map[string]string{"stage": HLSAlways},

@@ -56,8 +56,9 @@ func glintBin(t *testing.T) string {
 
 // server is a `glint serve` process on free loopback ports.
 type server struct {
-	base string // http://127.0.0.1:PORT
-	proc *testkit.Proc
+	killed bool   // a test killed it on purpose (SIGKILL): no graceful stop to check
+	base   string // http://127.0.0.1:PORT
+	proc   *testkit.Proc
 }
 
 // startServer starts `glint serve` on 127.0.0.1 with only loopback ICE candidates and no
@@ -116,6 +117,9 @@ func (s *server) waitHealthy(timeout time.Duration) bool {
 
 func (s *server) stopGracefully(t *testing.T) {
 	t.Helper()
+	if s.killed {
+		return
+	}
 	begin := time.Now()
 	err := s.proc.Stop(20 * time.Second)
 	t.Logf("glint serve exited %.1fs after SIGTERM", since(begin))

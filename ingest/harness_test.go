@@ -40,7 +40,13 @@ type envHook func(ctx context.Context, media *sfu.SFU, mux *http.ServeMux, log *
 
 func newEnvWith(t testing.TB, mod func(*Config), hook envHook) *env {
 	t.Helper()
-	n := testnode.Start(t, testnode.Options{})
+	return newEnvOn(t, testnode.Options{}, mod, hook)
+}
+
+// newEnvOn is newEnvWith on a test node of the given options.
+func newEnvOn(t testing.TB, node testnode.Options, mod func(*Config), hook envHook) *env {
+	t.Helper()
+	n := testnode.Start(t, node)
 	ctx, cancel := context.WithCancel(n.Ctx)
 	hookDone := func() {}
 	if hook != nil {

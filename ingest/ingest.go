@@ -113,7 +113,10 @@ type Config struct {
 	// Directory records which connection holds each room (cluster.Ingest claims); nil
 	// means a cluster.Memory of this server alone. Share the SFU's in a node.
 	Directory cluster.Directory
-	Log       *slog.Logger
+	// Backup accepts a second connection to a room held on this node as the room's backup
+	// (publisher_policy backup; ingest/backup.go).
+	Backup bool
+	Log    *slog.Logger
 }
 
 // Errors a publisher is refused with (wrapped).
@@ -313,16 +316,26 @@ func (s *Server) claim(room, proto, conn, remote string, log *slog.Logger) (*str
 	c, err := s.cfg.Directory.Claim(context.Background(), cluster.Request{Room: room, Kind: cluster.Ingest, Holder: conn,
 		OnLost: func(_ cluster.Claim, err error) { s.closeLost(conn, log, err) }})
 	if ce := (*cluster.ClaimedError)(nil); errors.As(err, &ce) {
+		if st := s.standbyStream(room, proto, conn, remote, log, err); st != nil {
+			return st, nil
+		}
 		return nil, fmt.Errorf("%w (held by %s)", ErrRoomBusy, ce.Owner)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: claim %q: %w", room, err)
 	}
-	st := newStream(s, log)
-	st.room = room
-	st.status = StreamStatus{Room: room, Protocol: proto, Conn: conn, Remote: remote, Since: time.Now(), Mode: "starting"}
-	s.streams[room], s.claims[room] = st, c
+	st := s.newStreamLocked(room, room, proto, conn, remote, log)
+	s.claims[room] = c
 	return st, nil
+}
+
+// newStreamLocked makes a stream of room kept under key in s.streams. Called with s.mu held.
+func (s *Server) newStreamLocked(room, key, proto, conn, remote string, log *slog.Logger) *stream {
+	st := newStream(s, log)
+	st.room, st.key = room, key
+	st.status = StreamStatus{Room: room, Protocol: proto, Conn: conn, Remote: remote, Since: time.Now(), Mode: "starting"}
+	s.streams[key] = st
+	return st
 }
 
 // closeLost ends a connection whose claim another node took (the directory fenced it).
@@ -340,10 +353,13 @@ func (s *Server) release(st *stream) {
 	st.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if room := st.status.Room; s.streams[room] == st {
-		c := s.claims[room]
-		delete(s.streams, room)
-		delete(s.claims, room)
+	if key := st.key; s.streams[key] == st {
+		c, claimed := s.claims[key]
+		delete(s.streams, key)
+		delete(s.claims, key)
+		if !claimed {
+			return // a backup stream holds no claim
+		}
 		if err := s.cfg.Directory.Release(context.Background(), c); err != nil {
 			st.log.Warn("room directory: ingest claim already gone", "err", err.Error())
 		}

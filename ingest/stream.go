@@ -48,6 +48,7 @@ type stream struct {
 	srv     *Server
 	log     *slog.Logger
 	room    string
+	key     string // in Server.streams: the room, or its backup key (ingest/backup.go)
 	publish publishFunc
 	status  StreamStatus // guarded by srv.mu
 	created time.Time

@@ -110,6 +110,13 @@ func (f *forwarder) follow(want *UpTrack, now time.Time) (ask *UpTrack, change s
 		}
 		return f.join(want, now)
 	case f.pending != want:
+		if key, _, ok := want.cachedKeyframe(now); ok && want.owner != f.src.owner {
+			// Another publisher (a backup going on air): its cached keyframe, if recent, is
+			// the quickest picture; waiting for its next one would leave a gap.
+			f.src, f.cursor, f.newEpoch, f.sameSrc, f.needKey, f.pending = want, key, true, false, false, nil
+			f.joinLive = 0
+			return nil, layerSwitched
+		}
 		f.pending, f.pendingSince, f.pendingFrom = want, now, want.ring.Head()+1
 		return want, sourceKept
 	}

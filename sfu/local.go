@@ -41,6 +41,11 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 	if video == nil && audio == nil {
 		return nil, fmt.Errorf("publish local: no tracks")
 	}
+	for kind, c := range map[string]*webrtc.RTPCodecParameters{"video": video, "audio": audio} {
+		if err := s.checkBackupCodec(roomName, kind, c); err != nil {
+			return nil, fmt.Errorf("publish local: %w", err)
+		}
+	}
 	sess, err := s.openPublisher(context.Background(), roomName)
 	if err != nil {
 		return nil, err
@@ -69,7 +74,9 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 
 func newLocalUpTrack(kind string, codec webrtc.RTPCodecParameters, pub rtcpWriter, pliInterval time.Duration, sess *Session) *UpTrack {
 	// the stream's own GOP: viewers start at its keyframes
-	return newPushedUpTrack(kind, "", rand.Uint32(), codec, pub, pliInterval, joinLagPolicy{cannotAsk: true}, sess.log)
+	up := newPushedUpTrack(kind, "", rand.Uint32(), codec, pub, pliInterval, joinLagPolicy{cannotAsk: true}, sess.log)
+	up.owner = sess.ID
+	return up
 }
 
 // newPushedUpTrack is an uptrack whose packets the caller pushes (no TrackRemote).

@@ -29,6 +29,9 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 			continue // one track per kind: later sections reuse the registered codecs
 		}
 		codecs, err := publisherCodecs(m)
+		if err == nil {
+			codecs, err = s.backupCodecs(roomName, m, codecs)
+		}
 		if err != nil {
 			return nil, "", err
 		}
@@ -85,13 +88,10 @@ func (s *SFU) openPublisher(ctx context.Context, roomName string) (*Session, err
 func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*Session, error) {
 	room.mu.Lock()
 	defer room.mu.Unlock()
-	c, err := s.opts.Directory.Claim(ctx, cluster.Request{
-		Room: room.name, Kind: cluster.Publisher, Holder: sess.ID, Replace: s.opts.ReplacePublisher,
-		OnLost: func(_ cluster.Claim, err error) {
-			sess.log.Error("room taken by another node: ending the publish", "err", err.Error())
-			sess.Close()
-		},
-	})
+	if s.opts.Backup.Enabled && room.publisher != nil {
+		return nil, s.standBy(room, sess)
+	}
+	c, err := s.opts.Directory.Claim(ctx, s.publisherRequest(room, sess, s.opts.ReplacePublisher))
 	if claimed := (*cluster.ClaimedError)(nil); errors.As(err, &claimed) {
 		if claimed.Owner.Node == s.opts.Directory.Node() {
 			return nil, ErrRoomBusy
@@ -104,6 +104,17 @@ func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*S
 	prev := room.publisher
 	room.publisher, room.claim, room.live = sess, c, false
 	return prev, nil
+}
+
+// publisherRequest is sess's claim of the room as its publisher.
+func (s *SFU) publisherRequest(room *Room, sess *Session, replace bool) cluster.Request {
+	return cluster.Request{
+		Room: room.name, Kind: cluster.Publisher, Holder: sess.ID, Replace: replace,
+		OnLost: func(_ cluster.Claim, err error) {
+			sess.log.Error("room taken by another node: ending the publish", "err", err.Error())
+			sess.Close()
+		},
+	}
 }
 
 // connect gives sess its PeerConnection (with the codecs and interceptors of its role),
@@ -154,7 +165,7 @@ func (s *SFU) startPublisher(ctx context.Context, sess *Session, me *webrtc.Medi
 // receiveTrack runs one published track until it ends.
 func (sess *Session) receiveTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	up := newUpTrack(track, sess.pc, sess.sfu.opts.PLIInterval, newJoinLagPolicy(sess.sfu.opts.KeyframeCacheAge), sess.log)
-	up.clock = &sess.srcClock
+	up.clock, up.owner = &sess.srcClock, sess.ID
 	sess.mu.Lock()
 	sess.ups = append(sess.ups, up)
 	sess.mu.Unlock()

@@ -77,7 +77,7 @@ func (p *RelayPublisher) AddTrack(kind, rid string, codec webrtc.RTPCodecParamet
 	}
 	opts := p.sess.sfu.opts
 	up := newPushedUpTrack(kind, rid, ssrc, codec, p.upstream, opts.PLIInterval, newJoinLagPolicy(opts.KeyframeCacheAge), p.sess.log)
-	up.clock = &p.sess.srcClock
+	up.clock, up.owner = &p.sess.srcClock, p.sess.ID
 	p.sess.mu.Lock()
 	p.sess.ups = append(p.sess.ups, up)
 	p.sess.mu.Unlock()

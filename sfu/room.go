@@ -40,9 +40,10 @@ type RoomInfo struct {
 	Since   time.Time   `json:"since,omitzero"`
 	// Latency is the room's latency mode (fastest or sync); a sync room's viewers hold
 	// capture + TargetDelayMs (WebRTC) or HLSTargetDelayMs (LL-HLS) on screen.
-	Latency          string `json:"latency"`
-	TargetDelayMs    int64  `json:"target_delay_ms,omitempty"`
-	HLSTargetDelayMs int64  `json:"hls_target_delay_ms,omitempty"`
+	Latency          string      `json:"latency"`
+	TargetDelayMs    int64       `json:"target_delay_ms,omitempty"`
+	HLSTargetDelayMs int64       `json:"hls_target_delay_ms,omitempty"`
+	Backup           *BackupInfo `json:"backup,omitempty"` // a standby publisher (publisher_policy backup)
 }
 
 // Room has at most one publisher and any number of viewers. Its slots carry media from the
@@ -65,6 +66,7 @@ type Room struct {
 	watchers  map[chan Event]struct{}
 	// viewerPlaces counts the viewers admitted (reserveViewer), joining or joined.
 	viewerPlaces int
+	bk           backupState // a standby publisher (sfu/backup.go)
 }
 
 // watchBuffer is how many events a watcher may fall behind before it loses some.
@@ -81,7 +83,7 @@ func newRoom(name string, log *slog.Logger, dir cluster.Directory) *Room {
 func (r *Room) idle() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.publisher == nil && len(r.viewers) == 0 && len(r.relays) == 0 && len(r.watchers) == 0
+	return r.publisher == nil && r.bk.standby == nil && len(r.viewers) == 0 && len(r.relays) == 0 && len(r.watchers) == 0
 }
 
 // slotFor returns the slot that carries codec for kind: the existing one when the codec is
@@ -179,8 +181,9 @@ func (r *Room) slotList() []*slot {
 func (r *Room) addUpTrack(pub *Session, up *UpTrack) bool {
 	r.mu.Lock()
 	if r.publisher != pub {
+		standby := r.standbyTrack(pub, up)
 		r.mu.Unlock()
-		return false
+		return standby
 	}
 	s, stale := r.slotFor(up.kind, up.codec)
 	r.mu.Unlock()
@@ -213,6 +216,7 @@ func (r *Room) Info() RoomInfo {
 		info.Since = r.since
 	}
 	roomLatencyInfo(&info, r.policy)
+	info.Backup = r.backupInfo()
 	for _, s := range r.slots {
 		t := TrackInfo{Kind: s.kind, Codec: codecName(s.codec.MimeType), Fmtp: s.codec.SDPFmtpLine}
 		s.mu.Lock()

@@ -31,6 +31,7 @@ type Options struct {
 	Transport        TransportConfig
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
+	Backup           BackupOptions // a second publisher stands by as the room's backup (sfu/backup.go)
 	// KeyframeCacheAge is how far behind live a joining viewer of a WebRTC publisher may start,
 	// at the newest keyframe in the track's packet cache, instead of asking for a keyframe
 	// (0: 1 s; negative: always ask). RTMP/SRT rooms always start at the cached keyframe.
@@ -269,7 +270,9 @@ func (s *SFU) forget(sess *Session) {
 	s.mu.Unlock()
 	r := sess.room
 	if sess.Role == RolePublisher {
-		r.removePublisher(sess)
+		if !s.leaveBackup(r, sess) {
+			r.removePublisher(sess)
+		}
 	} else {
 		r.mu.Lock()
 		delete(r.viewers, sess.ID)

@@ -34,6 +34,7 @@ type UpTrack struct {
 	ssrc      uint32
 	ring      *packetRing
 	publisher rtcpWriter
+	owner     string // the publisher's session id: a source switch between owners is a failover
 	log       *slog.Logger
 
 	pliInterval time.Duration

@@ -221,6 +221,24 @@ func (e *eventStream) next(t *testing.T) string {
 	return ""
 }
 
+// waitFor returns the data of the next event of type kind (the test's context bounds the
+// wait).
+func (e *eventStream) waitFor(t *testing.T, kind string) string {
+	t.Helper()
+	var typ string
+	for e.lines.Scan() {
+		line := e.lines.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			typ = v
+		}
+		if v, ok := strings.CutPrefix(line, "data: "); ok && typ == kind {
+			return v
+		}
+	}
+	t.Fatalf("event stream ended before a %q event: %v", kind, e.lines.Err())
+	return ""
+}
+
 func (e *eventStream) close() {
 	e.cancel()
 	e.resp.Body.Close()

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/config"
@@ -53,12 +54,15 @@ type Options struct {
 	// Relays brings rooms live on other nodes here before a WHEP session (package relay);
 	// nil on a node alone.
 	Relays Relays
+	// DrainPeriod is how long POST /api/drain lets viewers move (0: DrainPeriod).
+	DrainPeriod time.Duration
 }
 
 // Server serves the signaling endpoints.
 type Server struct {
-	opts Options
-	log  *slog.Logger
+	opts  Options
+	log   *slog.Logger
+	drain drainState // drain.go
 }
 
 // New returns a signaling server.
@@ -95,6 +99,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/sessions/{session}", s.cors(http.HandlerFunc(s.handleSession)))
 	mux.Handle("GET /api/time", s.cors(http.HandlerFunc(s.handleTime)))
 	mux.Handle("OPTIONS /api/", s.cors(http.HandlerFunc(s.handleOptions)))
+	mux.Handle("POST /api/drain", s.cors(http.HandlerFunc(s.handleDrain)))
+	mux.Handle("GET /api/nodes", s.cors(http.HandlerFunc(s.handleNodes)))
+	mux.Handle("POST /api/rooms/{room}/source", s.cors(http.HandlerFunc(s.handleSource)))
 }
 
 func (s *Server) cors(next http.Handler) http.Handler {
@@ -185,6 +192,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, sfu.ErrNoPublisher):
 		return http.StatusNotFound
+	case errors.Is(err, sfu.ErrBadSource):
+		return http.StatusBadRequest
+	case errors.Is(err, sfu.ErrNoBackup):
+		return http.StatusConflict
 	case errors.Is(err, sfu.ErrClosed), errors.Is(err, cluster.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}

@@ -21,6 +21,9 @@ func (s *Server) handleOffer(role sfu.Role) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if s.refuseDraining(w, r) {
+			return
+		}
 		offer, err := readBody(w, r, typeSDP)
 		if err != nil {
 			s.writeError(w, r, err)

@@ -44,10 +44,12 @@ var contentTypes = map[string]string{
 	".md":   "text/markdown; charset=utf-8",
 }
 
-// csp allows the pages' own scripts, styles and API calls only (no inline code, no other origins).
-// hls.js plays through Media Source Extensions (blob: media) and runs its demuxer in a worker
-// made from a blob: URL.
-const csp = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
+// csp allows the pages' own scripts and styles only (no inline code, no other origins). API calls
+// may go to other origins: the watch page moves to another node of a cluster when its own is lost
+// or drains (failover.js), and WebRTC reaches any peer whatever the policy says. hls.js plays
+// through Media Source Extensions (blob: media) and runs its demuxer in a worker made from a
+// blob: URL.
+const csp = "default-src 'self'; connect-src 'self' http: https:; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
 	"worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
 
 // pages are the HTML pages, each rendered once from pages/layout.html (the head, the header

@@ -26,6 +26,7 @@ Commands:
   demo      publish a test pattern with a clock and a tone to a WHIP URL; glint demo --help
   token     mint an access token for a room and role; glint token --help
   loadtest  measure a server with a synthetic publisher and N viewers; glint loadtest --help
+  drain     take a running node out of service: refuse new sessions, move its viewers; glint drain --help
   healthcheck  GET /healthz of the local server, exit 0 when it answers 200 (container HEALTHCHECK)
   version   print the version
 `
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(args[1:], os.Getenv, stdout, stderr)
 	case "loadtest":
 		return loadtest.Command(ctx, args[1:], stdout, stderr)
+	case "drain":
+		return runDrain(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], stderr)
 	case "version", "--version", "-v":

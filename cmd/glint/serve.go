@@ -73,6 +73,7 @@ func (n *node) run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	n.admission.ready.Drain() // /readyz 503 from here; /healthz stays 200 until the listener closes
+	n.drainBeforeShutdown()
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -52,6 +52,7 @@ type node struct {
 	redis        *cluster.Redis // the cluster's directory and registry; nil when the node runs alone
 	// admission: limits, readiness and the admin check (serve_limits.go)
 	admission *admission
+	signaling *signaling.Server
 
 	// streamsCtx ends the streams: the background services (LL-HLS bridges, ingest) run
 	// until it ends, and signaling's sessions are bound to it.
@@ -95,11 +96,16 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
-	signaling.New(signaling.Options{
+	n.signaling = signaling.New(signaling.Options{
 		SFU: n.sfu, ICEServers: cfg.ICEServers, CORSOrigin: cfg.CORSOrigin,
 		Logger: log, Context: n.streamsCtx, Directory: rooms, Nodes: n.clusterRegistry(),
 		Admission: n.admission.signaling(), ClusterSecret: cfg.Relay.ClusterSecret, Relays: n.relays(),
-	}).Register(n.mux)
+		DrainPeriod: cfg.Failover.DrainPeriod,
+	})
+	n.signaling.Register(n.mux)
+	n.admission.ready.AddCheck(func() (bool, string) { // a drain asked over the API (glint drain)
+		return n.signaling.Draining().Draining, "draining"
+	})
 	n.auth.Register(n.mux)
 	n.addOperatorEndpoints(n.sfu)
 	n.mux.Handle("/", web.Handler())
@@ -142,10 +148,12 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits
 		PLIInterval:      cfg.PLIInterval,
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,
-		Directory:        rooms,
-		Limits:           limits,
-		Rooms:            cfg.RoomSettings,
-		Logger:           log,
+		Backup: sfu.BackupOptions{Enabled: cfg.PublisherPolicy == config.PolicyBackup,
+			Stall: cfg.Failover.BackupStall, Hold: cfg.Failover.BackupHold},
+		Directory: rooms,
+		Limits:    limits,
+		Rooms:     cfg.RoomSettings,
+		Logger:    log,
 
 		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers
 	})
@@ -182,7 +190,8 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 		return nil, nil
 	}
 	in, err := ingest.New(ingest.Config{RTMPAddr: n.cfg.RTMPAddr, SRTAddr: n.cfg.SRTAddr, StreamKeys: n.cfg.StreamKeys, Auth: n.auth,
-		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log}, n.sfu)
+		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log,
+		Backup: n.cfg.PublisherPolicy == config.PolicyBackup}, n.sfu)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

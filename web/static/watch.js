@@ -10,29 +10,34 @@
 // over WebRTC only, ?mode=hls over LL-HLS only, none (auto) WebRTC with the fallback (the
 // mode menu changes it). In LL-HLS mode dvr.js adds the DVR controls (seek bar, pause, live,
 // start over, clip) and the room's recordings; ?recording=ID plays one recording (LL-HLS mode),
-// ?t=RFC3339 from that wall-clock time.
+// ?t=RFC3339 from that wall-clock time. ?nodes=URL,URL lists other nodes of a cluster to move to
+// when this one is lost or drains (failover.js; GET /api/nodes and drain events add more).
 import { DVR } from './dvr.js';
 import { renderEvents, startEvents } from './events.js';
+import { Failover } from './failover.js';
 import { HLSPlayer, noHLS, renderHLS } from './hlsplayer.js';
 import { hlsUnavailable, modeFromQuery, setupModeMenu } from './mode.js';
 import { Quality, noServer, qualityFromQuery, renderServer, serverStats, setupMenu } from './quality.js';
 import { describeTracks, noAudio, noVideo, readStats, receivedKinds } from './rtcstats.js';
 import { pageToken, withToken } from './token.js';
 import { WebRTCSync, relayConfig, renderSync } from './sync.js';
-import { apiURL, endSession, exchange, iceServers, roomFromPath } from './whx.js';
+import { apiURL, authHeaders, endSession, exchange, iceServers, roomFromPath } from './whx.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const room = roomFromPath();
 const token = pageToken;
-const whepURL = apiURL(`whep/${room}`);
+const failover = new Failover();
+const whepURL = () => failover.url(`whep/${room}`); // on the node the page plays from now
 const hlsURL = withToken(apiURL(`hls/${room}/index.m3u8`));
 const NO_MEDIA_MS = 10000; // connected without any media for this long: WebRTC failed
 
 // The stats describe the current session: they start from zero again after a reconnection.
 const state = (window.glintWatch = {
-  state: 'connecting', // 'connecting' | 'live' | 'waiting' | 'error'
+  state: 'connecting', // 'connecting' | 'live' | 'waiting' | 'reconnecting' | 'error'
   error: null,
+  node: failover.current, // the node the page plays from (failover.js)
+  moves: 0, // how many times the page moved to another node
   session: null, // the Location of the WHEP session
   video: noVideo(),
   audio: noAudio(),
@@ -60,7 +65,6 @@ let pc = null; // the current peer connection
 let resource = null; // absolute URL of the current session
 let inFlight = false; // an offer/answer exchange is running
 let kickPending = false; // the publisher came back during an exchange: retry at once
-let retries = 0;
 let retryTimer = 0;
 let retryAt = 0;
 let lostTimer = 0;
@@ -96,7 +100,8 @@ async function connect() {
   setState('connecting');
   let conn = null;
   try {
-    conn = pc = new RTCPeerConnection(relayConfig() || { iceServers: await iceServers(whepURL, token) });
+    state.node = failover.current;
+    conn = pc = new RTCPeerConnection(relayConfig() || { iceServers: await iceServers(whepURL(), token) });
     const stream = new MediaStream();
     conn.addTransceiver('video', { direction: 'recvonly' });
     conn.addTransceiver('audio', { direction: 'recvonly' });
@@ -109,7 +114,7 @@ async function connect() {
     conn.onconnectionstatechange = () => onConnectionState(conn);
     // The quality cap goes to the server before the answer is applied, so that the first
     // picture is already of the chosen layer (no switch, no second keyframe request).
-    const s = await exchange(conn, whepURL, { token, beforeAnswer: (s) => quality.attach(s) });
+    const s = await exchange(conn, whepURL(), { token, beforeAnswer: (s) => quality.attach(s) });
     if (pc !== conn) {
       endSession(s.resource, { token }); // the page was left meanwhile
       return;
@@ -126,6 +131,8 @@ async function connect() {
       if (err.status === 404) {
         setState('waiting', err.message); // the room is not live (yet): keep asking
         retryLater();
+      } else if (err.status === 503 || (err.status === undefined && err instanceof TypeError)) {
+        moveNode(`node unavailable: ${err.message}`); // draining, shutting down, or gone
       } else {
         giveUp(err.message || String(err));
       }
@@ -142,12 +149,13 @@ function onConnectionState(conn) {
   switch (conn.connectionState) {
     case 'connected':
       clearTimeout(connectTimer);
-      retries = 0;
+      failover.connected();
       connectedAt ||= Date.now();
       setState(publisherLive === false ? 'waiting' : 'live');
       break;
-    case 'disconnected': // often recovers by itself; give it 3 s
+    case 'disconnected': // often recovers by itself; give it 3 s unless the node is gone
       lostTimer = setTimeout(() => conn === pc && connectionLost('connection lost'), 3000);
+      checkNode();
       break;
     case 'failed': // ICE or DTLS failed: the path or the browser's WebRTC does not work
       if (connectedAt) connectionLost('connection failed');
@@ -157,9 +165,32 @@ function onConnectionState(conn) {
 }
 
 function connectionLost(reason) {
+  moveNode(reason);
+}
+
+// moveNode drops the current session and plays again from the next node (the same URL when the
+// page knows no other), after the failover backoff; the event stream moves along.
+function moveNode(reason, delay = failover.move(reason)) {
   hangUp();
-  setState('error', reason);
-  retryLater();
+  state.moves = failover.moves;
+  setState('reconnecting', reason);
+  followPublisher();
+  clearTimeout(retryTimer);
+  retryAt = Date.now() + delay;
+  retryTimer = setTimeout(connect, delay);
+}
+
+let probing = false;
+
+// checkNode moves to another node at once when the current one does not answer /healthz (its
+// event stream broke, or the WebRTC connection went quiet): a dead node, not a network blip.
+async function checkNode() {
+  if (probing || leaving || state.mode !== 'webrtc' || state.state === 'reconnecting') return;
+  probing = true;
+  const node = failover.current;
+  const alive = await failover.alive();
+  probing = false;
+  if (!alive && node === failover.current && !leaving) moveNode('node unreachable');
 }
 
 // giveUp ends a WebRTC attempt that failed in a way retrying rarely mends. In auto mode the page
@@ -199,7 +230,7 @@ function switchMode(mode, fallback = null) {
   video.srcObject = null;
   const { url, live } = dvr.initialSource(); // the live edge, or ?recording=
   if (mode === 'webrtc') {
-    retries = 0;
+    failover.connected();
     connect();
     return;
   }
@@ -234,10 +265,10 @@ function hangUp(keepalive = false) {
   connectedAt = 0;
 }
 
-// retryLater schedules the next attempt: 1 s, 2 s, 4 s, then every 5 s.
+// retryLater schedules the next attempt on the same node: 250 ms, 500 ms, 1 s, 2 s, 4 s, then
+// every 5 s (failover.js).
 function retryLater() {
-  const delay = kickPending ? 0 : Math.min(1000 * 2 ** retries, 5000);
-  retries++;
+  const delay = kickPending ? 0 : failover.delay();
   retryAt = Date.now() + delay;
   clearTimeout(retryTimer);
   retryTimer = setTimeout(connect, delay);
@@ -266,8 +297,11 @@ function redialForTracks() {
   connect();
 }
 
+let events = null; // the room's event stream, from the node the page plays from
+
 function followPublisher() {
-  const events = new EventSource(withToken(apiURL(`api/rooms/${room}/events`)));
+  if (events) events.close();
+  const stream = (events = new EventSource(withToken(failover.url(`api/rooms/${room}/events`))));
   events.addEventListener('publisher', (e) => {
     const p = JSON.parse(e.data);
     const wasLive = publisherLive;
@@ -289,9 +323,14 @@ function followPublisher() {
   events.addEventListener('viewers', (e) => {
     $('viewers').textContent = String(JSON.parse(e.data).viewers);
   });
+  events.addEventListener('drain', (e) => {
+    if (state.mode === 'webrtc') moveNode('node draining', failover.drained(JSON.parse(e.data).nodes));
+  });
   events.onerror = () => {
+    if (stream !== events) return;
+    checkNode(); // a broken stream is the first sign of a node that died
     // EventSource retries by itself unless the server refused the stream (e.g. 404).
-    if (events.readyState === EventSource.CLOSED) setTimeout(followPublisher, 5000);
+    if (stream.readyState === EventSource.CLOSED) setTimeout(() => stream === events && followPublisher(), 5000);
   };
 }
 
@@ -339,7 +378,13 @@ function checkResumed(now) {
   else if (Date.now() - resumeCheck.at > 4000) connect();
 }
 
-const labels = { connecting: 'connecting', live: 'live', waiting: 'waiting for publisher', error: 'error' };
+const labels = {
+  connecting: 'connecting',
+  live: 'live',
+  waiting: 'waiting for publisher',
+  reconnecting: 'reconnecting',
+  error: 'error',
+};
 const modeNames = { webrtc: 'WebRTC', hls: 'LL-HLS' };
 
 function render() {
@@ -418,6 +463,7 @@ function start() {
   setInterval(tick, 1000);
   startEvents({ room, video, state, player: () => (state.mode === 'hls' ? hlsPlayer : null), peer: () => pc });
   followPublisher();
+  failover.discover(authHeaders(token));
   if (state.modeChoice === 'hls') switchMode('hls');
   else if (typeof RTCPeerConnection === 'undefined') giveUp('this browser has no WebRTC (RTCPeerConnection)');
   else connect();

@@ -1,0 +1,40 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFailoverSettings(t *testing.T) {
+	d := Defaults()
+	if d.Failover.BackupStall != 500*time.Millisecond || d.Failover.BackupHold != 10*time.Second || d.Failover.DrainPeriod != 10*time.Second {
+		t.Errorf("defaults %+v, want 500ms stall, 10s hold, 10s drain", d.Failover)
+	}
+	args, e := withFile(t, "publisher_policy: backup\nbackup_hold: 30s\n", []string{"--backup-stall=300ms", "--drain-period=0s"}, nil)
+	c, err := Load(args, e.get, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.PublisherPolicy != PolicyBackup || c.Failover.BackupStall != 300*time.Millisecond ||
+		c.Failover.BackupHold != 30*time.Second || c.Failover.DrainPeriod != 0 {
+		t.Errorf("loaded %q %+v, want backup, 300ms stall, 30s hold, no drain", c.PublisherPolicy, c.Failover)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--backup-stall=10ms"}, "backup-stall"},
+		{[]string{"--backup-hold=-1s"}, "backup-hold"},
+		{[]string{"--backup-hold=0s"}, "backup-hold"},
+		{[]string{"--drain-period=-5s"}, "drain-period"},
+		{[]string{"--publisher-policy=standby"}, `"backup"`},
+	} {
+		args, e := withFile(t, "", tc.args, nil)
+		_, err := Load(args, e.get, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func TestBFramesCapture(t *testing.T) {
 	t.Run("re-encoded", func(t *testing.T) {
 		tc := fakeTranscode()
 		re := &fakeReencoder{}
-		tc.Reencoder = func(int, *slog.Logger) (VideoReencoder, error) { return re, nil }
+		tc.Reencoder = func(string, int, *slog.Logger) (VideoReencoder, error) { return re, nil }
 		st, room := newTestStream(t, tc)
 		room.keep = true
 		runFLVSeed(t, st, "h264_bframes_aac.flv")
@@ -141,7 +141,7 @@ func TestBFramesCapture(t *testing.T) {
 	})
 	t.Run("no re-encoder", func(t *testing.T) {
 		tc := fakeTranscode()
-		tc.Reencoder = func(int, *slog.Logger) (VideoReencoder, error) { return nil, errors.New("no libav") }
+		tc.Reencoder = func(string, int, *slog.Logger) (VideoReencoder, error) { return nil, errors.New("no libav") }
 		st, room := newTestStream(t, tc)
 		room.keep = true
 		runFLVSeed(t, st, "h264_bframes_aac.flv")

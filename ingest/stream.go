@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/media"
@@ -57,6 +58,7 @@ type stream struct {
 	clock                  clock
 	wall                   wallAnchor
 	params, reencoded      h264Params
+	hevc                   *hevcParams // an H.265 source (always re-encoded); nil for H.264
 	hasVideo, fixed        bool
 	audio                  *audioIn
 	pub                    roomPublisher
@@ -105,14 +107,18 @@ func (s *stream) declareAudio(a audioIn) {
 	}
 }
 
-// videoAU takes one H.264 access unit with unwrapped 90 kHz times.
+// videoAU takes one H.264 (or, with s.hevc set, H.265) access unit with unwrapped 90 kHz times.
 func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 	s.watch.kick()
 	s.fixed = true
 	if !s.hasVideo {
 		return nil
 	}
-	s.params.update(au)
+	if s.hevc != nil {
+		s.hevc.update(au)
+	} else {
+		s.params.update(au)
+	}
 	size := 0
 	for _, n := range au {
 		size += len(n)
@@ -121,7 +127,7 @@ func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 	d := s.clock.dts(dts)
 	p := d + (pts - dts)
 	if s.pub == nil {
-		if !isIDR(au) {
+		if !isIDR(au) && (s.hevc == nil || !h265.IsRandomAccess(au)) {
 			return s.checkKeyframeTimeout()
 		}
 		if err := s.start(pts != dts); err != nil {
@@ -216,7 +222,12 @@ func (s *stream) checkKeyframeTimeout() error {
 func (s *stream) start(ptsReorder bool) error {
 	var video, audio *webrtc.RTPCodecParameters
 	st := StreamStatus{Mode: "passthrough", Audio: "none"}
-	if s.hasVideo {
+	if s.hevc != nil {
+		var err error
+		if st.Video, video, st.Mode, err = s.startH265(); err != nil {
+			return err
+		}
+	} else if s.hasVideo {
 		if s.params.SPS == nil || s.params.PPS == nil {
 			return fmt.Errorf("h264: IDR before any SPS and PPS")
 		}
@@ -264,7 +275,7 @@ func (s *stream) openReencoder() string {
 			fps = int(math.Round(f))
 		}
 	}
-	r, err := s.srv.cfg.Transcode.Reencoder(fps, s.log)
+	r, err := s.srv.cfg.Transcode.Reencoder("H264", fps, s.log)
 	if err != nil {
 		s.log.Warn("stream has b-frames and no re-encoder opened: passed through; WebRTC viewers may stutter", "err", err.Error())
 		return "passthrough: b-frames (no re-encoder: " + err.Error() + ")"
@@ -297,6 +308,9 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 		s.reenc.RequestKeyframe()
 	}
 	in, idr := s.params.forRTP(au) // the decoder needs SPS and PPS in-band (FLV has them apart)
+	if s.hevc != nil {
+		in, idr = s.hevc.forDecoder(au)
+	}
 	data, err := h264.AnnexB(in).Marshal()
 	if err != nil {
 		return fmt.Errorf("h264: %w", err)

@@ -7,7 +7,7 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
-// videoDecoder decodes H.264, VP8 or VP9 frames into raw pictures, carrying each input's
+// videoDecoder decodes H.264, H.265, VP8 or VP9 frames into raw pictures, carrying each input's
 // metadata to the picture it produces (also through B-frame reordering).
 type videoDecoder struct {
 	codec  string
@@ -23,6 +23,8 @@ func codecID(name string) (astiav.CodecID, error) {
 	switch strings.ToUpper(name) {
 	case "", "H264", "AVC":
 		return astiav.CodecIDH264, nil
+	case "H265", "HEVC":
+		return astiav.CodecIDHevc, nil
 	case "VP8":
 		return astiav.CodecIDVp8, nil
 	case "VP9":
@@ -40,7 +42,7 @@ func newVideoDecoder(codec string) (*videoDecoder, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: no %s decoder in libavcodec", ErrUnsupportedCodec, codec)
 	}
-	name := map[astiav.CodecID]string{astiav.CodecIDH264: "H264", astiav.CodecIDVp8: "VP8", astiav.CodecIDVp9: "VP9"}[id]
+	name := map[astiav.CodecID]string{astiav.CodecIDH264: "H264", astiav.CodecIDHevc: "H265", astiav.CodecIDVp8: "VP8", astiav.CodecIDVp9: "VP9"}[id]
 	d := &videoDecoder{codec: name, cc: astiav.AllocCodecContext(c),
 		pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), meta: metaTable{}}
 	// One thread: frame threading would delay every picture by a frame per thread.
@@ -56,8 +58,9 @@ func newVideoDecoder(codec string) (*videoDecoder, error) {
 // isKey reports whether in starts a decodable picture.
 func (d *videoDecoder) isKey(in Encoded) bool { return isKeyframe(d.codec, in) }
 
-// isKeyframe reports whether a frame of codec ("H264", "VP8", "VP9") is a keyframe: its
-// flag, or an IDR NAL unit (H.264), or the frame type in the VP8/VP9 frame header.
+// isKeyframe reports whether a frame of codec ("H264", "H265", "VP8", "VP9") is a keyframe:
+// its flag, or an IDR NAL unit (H.264), an IRAP NAL unit (H.265), or the frame type in the
+// VP8/VP9 frame header.
 func isKeyframe(codec string, in Encoded) bool {
 	if in.Keyframe {
 		return true
@@ -66,6 +69,8 @@ func isKeyframe(codec string, in Encoded) bool {
 	switch codec {
 	case "H264":
 		return hasIDR(b)
+	case "H265":
+		return hasIRAP(b)
 	case "VP8":
 		return len(b) >= 3 && b[0]&1 == 0
 	case "VP9":

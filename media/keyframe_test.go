@@ -126,7 +126,11 @@ func TestIsKeyframeStartOtherCodecs(t *testing.T) {
 		{"audio/opus", []byte{0xfc, 0xff, 0xfe}, true},
 		{"audio/opus", nil, true},
 		{"audio/PCMU", []byte{0xff}, true},
-		{"video/AV1", []byte{0x18, 0x00}, false}, // unknown video: never a safe start
+		{"video/AV1", []byte{0x18, 0x0a}, true},   // N: starts a coded video sequence
+		{"video/AV1", []byte{0x10, 0x32}, false},  // no N: an inter frame
+		{"video/AV1", []byte{0x98, 0x32}, false},  // Z with N: not a frame's start
+		{"video/AV1", []byte{0x18}, false},        // no OBU element
+		{"video/H265", []byte{0x40, 0x01}, false}, // unknown video: never a safe start
 		{"VIDEO/vp8", []byte{0x10, 0x10}, true},
 	}
 	for _, tt := range tests {

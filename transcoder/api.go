@@ -62,7 +62,7 @@ type Rung struct {
 
 // LadderConfig configures NewLadder. Zero values take the documented defaults.
 type LadderConfig struct {
-	SourceCodec     string        // "H264" (default), "H265", "VP8" or "VP9"
+	SourceCodec     string        // "H264" (default), "H265", "VP8", "VP9" or "AV1"
 	Rungs           []Rung        // required; DefaultLadder gives the default one
 	FPS             int           // nominal source frame rate, default 30
 	SegmentDuration time.Duration // IDR forced on every rung at segment boundaries, default 2 s

@@ -25,7 +25,7 @@ func (d *flvDemuxer) handle(msg message.Message) error {
 	switch m := msg.(type) {
 	case *message.Video:
 		if m.Codec != message.CodecH264 {
-			return fmt.Errorf("%w: video codec id %d (H.265 over legacy FLV); publish H.264", ErrUnsupportedCodec, m.Codec)
+			return fmt.Errorf("%w: video codec id %d (H.265 over legacy FLV); publish H.264, or H.265 over Enhanced RTMP", ErrUnsupportedCodec, m.Codec)
 		}
 		switch m.Type {
 		case message.VideoTypeConfig:
@@ -34,17 +34,20 @@ func (d *flvDemuxer) handle(msg message.Message) error {
 			return d.avcc(m.DTS, m.PTSDelta, m.AU)
 		}
 	case *message.VideoExSequenceStart:
-		if m.FourCC != message.FourCCAVC {
-			return unsupportedVideo(m.FourCC)
+		switch m.FourCC {
+		case message.FourCCAVC:
+			return d.avcConfig(m.AVCConfig)
+		case message.FourCCHEVC:
+			return d.hevcConfig(m.HEVCConfig)
 		}
-		return d.avcConfig(m.AVCConfig)
+		return unsupportedVideo(m.FourCC)
 	case *message.VideoExCodedFrames:
-		if m.FourCC != message.FourCCAVC {
+		if m.FourCC != message.FourCCAVC && m.FourCC != message.FourCCHEVC {
 			return unsupportedVideo(m.FourCC)
 		}
 		return d.avcc(m.DTS, m.PTSDelta, m.Payload)
 	case *message.VideoExFramesX:
-		if m.FourCC != message.FourCCAVC {
+		if m.FourCC != message.FourCCAVC && m.FourCC != message.FourCCHEVC {
 			return unsupportedVideo(m.FourCC)
 		}
 		return d.avcc(m.DTS, 0, m.Payload)
@@ -99,6 +102,26 @@ func (d *flvDemuxer) avcConfig(c *mp4.AVCDecoderConfiguration) error {
 	return nil
 }
 
+// hevcConfig declares an H.265 track (Enhanced RTMP FourCC hvc1) with the VPS, SPS and PPS
+// of its HEVCDecoderConfigurationRecord.
+func (d *flvDemuxer) hevcConfig(c *mp4.HvcC) error {
+	if c == nil {
+		return errors.New("h265 config missing")
+	}
+	var nalus [][]byte
+	for _, a := range c.NaluArrays {
+		for _, n := range a.Nalus {
+			nalus = append(nalus, n.NALUnit)
+		}
+	}
+	d.st.declareH265()
+	if d.st.hevc != nil {
+		d.st.hevc.update(nalus)
+	}
+	return nil
+}
+
+// avcc takes one H.264 or H.265 access unit of length-prefixed NAL units (AVCC / HVCC).
 func (d *flvDemuxer) avcc(dts, ptsDelta time.Duration, payload []byte) error {
 	var au h264.AVCC
 	if err := au.Unmarshal(payload); err != nil {
@@ -144,7 +167,7 @@ func (d *flvDemuxer) ignoreAudio(what string) {
 }
 
 func unsupportedVideo(f message.FourCC) error {
-	return fmt.Errorf("%w: Enhanced RTMP video %s; WebRTC viewers here need H.264: set the encoder to H.264 (x264/NVENC H.264)",
+	return fmt.Errorf("%w: Enhanced RTMP video %s; set the encoder to H.264 or H.265 (HEVC)",
 		ErrUnsupportedCodec, fourCC(f))
 }
 

@@ -56,8 +56,10 @@ func (p *hevcParams) forDecoder(au [][]byte) (out [][]byte, irap bool) {
 
 // declareH265 says the stream has an H.265 video track (MPEG-TS stream type 0x24).
 func (s *stream) declareH265() {
-	if s.fixed && !s.hasVideo {
-		s.log.Warn("video track announced after media started: ignored")
+	if s.fixed {
+		if s.hevc == nil {
+			s.log.Warn("h265 video track announced after media started: ignored")
+		}
 		return
 	}
 	s.hasVideo = true

@@ -1,8 +1,18 @@
 package ingest
 
 import (
+	"context"
+	neturl "net/url"
+	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
 	"github.com/glint-video/glint/internal/testkit"
 )
@@ -37,3 +47,134 @@ func TestSRTHEVC(t *testing.T) {
 	ff.Kill()
 	checkH264(t, v.Packets("video"), 320, 240, true)
 }
+
+// TestERTMPHEVC: an Enhanced RTMP publisher (gortmplib's writer: FourCC hvc1 with its
+// hvcC, and AAC) sends libx265's H.265 as OBS 30+ does; ingest re-encodes it to H.264, so a
+// WHEP viewer gets decodable H.264 at the source's size and every LL-HLS rendition decodes.
+// (ffmpeg 5.1's flv muxer cannot write Enhanced RTMP; ffmpeg encodes, to MPEG-TS on a pipe.)
+func TestERTMPHEVC(t *testing.T) {
+	testkit.RequireTool(t, "ffprobe")
+	ctx := testkit.Context(t, 120*time.Second)
+	e := newEnvWith(t, nil, hlsHook(t))
+	pubCtx, stop := context.WithCancel(ctx)
+	published := make(chan error, 1)
+	go func() { published <- publishERTMP(pubCtx, e.rtmp+"/live/ehevc") }()
+	defer func() {
+		stop()
+		if err := <-published; err != nil {
+			t.Errorf("Enhanced RTMP publisher: %v", err)
+		}
+	}()
+	e.WaitLive(t, ctx, "ehevc")
+	_, v := e.Play(t, ctx, "ehevc")
+	testkit.Eventually(t, ctx, "60 video frames and audio at the viewer", func() bool {
+		return decodableFrames(v.Packets("video")) >= 60 && v.Count("audio") >= 50
+	})
+	st, ok := e.status("ehevc")
+	if !ok || st.Protocol != "rtmp" || st.Mode != "reencoding: h265" || st.Video != "h265 320x240" || st.Audio != "aac→opus" {
+		t.Fatalf("status %+v, want an rtmp stream of h265 320x240 re-encoded, aac→opus", st)
+	}
+	checkHLSRenditions(t, ctx, e, "ehevc")
+	checkH264(t, v.Packets("video"), 320, 240, true)
+}
+
+// publishERTMP encodes the H.265 test source with ffmpeg (MPEG-TS on its stdout, in real
+// time), demuxes it with mediacommon and publishes it to url over Enhanced RTMP with
+// gortmplib, until ctx ends.
+func publishERTMP(ctx context.Context, url string) error {
+	cmd := exec.CommandContext(ctx, "ffmpeg", append(hevcSource(), "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "-")...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Wait() }()
+	mr := &mpegts.Reader{R: out}
+	if err := mr.Initialize(); err != nil {
+		return nil // stopped before the first packets
+	}
+	p := &ertmpPublisher{ctx: ctx, url: url}
+	defer p.close()
+	for _, tr := range mr.Tracks() {
+		switch c := tr.Codec.(type) {
+		case *tscodecs.H265:
+			mr.OnDataH265(tr, p.video)
+		case *tscodecs.MPEG4Audio:
+			p.asc = c.Config
+			mr.OnDataMPEG4Audio(tr, p.audio)
+		}
+	}
+	for ctx.Err() == nil {
+		if err := mr.Read(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// ertmpPublisher connects at the first H.265 IRAP (the writer announces the VPS, SPS and PPS
+// in its hvcC) and then writes every access unit and AAC frame.
+type ertmpPublisher struct {
+	ctx          context.Context
+	url          string
+	asc          mpeg4audio.AudioSpecificConfig
+	conn         *gortmplib.Client
+	w            *gortmplib.Writer
+	vTrack, aTrk *gortmplib.Track
+}
+
+func (p *ertmpPublisher) video(pts, dts int64, au [][]byte) error {
+	if p.w == nil {
+		if !h265.IsRandomAccess(au) {
+			return nil
+		}
+		if err := p.connect(au); err != nil {
+			return err
+		}
+	}
+	return p.w.WriteH265(p.vTrack, ticksToDuration(pts), ticksToDuration(dts), au)
+}
+
+func (p *ertmpPublisher) audio(pts int64, aus [][]byte) error {
+	if p.w == nil {
+		return nil
+	}
+	for i, au := range aus {
+		at := ticksToDuration(pts) + time.Duration(i)*1024*time.Second/time.Duration(p.asc.SampleRate)
+		if err := p.w.WriteMPEG4Audio(p.aTrk, at, au); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *ertmpPublisher) connect(au [][]byte) error {
+	var params hevcParams
+	params.update(au)
+	u, err := neturl.Parse(p.url)
+	if err != nil {
+		return err
+	}
+	p.conn = &gortmplib.Client{URL: u, Publish: true}
+	if err := p.conn.Initialize(p.ctx); err != nil {
+		return err
+	}
+	p.vTrack = &gortmplib.Track{Codec: &codecs.H265{VPS: params.vps, SPS: params.sps, PPS: params.pps}}
+	p.aTrk = &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &p.asc}}
+	p.w = &gortmplib.Writer{Conn: p.conn, Tracks: []*gortmplib.Track{p.vTrack, p.aTrk}}
+	return p.w.Initialize()
+}
+
+func (p *ertmpPublisher) close() {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+}
+
+func ticksToDuration(t int64) time.Duration { return time.Duration(t) * time.Second / 90000 }

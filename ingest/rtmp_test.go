@@ -158,7 +158,7 @@ func TestOtherVideoCodecsRefused(t *testing.T) {
 	if err := w.Initialize(); err != nil {
 		t.Fatalf("writer: %v", err)
 	}
-	e.Logs.WaitFor(t, ctx, "connection ended", "room=av1", "unsupported codec: Enhanced RTMP video av01")
+	e.Logs.WaitFor(t, ctx, "connection ended", "room=av1", "unsupported codec: Enhanced RTMP video av01; set the encoder to H.264 or H.265")
 	_ = c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		msg, err := c.Read()

@@ -93,6 +93,9 @@ func (s *stream) declareVideo(sps, pps []byte) {
 		return
 	}
 	s.hasVideo = true
+	if !s.fixed {
+		s.hevc = nil // an H.264 sequence header after an H.265 one: the encoder changed its mind
+	}
 	s.params.update([][]byte{sps, pps})
 }
 

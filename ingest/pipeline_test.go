@@ -174,9 +174,9 @@ func TestRefusedCodecs(t *testing.T) {
 		msg  message.Message
 		want string
 	}{
-		{"HEVC", &message.VideoExSequenceStart{FourCC: message.FourCCHEVC}, "Enhanced RTMP video hvc1"},
-		{"AV1", &message.VideoExCodedFrames{FourCC: message.FourCCAV1, Payload: []byte{1}}, "Enhanced RTMP video av01"},
+		{"VP9 config", &message.VideoExSequenceStart{FourCC: message.FourCCVP9}, "Enhanced RTMP video vp09"},
 		{"VP9", &message.VideoExFramesX{FourCC: message.FourCCVP9}, "Enhanced RTMP video vp09"},
+		{"VP9 with composition time", &message.VideoExCodedFrames{FourCC: message.FourCCVP9, Payload: []byte{1}}, "Enhanced RTMP video vp09"},
 		{"legacy H.265", &message.Video{Codec: message.CodecH265}, "video codec id 12"},
 		{"multitrack", &message.VideoExMultitrack{}, "multitrack"},
 	} {

@@ -61,7 +61,7 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper) error {
 				continue
 			}
 			video = true
-			st.declareH265()
+			st.declareRecoded(&hevcParams{})
 			mr.OnDataH265(t, func(pts, dts int64, au [][]byte) error {
 				p, d := ts.times(pts, dts)
 				return st.videoAU(p, d, au)

@@ -1,14 +1,19 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
+	"io"
 	neturl "net/url"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
@@ -43,7 +48,7 @@ func TestSRTHEVC(t *testing.T) {
 	if !ok || st.Protocol != "srt" || st.Mode != "reencoding: h265" || st.Video != "h265 320x240" || st.Audio != "aac→opus" {
 		t.Fatalf("status %+v, want an srt stream of h265 320x240 re-encoded, aac→opus", st)
 	}
-	checkHLSRenditions(t, ctx, e, "hevc")
+	checkHLSRenditions(t, ctx, e, "hevc", true)
 	ff.Kill()
 	checkH264(t, v.Packets("video"), 320, 240, true)
 }
@@ -74,7 +79,7 @@ func TestERTMPHEVC(t *testing.T) {
 	if !ok || st.Protocol != "rtmp" || st.Mode != "reencoding: h265" || st.Video != "h265 320x240" || st.Audio != "aac→opus" {
 		t.Fatalf("status %+v, want an rtmp stream of h265 320x240 re-encoded, aac→opus", st)
 	}
-	checkHLSRenditions(t, ctx, e, "ehevc")
+	checkHLSRenditions(t, ctx, e, "ehevc", true)
 	checkH264(t, v.Packets("video"), 320, 240, true)
 }
 
@@ -178,3 +183,90 @@ func (p *ertmpPublisher) close() {
 }
 
 func ticksToDuration(t int64) time.Duration { return time.Duration(t) * time.Second / 90000 }
+
+// TestERTMPAV1: an Enhanced RTMP publisher (gortmplib's writer, FourCC av01) sends libaom's
+// AV1 as OBS 30+ does, video only; ingest re-encodes it to H.264, so a WHEP viewer gets
+// decodable H.264 at the source's size and both LL-HLS renditions decode.
+func TestERTMPAV1(t *testing.T) {
+	testkit.RequireTool(t, "ffprobe")
+	ctx := testkit.Context(t, 120*time.Second)
+	e := newEnvWith(t, nil, hlsHook(t))
+	pubCtx, stop := context.WithCancel(ctx)
+	published := make(chan error, 1)
+	go func() { published <- publishERTMPAV1(pubCtx, e.rtmp+"/live/eav1") }()
+	defer func() {
+		stop()
+		if err := <-published; err != nil {
+			t.Errorf("Enhanced RTMP AV1 publisher: %v", err)
+		}
+	}()
+	e.WaitLive(t, ctx, "eav1")
+	_, v := e.Play(t, ctx, "eav1")
+	testkit.Eventually(t, ctx, "60 video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 60 })
+	st, ok := e.status("eav1")
+	if !ok || st.Protocol != "rtmp" || st.Mode != "reencoding: av1" || st.Video != "av1 320x240" {
+		t.Fatalf("status %+v, want an rtmp stream of av1 320x240 re-encoded", st)
+	}
+	checkHLSRenditions(t, ctx, e, "eav1", false)
+	checkH264(t, v.Packets("video"), 320, 240, true)
+}
+
+// publishERTMPAV1 encodes a test pattern with ffmpeg's libaom-av1 (IVF on its stdout, in real
+// time) and publishes each temporal unit to url over Enhanced RTMP with gortmplib.
+func publishERTMPAV1(ctx context.Context, url string) error {
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-c:v", "libaom-av1", "-usage", "realtime",
+		"-cpu-used", "8", "-g", "30", "-b:v", "300k", "-f", "ivf", "-")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Wait() }()
+	r := bufio.NewReader(out)
+	if _, err := io.ReadFull(r, make([]byte, 32)); err != nil { // IVF file header
+		return nil // ffmpeg was stopped
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return err
+	}
+	conn := &gortmplib.Client{URL: u, Publish: true}
+	if err := conn.Initialize(ctx); err != nil {
+		return err
+	}
+	defer conn.Close()
+	track := &gortmplib.Track{Codec: &codecs.AV1{}}
+	w := &gortmplib.Writer{Conn: conn, Tracks: []*gortmplib.Track{track}}
+	if err := w.Initialize(); err != nil {
+		return err
+	}
+	head := make([]byte, 12)
+	for ctx.Err() == nil {
+		if _, err := io.ReadFull(r, head); err != nil {
+			return nil // ended with ctx
+		}
+		b := make([]byte, binary.LittleEndian.Uint32(head))
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil
+		}
+		var tu av1.Bitstream
+		if err := tu.Unmarshal(b); err != nil {
+			return err
+		}
+		tu = slices.DeleteFunc(tu, func(obu []byte) bool { // the writer adds its own delimiter
+			return av1.OBUType(obu[0]>>3&0x0f) == av1.OBUTypeTemporalDelimiter
+		})
+		pts := time.Duration(binary.LittleEndian.Uint64(head[4:])) * time.Second / 30
+		if err := w.WriteAV1(track, pts, tu); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

@@ -101,6 +101,8 @@ func newDepacketizer(mime string) (depacketizer, string) {
 		return newVPXDepacketizer(true), "VP9"
 	case "video/av1":
 		return newAV1Depacketizer(), "AV1"
+	case "video/h265":
+		return newH265Depacketizer(), "H265"
 	}
 	return nil, ""
 }
@@ -127,6 +129,8 @@ func frameSize(codec string, key []byte) (w, h int, ok bool) {
 			return 0, 0, false
 		}
 		w, h = hd.Width(), hd.Height()
+	case "H265":
+		w, h, _ = h265FrameSize(key)
 	case "AV1":
 		if sh := av1SequenceHeader(key); sh != nil {
 			w, h = sh.Width(), sh.Height()

@@ -8,6 +8,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/media"
 )
 
 // recodedSource is an input video codec that ingest always re-encodes to H.264 (constrained
@@ -28,62 +30,34 @@ type recodedSource interface {
 // hevcParams keeps an H.265 stream's latest VPS, SPS and PPS, so that every IRAP access unit
 // handed to the re-encoder's decoder carries them (a decoder joining or restarting at any
 // IRAP needs them in-band).
-type hevcParams struct{ vps, sps, pps []byte }
+type hevcParams struct{ media.H265ParamSets }
 
 func (p *hevcParams) codec() string { return "H265" }
 
 // update keeps the parameter sets of an access unit, if it carries any.
 func (p *hevcParams) update(au [][]byte) {
 	for _, n := range au {
-		if len(n) < 2 {
-			continue
-		}
-		switch h265.NALUType(n[0] >> 1 & 0x3f) {
-		case h265.NALUType_VPS_NUT:
-			p.vps = n
-		case h265.NALUType_SPS_NUT:
-			p.sps = n
-		case h265.NALUType_PPS_NUT:
-			p.pps = n
-		}
+		p.Keep(n)
 	}
 }
 
 func (p *hevcParams) isKey(au [][]byte) bool { return h265.IsRandomAccess(au) }
 
 func (p *hevcParams) describe() (string, float64, error) {
-	if p.sps == nil || p.pps == nil || p.vps == nil {
+	if p.SPS == nil || p.PPS == nil || p.VPS == nil {
 		return "", 0, fmt.Errorf("h265: IRAP before any VPS, SPS and PPS")
 	}
 	var sps h265.SPS
-	if sps.Unmarshal(p.sps) != nil {
+	if sps.Unmarshal(p.SPS) != nil {
 		return "h265", 0, nil
 	}
 	return fmt.Sprintf("h265 %dx%d", sps.Width(), sps.Height()), sps.FPS(), nil
 }
 
 func (p *hevcParams) forDecoder(au [][]byte) ([]byte, bool, error) {
-	if !h265.IsRandomAccess(au) {
-		b, err := h264.AnnexB(au).Marshal()
-		return b, false, err
-	}
-	has := map[h265.NALUType]bool{}
-	for _, n := range au {
-		if len(n) > 0 {
-			has[h265.NALUType(n[0]>>1&0x3f)] = true
-		}
-	}
-	out := make([][]byte, 0, len(au)+3)
-	for _, ps := range []struct {
-		typ h265.NALUType
-		nal []byte
-	}{{h265.NALUType_VPS_NUT, p.vps}, {h265.NALUType_SPS_NUT, p.sps}, {h265.NALUType_PPS_NUT, p.pps}} {
-		if !has[ps.typ] && ps.nal != nil {
-			out = append(out, ps.nal)
-		}
-	}
-	b, err := h264.AnnexB(append(out, au...)).Marshal() // Annex B is the same for H.265
-	return b, true, err
+	au, irap := p.WithParams(au)
+	b, err := h264.AnnexB(au).Marshal() // Annex B is the same for H.265
+	return b, irap, err
 }
 
 // av1Params keeps an AV1 stream's latest sequence header OBU. A temporal unit with one is a

@@ -170,7 +170,7 @@ func (p *ertmpPublisher) connect(au [][]byte) error {
 	if err := p.conn.Initialize(p.ctx); err != nil {
 		return err
 	}
-	p.vTrack = &gortmplib.Track{Codec: &codecs.H265{VPS: params.vps, SPS: params.sps, PPS: params.pps}}
+	p.vTrack = &gortmplib.Track{Codec: &codecs.H265{VPS: params.VPS, SPS: params.SPS, PPS: params.PPS}}
 	p.aTrk = &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &p.asc}}
 	p.w = &gortmplib.Writer{Conn: p.conn, Tracks: []*gortmplib.Track{p.vTrack, p.aTrk}}
 	return p.w.Initialize()

@@ -8,6 +8,8 @@ func IsKeyframeStart(mimeType string, payload []byte) bool {
 	switch strings.ToLower(mimeType) {
 	case "video/h264":
 		return h264KeyframeStart(payload)
+	case "video/h265":
+		return h265KeyframeStart(payload)
 	case "video/vp8":
 		return vp8KeyframeStart(payload)
 	case "video/vp9":

@@ -31,56 +31,63 @@ func hevcSource() []string {
 		"-x265-params", "log-level=error"}
 }
 
-// TestSRTHEVC: ffmpeg publishes H.265 (MPEG-TS stream type 0x24) with AAC over SRT; ingest
-// re-encodes it to H.264, so a WHEP viewer gets decodable H.264 at the source's size, and
-// every LL-HLS rendition of the room decodes with ffprobe.
-func TestSRTHEVC(t *testing.T) {
+// recodedPublisher publishes an H.265 or AV1 test source into room; the returned function
+// stops it and reports its error.
+type recodedPublisher func(t *testing.T, ctx context.Context, e *env, room string) (stop func())
+
+// TestRecodedSources: H.265 over SRT (ffmpeg, MPEG-TS stream type 0x24, with AAC), H.265
+// over Enhanced RTMP (gortmplib's writer: FourCC hvc1 with its hvcC, and AAC, as OBS 30+
+// sends it) and AV1 over Enhanced RTMP (FourCC av01, video only). ingest re-encodes each to
+// H.264, so a WHEP viewer gets decodable H.264 at the source's size, and every LL-HLS
+// rendition of the room decodes with ffprobe. (ffmpeg 5.1's flv muxer cannot write Enhanced
+// RTMP: there ffmpeg only encodes, to a pipe.)
+func TestRecodedSources(t *testing.T) {
 	testkit.RequireTool(t, "ffprobe")
-	ctx := testkit.Context(t, 120*time.Second)
-	e := newEnvWith(t, nil, hlsHook(t))
-	ff := ffmpeg(t, append(hevcSource(), "-c:a", "aac", "-b:a", "64k", "-t", "40", "-f", "mpegts", e.srtURL("publish:hevc", ""))...)
-	e.WaitLive(t, ctx, "hevc")
-	_, v := e.Play(t, ctx, "hevc")
-	testkit.Eventually(t, ctx, "60 video frames and audio at the viewer", func() bool {
-		return decodableFrames(v.Packets("video")) >= 60 && v.Count("audio") >= 50
-	})
-	st, ok := e.status("hevc")
-	if !ok || st.Protocol != "srt" || st.Mode != "reencoding: h265" || st.Video != "h265 320x240" || st.Audio != "aac→opus" {
-		t.Fatalf("status %+v, want an srt stream of h265 320x240 re-encoded, aac→opus", st)
+	for _, tc := range []struct {
+		room, protocol, video, audio string
+		publish                      recodedPublisher
+	}{
+		{"srthevc", "srt", "h265", "aac→opus", func(t *testing.T, ctx context.Context, e *env, room string) func() {
+			ff := ffmpeg(t, append(hevcSource(), "-c:a", "aac", "-b:a", "64k", "-t", "40", "-f", "mpegts", e.srtURL("publish:"+room, ""))...)
+			return ff.Kill
+		}},
+		{"ertmphevc", "rtmp", "h265", "aac→opus", goPublisher(publishERTMP)},
+		{"ertmpav1", "rtmp", "av1", "none", goPublisher(publishERTMPAV1)},
+	} {
+		t.Run(tc.room, func(t *testing.T) {
+			ctx := testkit.Context(t, 120*time.Second)
+			e := newEnvWith(t, nil, hlsHook(t))
+			stop := tc.publish(t, ctx, e, tc.room)
+			defer stop()
+			e.WaitLive(t, ctx, tc.room)
+			_, v := e.Play(t, ctx, tc.room)
+			audio := tc.audio != "none"
+			testkit.Eventually(t, ctx, "60 video frames (and audio) at the viewer", func() bool {
+				return decodableFrames(v.Packets("video")) >= 60 && (!audio || v.Count("audio") >= 50)
+			})
+			st, ok := e.status(tc.room)
+			if !ok || st.Protocol != tc.protocol || st.Mode != "reencoding: "+tc.video || st.Video != tc.video+" 320x240" || st.Audio != tc.audio {
+				t.Fatalf("status %+v, want a %s stream of %s 320x240 re-encoded, audio %s", st, tc.protocol, tc.video, tc.audio)
+			}
+			checkHLSRenditions(t, ctx, e, tc.room, audio)
+			checkH264(t, v.Packets("video"), 320, 240, true)
+		})
 	}
-	checkHLSRenditions(t, ctx, e, "hevc", true)
-	ff.Kill()
-	checkH264(t, v.Packets("video"), 320, 240, true)
 }
 
-// TestERTMPHEVC: an Enhanced RTMP publisher (gortmplib's writer: FourCC hvc1 with its
-// hvcC, and AAC) sends libx265's H.265 as OBS 30+ does; ingest re-encodes it to H.264, so a
-// WHEP viewer gets decodable H.264 at the source's size and every LL-HLS rendition decodes.
-// (ffmpeg 5.1's flv muxer cannot write Enhanced RTMP; ffmpeg encodes, to MPEG-TS on a pipe.)
-func TestERTMPHEVC(t *testing.T) {
-	testkit.RequireTool(t, "ffprobe")
-	ctx := testkit.Context(t, 120*time.Second)
-	e := newEnvWith(t, nil, hlsHook(t))
-	pubCtx, stop := context.WithCancel(ctx)
-	published := make(chan error, 1)
-	go func() { published <- publishERTMP(pubCtx, e.rtmp+"/live/ehevc") }()
-	defer func() {
-		stop()
-		if err := <-published; err != nil {
-			t.Errorf("Enhanced RTMP publisher: %v", err)
+// goPublisher runs an in-process publisher to rtmp://…/live/{room} until the test's end.
+func goPublisher(publish func(ctx context.Context, url string) error) recodedPublisher {
+	return func(t *testing.T, ctx context.Context, e *env, room string) func() {
+		pubCtx, cancel := context.WithCancel(ctx)
+		published := make(chan error, 1)
+		go func() { published <- publish(pubCtx, e.rtmp+"/live/"+room) }()
+		return func() {
+			cancel()
+			if err := <-published; err != nil {
+				t.Errorf("Enhanced RTMP publisher: %v", err)
+			}
 		}
-	}()
-	e.WaitLive(t, ctx, "ehevc")
-	_, v := e.Play(t, ctx, "ehevc")
-	testkit.Eventually(t, ctx, "60 video frames and audio at the viewer", func() bool {
-		return decodableFrames(v.Packets("video")) >= 60 && v.Count("audio") >= 50
-	})
-	st, ok := e.status("ehevc")
-	if !ok || st.Protocol != "rtmp" || st.Mode != "reencoding: h265" || st.Video != "h265 320x240" || st.Audio != "aac→opus" {
-		t.Fatalf("status %+v, want an rtmp stream of h265 320x240 re-encoded, aac→opus", st)
 	}
-	checkHLSRenditions(t, ctx, e, "ehevc", true)
-	checkH264(t, v.Packets("video"), 320, 240, true)
 }
 
 // publishERTMP encodes the H.265 test source with ffmpeg (MPEG-TS on its stdout, in real
@@ -183,33 +190,6 @@ func (p *ertmpPublisher) close() {
 }
 
 func ticksToDuration(t int64) time.Duration { return time.Duration(t) * time.Second / 90000 }
-
-// TestERTMPAV1: an Enhanced RTMP publisher (gortmplib's writer, FourCC av01) sends libaom's
-// AV1 as OBS 30+ does, video only; ingest re-encodes it to H.264, so a WHEP viewer gets
-// decodable H.264 at the source's size and both LL-HLS renditions decode.
-func TestERTMPAV1(t *testing.T) {
-	testkit.RequireTool(t, "ffprobe")
-	ctx := testkit.Context(t, 120*time.Second)
-	e := newEnvWith(t, nil, hlsHook(t))
-	pubCtx, stop := context.WithCancel(ctx)
-	published := make(chan error, 1)
-	go func() { published <- publishERTMPAV1(pubCtx, e.rtmp+"/live/eav1") }()
-	defer func() {
-		stop()
-		if err := <-published; err != nil {
-			t.Errorf("Enhanced RTMP AV1 publisher: %v", err)
-		}
-	}()
-	e.WaitLive(t, ctx, "eav1")
-	_, v := e.Play(t, ctx, "eav1")
-	testkit.Eventually(t, ctx, "60 video frames at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 60 })
-	st, ok := e.status("eav1")
-	if !ok || st.Protocol != "rtmp" || st.Mode != "reencoding: av1" || st.Video != "av1 320x240" {
-		t.Fatalf("status %+v, want an rtmp stream of av1 320x240 re-encoded", st)
-	}
-	checkHLSRenditions(t, ctx, e, "eav1", false)
-	checkH264(t, v.Packets("video"), 320, 240, true)
-}
 
 // publishERTMPAV1 encodes a test pattern with ffmpeg's libaom-av1 (IVF on its stdout, in real
 // time) and publishes each temporal unit to url over Enhanced RTMP with gortmplib.

@@ -94,16 +94,11 @@ func goPublisher(publish func(ctx context.Context, url string) error) recodedPub
 // time), demuxes it with mediacommon and publishes it to url over Enhanced RTMP with
 // gortmplib, until ctx ends.
 func publishERTMP(ctx context.Context, url string) error {
-	cmd := exec.CommandContext(ctx, "ffmpeg", append(hevcSource(), "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "-")...)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.StdoutPipe()
+	out, wait, err := ffmpegStdout(ctx, append(hevcSource(), "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "-")...)
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Wait() }()
+	defer wait()
 	mr := &mpegts.Reader{R: out}
 	if err := mr.Initialize(); err != nil {
 		return nil // stopped before the first packets
@@ -194,18 +189,13 @@ func ticksToDuration(t int64) time.Duration { return time.Duration(t) * time.Sec
 // publishERTMPAV1 encodes a test pattern with ffmpeg's libaom-av1 (IVF on its stdout, in real
 // time) and publishes each temporal unit to url over Enhanced RTMP with gortmplib.
 func publishERTMPAV1(ctx context.Context, url string) error {
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+	out, wait, err := ffmpegStdout(ctx, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-c:v", "libaom-av1", "-usage", "realtime",
 		"-cpu-used", "8", "-g", "30", "-b:v", "300k", "-f", "ivf", "-")
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Wait() }()
+	defer wait()
 	r := bufio.NewReader(out)
 	if _, err := io.ReadFull(r, make([]byte, 32)); err != nil { // IVF file header
 		return nil // ffmpeg was stopped
@@ -249,4 +239,19 @@ func publishERTMPAV1(ctx context.Context, url string) error {
 		}
 	}
 	return nil
+}
+
+// ffmpegStdout starts ffmpeg with args (its output on stdout) under ctx and returns its
+// stdout and a wait for its end.
+func ffmpegStdout(ctx context.Context, args ...string) (io.Reader, func(), error) {
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	return out, func() { _ = cmd.Wait() }, nil
 }

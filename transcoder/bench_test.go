@@ -92,7 +92,7 @@ func TestLadderCPUVsFFmpeg(t *testing.T) {
 		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
 	}
 	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
-	input := benchInput(t, seconds, "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-bf", "0")
+	input := benchInput(t, seconds, "ts", "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-bf", "0")
 	checkSameSettings(t, input)
 	compareCPU(t, seconds, input, "TestHelperLadderFile", ffmpegLadderArgs(input))
 }
@@ -107,16 +107,59 @@ func TestHEVCLadderCPUVsFFmpeg(t *testing.T) {
 		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
 	}
 	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
-	input := benchInput(t, seconds, "-c:v", "libx265", "-preset", "ultrafast", "-g", "60", "-x265-params", "log-level=error")
+	input := benchInput(t, seconds, "ts", "-c:v", "libx265", "-preset", "ultrafast", "-g", "60", "-x265-params", "log-level=error")
 	compareCPU(t, seconds, input, "TestHelperHEVCLadderFile", ffmpegHEVCLadderArgs(input))
 }
 
-// benchInput writes a 720p30 testsrc2 MPEG-TS file of seconds, encoded with the codec args.
-func benchInput(t *testing.T, seconds string, codec ...string) string {
-	input := filepath.Join(t.TempDir(), "in.ts")
+// TestAV1LadderCPUVsFFmpeg is TestLadderCPUVsFFmpeg for an AV1 source (libaom real-time, as
+// a WHIP publisher sends it) and what the HLS bridge does with one: the default ladder
+// decodes it with libdav1d (one thread) and encodes every rung to H.264, the source-sized one
+// included (720p at 2.5 Mb/s, 480p, 360p; libx264 superfast/zerolatency/main), against the
+// ffmpeg CLI doing the same. Run it with GLINT_TRANSCODER_CPU=1.
+func TestAV1LadderCPUVsFFmpeg(t *testing.T) {
+	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
+		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
+	}
+	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
+	input := benchInput(t, seconds, "ivf", "-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-g", "60")
+	compareCPU(t, seconds, input, "TestHelperAV1LadderFile", ffmpegAV1LadderArgs(input))
+}
+
+// TestHelperAV1LadderFile is the child process of TestAV1LadderCPUVsFFmpeg: the default
+// ladder over an AV1 source.
+func TestHelperAV1LadderFile(t *testing.T) {
+	path := os.Getenv("GLINT_LADDER_FILE")
+	if path == "" {
+		t.Skip("child process of TestAV1LadderCPUVsFFmpeg")
+	}
+	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
+		return NewLadder(LadderConfig{SourceCodec: "AV1", Rungs: DefaultLadder(w, h), MaxLoad: -1,
+			Output: func(int, Encoded) {}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The AV1 ladder as the ffmpeg CLI would run it: libdav1d with one thread, then the three
+// H.264 encodes of the default ladder (the source size re-encoded at 2.5 Mb/s).
+func ffmpegAV1LadderArgs(input string) []string {
+	args := []string{"-hide_banner", "-nostats", "-loglevel", "error", "-threads", "1", "-c:v", "libdav1d", "-i", input,
+		"-filter_complex", "[0:v]split=3[a][b][c];[b]scale=854:480:flags=bicubic[v1];[c]scale=640:360:flags=bicubic[v2]",
+		"-map", "[a]"}
+	args = append(append(args, ffmpegX264Args("2500k")...), "-f", "null", "-", "-map", "[v1]")
+	args = append(append(args, ffmpegX264Args("1200k")...), "-f", "null", "-", "-map", "[v2]")
+	args = append(args, ffmpegX264Args("700k")...)
+	return append(args, "-f", "null", "-")
+}
+
+// benchInput writes a 720p30 testsrc2 file of seconds, encoded with the codec args, in
+// container ("ts": Annex B for H.264/H.265; "ivf": AV1 temporal units as encoded, with their
+// sequence headers).
+func benchInput(t *testing.T, seconds, container string, codec ...string) string {
+	input := filepath.Join(t.TempDir(), "in."+container)
 	args := append([]string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
 		"testsrc2=size=1280x720:rate=30", "-t", seconds, "-pix_fmt", "yuv420p"}, codec...)
-	gen := exec.Command("ffmpeg", append(args, "-f", "mpegts", input)...)
+	gen := exec.Command("ffmpeg", append(args, input)...)
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", gen.Args, err, out)
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Transcoder CPU for the default ladder vs the ffmpeg CLI doing the same ladder with the same
 # encoder settings on the same input, alternating runs in one invocation (issue 5), for an
-# H.264 source and for an H.265 source (issue 17: re-encoder + ladder).
+# H.264 source, an H.265 source (issue 17: re-encoder + ladder) and an AV1 source (issue 17:
+# libdav1d + the ladder, every rung encoded).
 set -euo pipefail
 seconds=${BENCH_TRANSCODER_SECONDS:-20}
 rounds=${BENCH_TRANSCODER_ROUNDS:-3}
@@ -52,6 +53,30 @@ through what Glint does with an H.265 SRT stream: the re-encoder (one-thread H.2
 feeds the default ladder (passthrough of that H.264 + 480p + 360p). The ffmpeg CLI decodes
 the H.265 once into the same three encodes, so Glint's extra work is the ladder's second
 decode (of the 720p H.264). CPU seconds from rusage, $rounds alternating rounds.
+
+| measure | result |
+|---|---|
+| CPU ratio glint / ffmpeg (medians) | $ratio |
+| glint real-time speed | $speed |
+
+\`\`\`
+$logged
+\`\`\`
+MD
+
+measure TestAV1LadderCPUVsFFmpeg
+cat <<MD
+
+## AV1 source: transcoder CPU vs the ffmpeg CLI (issue 17)
+
+\`$cmd\`
+
+A ${seconds} s 720p30 AV1 source (testsrc2, libaom-av1 real-time, cpu-used 8, GOP 60, IVF)
+through what the HLS bridge does with an AV1 WHIP room: the default ladder decodes it with
+libdav1d (one thread) and encodes all three rungs to H.264 (the source size at 2.5 Mb/s,
+480p, 360p; libx264 superfast/zerolatency/main), against the ffmpeg CLI doing the same
+(\`-threads 1 -c:v libdav1d\`, the same x264 options). CPU seconds from rusage, $rounds
+alternating rounds.
 
 | measure | result |
 |---|---|

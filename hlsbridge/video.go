@@ -27,7 +27,7 @@ type videoPipe struct {
 	b      *bridge
 	log    *slog.Logger
 	mime   string
-	codec  string // "H264", "VP8", "VP9"
+	codec  string // "H264", "H265", "VP8", "VP9", "AV1"
 	dep    depacketizer
 	clock  rtpClock
 	frames []frame

@@ -1,11 +1,7 @@
 package hlsbridge
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"io"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -57,41 +53,24 @@ func publishVP8(ctx context.Context, env *testEnv) error {
 		return err
 	}
 	defer pub.Close()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-c:v", "libvpx", "-deadline", "realtime",
-		"-cpu-used", "8", "-g", "15", "-b:v", "300k", "-f", "ivf", "-")
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.StdoutPipe()
+	out, wait, err := ffmpegOutput(ctx, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-c:v", "libvpx",
+		"-deadline", "realtime", "-cpu-used", "8", "-g", "15", "-b:v", "300k", "-f", "ivf", "-")
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Wait() }()
-	r := bufio.NewReader(out)
-	if _, err := io.ReadFull(r, make([]byte, 32)); err != nil { // IVF file header
-		return nil // ffmpeg was stopped
-	}
+	defer wait()
 	var pay codecs.VP8Payloader
 	var seq uint16
-	head := make([]byte, 12)
-	for n := uint32(0); ; n++ {
-		if _, err := io.ReadFull(r, head); err != nil {
-			return nil // ended with ctx
-		}
-		frame := make([]byte, binary.LittleEndian.Uint32(head))
-		if _, err := io.ReadFull(r, frame); err != nil {
-			return nil
-		}
-		pkts := pay.Payload(1200, frame)
-		for i, p := range pkts {
+	return readIVF(out, func(n uint32, frame []byte) error {
+		b := pay.Payload(1200, frame)
+		for i, p := range b {
 			seq++
-			b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
-				Timestamp: n * 6000, Marker: i == len(pkts)-1, SSRC: 42}, Payload: p}).Marshal()
-			if err := pub.WriteRTP("video", b); err != nil {
+			pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
+				Timestamp: n * 6000, Marker: i == len(b)-1, SSRC: 42}, Payload: p}).Marshal()
+			if err := pub.WriteRTP("video", pkt); err != nil {
 				return err
 			}
 		}
-	}
+		return nil
+	})
 }

@@ -99,11 +99,16 @@ func newDepacketizer(mime string) (depacketizer, string) {
 		return newVPXDepacketizer(false), "VP8"
 	case "video/vp9":
 		return newVPXDepacketizer(true), "VP9"
+	case "video/av1":
+		return newAV1Depacketizer(), "AV1"
+	case "video/h265":
+		return newH265Depacketizer(), "H265"
 	}
 	return nil, ""
 }
 
-// frameSize returns the picture size a keyframe announces (H.264: its SPS), or ok false.
+// frameSize returns the picture size a keyframe announces (H.264: its SPS; AV1: its sequence
+// header), or ok false.
 func frameSize(codec string, key []byte) (w, h int, ok bool) {
 	switch codec {
 	case "H264":
@@ -124,6 +129,12 @@ func frameSize(codec string, key []byte) (w, h int, ok bool) {
 			return 0, 0, false
 		}
 		w, h = hd.Width(), hd.Height()
+	case "H265":
+		w, h, _ = h265FrameSize(key)
+	case "AV1":
+		if sh := av1SequenceHeader(key); sh != nil {
+			w, h = sh.Width(), sh.Height()
+		}
 	}
 	return w, h, w > 0 && h > 0
 }

@@ -109,7 +109,7 @@ func (r *fakeReencoder) Close() error     { r.closed = true; return nil }
 func fakeTranscode() Transcode {
 	return Transcode{
 		AACToOpus: func(int, int, []byte, *slog.Logger) (AudioConverter, error) { return &fakeOpus{}, nil },
-		Reencoder: func(int, *slog.Logger) (VideoReencoder, error) { return &fakeReencoder{}, nil },
+		Reencoder: func(string, int, *slog.Logger) (VideoReencoder, error) { return &fakeReencoder{}, nil },
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/abema/go-mp4"
 	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
@@ -25,7 +26,7 @@ func (d *flvDemuxer) handle(msg message.Message) error {
 	switch m := msg.(type) {
 	case *message.Video:
 		if m.Codec != message.CodecH264 {
-			return fmt.Errorf("%w: video codec id %d (H.265 over legacy FLV); publish H.264", ErrUnsupportedCodec, m.Codec)
+			return fmt.Errorf("%w: video codec id %d (H.265 over legacy FLV); publish H.264, or H.265 over Enhanced RTMP", ErrUnsupportedCodec, m.Codec)
 		}
 		switch m.Type {
 		case message.VideoTypeConfig:
@@ -34,20 +35,20 @@ func (d *flvDemuxer) handle(msg message.Message) error {
 			return d.avcc(m.DTS, m.PTSDelta, m.AU)
 		}
 	case *message.VideoExSequenceStart:
-		if m.FourCC != message.FourCCAVC {
-			return unsupportedVideo(m.FourCC)
+		switch m.FourCC {
+		case message.FourCCAVC:
+			return d.avcConfig(m.AVCConfig)
+		case message.FourCCHEVC:
+			return d.hevcConfig(m.HEVCConfig)
+		case message.FourCCAV1:
+			d.st.declareRecoded(&av1Params{}) // the sequence header comes in-band with every keyframe
+			return nil
 		}
-		return d.avcConfig(m.AVCConfig)
+		return unsupportedVideo(m.FourCC)
 	case *message.VideoExCodedFrames:
-		if m.FourCC != message.FourCCAVC {
-			return unsupportedVideo(m.FourCC)
-		}
-		return d.avcc(m.DTS, m.PTSDelta, m.Payload)
+		return d.exFrames(m.FourCC, m.DTS, m.PTSDelta, m.Payload)
 	case *message.VideoExFramesX:
-		if m.FourCC != message.FourCCAVC {
-			return unsupportedVideo(m.FourCC)
-		}
-		return d.avcc(m.DTS, 0, m.Payload)
+		return d.exFrames(m.FourCC, m.DTS, 0, m.Payload)
 	case *message.VideoExMultitrack, *message.AudioExMultitrack:
 		return fmt.Errorf("%w: multitrack Enhanced RTMP; publish one video and one audio track", ErrUnsupportedCodec)
 	case *message.Audio:
@@ -99,6 +100,46 @@ func (d *flvDemuxer) avcConfig(c *mp4.AVCDecoderConfiguration) error {
 	return nil
 }
 
+// hevcConfig declares an H.265 track (Enhanced RTMP FourCC hvc1) with the VPS, SPS and PPS
+// of its HEVCDecoderConfigurationRecord.
+func (d *flvDemuxer) hevcConfig(c *mp4.HvcC) error {
+	if c == nil {
+		return errors.New("h265 config missing")
+	}
+	var nalus [][]byte
+	for _, a := range c.NaluArrays {
+		for _, n := range a.Nalus {
+			nalus = append(nalus, n.NALUnit)
+		}
+	}
+	d.st.declareRecoded(&hevcParams{})
+	if d.st.recoded != nil {
+		d.st.recoded.update(nalus)
+	}
+	return nil
+}
+
+// exFrames takes one Enhanced RTMP video frame: length-prefixed NAL units (avc1, hvc1) or an
+// AV1 temporal unit (av01, low-overhead OBUs).
+func (d *flvDemuxer) exFrames(f message.FourCC, dts, ptsDelta time.Duration, payload []byte) error {
+	switch f {
+	case message.FourCCAVC, message.FourCCHEVC:
+		return d.avcc(dts, ptsDelta, payload)
+	case message.FourCCAV1:
+		if len(payload) == 0 {
+			return nil
+		}
+		var tu av1.Bitstream
+		if err := tu.Unmarshal(payload); err != nil {
+			return fmt.Errorf("av1 temporal unit: %w", err)
+		}
+		t := d.ts.ticks(dts)
+		return d.st.videoAU(t+media.Ticks(ptsDelta, ticksPerSecond), t, tu)
+	}
+	return unsupportedVideo(f)
+}
+
+// avcc takes one H.264 or H.265 access unit of length-prefixed NAL units (AVCC / HVCC).
 func (d *flvDemuxer) avcc(dts, ptsDelta time.Duration, payload []byte) error {
 	var au h264.AVCC
 	if err := au.Unmarshal(payload); err != nil {
@@ -144,7 +185,7 @@ func (d *flvDemuxer) ignoreAudio(what string) {
 }
 
 func unsupportedVideo(f message.FourCC) error {
-	return fmt.Errorf("%w: Enhanced RTMP video %s; WebRTC viewers here need H.264: set the encoder to H.264 (x264/NVENC H.264)",
+	return fmt.Errorf("%w: Enhanced RTMP video %s; set the encoder to H.264, H.265 (HEVC) or AV1",
 		ErrUnsupportedCodec, fourCC(f))
 }
 

@@ -55,45 +55,54 @@ func TestHLSFromIngest(t *testing.T) {
 			e := newEnvWith(t, nil, hlsHook(t))
 			ffmpeg(t, append(source(tc.bframes), "-c:a", "aac", "-b:a", "64k", "-t", "40", "-f", tc.format, tc.url(e))...)
 			e.WaitLive(t, ctx, "tv")
-			base := e.URL + "/hls/tv/"
-			mv := waitPlaylist(t, ctx, base+"index.m3u8", "two variants and audio", func(b string) bool {
-				return strings.Count(b, "#EXT-X-STREAM-INF") == 2 && strings.Contains(b, "TYPE=AUDIO")
-			})
-			renditions := playlistURIs(mv)
-			if len(renditions) != 3 {
-				t.Fatalf("multivariant playlist lists %v, want two variants and an audio rendition:\n%s", renditions, mv)
-			}
 			if st, _ := e.status("tv"); tc.bframes != (st.Mode == "reencoding: b-frames") {
 				t.Fatalf("ingest mode %q (b-frames in the source: %v)", st.Mode, tc.bframes)
 			}
-			// Players start 3 segments from the live edge; with 5 segments listed they start
-			// after the first segment. (That one is left out on purpose: a stream starts
-			// with a burst of frames, over SRT the first second the MPEG-TS reader holds
-			// while it finds the codecs, and the HLS bridge's clock squashes it into
-			// timestamps under a millisecond apart; ffmpeg -xerror then fails with "non
-			// monotonically increasing dts". See hlsbridge rtpClock's settle period.)
-			// Segments are 2 s, the default, which is also the re-encoder's keyframe interval.
-			for _, uri := range renditions {
-				waitPlaylist(t, ctx, base+uri, "5 segments", func(b string) bool { return strings.Count(b, "#EXTINF") >= 5 })
-			}
-			want := map[string]string{"source": "h264 320x240", "120p": "h264 160x120", "a": "aac"}
-			for _, uri := range renditions {
-				name := strings.Split(uri, "/")[0]
-				if want[name] == "" {
-					t.Fatalf("unexpected rendition %s in:\n%s", uri, mv)
-				}
-				got, frames := probeRendition(t, ctx, base+uri)
-				if got != want[name] || frames < 20 {
-					t.Errorf("%s: ffprobe decoded %s, %d frames; want %s and at least 20 frames", name, got, frames, want[name])
-				}
-				t.Logf("%s: %s, %d frames decoded", name, got, frames)
-			}
-			out, err := testkit.Command(ctx, time.Minute, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
-				"-i", base+"index.m3u8", "-map", "0", "-t", "3", "-f", "null", "-")
-			if err != nil || len(bytes.TrimSpace(out)) > 0 {
-				t.Errorf("ffmpeg -xerror on the multivariant playlist: %v: %s", err, out)
-			}
+			checkHLSRenditions(t, ctx, e, "tv", true)
 		})
+	}
+}
+
+// checkHLSRenditions waits for room's LL-HLS output (hlsHook's ladder: the 320x240 source
+// and a 120p rung, both H.264, and AAC when audio), has ffprobe decode every variant playlist
+// of the multivariant playlist and its audio rendition without an error, then ffmpeg -xerror
+// the multivariant playlist.
+func checkHLSRenditions(t *testing.T, ctx context.Context, e *env, room string, audio bool) {
+	t.Helper()
+	base := e.URL + "/hls/" + room + "/"
+	mv := waitPlaylist(t, ctx, base+"index.m3u8", "two variants (and audio)", func(b string) bool {
+		return strings.Count(b, "#EXT-X-STREAM-INF") == 2 && strings.Contains(b, "TYPE=AUDIO") == audio
+	})
+	renditions := playlistURIs(mv)
+	if want := map[bool]int{true: 3, false: 2}[audio]; len(renditions) != want {
+		t.Fatalf("multivariant playlist lists %v, want two variants (audio %v):\n%s", renditions, audio, mv)
+	}
+	// Players start 3 segments from the live edge; with 5 segments listed they start
+	// after the first segment. (That one is left out on purpose: a stream starts
+	// with a burst of frames, over SRT the first second the MPEG-TS reader holds
+	// while it finds the codecs, and the HLS bridge's clock squashes it into
+	// timestamps under a millisecond apart; ffmpeg -xerror then fails with "non
+	// monotonically increasing dts". See hlsbridge rtpClock's settle period.)
+	// Segments are 2 s, the default, which is also the re-encoder's keyframe interval.
+	for _, uri := range renditions {
+		waitPlaylist(t, ctx, base+uri, "5 segments", func(b string) bool { return strings.Count(b, "#EXTINF") >= 5 })
+	}
+	want := map[string]string{"source": "h264 320x240", "120p": "h264 160x120", "a": "aac"}
+	for _, uri := range renditions {
+		name := strings.Split(uri, "/")[0]
+		if want[name] == "" {
+			t.Fatalf("unexpected rendition %s in:\n%s", uri, mv)
+		}
+		got, frames := probeRendition(t, ctx, base+uri)
+		if got != want[name] || frames < 20 {
+			t.Errorf("%s: ffprobe decoded %s, %d frames; want %s and at least 20 frames", name, got, frames, want[name])
+		}
+		t.Logf("%s: %s, %d frames decoded", name, got, frames)
+	}
+	out, err := testkit.Command(ctx, time.Minute, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
+		"-i", base+"index.m3u8", "-map", "0", "-t", "3", "-f", "null", "-")
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("ffmpeg -xerror on the multivariant playlist: %v: %s", err, out)
 	}
 }
 

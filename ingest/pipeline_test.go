@@ -124,7 +124,7 @@ func TestBFramesCapture(t *testing.T) {
 	t.Run("re-encoded", func(t *testing.T) {
 		tc := fakeTranscode()
 		re := &fakeReencoder{}
-		tc.Reencoder = func(int, *slog.Logger) (VideoReencoder, error) { return re, nil }
+		tc.Reencoder = func(string, int, *slog.Logger) (VideoReencoder, error) { return re, nil }
 		st, room := newTestStream(t, tc)
 		room.keep = true
 		runFLVSeed(t, st, "h264_bframes_aac.flv")
@@ -141,7 +141,7 @@ func TestBFramesCapture(t *testing.T) {
 	})
 	t.Run("no re-encoder", func(t *testing.T) {
 		tc := fakeTranscode()
-		tc.Reencoder = func(int, *slog.Logger) (VideoReencoder, error) { return nil, errors.New("no libav") }
+		tc.Reencoder = func(string, int, *slog.Logger) (VideoReencoder, error) { return nil, errors.New("no libav") }
 		st, room := newTestStream(t, tc)
 		room.keep = true
 		runFLVSeed(t, st, "h264_bframes_aac.flv")
@@ -174,9 +174,9 @@ func TestRefusedCodecs(t *testing.T) {
 		msg  message.Message
 		want string
 	}{
-		{"HEVC", &message.VideoExSequenceStart{FourCC: message.FourCCHEVC}, "Enhanced RTMP video hvc1"},
-		{"AV1", &message.VideoExCodedFrames{FourCC: message.FourCCAV1, Payload: []byte{1}}, "Enhanced RTMP video av01"},
+		{"VP9 config", &message.VideoExSequenceStart{FourCC: message.FourCCVP9}, "Enhanced RTMP video vp09"},
 		{"VP9", &message.VideoExFramesX{FourCC: message.FourCCVP9}, "Enhanced RTMP video vp09"},
+		{"VP9 with composition time", &message.VideoExCodedFrames{FourCC: message.FourCCVP9, Payload: []byte{1}}, "Enhanced RTMP video vp09"},
 		{"legacy H.265", &message.Video{Codec: message.CodecH265}, "video codec id 12"},
 		{"multitrack", &message.VideoExMultitrack{}, "multitrack"},
 	} {

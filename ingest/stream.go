@@ -58,6 +58,7 @@ type stream struct {
 	clock                  clock
 	wall                   wallAnchor
 	params, reencoded      h264Params
+	recoded                recodedSource // an H.265 or AV1 source (always re-encoded); nil for H.264
 	hasVideo, fixed        bool
 	audio                  *audioIn
 	pub                    roomPublisher
@@ -92,6 +93,9 @@ func (s *stream) declareVideo(sps, pps []byte) {
 		return
 	}
 	s.hasVideo = true
+	if !s.fixed {
+		s.recoded = nil // an H.264 sequence header after another codec's: the encoder changed its mind
+	}
 	s.params.update([][]byte{sps, pps})
 }
 
@@ -106,14 +110,19 @@ func (s *stream) declareAudio(a audioIn) {
 	}
 }
 
-// videoAU takes one H.264 access unit with unwrapped 90 kHz times.
+// videoAU takes one H.264 access unit (or, with s.recoded set, an H.265 access unit or AV1
+// temporal unit) with unwrapped 90 kHz times.
 func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 	s.watch.kick()
 	s.fixed = true
 	if !s.hasVideo {
 		return nil
 	}
-	s.params.update(au)
+	if s.recoded != nil {
+		s.recoded.update(au)
+	} else {
+		s.params.update(au)
+	}
 	size := 0
 	for _, n := range au {
 		size += len(n)
@@ -122,7 +131,7 @@ func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 	d := s.clock.dts(dts)
 	p := d + (pts - dts)
 	if s.pub == nil {
-		if !isIDR(au) {
+		if s.recoded == nil && !isIDR(au) || s.recoded != nil && !s.recoded.isKey(au) {
 			return s.checkKeyframeTimeout()
 		}
 		if err := s.start(pts != dts); err != nil {
@@ -217,7 +226,12 @@ func (s *stream) checkKeyframeTimeout() error {
 func (s *stream) start(ptsReorder bool) error {
 	var video, audio *webrtc.RTPCodecParameters
 	st := StreamStatus{Mode: "passthrough", Audio: "none"}
-	if s.hasVideo {
+	if s.recoded != nil {
+		var err error
+		if st.Video, video, st.Mode, err = s.startRecoded(); err != nil {
+			return err
+		}
+	} else if s.hasVideo {
 		if s.params.SPS == nil || s.params.PPS == nil {
 			return fmt.Errorf("h264: IDR before any SPS and PPS")
 		}
@@ -265,7 +279,7 @@ func (s *stream) openReencoder() string {
 			fps = int(math.Round(f))
 		}
 	}
-	r, err := s.srv.cfg.Transcode.Reencoder(fps, s.log)
+	r, err := s.srv.cfg.Transcode.Reencoder("H264", fps, s.log)
 	if err != nil {
 		s.log.Warn("stream has b-frames and no re-encoder opened: passed through; WebRTC viewers may stutter", "err", err.Error())
 		return "passthrough: b-frames (no re-encoder: " + err.Error() + ")"
@@ -297,10 +311,9 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 	if s.keyframeWanted.Swap(false) {
 		s.reenc.RequestKeyframe()
 	}
-	in, idr := s.params.forRTP(au) // the decoder needs SPS and PPS in-band (FLV has them apart)
-	data, err := h264.AnnexB(in).Marshal()
+	data, idr, err := s.decoderInput(au)
 	if err != nil {
-		return fmt.Errorf("h264: %w", err)
+		return err
 	}
 	outs, err := s.reenc.Push(transcoder.Encoded{Data: data, PTS: media.Duration(pts, ticksPerSecond), DTS: media.Duration(dts, ticksPerSecond), Keyframe: idr})
 	if err != nil {
@@ -320,6 +333,24 @@ func (s *stream) reencode(au [][]byte, pts, dts int64) error {
 		}
 	}
 	return nil
+}
+
+// decoderInput is an access unit as the re-encoder's decoder takes it: Annex B with the SPS
+// and PPS in-band (FLV has them apart), or the recoded source's form.
+func (s *stream) decoderInput(au [][]byte) ([]byte, bool, error) {
+	if s.recoded != nil {
+		data, key, err := s.recoded.forDecoder(au)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", s.recoded.codec(), err)
+		}
+		return data, key, nil
+	}
+	in, idr := s.params.forRTP(au)
+	data, err := h264.AnnexB(in).Marshal()
+	if err != nil {
+		return nil, false, fmt.Errorf("h264: %w", err)
+	}
+	return data, idr, nil
 }
 
 // onKeyframe is the SFU's keyframe request (any goroutine). Only a re-encoder can honour

@@ -13,7 +13,7 @@ type AudioConverter interface {
 	Close() error
 }
 
-// VideoReencoder turns H.264 with B-frames into H.264 WebRTC viewers can play (constrained
+// VideoReencoder turns H.264 with B-frames, or H.265, into H.264 WebRTC viewers can play (constrained
 // baseline, no B-frames, in-band SPS/PPS before every IDR). *transcoder.Reencoder is one.
 type VideoReencoder interface {
 	Push(in transcoder.Encoded) ([]transcoder.Encoded, error)
@@ -28,8 +28,9 @@ type Transcode struct {
 	// AACToOpus opens an AAC → Opus converter for an input of sampleRate and channels with
 	// its AudioSpecificConfig (frames are raw AAC, without ADTS headers).
 	AACToOpus func(sampleRate, channels int, asc []byte, log *slog.Logger) (AudioConverter, error)
-	// Reencoder opens a re-encoder for a source of about fps frames a second.
-	Reencoder func(fps int, log *slog.Logger) (VideoReencoder, error)
+	// Reencoder opens a re-encoder for a source of codec ("H264" or "H265") at about fps
+	// frames a second.
+	Reencoder func(codec string, fps int, log *slog.Logger) (VideoReencoder, error)
 }
 
 func (t Transcode) withDefaults() Transcode {
@@ -44,8 +45,8 @@ func (t Transcode) withDefaults() Transcode {
 		}
 	}
 	if t.Reencoder == nil {
-		t.Reencoder = func(fps int, log *slog.Logger) (VideoReencoder, error) {
-			r, err := transcoder.NewReencoder(transcoder.ReencoderConfig{FPS: fps, Log: log})
+		t.Reencoder = func(codec string, fps int, log *slog.Logger) (VideoReencoder, error) {
+			r, err := transcoder.NewReencoder(transcoder.ReencoderConfig{SourceCodec: codec, FPS: fps, Log: log})
 			if err != nil {
 				return nil, err
 			}

@@ -14,8 +14,8 @@ import (
 // parameters are found (the demuxer keeps it all to rewind).
 const maxProbeBytes = 4 << 20
 
-// runTS demuxes MPEG-TS from r into st until r fails: H.264, AAC (ADTS) and Opus, all
-// tracks on one 33-bit unwrapper.
+// runTS demuxes MPEG-TS from r into st until r fails: H.264 or H.265, AAC (ADTS) and Opus,
+// all tracks on one 33-bit unwrapper.
 func runTS(r io.Reader, st *stream) error {
 	lr := &probeLimit{r: r, left: maxProbeBytes}
 	mr := &mpegts.Reader{R: lr}
@@ -39,7 +39,8 @@ func runTS(r io.Reader, st *stream) error {
 	}
 }
 
-// tsTracks declares the first H.264 and the first AAC or Opus track and sets their callbacks.
+// tsTracks declares the first H.264 or H.265 track and the first AAC or Opus track and sets
+// their callbacks.
 func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper) error {
 	var video, audio bool
 	var otherVideo string
@@ -52,6 +53,16 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper) error {
 			video = true
 			st.declareVideo(nil, nil)
 			mr.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
+				p, d := ts.times(pts, dts)
+				return st.videoAU(p, d, au)
+			})
+		case *tscodecs.H265:
+			if video {
+				continue
+			}
+			video = true
+			st.declareRecoded(&hevcParams{})
+			mr.OnDataH265(t, func(pts, dts int64, au [][]byte) error {
 				p, d := ts.times(pts, dts)
 				return st.videoAU(p, d, au)
 			})
@@ -100,10 +111,10 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper) error {
 		}
 	}
 	if !video && otherVideo != "" {
-		return fmt.Errorf("%w: MPEG-TS video %s; WebRTC viewers here need H.264", ErrUnsupportedCodec, otherVideo)
+		return fmt.Errorf("%w: MPEG-TS video %s; publish H.264 or H.265", ErrUnsupportedCodec, otherVideo)
 	}
 	if !video && !audio {
-		return fmt.Errorf("%w: no H.264, AAC or Opus track in the MPEG-TS program", ErrUnsupportedCodec)
+		return fmt.Errorf("%w: no H.264, H.265, AAC or Opus track in the MPEG-TS program", ErrUnsupportedCodec)
 	}
 	return nil
 }

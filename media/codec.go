@@ -31,6 +31,10 @@ func FmtpCompatible(mimeType, a, b string) bool {
 		return h264Profile(fa["profile-level-id"]) == h264Profile(fb["profile-level-id"])
 	case "video/vp9":
 		return orDefault(fa["profile-id"], "0") == orDefault(fb["profile-id"], "0")
+	case "video/av1":
+		return orDefault(fa["profile"], "0") == orDefault(fb["profile"], "0")
+	case "video/h265":
+		return orDefault(fa["profile-id"], "1") == orDefault(fb["profile-id"], "1")
 	}
 	return true
 }

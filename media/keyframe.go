@@ -8,10 +8,14 @@ func IsKeyframeStart(mimeType string, payload []byte) bool {
 	switch strings.ToLower(mimeType) {
 	case "video/h264":
 		return h264KeyframeStart(payload)
+	case "video/h265":
+		return h265KeyframeStart(payload)
 	case "video/vp8":
 		return vp8KeyframeStart(payload)
 	case "video/vp9":
 		return vp9KeyframeStart(payload)
+	case "video/av1":
+		return av1KeyframeStart(payload)
 	}
 	return !IsVideo(mimeType)
 }
@@ -47,6 +51,13 @@ func h264KeyframeStart(p []byte) bool {
 // zerolatency uses one slice per thread) can only be joined at its first slice.
 func firstSlice(sliceHeader []byte) bool {
 	return len(sliceHeader) > 0 && sliceHeader[0]&0x80 != 0
+}
+
+// av1KeyframeStart reads the AV1 RTP aggregation header (Z|Y|W|N|-|-|-): N is set on the
+// first packet of a coded video sequence (a keyframe with its sequence header), whose first
+// OBU element cannot continue an earlier fragment (Z clear).
+func av1KeyframeStart(p []byte) bool {
+	return len(p) > 1 && p[0]&0x08 != 0 && p[0]&0x80 == 0
 }
 
 // vp8KeyframeStart is true for a packet whose payload descriptor parses and starts a keyframe.

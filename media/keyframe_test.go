@@ -126,7 +126,18 @@ func TestIsKeyframeStartOtherCodecs(t *testing.T) {
 		{"audio/opus", []byte{0xfc, 0xff, 0xfe}, true},
 		{"audio/opus", nil, true},
 		{"audio/PCMU", []byte{0xff}, true},
-		{"video/AV1", []byte{0x18, 0x00}, false}, // unknown video: never a safe start
+		{"video/AV1", []byte{0x18, 0x0a}, true},                          // N: starts a coded video sequence
+		{"video/AV1", []byte{0x10, 0x32}, false},                         // no N: an inter frame
+		{"video/AV1", []byte{0x98, 0x32}, false},                         // Z with N: not a frame's start
+		{"video/AV1", []byte{0x18}, false},                               // no OBU element
+		{"video/H265", []byte{0x40, 0x01, 0x0c}, true},                   // VPS
+		{"video/H265", []byte{0x26, 0x01, 0xaf}, true},                   // IDR_W_RADL, first slice
+		{"video/H265", []byte{0x26, 0x01, 0x2f}, false},                  // IDR_W_RADL, a later slice
+		{"video/H265", []byte{0x02, 0x01, 0xd0}, false},                  // TRAIL_R
+		{"video/H265", []byte{0x62, 0x01, 0x93, 0xaf}, true},             // FU start of an IDR, first slice
+		{"video/H265", []byte{0x62, 0x01, 0x13, 0xaf}, false},            // FU continuation
+		{"video/H265", []byte{0x60, 0x01, 0x00, 0x02, 0x40, 0x01}, true}, // AP with a VPS
+		{"video/H266", []byte{0x00, 0x01}, false},                        // unknown video: never a safe start
 		{"VIDEO/vp8", []byte{0x10, 0x10}, true},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,7 @@ import (
 	"github.com/glint-video/glint/media"
 )
 
-// supportedCodec is a codec a publisher may send. Fmtp constrains H.264 and VP9 offers to
+// supportedCodec is a codec a publisher may send. Fmtp constrains H.264, VP9, AV1 and H.265 offers to
 // profiles every WebRTC viewer decodes; an empty Fmtp accepts any parameters.
 type supportedCodec struct {
 	MimeType string
@@ -29,6 +29,8 @@ var supportedCodecs = map[string][]supportedCodec{
 		}},
 		{MimeType: webrtc.MimeTypeVP8, Clock: 90000},
 		{MimeType: webrtc.MimeTypeVP9, Clock: 90000, Fmtps: []string{"profile-id=0", "profile-id=2"}},
+		{MimeType: webrtc.MimeTypeAV1, Clock: 90000, Fmtps: []string{"profile=0"}},
+		{MimeType: webrtc.MimeTypeH265, Clock: 90000, Fmtps: []string{"profile-id=1"}},
 	},
 	"audio": {
 		{MimeType: webrtc.MimeTypeOpus, Clock: 48000, Channels: 2},

@@ -25,8 +25,8 @@ func TestPublisherCodecs(t *testing.T) {
 		wantPTs []uint8
 	}{
 		// Chromium: VP8, VP9 profiles 0 and 2, H.264 42001f/42e01f/4d001f in both
-		// packetization modes; AV1, red and ulpfec are left out.
-		{"chromium video", mediaOf(t, chromiumSimulcastOffer, 0), []uint8{96, 98, 100, 102, 104, 106, 108, 127, 39}},
+		// packetization modes, AV1 profile 0; red and ulpfec are left out.
+		{"chromium video", mediaOf(t, chromiumSimulcastOffer, 0), []uint8{96, 98, 100, 102, 104, 106, 108, 127, 39, 45}},
 		{"chromium audio", mediaOf(t, chromiumSimulcastOffer, 1), []uint8{111}},
 		// 42c01f is constrained baseline spelled with constraint_set0 too.
 		{"gstreamer video", mediaOf(t, gstreamerOffer, 0), []uint8{96}},
@@ -37,6 +37,8 @@ func TestPublisherCodecs(t *testing.T) {
 			"a=rtpmap:100 H264/90000", "a=fmtp:100 packetization-mode=1;profile-level-id=64001f")), 0), []uint8{100}},
 		{"VP9 without profile-id is profile 0", mediaOf(t, minimalOffer(minimalSection("video", "0", "sendonly", "98",
 			"a=rtpmap:98 VP9/90000")), 0), []uint8{98}},
+		{"H.265 without profile-id is Main", mediaOf(t, minimalOffer(minimalSection("video", "0", "sendonly", "49",
+			"a=rtpmap:49 H265/90000")), 0), []uint8{49}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,12 +65,12 @@ func TestPublisherCodecsRefused(t *testing.T) {
 		wantAllowed string
 	}{
 		{
-			name: "AV1 and H.265 only",
+			name: "AV1 high profile and H.265 Main 10 only",
 			media: mediaOf(t, minimalOffer(minimalSection("video", "0", "sendonly", "45 46 49",
-				"a=rtpmap:45 AV1/90000", "a=fmtp:45 level-idx=5;profile=0;tier=0",
-				"a=rtpmap:46 rtx/90000", "a=fmtp:46 apt=45", "a=rtpmap:49 H265/90000")), 0),
-			wantOffered: []string{"AV1 (level-idx=5;profile=0;tier=0)", "H265"},
-			wantAllowed: "H264, VP8, VP9",
+				"a=rtpmap:45 AV1/90000", "a=fmtp:45 level-idx=5;profile=1;tier=0",
+				"a=rtpmap:46 rtx/90000", "a=fmtp:46 apt=45", "a=rtpmap:49 H265/90000", "a=fmtp:49 profile-id=2")), 0),
+			wantOffered: []string{"AV1 (level-idx=5;profile=1;tier=0)", "H265 (profile-id=2)"},
+			wantAllowed: "H264, VP8, VP9, AV1, H265",
 		},
 		{
 			name: "H.264 constrained high, VP9 profile 1, VP8 at the wrong clock",
@@ -76,7 +78,7 @@ func TestPublisherCodecsRefused(t *testing.T) {
 				"a=rtpmap:102 H264/90000", "a=fmtp:102 packetization-mode=1;profile-level-id=640c1f",
 				"a=rtpmap:98 VP9/90000", "a=fmtp:98 profile-id=1", "a=rtpmap:96 VP8/48000")), 0),
 			wantOffered: []string{"H264 (packetization-mode=1;profile-level-id=640c1f)", "VP9 (profile-id=1)", "VP8"},
-			wantAllowed: "H264, VP8, VP9",
+			wantAllowed: "H264, VP8, VP9, AV1, H265",
 		},
 		{
 			name: "G.711 only",

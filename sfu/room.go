@@ -273,7 +273,7 @@ func (r *Room) broadcastViewers() {
 }
 
 // codecName is the canonical short name of a codec MIME type, whatever case the
-// publisher's SDP used: H264, VP8, VP9, opus.
+// publisher's SDP used: H264, H265, VP8, VP9, AV1, opus.
 func codecName(mimeType string) string {
 	switch strings.ToLower(mimeType) {
 	case "video/h264":
@@ -282,6 +282,10 @@ func codecName(mimeType string) string {
 		return "VP8"
 	case "video/vp9":
 		return "VP9"
+	case "video/av1":
+		return "AV1"
+	case "video/h265":
+		return "H265"
 	case "audio/opus":
 		return "opus"
 	}

@@ -74,10 +74,10 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 func TestCodecMismatchesAre406WithTheCodecList(t *testing.T) {
 	ctx := testkit.Context(t, 20*time.Second)
 	srv := testnode.Start(t, testnode.Options{})
-	av1 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000}, PayloadType: 45}
-	track, _ := webrtc.NewTrackLocalStaticRTP(av1.RTPCodecCapability, "v", "s")
-	_, err := client.Publish(ctx, srv.WHIP("codec"), []webrtc.TrackLocal{track}, client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{av1}})
-	assertHTTPError(t, err, 406, "H264, VP8, VP9")
+	h265 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000, SDPFmtpLine: "profile-id=2"}, PayloadType: 49}
+	track, _ := webrtc.NewTrackLocalStaticRTP(h265.RTPCodecCapability, "v", "s")
+	_, err := client.Publish(ctx, srv.WHIP("codec"), []webrtc.TrackLocal{track}, client.Options{LoopbackOnly: true, Codecs: []webrtc.RTPCodecParameters{h265}})
+	assertHTTPError(t, err, 406, "H264, VP8, VP9, AV1, H265")
 
 	srv.Publish(t, ctx, "codec")
 	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}

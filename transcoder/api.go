@@ -62,7 +62,7 @@ type Rung struct {
 
 // LadderConfig configures NewLadder. Zero values take the documented defaults.
 type LadderConfig struct {
-	SourceCodec     string        // "H264" (default), "VP8" or "VP9"
+	SourceCodec     string        // "H264" (default), "H265", "VP8", "VP9" or "AV1"
 	Rungs           []Rung        // required; DefaultLadder gives the default one
 	FPS             int           // nominal source frame rate, default 30
 	SegmentDuration time.Duration // IDR forced on every rung at segment boundaries, default 2 s
@@ -82,9 +82,10 @@ type LadderConfig struct {
 	Log    *slog.Logger // default slog.Default(); add room/session ids as attributes
 }
 
-// ReencoderConfig configures NewReencoder (H.264 → WebRTC-safe H.264: constrained baseline,
-// no B-frames, tune=zerolatency, keyframe on request). Zero values take the defaults.
+// ReencoderConfig configures NewReencoder (H.264 or H.265 → WebRTC-safe H.264: constrained
+// baseline, no B-frames, tune=zerolatency, keyframe on request). Zero values take the defaults.
 type ReencoderConfig struct {
+	SourceCodec      string        // "H264" (default) or "H265"
 	BitrateKbps      int           // default 2500
 	FPS              int           // nominal frame rate, default 30
 	KeyframeInterval time.Duration // periodic IDR, default 2 s

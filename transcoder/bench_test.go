@@ -2,6 +2,7 @@ package transcoder
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,20 @@ func ffmpegLadderArgs(input string) []string {
 	return append(args, "-f", "null", "-")
 }
 
+// The H.265 path as the ffmpeg CLI would run it: one decode, the re-encoder's 720p encode
+// (libx264 veryfast/zerolatency/baseline, 2.5 Mb/s CBR-like VBV, IDR every 60 frames, libav's
+// automatic threads) and the ladder's two rungs.
+func ffmpegHEVCLadderArgs(input string) []string {
+	args := []string{"-hide_banner", "-nostats", "-loglevel", "error", "-threads", "1", "-i", input,
+		"-filter_complex", "[0:v]split=3[a][b][c];[b]scale=854:480:flags=bicubic[v1];[c]scale=640:360:flags=bicubic[v2]",
+		"-map", "[a]", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "baseline",
+		"-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k", "-g", "60", "-bf", "0",
+		"-x264-params", "scenecut=0", "-forced-idr", "1", "-threads", "0", "-f", "null", "-"}
+	args = append(append(args, "-map", "[v1]"), ffmpegX264Args("1200k")...)
+	args = append(append(args, "-f", "null", "-", "-map", "[v2]"), ffmpegX264Args("700k")...)
+	return append(args, "-f", "null", "-")
+}
+
 func ffmpegX264Args(kbps string) []string {
 	return []string{"-c:v", "libx264", "-preset", "superfast", "-tune", "zerolatency",
 		"-profile:v", "main", "-b:v", kbps, "-maxrate", kbps, "-bufsize", kbps, "-g", "600", "-bf", "0",
@@ -76,22 +91,88 @@ func TestLadderCPUVsFFmpeg(t *testing.T) {
 	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
 		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
 	}
-	seconds := os.Getenv("GLINT_TRANSCODER_SECONDS")
-	if seconds == "" {
-		seconds = "20"
+	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
+	input := benchInput(t, seconds, "ts", "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-bf", "0")
+	checkSameSettings(t, input)
+	compareCPU(t, seconds, input, "TestHelperLadderFile", ffmpegLadderArgs(input))
+}
+
+// TestHEVCLadderCPUVsFFmpeg is TestLadderCPUVsFFmpeg for an H.265 source (libx265 with its
+// B-frames, as an SRT encoder sends it) and what ingest and the HLS bridge do with one: the
+// re-encoder (H.265 → 720p H.264 constrained baseline, veryfast, 2.5 Mb/s, IDR every 2 s) and
+// the default ladder fed by its output, against the ffmpeg CLI decoding the H.265 once into
+// the same three encodes. Run it with GLINT_TRANSCODER_CPU=1.
+func TestHEVCLadderCPUVsFFmpeg(t *testing.T) {
+	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
+		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
 	}
-	input := filepath.Join(t.TempDir(), "in.ts")
-	gen := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-		"testsrc2=size=1280x720:rate=30", "-t", seconds, "-c:v", "libx264", "-preset", "veryfast",
-		"-g", "60", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", input)
+	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
+	input := benchInput(t, seconds, "ts", "-c:v", "libx265", "-preset", "ultrafast", "-g", "60", "-x265-params", "log-level=error")
+	compareCPU(t, seconds, input, "TestHelperHEVCLadderFile", ffmpegHEVCLadderArgs(input))
+}
+
+// TestAV1LadderCPUVsFFmpeg is TestLadderCPUVsFFmpeg for an AV1 source (libaom real-time, as
+// a WHIP publisher sends it) and what the HLS bridge does with one: the default ladder
+// decodes it with libdav1d (one thread) and encodes every rung to H.264, the source-sized one
+// included (720p at 2.5 Mb/s, 480p, 360p; libx264 superfast/zerolatency/main), against the
+// ffmpeg CLI doing the same. Run it with GLINT_TRANSCODER_CPU=1.
+func TestAV1LadderCPUVsFFmpeg(t *testing.T) {
+	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
+		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
+	}
+	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
+	input := benchInput(t, seconds, "ivf", "-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-g", "60")
+	compareCPU(t, seconds, input, "TestHelperAV1LadderFile", ffmpegAV1LadderArgs(input))
+}
+
+// TestHelperAV1LadderFile is the child process of TestAV1LadderCPUVsFFmpeg: the default
+// ladder over an AV1 source.
+func TestHelperAV1LadderFile(t *testing.T) {
+	path := os.Getenv("GLINT_LADDER_FILE")
+	if path == "" {
+		t.Skip("child process of TestAV1LadderCPUVsFFmpeg")
+	}
+	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
+		return NewLadder(LadderConfig{SourceCodec: "AV1", Rungs: DefaultLadder(w, h), MaxLoad: -1,
+			Output: func(int, Encoded) {}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The AV1 ladder as the ffmpeg CLI would run it: libdav1d with one thread, then the three
+// H.264 encodes of the default ladder (the source size re-encoded at 2.5 Mb/s).
+func ffmpegAV1LadderArgs(input string) []string {
+	args := []string{"-hide_banner", "-nostats", "-loglevel", "error", "-threads", "1", "-c:v", "libdav1d", "-i", input,
+		"-filter_complex", "[0:v]split=3[a][b][c];[b]scale=854:480:flags=bicubic[v1];[c]scale=640:360:flags=bicubic[v2]",
+		"-map", "[a]"}
+	args = append(append(args, ffmpegX264Args("2500k")...), "-f", "null", "-", "-map", "[v1]")
+	args = append(append(args, ffmpegX264Args("1200k")...), "-f", "null", "-", "-map", "[v2]")
+	args = append(args, ffmpegX264Args("700k")...)
+	return append(args, "-f", "null", "-")
+}
+
+// benchInput writes a 720p30 testsrc2 file of seconds, encoded with the codec args, in
+// container ("ts": Annex B for H.264/H.265; "ivf": AV1 temporal units as encoded, with their
+// sequence headers).
+func benchInput(t *testing.T, seconds, container string, codec ...string) string {
+	input := filepath.Join(t.TempDir(), "in."+container)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+		"testsrc2=size=1280x720:rate=30", "-t", seconds, "-pix_fmt", "yuv420p"}, codec...)
+	gen := exec.Command("ffmpeg", append(args, input)...)
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", gen.Args, err, out)
 	}
-	ff := exec.Command("ffmpeg", ffmpegLadderArgs(input)...)
-	self := exec.Command(os.Args[0], "-test.run=^TestHelperLadderFile$", "-test.count=1")
+	return input
+}
+
+// compareCPU runs the child test helper (this binary, on input) and the ffmpeg CLI with
+// ffArgs in alternating rounds and logs the CPU seconds of each and their ratio.
+func compareCPU(t *testing.T, seconds, input, helper string, ffArgs []string) {
+	ff := exec.Command("ffmpeg", ffArgs...)
+	self := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.count=1")
 	self.Env = append(os.Environ(), "GLINT_LADDER_FILE="+input)
-	checkSameSettings(t, input)
-	t.Logf("ffmpeg command: ffmpeg %s", shellQuote(ffmpegLadderArgs(input)))
+	t.Logf("ffmpeg command: ffmpeg %s", shellQuote(ffArgs))
 	rounds := 3
 	if r := os.Getenv("GLINT_TRANSCODER_ROUNDS"); r != "" {
 		rounds = int(mustSeconds(t, r))
@@ -121,7 +202,7 @@ func TestHelperLadderFile(t *testing.T) {
 	if path == "" {
 		t.Skip("child process of TestLadderCPUVsFFmpeg")
 	}
-	if err := pushFile(path, 0, func(w, h int) (*Ladder, error) {
+	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
 		return NewLadder(LadderConfig{Rungs: DefaultLadder(w, h), MaxLoad: -1, Output: func(int, Encoded) {},
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}); err != nil {
@@ -129,9 +210,73 @@ func TestHelperLadderFile(t *testing.T) {
 	}
 }
 
+// TestHelperHEVCLadderFile is the child process of TestHEVCLadderCPUVsFFmpeg: it demuxes
+// GLINT_LADDER_FILE (H.265) with libav and pushes every access unit through the re-encoder
+// and its output through the default ladder, as ingest and the HLS bridge do.
+func TestHelperHEVCLadderFile(t *testing.T) {
+	path := os.Getenv("GLINT_LADDER_FILE")
+	if path == "" {
+		t.Skip("child process of TestHEVCLadderCPUVsFFmpeg")
+	}
+	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		re, err := NewReencoder(ReencoderConfig{SourceCodec: "H265", FPS: 30, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		l, err := NewLadder(LadderConfig{Rungs: DefaultLadder(w, h), MaxLoad: -1, Output: func(int, Encoded) {}, Log: log})
+		if err != nil {
+			re.Close()
+			return nil, err
+		}
+		return &reencodedLadder{re: re, l: l}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pusher is what pushFile feeds: a *Ladder or a reencodedLadder.
+type pusher interface {
+	Push(Encoded) error
+	Flush() error
+	Close() error
+}
+
+// reencodedLadder is the H.265 path: the re-encoder's H.264 output feeds the ladder.
+type reencodedLadder struct {
+	re *Reencoder
+	l  *Ladder
+}
+
+func (r *reencodedLadder) Push(in Encoded) error {
+	outs, err := r.re.Push(in)
+	return r.feed(outs, err)
+}
+
+func (r *reencodedLadder) feed(outs []Encoded, err error) error {
+	for _, o := range outs {
+		if err := r.l.Push(o); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (r *reencodedLadder) Flush() error {
+	if err := r.feed(r.re.Flush()); err != nil {
+		return err
+	}
+	return r.l.Flush()
+}
+
+func (r *reencodedLadder) Close() error {
+	r.re.Close()
+	return r.l.Close()
+}
+
 // pushFile demuxes the first video stream of path with libav and pushes up to maxFrames
-// (0: all) access units through the ladder that open returns for the stream's size.
-func pushFile(path string, maxFrames int, open func(w, h int) (*Ladder, error)) error {
+// (0: all) access units through what open returns for the stream's size.
+func pushFile(path string, maxFrames int, open func(w, h int) (pusher, error)) error {
 	fc := astiav.AllocFormatContext()
 	defer fc.Free()
 	if err := fc.OpenInput(path, nil, nil); err != nil {
@@ -198,7 +343,7 @@ func checkSameSettings(t *testing.T, input string) {
 	}
 	theirs, _ := os.ReadFile(out)
 	var ours []byte
-	if err := pushFile(input, 5, func(w, h int) (*Ladder, error) {
+	if err := pushFile(input, 5, func(w, h int) (pusher, error) {
 		return NewLadder(LadderConfig{Rungs: DefaultLadder(w, h), MaxLoad: -1, Log: testLog(t),
 			Output: func(r int, e Encoded) {
 				if r == 1 && ours == nil {

@@ -26,6 +26,17 @@ func hasIDR(au []byte) bool {
 	return found
 }
 
+// hasIRAP reports whether an Annex-B H.265 access unit contains an IRAP picture's slice
+// (BLA, IDR or CRA: NAL unit types 16 to 21), where decoding can start.
+func hasIRAP(au []byte) bool {
+	found := false
+	forEachNAL(au, func(nal []byte) bool {
+		found = len(nal) > 1 && nal[0]>>1&0x3f >= 16 && nal[0]>>1&0x3f <= 21
+		return !found
+	})
+	return found
+}
+
 // HasBFrames reports whether an H.264 access unit (Annex-B) contains a B slice. A stream
 // whose access units never do, and whose SPS allows no reordering, is WebRTC-safe as it is.
 func HasBFrames(au []byte) bool {

@@ -5,9 +5,10 @@ import (
 	"strings"
 
 	"github.com/asticode/go-astiav"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 )
 
-// videoDecoder decodes H.264, VP8 or VP9 frames into raw pictures, carrying each input's
+// videoDecoder decodes H.264, H.265, VP8, VP9 or AV1 frames into raw pictures, carrying each input's
 // metadata to the picture it produces (also through B-frame reordering).
 type videoDecoder struct {
 	codec  string
@@ -23,12 +24,49 @@ func codecID(name string) (astiav.CodecID, error) {
 	switch strings.ToUpper(name) {
 	case "", "H264", "AVC":
 		return astiav.CodecIDH264, nil
+	case "H265", "HEVC":
+		return astiav.CodecIDHevc, nil
 	case "VP8":
 		return astiav.CodecIDVp8, nil
 	case "VP9":
 		return astiav.CodecIDVp9, nil
+	case "AV1":
+		if av1Decoder == nil {
+			return 0, fmt.Errorf("%w: no AV1 decoder (libdav1d or libaom-av1) in libavcodec", ErrUnsupportedCodec)
+		}
+		return av1Decoder.ID(), nil
 	}
 	return 0, fmt.Errorf("%w: video %q", ErrUnsupportedCodec, name)
+}
+
+// av1Decoder is libavcodec's software AV1 decoder, libdav1d or else libaom-av1 (nil without
+// either): FFmpeg 5.1's native "av1" decoder decodes only through a hardware accelerator, and
+// go-astiav v0.16.0 has no AV1 codec id constant, so the id comes from this decoder.
+var av1Decoder = func() *astiav.Codec {
+	for _, name := range []string{"libdav1d", "libaom-av1"} {
+		if c := astiav.FindDecoderByName(name); c != nil {
+			return c
+		}
+	}
+	return nil
+}()
+
+// codecNames are the canonical names of the source codecs.
+var codecNames = func() map[astiav.CodecID]string {
+	m := map[astiav.CodecID]string{astiav.CodecIDH264: "H264", astiav.CodecIDHevc: "H265",
+		astiav.CodecIDVp8: "VP8", astiav.CodecIDVp9: "VP9"}
+	if av1Decoder != nil {
+		m[av1Decoder.ID()] = "AV1"
+	}
+	return m
+}()
+
+// findDecoder returns libavcodec's software decoder for id.
+func findDecoder(id astiav.CodecID) *astiav.Codec {
+	if av1Decoder != nil && id == av1Decoder.ID() {
+		return av1Decoder
+	}
+	return astiav.FindDecoder(id)
 }
 
 func newVideoDecoder(codec string) (*videoDecoder, error) {
@@ -36,11 +74,11 @@ func newVideoDecoder(codec string) (*videoDecoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := astiav.FindDecoder(id)
+	c := findDecoder(id)
 	if c == nil {
 		return nil, fmt.Errorf("%w: no %s decoder in libavcodec", ErrUnsupportedCodec, codec)
 	}
-	name := map[astiav.CodecID]string{astiav.CodecIDH264: "H264", astiav.CodecIDVp8: "VP8", astiav.CodecIDVp9: "VP9"}[id]
+	name := codecNames[id]
 	d := &videoDecoder{codec: name, cc: astiav.AllocCodecContext(c),
 		pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), meta: metaTable{}}
 	// One thread: frame threading would delay every picture by a frame per thread.
@@ -56,8 +94,9 @@ func newVideoDecoder(codec string) (*videoDecoder, error) {
 // isKey reports whether in starts a decodable picture.
 func (d *videoDecoder) isKey(in Encoded) bool { return isKeyframe(d.codec, in) }
 
-// isKeyframe reports whether a frame of codec ("H264", "VP8", "VP9") is a keyframe: its
-// flag, or an IDR NAL unit (H.264), or the frame type in the VP8/VP9 frame header.
+// isKeyframe reports whether a frame of codec ("H264", "H265", "VP8", "VP9", "AV1") is a
+// keyframe: its flag, or an IDR NAL unit (H.264), an IRAP NAL unit (H.265), the frame type in
+// the VP8/VP9 frame header, or a sequence header OBU (AV1, low-overhead format).
 func isKeyframe(codec string, in Encoded) bool {
 	if in.Keyframe {
 		return true
@@ -66,6 +105,11 @@ func isKeyframe(codec string, in Encoded) bool {
 	switch codec {
 	case "H264":
 		return hasIDR(b)
+	case "H265":
+		return hasIRAP(b)
+	case "AV1":
+		var tu av1.Bitstream
+		return tu.Unmarshal(b) == nil && av1.IsRandomAccess2(tu)
 	case "VP8":
 		return len(b) >= 3 && b[0]&1 == 0
 	case "VP9":

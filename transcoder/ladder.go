@@ -100,7 +100,7 @@ func fillLadderDefaults(cfg *LadderConfig) error {
 	if err != nil {
 		return fmt.Errorf("transcoder: ladder: %w", err)
 	}
-	cfg.SourceCodec = map[astiav.CodecID]string{astiav.CodecIDH264: "H264", astiav.CodecIDVp8: "VP8", astiav.CodecIDVp9: "VP9"}[id]
+	cfg.SourceCodec = codecNames[id]
 	if len(cfg.Rungs) == 0 {
 		return fmt.Errorf("%w: ladder without rungs", ErrBadConfig)
 	}

@@ -183,8 +183,10 @@ func TestLadderH264(t *testing.T) {
 	}
 }
 
-func TestLadderVPX(t *testing.T) {
-	for _, codec := range []string{"VP8", "VP9"} {
+// TestLadderOtherCodecs: VP8, VP9, H.265 and AV1 sources are decoded (AV1 by libdav1d) and
+// every rung, the source-sized one too, is encoded to H.264.
+func TestLadderOtherCodecs(t *testing.T) {
+	for _, codec := range []string{"VP8", "VP9", "H265", "AV1"} {
 		t.Run(codec, func(t *testing.T) {
 			// Source keyframes every 45 pictures; the ladder still cuts every 30 (1 s).
 			in := synthVideo(t, codec, 320, 240, 30, 75, 0, 45)
@@ -286,7 +288,7 @@ func TestLadderConfigErrors(t *testing.T) {
 		{Output: out},
 		{Rungs: []Rung{{Name: "x", Height: 240}}, Output: out},
 		{Rungs: DefaultLadder(640, 360)},
-		{SourceCodec: "AV1", Rungs: DefaultLadder(640, 360), Output: out},
+		{SourceCodec: "MPEG2", Rungs: DefaultLadder(640, 360), Output: out},
 	} {
 		if l, err := NewLadder(cfg); err == nil {
 			l.Close()

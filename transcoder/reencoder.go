@@ -10,7 +10,8 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
-// Reencoder turns H.264 that WebRTC viewers cannot play as it is (B-frames, long GOPs) into
+// Reencoder turns H.264 that WebRTC viewers cannot play as it is (B-frames, long GOPs), or
+// H.265, into
 // WebRTC-safe H.264: constrained baseline, no B-frames, tune=zerolatency, CBR-like VBV, the
 // source size (following size changes), an IDR every KeyframeInterval and on request. Push
 // must not be called concurrently with itself or Close; RequestKeyframe may be called from
@@ -36,7 +37,7 @@ func NewReencoder(cfg ReencoderConfig) (*Reencoder, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	dec, err := newVideoDecoder("H264")
+	dec, err := newVideoDecoder(cmp.Or(cfg.SourceCodec, "H264"))
 	if err != nil {
 		return nil, fmt.Errorf("transcoder: reencoder: %w", err)
 	}

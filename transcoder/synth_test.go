@@ -102,6 +102,11 @@ func synthVideo(tb testing.TB, codec string, w, h, fps, n, bframes, keyint int) 
 		name, opts = "libvpx", map[string]string{"deadline": "realtime", "cpu-used": "8", "g": fmt.Sprint(keyint), "lag-in-frames": "0"}
 	case "VP9":
 		name, opts = "libvpx-vp9", map[string]string{"deadline": "realtime", "cpu-used": "8", "g": fmt.Sprint(keyint), "lag-in-frames": "0"}
+	case "H265":
+		name, opts = "libx265", map[string]string{"preset": "ultrafast", "g": fmt.Sprint(keyint),
+			"x265-params": fmt.Sprintf("log-level=error:scenecut=0:min-keyint=%d:bframes=%d", keyint, bframes)}
+	case "AV1":
+		name, opts = "libaom-av1", map[string]string{"usage": "realtime", "cpu-used": "8", "g": fmt.Sprint(keyint), "lag-in-frames": "0"}
 	}
 	enc := newTestEncoder(tb, name, func(cc *astiav.CodecContext) {
 		cc.SetWidth(w)

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Transcoder CPU for the default ladder vs the ffmpeg CLI doing the same ladder with the same
-# encoder settings on the same input, alternating runs in one invocation (issue 5).
+# encoder settings on the same input, alternating runs in one invocation (issue 5), for an
+# H.264 source, an H.265 source (issue 17: re-encoder + ladder) and an AV1 source (issue 17:
+# libdav1d + the ladder, every rung encoded).
 set -euo pipefail
 seconds=${BENCH_TRANSCODER_SECONDS:-20}
 rounds=${BENCH_TRANSCODER_ROUNDS:-3}
-cmd="GLINT_TRANSCODER_CPU=1 GLINT_TRANSCODER_SECONDS=$seconds GLINT_TRANSCODER_ROUNDS=$rounds go test -count=1 -v -run '^TestLadderCPUVsFFmpeg\$' ./transcoder/"
-echo "bench transcoder: $cmd" >&2
-res=$(eval "$cmd" 2>&1) || { echo "$res" >&2; exit 1; }
-echo "$res" >&2
-logged=$(echo "$res" | grep -E 'bench_test.go:[0-9]+: ' | sed 's/^ *bench_test.go:[0-9]*: //')
-ratio=$(echo "$logged" | sed -n 's/^ratio of medians: \([0-9.]*\);.*/\1/p')
-speed=$(echo "$logged" | sed -n 's/.*real-time speed \([0-9.]*x\).*/\1/p')
+
+# measure TEST: runs one CPU comparison test and sets cmd, logged, ratio and speed.
+measure() {
+	cmd="GLINT_TRANSCODER_CPU=1 GLINT_TRANSCODER_SECONDS=$seconds GLINT_TRANSCODER_ROUNDS=$rounds go test -count=1 -v -run '^$1\$' ./transcoder/"
+	echo "bench transcoder: $cmd" >&2
+	res=$(eval "$cmd" 2>&1) || { echo "$res" >&2; exit 1; }
+	echo "$res" >&2
+	logged=$(echo "$res" | grep -E 'bench_test.go:[0-9]+: ' | sed 's/^ *bench_test.go:[0-9]*: //')
+	ratio=$(echo "$logged" | sed -n 's/^ratio of medians: \([0-9.]*\);.*/\1/p')
+	speed=$(echo "$logged" | sed -n 's/.*real-time speed \([0-9.]*x\).*/\1/p')
+}
+
+measure TestLadderCPUVsFFmpeg
 cat <<MD
 ## Transcoder CPU vs the ffmpeg CLI (issue 5)
 
@@ -26,6 +34,54 @@ seconds from rusage, $rounds alternating rounds. Target ratio ≤ 1.05 and faste
 |---|---|
 | CPU ratio glint / ffmpeg (medians) | $ratio |
 | glint ladder real-time speed | $speed |
+
+\`\`\`
+$logged
+\`\`\`
+MD
+
+measure TestHEVCLadderCPUVsFFmpeg
+cat <<MD
+
+## H.265 source: transcoder CPU vs the ffmpeg CLI (issue 17)
+
+\`$cmd\`
+
+A ${seconds} s 720p30 H.265 source (testsrc2, libx265 ultrafast with its B-frames, GOP 60)
+through what Glint does with an H.265 SRT stream: the re-encoder (one-thread H.265 decode →
+720p H.264 constrained baseline, veryfast/zerolatency, 2.5 Mb/s, IDR every 2 s) whose output
+feeds the default ladder (passthrough of that H.264 + 480p + 360p). The ffmpeg CLI decodes
+the H.265 once into the same three encodes, so Glint's extra work is the ladder's second
+decode (of the 720p H.264). CPU seconds from rusage, $rounds alternating rounds.
+
+| measure | result |
+|---|---|
+| CPU ratio glint / ffmpeg (medians) | $ratio |
+| glint real-time speed | $speed |
+
+\`\`\`
+$logged
+\`\`\`
+MD
+
+measure TestAV1LadderCPUVsFFmpeg
+cat <<MD
+
+## AV1 source: transcoder CPU vs the ffmpeg CLI (issue 17)
+
+\`$cmd\`
+
+A ${seconds} s 720p30 AV1 source (testsrc2, libaom-av1 real-time, cpu-used 8, GOP 60, IVF)
+through what the HLS bridge does with an AV1 WHIP room: the default ladder decodes it with
+libdav1d (one thread) and encodes all three rungs to H.264 (the source size at 2.5 Mb/s,
+480p, 360p; libx264 superfast/zerolatency/main), against the ffmpeg CLI doing the same
+(\`-threads 1 -c:v libdav1d\`, the same x264 options). CPU seconds from rusage, $rounds
+alternating rounds.
+
+| measure | result |
+|---|---|
+| CPU ratio glint / ffmpeg (medians) | $ratio |
+| glint real-time speed | $speed |
 
 \`\`\`
 $logged

@@ -6,12 +6,14 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"sort"
 	"time"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/ingest"
@@ -29,6 +31,8 @@ type Options struct {
 	Errors  *RecentErrors
 	// Allow decides who may read the dashboard (an admin); default: loopback clients only.
 	Allow func(*http.Request) bool
+	// Registry, in a cluster, lists every node with its load (Report.Cluster); nil alone.
+	Registry cluster.Registry
 }
 
 // Dashboard serves GET /api/dashboard.
@@ -76,10 +80,10 @@ func (d *Dashboard) Guard(next http.Handler) http.Handler {
 
 // Register mounts GET /api/dashboard on mux, behind Allow.
 func (d *Dashboard) Register(mux *http.ServeMux) {
-	mux.Handle("GET /api/dashboard", d.Guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /api/dashboard", d.Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(Report{Time: time.Now(), Nodes: []NodeReport{d.Node()}})
+		_ = json.NewEncoder(w).Encode(Report{Time: time.Now(), Nodes: []NodeReport{d.Node()}, Cluster: d.cluster(r.Context())})
 	})))
 }
 
@@ -159,4 +163,19 @@ func layerName(layer string) string {
 		return "single"
 	}
 	return layer
+}
+
+// cluster lists the registry's nodes (nil alone, or when the registry does not answer in
+// time: the report then shows this node only).
+func (d *Dashboard) cluster(ctx context.Context) []cluster.NodeInfo {
+	if d.opts.Registry == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	nodes, err := d.opts.Registry.Nodes(ctx)
+	if err != nil {
+		return nil
+	}
+	return nodes
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"github.com/glint-video/glint/cluster"
 	"runtime"
 	"syscall"
 	"time"
@@ -18,6 +19,9 @@ import (
 type Report struct {
 	Time  time.Time    `json:"time"`
 	Nodes []NodeReport `json:"nodes"`
+	// Cluster is every node of the cluster's registry with the load it last reported (its
+	// heartbeat): present only in a cluster.
+	Cluster []cluster.NodeInfo `json:"cluster,omitempty"`
 }
 
 // NodeReport is one node's state.

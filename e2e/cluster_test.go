@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -180,4 +181,20 @@ func TestClusterRelay(t *testing.T) {
 		t.Errorf("origin: relays out:\n%s", grepLines(m, "glint_relays"))
 	}
 	t.Logf("video packets: origin %d, edge B %d, edge C %d", counts[0].Load(), counts[1].Load(), counts[2].Load())
+	// The operator's dashboard of any node lists every node of the cluster.
+	resp, err := httpClient.Get(b.url("/api/dashboard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Cluster []struct {
+			ID  string `json:"id"`
+			URL string `json:"url"`
+		} `json:"cluster"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&report)
+	_ = resp.Body.Close()
+	if err != nil || len(report.Cluster) != 3 {
+		t.Errorf("dashboard of node-b: %d cluster nodes (%v), want 3", len(report.Cluster), err)
+	}
 }

@@ -43,8 +43,12 @@ func (n *node) addObservability(collectors []prometheus.Collector) {
 	if admin == nil {
 		admin = dashboard.Loopback
 	}
-	d := dashboard.New(dashboard.Options{Node: cluster.DefaultNode, SFU: n.sfu, Ingest: n.ingest, HLS: n.hlsServer,
-		Bridges: n.bridges, Errors: n.recentErrors, Allow: admin})
+	node := cluster.DefaultNode
+	if n.redis != nil {
+		node = n.redis.Node()
+	}
+	d := dashboard.New(dashboard.Options{Node: node, SFU: n.sfu, Ingest: n.ingest, HLS: n.hlsServer,
+		Bridges: n.bridges, Errors: n.recentErrors, Allow: admin, Registry: n.clusterRegistry()})
 	d.Register(n.mux)
 	n.mux.Handle("GET /dashboard", d.Guard(web.Handler()))
 }

@@ -117,6 +117,20 @@ function render(report) {
   $('nodes').replaceChildren(...nodeRows);
   renderErrors(errors);
   renderSummary(report);
+  renderCluster(report.cluster || []);
+}
+
+// renderCluster lists every node of the cluster's registry with the load of its heartbeat.
+function renderCluster(nodes) {
+  $('cluster-section').hidden = nodes.length === 0;
+  $('cluster').replaceChildren(...nodes.map((n) => {
+    const tr = document.createElement('tr');
+    const l = n.load || {};
+    tr.append(cell(n.id), cell(n.url), cell(`${format((l.cpu || 0) * 100)} %`), cell(String(l.cores || 0)),
+      cell(String(l.rooms || 0)), cell(String(l.viewers || 0)), cell(`${format((l.egress_bits || 0) / 1e6)} Mbit/s`),
+      cell(String(l.transcodes || 0)), cell(new Date(n.seen).toLocaleTimeString()));
+    return tr;
+  }));
 }
 
 function renderSummary(report) {

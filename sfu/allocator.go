@@ -170,7 +170,7 @@ func (a *allocator) step(now time.Time) {
 		a.upSince = time.Time{}
 		a.maybeProbe(now, next)
 	}
-	if !inProbe && a.probedFrom != 0 {
+	if inProbe = a.probing || now.Before(a.probeEnd.Add(probeSettle)); !inProbe && a.probedFrom != 0 { // a probe just started stays in probe
 		a.nextProbe = now // it led up: probe for the next step once settled
 		if rankOrder(a.current) <= rankOrder(a.probedFrom) {
 			a.probeGap = min(a.probeGap*2, probeMaxEvery)

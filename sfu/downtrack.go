@@ -29,6 +29,7 @@ type DownTrack struct {
 	log          *slog.Logger
 	wakeCh       chan struct{}
 	paceTimer    *time.Timer // wakes the write loop when the pacer lets the next packet go
+	pacedAt      time.Time   // when the pacer last held the viewer back (skipIfStale)
 
 	bound         atomic.Bool
 	connected     atomic.Bool // DTLS is up: packets written before would be dropped

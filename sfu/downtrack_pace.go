@@ -10,12 +10,18 @@ import "time"
 // exempt anyway (keycache.go).
 const staleAfter = 400 * time.Millisecond
 
+// stalePacedWithin: a viewer skips stale packets only when its own pacer held it back this
+// recently, i.e. when its path (its rate) made it late. A server that is late for everyone
+// (starved of CPU for a moment) catches up instead: skipping would cost every viewer frames.
+const stalePacedWithin = 2 * time.Second
+
 // skipIfStale skips the viewer to live when the video packet at the cursor, which arrived at
-// arrival, is stale at now; it returns true when it did (the write loop then starts over at
-// the new cursor).
+// arrival, is stale at now and the viewer's pacer held it back lately; it returns true when
+// it did (the write loop then starts over at the new cursor).
 func (d *DownTrack) skipIfStale(src *UpTrack, head uint64, arrival, now time.Time) bool {
 	fw := &d.fw
-	if !d.isVideo || fw.needKey || fw.catchingUp() || now.Sub(arrival) <= staleAfter {
+	if !d.isVideo || fw.needKey || fw.catchingUp() || now.Sub(arrival) <= staleAfter ||
+		d.pacedAt.IsZero() || now.Sub(d.pacedAt) > stalePacedWithin {
 		return false
 	}
 	fw.skipTo(head)
@@ -37,6 +43,7 @@ func (d *DownTrack) paceHolds(now time.Time) bool {
 	if wait == 0 {
 		return false
 	}
+	d.pacedAt = now
 	if d.paceTimer == nil {
 		d.paceTimer = time.AfterFunc(wait, d.wake)
 	} else {

@@ -87,7 +87,8 @@ func (a *allocator) withProbeResult(est uint64) uint64 {
 
 // stopProbe ends the probe under way before its time.
 func (a *allocator) stopProbe(now time.Time) {
-	a.d.log.Debug("probe stopped", "estimate_kbps", a.rawEstimate/1000, "at_start_kbps", a.probeEst/1000)
+	a.d.log.Debug("probe stopped", "estimate_kbps", a.rawEstimate/1000, "at_start_kbps", a.probeEst/1000,
+		"packets", a.d.stats.packets.Load()-a.probePackets, "nacked", a.d.stats.nackedFirst.Load()-a.probeNacked)
 	a.probeVia.stopProbe()
 	a.probing, a.probeEnd = false, now
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,19 +13,8 @@ import (
 // timed event for a room with a token needs it (auth: publish), then reaches the socket, which
 // needs it too (subscribe, as ?token= since browsers cannot set headers on a WebSocket).
 func TestServeEvents(t *testing.T) {
-	addr := freeTCPAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"--http-addr", addr, "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
-			"--rtmp-addr=", "--srt-addr=", "--hls=false", "--room-token", "quiz=s3cret", "--log-level", "warn"}, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	base := startServe(t, "--room-token", "quiz=s3cret")
+	addr := strings.TrimPrefix(base, "http://")
 	var conn *websocket.Conn
 	for deadline := time.Now().Add(10 * time.Second); conn == nil; time.Sleep(50 * time.Millisecond) {
 		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/rooms/quiz?token=s3cret", nil)

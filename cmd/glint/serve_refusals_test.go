@@ -1,46 +1,25 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRefusalMetrics: a WHIP publish refused for want of the room token shows in
 // glint_auth_denials_total, and every limit kind is exported in glint_limit_rejections_total.
 func TestRefusalMetrics(t *testing.T) {
-	addr := freeTCPAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"--http-addr", addr, "--udp-port", "0", "--ice-ip", "127.0.0.1", "--ice-tcp=false",
-			"--rtmp-addr=", "--srt-addr=", "--hls=false", "--room-token", "vip=s3cret", "--log-level", "warn"}, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	var resp *http.Response
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var err error
-		resp, err = http.Post("http://"+addr+"/whip/vip", "application/sdp", strings.NewReader("v=0\r\n"))
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
+	base := startServe(t, "--room-token", "vip=s3cret")
+	resp, err := http.Post(base+"/whip/vip", "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("WHIP without the room token: %d, want 401", resp.StatusCode)
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err = http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

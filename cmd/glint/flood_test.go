@@ -80,6 +80,16 @@ func livePublisher(t testing.TB, ctx context.Context, url, room string) {
 			}
 		}
 	})
+	// The room is live once the first packets are in: a viewer sooner would get 404.
+	testkit.Eventually(t, ctx, "room "+room+" live", func() bool {
+		resp, err := http.Get(url + "/api/rooms/" + room)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"live":true`)
+	})
 }
 
 // clientFrom is an HTTP client whose connections come from the loopback address ip

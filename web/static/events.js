@@ -221,6 +221,7 @@ class EventChannel {
     const v = this.video;
     if (!hls || !hls.hls || !this.s.targetMs || v.paused) return;
     hls.hls.config.maxLiveSyncPlaybackRate = 1; // hls.js's own catch-up would fight the target
+    hls.holdsTarget = true; // and so would the player's jump to hls.js's live position (joinLiveSync)
     const now = performance.now();
     if (now - this.lastRate < 250) return;
     this.lastRate = now;

@@ -136,11 +136,12 @@ export class HLSPlayer {
   // is already buffered. hls.js speeds up only while more than a second is buffered ahead, so
   // a player that lost a few hundred milliseconds starting up (loading from the last
   // independent part, its transmux worker booting) or in a stall would otherwise stay that
-  // far behind for good. See docs/llhls-latency.md.
+  // far behind for good. See docs/llhls-latency.md. A page that holds a sync target
+  // (events.js sets holdsTarget) keeps its own delay instead.
   joinLiveSync() {
     const h = this.hls;
     const v = this.video;
-    if (!h || !this.live || v.paused) return;
+    if (!h || !this.live || v.paused || this.holdsTarget) return;
     const sync = h.liveSyncPosition;
     const last = v.buffered.length - 1;
     if (sync === null || last < 0 || sync - v.currentTime < LIVE_SYNC_SLACK) return;

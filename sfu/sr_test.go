@@ -303,7 +303,9 @@ func matchReports(t *testing.T, events []srEvent, caps *captures) []srMatch {
 // 30 ms and an NTP clock 3 s ahead of the SFU's (reports that went on from the first
 // publisher's timing would be 50 ms off for audio; ones that took its NTP as is, 3 s).
 func TestViewerReportsCarryThePublishersTiming(t *testing.T) {
-	const tolerance, avTolerance = 0.020, 0.005
+	// Lip sync is imperceptible within ±15 ms; on a loaded 2-core machine under the race detector
+	// one track's least-delayed receipt can come ~10 ms later than the other's.
+	const tolerance, avTolerance = 0.020, 0.015
 	ctx := testkit.Context(t, 40*time.Second)
 	srv := testnode.Start(t, testnode.Options{})
 	caps := &captures{times: map[uint32]time.Time{}, phase: map[uint32]int{}}

@@ -98,8 +98,12 @@ func TestRunLivePublisherFullViewers(t *testing.T) {
 	if s.ServerRSSBytes <= 0 || s.ServerCPUPercent <= 0 {
 		t.Errorf("server by PID: CPU %v%%, RSS %d", s.ServerCPUPercent, s.ServerRSSBytes)
 	}
-	if p := report.Publishers[0]; p.KeyframeRequests == 0 || p.Keyframes == 0 {
-		t.Errorf("publisher %+v: want keyframe requests answered", p)
+	// Viewers may start at the SFU's cached keyframe without asking for one (sfu/keycache.go),
+	// so keyframe requests can be none; the live encoder's keyframes must be there.
+	if p := report.Publishers[0]; p.Keyframes == 0 {
+		t.Errorf("publisher %+v: want keyframes", p)
+	} else {
+		t.Logf("publisher: %d keyframes, %d keyframe requests answered", p.Keyframes, p.KeyframeRequests)
 	}
 }
 

@@ -41,6 +41,17 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 		t.Logf("viewer attached in the middle of an IDR access unit: skipped %d packets to the next SPS", skip)
 		pkts = pkts[skip:]
 	}
+	// The packets are a snapshot taken while more arrive: it may end inside an access unit
+	// (e.g. after an IDR's SPS and PPS, before its slices), which ffmpeg reports as "missing
+	// picture in access unit". Check whole access units only: up to the last marker.
+	last := len(pkts) - 1
+	for last >= 0 && !pkts[last].Marker {
+		last--
+	}
+	if last < 0 {
+		t.Fatalf("no complete access unit in %d video packets", len(pkts))
+	}
+	pkts = pkts[:last+1]
 	var annexB []byte
 	depack := &codecs.H264Packet{}
 	var first []uint8

@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/glint-video/glint/limits"
 )
 
 // refusalCollector exports what the node refused: auth denials by reason
@@ -35,18 +33,8 @@ func (c *refusalCollector) Collect(ch chan<- prometheus.Metric) {
 	if a.rate != nil {
 		kinds["rate_ip"], kinds["rate_token"] = a.rate.PerIP, a.rate.PerToken
 	}
+	// Counter and RateLimiter answer Rejected on a nil receiver (a limit that is off) with 0.
 	for kind, src := range kinds {
-		var n uint64
-		switch s := src.(type) {
-		case *limits.Counter:
-			if s != nil {
-				n = s.Rejected()
-			}
-		case *limits.RateLimiter:
-			if s != nil {
-				n = s.Rejected()
-			}
-		}
-		ch <- prometheus.MustNewConstMetric(c.rejection, prometheus.CounterValue, float64(n), kind)
+		ch <- prometheus.MustNewConstMetric(c.rejection, prometheus.CounterValue, float64(src.Rejected()), kind)
 	}
 }

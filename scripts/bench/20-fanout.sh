@@ -28,12 +28,15 @@ for mode in $modes; do
   start_glint 0 "$tmp/server-$mode.log" --hls=false "$flag"
   loadtest 1 "$tmp/light-$mode.json" --publisher loop --viewers "$viewers" --duration "$step"
   loadtest 1 "$tmp/bare-$mode.json" --room bare --publisher loop --viewers "$bare" --viewer bare --duration "$step"
-  # Profile: 300 light viewers, 10 s of server CPU profile once they have joined.
-  ( sleep 12; curl -fs -o "$tmp/cpu-$mode.pprof" "http://127.0.0.1:$port/debug/pprof/profile?seconds=10" ) &
+  # Profile: 300 light viewers, 10 s of server CPU profile once they have joined (the
+  # loadtest first measures a 0-viewer baseline step: wait for the 300-viewer step).
+  taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --server-pid $server --json "$tmp/prof-$mode.json" \
+    --room prof --publisher loop --viewers 300 --duration 30s 2>"$tmp/prof-$mode.log" >/dev/null &
   prof=$!
-  loadtest 1 "$tmp/prof-$mode.json" --room prof --publisher loop --viewers 300 --duration 25s
-  wait $prof || true
-  go tool pprof -top -nodecount=18 "$GLINT_BIN" "$tmp/cpu-$mode.pprof" >"$tmp/top-$mode.txt" 2>/dev/null || echo "no profile" >"$tmp/top-$mode.txt"
+  for _ in $(seq 600); do grep -q '^  300 WebRTC.*measuring' "$tmp/prof-$mode.log" && break; sleep 0.5; done
+  curl -fs -o "$tmp/cpu-$mode.pprof" "http://127.0.0.1:$port/debug/pprof/profile?seconds=10" || true
+  wait $prof || echo "bench fanout: profile loadtest exited $?" >&2
+  go tool pprof -top -cum -nodecount=2000 "$GLINT_BIN" "$tmp/cpu-$mode.pprof" >"$tmp/top-$mode.txt" 2>/dev/null || echo "no profile" >"$tmp/top-$mode.txt"
   stop_glint
 done
 
@@ -92,12 +95,45 @@ for mode in modes:
         if r.get("error"):
             print(f'| {mode} | {kind} stopped early: {r["error"]} |||||||||||')
 PY
-for mode in $modes; do
-  echo
-  echo "Where the server's CPU goes at 300 light viewers, mode $mode (\`go tool pprof -top\` of a 10 s"
-  echo "profile from /debug/pprof/profile, flat, the top entries):"
-  echo
-  echo '```'
-  sed -n '1,30p' "$tmp/top-$mode.txt" | grep -v '^Type:\|^Time:\|^Build ID' 
-  echo '```'
-done
+echo
+echo "Where the server's CPU goes at 300 light viewers: share of the server's CPU samples under each"
+echo "function (cumulative, \`go tool pprof -top -cum\` of a 10 s profile from /debug/pprof/profile"
+echo "taken in the 300-viewer step; the rows overlap where one calls the other):"
+echo
+python3 - "$tmp" $modes <<'PY'
+import os, re, sys
+tmp, modes = sys.argv[1], sys.argv[2:]
+rows = [("forwarding to viewers (DownTrack.send, all below it)", r"sfu\.\(\*DownTrack\)\.send$"),
+        ("  pion GCC: per-packet send history (cc.FeedbackAdapter.OnSent)", r"cc\.\(\*FeedbackAdapter\)\.OnSent$"),
+        ("  SRTP encryption (srtp Context.encryptRTP)", r"srtp/v3\.\(\*Context\)\.encryptRTP$"),
+        ("  ICE write path (ice Conn.Write)", r"ice/v4\.\(\*Conn\)\.Write$"),
+        ("socket writer: batched (batchConn.writeLoop)", r"sfu\.\(\*batchConn\)\.writeLoop$"),
+        ("viewers' RTCP (DownTrack.rtcpLoop)", r"sfu\.\(\*DownTrack\)\.rtcpLoop$"),
+        ("  pion GCC: TWCC feedback (gcc SendSideBWE.WriteRTCP)", r"gcc\.\(\*SendSideBWE\)\.WriteRTCP$"),
+        ("the publisher's packets in (UpTrack.readLoop)", r"sfu\.\(\*UpTrack\)\.readLoop$"),
+        ("system calls (linux.Syscall6, the kernel work included)", r"^internal/runtime/syscall/linux\.Syscall6$"),
+        ("allocation (runtime.mallocgc)", r"runtime\.mallocgc$"),
+        ("garbage collector workers (runtime.gcBgMarkWorker)", r"runtime\.gcBgMarkWorker$")]
+tables = {}
+for m in modes:
+    vals, total = {}, ""
+    try:
+        text = open(os.path.join(tmp, f"top-{m}.txt")).read()
+    except OSError:
+        text = ""
+    mt = re.search(r"Total samples = (\S+) \((\s*[\d.]+%)\)", text)
+    total = f"{mt.group(1)} in 10 s ({mt.group(2).strip()} of a core)" if mt else "no profile"
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[3].endswith("s") and f[4].endswith("%"):
+            name = " ".join(f[5:])
+            for label, rx in rows:
+                if re.search(rx, name):
+                    vals[label] = vals.get(label, 0) + float(f[4].rstrip("%"))
+    tables[m] = (vals, total)
+print("| where | " + " | ".join(modes) + " |")
+print("|---|" + "---|" * len(modes))
+print("| samples | " + " | ".join(tables[m][1] for m in modes) + " |")
+for label, _ in rows:
+    print(f"| {label} | " + " | ".join(("%.1f%%" % tables[m][0][label]) if label in tables[m][0] else "—" for m in modes) + " |")
+PY

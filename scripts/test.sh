@@ -22,7 +22,7 @@ export GOFLAGS=-mod=mod GOPROXY=off GLINT_BIN="$PWD/bin/glint"
 # estimator reads as congestion, so those run in a second pass without it. Their low-rate
 # variants (TestLowRateBWE*, sfu/bwe_test.go) stay in the race pass, so that the estimator
 # and the allocator are race-checked too.
-unshare -n sh -c 'ip link set lo up && go test -race -count=1 -timeout 20m -skip "^TestBWE" "$@" &&
+unshare -n sh -c 'ip link set lo up && go test -race -count=1 -timeout 30m -skip "^TestBWE" "$@" &&
   exec go test -count=1 -timeout 10m -run "^TestBWE" "$@"' netns ./... "$@"
 # Every fuzz target (make fuzz) for a short time over its committed corpus
 # (testdata/fuzz/<Target>/, which the passes above also replay as regression tests).

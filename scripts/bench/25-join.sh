@@ -10,31 +10,37 @@ step=${BENCH_STEP:-5s}
 tmp=$(mktemp -d)
 trap 'stop_glint; rm -rf "$tmp"' EXIT
 start_glint 0 "$tmp/server.log" --hls=false
-for batch in 1 "$viewers"; do
-  cmd="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --room join$batch --publisher live --viewers $viewers --join-batch $batch --duration $step --server-pid \$SERVER --json out.json"
+# one at a time (each join waits for the one before), staggered (one every 0.5 s: 20 over
+# 10 s, so most joins come < 2 s after another, within one GOP), all at once.
+for run in "1 0 one" "1 2 staggered" "$viewers 0 all"; do
+  set -- $run
+  cmd="taskset -c 1 glint loadtest --url http://127.0.0.1:$port --room join$3 --publisher live --viewers $viewers --join-batch $1 --ramp-rate $2 --duration $step --server-pid \$SERVER --json out.json"
   echo "bench join: $cmd" >&2
-  taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --room "join$batch" --publisher live --viewers "$viewers" \
-    --join-batch "$batch" --duration "$step" --server-pid $server --json "$tmp/batch$batch.json" >&2
-  echo "$cmd" >"$tmp/cmd$batch"
+  taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:$port --room "join$3" --publisher live --viewers "$viewers" \
+    --join-batch "$1" --ramp-rate "$2" --duration "$step" --server-pid $server --json "$tmp/$3.json" >&2
+  echo "$cmd" >"$tmp/cmd$3"
 done
 cat <<MD
 ## Join time (issue 7)
 
-\`$(cat "$tmp/cmd1")\`
+\`$(cat "$tmp/cmdone")\`
 
-\`$(cat "$tmp/cmd$viewers")\`
+\`$(cat "$tmp/cmdstaggered")\`
+
+\`$(cat "$tmp/cmdall")\`
 
 Server: \`taskset -c 0 glint serve --hls=false ...\`, load generator on core 1, loopback-only
 namespace. One live publisher (libx264 720p30 2.5 Mbit/s, an IDR on every keyframe request,
 periodic IDR every 2 s). Join time = the WHEP POST sent → the first complete IDR with SPS/PPS
-at the viewer. The same $viewers viewers join one at a time, then all at once.
+at the viewer. $viewers viewers join one at a time, then staggered (2 a second), then all at once,
+each run in its own room.
 
 | viewers joining | join p50 | join p95 | joined | keyframe requests seen by the publisher | latency p50 / p95 after the join |
 |---|---|---|---|---|---|
 MD
-python3 - "$tmp/batch1.json" "$tmp/batch$viewers.json" <<'PY'
+python3 - "$tmp/one.json" "$tmp/staggered.json" "$tmp/all.json" <<'PY'
 import json, sys
-for path, label in zip(sys.argv[1:3], ("one at a time", "all at once")):
+for path, label in zip(sys.argv[1:4], ("one at a time", "staggered over 10 s", "all at once")):
     r = json.load(open(path))
     if r.get("error") or not r["steps"]:
         print(f'| {label} | failed: {r.get("error", "no step")} | | | | |')

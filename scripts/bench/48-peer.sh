@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Glass-to-glass beside a peer server, in one invocation (issues 15 and 17): Chromium publishes
+# a canvas carrying Date.now() as a barcode over WHIP (e2e/g2g.mjs publish), and Chromium reads
+# the barcode back from every frame it presents, over WHEP and over LL-HLS with hls.js
+# (lowLatencyMode, default settings), first from `glint serve`, then from the peer server.
+# The peer is MediaMTX, a remuxing server (no ladder): give its binary as BENCH_PEER_BIN
+# (built from its source, e.g. `go build` of github.com/bluenviron/mediamtx; it is not a Glint
+# dependency and is not installed by scripts/install-deps.sh). Without it, only Glint is
+# measured and the section says so.
+# Env: BENCH_SECONDS (samples per viewer page after an 8 s warm-up, default 30).
+set -euo pipefail
+seconds=${BENCH_SECONDS:-30}
+peer=${BENCH_PEER_BIN:-}
+warm=8
+[ -f web/static/vendor/hls.min.js ] || { echo "bench peer: run make web first" >&2; exit 1; }
+[ -d e2e/node_modules/playwright-core ] || { echo "bench peer: e2e/node_modules missing: run scripts/install-deps.sh" >&2; exit 1; }
+tmp=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# run_server NAME WHIP WHEP HLS [HLS-RUNG]: one publisher page for the whole run, then a WHEP
+# page, the LL-HLS page on the highest level, and (if given) one on a transcoded rung.
+run_server() {
+  local name=$1 whip=$2 whep=$3 hls=$4 rung=${5:-}
+  local total=$(( (seconds + warm + 5) * 3 + 40 ))
+  node e2e/g2g.mjs publish "$whip" --seconds=$total >"$tmp/$name.pub" 2>"$tmp/$name.pub.err" &
+  local pub=$!
+  pids+=($pub)
+  echo "bench peer ($name): node e2e/g2g.mjs whep $whep" >&2
+  node e2e/g2g.mjs whep "$whep" --seconds=$((seconds + warm)) --warmup=$warm >"$tmp/$name.whep" 2>>"$tmp/$name.err" || true
+  echo "bench peer ($name): node e2e/g2g.mjs hls $hls --level=max" >&2
+  node e2e/g2g.mjs hls "$hls" --seconds=$((seconds + warm)) --warmup=$warm --level=max >"$tmp/$name.hls" 2>>"$tmp/$name.err" || true
+  if [ -n "$rung" ]; then
+    echo "bench peer ($name): node e2e/g2g.mjs hls $hls --level=mid" >&2
+    node e2e/g2g.mjs hls "$hls" --seconds=$((seconds + warm)) --warmup=$warm --level=mid >"$tmp/$name.rung" 2>>"$tmp/$name.err" || true
+  fi
+  kill $pub 2>/dev/null || true; wait $pub 2>/dev/null || true
+}
+
+data=$(mktemp -d -p "$tmp")
+"$GLINT_BIN" serve --http-addr 127.0.0.1:18090 --udp-port 18199 --ice-ip 127.0.0.1 --ice-tcp=false \
+  --hls-part 200ms --rtmp-addr= --srt-addr= --data-dir "$data" --log-level warn 2>"$tmp/glint.log" &
+glint=$!; pids+=($glint)
+for _ in $(seq 50); do curl -fs http://127.0.0.1:18090/healthz >/dev/null && break; sleep 0.1; done
+run_server glint http://127.0.0.1:18090/whip/g2g http://127.0.0.1:18090/whep/g2g http://127.0.0.1:18090/hls/g2g/index.m3u8 rung
+kill $glint; wait $glint 2>/dev/null || true
+
+if [ -n "$peer" ]; then
+  cat >"$tmp/mediamtx.yml" <<'YML'
+logLevel: warn
+rtsp: no
+rtmp: no
+srt: no
+api: no
+metrics: no
+pprof: no
+playback: no
+hls: yes
+hlsAddress: 127.0.0.1:18888
+hlsAllowOrigins: ['*']
+hlsAlwaysRemux: true
+hlsVariant: lowLatency
+hlsSegmentCount: 7
+hlsSegmentDuration: 1s
+hlsPartDuration: 200ms
+webrtc: yes
+webrtcAddress: 127.0.0.1:18889
+webrtcAllowOrigins: ['*']
+webrtcLocalUDPAddress: 127.0.0.1:18289
+webrtcLocalTCPAddress: ''
+webrtcIPsFromInterfaces: no
+webrtcAdditionalHosts: [127.0.0.1]
+paths:
+  all_others:
+YML
+  "$peer" "$tmp/mediamtx.yml" >"$tmp/peer.log" 2>&1 &
+  mtx=$!; pids+=($mtx)
+  sleep 1
+  run_server peer http://127.0.0.1:18889/g2g/whip http://127.0.0.1:18889/g2g/whep http://127.0.0.1:18888/g2g/index.m3u8
+  kill $mtx; wait $mtx 2>/dev/null || true
+  peer_version=$("$peer" --version 2>/dev/null | head -1 || true)
+fi
+
+cat <<MD
+## Glass-to-glass beside a peer server: WebRTC and LL-HLS in Chromium (issues 15 and 17)
+
+\`BENCH_PEER_BIN=/path/to/mediamtx scripts/bench.sh peer\`: Chromium publishes a 1280x720 30 fps
+canvas (H.264, 2.5 Mbit/s) whose top edge carries Date.now() as a barcode, drawn and captured
+at the same instant (\`node e2e/g2g.mjs publish WHIP-URL\`); a second Chromium reads the
+barcode back from every frame it presents (requestVideoFrameCallback's expected display time
+minus the drawn time: glass-to-glass, encoder and decoder included) over WHEP
+(\`node e2e/g2g.mjs whep URL\`) and over LL-HLS with hls.js 1.x, lowLatencyMode, default settings
+(\`node e2e/g2g.mjs hls URL --level=max|mid\`), $seconds s each after an $warm s warm-up. Both
+servers in this one invocation, one after the other, with 200 ms parts; Glint with its default
+ladder (the highest level is the source rendition; "rung" is the middle, transcoded level); the
+peer remuxes only. Peer: ${peer_version:-not measured (BENCH_PEER_BIN unset)}.
+
+| server | path | frames read | g2g p50 | g2g p95 | max |
+|---|---|---|---|---|---|
+MD
+python3 - "$tmp" <<'PY'
+import json, os, sys
+tmp = sys.argv[1]
+def last(path):
+    try:
+        lines = [l for l in open(path) if l.startswith('{"result"')]
+        return json.loads(lines[-1])["result"] if lines else None
+    except OSError:
+        return None
+for name, label in (("glint", "Glint"), ("peer", "peer (MediaMTX)")):
+    for kind, path in (("whep", "WebRTC (WHEP)"), ("hls", "LL-HLS, highest level"), ("rung", "LL-HLS, transcoded rung")):
+        r = last(os.path.join(tmp, f"{name}.{kind}"))
+        if r is None:
+            continue
+        g = r.get("g2g")
+        if not r.get("ok") or not g:
+            print(f'| {label} | {path} | failed: {r.get("failure", "")[:120]} | | | |')
+            continue
+        print(f'| {label} | {path} | {g["n"]} | {g["p50"]} ms | {g["p95"]} ms | {g["max"]} ms |')
+PY

@@ -10,9 +10,10 @@ viewers=${BENCH_VIEWERS:-1,100,300,500}
 step=${BENCH_STEP:-10s}
 bare=${BENCH_BARE_VIEWERS:-300,500,1000}
 modes=${BENCH_MODES:-batched sendto}
+table_modes=$modes
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
-trap 'stop_glint; rm -rf "$tmp"' EXIT
+trap 'stop_glint; stop_peer; rm -rf "$tmp"' EXIT
 flag_for() { [ "$1" = sendto ] && echo --udp-batch-send=false || echo --udp-batch-send=true; }
 
 loadtest() { # loadtest CPUS JSON [flags...]
@@ -39,13 +40,23 @@ for mode in $modes; do
   go tool pprof -top -cum -nodecount=2000 "$GLINT_BIN" "$tmp/cpu-$mode.pprof" >"$tmp/top-$mode.txt" 2>/dev/null || echo "no profile" >"$tmp/top-$mode.txt"
   stop_glint
 done
+# The peer server (BENCH_PEER_BIN, see lib.sh), light viewers only, pinned the same way.
+if start_peer 0 "$tmp/peer.log"; then
+  echo "bench fanout: peer $peer_version" >&2
+  taskset -c 1 "$GLINT_BIN" loadtest --url http://127.0.0.1:18889 --whip-url 'http://127.0.0.1:18889/{room}/whip' \
+    --whep-url 'http://127.0.0.1:18889/{room}/whep' --server-pid $peer_pid --json "$tmp/light-peer.json" \
+    --publisher loop --viewers "$viewers" --duration "$step" >&2 || echo "bench fanout: loadtest (peer) exited $?" >&2
+  stop_peer
+  table_modes="$modes peer"
+fi
 
 cat <<MD
 ## SFU fan-out: latency, CPU and memory per viewer (issues 3, 7 and 12)
 
 Per mode (\`batched\`: \`glint serve --udp-batch-send=true\`, the default, sendmmsg from one
 writer per socket + UDP GSO; \`sendto\`: \`--udp-batch-send=false\`, one sendto per packet),
-in this one invocation:
+in this one invocation, and (rows "peer", when \`BENCH_PEER_BIN\` names its binary) MediaMTX
+${peer_version:-} with the same light viewers, pinned the same way (a remuxing Go server on pion):
 
 \`taskset -c 1 glint loadtest --url http://127.0.0.1:18080 --publisher loop --viewers $viewers --duration $step --server-pid \$SERVER\`
 
@@ -63,7 +74,7 @@ for the load generator): they send no RTCP, so they show where the server itself
 the load generator's as much as the server's.
 
 MD
-python3 - "$tmp" $modes <<'PY'
+python3 - "$tmp" $table_modes <<'PY'
 import json, os, sys
 tmp, modes = sys.argv[1], sys.argv[2:]
 print("| mode | viewers | latency p50 / p95 / p99 / max | frames | loss | freezes/min | server CPU | per viewer | RSS | per viewer | transit p50 / p99 | load generator CPU |")

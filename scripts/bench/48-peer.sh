@@ -10,13 +10,13 @@
 # Env: BENCH_SECONDS (samples per viewer page after an 8 s warm-up, default 30).
 set -euo pipefail
 seconds=${BENCH_SECONDS:-30}
-peer=${BENCH_PEER_BIN:-}
 warm=8
+. "$(dirname "$0")/lib.sh" # start_peer, stop_peer
 [ -f web/static/vendor/hls.min.js ] || { echo "bench peer: run make web first" >&2; exit 1; }
 [ -d e2e/node_modules/playwright-core ] || { echo "bench peer: e2e/node_modules missing: run scripts/install-deps.sh" >&2; exit 1; }
 tmp=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; stop_peer; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 # run_server NAME WHIP WHEP HLS [HLS-RUNG]: one publisher page for the whole run, then a WHEP
@@ -46,40 +46,9 @@ for _ in $(seq 50); do curl -fs http://127.0.0.1:18090/healthz >/dev/null && bre
 run_server glint http://127.0.0.1:18090/whip/g2g http://127.0.0.1:18090/whep/g2g http://127.0.0.1:18090/hls/g2g/index.m3u8 rung
 kill $glint; wait $glint 2>/dev/null || true
 
-if [ -n "$peer" ]; then
-  cat >"$tmp/mediamtx.yml" <<'YML'
-logLevel: warn
-rtsp: no
-rtmp: no
-srt: no
-api: no
-metrics: no
-pprof: no
-playback: no
-hls: yes
-hlsAddress: 127.0.0.1:18888
-hlsAllowOrigins: ['*']
-hlsAlwaysRemux: true
-hlsVariant: lowLatency
-hlsSegmentCount: 7
-hlsSegmentDuration: 1s
-hlsPartDuration: 200ms
-webrtc: yes
-webrtcAddress: 127.0.0.1:18889
-webrtcAllowOrigins: ['*']
-webrtcLocalUDPAddress: 127.0.0.1:18289
-webrtcLocalTCPAddress: ''
-webrtcIPsFromInterfaces: no
-webrtcAdditionalHosts: [127.0.0.1]
-paths:
-  all_others:
-YML
-  "$peer" "$tmp/mediamtx.yml" >"$tmp/peer.log" 2>&1 &
-  mtx=$!; pids+=($mtx)
-  sleep 1
+if PEER_HLS=yes start_peer "" "$tmp/peer.log"; then
   run_server peer http://127.0.0.1:18889/g2g/whip http://127.0.0.1:18889/g2g/whep http://127.0.0.1:18888/g2g/index.m3u8
-  kill $mtx; wait $mtx 2>/dev/null || true
-  peer_version=$("$peer" --version 2>/dev/null | head -1 || true)
+  stop_peer
 fi
 
 cat <<MD

@@ -28,3 +28,57 @@ stop_glint() {
   [ -n "${bench_data:-}" ] && rm -rf "$bench_data"
   bench_data=
 }
+
+# start_peer CPUS LOG: runs the peer server $BENCH_PEER_BIN (MediaMTX, built from its source;
+# not a Glint dependency) pinned to CPUS ("" for no pinning), WebRTC only unless PEER_HLS=yes:
+# WHIP/WHEP on http://127.0.0.1:18889/{room}/whip|whep (media on UDP 18289, 127.0.0.1 only),
+# LL-HLS (200 ms parts, 1 s segments) on http://127.0.0.1:18888/{room}/index.m3u8; sets $peer_pid
+# and $peer_version. Returns 1 when BENCH_PEER_BIN is unset.
+start_peer() {
+  [ -n "${BENCH_PEER_BIN:-}" ] || return 1
+  local cpus=$1 log=$2 pin=()
+  [ -n "$cpus" ] && pin=(taskset -c "$cpus")
+  peer_conf=$(mktemp --suffix=.yml)
+  cat >"$peer_conf" <<YML
+logLevel: warn
+rtsp: no
+rtmp: no
+srt: no
+api: no
+metrics: no
+pprof: no
+playback: no
+hls: ${PEER_HLS:-no}
+hlsAddress: 127.0.0.1:18888
+hlsAllowOrigins: ['*']
+hlsAlwaysRemux: true
+hlsVariant: lowLatency
+hlsSegmentCount: 7
+hlsSegmentDuration: 1s
+hlsPartDuration: 200ms
+webrtc: yes
+webrtcAddress: 127.0.0.1:18889
+webrtcAllowOrigins: ['*']
+webrtcLocalUDPAddress: 127.0.0.1:18289
+webrtcLocalTCPAddress: ''
+webrtcIPsFromInterfaces: no
+webrtcAdditionalHosts: [127.0.0.1]
+paths:
+  all_others:
+YML
+  peer_version=$("$BENCH_PEER_BIN" --version 2>/dev/null | head -1 || true)
+  "${pin[@]}" "$BENCH_PEER_BIN" "$peer_conf" >"$log" 2>&1 &
+  peer_pid=$!
+  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18889/ && break; sleep 0.1; done
+}
+
+# stop_peer: stops the peer server start_peer started, if it runs.
+stop_peer() {
+  if [ -n "${peer_pid:-}" ]; then
+    kill "$peer_pid" 2>/dev/null || true
+    wait "$peer_pid" 2>/dev/null || true
+  fi
+  peer_pid=
+  [ -n "${peer_conf:-}" ] && rm -f "$peer_conf"
+  peer_conf=
+}

@@ -35,8 +35,9 @@ type batchConn struct {
 	done   chan struct{} // closed by Close: the writer stops
 	exited chan struct{}
 
-	gso       *gsoBatcher // writer only
-	noGSO     atomic.Bool // the kernel refused UDP_SEGMENT
+	gso       *gsoBatcher         // writer only
+	plain     [batchMax][1][]byte // writer only: each message's one buffer when not grouped
+	noGSO     atomic.Bool         // the kernel refused UDP_SEGMENT
 	bufs      sync.Pool
 	batches   atomic.Int64
 	packets   atomic.Int64
@@ -100,9 +101,6 @@ func (c *batchConn) writeLoop() {
 	defer close(c.exited)
 	var spare []outPacket
 	msgs := make([]ipv4.Message, batchMax)
-	for i := range msgs {
-		msgs[i].Buffers = make([][]byte, 1)
-	}
 	for {
 		stopping := false
 		select {
@@ -144,8 +142,8 @@ func (c *batchConn) sendPlain(batch []outPacket, msgs []ipv4.Message) {
 	for len(batch) > 0 {
 		k := min(len(batch), len(msgs))
 		for i := range k {
-			msgs[i].Buffers[0] = batch[i].data
-			msgs[i].Addr = batch[i].addr
+			c.plain[i][0] = batch[i].data
+			msgs[i].Buffers, msgs[i].Addr = c.plain[i][:], batch[i].addr
 		}
 		n, err := c.pc.WriteBatch(msgs[:k], 0)
 		if err != nil {
@@ -155,8 +153,9 @@ func (c *batchConn) sendPlain(batch []outPacket, msgs []ipv4.Message) {
 		c.batches.Add(1)
 		c.packets.Add(int64(n))
 		for i := range k {
-			msgs[i].Buffers[0], msgs[i].Addr = nil, nil
+			c.plain[i][0] = nil
 		}
+		clearMessages(msgs[:k])
 		batch = batch[min(n, k):]
 	}
 }

@@ -172,8 +172,8 @@ func TestGSOGrouping(t *testing.T) {
 	}
 	for i, w := range wants {
 		g := groups[i]
-		if g.addr != w.addr || g.segSize != w.segSize || g.segments != w.segments || len(g.buf) != w.bytes {
-			t.Errorf("group %d: addr %v size %d segments %d bytes %d, want %+v", i, g.addr, g.segSize, g.segments, len(g.buf), w)
+		if g.addr != w.addr || g.segSize != w.segSize || g.segments != w.segments || g.bytes != w.bytes {
+			t.Errorf("group %d: addr %v size %d segments %d bytes %d, want %+v", i, g.addr, g.segSize, g.segments, g.bytes, w)
 		}
 	}
 	if back := ungroup(groups[:1], nil); len(back) != 3 || len(back[2].data) != 700 {

@@ -18,8 +18,10 @@ import (
 // The batched sender groups each batch by destination (the ICE mux passes one *net.UDPAddr
 // per remote, so the pointer names the destination), keeping every destination's order; a
 // group holds packets of one size, except that its last may be shorter (what UDP_SEGMENT
-// allows), up to gsoMaxSegments and gsoMaxBytes. A kernel that refuses UDP_SEGMENT turns
-// GSO off for the socket, and the batch goes out packet by packet.
+// allows), up to gsoMaxSegments and gsoMaxBytes. A group copies nothing: its segments are
+// the queued packets themselves, handed to the kernel as one message of several iovecs (the
+// kernel cuts the payload at the segment size, not at the iovecs). A kernel that refuses
+// UDP_SEGMENT turns GSO off for the socket, and the batch goes out packet by packet.
 const (
 	gsoMaxSegments = 64
 	gsoMaxBytes    = 65000
@@ -31,7 +33,8 @@ const (
 // gsoGroup is one destination's run of packets in a batch.
 type gsoGroup struct {
 	addr     *net.UDPAddr
-	buf      []byte
+	segs     [][]byte // the packets, slices of the batch's buffers (never copied)
+	bytes    int      // their total length
 	segSize  int
 	segments int
 	closed   bool // a shorter packet ended it
@@ -51,7 +54,8 @@ func newGSOBatcher() *gsoBatcher {
 // group splits batch into per-destination groups, in order of each group's first packet.
 func (g *gsoBatcher) group(batch []outPacket) []gsoGroup {
 	for i := range g.groups {
-		g.groups[i].buf = g.groups[i].buf[:0]
+		clear(g.groups[i].segs) // drop the references to the previous batch's buffers
+		g.groups[i].segs = g.groups[i].segs[:0]
 	}
 	g.groups = g.groups[:0]
 	clear(g.open)
@@ -59,7 +63,8 @@ func (g *gsoBatcher) group(batch []outPacket) []gsoGroup {
 		data := p.data
 		if i, ok := g.open[p.addr]; ok && g.fits(&g.groups[i], len(data)) {
 			gr := &g.groups[i]
-			gr.buf = append(gr.buf, data...)
+			gr.segs = append(gr.segs, data)
+			gr.bytes += len(data)
 			gr.segments++
 			gr.closed = len(data) < gr.segSize
 			continue
@@ -71,10 +76,11 @@ func (g *gsoBatcher) group(batch []outPacket) []gsoGroup {
 
 func (g *gsoBatcher) fits(gr *gsoGroup, n int) bool {
 	return !gr.closed && n <= gr.segSize && gr.segSize <= gsoMaxSegmentSize && gr.segments < gsoMaxSegments &&
-		len(gr.buf)+n <= gsoMaxBytes
+		gr.bytes+n <= gsoMaxBytes
 }
 
-// add opens a group for addr with its first packet, reusing a buffer of an earlier batch.
+// add opens a group for addr with its first packet, reusing the segment list of an earlier
+// batch's group.
 func (g *gsoBatcher) add(addr *net.UDPAddr, data []byte) int {
 	if len(g.groups) < cap(g.groups) {
 		g.groups = g.groups[:len(g.groups)+1]
@@ -82,8 +88,8 @@ func (g *gsoBatcher) add(addr *net.UDPAddr, data []byte) int {
 		g.groups = append(g.groups, gsoGroup{})
 	}
 	gr := &g.groups[len(g.groups)-1]
-	gr.addr, gr.segSize, gr.segments, gr.closed = addr, len(data), 1, false
-	gr.buf = append(gr.buf[:0], data...)
+	gr.addr, gr.segSize, gr.segments, gr.closed, gr.bytes = addr, len(data), 1, false, len(data)
+	gr.segs = append(gr.segs[:0], data)
 	return len(g.groups) - 1
 }
 
@@ -114,7 +120,7 @@ func (c *batchConn) sendGSO(batch []outPacket, msgs []ipv4.Message) {
 		k := min(len(groups), len(msgs))
 		for i := range k {
 			gr := &groups[i]
-			msgs[i].Buffers[0], msgs[i].Addr, msgs[i].OOB = gr.buf, gr.addr, nil
+			msgs[i].Buffers, msgs[i].Addr, msgs[i].OOB = gr.segs, gr.addr, nil
 			if gr.segments > 1 {
 				c.gso.oob[i] = segmentOOB(c.gso.oob[i], gr.segSize)
 				msgs[i].OOB = c.gso.oob[i]
@@ -124,10 +130,8 @@ func (c *batchConn) sendGSO(batch []outPacket, msgs []ipv4.Message) {
 		if err != nil && n < k && gsoRefused(err) && groups[n].segments > 1 {
 			c.log.Info("media socket: the kernel refuses UDP GSO, sending packet by packet", "err", err)
 			c.noGSO.Store(true)
-			for i := range k {
-				msgs[i].Buffers[0], msgs[i].Addr, msgs[i].OOB = nil, nil, nil
-			}
-			c.sendPlain(ungroup(groups[n:], batch[:0]), msgs)
+			clearMessages(msgs[:k])
+			c.sendPlain(ungroup(groups[n:], nil), msgs)
 			return
 		}
 		if err != nil {
@@ -140,22 +144,27 @@ func (c *batchConn) sendGSO(batch []outPacket, msgs []ipv4.Message) {
 		}
 		c.batches.Add(1)
 		c.packets.Add(int64(sent))
-		for i := range k {
-			msgs[i].Buffers[0], msgs[i].Addr, msgs[i].OOB = nil, nil, nil
-		}
+		clearMessages(msgs[:k])
 		groups = groups[min(n, k):]
 	}
 }
 
-// ungroup splits groups back into packets (slices of the groups' buffers), appended to out.
+// ungroup splits groups back into their packets, appended to out (only after the kernel
+// refused GSO: once per socket).
 func ungroup(groups []gsoGroup, out []outPacket) []outPacket {
 	for _, gr := range groups {
-		for off := 0; off < len(gr.buf); off += gr.segSize {
-			seg := gr.buf[off:min(off+gr.segSize, len(gr.buf))]
+		for _, seg := range gr.segs {
 			out = append(out, outPacket{data: seg, addr: gr.addr})
 		}
 	}
 	return out
+}
+
+// clearMessages drops the messages' references to packets and addresses once sent.
+func clearMessages(msgs []ipv4.Message) {
+	for i := range msgs {
+		msgs[i].Buffers, msgs[i].Addr, msgs[i].OOB = nil, nil, nil
+	}
 }
 
 func gsoRefused(err error) bool {

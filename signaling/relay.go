@@ -2,9 +2,11 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -41,6 +43,9 @@ func (s *Server) subscribe(r *http.Request, room, offer string) (*sfu.Session, s
 		var err error
 		if release, err = s.opts.Relays.Prepare(r.Context(), room, hops); err != nil {
 			s.log.Warn("relay failed", "room", room, "hops", hops, "err", err.Error())
+			if errors.Is(err, cluster.ErrUnavailable) {
+				return nil, "", err // 503: where the room lives cannot be looked up now
+			}
 			return nil, "", fail(http.StatusBadGateway, "room %q is live on another node but cannot be relayed from it", room)
 		}
 	}

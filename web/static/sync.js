@@ -5,6 +5,7 @@
 // RTCRtpReceiver.jitterBufferTarget so that the delay meets the target, adjusting it as the
 // path changes. In a fastest room it only shows the delay (the server asks for playout delay 0).
 
+import { FrameTimes, noBreakdown, trimmedMean } from './frametimes.js';
 import { apiURL } from './whx.js';
 
 const ABS_CAPTURE_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
@@ -12,9 +13,11 @@ const PLAYOUT_DELAY = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-dela
 const NTP_UNIX_MS = 2208988800000; // 1900 → 1970
 const CLOCK_EVERY_MS = 30000; // the server clock offset is measured again this often
 const POLICY_RETRY_MS = 5000; // the room's policy is asked again this often until known
-const ADJUST_EVERY_MS = 500; // jitterBufferTarget changes at most this often
-const GAIN = 0.7; // share of the error corrected per adjustment
-const DEAD_BAND_MS = 3; // errors below this are left alone
+const ADJUST_EVERY_MS = 250; // jitterBufferTarget changes at most this often
+const STATS_EVERY_MS = 500; // getStats (jitter buffers, breakdown) is read this often
+const GAIN = 0.5; // share of the error corrected per adjustment
+const DEAD_BAND_MS = 1; // errors below this are left alone
+const MAX_STEP_MS = 25; // per adjustment: libwebrtc moves its video delay by at most 100 ms/s anyway
 const MAX_TARGET_MS = 4000; // Chromium's limit for jitterBufferTarget
 const HISTORY = 40; // on-screen samples kept for tests (window.glintWatch.sync.shown)
 
@@ -33,6 +36,9 @@ export function noSync() {
     buffers: null, // {video, audio}: Chromium's jitter buffer over the last period {delayMs, targetMs, minimumMs}
     nacks: 0, // NACKs the page sent for video (after 3 NACKed frames Chromium adds the RTT to its buffer for 60 s)
     shown: [], // {atMs (page clock, whole 250 ms), captureMs (server clock), delayMs}: recent samples
+    frames: [], // the last presented frames {c: capture (server clock), r, p, d: receive, presentation, expected display (page clock)}
+    breakdown: noBreakdown(), // where the delay went over the last period (frametimes.js)
+    scriptMsPerS: null, // this page's time in sync.js per second of video (its CPU cost)
   };
 }
 
@@ -86,11 +92,6 @@ function negotiatedExtensions(pc) {
     .map((e) => e.uri.split('/').pop());
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : null;
-};
-
 // WebRTCSync follows one peer connection at a time (attach / detach) and keeps state.sync.
 export class WebRTCSync {
   constructor({ room, video, state }) {
@@ -104,6 +105,9 @@ export class WebRTCSync {
     this.clockAt = 0;
     this.policyAt = 0;
     this.frameHandle = 0;
+    this.times = new FrameTimes();
+    this.scriptMs = 0; // time spent in onFrame since the last adjustment
+    this.buffersAt = 0; // when getStats was last read
   }
 
   // attach starts following pc (called once its transceivers are added, before the offer).
@@ -111,7 +115,8 @@ export class WebRTCSync {
     this.detach();
     this.pc = pc;
     // A new session's receivers start without a target.
-    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, buffers: null, negotiated: [], nacks: 0 });
+    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, buffers: null, negotiated: [], nacks: 0, frames: [], breakdown: noBreakdown() });
+    this.times.reset();
     this.prevBuffers = null;
     for (const t of pc.getTransceivers()) offerCaptureTimes(t);
     this.loadPolicy();
@@ -120,6 +125,7 @@ export class WebRTCSync {
 
   detach() {
     this.pc = null;
+    this.receiver = null;
     this.delays = [];
     if (this.frameHandle && this.video.cancelVideoFrameCallback) this.video.cancelVideoFrameCallback(this.frameHandle);
     this.frameHandle = 0;
@@ -155,7 +161,9 @@ export class WebRTCSync {
     const onFrame = (_now, meta) => {
       if (!this.pc) return;
       this.frameHandle = this.video.requestVideoFrameCallback(onFrame);
+      const started = performance.now();
       this.onFrame(meta);
+      this.scriptMs += performance.now() - started;
     };
     this.frameHandle = this.video.requestVideoFrameCallback(onFrame);
   }
@@ -165,14 +173,16 @@ export class WebRTCSync {
     if (Date.now() - this.clockAt > CLOCK_EVERY_MS) this.updateClock();
     if (s.latency === null && Date.now() - this.policyAt > POLICY_RETRY_MS) this.loadPolicy();
     if (!s.negotiated.length) s.negotiated = negotiatedExtensions(this.pc);
-    const receiver = this.pc.getReceivers().find((r) => r.track && r.track.kind === 'video');
-    const src = receiver && receiver.getSynchronizationSources()[0];
+    this.receiver ||= this.pc.getReceivers().find((r) => r.track && r.track.kind === 'video');
+    const src = this.receiver && this.receiver.getSynchronizationSources()[0];
     if (!src || src.captureTimestamp === undefined || s.offsetMs === null) return;
     s.captureTimes = true;
     let capture = src.captureTimestamp > NTP_UNIX_MS + 1e12 ? src.captureTimestamp - NTP_UNIX_MS : src.captureTimestamp;
     if (meta.rtpTimestamp !== undefined) capture += ((meta.rtpTimestamp - src.rtpTimestamp) | 0) / 90;
     const shownAt = performance.timeOrigin + meta.expectedDisplayTime; // page clock
     const delay = shownAt + s.offsetMs - capture;
+    this.times.add(meta, capture, performance.timeOrigin);
+    s.frames = this.times.frames;
     this.delays.push(delay);
     this.record(shownAt, delay);
     if (shownAt - this.lastAdjust >= ADJUST_EVERY_MS) this.adjust(shownAt);
@@ -216,15 +226,22 @@ export class WebRTCSync {
       };
     }
     this.state.sync.buffers = buffers;
+    this.state.sync.breakdown = this.times.summarize(this.state.sync.offsetMs || 0, now.video);
     if (now.video) this.state.sync.nacks = now.video.nackCount || 0;
   }
 
-  // adjust moves jitterBufferTarget by a share of the median error of the last period.
+  // adjust moves the video receiver's jitterBufferTarget by a share of the last period's error
+// (the trimmed mean of its frames' delays), at most MAX_STEP_MS.
   adjust(now) {
-    this.sampleBuffers().catch(() => {});
+    if (now - this.buffersAt >= STATS_EVERY_MS) {
+      this.buffersAt = now;
+      this.sampleBuffers().catch(() => {});
+    }
     const s = this.state.sync;
-    const delay = median(this.delays);
+    const delay = trimmedMean(this.delays);
     this.delays = [];
+    if (this.lastAdjust) s.scriptMsPerS = Math.round((100000 * this.scriptMs) / (now - this.lastAdjust)) / 100;
+    this.scriptMs = 0;
     this.lastAdjust = now;
     if (delay === null) return;
     s.delayMs = Math.round(delay);
@@ -236,10 +253,13 @@ export class WebRTCSync {
     s.errorMs = Math.round(error);
     if (Math.abs(error) < DEAD_BAND_MS) return;
     const current = s.jitterBufferTargetMs || 0;
-    const next = Math.min(MAX_TARGET_MS, Math.max(0, current - GAIN * error));
+    const step = Math.max(-MAX_STEP_MS, Math.min(MAX_STEP_MS, GAIN * error));
+    const next = Math.min(MAX_TARGET_MS, Math.max(0, current - step));
     s.jitterBufferTargetMs = Math.round(next);
+    // Video only: libwebrtc's audio/video sync then delays the audio to match (lip sync), while
+    // a target on audio too would let NetEq's coarser delay steer the video through that sync.
     for (const r of this.pc.getReceivers()) {
-      if ('jitterBufferTarget' in r) r.jitterBufferTarget = s.jitterBufferTargetMs;
+      if (r.track && r.track.kind === 'video' && 'jitterBufferTarget' in r) r.jitterBufferTarget = s.jitterBufferTargetMs;
     }
   }
 }

@@ -116,9 +116,13 @@ func breakdownMedians(b *browser, from int) string {
 		add("processing", bd.ProcessingMs)
 		add("assembly", bd.AssemblyMs)
 		add("sync.js ms/s", s.Sync.ScriptMsPerS)
+		if s.Sync.AudioDelayMs != nil && s.Sync.DelayMs != nil {
+			lipSync := *s.Sync.AudioDelayMs - *s.Sync.DelayMs
+			add("audio − video", &lipSync)
+		}
 	}
 	var parts []string
-	for _, name := range []string{"capture→receive", "receive→present", "present→display", "jitter buffer", "decode", "processing", "assembly", "sync.js ms/s"} {
+	for _, name := range []string{"capture→receive", "receive→present", "present→display", "jitter buffer", "decode", "processing", "assembly", "sync.js ms/s", "audio − video"} {
 		v := fields[name]
 		sort.Float64s(v)
 		if len(v) > 0 {

@@ -21,6 +21,7 @@ type syncPageState struct {
 		Latency              string   `json:"latency"`
 		TargetMs             float64  `json:"targetMs"`
 		DelayMs              *float64 `json:"delayMs"`
+		AudioDelayMs         *float64 `json:"audioDelayMs"`
 		ErrorMs              *float64 `json:"errorMs"`
 		JitterBufferTargetMs float64  `json:"jitterBufferTargetMs"`
 		OffsetMs             float64  `json:"offsetMs"`

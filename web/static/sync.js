@@ -26,7 +26,9 @@ export function noSync() {
   return {
     latency: null, // 'fastest' | 'sync' (GET /api/rooms/{room})
     targetMs: null, // a sync room's capture → screen target
-    delayMs: null, // median capture → display delay of the last adjustment period
+    delayMs: null, // capture → display delay of the last adjustment period (trimmed mean of its frames)
+    audioDelayMs: null, // capture → playout of the audio at the last adjustment (lip sync: against delayMs)
+    audioJitterBufferTargetMs: null, // what the page asked the audio receiver for (sync rooms)
     errorMs: null, // delayMs − targetMs
     jitterBufferTargetMs: null, // what the page asked the receivers for
     offsetMs: null, // server clock − this page's clock
@@ -82,6 +84,37 @@ export async function serverOffset(n = 5) {
   return best;
 }
 
+// unixCaptureMs is a synchronization source's capture instant (abs-capture-time) in Unix ms:
+// Chromium has given it in NTP ms (since 1900) and in Unix ms.
+const unixCaptureMs = (src) => (src.captureTimestamp > NTP_UNIX_MS + 1e12 ? src.captureTimestamp - NTP_UNIX_MS : src.captureTimestamp);
+
+// audioDelay is capture → playout of the audio the receiver played last (the source's timestamp
+// is when its packet was played out), on the server's clock; null without capture times. Against
+// the video's delay it shows the lip sync that libwebrtc keeps.
+function audioDelay(pc, offsetMs) {
+  const receiver = pc.getReceivers().find((r) => r.track && r.track.kind === 'audio');
+  const src = receiver && receiver.getSynchronizationSources()[0];
+  if (!src || src.captureTimestamp === undefined) return null;
+  const played = src.timestamp < 1e12 ? performance.timeOrigin + src.timestamp : src.timestamp; // either timeline
+  return played + offsetMs - unixCaptureMs(src);
+}
+
+// separateAudio gives the audio of an answer its own media stream id (a=msid and a=ssrc msid
+// lines of its m-section), so that libwebrtc does not tie the video's playout to the audio's
+// (lip sync): in a sync room the page holds each at capture + target itself, and an audio
+// jitter buffer grown by a bursty path no longer drags the video behind the target.
+export function separateAudio(sdp) {
+  let inAudio = false;
+  return sdp
+    .split('\r\n')
+    .map((line) => {
+      if (line.startsWith('m=')) inAudio = line.startsWith('m=audio');
+      if (!inAudio) return line;
+      return line.replace(/^(a=msid:|a=ssrc:\d+ msid:)(\S+)/, '$1$2-audio');
+    })
+    .join('\r\n');
+}
+
 // negotiatedExtensions names the latency header extensions the video transceiver negotiated.
 function negotiatedExtensions(pc) {
   const t = pc.getTransceivers().find((x) => x.receiver.track && x.receiver.track.kind === 'video');
@@ -115,12 +148,18 @@ export class WebRTCSync {
     this.detach();
     this.pc = pc;
     // A new session's receivers start without a target.
-    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, buffers: null, negotiated: [], nacks: 0, frames: [], breakdown: noBreakdown() });
+    Object.assign(this.state.sync, { delayMs: null, errorMs: null, jitterBufferTargetMs: null, audioJitterBufferTargetMs: null, buffers: null, negotiated: [], nacks: 0, frames: [], breakdown: noBreakdown() });
     this.times.reset();
     this.prevBuffers = null;
     for (const t of pc.getTransceivers()) offerCaptureTimes(t);
     this.loadPolicy();
     this.watchFrames();
+  }
+
+  // answer rewrites a WHEP answer before it is applied: in a sync room (known by then: the
+  // policy is asked for at attach) audio and video are held apart (separateAudio).
+  answer(sdp) {
+    return this.state.sync.latency === 'sync' ? separateAudio(sdp) : sdp;
   }
 
   detach() {
@@ -177,7 +216,7 @@ export class WebRTCSync {
     const src = this.receiver && this.receiver.getSynchronizationSources()[0];
     if (!src || src.captureTimestamp === undefined || s.offsetMs === null) return;
     s.captureTimes = true;
-    let capture = src.captureTimestamp > NTP_UNIX_MS + 1e12 ? src.captureTimestamp - NTP_UNIX_MS : src.captureTimestamp;
+    let capture = unixCaptureMs(src);
     if (meta.rtpTimestamp !== undefined) capture += ((meta.rtpTimestamp - src.rtpTimestamp) | 0) / 90;
     const shownAt = performance.timeOrigin + meta.expectedDisplayTime; // page clock
     const delay = shownAt + s.offsetMs - capture;
@@ -240,6 +279,9 @@ export class WebRTCSync {
     const s = this.state.sync;
     const delay = trimmedMean(this.delays);
     this.delays = [];
+    const audio = audioDelay(this.pc, s.offsetMs);
+    s.audioDelayMs = audio === null ? null : Math.round(audio);
+    if (s.latency === 'sync' && s.targetMs && audio !== null) this.holdAudio(audio);
     if (this.lastAdjust) s.scriptMsPerS = Math.round((100000 * this.scriptMs) / (now - this.lastAdjust)) / 100;
     this.scriptMs = 0;
     this.lastAdjust = now;
@@ -251,16 +293,35 @@ export class WebRTCSync {
     }
     const error = delay - s.targetMs;
     s.errorMs = Math.round(error);
-    if (Math.abs(error) < DEAD_BAND_MS) return;
-    const current = s.jitterBufferTargetMs || 0;
-    const step = Math.max(-MAX_STEP_MS, Math.min(MAX_STEP_MS, GAIN * error));
-    const next = Math.min(MAX_TARGET_MS, Math.max(0, current - step));
-    s.jitterBufferTargetMs = Math.round(next);
-    // Video only: libwebrtc's audio/video sync then delays the audio to match (lip sync), while
-    // a target on audio too would let NetEq's coarser delay steer the video through that sync.
+    s.jitterBufferTargetMs = this.steer('video', s.jitterBufferTargetMs, error);
+  }
+
+  // holdAudio sets the audio receiver's jitterBufferTarget to what its buffer must hold for the
+  // audio to play at capture + target: the target less the rest of the audio's delay (its
+  // delay now less what its buffer held over the last period). Set, not stepped: NetEq moves
+  // its buffer slowly (time-stretching), and a loop on its delay would wind up meanwhile.
+  holdAudio(audioDelayMs) {
+    const s = this.state.sync;
+    const buffered = s.buffers && s.buffers.audio ? s.buffers.audio.delayMs : null;
+    if (buffered === null || buffered === undefined) return;
+    const next = Math.round(Math.min(MAX_TARGET_MS, Math.max(0, s.targetMs - (audioDelayMs - buffered))));
+    if (s.audioJitterBufferTargetMs !== null && Math.abs(next - s.audioJitterBufferTargetMs) < DEAD_BAND_MS) return;
+    s.audioJitterBufferTargetMs = next;
     for (const r of this.pc.getReceivers()) {
-      if (r.track && r.track.kind === 'video' && 'jitterBufferTarget' in r) r.jitterBufferTarget = s.jitterBufferTargetMs;
+      if (r.track && r.track.kind === 'audio' && 'jitterBufferTarget' in r) r.jitterBufferTarget = next;
     }
+  }
+
+  // steer moves the jitterBufferTarget of the receiver of kind from current by a share of
+  // error (at most MAX_STEP_MS) and returns the new target.
+  steer(kind, current, error) {
+    if (Math.abs(error) < DEAD_BAND_MS) return current;
+    const step = Math.max(-MAX_STEP_MS, Math.min(MAX_STEP_MS, GAIN * error));
+    const next = Math.round(Math.min(MAX_TARGET_MS, Math.max(0, (current || 0) - step)));
+    for (const r of this.pc.getReceivers()) {
+      if (r.track && r.track.kind === kind && 'jitterBufferTarget' in r) r.jitterBufferTarget = next;
+    }
+    return next;
   }
 }
 

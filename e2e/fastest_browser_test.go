@@ -11,11 +11,15 @@ import (
 
 // TestFastestRoomGlassToGlass: Chromium publishes its fake camera (H.264, one encoding) into a
 // fastest room and a second Chromium watches it. The watch page negotiates playout-delay (0/0
-// from the server) and abs-capture-time, and measures every presented frame's capture →
-// display delay (web/static/sync.js; the capture instant is the publisher's, through its
-// sender reports). It reports p50/p95 of that glass-to-glass delay and Chromium's own video
-// jitter buffer, for BENCHMARKS.md; it asserts only that the page measured it and that the
-// room is a fastest one, not how fast (tests never assert wall-clock speed).
+// from the server) and abs-capture-time, and records every presented frame (web/static/sync.js,
+// frametimes.js): its capture instant (the publisher's, through its sender reports and Glint's
+// abs-capture-time) and, from requestVideoFrameCallback, when its last packet arrived, when it
+// went to the compositor and when the browser expected it on screen. It logs, for
+// BENCHMARKS.md, p50/p95 of capture → expected display over every frame (and as sampled every
+// 250 ms, the earlier method), capture → presentation, and where the delay goes: the
+// publisher's encode time and pacer delay (getStats), Glint's transit, and the viewer's
+// breakdown. It asserts only that the page measured it and that the room is a fastest one, not
+// how fast (tests never assert wall-clock speed).
 func TestFastestRoomGlassToGlass(t *testing.T) {
 	requireBrowser(t)
 	srv := startServer(t)

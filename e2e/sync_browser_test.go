@@ -68,15 +68,18 @@ func shownSince(b *browser, from int) map[float64]shownFrame {
 
 // TestSyncRoomHoldsViewersTogether: `glint demo` publishes into a sync room with a 400 ms
 // target; two Chromium watch pages play it, one through a TURN relay that adds ≈ 50 ms to its
-// path and one through a relay that adds ≈ 250 ms. Each page measures its capture → display
-// delay from abs-capture-time and the server clock (GET /api/time) and sets jitterBufferTarget.
-// Once settled, at the same wall instants (every 250 ms of the machine's one clock) the capture
-// instants the two pages have on screen must differ by ≤ 25 ms (median), and each page's delay
-// must be within ±25 ms of the target (median). The tails (p90, p95, max) are logged, not
-// asserted: on a loaded test machine they follow the machine's stalls, which the relays log as
-// their own lateness; a run in which a relay itself passed more than 10% of its packets on over
-// 20 ms late (the test process starved of CPU: the paths were not fixed delays) is logged, not
-// asserted.
+// path and one through a relay that adds ≈ 250 ms. Each page measures every presented frame's
+// capture → display delay from abs-capture-time and the server clock (GET /api/time) and holds
+// its video and its audio at the target with jitterBufferTarget (web/static/sync.js). Once
+// settled, for every captured frame both pages presented, the instants at which each browser
+// expected it on screen (rVFC expectedDisplayTime, the machine's one clock) must be ≤ 25 ms
+// apart (median), and each page's delay must be within ±25 ms of the target (median). The tails
+// (p90, p95, max) are logged, not asserted: on a loaded test machine they follow the machine's
+// stalls, which the relays log as their own lateness; a run in which a relay itself passed more
+// than 10% of its packets on over 20 ms late (the test process starved of CPU: the paths were
+// not fixed delays) is logged, not asserted. The spread as measured before (the capture
+// instants on screen at the same whole 250 ms) is logged beside it, and each page's breakdown
+// of its delay and its lip sync (audio − video delay).
 // The capture instants come from the pages' getSynchronizationSources
 // (captureTimestamp of the frame presented, rVFC), not from reading pixels.
 //

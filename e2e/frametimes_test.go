@@ -41,11 +41,7 @@ type delayBreakdown struct {
 // order) from its samples with t >= from.
 func framesSince(b *browser, from int) []pageFrame {
 	byCapture := map[float64]pageFrame{}
-	for _, line := range b.Output() {
-		var s syncPageState
-		if !decodeSample(line, &s) || s.T < from {
-			continue
-		}
+	for _, s := range samplesSince(b, from) {
 		for _, f := range s.Sync.Frames {
 			f.OffsetMs = s.Sync.OffsetMs
 			byCapture[f.Capture] = f
@@ -102,11 +98,7 @@ func breakdownMedians(b *browser, from int) string {
 			fields[name] = append(fields[name], *v)
 		}
 	}
-	for _, line := range b.Output() {
-		var s syncPageState
-		if !decodeSample(line, &s) || s.T < from {
-			continue
-		}
+	for _, s := range samplesSince(b, from) {
 		bd := s.Sync.Breakdown
 		add("capture→receive", bd.CaptureToReceiveMs)
 		add("receive→present", bd.ReceiveToPresentMs)

@@ -54,13 +54,21 @@ type shownFrame struct {
 // with t >= from.
 func shownSince(b *browser, from int) map[float64]shownFrame {
 	out := map[float64]shownFrame{}
-	for _, line := range b.Output() {
-		var s syncPageState
-		if !decodeSample(line, &s) || s.T < from {
-			continue
-		}
+	for _, s := range samplesSince(b, from) {
 		for _, f := range s.Sync.Shown {
 			out[f.AtMs] = f
+		}
+	}
+	return out
+}
+
+// samplesSince decodes the page's per-second samples with t >= from.
+func samplesSince(b *browser, from int) []syncPageState {
+	var out []syncPageState
+	for _, line := range b.Output() {
+		var s syncPageState
+		if decodeSample(line, &s) && s.T >= from {
+			out = append(out, s)
 		}
 	}
 	return out

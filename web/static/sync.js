@@ -1,9 +1,11 @@
 // sync.js: the watch page's latency modes for WebRTC (docs/latency.md). In a sync room every
 // viewer holds capture + the room's target delay on screen: the page measures each presented
 // frame's delay from its capture instant (the abs-capture-time header extension, on the
-// server's clock) to its display, knows the server's clock from GET /api/time, and sets
-// RTCRtpReceiver.jitterBufferTarget so that the delay meets the target, adjusting it as the
-// path changes. In a fastest room it only shows the delay (the server asks for playout delay 0).
+// server's clock) to its display, knows the server's clock from GET /api/time, and sets the
+// video receiver's jitterBufferTarget so that the delay meets the target, adjusting it as the
+// path changes; the audio, which the page keeps out of libwebrtc's lip sync in a sync room, is
+// held at the same target from its own measured delay. In a fastest room it only shows the
+// delay (the server asks for playout delay 0). frametimes.js keeps the per-frame records.
 
 import { FrameTimes, noBreakdown, trimmedMean } from './frametimes.js';
 import { apiURL } from './whx.js';

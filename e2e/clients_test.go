@@ -66,6 +66,9 @@ type outbound struct {
 	Kbps                    int    `json:"kbps"`
 	QualityLimitationReason string `json:"qualityLimitationReason"`
 	EncoderImplementation   string `json:"encoderImplementation"`
+	// per frame / per packet over the last second (ms), nil without frames or packets
+	EncodeMs    *float64 `json:"encodeMs"`
+	SendDelayMs *float64 `json:"sendDelayMs"`
 }
 
 // pageState is one sample of window.glintPublish or window.glintWatch as browser.mjs prints it

@@ -28,7 +28,7 @@ const state = (window.glintPublish = {
   error: null,
   session: null, // the Location of the WHIP session
   // [{rid, frameWidth, framesEncoded, keyFramesEncoded, pliCount, kbps, qualityLimitationReason,
-  //   encoderImplementation}]
+  //   encoderImplementation, encodeMs, sendDelayMs (per frame / per packet over the last second)}]
   outbound: [],
 });
 
@@ -190,6 +190,21 @@ function stop(keepalive = false) {
 
 const RID_ORDER = { l: 0, m: 1, h: 2 };
 
+// latencyTotals keeps the outbound-rtp counters that say how long a frame waits in this browser.
+const latencyTotals = (s) => ({
+  encodeS: s.totalEncodeTime || 0,
+  frames: s.framesEncoded || 0,
+  sendDelayS: s.totalPacketSendDelay || 0,
+  packets: s.packetsSent || 0,
+});
+
+// latencyPerFrame: over the last second, the encoder's time per frame and the pacer's delay per
+// packet (ms; null without frames or packets), the publisher's share of the capture → screen delay.
+function latencyPerFrame(now, p) {
+  const per = (sum, count) => (p && now[count] > p[count] ? Math.round((10000 * (now[sum] - p[sum])) / (now[count] - p[count])) / 10 : null);
+  return { encodeMs: per('encodeS', 'frames'), sendDelayMs: per('sendDelayS', 'packets') };
+}
+
 // sample reads the video outbound-rtp stats (one per encoding) into window.glintPublish.
 async function sample() {
   const conn = pc;
@@ -200,7 +215,7 @@ async function sample() {
   const outbound = [];
   report.forEach((s) => {
     if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
-    const now = { at: s.timestamp, bytes: s.bytesSent || 0 };
+    const now = { at: s.timestamp, bytes: s.bytesSent || 0, ...latencyTotals(s) };
     const p = prev.get(s.id);
     const seconds = p ? (now.at - p.at) / 1000 : 0;
     next.set(s.id, now);
@@ -213,6 +228,7 @@ async function sample() {
       kbps: seconds > 0 ? Math.round(((now.bytes - p.bytes) * 8) / 1000 / seconds) : 0,
       qualityLimitationReason: s.qualityLimitationReason ?? null,
       encoderImplementation: s.encoderImplementation ?? null,
+      ...latencyPerFrame(now, p),
     });
   });
   outbound.sort((a, b) => (RID_ORDER[a.rid] ?? 9) - (RID_ORDER[b.rid] ?? 9));

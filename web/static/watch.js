@@ -114,7 +114,7 @@ async function connect() {
     conn.onconnectionstatechange = () => onConnectionState(conn);
     // The quality cap goes to the server before the answer is applied, so that the first
     // picture is already of the chosen layer (no switch, no second keyframe request).
-    const s = await exchange(conn, whepURL(), { token, beforeAnswer: (s) => quality.attach(s) });
+    const s = await exchange(conn, whepURL(), { token, transformAnswer: (sdp) => sync.answer(sdp), beforeAnswer: (s) => quality.attach(s) });
     if (pc !== conn) {
       endSession(s.resource, { token }); // the page was left meanwhile
       return;

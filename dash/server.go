@@ -52,6 +52,7 @@ type Server struct {
 	archive Archive
 	log     *slog.Logger
 	now     func() time.Time
+	cache   mpdCache // each room's last MPD, rendered again when what it lists changes
 }
 
 // NewServer returns a Server for the rooms hlsServer serves; archive (nil: none) is the
@@ -125,26 +126,21 @@ func (sv *Server) serveMPD(w http.ResponseWriter, r *http.Request, s *hls.Stream
 		}
 		return
 	}
-	in := manifestInput{views: s.Views(), timing: tm, now: sv.now(), timeURL: timeURL(r)}
+	room, now := s.Name(), sv.now()
+	in := manifestInput{views: s.Views(), timing: tm, now: now, timeURL: timeURL(r)}
 	if sv.archive != nil {
-		room := s.Name()
 		if in.dvrWindow = sv.archive.Window(room); in.dvrWindow > 0 {
 			in.behind = func(v hls.TrackView) []hls.SegmentView { return reachBack(sv.archive, room, v, in.dvrWindow) }
 		}
 	}
-	m, err := buildMPD(in)
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, "stream not ready yet: "+err.Error())
-		return
+	key := mpdKey(in.views, in.dvrWindow, in.timeURL)
+	body, ok := sv.cache.get(room, s, key, now)
+	if !ok {
+		if body = sv.renderMPD(w, in, room); body == nil {
+			return
+		}
+		sv.cache.put(room, s, key, body, now)
 	}
-	body, err := xml.MarshalIndent(m, "", " ")
-	if err != nil {
-		sv.log.Error("dash: rendering the MPD", "room", s.Name(), "err", err)
-		fail(w, http.StatusInternalServerError, "cannot render the MPD")
-		return
-	}
-	body = append([]byte(xml.Header), body...)
 	h := w.Header()
 	h.Set("Content-Type", mpdType)
 	h.Set("Cache-Control", cacheMPD)
@@ -153,6 +149,23 @@ func (sv *Server) serveMPD(w http.ResponseWriter, r *http.Request, s *hls.Stream
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// renderMPD renders an MPD, or answers the error and returns nil.
+func (sv *Server) renderMPD(w http.ResponseWriter, in manifestInput, room string) []byte {
+	m, err := buildMPD(in)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "stream not ready yet: "+err.Error())
+		return nil
+	}
+	body, err := xml.MarshalIndent(m, "", " ")
+	if err != nil {
+		sv.log.Error("dash: rendering the MPD", "room", room, "err", err)
+		fail(w, http.StatusInternalServerError, "cannot render the MPD")
+		return nil
+	}
+	return append([]byte(xml.Header), body...)
 }
 
 // timeURL is the absolute URL of the time endpoint as the client reached this server (a

@@ -51,8 +51,9 @@ func fragmentTiming(t *testing.T, data []byte) (tfdt, dur uint64) {
 // timeShiftBufferDepth is 40 s and every Representation's timeline reaches back over it
 // with consecutive numbers; every listed complete segment is served under the MPD's URL
 // with the decode time and duration the timeline gives it, the archived ones with the very
-// bytes the DVR stored. After a publisher's reconnect the timeline starts at the reconnect
-// (not across it); without an archive, only the live window is listed.
+// bytes the DVR stored. An MPD asked again with nothing new is not rendered again; after new
+// parts it is. After a publisher's reconnect the timeline starts at the reconnect (not
+// across it); without an archive, only the live window is listed.
 func TestDASHReachesBackOverTheDVRWindow(t *testing.T) {
 	lib := openLib(t, t.TempDir(), Options{})
 	start := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
@@ -63,16 +64,26 @@ func TestDASHReachesBackOverTheDVRWindow(t *testing.T) {
 	tr.feed(t, 80*time.Second)
 	waitDrained(t, lib)
 	window := 40 * time.Second
-	sv := dash.NewServer(hs, NewTimeshift(lib, func(string) time.Duration { return window }), quietLog())
+	archive := &countingArchive{Timeshift: NewTimeshift(lib, func(string) time.Duration { return window })}
+	sv := dash.NewServer(hs, archive, quietLog())
 
 	m := getMPD(t, sv, "room1")
 	if m.TimeShiftBufferDepth != "PT40S" {
 		t.Errorf("timeShiftBufferDepth %s, want PT40S", m.TimeShiftBufferDepth)
 	}
+	if calls := archive.calls; getMPD(t, sv, "room1").PublishTime != m.PublishTime || archive.calls != calls {
+		t.Errorf("an MPD asked again with nothing new was rendered again (%d archive reads, then %d)", calls, archive.calls)
+	}
 	for _, as := range m.Periods[0].AdaptationSets {
 		for _, rep := range as.Representations {
 			checkReachBack(t, sv, lib, tr, rep, window)
 		}
+	}
+
+	calls := archive.calls
+	tr.feed(t, time.Second)
+	if getMPD(t, sv, "room1"); archive.calls == calls {
+		t.Error("the MPD was not rendered again after new parts")
 	}
 
 	tr.reconnect(t, 5*time.Second)
@@ -98,6 +109,18 @@ func TestDASHReachesBackOverTheDVRWindow(t *testing.T) {
 	if n := len(st.Segments()); n > 11 || bare.TimeShiftBufferDepth != "PT20S" {
 		t.Errorf("without an archive: %d segments listed, timeShiftBufferDepth %s; want the live window (10 + 1, PT20S)", n, bare.TimeShiftBufferDepth)
 	}
+}
+
+// countingArchive counts the reads of the DVR window (one per Representation per MPD
+// rendered).
+type countingArchive struct {
+	*Timeshift
+	calls int
+}
+
+func (a *countingArchive) Before(room string, live hls.TrackView, from uint64) []hls.SegmentView {
+	a.calls++
+	return a.Timeshift.Before(room, live, from)
 }
 
 // checkReachBack checks one Representation of TestDASHReachesBackOverTheDVRWindow.

@@ -27,13 +27,7 @@ func TestDASHDVRWindow(t *testing.T) {
 	requireFFmpeg(t)
 	srv := startServer(t, "--hls=true")
 	room := "dashdvr"
-	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
-		"--size", "854x480", "--loopback")
-	srv.waitRoom(t, room, 30*time.Second, "live with video and audio", func(r roomInfo) bool {
-		_, okV := r.track("video")
-		_, okA := r.track("audio")
-		return r.Live && okV && okA
-	})
+	demo := startDemoRoom(t, srv, room)
 	waitRecorded(t, srv, room, 45)
 
 	t.Run("mpd", func(t *testing.T) {

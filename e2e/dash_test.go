@@ -34,13 +34,7 @@ func TestLLDASH(t *testing.T) {
 	testkit.RequireTool(t, "ffprobe")
 	srv := startServer(t, "--hls=true")
 	room := "lldash"
-	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
-		"--size", "854x480", "--loopback")
-	srv.waitRoom(t, room, 30*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
-		v, okV := r.track("video")
-		_, okA := r.track("audio")
-		return r.Live && okV && okA && strings.EqualFold(v.Codec, "H264")
-	})
+	demo := startDemoRoom(t, srv, room)
 	mpdURL := srv.url("/dash/" + room + "/manifest.mpd")
 	waitMPD(t, mpdURL, 2)
 
@@ -52,6 +46,20 @@ func TestLLDASH(t *testing.T) {
 	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v (want exit status 0)", err)
 	}
+}
+
+// startDemoRoom publishes `glint demo` (854x480 H.264 + Opus over WHIP) into room and waits
+// until the room is live with both.
+func startDemoRoom(t *testing.T, srv *server, room string) *testkit.Proc {
+	t.Helper()
+	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
+		"--size", "854x480", "--loopback")
+	srv.waitRoom(t, room, 30*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
+		v, okV := r.track("video")
+		_, okA := r.track("audio")
+		return r.Live && okV && okA && strings.EqualFold(v.Codec, "H264")
+	})
+	return demo
 }
 
 // fetch GETs url and fails the test unless the answer is 200.

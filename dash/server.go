@@ -17,8 +17,8 @@
 // still name it. With an Archive (the DVR), the SegmentTimeline reaches back over the room's
 // DVR window and timeShiftBufferDepth is that window.
 //
-// It holds no state of its own: every answer is read from the hls.Server's Streams and the
-// Archive.
+// It holds no state of its own beyond each room's last rendered MPD (rendered again when
+// what it lists changes): every answer is read from the hls.Server's Streams and the Archive.
 package dash
 
 import (

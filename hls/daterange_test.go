@@ -115,17 +115,3 @@ func firstDecodeTime(t *testing.T, data []byte) uint64 {
 	t.Helper()
 	return moofs(t, data)[0].Traf.Tfdt.BaseMediaDecodeTime()
 }
-
-func TestStrictDateRangeCheckRejects(t *testing.T) {
-	for _, bad := range []string{
-		`CLASS="c",START-DATE="2026-01-02T03:04:05.000Z"`,                  // no ID
-		`ID="a",START-DATE="yesterday"`,                                    // not ISO 8601
-		`ID="a",START-DATE="2026-01-02T03:04:05Z",X-GLINT-PAYLOAD={"a":1}`, // unquoted JSON
-		`ID="a",START-DATE="2026-01-02T03:04:05Z",ID="b"`,                  // repeated
-		`ID=a,START-DATE="2026-01-02T03:04:05Z"`,                           // unquoted ID
-	} {
-		if _, _, _, err := testkit.CheckDateRange(bad); err == nil {
-			t.Errorf("%s: accepted", bad)
-		}
-	}
-}

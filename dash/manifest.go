@@ -147,7 +147,7 @@ func representation(v hls.TrackView, behind []hls.SegmentView, tm hls.StreamTimi
 		// The segment being written is listed with its expected length; it is served
 		// chunked from its first part on, which availabilityTimeOffset tells the player.
 		live := *v.Live
-		live.Ticks = max(live.Ticks+toTicks(tm.PartTarget, v.Timescale), toTicks(tm.SegmentDuration, v.Timescale))
+		live.Ticks = listedLength(live, v.Timescale, tm)
 		segs = append(segs[:len(segs):len(segs)], live)
 		ato := tm.SegmentDuration - tm.PartTarget
 		st.AvailabilityTimeOffset = strconv.FormatFloat(ato.Seconds(), 'f', 3, 64)
@@ -156,6 +156,12 @@ func representation(v hls.TrackView, behind []hls.SegmentView, tm hls.StreamTimi
 	st.Timeline.S = timeline(segs)
 	rep.SegmentTemplate = st
 	return rep
+}
+
+// listedLength is the length (ticks) the segment being written is listed with: the nominal
+// segment duration, or what it has so far plus a part when that is longer.
+func listedLength(live hls.SegmentView, timescale uint32, tm hls.StreamTiming) uint64 {
+	return max(live.Ticks+toTicks(tm.PartTarget, timescale), toTicks(tm.SegmentDuration, timescale))
 }
 
 // timeline turns segments (consecutive numbers) into S runs: t where a segment does not

@@ -22,6 +22,7 @@
 package dash
 
 import (
+	"bytes"
 	"encoding/xml"
 	"log/slog"
 	"net/http"
@@ -133,22 +134,39 @@ func (sv *Server) serveMPD(w http.ResponseWriter, r *http.Request, s *hls.Stream
 			in.behind = func(v hls.TrackView) []hls.SegmentView { return reachBack(sv.archive, room, v, in.dvrWindow) }
 		}
 	}
-	key := mpdKey(in.views, in.dvrWindow, in.timeURL)
-	body, ok := sv.cache.get(room, s, key, now)
+	key := mpdKey(in.views, tm, in.dvrWindow, in.timeURL)
+	body, pubAt, ok := sv.cache.get(room, s, key, now)
 	if !ok {
 		if body = sv.renderMPD(w, in, room); body == nil {
 			return
 		}
-		sv.cache.put(room, s, key, body, now)
+		if pubAt = publishTimeAt(body); pubAt < 0 {
+			sv.log.Error("dash: no publishTime in the MPD", "room", room)
+			fail(w, http.StatusInternalServerError, "cannot render the MPD")
+			return
+		}
+		sv.cache.put(room, s, key, body, pubAt, now)
 	}
 	h := w.Header()
 	h.Set("Content-Type", mpdType)
 	h.Set("Cache-Control", cacheMPD)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+	if r.Method != http.MethodHead { // the cached body, with this answer's publishTime
+		_, _ = w.Write(body[:pubAt])
+		_, _ = w.Write([]byte(xsDateTime(now)))
+		_, _ = w.Write(body[pubAt+len(xsDateTime(now)):])
 	}
+}
+
+// publishTimeAt returns the offset of the publishTime value in a rendered MPD (-1: none).
+func publishTimeAt(body []byte) int {
+	const attr = `publishTime="`
+	i := bytes.Index(body, []byte(attr))
+	if i < 0 || i+len(attr)+len(xsDateTime(time.Time{})) > len(body) {
+		return -1
+	}
+	return i + len(attr)
 }
 
 // renderMPD renders an MPD, or answers the error and returns nil.

@@ -23,8 +23,9 @@ type Archive interface {
 	// timeline (consecutive numbers, the same init segment, decode times that meet) and end
 	// after decode time from, oldest first.
 	Before(room string, live hls.TrackView, from uint64) []hls.SegmentView
-	// ReadSegment returns a stored segment's bytes (an error when it holds none).
-	ReadSegment(ctx context.Context, room, rendition string, msn uint64) ([]byte, error)
+	// ReadSegment returns the bytes of the stored segment the stream numbers msn, given the
+	// rendition's live view (an error when it holds none, or numbers its segments otherwise).
+	ReadSegment(ctx context.Context, room string, live hls.TrackView, msn uint64) ([]byte, error)
 }
 
 // Cache-Control of a stored segment: its bytes never change, as under /hls/ and /dvr/.
@@ -54,7 +55,7 @@ func (sv *Server) serveArchived(w http.ResponseWriter, r *http.Request, room str
 	if !ok || len(v.Segments) == 0 || msn >= v.Segments[0].MSN {
 		return false
 	}
-	data, err := sv.archive.ReadSegment(r.Context(), room, v.Rendition, msn)
+	data, err := sv.archive.ReadSegment(r.Context(), room, v, msn)
 	if err != nil {
 		if r.Context().Err() == nil && !errors.Is(err, context.Canceled) {
 			sv.log.Debug("dash: archived segment not served", "room", room, "rendition", v.Rendition, "msn", msn, "err", err)

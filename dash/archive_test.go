@@ -32,7 +32,7 @@ func (a *fakeArchive) Before(_ string, live hls.TrackView, from uint64) []hls.Se
 	return out
 }
 
-func (a *fakeArchive) ReadSegment(context.Context, string, string, uint64) ([]byte, error) {
+func (a *fakeArchive) ReadSegment(context.Context, string, hls.TrackView, uint64) ([]byte, error) {
 	return nil, errors.New("not stored")
 }
 

@@ -96,20 +96,29 @@ func sameSegment(s Segment, v hls.SegmentView, timescale uint32) bool {
 	return s.MSN == v.MSN && s.Timescale == timescale && s.DecodeTime == v.Start && s.Ticks == v.Ticks
 }
 
-// ReadSegment returns the stored bytes of segment msn of rendition in the room's live
-// recording (an error wrapping ErrNotFound when it holds none).
-func (ts *Timeshift) ReadSegment(ctx context.Context, room, rendition string, msn uint64) ([]byte, error) {
+// ReadSegment returns the stored bytes of segment msn of live.Rendition in the room's live
+// recording, as the stream numbers it: only while the recording holds live.Segments[0] under
+// its number (a recording resumed after a crash numbers its segments otherwise); an error
+// wrapping ErrNotFound when it holds no such segment.
+func (ts *Timeshift) ReadSegment(ctx context.Context, room string, live hls.TrackView, msn uint64) ([]byte, error) {
 	rec, ok := ts.catalog.Live(room)
-	if !ok {
+	if !ok || len(live.Segments) == 0 {
 		return nil, fmt.Errorf("room %s is not live: %w", room, ErrNotFound)
 	}
-	segs, err := ts.catalog.Segments(rec.ID, rendition)
+	segs, err := ts.catalog.Segments(rec.ID, live.Rendition)
 	if err != nil {
 		return nil, err
 	}
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].MSN >= msn })
-	if i == len(segs) || segs[i].MSN != msn {
-		return nil, fmt.Errorf("recording %s rendition %s segment %d: %w", rec.ID, rendition, msn, ErrNotFound)
+	find := func(n uint64) (Segment, bool) {
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].MSN >= n })
+		return segs[min(i, len(segs)-1)], i < len(segs) && segs[i].MSN == n
 	}
-	return ts.catalog.Read(ctx, segs[i].Key)
+	if anchor, ok := find(live.Segments[0].MSN); !ok || !sameSegment(anchor, live.Segments[0], live.Timescale) {
+		return nil, fmt.Errorf("recording %s rendition %s: not numbered as the stream: %w", rec.ID, live.Rendition, ErrNotFound)
+	}
+	seg, ok := find(msn)
+	if !ok {
+		return nil, fmt.Errorf("recording %s rendition %s segment %d: %w", rec.ID, live.Rendition, msn, ErrNotFound)
+	}
+	return ts.catalog.Read(ctx, seg.Key)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"testing"
@@ -222,5 +223,40 @@ func TestTimeshiftBefore(t *testing.T) {
 		if fmt.Sprint(got) != c.want {
 			t.Errorf("%s: %v, want %s", name, got, c.want)
 		}
+	}
+}
+
+// keyCatalog is an indexCatalog whose Read answers the key itself.
+type keyCatalog struct{ indexCatalog }
+
+func (c *keyCatalog) Read(_ context.Context, key string) ([]byte, error) { return []byte(key), nil }
+
+// TestTimeshiftReadSegment: a segment is read by the stream's number while the recording
+// holds the live window's first segment under that number with its timing; not when it holds
+// another stream's segment there (a resumed recording's numbering), nor a number it lacks.
+func TestTimeshiftReadSegment(t *testing.T) {
+	const id = "room1.20261206T050000Z"
+	var segs []Segment
+	for i := range uint64(11) {
+		segs = append(segs, Segment{MSN: 10 + i, Key: segmentKey(id, "hi", 10+i), InitKey: initKey(id, "hi", 3), Bytes: 1,
+			Duration: 2 * time.Second, Timescale: 90000, DecodeTime: i * 180000, Ticks: 180000})
+	}
+	live := hls.TrackView{Rendition: "hi", Timescale: 90000, InitID: 3,
+		Segments: []hls.SegmentView{{MSN: 20, Start: 10 * 180000, Ticks: 180000}}}
+	read := func(segs []Segment, msn uint64) (string, error) {
+		cat := &keyCatalog{indexCatalog{rec: Recording{ID: id, Room: "room1", Live: true}, segs: segs}}
+		data, err := NewTimeshift(cat, nil).ReadSegment(context.Background(), "room1", live, msn)
+		return string(data), err
+	}
+	if got, err := read(segs, 15); err != nil || got != segmentKey(id, "hi", 15) {
+		t.Errorf("segment 15: %q, %v", got, err)
+	}
+	other := append([]Segment(nil), segs...)
+	other[10].DecodeTime += 90000
+	if _, err := read(other, 15); !errors.Is(err, ErrNotFound) {
+		t.Errorf("numbered otherwise than the stream: %v, want ErrNotFound", err)
+	}
+	if _, err := read(segs, 5); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a number not stored: %v, want ErrNotFound", err)
 	}
 }

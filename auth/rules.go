@@ -26,7 +26,7 @@ type rule struct {
 //	/whep/{room}[/...]                     subscribe (layer requests included)
 //	/hls/{room}/...                        subscribe, token or signed URL
 //	/dash/{room}/...                       subscribe, token or signed URL (the MPD is signed)
-//	/dash/time                             open (the MPD's UTCTiming clock)
+//	/dash/time                             open (a permanent redirect to GET /api/time?format=iso)
 //	/dvr/{room}/..., /dvr/recordings/{room}.{ts}/...   subscribe, token or signed URL
 //	/dvr/clips/...                         admin
 //	GET /api/rooms/{room}/events, /ws/rooms/{room}     subscribe
@@ -34,7 +34,7 @@ type rule struct {
 //	POST /api/rooms/{room}/actions                     subscribe (a viewer's fair action)
 //	POST /api/rooms/{room}/events                      publish (a timed event)
 //	GET /api/sessions/{id}                 a credential for the session's room (checked by signaling)
-//	GET /api/time, /dash/time              open (the server's clock)
+//	GET /api/time                          open (the server's clock; the MPD's UTCTiming)
 //	/api/... (the room list, tokens, ...), /debug/...  admin
 //	anything else (pages, /healthz, /metrics), OPTIONS  open
 func classify(r *http.Request) rule {

@@ -22,6 +22,10 @@ type manifestInput struct {
 	timing  hls.StreamTiming
 	now     time.Time
 	timeURL string // absolute URL of the time endpoint
+	// behind, when set, gives the DVR's segments to list before a view's (reachBack), over
+	// dvrWindow: then the timeline reaches back over it and timeShiftBufferDepth is it.
+	behind    func(hls.TrackView) []hls.SegmentView
+	dvrWindow time.Duration
 }
 
 // buildMPD renders the room's dynamic MPD: one Period, the video ladder in one
@@ -37,6 +41,9 @@ func buildMPD(in manifestInput) (*MPD, error) {
 	ast := seg.ProgramDateTime.Add(-ticksDur(seg.Start, anchor.Timescale)).Truncate(time.Millisecond)
 	tm := in.timing
 	window := time.Duration(tm.Window) * tm.SegmentDuration
+	if in.behind != nil {
+		window = max(window, in.dvrWindow)
+	}
 	maxSeg := tm.SegmentDuration + tm.SegmentDuration/2 // segments are cut at source keyframes
 	m := &MPD{
 		Profiles:              profiles,
@@ -55,7 +62,11 @@ func buildMPD(in manifestInput) (*MPD, error) {
 	ended := true
 	for _, v := range in.views {
 		ended = ended && v.Ended
-		rep := representation(v, tm)
+		var behind []hls.SegmentView
+		if in.behind != nil {
+			behind = in.behind(v)
+		}
+		rep := representation(v, behind, tm)
 		if v.Audio {
 			audio = append(audio, rep)
 		} else {
@@ -107,8 +118,9 @@ func serviceDescription(tm hls.StreamTiming) *ServiceDescription {
 	}
 }
 
-// representation describes one track with its segment timeline.
-func representation(v hls.TrackView, tm hls.StreamTiming) Representation {
+// representation describes one track with its segment timeline: the archived segments
+// behind (the DVR window, possibly none), then the listed ones and the one being written.
+func representation(v hls.TrackView, behind []hls.SegmentView, tm hls.StreamTiming) Representation {
 	rep := Representation{ID: v.Rendition, Bandwidth: max(v.Bandwidth, 1), Codecs: v.Codec}
 	if v.Audio {
 		rep.AudioSamplingRate = v.SampleRate
@@ -120,19 +132,22 @@ func representation(v hls.TrackView, tm hls.StreamTiming) Representation {
 			rep.FrameRate = frameRate(v.FPS)
 		}
 	}
+	segs := v.Segments
+	if len(behind) > 0 {
+		segs = append(behind[:len(behind):len(behind)], v.Segments...)
+	}
 	st := SegmentTemplate{
 		Timescale:      v.Timescale,
 		Initialization: fmt.Sprintf("%s/init%d.mp4", v.Rendition, v.InitID),
 		Media:          v.Rendition + "/seg$Number$.m4s",
-		StartNumber:    v.Segments[0].MSN,
+		StartNumber:    segs[0].MSN,
 		Timeline:       &SegmentTimeline{},
 	}
-	segs := v.Segments
 	if v.Live != nil && !v.Ended {
 		// The segment being written is listed with its expected length; it is served
 		// chunked from its first part on, which availabilityTimeOffset tells the player.
 		live := *v.Live
-		live.Ticks = max(live.Ticks+toTicks(tm.PartTarget, v.Timescale), toTicks(tm.SegmentDuration, v.Timescale))
+		live.Ticks = listedLength(live, v.Timescale, tm)
 		segs = append(segs[:len(segs):len(segs)], live)
 		ato := tm.SegmentDuration - tm.PartTarget
 		st.AvailabilityTimeOffset = strconv.FormatFloat(ato.Seconds(), 'f', 3, 64)
@@ -141,6 +156,12 @@ func representation(v hls.TrackView, tm hls.StreamTiming) Representation {
 	st.Timeline.S = timeline(segs)
 	rep.SegmentTemplate = st
 	return rep
+}
+
+// listedLength is the length (ticks) the segment being written is listed with: the nominal
+// segment duration, or what it has so far plus a part when that is longer.
+func listedLength(live hls.SegmentView, timescale uint32, tm hls.StreamTiming) uint64 {
+	return max(live.Ticks+toTicks(tm.PartTarget, timescale), toTicks(tm.SegmentDuration, timescale))
 }
 
 // timeline turns segments (consecutive numbers) into S runs: t where a segment does not

@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +47,7 @@ func TestBuildMPD(t *testing.T) {
 		Live:     &hls.SegmentView{MSN: 6, Start: 1080000, Ticks: 30000}}
 	audio := hls.TrackView{Rendition: hls.AudioRendition, Audio: true, Timescale: 48000, Codec: "mp4a.40.2", SampleRate: 48000,
 		Channels: 2, Bandwidth: 64000, InitID: 5, Segments: []hls.SegmentView{{MSN: 5, Start: 480000, Ticks: 96000, ProgramDateTime: pdt}}}
-	m, err := buildMPD(manifestInput{views: []hls.TrackView{video, audio}, timing: tm, now: pdt.Add(3 * time.Second), timeURL: "http://x/dash/time"})
+	m, err := buildMPD(manifestInput{views: []hls.TrackView{video, audio}, timing: tm, now: pdt.Add(3 * time.Second), timeURL: "http://x/api/time?format=iso"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +95,8 @@ func TestParseDuration(t *testing.T) {
 }
 
 // TestServerErrors: unknown rooms, renditions and files are 404 with a reason; a room
-// without a complete segment is 503 with Retry-After; the time endpoint answers ISO 8601.
+// without a complete segment is 503 with Retry-After; /dash/time redirects (308) to the
+// node's clock endpoint, /api/time?format=iso.
 func TestServerErrors(t *testing.T) {
 	hs := hls.NewServer(nil)
 	s := hls.NewStream("r1", hls.Config{BlockTimeout: 50 * time.Millisecond}, nil)
@@ -105,7 +105,7 @@ func TestServerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs.Add("r1", s)
-	sv := NewServer(hs, nil)
+	sv := NewServer(hs, nil, nil)
 	for path, want := range map[string]int{
 		"/dash/nope/manifest.mpd":     404,
 		"/dash/r1/index.m3u8":         404,
@@ -115,7 +115,7 @@ func TestServerErrors(t *testing.T) {
 		"/dash/r1/source/seg1.m4s":    404,
 		"/dash/r1/manifest.mpd":       503,
 		"/dash/r1/source/a/seg1.m4s":  404,
-		"/dash/time":                  200,
+		"/dash/time":                  308,
 		"/dash/r1/source/seg-1.m4s":   404,
 		"/dash/r1/source/segx.m4s":    404,
 		"/dash/r1/source/init.mp4":    404,
@@ -123,16 +123,17 @@ func TestServerErrors(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		sv.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-		if rec.Code != want || want != 200 && (rec.Header().Get("Cache-Control") != "no-store" || rec.Body.Len() == 0) {
+		if path == LegacyTimePath {
+			if rec.Code != want || rec.Header().Get("Location") != "/api/time?format=iso" {
+				t.Errorf("GET %s: %d to %q; want a permanent redirect to /api/time?format=iso", path, rec.Code, rec.Header().Get("Location"))
+			}
+			continue
+		}
+		if rec.Code != want || rec.Body.Len() == 0 || rec.Header().Get("Cache-Control") != "no-store" {
 			t.Errorf("GET %s: %d %q %q; want %d with a reason, not cached", path, rec.Code, rec.Body.String(), rec.Header().Get("Cache-Control"), want)
 		}
 		if want == 503 && rec.Header().Get("Retry-After") == "" {
 			t.Errorf("GET %s: 503 without Retry-After", path)
-		}
-		if path == "/dash/time" {
-			if at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(rec.Body.String())); err != nil || time.Since(at).Abs() > time.Second {
-				t.Errorf("time endpoint: %q (%v)", rec.Body.String(), err)
-			}
 		}
 	}
 	rec := httptest.NewRecorder()

@@ -115,6 +115,30 @@ type S struct {
 	R int     `xml:"r,attr,omitempty"`
 }
 
+// TimelineSegment is one segment a SegmentTemplate lists: its $Number$, its start (t) and
+// duration (d) in the template's timescale.
+type TimelineSegment struct{ Number, T, D uint64 }
+
+// Segments lists the segments of the template's SegmentTimeline in order, numbered from
+// startNumber (what a player reads from it).
+func (st SegmentTemplate) Segments() []TimelineSegment {
+	if st.Timeline == nil {
+		return nil
+	}
+	var out []TimelineSegment
+	var next uint64
+	for _, s := range st.Timeline.S {
+		if s.T != nil {
+			next = *s.T
+		}
+		for range s.R + 1 {
+			out = append(out, TimelineSegment{Number: st.StartNumber + uint64(len(out)), T: next, D: s.D})
+			next += s.D
+		}
+	}
+	return out
+}
+
 // xsDuration writes d as an xs:duration in seconds, e.g. PT1.5S.
 func xsDuration(d time.Duration) string {
 	return "PT" + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "S"

@@ -6,15 +6,23 @@
 //
 // URL scheme, below /dash/:
 //
-//	time                              the wall clock, ISO 8601 (the MPD's UTCTiming)
 //	{room}/manifest.mpd               dynamic MPD
 //	{room}/{rendition}/init{N}.mp4    = /hls/{room}/{rendition}/init{N}.mp4
-//	{room}/{rendition}/seg{N}.m4s     = /hls/{room}/{rendition}/seg{N}.m4s, chunked while written
+//	{room}/{rendition}/seg{N}.m4s     = /hls/{room}/{rendition}/seg{N}.m4s, chunked while written;
+//	                                    older ones = the DVR's stored segment N (same bytes)
+//	time                              permanent redirect (308) to /api/time?format=iso
 //
-// It holds no state of its own: every answer is read from the hls.Server's Streams.
+// The MPD's UTCTiming is the node's one clock endpoint, GET /api/time?format=iso (package
+// signaling); /dash/time, where it used to be, redirects there for players and MPDs that
+// still name it. With an Archive (the DVR), the SegmentTimeline reaches back over the room's
+// DVR window and timeShiftBufferDepth is that window.
+//
+// It holds no state of its own beyond each room's last rendered MPD (rendered again when
+// what it lists changes): every answer is read from the hls.Server's Streams and the Archive.
 package dash
 
 import (
+	"bytes"
 	"encoding/xml"
 	"log/slog"
 	"net/http"
@@ -29,26 +37,32 @@ import (
 // reload it every minimumUpdatePeriod, so it is not kept. Init segments and segments are
 // answered by hls.Track, with the same headers as under /hls/ (CMAF-CTE: ServeSegment).
 const (
-	mpdType   = "application/dash+xml"
-	cacheMPD  = "no-cache"
-	cacheNone = "no-store"
-	// TimePath is the time endpoint's path (UTCTiming).
-	TimePath = "/dash/time"
+	mpdType  = "application/dash+xml"
+	cacheMPD = "no-cache"
+	// TimePath is the time endpoint the MPD's UTCTiming names: signaling's GET /api/time,
+	// as a bare ISO 8601 instant.
+	TimePath = "/api/time?format=iso"
+	// LegacyTimePath is where the time endpoint used to be: a permanent redirect to TimePath.
+	LegacyTimePath = "/dash/time"
 )
 
-// Server is the http.Handler for /dash/...: it reads the rooms of an hls.Server.
+// Server is the http.Handler for /dash/...: it reads the rooms of an hls.Server, and the
+// DVR window behind them from an Archive.
 type Server struct {
-	hls *hls.Server
-	log *slog.Logger
-	now func() time.Time
+	hls     *hls.Server
+	archive Archive
+	log     *slog.Logger
+	now     func() time.Time
+	cache   mpdCache // each room's last MPD, rendered again when what it lists changes
 }
 
-// NewServer returns a Server for the rooms hlsServer serves.
-func NewServer(hlsServer *hls.Server, log *slog.Logger) *Server {
+// NewServer returns a Server for the rooms hlsServer serves; archive (nil: none) is the
+// DVR the MPDs reach back into.
+func NewServer(hlsServer *hls.Server, archive Archive, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{hls: hlsServer, log: log, now: time.Now}
+	return &Server{hls: hlsServer, archive: archive, log: log, now: time.Now}
 }
 
 // ServeHTTP answers GET, HEAD and CORS preflight requests for /dash/....
@@ -56,8 +70,8 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !hls.AllowMethod(w, r) {
 		return
 	}
-	if r.URL.Path == TimePath {
-		sv.serveTime(w, r)
+	if r.URL.Path == LegacyTimePath {
+		http.Redirect(w, r, TimePath, http.StatusPermanentRedirect)
 		return
 	}
 	rest, _ := strings.CutPrefix(r.URL.Path, "/dash/")
@@ -84,17 +98,20 @@ func (sv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "unknown rendition")
 		return
 	}
-	sv.serveMedia(w, r, t, path[2])
+	sv.serveMedia(w, r, s.Name(), t, path[2])
 }
 
-// serveMedia answers an init segment or a segment request.
-func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *hls.Track, file string) {
+// serveMedia answers an init segment or a segment request: from the LL-HLS stream, or the
+// archive for a segment older than the stream keeps.
+func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, room string, t *hls.Track, file string) {
 	if id, ok := hls.ParseName(file, "init", ".mp4"); ok {
 		t.ServeInit(w, r, id)
 		return
 	}
 	if msn, ok := hls.ParseName(file, "seg", ".m4s"); ok {
-		t.ServeSegment(w, r, msn)
+		if !sv.serveArchived(w, r, room, t, msn) {
+			t.ServeSegment(w, r, msn)
+		}
 		return
 	}
 	fail(w, http.StatusNotFound, "not found")
@@ -110,40 +127,63 @@ func (sv *Server) serveMPD(w http.ResponseWriter, r *http.Request, s *hls.Stream
 		}
 		return
 	}
-	m, err := buildMPD(manifestInput{views: s.Views(), timing: tm, now: sv.now(), timeURL: timeURL(r)})
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, "stream not ready yet: "+err.Error())
-		return
+	room, now := s.Name(), sv.now()
+	in := manifestInput{views: s.Views(), timing: tm, now: now, timeURL: timeURL(r)}
+	if sv.archive != nil {
+		if in.dvrWindow = sv.archive.Window(room); in.dvrWindow > 0 {
+			in.behind = func(v hls.TrackView) []hls.SegmentView { return reachBack(sv.archive, room, v, in.dvrWindow) }
+		}
 	}
-	body, err := xml.MarshalIndent(m, "", " ")
-	if err != nil {
-		sv.log.Error("dash: rendering the MPD", "room", s.Name(), "err", err)
-		fail(w, http.StatusInternalServerError, "cannot render the MPD")
-		return
+	key := mpdKey(in.views, tm, in.dvrWindow, in.timeURL)
+	body, pubAt, ok := sv.cache.get(room, s, key, now)
+	if !ok {
+		if body = sv.renderMPD(w, in, room); body == nil {
+			return
+		}
+		if pubAt = publishTimeAt(body); pubAt < 0 {
+			sv.log.Error("dash: no publishTime in the MPD", "room", room)
+			fail(w, http.StatusInternalServerError, "cannot render the MPD")
+			return
+		}
+		sv.cache.put(room, s, key, body, pubAt, now)
 	}
-	body = append([]byte(xml.Header), body...)
 	h := w.Header()
 	h.Set("Content-Type", mpdType)
 	h.Set("Cache-Control", cacheMPD)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+	if r.Method != http.MethodHead { // the cached body, with this answer's publishTime
+		_, _ = w.Write(body[:pubAt])
+		_, _ = w.Write([]byte(xsDateTime(now)))
+		_, _ = w.Write(body[pubAt+len(xsDateTime(now)):])
 	}
 }
 
-// serveTime answers the wall clock as ISO 8601 with milliseconds (UTCTiming http-iso).
-func (sv *Server) serveTime(w http.ResponseWriter, r *http.Request) {
-	body := sv.now().UTC().Format("2006-01-02T15:04:05.000Z")
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", cacheNone)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write([]byte(body))
+// publishTimeAt returns the offset of the publishTime value in a rendered MPD (-1: none).
+func publishTimeAt(body []byte) int {
+	const attr = `publishTime="`
+	i := bytes.Index(body, []byte(attr))
+	if i < 0 || i+len(attr)+len(xsDateTime(time.Time{})) > len(body) {
+		return -1
 	}
+	return i + len(attr)
+}
+
+// renderMPD renders an MPD, or answers the error and returns nil.
+func (sv *Server) renderMPD(w http.ResponseWriter, in manifestInput, room string) []byte {
+	m, err := buildMPD(in)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "stream not ready yet: "+err.Error())
+		return nil
+	}
+	body, err := xml.MarshalIndent(m, "", " ")
+	if err != nil {
+		sv.log.Error("dash: rendering the MPD", "room", room, "err", err)
+		fail(w, http.StatusInternalServerError, "cannot render the MPD")
+		return nil
+	}
+	return append([]byte(xml.Header), body...)
 }
 
 // timeURL is the absolute URL of the time endpoint as the client reached this server (a

@@ -219,6 +219,9 @@ func (l *Library) recoverRecording(ctx context.Context, id string) error {
 	}
 	rec := newRecording(meta)
 	rec.metaSaved = rec.metaVer
+	if err := l.recoverDateRanges(rec); err != nil {
+		return fmt.Errorf("dvr: recover %s: %w", id, err)
+	}
 	entries, err := os.ReadDir(l.path(dir))
 	if err != nil {
 		return fmt.Errorf("dvr: recover %s: %w", id, err)

@@ -289,7 +289,10 @@ func (h *Handler) serveClipPlaylist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// EXT-X-START at the start asked: a player begins there, not at the keyframe before.
-	p := mediaPlaylist{typ: typeVOD, segs: segs, base: rendition + "/", start: c.from}
+	// The recording's timed events in the clip's segments are listed as in its playlists
+	// (none once the recording is deleted: they are kept with it).
+	drs, _ := h.opts.Catalog.DateRanges(c.recording.ID)
+	p := mediaPlaylist{typ: typeVOD, segs: segs, base: rendition + "/", start: c.from, dateRanges: drs}
 	writeBody(w, r, p.render(), playlistMIME, cacheVOD)
 }
 

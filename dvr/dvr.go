@@ -18,6 +18,7 @@
 //	{room}/{recording}/{rendition}/seg-{msn}.m4s    a media segment (its parts concatenated)
 //	{room}/{recording}/{rendition}/index.jsonl      the append-only index (one Segment per line)
 //	{room}/{recording}/recording.json               start, end (once closed), interrupted
+//	{room}/{recording}/dateranges.jsonl             its timed events (one DateRange per line)
 //
 // A recording's id is "{room}.{start}", start in UTC as 20060102T150405Z (room names hold
 // no dots, so an id is unambiguous and safe in paths and URLs); "-2", "-3"... follow when
@@ -105,6 +106,12 @@ type Segment struct {
 	Gap bool `json:"gap,omitempty"`
 	// Independent: it starts with a keyframe.
 	Independent bool `json:"indep,omitempty"`
+	// Timescale, DecodeTime and Ticks are its media timing in its track's timescale: the
+	// tfdt of its first fragment and the sum of its sample durations (an MPD's
+	// SegmentTimeline). Indexes written before they were recorded have none (Timescale 0).
+	Timescale  uint32 `json:"ts,omitempty"`
+	DecodeTime uint64 `json:"dt,omitempty"`
+	Ticks      uint64 `json:"ticks,omitempty"`
 }
 
 // End is the PDT just after the segment.
@@ -136,6 +143,9 @@ type Catalog interface {
 	// Segments returns a rendition's stored segments in order (ErrNotFound for an unknown
 	// recording or rendition).
 	Segments(id, rendition string) ([]Segment, error)
+	// DateRanges returns the recording's timed events by start (ErrNotFound for an unknown
+	// recording).
+	DateRanges(id string) ([]DateRange, error)
 	// Read returns the bytes of a segment or init segment key of the recording.
 	Read(ctx context.Context, key string) ([]byte, error)
 	// Hold keeps the recording's bytes while a reader (a clip being cut, a VOD being

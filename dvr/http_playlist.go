@@ -144,7 +144,12 @@ func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request, rec Reco
 	if !rec.Live { // a live recording cannot be deleted, and a Hold would stop its trims
 		h.readers.touch(h.opts.Catalog, rec.ID, rendition, segs)
 	}
-	p := mediaPlaylist{typ: typeVOD, segs: segs, start: pq.at, startOver: pq.startOver}
+	drs, err := h.opts.Catalog.DateRanges(rec.ID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		h.failErr(w, r, err)
+		return
+	}
+	p := mediaPlaylist{typ: typeVOD, segs: segs, start: pq.at, startOver: pq.startOver, dateRanges: drs}
 	shape(&p, rendition)
 	h.writeMediaPlaylist(w, r, p, cache)
 }

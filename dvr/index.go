@@ -52,6 +52,15 @@ func readMeta(path string) (recordingMeta, error) {
 // file offset just after segs[i]'s line. What follows the last (a torn write) is not part
 // of the index; size is the file's size.
 func readIndex(path string) (segs []Segment, ends []int64, size int64, err error) {
+	return readJSONLines(path, func(s Segment, before []Segment) bool {
+		return ValidKey(s.Key) && s.Bytes > 0 && (len(before) == 0 || s.MSN > before[len(before)-1].MSN)
+	})
+}
+
+// readJSONLines reads a JSON-lines file up to its first line that is incomplete, malformed
+// or not accepted (given the items before it): ends[i] is the file offset just after
+// items[i]'s line; size is the file's size. A missing file is empty.
+func readJSONLines[T any](path string, accept func(item T, before []T) bool) (items []T, ends []int64, size int64, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, 0, nil
@@ -65,16 +74,15 @@ func readIndex(path string) (segs []Segment, ends []int64, size int64, err error
 		if !complete {
 			break
 		}
-		var s Segment
-		if json.Unmarshal(line, &s) != nil || !ValidKey(s.Key) || s.Bytes <= 0 ||
-			(len(segs) > 0 && s.MSN <= segs[len(segs)-1].MSN) {
+		var item T
+		if json.Unmarshal(line, &item) != nil || !accept(item, items) {
 			break
 		}
-		segs = append(segs, s)
+		items = append(items, item)
 		good += int64(len(line)) + 1
 		ends = append(ends, good)
 	}
-	return segs, ends, int64(len(data)), nil
+	return items, ends, int64(len(data)), nil
 }
 
 // truncateIndex cuts an index file to size and makes that durable.
@@ -93,8 +101,9 @@ func truncateIndex(path string, size int64) error {
 	return nil
 }
 
-// indexWriter appends Segment lines to one rendition's index.jsonl, each made durable
-// before Append returns. It belongs to the worker of its rendition.
+// indexWriter appends JSON lines to an index (a rendition's index.jsonl of Segments, a
+// recording's dateranges.jsonl), each made durable before Append returns. It belongs to
+// the worker of its rendition (or recording).
 type indexWriter struct {
 	path string
 	f    *os.File
@@ -122,10 +131,10 @@ func openIndex(path string) (*indexWriter, error) {
 	return &indexWriter{path: path, f: f, size: fi.Size()}, nil
 }
 
-// Append writes s as one line and fsyncs. On a failure the file is cut back to its size
+// Append writes v as one line and fsyncs. On a failure the file is cut back to its size
 // before, so that no partial line stays behind.
-func (w *indexWriter) Append(s Segment) error {
-	line, err := json.Marshal(s)
+func (w *indexWriter) Append(v any) error {
+	line, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

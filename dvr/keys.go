@@ -88,6 +88,8 @@ func initKey(id, rendition string, initID uint64) string {
 const (
 	indexFile     = "index.jsonl"
 	recordingFile = "recording.json"
+	// dateRangesFile, beside recording.json, lists the recording's timed events.
+	dateRangesFile = "dateranges.jsonl"
 )
 
 // objectTypes are the MIME types of stored objects by their key's extension.

@@ -102,10 +102,11 @@ type Library struct {
 
 	mu        sync.Mutex
 	closed    bool
-	recs      map[string]*recording // recordings by id, live ones included (listed once a segment is stored)
-	live      map[string]*recording // room → the recording being written
-	resumable map[string]*recording // room → its recording a crash interrupted
-	doomed    map[string]*recording // deleted, waiting for their holds to end
+	recs      map[string]*recording  // recordings by id, live ones included (listed once a segment is stored)
+	live      map[string]*recording  // room → the recording being written
+	resumable map[string]*recording  // room → its recording a crash interrupted
+	doomed    map[string]*recording  // deleted, waiting for their holds to end
+	early     map[string][]DateRange // room → timed events before its recording's first segment
 }
 
 var (
@@ -136,7 +137,7 @@ func Open(ctx context.Context, opts Options) (*Library, error) {
 		opts: opts, store: store, root: root, log: opts.Log.With("component", "dvr"),
 		q: newQueue(opts.Workers, opts.QueueBytes), retain: make(chan struct{}, 1),
 		recs: map[string]*recording{}, live: map[string]*recording{},
-		resumable: map[string]*recording{}, doomed: map[string]*recording{},
+		resumable: map[string]*recording{}, doomed: map[string]*recording{}, early: map[string][]DateRange{},
 	}
 	start := time.Now()
 	if err := l.recover(ctx); err != nil {

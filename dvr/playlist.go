@@ -41,6 +41,9 @@ type mediaPlaylist struct {
 	// startOver puts it at the beginning; otherwise a window starts near its live edge.
 	start     time.Time
 	startOver bool
+	// dateRanges are the recording's timed events, by start: each is listed before the
+	// segment that holds its start (or that follows the gap it falls in).
+	dateRanges []DateRange
 }
 
 // render writes the playlist.
@@ -64,6 +67,10 @@ func (p mediaPlaylist) render() []byte {
 	fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", p.discSeq)
 	p.writeStart(&b, target)
 	var initKey string
+	nextRange := 0
+	if len(p.segs) > 0 {
+		nextRange = firstDateRangeIn(p.dateRanges, p.segs[0].PDT)
+	}
 	for i, s := range p.segs {
 		if i > 0 && (s.Discontinuity || s.Gap) {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
@@ -75,6 +82,7 @@ func (p mediaPlaylist) render() []byte {
 			b.WriteString("\"\n")
 			initKey = s.InitKey
 		}
+		writeDateRangesBefore(&b, p.dateRanges, &nextRange, s.End())
 		b.WriteString("#EXT-X-PROGRAM-DATE-TIME:")
 		b.Write(s.PDT.UTC().AppendFormat(b.AvailableBuffer(), "2006-01-02T15:04:05.000Z07:00"))
 		b.WriteString("\n#EXTINF:")

@@ -133,6 +133,7 @@ func (c *indexCatalog) Recordings(string) []Recording              { return []Re
 func (c *indexCatalog) Recording(string) (Recording, bool)         { return c.rec, true }
 func (c *indexCatalog) Live(string) (Recording, bool)              { return c.rec, true }
 func (c *indexCatalog) Segments(string, string) ([]Segment, error) { return c.segs, nil }
+func (c *indexCatalog) DateRanges(string) ([]DateRange, error)     { return nil, nil }
 func (c *indexCatalog) Read(_ context.Context, key string) ([]byte, error) {
 	if key == c.segs[0].InitKey {
 		return c.init, nil

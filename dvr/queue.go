@@ -7,16 +7,18 @@ import (
 )
 
 // job is one unit of work for a worker: store a segment (and its init segment, if not yet
-// stored) and append it to its index, trim a rendition's head (trimTo set), or finalize a
-// recording whose stream closed (rend nil).
+// stored) and append it to its index, trim a rendition's head (trimTo set), store a timed
+// event (dateRange set), or finalize a recording whose stream closed (rend and dateRange
+// nil).
 type job struct {
-	rec    *recording
-	rend   *rendition
-	trimTo time.Time // a trim: remove the segments that end by then
-	seg    Segment
-	data   []byte
-	init   []byte // the init segment it plays with, stored once per key
-	size   int64  // counted against the queue's bound
+	rec       *recording
+	rend      *rendition
+	dateRange *DateRange
+	trimTo    time.Time // a trim: remove the segments that end by then
+	seg       Segment
+	data      []byte
+	init      []byte // the init segment it plays with, stored once per key
+	size      int64  // counted against the queue's bound
 }
 
 // isSegment reports whether j stores a segment (what the queue's bound counts).

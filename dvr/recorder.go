@@ -36,7 +36,7 @@ func (l *Library) SegmentFinished(fs hls.FinishedSegment) {
 	j := job{rec: rec, rend: r, data: fs.Data, init: r.initData, size: int64(len(fs.Data)), seg: Segment{
 		MSN: msn, Key: segmentKey(rec.meta.ID, r.name, msn), InitKey: r.initKey, Bytes: int64(len(fs.Data)),
 		Duration: fs.Duration, PDT: fs.ProgramDateTime, Discontinuity: fs.Discontinuity, Gap: r.gapNext,
-		Independent: fs.Independent,
+		Independent: fs.Independent, Timescale: fs.Timescale, DecodeTime: fs.DecodeTime, Ticks: fs.Ticks,
 	}}
 	if fs.InitChanged {
 		j.size += int64(len(fs.Init))
@@ -76,6 +76,7 @@ func (l *Library) dropped(r *rendition, fs hls.FinishedSegment, why string) {
 func (l *Library) StreamClosed(room string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.early, room)
 	rec := l.live[room]
 	if rec == nil || l.closed {
 		return
@@ -106,6 +107,7 @@ func (l *Library) recordingFor(room string, pdt time.Time) (rec *recording, even
 			r.gapNext = true
 		}
 		l.live[room] = rec
+		l.adoptEarlyRangesLocked(room, rec, pdt)
 		return rec, "resumed"
 	}
 	start := pdt.UTC().Truncate(time.Millisecond)
@@ -117,5 +119,6 @@ func (l *Library) recordingFor(room string, pdt time.Time) (rec *recording, even
 	rec.live = true
 	l.recs[id] = rec
 	l.live[room] = rec
+	l.adoptEarlyRangesLocked(room, rec, pdt)
 	return rec, "started"
 }

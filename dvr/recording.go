@@ -15,6 +15,10 @@ type recording struct {
 	holds   int  // Catalog.Hold readers
 	deleted bool // gone from listings; the bytes go when holds reaches 0
 	rends   map[string]*rendition
+	// dateRanges are its stored timed events, by start (replaced, never changed in place:
+	// readers keep theirs); rangeIndex appends to dateranges.jsonl (its worker only).
+	dateRanges []DateRange
+	rangeIndex *indexWriter
 
 	// metaVer counts changes of meta, metaSaved the last one in recording.json; metaMu
 	// orders the writes of recording.json by workers of different renditions.
@@ -106,6 +110,10 @@ func (rec *recording) info() Recording {
 
 // closeIndexes closes the index files (once nothing is being written).
 func (rec *recording) closeIndexes() {
+	if rec.rangeIndex != nil {
+		_ = rec.rangeIndex.Close()
+		rec.rangeIndex = nil
+	}
 	for _, r := range rec.rends {
 		if r.index != nil {
 			_ = r.index.Close()

@@ -21,9 +21,11 @@ func (l *Library) work(lane int) {
 			l.q.done(j)
 		case j.rend != nil:
 			l.trim(j.rec, j.rend, j.trimTo)
+		case j.dateRange != nil:
+			l.storeDateRange(j.rec, *j.dateRange)
 		}
 		l.mu.Lock()
-		if j.rend != nil {
+		if j.rend != nil || j.dateRange != nil {
 			j.rec.pending--
 		}
 		finalize := j.rec.closing && j.rec.pending == 0

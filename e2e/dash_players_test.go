@@ -23,6 +23,8 @@ type playerSample struct {
 	LowLatency    *bool    `json:"lowLatency"`
 	G2GMs         *float64 `json:"g2gMs"`
 	BufferS       float64  `json:"bufferS"`
+	DVRWindow     *float64 `json:"dvrWindow"`
+	Seeked        bool     `json:"seeked"`
 	Error         string   `json:"error"`
 }
 

@@ -34,13 +34,7 @@ func TestLLDASH(t *testing.T) {
 	testkit.RequireTool(t, "ffprobe")
 	srv := startServer(t, "--hls=true")
 	room := "lldash"
-	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
-		"--size", "854x480", "--loopback")
-	srv.waitRoom(t, room, 30*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
-		v, okV := r.track("video")
-		_, okA := r.track("audio")
-		return r.Live && okV && okA && strings.EqualFold(v.Codec, "H264")
-	})
+	demo := startDemoRoom(t, srv, room)
 	mpdURL := srv.url("/dash/" + room + "/manifest.mpd")
 	waitMPD(t, mpdURL, 2)
 
@@ -52,6 +46,20 @@ func TestLLDASH(t *testing.T) {
 	if err := demo.Stop(15 * time.Second); err != nil {
 		t.Errorf("glint demo after SIGTERM: %v (want exit status 0)", err)
 	}
+}
+
+// startDemoRoom publishes `glint demo` (854x480 H.264 + Opus over WHIP) into room and waits
+// until the room is live with both.
+func startDemoRoom(t *testing.T, srv *server, room string) *testkit.Proc {
+	t.Helper()
+	demo := testkit.StartProc(t, testkit.ProcOptions{Name: "glint demo"}, glintBin(t), "demo", "--url", srv.url("/whip/"+room),
+		"--size", "854x480", "--loopback")
+	srv.waitRoom(t, room, 30*time.Second, "live with H264 video and audio", func(r roomInfo) bool {
+		v, okV := r.track("video")
+		_, okA := r.track("audio")
+		return r.Live && okV && okA && strings.EqualFold(v.Codec, "H264")
+	})
+	return demo
 }
 
 // fetch GETs url and fails the test unless the answer is 200.
@@ -122,23 +130,12 @@ type timelineSegment struct {
 // expandTimeline lists a SegmentTemplate's segments, numbered from startNumber.
 func expandTimeline(st dash.SegmentTemplate) []timelineSegment {
 	var out []timelineSegment
-	if st.Timeline == nil {
-		return nil
-	}
-	var next uint64
-	for _, s := range st.Timeline.S {
-		if s.T != nil {
-			next = *s.T
-		}
-		for range s.R + 1 {
-			out = append(out, timelineSegment{number: st.StartNumber + uint64(len(out)), t: next, d: s.D})
-			next += s.D
-		}
+	for _, s := range st.Segments() {
+		out = append(out, timelineSegment{number: s.Number, t: s.T, d: s.D})
 	}
 	return out
 }
 
-// segmentTiming reads a segment's first decode time and total duration from its moofs.
 func segmentTiming(t *testing.T, data []byte) (tfdt, dur uint64, chunks int) {
 	t.Helper()
 	f, err := mp4.DecodeFile(bytes.NewReader(data))
@@ -327,7 +324,7 @@ func checkUTCTiming(t *testing.T, m *dash.MPD) {
 
 // checkRepresentation: required attributes; $Number$ addressing; init segment = the HLS
 // one; numbers continuous; every complete segment's decode time and duration = its S; the
-// bytes = the HLS segment's; the segment being written starts at the live edge's wall
+// bytes = the HLS segment's (the DVR's, for one behind the LL-HLS window); the segment being written starts at the live edge's wall
 // clock (availabilityStartTime + t) within tolerance.
 func checkRepresentation(t *testing.T, srv *server, room string, ast, fetchedAt time.Time, kind string, rep dash.Representation) {
 	st := rep.SegmentTemplate
@@ -352,9 +349,9 @@ func checkRepresentation(t *testing.T, srv *server, room string, ast, fetchedAt 
 		if tfdt != seg.t || dur != seg.d {
 			t.Errorf("%s segment %d (#%d): tfdt %d, duration %d; the timeline says t=%d d=%d", rep.ID, seg.number, i, tfdt, dur, seg.t, seg.d)
 		}
-		hlsData, _ := fetch(t, srv.url(fmt.Sprintf("/hls/%s/%s/seg%d.m4s", room, rep.ID, seg.number)))
-		if !bytes.Equal(data, hlsData) {
-			t.Errorf("%s segment %d: bytes differ from /hls/'s", rep.ID, seg.number)
+		same, where := sameAsServed(t, srv, room, rep.ID, seg.number, data)
+		if !same {
+			t.Errorf("%s segment %d: bytes differ from %s", rep.ID, seg.number, where)
 		}
 	}
 	live := segs[len(segs)-1]
@@ -363,4 +360,23 @@ func checkRepresentation(t *testing.T, srv *server, room string, ast, fetchedAt 
 		t.Errorf("%s: the segment being written starts at %v by the MPD, %v before the fetch: want within a segment (+ slack)",
 			rep.ID, edge, lag)
 	}
+}
+
+// sameAsServed reports whether data are the bytes of segment n as /hls/ serves it or, once
+// it is behind the LL-HLS window, as the DVR serves it from the room's live recording;
+// where says which was compared.
+func sameAsServed(t *testing.T, srv *server, room, rendition string, n uint64, data []byte) (bool, string) {
+	t.Helper()
+	resp, err := httpClient.Get(srv.url(fmt.Sprintf("/hls/%s/%s/seg%d.m4s", room, rendition, n)))
+	if err != nil {
+		t.Fatalf("GET /hls/ segment: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err == nil && resp.StatusCode == http.StatusOK {
+		return bytes.Equal(body, data), "/hls/'s"
+	}
+	rec := waitRecorded(t, srv, room, 0)
+	stored, _ := fetch(t, srv.url(fmt.Sprintf("/dvr/recordings/%s/%s/seg-%d.m4s", rec.ID, rendition, n)))
+	return bytes.Equal(stored, data), "the DVR's"
 }

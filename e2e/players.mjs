@@ -4,7 +4,11 @@
 // low-latency mode, and prints each player's live latency once per second, for the e2e
 // tests (dash_test.go) and for comparing the two by hand.
 //
-//   node e2e/players.mjs http://127.0.0.1:8080 ROOM [--seconds=N] [--only=dash|hls]
+//   node e2e/players.mjs http://127.0.0.1:8080 ROOM [--seconds=N] [--only=dash|hls] [--seek-back=S]
+//
+// --seek-back=S: 3 s after dash.js starts playing, it seeks S seconds behind the live edge
+// (into the MPD's DVR window: player.seek(player.duration() - S)), with live catch-up off so
+// that it stays there; its samples then carry seeked: true.
 //
 // The page and the players' scripts (from this directory's node_modules: dashjs 5.x and
 // hls.js; nothing is embedded in Glint) are answered by Playwright's request routing on the
@@ -15,7 +19,7 @@
 // clock; hls.js latency, from the playlist's edge), g2gMs (wall clock minus the wall-clock
 // time of the frame on screen: dash.js timeAsUTC, hls.js playingDate from
 // EXT-X-PROGRAM-DATE-TIME; both are capture times), bufferS, playbackRate, lowLatency,
-// width/height, error. Ends with {"result":{"ok":bool,"failure":"..."}}: ok when each
+// width/height, dvrWindow (dash.js: the DVR window's size in seconds), seeked, error. Ends with {"result":{"ok":bool,"failure":"..."}}: ok when each
 // player played (currentTime advanced and a frame was decoded).
 // Env: CHROMIUM = the browser binary (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
@@ -36,10 +40,12 @@ if (!base || !room) {
 }
 let seconds = 30;
 let only = '';
+let seekBack = 0;
 for (const arg of rest) {
-  const m = arg.match(/^--(seconds|only)=(.*)$/);
+  const m = arg.match(/^--(seconds|only|seek-back)=(.*)$/);
   if (!m) throw new Error(`unknown argument ${arg}`);
   if (m[1] === 'seconds') seconds = Number(m[2]);
+  else if (m[1] === 'seek-back') seekBack = Number(m[2]);
   else only = m[2];
 }
 
@@ -49,7 +55,7 @@ const page = `<!doctype html><meta charset="utf-8"><title>players</title>
 <script src="/__players/dash.all.min.js"></script>
 <script src="/__players/hls.min.js"></script>
 <script>
-const room = ${JSON.stringify(room)}, only = ${JSON.stringify(only)};
+const room = ${JSON.stringify(room)}, only = ${JSON.stringify(only)}, seekBack = ${JSON.stringify(seekBack)};
 const state = { dash: { error: '' }, hls: { error: '' } };
 window.playersState = state;
 const videoInfo = (v) => ({ currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight,
@@ -58,8 +64,15 @@ const videoInfo = (v) => ({ currentTime: v.currentTime, width: v.videoWidth, hei
 if (only !== 'hls') {
   const v = document.getElementById('dash');
   const player = dashjs.MediaPlayer().create();
-  player.updateSettings({ streaming: { liveCatchup: { enabled: true } } });
+  player.updateSettings({ streaming: { liveCatchup: { enabled: seekBack === 0 } } });
   player.on('error', (e) => { state.dash.error = JSON.stringify(e.error || e).slice(0, 300); });
+  if (seekBack > 0) {
+    const seekOnce = () => {
+      player.off(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, seekOnce);
+      setTimeout(() => { player.seek(Math.max(0, player.duration() - seekBack)); state.dash.seeked = true; }, 3000);
+    };
+    player.on(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, seekOnce);
+  }
   player.initialize(v, '/dash/' + room + '/manifest.mpd', true);
   window.dashSample = () => {
     let latency = null, g2gMs = null, target = null, ll = null;
@@ -70,7 +83,10 @@ if (only !== 'hls') {
       const utc = player.timeAsUTC();
       if (utc > 0 && v.currentTime > 0) g2gMs = Date.now() - utc * 1000;
     } catch (e) { /* not initialized yet */ }
-    return Object.assign(videoInfo(v), { latency, targetLatency: target, lowLatency: ll, g2gMs, error: state.dash.error });
+    let dvrWindow = null;
+    try { dvrWindow = player.getDvrWindow().size; } catch (e) { /* not initialized yet */ }
+    return Object.assign(videoInfo(v), { latency, targetLatency: target, lowLatency: ll, g2gMs, dvrWindow,
+      seeked: !!state.dash.seeked, error: state.dash.error });
   };
 }
 if (only !== 'dash') {
@@ -117,7 +133,10 @@ try {
       dash: window.dashSample ? window.dashSample() : undefined,
       hls: window.hlsSample ? window.hlsSample() : undefined,
     }));
-    for (const k of ['dash', 'hls']) if (last[k] && first[k] === undefined && last[k].currentTime > 0) first[k] = last[k].currentTime;
+    for (const k of ['dash', 'hls']) {
+      // played = advanced past its first time, or past where a backwards seek took it
+      if (last[k] && last[k].currentTime > 0 && !(last[k].currentTime >= first[k])) first[k] = last[k].currentTime;
+    }
     console.log(JSON.stringify({ t, ...last }));
   }
   const failures = [];

@@ -68,6 +68,7 @@ func (s *Stream) AddDateRange(dr DateRange) error {
 		}
 		t.mu.Unlock()
 	}
+	s.tellDateRange(dr)
 	return nil
 }
 
@@ -117,14 +118,19 @@ func (t *Track) takeMarks(partEnd uint64) []byte {
 // writeDateRanges writes the EXT-X-DATERANGE tags of the ranges starting in [from, to).
 func writeDateRanges(b *bytes.Buffer, drs []DateRange, from, to time.Time) {
 	for _, dr := range drs {
-		if dr.Start.Before(from) || !dr.Start.Before(to) {
-			continue
+		if !dr.Start.Before(from) && dr.Start.Before(to) {
+			WriteDateRange(b, dr)
 		}
-		fmt.Fprintf(b, "#EXT-X-DATERANGE:ID=\"%s\",CLASS=\"%s\",START-DATE=\"%s\"", dr.ID, dr.Class,
-			dr.Start.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-		if len(dr.Data) > 0 {
-			fmt.Fprintf(b, ",X-GLINT-PAYLOAD=\"%s\"", base64.StdEncoding.EncodeToString(dr.Data))
-		}
-		b.WriteByte('\n')
 	}
+}
+
+// WriteDateRange writes dr's EXT-X-DATERANGE tag (and its line end): ID, CLASS, START-DATE
+// and the data as X-GLINT-PAYLOAD (base64), as live playlists list it.
+func WriteDateRange(b *bytes.Buffer, dr DateRange) {
+	fmt.Fprintf(b, "#EXT-X-DATERANGE:ID=\"%s\",CLASS=\"%s\",START-DATE=\"%s\"", dr.ID, dr.Class,
+		dr.Start.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	if len(dr.Data) > 0 {
+		fmt.Fprintf(b, ",X-GLINT-PAYLOAD=\"%s\"", base64.StdEncoding.EncodeToString(dr.Data))
+	}
+	b.WriteByte('\n')
 }

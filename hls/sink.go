@@ -40,6 +40,11 @@ type FinishedSegment struct {
 	Duration        time.Duration
 	// Start is the media time (the fMP4 decode time) of its first sample.
 	Start time.Duration
+	// Timescale, DecodeTime and Ticks are Start and Duration exactly, in the track's
+	// timescale: DecodeTime is its first fragment's tfdt (baseMediaDecodeTime), Ticks the sum
+	// of its samples' durations (what an MPD's SegmentTimeline lists).
+	Timescale         uint32
+	DecodeTime, Ticks uint64
 	// ProgramDateTime is its EXT-X-PROGRAM-DATE-TIME: the wall-clock capture time of its
 	// first sample.
 	ProgramDateTime time.Time
@@ -53,6 +58,21 @@ type FinishedSegment struct {
 	InitID      uint64
 	Init        []byte
 	InitChanged bool
+}
+
+// DateRangeSink is a SegmentSink that also keeps the Stream's timed events: a Stream whose
+// sink implements it tells it of each date range added (Stream.AddDateRange), once, on the
+// adding goroutine, after the range is listed. Like the other methods, it must return at once
+// and must not call into the Stream; dr.Data is never modified afterwards.
+type DateRangeSink interface {
+	DateRangeAdded(room string, dr DateRange)
+}
+
+// tellDateRange tells the Stream's sink of a date range just added, if it keeps them.
+func (s *Stream) tellDateRange(dr DateRange) {
+	if sink, ok := s.cfg.Sink.(DateRangeSink); ok {
+		sink.DateRangeAdded(s.name, dr)
+	}
 }
 
 // SinkFuncs is a SegmentSink of functions; a nil field ignores its event.
@@ -107,6 +127,7 @@ func (t *Track) tellSegment(seg *segment, prevInit *initSection) {
 	sink.SegmentFinished(FinishedSegment{
 		Room: t.s.name, Rendition: t.rendition, MSN: seg.msn, Data: seg.data, Parts: len(seg.parts),
 		Duration: ticksDur(seg.ticks, t.timescale), Start: seg.start, ProgramDateTime: seg.pdt,
+		Timescale: t.timescale, DecodeTime: toTicks(seg.start, t.timescale), Ticks: seg.ticks,
 		Independent: seg.parts[0].independent, Discontinuity: seg.disc, DiscontinuitySequence: seg.dseq,
 		InitID: seg.init.id, Init: seg.init.data, InitChanged: seg.init != prevInit,
 	})

@@ -40,7 +40,8 @@ func (r *recordingSink) StreamClosed(room string) {
 
 // TestSinkGetsEverySegmentAndPart: a real stream (video with a discontinuity, and audio)
 // tells its sink of every segment and part once, in order, with the bytes, durations,
-// program date-times and init segments the HTTP server serves for them.
+// program date-times and init segments the HTTP server serves for them, and each segment's
+// decode time and ticks as its fragments carry them.
 func TestSinkGetsEverySegmentAndPart(t *testing.T) {
 	sink := newRecordingSink()
 	cfg := testCfg
@@ -76,6 +77,9 @@ func TestSinkGetsEverySegmentAndPart(t *testing.T) {
 				t.Errorf("%s: segment %d PDT %v, playlist %v", r, seg.MSN, seg.ProgramDateTime, want.pdt)
 			case (seg.Duration.Seconds()-want.dur) > 0.001 || (want.dur-seg.Duration.Seconds()) > 0.001:
 				t.Errorf("%s: segment %d lasts %v, playlist %.3f s", r, seg.MSN, seg.Duration, want.dur)
+			case !sinkTimingMatches(t, seg):
+				t.Errorf("%s: segment %d timing told (timescale %d, decode time %d, %d ticks, start %v) is not its fragments'",
+					r, seg.MSN, seg.Timescale, seg.DecodeTime, seg.Ticks, seg.Start)
 			case r != AudioRendition && !seg.Independent:
 				t.Errorf("%s: segment %d does not start with a keyframe", r, seg.MSN)
 			}
@@ -94,6 +98,19 @@ func TestSinkGetsEverySegmentAndPart(t *testing.T) {
 			t.Errorf("%s: %d discontinuities told, want 1", r, discs)
 		}
 	}
+}
+
+// sinkTimingMatches reports whether a told segment's decode time and ticks are those of its
+// fragments (the first tfdt, the sum of the sample durations) and agree with Start and
+// Duration.
+func sinkTimingMatches(t *testing.T, seg FinishedSegment) bool {
+	var ticks uint64
+	ms := moofs(t, seg.Data)
+	for _, m := range ms {
+		ticks += m.Traf.Trun.Duration(m.Traf.Tfhd.DefaultSampleDuration)
+	}
+	return seg.Timescale > 0 && seg.DecodeTime == ms[0].Traf.Tfdt.BaseMediaDecodeTime() && seg.Ticks == ticks &&
+		seg.DecodeTime == toTicks(seg.Start, seg.Timescale) && ticksDur(seg.Ticks, seg.Timescale) == seg.Duration
 }
 
 // checkSinkParts checks that the parts told make up the segments told, in order, once,

@@ -1,6 +1,7 @@
 // Package testkit holds the helpers that tests across Glint share: a test context, polling
 // with Eventually, a goroutine-safe log sink, the loopback-only pion SettingEngine, external
-// tools (RequireTool, Command, ProbeStreams) and child processes (Proc).
+// tools (RequireTool, Command, ProbeStreams), child processes (Proc) and strict checks of
+// HLS playlist tags (CheckDateRange).
 //
 // It is a leaf: it imports only the standard library and pion, never a Glint package, so that
 // the internal tests of any package can use it. The in-process Glint node for tests is in

@@ -37,7 +37,8 @@ type recodedPublisher func(t *testing.T, ctx context.Context, e *env, room strin
 
 // TestRecodedSources: H.265 over SRT (ffmpeg, MPEG-TS stream type 0x24, with AAC), H.265
 // over Enhanced RTMP (gortmplib's writer: FourCC hvc1 with its hvcC, and AAC, as OBS 30+
-// sends it) and AV1 over Enhanced RTMP (FourCC av01, video only). ingest re-encodes each to
+// sends it), AV1 over Enhanced RTMP (FourCC av01, video only) and AV1 over SRT (MPEG-TS per
+// AOM's AV1 mapping, with AAC: ts_av1_pub_test.go). ingest re-encodes each to
 // H.264, so a WHEP viewer gets decodable H.264 at the source's size, and every LL-HLS
 // rendition of the room decodes with ffprobe. (ffmpeg 5.1's flv muxer cannot write Enhanced
 // RTMP: there ffmpeg only encodes, to a pipe.)
@@ -53,6 +54,7 @@ func TestRecodedSources(t *testing.T) {
 		}},
 		{"ertmphevc", "rtmp", "h265", "aac→opus", goPublisher(publishERTMP)},
 		{"ertmpav1", "rtmp", "av1", "none", goPublisher(publishERTMPAV1)},
+		{"srtav1", "srt", "av1", "aac→opus", av1SRTPublisher},
 	} {
 		t.Run(tc.room, func(t *testing.T) {
 			ctx := testkit.Context(t, 120*time.Second)

@@ -23,15 +23,16 @@ import (
 
 // browserCodec is one codec Chromium publishes in TestBrowserPublishesCodec.
 type browserCodec struct {
-	name   string // the publish page's ?codec=
-	viewer webrtc.RTPCodecParameters
-	probed string // ffprobe's codec_name of what the viewer got
+	name    string // the publish page's ?codec=
+	viewer  webrtc.RTPCodecParameters
+	probed  string // ffprobe's codec_name of what the viewer got
+	encoder string // Chromium's encoderImplementation
 }
 
 var browserCodecs = []browserCodec{
-	{name: "av1", probed: "av1", viewer: webrtc.RTPCodecParameters{PayloadType: 45, RTPCodecCapability: webrtc.RTPCodecCapability{
+	{name: "av1", probed: "av1", encoder: "libaom", viewer: webrtc.RTPCodecParameters{PayloadType: 45, RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, SDPFmtpLine: "level-idx=5;profile=0;tier=0"}}},
-	{name: "vp9", probed: "vp9", viewer: webrtc.RTPCodecParameters{PayloadType: 98, RTPCodecCapability: webrtc.RTPCodecCapability{
+	{name: "vp9", probed: "vp9", encoder: "libvpx", viewer: webrtc.RTPCodecParameters{PayloadType: 98, RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}}},
 }
 
@@ -47,7 +48,7 @@ func TestBrowserPublishesCodec(t *testing.T) {
 	for _, bc := range browserCodecs {
 		t.Run(bc.name, func(t *testing.T) {
 			start := time.Now()
-			srv := startServer(t, "--hls=true", "--hls-ladder", "source,240p")
+			srv := startServer(t, "--hls=true", "--hls-ladder", "source,144p")
 			room := "browser-" + bc.name
 			pub := startBrowser(t, "publish", srv.url("/publish/"+room), 150, "--query=simulcast=0&codec="+bc.name)
 			live := pub.waitState(45*time.Second, "live publisher sending "+bc.name, func(s pageState) bool {
@@ -70,6 +71,9 @@ func TestBrowserPublishesCodec(t *testing.T) {
 			pres := pub.finish()
 			if !pres.OK {
 				t.Fatalf("publisher: %s", pres.Failure)
+			}
+			if len(pres.Outbound) != 1 || !strings.Contains(pres.Outbound[0].EncoderImplementation, bc.encoder) {
+				t.Errorf("publisher encodings %+v, want one by %s", pres.Outbound, bc.encoder)
 			}
 			t.Logf("%.1fs: publisher ended: %+v", since(start), pres.Outbound)
 		})

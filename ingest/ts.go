@@ -24,7 +24,7 @@ func runTS(r io.Reader, st *stream) error {
 		return fmt.Errorf("mpeg-ts: %w", err)
 	}
 	lr.left = -1
-	av1Streams, err := probe.av1Streams()
+	private, err := probe.privateStreams()
 	if err != nil {
 		return fmt.Errorf("mpeg-ts: %w", err)
 	}
@@ -34,7 +34,7 @@ func runTS(r io.Reader, st *stream) error {
 			st.log.Warn("mpeg-ts decode error", "err", err.Error(), "count", decodeErrors)
 		}
 	})
-	if err := tsTracks(mr, st, &tsUnwrapper{}, av1Streams); err != nil {
+	if err := tsTracks(mr, st, &tsUnwrapper{}, private); err != nil {
 		return err
 	}
 	for {
@@ -44,9 +44,9 @@ func runTS(r io.Reader, st *stream) error {
 	}
 }
 
-// tsTracks declares the first H.264, H.265 or AV1 (av1Streams, by PID) track and the first
-// AAC or Opus track and sets their callbacks.
-func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, av1Streams map[uint16]av1TSVideo) error {
+// tsTracks declares the first H.264, H.265 or AV1 (private.av1) track and the first AAC or
+// Opus track and sets their callbacks.
+func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, private tsPrivate) error {
 	var video, audio bool
 	var otherVideo string
 	for _, t := range mr.Tracks() {
@@ -108,7 +108,7 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, av1Streams map[uin
 				return nil
 			})
 		default:
-			if d, ok := av1Streams[t.PID]; ok {
+			if d, ok := private.av1[t.PID]; ok {
 				if !video {
 					video = true
 					readAV1(mr, t, st, ts, d)
@@ -117,10 +117,13 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, av1Streams map[uin
 			}
 			if c.IsVideo() && otherVideo == "" {
 				otherVideo = codecName(c)
-			} else if !c.IsVideo() {
+			} else if !c.IsVideo() && !private.bare[t.PID] {
 				st.log.Warn("audio track dropped: unsupported codec; publish AAC or Opus", "codec", codecName(c))
 			}
 		}
+	}
+	if !video && otherVideo == "" && len(private.bare) > 0 {
+		otherVideo = "as private data without a registration descriptor (FFmpeg writes AV1 so; see docs/codecs.md)"
 	}
 	if !video && otherVideo != "" {
 		return fmt.Errorf("%w: MPEG-TS video %s; publish H.264, H.265 or AV1", ErrUnsupportedCodec, otherVideo)

@@ -67,35 +67,51 @@ func parseAV1VideoDescriptor(b []byte) (av1TSVideo, error) {
 	return d, nil
 }
 
-// findAV1Streams reads the first PMT in probe (the bytes the MPEG-TS reader took while it
-// found its program) and returns its AV1 elementary streams by PID.
-func findAV1Streams(probe []byte) (map[uint16]av1TSVideo, error) {
+// tsPrivate is what a PMT says of its private-data streams (stream type 0x06) that
+// mediacommon does not read.
+type tsPrivate struct {
+	av1 map[uint16]av1TSVideo // AV1 streams by PID
+	// bare are streams without any descriptor: how FFmpeg 5.1 writes AV1 (and any codec it
+	// has no MPEG-TS mapping for), which no demuxer can tell from other private data.
+	bare map[uint16]bool
+}
+
+// findPrivateStreams reads the first PMT in probe (the bytes the MPEG-TS reader took while it
+// found its program) for its AV1 and bare private-data streams.
+func findPrivateStreams(probe []byte) (tsPrivate, error) {
 	dmx := astits.NewDemuxer(context.Background(), bytes.NewReader(probe))
 	for {
 		data, err := dmx.NextData()
 		if err != nil {
-			return nil, nil // no PMT that go-astits reads: no AV1 stream found
+			return tsPrivate{}, nil // no PMT that go-astits reads: no AV1 stream found
 		}
 		if data.PMT == nil {
 			continue
 		}
-		streams := map[uint16]av1TSVideo{}
+		found := tsPrivate{av1: map[uint16]av1TSVideo{}, bare: map[uint16]bool{}}
 		for _, es := range data.PMT.ElementaryStreams {
-			if es.StreamType != astits.StreamTypePrivateData || !registeredAV1(es.ElementaryStreamDescriptors) {
-				continue
-			}
-			var d av1TSVideo
-			for _, desc := range es.ElementaryStreamDescriptors {
-				if desc.Tag == av1VideoDescriptorTag {
-					if d, err = parseAV1VideoDescriptor(desc.UserDefined); err != nil {
-						return nil, fmt.Errorf("%w: PID %d: %v", ErrUnsupportedCodec, es.ElementaryPID, err)
-					}
+			switch {
+			case es.StreamType != astits.StreamTypePrivateData:
+			case len(es.ElementaryStreamDescriptors) == 0:
+				found.bare[es.ElementaryPID] = true
+			case registeredAV1(es.ElementaryStreamDescriptors):
+				if found.av1[es.ElementaryPID], err = describedAV1(es.ElementaryStreamDescriptors); err != nil {
+					return tsPrivate{}, fmt.Errorf("%w: PID %d: %v", ErrUnsupportedCodec, es.ElementaryPID, err)
 				}
 			}
-			streams[es.ElementaryPID] = d
 		}
-		return streams, nil
+		return found, nil
 	}
+}
+
+// describedAV1 reads the AV1 video descriptor among descs, if there is one.
+func describedAV1(descs []*astits.Descriptor) (av1TSVideo, error) {
+	for _, d := range descs {
+		if d.Tag == av1VideoDescriptorTag {
+			return parseAV1VideoDescriptor(d.UserDefined)
+		}
+	}
+	return av1TSVideo{}, nil
 }
 
 func registeredAV1(descs []*astits.Descriptor) bool {
@@ -108,7 +124,7 @@ func registeredAV1(descs []*astits.Descriptor) bool {
 }
 
 // probeCopy keeps what the MPEG-TS reader reads while it looks for its program (bounded by
-// the probeLimit in front of it), for findAV1Streams.
+// the probeLimit in front of it), for findPrivateStreams.
 type probeCopy struct {
 	r    io.Reader
 	kept []byte
@@ -123,11 +139,11 @@ func (p *probeCopy) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// av1Streams stops the copy and finds the AV1 streams in what it kept.
-func (p *probeCopy) av1Streams() (map[uint16]av1TSVideo, error) {
+// privateStreams stops the copy and finds the private-data streams in what it kept.
+func (p *probeCopy) privateStreams() (tsPrivate, error) {
 	kept := p.kept
 	p.kept, p.done = nil, true
-	return findAV1Streams(kept)
+	return findPrivateStreams(kept)
 }
 
 // readAV1 declares t, an AV1 elementary stream, as the stream's video (re-encoded to H.264

@@ -2,14 +2,27 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/asticode/go-astits"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	srt "github.com/datarhei/gosrt"
+
+	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/transcoder"
 )
 
 // The AV1-over-SRT test publisher. FFmpeg 5.1 encodes AV1 (libaom) but writes it into
@@ -26,20 +39,27 @@ func av1SRTPublisher(t *testing.T, ctx context.Context, e *env, room string) fun
 	return goPublisher(func(ctx context.Context, _ string) error { return publishSRTAV1(ctx, addr, room) })(t, ctx, e, room)
 }
 
-// av1Source is the ffmpeg input and encoder options of the AV1 publisher: 320x240 testsrc2
-// with libaom-av1 in real-time mode (a keyframe with its sequence header every second) + a
-// 440 Hz sine in AAC, as MPEG-TS on stdout, in real time.
-func av1Source() []string {
-	return []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+// av1Source is the ffmpeg command line of the AV1 publisher: 320x240 testsrc2 with libaom-av1
+// in real-time mode (a keyframe with its sequence header every second) + a 440 Hz sine in
+// AAC, as MPEG-TS on stdout, in real time, or (seconds > 0) that many seconds at full speed.
+func av1Source(seconds int) []string {
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error"}
+	if seconds == 0 {
+		args = append(args, "-re")
+	}
+	args = append(args, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-g", "30", "-b:v", "300k", "-pix_fmt", "yuv420p",
-		"-c:a", "aac", "-b:a", "64k", "-flush_packets", "1", "-f", "mpegts", "-"}
+		"-c:a", "aac", "-b:a", "64k", "-flush_packets", "1")
+	if seconds > 0 {
+		args = append(args, "-t", strconv.Itoa(seconds))
+	}
+	return append(args, "-f", "mpegts", "-")
 }
 
 // publishSRTAV1 runs ffmpeg (av1Source) and sends its stream, remuxed (av1Remuxer), to the
 // SRT listener at addr with streamid publish:room, until ctx ends.
 func publishSRTAV1(ctx context.Context, addr, room string) error {
-	out, wait, err := ffmpegStdout(ctx, av1Source()...)
+	out, wait, err := ffmpegStdout(ctx, av1Source(0)...)
 	if err != nil {
 		return err
 	}
@@ -64,7 +84,8 @@ type av1Remuxer struct {
 	mux      *astits.Muxer
 	flush    func() error
 	videoPID uint16
-	pids     map[uint16]bool // the elementary streams taken
+	pids     map[uint16]bool   // the elementary streams taken
+	onTU     func(tu [][]byte) // when set, gets each of ffmpeg's temporal units (OBUs with obu_size)
 }
 
 // run remuxes everything from r until it ends.
@@ -135,6 +156,9 @@ func (m *av1Remuxer) pes(pid uint16, p *astits.PESData) error {
 		if err != nil {
 			return fmt.Errorf("ffmpeg's av1 temporal unit: %w", err)
 		}
+		if m.onTU != nil {
+			m.onTU(obus)
+		}
 		data, streamID, oh.DataAlignmentIndicator = packAV1PES(obus), 0xbd, true
 		if av1.IsRandomAccess2(obus) {
 			dts := src.PTS.Base
@@ -149,4 +173,85 @@ func (m *av1Remuxer) pes(pid uint16, p *astits.PESData) error {
 		return err
 	}
 	return m.flush()
+}
+
+var updateAV1Seed = flag.Bool("update-av1-seed", false, "write FuzzTS's AV1 seed (testdata/fuzz/seeds/av1_aac.ts) from ffmpeg")
+
+// recordingReencoder is a re-encoder that keeps what it is given.
+type recordingReencoder struct {
+	fakeReencoder
+	codec string
+	in    []transcoder.Encoded
+}
+
+func (r *recordingReencoder) Push(in transcoder.Encoded) ([]transcoder.Encoded, error) {
+	r.in = append(r.in, in)
+	return r.fakeReencoder.Push(in)
+}
+
+// TestFFmpegAV1TSRefused: ffmpeg 5.1's own MPEG-TS of AV1 (bare private data, see above) with
+// AAC ends with an unsupported-codec error that says why, instead of an audio-only room.
+func TestFFmpegAV1TSRefused(t *testing.T) {
+	testkit.RequireTool(t, "ffmpeg")
+	ctx := testkit.Context(t, time.Minute)
+	out, err := exec.CommandContext(ctx, "ffmpeg", av1Source(1)...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := newTestStream(t, fakeTranscode())
+	defer st.close()
+	err = runTS(bytes.NewReader(out), st)
+	if !errors.Is(err, ErrUnsupportedCodec) || !strings.Contains(err.Error(), "private data without a registration descriptor") {
+		t.Fatalf("runTS: %v, want an unsupported codec error about private data", err)
+	}
+}
+
+// TestAV1TSToReencoder: one second of libaom AV1 + AAC from ffmpeg, muxed per AOM's mapping,
+// through runTS: the stream is re-encoded as AV1, and every temporal unit reaches the
+// re-encoder OBU for OBU as libaom wrote it, the first a keyframe. With -update-av1-seed the
+// stream becomes FuzzTS's AV1 seed.
+func TestAV1TSToReencoder(t *testing.T) {
+	testkit.RequireTool(t, "ffmpeg")
+	ctx := testkit.Context(t, time.Minute)
+	out, wait, err := ffmpegStdout(ctx, av1Source(1)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts bytes.Buffer
+	var sent []av1.Bitstream
+	rm := &av1Remuxer{mux: astits.NewMuxer(ctx, &ts), flush: func() error { return nil }, onTU: func(tu [][]byte) {
+		var bs av1.Bitstream
+		if err := bs.Unmarshal(slices.Concat(tu...)); err != nil {
+			t.Errorf("ffmpeg's temporal unit: %v", err)
+		}
+		sent = append(sent, bs)
+	}}
+	if err := rm.run(ctx, out); !errors.Is(err, io.EOF) && !errors.Is(err, astits.ErrNoMorePackets) {
+		t.Fatalf("remux: %v", err)
+	}
+	wait()
+	if *updateAV1Seed {
+		if err := os.WriteFile("testdata/fuzz/seeds/av1_aac.ts", ts.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &recordingReencoder{}
+	tc := fakeTranscode()
+	tc.Reencoder = func(codec string, _ int, _ *slog.Logger) (VideoReencoder, error) { rec.codec = codec; return rec, nil }
+	st, _ := newTestStream(t, tc)
+	if err := runTS(bytes.NewReader(ts.Bytes()), st); !errors.Is(err, io.EOF) {
+		t.Fatalf("demux: %v", err)
+	}
+	st.close()
+	if rec.codec != "AV1" || len(sent) < 25 || len(rec.in) < len(sent)-1 || !rec.in[0].Keyframe {
+		t.Fatalf("re-encoder for %q got %d temporal units (first a keyframe: %v); ffmpeg sent %d", rec.codec, len(rec.in),
+			len(rec.in) > 0 && rec.in[0].Keyframe, len(sent))
+	}
+	for i, in := range rec.in {
+		var got av1.Bitstream
+		if err := got.Unmarshal(in.Data); err != nil || !slices.EqualFunc(got, sent[i], bytes.Equal) {
+			t.Fatalf("temporal unit %d: % x (%v), want % x", i, got, err, sent[i])
+		}
+	}
+	t.Logf("%d temporal units of %d, %d bytes of MPEG-TS", len(rec.in), len(sent), ts.Len())
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/asticode/go-astits"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+
+	"github.com/glint-video/glint/media"
 )
 
 const (
@@ -204,7 +206,7 @@ func unpackAV1PES(pes []byte) ([][]byte, error) {
 			rest = nil
 		}
 		start := len(buf)
-		buf = appendUnescaped(buf, unit)
+		buf = media.AppendUnescaped(buf, unit)
 		obu, err := normalizeOBU(buf[start:])
 		if err != nil {
 			return nil, fmt.Errorf("av1 pes: OBU %d: %w", len(obus), err)
@@ -215,25 +217,6 @@ func unpackAV1PES(pes []byte) ([][]byte, error) {
 		}
 	}
 	return obus, nil
-}
-
-// appendUnescaped appends b to dst without its emulation prevention bytes (the 0x03 of each
-// 0x000003).
-func appendUnescaped(dst, b []byte) []byte {
-	zeros := 0
-	for _, c := range b {
-		if zeros >= 2 && c == 3 {
-			zeros = 0
-			continue
-		}
-		dst = append(dst, c)
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return dst
 }
 
 // normalizeOBU rewrites one unescaped OBU in place without its obu_size field and returns

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+
+	"github.com/glint-video/glint/media"
 )
 
 // packAV1PES is the muxer's side of unpackAV1PES (AOM's start-code format): each OBU (as
@@ -17,20 +19,7 @@ import (
 func packAV1PES(obus [][]byte) []byte {
 	var b []byte
 	for _, obu := range obus {
-		b = append(b, 0, 0, 1)
-		zeros := 0
-		for _, c := range obu {
-			if zeros >= 2 && c <= 3 {
-				b = append(b, 3)
-				zeros = 0
-			}
-			b = append(b, c)
-			if c == 0 {
-				zeros++
-			} else {
-				zeros = 0
-			}
-		}
+		b = media.AppendEscaped(append(b, 0, 0, 1), obu)
 	}
 	return b
 }

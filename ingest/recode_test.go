@@ -59,14 +59,20 @@ func TestRecodedSources(t *testing.T) {
 		t.Run(tc.room, func(t *testing.T) {
 			ctx := testkit.Context(t, 120*time.Second)
 			e := newEnvWith(t, nil, hlsHook(t))
+			started := time.Now()
 			stop := tc.publish(t, ctx, e, tc.room)
 			defer stop()
 			e.WaitLive(t, ctx, tc.room)
+			live, played := time.Since(started), time.Now()
 			_, v := e.Play(t, ctx, tc.room)
+			testkit.Eventually(t, ctx, "a decodable frame at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 1 })
+			joined := time.Since(played)
 			audio := tc.audio != "none"
 			testkit.Eventually(t, ctx, "60 video frames (and audio) at the viewer", func() bool {
 				return decodableFrames(v.Packets("video")) >= 60 && (!audio || v.Count("audio") >= 50)
 			})
+			t.Logf("live %v after the publisher started; the viewer's first decodable frame %v, its 60th %v after its WHEP offer",
+				live.Round(time.Millisecond), joined.Round(time.Millisecond), time.Since(played).Round(time.Millisecond))
 			st, ok := e.status(tc.room)
 			if !ok || st.Protocol != tc.protocol || st.Mode != "reencoding: "+tc.video || st.Video != tc.video+" 320x240" || st.Audio != tc.audio {
 				t.Fatalf("status %+v, want a %s stream of %s 320x240 re-encoded, audio %s", st, tc.protocol, tc.video, tc.audio)

@@ -6,6 +6,7 @@ require (
 	github.com/Eyevinn/mp4ff v0.50.0
 	github.com/abema/go-mp4 v1.7.1
 	github.com/asticode/go-astiav v0.16.0
+	github.com/asticode/go-astits v1.16.0
 	github.com/bluenviron/gortmplib v1.0.1
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/datarhei/gosrt v0.9.0
@@ -35,7 +36,6 @@ require (
 
 require (
 	github.com/asticode/go-astikit v0.42.0 // indirect
-	github.com/asticode/go-astits v1.16.0 // indirect
 	github.com/benburkert/openpgp v0.0.0-20160410205803-c2471f86866c // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

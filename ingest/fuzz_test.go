@@ -94,6 +94,7 @@ func FuzzStreamID(f *testing.F) {
 //	ffmpeg $SRC $V -c:a libopus -b:a 32k -ar 48000 -f mpegts h264_opus.ts
 //	ffmpeg $SRC -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 15 -bf 2 -b:v 150k -maxrate 150k -bufsize 150k \
 //	  -c:a aac -b:a 32k -f flv h264_bframes_aac.flv
+//	go test -run TestAV1TSToReencoder -update-av1-seed   # av1_aac.ts: AV1 per AOM's mapping + AAC
 func TestSeedsAreSmall(t *testing.T) {
 	paths, _ := filepath.Glob("testdata/fuzz/seeds/*")
 	for _, p := range paths {

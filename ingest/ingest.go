@@ -36,8 +36,9 @@
 // H.264 video is packetized (RFC 6184, packetization-mode 1, MTU 1200, SPS/PPS before every
 // IDR). Streams with B-frames are re-encoded for WebRTC by transcoder.Reencoder, reported by
 // Status and logged. AAC is converted to Opus 48 kHz by transcoder.AudioConverter; Opus in
-// MPEG-TS (and Enhanced RTMP) passes through. HEVC, AV1 and VP9 (Enhanced RTMP or MPEG-TS)
-// and multitrack Enhanced RTMP are refused with a clear log line and error. RTMP and SRT encoders cannot be asked for a
+// MPEG-TS (and Enhanced RTMP) passes through. H.265 and AV1 (Enhanced RTMP; MPEG-TS: H.265,
+// and AV1 per AOM's mapping, ts_av1.go) are re-encoded to H.264 (recode.go); VP9, other
+// codecs and multitrack Enhanced RTMP are refused with a clear log line and error. RTMP and SRT encoders cannot be asked for a
 // keyframe: the SFU's keyframe requests only reach the re-encoder, when one runs; otherwise
 // viewers joining wait for the encoder's next IDR (its GOP length).
 //

@@ -37,7 +37,8 @@ type recodedPublisher func(t *testing.T, ctx context.Context, e *env, room strin
 
 // TestRecodedSources: H.265 over SRT (ffmpeg, MPEG-TS stream type 0x24, with AAC), H.265
 // over Enhanced RTMP (gortmplib's writer: FourCC hvc1 with its hvcC, and AAC, as OBS 30+
-// sends it) and AV1 over Enhanced RTMP (FourCC av01, video only). ingest re-encodes each to
+// sends it), AV1 over Enhanced RTMP (FourCC av01, video only) and AV1 over SRT (MPEG-TS per
+// AOM's AV1 mapping, with AAC: ts_av1_pub_test.go). ingest re-encodes each to
 // H.264, so a WHEP viewer gets decodable H.264 at the source's size, and every LL-HLS
 // rendition of the room decodes with ffprobe. (ffmpeg 5.1's flv muxer cannot write Enhanced
 // RTMP: there ffmpeg only encodes, to a pipe.)
@@ -53,18 +54,25 @@ func TestRecodedSources(t *testing.T) {
 		}},
 		{"ertmphevc", "rtmp", "h265", "aac→opus", goPublisher(publishERTMP)},
 		{"ertmpav1", "rtmp", "av1", "none", goPublisher(publishERTMPAV1)},
+		{"srtav1", "srt", "av1", "aac→opus", av1SRTPublisher},
 	} {
 		t.Run(tc.room, func(t *testing.T) {
 			ctx := testkit.Context(t, 120*time.Second)
 			e := newEnvWith(t, nil, hlsHook(t))
+			started := time.Now()
 			stop := tc.publish(t, ctx, e, tc.room)
 			defer stop()
 			e.WaitLive(t, ctx, tc.room)
+			live, played := time.Since(started), time.Now()
 			_, v := e.Play(t, ctx, tc.room)
+			testkit.Eventually(t, ctx, "a decodable frame at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 1 })
+			joined := time.Since(played)
 			audio := tc.audio != "none"
 			testkit.Eventually(t, ctx, "60 video frames (and audio) at the viewer", func() bool {
 				return decodableFrames(v.Packets("video")) >= 60 && (!audio || v.Count("audio") >= 50)
 			})
+			t.Logf("live %v after the publisher started; the viewer's first decodable frame %v, its 60th %v after its WHEP offer",
+				live.Round(time.Millisecond), joined.Round(time.Millisecond), time.Since(played).Round(time.Millisecond))
 			st, ok := e.status(tc.room)
 			if !ok || st.Protocol != tc.protocol || st.Mode != "reencoding: "+tc.video || st.Video != tc.video+" 320x240" || st.Audio != tc.audio {
 				t.Fatalf("status %+v, want a %s stream of %s 320x240 re-encoded, audio %s", st, tc.protocol, tc.video, tc.audio)

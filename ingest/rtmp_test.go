@@ -143,7 +143,7 @@ func TestOtherVideoCodecsRefused(t *testing.T) {
 	e := newEnv(t, nil)
 	mpeg2 := ffmpeg(t, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
 		"-c:v", "mpeg2video", "-t", "20", "-f", "mpegts", e.srtURL("publish:mpeg2", ""))
-	e.Logs.WaitFor(t, ctx, "connection ended", "room=mpeg2", "unsupported codec: MPEG-TS video MPEG1Video; publish H.264 or H.265")
+	e.Logs.WaitFor(t, ctx, "connection ended", "room=mpeg2", "unsupported codec: MPEG-TS video MPEG1Video; publish H.264, H.265 or AV1")
 	if err := mpeg2.Wait(time.Minute); err == nil {
 		t.Error("refused MPEG-2 publisher: ffmpeg exited 0")
 	}

@@ -14,22 +14,27 @@ import (
 // parameters are found (the demuxer keeps it all to rewind).
 const maxProbeBytes = 4 << 20
 
-// runTS demuxes MPEG-TS from r into st until r fails: H.264 or H.265, AAC (ADTS) and Opus,
-// all tracks on one 33-bit unwrapper.
+// runTS demuxes MPEG-TS from r into st until r fails: H.264, H.265 or AV1 (ts_av1.go), AAC
+// (ADTS) and Opus, all tracks on one 33-bit unwrapper.
 func runTS(r io.Reader, st *stream) error {
-	lr := &probeLimit{r: r, left: maxProbeBytes}
+	probe := &probeCopy{r: r}
+	lr := &probeLimit{r: probe, left: maxProbeBytes}
 	mr := &mpegts.Reader{R: lr}
 	if err := mr.Initialize(); err != nil {
 		return fmt.Errorf("mpeg-ts: %w", err)
 	}
 	lr.left = -1
+	private, err := probe.privateStreams()
+	if err != nil {
+		return fmt.Errorf("mpeg-ts: %w", err)
+	}
 	decodeErrors := 0
 	mr.OnDecodeError(func(err error) {
 		if decodeErrors++; decodeErrors == 1 || decodeErrors%100 == 0 {
 			st.log.Warn("mpeg-ts decode error", "err", err.Error(), "count", decodeErrors)
 		}
 	})
-	if err := tsTracks(mr, st, &tsUnwrapper{}); err != nil {
+	if err := tsTracks(mr, st, &tsUnwrapper{}, private); err != nil {
 		return err
 	}
 	for {
@@ -39,9 +44,9 @@ func runTS(r io.Reader, st *stream) error {
 	}
 }
 
-// tsTracks declares the first H.264 or H.265 track and the first AAC or Opus track and sets
-// their callbacks.
-func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper) error {
+// tsTracks declares the first H.264, H.265 or AV1 (private.av1) track and the first AAC or
+// Opus track and sets their callbacks.
+func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, private tsPrivate) error {
 	var video, audio bool
 	var otherVideo string
 	for _, t := range mr.Tracks() {
@@ -103,18 +108,28 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper) error {
 				return nil
 			})
 		default:
+			if d, ok := private.av1[t.PID]; ok {
+				if !video {
+					video = true
+					readAV1(mr, t, st, ts, d)
+				}
+				continue
+			}
 			if c.IsVideo() && otherVideo == "" {
 				otherVideo = codecName(c)
-			} else if !c.IsVideo() {
+			} else if !c.IsVideo() && !private.bare[t.PID] {
 				st.log.Warn("audio track dropped: unsupported codec; publish AAC or Opus", "codec", codecName(c))
 			}
 		}
 	}
+	if !video && otherVideo == "" && len(private.bare) > 0 {
+		otherVideo = "as private data without a registration descriptor (FFmpeg writes AV1 so; see docs/codecs.md)"
+	}
 	if !video && otherVideo != "" {
-		return fmt.Errorf("%w: MPEG-TS video %s; publish H.264 or H.265", ErrUnsupportedCodec, otherVideo)
+		return fmt.Errorf("%w: MPEG-TS video %s; publish H.264, H.265 or AV1", ErrUnsupportedCodec, otherVideo)
 	}
 	if !video && !audio {
-		return fmt.Errorf("%w: no H.264, H.265, AAC or Opus track in the MPEG-TS program", ErrUnsupportedCodec)
+		return fmt.Errorf("%w: no H.264, H.265, AV1, AAC or Opus track in the MPEG-TS program", ErrUnsupportedCodec)
 	}
 	return nil
 }

@@ -32,21 +32,7 @@ func AppendCaptureSEI(dst []byte, t time.Time) []byte {
 	copy(rbsp[2:], CaptureUUID[:])
 	binary.BigEndian.PutUint64(rbsp[18:], uint64(t.UnixNano()))
 	rbsp[len(rbsp)-1] = 0x80 // rbsp_trailing_bits
-	dst = append(dst, H264NALSEI)
-	zeros := 0
-	for _, b := range rbsp {
-		if zeros >= 2 && b <= 3 {
-			dst = append(dst, 3) // emulation_prevention_three_byte
-			zeros = 0
-		}
-		dst = append(dst, b)
-		if b == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return dst
+	return AppendEscaped(append(dst, H264NALSEI), rbsp[:])
 }
 
 // ParseCaptureSEI reports the capture time carried by nal, an H.264 NAL unit (header byte

@@ -1,7 +1,7 @@
 // publish.js: the camera + microphone publisher (WHIP, simulcast l/m/h). It keeps its latest
 // state in window.glintPublish for tests and tooling.
 //
-// Query parameters: ?simulcast=0 sends one encoding; ?codec=h264|vp8|vp9 puts that codec first;
+// Query parameters: ?simulcast=0 sends one encoding; ?codec=h264|vp8|vp9|av1 puts that codec first;
 // ?token=T sends "Authorization: Bearer T"; ?minKbps=N pins Chrome's bandwidth estimate (below).
 import { setupTestEvents } from './eventsend.js';
 import { apiURL, endSession, exchange, iceServers, roomFromPath } from './whx.js';
@@ -52,7 +52,7 @@ function setState(s, error = null) {
 // preferCodec moves the codec named in ?codec= to the front of the transceiver's preferences.
 function preferCodec(transceiver) {
   if (!codec) return;
-  if (!['h264', 'vp8', 'vp9'].includes(codec)) throw new Error(`unknown codec "${codec}" (use h264, vp8 or vp9)`);
+  if (!['h264', 'vp8', 'vp9', 'av1'].includes(codec)) throw new Error(`unknown codec "${codec}" (use h264, vp8, vp9 or av1)`);
   const all = RTCRtpSender.getCapabilities('video').codecs;
   const wanted = all.filter((c) => c.mimeType.toLowerCase() === `video/${codec}`);
   if (!wanted.length) throw new Error(`this browser cannot send ${codec}`);

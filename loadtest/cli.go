@@ -24,7 +24,9 @@ Publishes synthetic H.264 + Opus streams (a capture-time SEI in every frame) to 
 per publisher over WHIP, then measures each step of WebRTC viewers (WHEP) and LL-HLS
 viewers: latency capture -> frame complete, join time, frames received vs sent, freezes,
 loss, bitrate; the server's CPU and RSS (/metrics or --server-pid) and the load
-generator's own CPU. Progress on stderr, the table on stdout, --json for the report.
+generator's own CPU. With --viewer-url (a cluster) the WebRTC viewers are spread over
+several nodes and each node is reported on its own. Progress on stderr, the table on
+stdout, --json for the report.
 A scenario file (YAML, the flag names with _ for -) sets the same options; flags
 override it. See docs/loadtest.md.
 

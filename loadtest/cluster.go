@@ -32,11 +32,13 @@ type NodeStats struct {
 	ServerPacketsOutPerSec    float64 `json:"server_packets_out_per_sec,omitempty"`
 	TransitP99Ms              float64 `json:"transit_p99_ms,omitempty"`
 	// Relays: glint_relays{direction="in"} (rooms it relays from other nodes) and "out"
-	// (other nodes' relays of its rooms); RelayUpstreams is GET /api/relays: room → the node
-	// it is relayed from.
+	// (other nodes' relays of its rooms); from GET /api/relays: RelayUpstreams, room → the
+	// node it is relayed from, and RelayConnects, the upstream sessions its relays opened so
+	// far (more than one per relay: reconnects).
 	RelaysIn       int               `json:"relays_in"`
 	RelaysOut      int               `json:"relays_out"`
 	RelayUpstreams map[string]string `json:"relay_upstreams,omitempty"`
+	RelayConnects  int64             `json:"relay_connects,omitempty"`
 }
 
 // clusterNode is one node of a cluster run.
@@ -211,7 +213,7 @@ func (r *runner) nodeStats(ctx context.Context, n, from int, a, b *snapshot, bas
 		}
 		ns.WebRTC = clientStats(viewers, r.viewersOn(k, from), &na, &nb, &a.webrtcNodes[k], &b.webrtcNodes[k], true)
 		if ns.RelaysIn > 0 {
-			ns.RelayUpstreams = fetchRelayUpstreams(ctx, r.http, node.base+"/api/relays", r.cfg.Token)
+			ns.RelayUpstreams, ns.RelayConnects = fetchRelays(ctx, r.http, node.base+"/api/relays", r.cfg.Token)
 		}
 		out[k] = ns
 	}
@@ -227,35 +229,37 @@ func (r *runner) nodeSnapshots(mark int64) []poolCounts {
 	return out
 }
 
-// fetchRelayUpstreams GETs a node's /api/relays (relay.Info by room) and returns room →
-// upstream node; nil when the node does not answer it (not Glint, or the API needs a role
-// the token lacks): the relay counts from /metrics still show.
-func fetchRelayUpstreams(ctx context.Context, httpClient *http.Client, apiURL, token string) map[string]string {
+// fetchRelays GETs a node's /api/relays (relay.Info by room) and returns room → upstream
+// node and the upstream sessions opened by all its relays; nil when the node does not answer
+// it (not Glint, or the API needs a role the token lacks): the counts from /metrics still show.
+func fetchRelays(ctx context.Context, httpClient *http.Client, apiURL, token string) (upstreams map[string]string, connects int64) {
 	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL, nil)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	defer func() { _ = resp.Body.Close() }()
 	var relays map[string]struct {
 		Upstream string `json:"upstream"`
+		Connects int64  `json:"connects"`
 	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&relays) != nil {
-		return nil
+		return nil, 0
 	}
-	out := make(map[string]string, len(relays))
+	upstreams = make(map[string]string, len(relays))
 	for room, info := range relays {
-		out[room] = info.Upstream
+		upstreams[room] = info.Upstream
+		connects += info.Connects
 	}
-	return out
+	return upstreams, connects
 }
 
 // relaySummary is "room ← upstream" for each relay, sorted; "-" for none.
@@ -268,7 +272,7 @@ func (n *NodeStats) relaySummary() string {
 		parts = append(parts, room+" <- "+up)
 	}
 	sort.Strings(parts)
-	return strings.Join(parts, ", ")
+	return fmt.Sprintf("%s (%d upstream sessions opened)", strings.Join(parts, ", "), n.RelayConnects)
 }
 
 // nodeLines is a cluster step's progress: a line per node ("" for one server).

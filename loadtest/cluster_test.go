@@ -78,9 +78,10 @@ func TestRunSpreadsViewersOverNodes(t *testing.T) {
 		if n.ServerViewers == nil || *n.ServerViewers != 2 {
 			t.Errorf("node %s: glint_subscribers %v, want 2 (relays are not viewers)", n.URL, n.ServerViewers)
 		}
-		if n.RelaysIn != want.relaysIn || n.RelaysOut != want.out || n.RelayUpstreams["spread"] != want.upstreamOfRoom {
-			t.Errorf("node %s: relays in %d out %d upstreams %v; want %d, %d, from %q",
-				n.URL, n.RelaysIn, n.RelaysOut, n.RelayUpstreams, want.relaysIn, want.out, want.upstreamOfRoom)
+		if n.RelaysIn != want.relaysIn || n.RelaysOut != want.out || n.RelayUpstreams["spread"] != want.upstreamOfRoom ||
+			n.RelayConnects != int64(want.relaysIn) {
+			t.Errorf("node %s: relays in %d out %d upstreams %v (%d sessions); want %d, %d, from %q",
+				n.URL, n.RelaysIn, n.RelaysOut, n.RelayUpstreams, n.RelayConnects, want.relaysIn, want.out, want.upstreamOfRoom)
 		}
 		if n.ServerCPUPercent <= 0 || n.ServerRSSBytes <= 0 {
 			t.Errorf("node %s: server CPU %v%%, RSS %d", n.URL, n.ServerCPUPercent, n.ServerRSSBytes)

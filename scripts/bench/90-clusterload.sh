@@ -88,7 +88,7 @@ MD
 python3 - "$tmp/cluster.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("| viewers | node | its viewers (alive) | latency p50 / p95 | frames | loss | server CPU | per viewer | RSS | relays in / out |")
+print("| viewers | node | its viewers (alive) | latency p50 / p95 | frames | loss | server CPU | per viewer | RSS | relays in / out (upstream sessions opened) |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 rows = ([r["baseline"]] if r.get("baseline") else []) + r.get("steps", [])
 for s in rows:
@@ -101,7 +101,8 @@ for s in rows:
         loss = "—" if not w else f'{w["loss_percent"]:.2f}%'
         alive = "0" if not w else f'{n["viewers"]} ({w["alive"]})'
         per = "—" if not n["viewers"] else f'{n["server_cpu_per_viewer_percent"]:.3f}%'
-        print(f'| {s["viewers"]} | {name} | {alive} | {lat} | {frames} | {loss} | {n["server_cpu_percent"]:.1f}% | {per} | {n["server_rss_bytes"] / 2**20:.0f} MB | {n["relays_in"]} / {n["relays_out"]} |')
+        sessions = f' ({n["relay_connects"]} upstream session{"s" if n["relay_connects"] > 1 else ""})' if n.get("relay_connects") else ""
+        print(f'| {s["viewers"]} | {name} | {alive} | {lat} | {frames} | {loss} | {n["server_cpu_percent"]:.1f}% | {per} | {n["server_rss_bytes"] / 2**20:.0f} MB | {n["relays_in"]} / {n["relays_out"]}{sessions} |')
     w = s.get("webrtc") or {}
     if w:
         sat = " (saturated)" if s.get("loadgen_saturated") else ""

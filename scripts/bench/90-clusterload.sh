@@ -10,6 +10,9 @@ set -euo pipefail
 viewers=${BENCH_VIEWERS:-150,300,600}
 step=${BENCH_STEP:-10s}
 hls_viewers=${BENCH_HLS_VIEWERS:-200}
+size=${BENCH_SIZE:-1280x720}
+bitrate=${BENCH_BITRATE:-2500}
+batch=${BENCH_JOIN_BATCH:-10}
 redis_port=${BENCH_REDIS_PORT:-16379}
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
@@ -41,13 +44,14 @@ for i in 0 1 2; do
 done
 joined_urls=$(IFS=,; echo "${urls[*]}")
 joined_pids=$(IFS=,; echo "${pids[*]}")
-cmd="glint loadtest --url ${urls[0]} --viewer-urls $joined_urls --server-pid PID_A,PID_B,PID_C --room cluster --publisher loop --viewer bare --viewers $viewers --duration $step"
+cmd="glint loadtest --url ${urls[0]} --viewer-urls $joined_urls --server-pid PID_A,PID_B,PID_C --room cluster --publisher loop --size $size --bitrate $bitrate --viewer bare --viewers $viewers --join-batch $batch --duration $step"
 echo "bench clusterload: $cmd" >&2
 redis_before=$(redis-cli -p "$redis_port" info stats | awk -F: '/^total_commands_processed/{print $2+0}')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s.%N)
 "$GLINT_BIN" loadtest --url "${urls[0]}" --viewer-urls "$joined_urls" --server-pid "$joined_pids" --room cluster \
-  --publisher loop --viewer bare --viewers "$viewers" --duration "$step" --json "$tmp/cluster.json" >"$tmp/cluster.txt" \
+  --publisher loop --size "$size" --bitrate "$bitrate" --viewer bare --viewers "$viewers" --join-batch "$batch" \
+  --duration "$step" --json "$tmp/cluster.json" >"$tmp/cluster.txt" \
   || echo "bench clusterload: loadtest exited $?; its report says where it stopped" >&2
 t1=$(date +%s.%N)
 redis_after=$(redis-cli -p "$redis_port" info stats | awk -F: '/^total_commands_processed/{print $2+0}')
@@ -76,8 +80,8 @@ cat <<MD
 
 \`$cmd\`
 
-One loop publisher on A (2 s of libx264 720p30 at 2.5 Mbit/s, replayed, a capture-time SEI in
-every frame, plus Opus). Bare viewers (loadtest/bare: no pion, no RTCP, so no bandwidth
+One loop publisher on A (2 s of libx264 $size 30 fps at $bitrate kbit/s, replayed, a capture-time
+SEI in every frame, plus Opus). Bare viewers (loadtest/bare: no pion, no RTCP, so no bandwidth
 estimation on the server) spread over A, B, C in turn; B and C each pull the room from A over
 one relay. Nothing pinned: the three servers, redis-server and the load generator share the
 machine's $(nproc) cores, which other work also used (load average $load_before at the start,
@@ -88,8 +92,8 @@ MD
 python3 - "$tmp/cluster.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("| viewers | node | its viewers (alive) | latency p50 / p95 | frames | loss | server CPU | per viewer | RSS | relays in / out (upstream sessions opened) |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| viewers | node | its viewers (alive) | latency p50 / p95 | frames | loss | server CPU | per viewer | packets out / s | RSS | relays in / out (upstream sessions opened) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 rows = ([r["baseline"]] if r.get("baseline") else []) + r.get("steps", [])
 for s in rows:
     for n in s.get("nodes", []):
@@ -102,11 +106,11 @@ for s in rows:
         alive = "0" if not w else f'{n["viewers"]} ({w["alive"]})'
         per = "—" if not n["viewers"] else f'{n["server_cpu_per_viewer_percent"]:.3f}%'
         sessions = f' ({n["relay_connects"]} upstream session{"s" if n["relay_connects"] > 1 else ""})' if n.get("relay_connects") else ""
-        print(f'| {s["viewers"]} | {name} | {alive} | {lat} | {frames} | {loss} | {n["server_cpu_percent"]:.1f}% | {per} | {n["server_rss_bytes"] / 2**20:.0f} MB | {n["relays_in"]} / {n["relays_out"]}{sessions} |')
+        print(f'| {s["viewers"]} | {name} | {alive} | {lat} | {frames} | {loss} | {n["server_cpu_percent"]:.1f}% | {per} | {n.get("server_packets_out_per_sec", 0):.0f} | {n["server_rss_bytes"] / 2**20:.0f} MB | {n["relays_in"]} / {n["relays_out"]}{sessions} |')
     w = s.get("webrtc") or {}
     if w:
         sat = " (saturated)" if s.get("loadgen_saturated") else ""
-        print(f'| {s["viewers"]} | **all** | {w["viewers"]} ({w["alive"]}) | {w["latency_p50_ms"]:.1f} / {w["latency_p95_ms"]:.1f} ms | {w["frames_percent"]:.1f}% | {w["loss_percent"]:.2f}% | {s["server_cpu_percent"]:.1f}% | {s["server_cpu_per_viewer_percent"]:.3f}% | {s["server_rss_bytes"] / 2**20:.0f} MB | load generator {s["loadgen_cpu_percent"]:.0f}%{sat}, machine {s.get("machine_cpu_percent", 0):.0f}% |')
+        print(f'| {s["viewers"]} | **all** | {w["viewers"]} ({w["alive"]}) | {w["latency_p50_ms"]:.1f} / {w["latency_p95_ms"]:.1f} ms | {w["frames_percent"]:.1f}% | {w["loss_percent"]:.2f}% | {s["server_cpu_percent"]:.1f}% | {s["server_cpu_per_viewer_percent"]:.3f}% | {s.get("server_packets_out_per_sec", 0):.0f} | {s["server_rss_bytes"] / 2**20:.0f} MB | load generator {s["loadgen_cpu_percent"]:.0f}%{sat}, machine {s.get("machine_cpu_percent", 0):.0f}% |')
 if r.get("error"):
     print(f'\nStopped early: {r["error"]}')
 PY

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/glint-video/glint/config"
 )
 
@@ -22,7 +24,9 @@ Publishes synthetic H.264 + Opus streams (a capture-time SEI in every frame) to 
 per publisher over WHIP, then measures each step of WebRTC viewers (WHEP) and LL-HLS
 viewers: latency capture -> frame complete, join time, frames received vs sent, freezes,
 loss, bitrate; the server's CPU and RSS (/metrics or --server-pid) and the load
-generator's own CPU. Progress on stderr, the table on stdout, --json for the report.
+generator's own CPU. With --viewer-url (a cluster) the WebRTC viewers are spread over
+several nodes and each node is reported on its own. Progress on stderr, the table on
+stdout, --json for the report.
 A scenario file (YAML, the flag names with _ for -) sets the same options; flags
 override it. See docs/loadtest.md.
 
@@ -66,7 +70,8 @@ type flagValues struct {
 	MaxViewers    int           `yaml:"max_viewers"`
 	MaxLatencyP95 time.Duration `yaml:"max_latency_p95"`
 	MaxLoss       float64       `yaml:"max_loss"`
-	ServerPID     int           `yaml:"server_pid"`
+	ServerPIDs    pidList       `yaml:"server_pid"`
+	ViewerURLs    []string      `yaml:"viewer_urls"`
 	MetricsURL    string        `yaml:"metrics_url"`
 	Loopback      bool          `yaml:"loopback"`
 	JSON          string        `yaml:"json"`
@@ -106,7 +111,11 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.IntVar(&v.MaxViewers, "max-viewers", 2000, "capacity mode stops at this many viewers")
 	fs.DurationVar(&v.MaxLatencyP95, "max-latency-p95", 400*time.Millisecond, "capacity threshold: WebRTC latency p95")
 	fs.Float64Var(&v.MaxLoss, "max-loss", 1, "capacity threshold: WebRTC packet loss in percent")
-	fs.IntVar(&v.ServerPID, "server-pid", 0, "sample this process's CPU and RSS from /proc (server on this machine)")
+	fs.Var(&listFlag[int]{items: (*[]int)(&v.ServerPIDs), parse: parsePID}, "server-pid",
+		"sample this process's CPU and RSS from /proc (server on this machine); with --viewer-url one per node, comma-separated or repeated: --url's first, then each other viewer URL's")
+	viewerURLs := &listFlag[string]{items: &v.ViewerURLs, parse: func(s string) (string, error) { return s, nil }}
+	fs.Var(viewerURLs, "viewer-url", "a cluster run: base URL of a node the WebRTC viewers play from, in turn (repeat it, or --viewer-urls a,b,c); the publishers keep --url")
+	fs.Var(viewerURLs, "viewer-urls", "same as --viewer-url, comma-separated")
 	fs.StringVar(&v.MetricsURL, "metrics-url", "", "the server's Prometheus /metrics (default URL/metrics when it answers)")
 	fs.BoolVar(&v.Loopback, "loopback", true, "use only 127.0.0.1 ICE candidates (server on this machine)")
 	fs.StringVar(&v.JSON, "json", "", "also write the whole report as JSON to this file")
@@ -156,7 +165,7 @@ func (v *flagValues) options() (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	return Options{JSON: v.JSON, CPUProfile: v.CPUProfile, Config: Config{
+	o := Options{JSON: v.JSON, CPUProfile: v.CPUProfile, Config: Config{
 		URL: v.URL, WHIPURL: v.WHIPURL, WHEPURL: v.WHEPURL, HLSURL: v.HLSURL, Room: v.Room, Token: v.Token,
 		Publishers: v.Publishers, PublisherMode: v.Publisher, Width: w, Height: h, Simulcast: v.Simulcast,
 		BitrateKbps: v.Bitrate, FPS: v.FPS,
@@ -164,8 +173,15 @@ func (v *flagValues) options() (Options, error) {
 		Step: v.Duration, Warmup: v.Warmup, JoinBatch: v.JoinBatch, RampRate: v.RampRate,
 		Capacity: v.Capacity, CapacityStep: v.CapacityStep, MaxViewers: v.MaxViewers,
 		MaxLatencyP95: v.MaxLatencyP95, MaxLossPercent: v.MaxLoss,
-		ServerPID: v.ServerPID, MetricsURL: v.MetricsURL, LoopbackOnly: v.Loopback,
-	}}, nil
+		MetricsURL: v.MetricsURL, LoopbackOnly: v.Loopback, ViewerURLs: v.ViewerURLs,
+	}}
+	if len(v.ServerPIDs) > 0 {
+		o.ServerPID = v.ServerPIDs[0]
+	}
+	if len(v.ServerPIDs) > 1 {
+		o.ServerPIDs = v.ServerPIDs
+	}
+	return o, nil
 }
 
 // countList is a comma-separated flag of viewer counts, e.g. 1,100,300.
@@ -192,6 +208,71 @@ func (c *countList) Set(v string) error {
 		counts = append(counts, n)
 	}
 	*c = counts
+	return nil
+}
+
+// listFlag is a flag of values separated by commas that may also be repeated; the first
+// value given on the command line replaces what a scenario file said.
+type listFlag[T any] struct {
+	items    *[]T
+	parse    func(string) (T, error)
+	replaced bool
+}
+
+func (l *listFlag[T]) String() string {
+	if l == nil || l.items == nil {
+		return ""
+	}
+	s := make([]string, len(*l.items))
+	for i, v := range *l.items {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *listFlag[T]) Set(v string) error {
+	if !l.replaced {
+		*l.items, l.replaced = nil, true
+	}
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		item, err := l.parse(f)
+		if err != nil {
+			return err
+		}
+		*l.items = append(*l.items, item)
+	}
+	return nil
+}
+
+func parsePID(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want process ids (0 or more) separated by commas")
+	}
+	return n, nil
+}
+
+// pidList is --server-pid: in a scenario file one PID or a list.
+type pidList []int
+
+// UnmarshalYAML takes `server_pid: 123` as well as `server_pid: [123, 456]`.
+func (p *pidList) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.ScalarNode {
+		var one int
+		if err := node.Decode(&one); err != nil {
+			return err
+		}
+		*p = pidList{one}
+		return nil
+	}
+	var many []int
+	if err := node.Decode(&many); err != nil {
+		return err
+	}
+	*p = many
 	return nil
 }
 

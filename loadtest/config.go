@@ -51,7 +51,14 @@ type Config struct {
 	MaxLatencyP95  time.Duration // capacity threshold on WebRTC latency p95 (default 400ms)
 	MaxLossPercent float64       // capacity threshold on WebRTC loss (default 1%)
 
-	ServerPID    int    // sample this process's CPU and RSS from /proc (server on this machine)
+	ServerPID int // sample this process's CPU and RSS from /proc (server on this machine)
+	// ViewerURLs makes a cluster run: the base URLs of the nodes the WebRTC viewers play
+	// from, in turn (viewer i from ViewerURLs[i mod len]); the publishers keep URL. Each
+	// node is measured on its own (NodeStats).
+	ViewerURLs []string
+	// ServerPIDs are the nodes' PIDs in a cluster run: URL's first, then each other
+	// viewer URL's in order (0 = from its /metrics only). ServerPID is the first.
+	ServerPIDs   []int
 	MetricsURL   string // Prometheus /metrics of the server; default URL/metrics, tried and skipped if absent
 	LoopbackOnly bool   // WebRTC over 127.0.0.1 only (server on this machine)
 
@@ -137,6 +144,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max layer %q: want l, m, h or auto", c.MaxLayer)
 	case d.ServerPID < 0:
 		return fmt.Errorf("server pid %d: must not be negative", c.ServerPID)
+	}
+	if err := d.validateCluster(); err != nil {
+		return err
 	}
 	for name, tmpl := range map[string]string{"whip-url": d.WHIPURL, "whep-url": d.WHEPURL, "hls-url": d.HLSURL, "metrics-url": d.MetricsURL} {
 		if tmpl == "" {

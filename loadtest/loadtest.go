@@ -108,7 +108,9 @@ type runner struct {
 	bar         *progress
 	pubs        []*publisher
 	webrtc, hls *viewerPool
-	bareGroups  []*bare.Group // bare mode: polling goroutines, viewers spread over them
+	bareGroups  []*bare.Group  // bare mode: polling goroutines, viewers spread over them
+	nodes       []*clusterNode // a cluster run's nodes (node 0 publishes); nil for one server
+	viewerNodes []int          // the node of each ViewerURLs entry
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -122,6 +124,9 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	if _, err := r.probe.sample(ctx); err != nil {
 		return fmt.Errorf("server: %w", err)
+	}
+	if err := r.setupNodes(ctx); err != nil {
+		return err
 	}
 	r.webrtc = &viewerPool{kind: KindWebRTC, batch: r.cfg.JoinBatch, rampRate: r.cfg.RampRate, join: r.joinWebRTC}
 	r.hls = &viewerPool{kind: KindLLHLS, batch: r.cfg.JoinBatch, rampRate: r.cfg.RampRate, join: r.joinHLS}
@@ -236,7 +241,11 @@ func (r *runner) joinWebRTC(ctx context.Context, i int) (member, error) {
 	if len(r.bareGroups) > 0 {
 		cfg.bareGroup = r.bareGroups[i%len(r.bareGroups)]
 	}
-	return joinWebRTC(ctx, roomURL(r.cfg.WHEPURL, r.cfg.roomName(room)), room, cfg, r.http, r.clock)
+	whep := r.cfg.WHEPURL
+	if len(r.nodes) > 0 {
+		whep = r.nodes[r.viewerNode(i)].whep
+	}
+	return joinWebRTC(ctx, roomURL(whep, r.cfg.roomName(room)), room, cfg, r.http, r.clock)
 }
 
 func (r *runner) joinHLS(ctx context.Context, i int) (member, error) {
@@ -297,6 +306,8 @@ type snapshot struct {
 	machine     time.Duration // busy CPU time of the whole machine
 	published   []uint64      // frames captured before mark, per publisher
 	webrtc, hls poolCounts
+	nodes       []serverSample // a cluster run: each node (server is their sum)
+	webrtcNodes []poolCounts   // a cluster run: the WebRTC viewers of each node
 }
 
 // snapshot sets a mark at about when, reads the server and this process at the mark, then
@@ -311,7 +322,12 @@ func (r *runner) snapshot(ctx context.Context, when time.Time) (snapshot, error)
 	}
 	var err error
 	s.at, s.selfCPU, s.machine = time.Now(), selfCPU(), machineCPU()
-	if s.server, err = r.probe.sample(ctx); err != nil {
+	if len(r.nodes) > 0 {
+		if s.nodes, err = r.sampleNodes(ctx); err != nil {
+			return snapshot{}, err
+		}
+		s.server = sumSamples(s.nodes)
+	} else if s.server, err = r.probe.sample(ctx); err != nil {
 		return snapshot{}, err
 	}
 	settle := settleTimeout
@@ -335,6 +351,9 @@ func (r *runner) snapshot(ctx context.Context, when time.Time) (snapshot, error)
 		s.published = append(s.published, frames)
 	}
 	s.webrtc, s.hls = r.webrtc.snapshot(s.mark), r.hls.snapshot(s.mark)
+	if len(r.nodes) > 0 {
+		s.webrtcNodes = r.nodeSnapshots(s.mark)
+	}
 	return s, nil
 }
 

@@ -133,12 +133,24 @@ type poolCounts struct {
 
 // snapshot reads the viewers' counters at mark (see waitCrossed).
 func (p *viewerPool) snapshot(mark int64) poolCounts {
-	n := len(p.members)
+	return p.snapshotWhere(mark, nil)
+}
+
+// snapshotWhere is snapshot of the viewers whose index keep accepts (all with nil keep),
+// in index order.
+func (p *viewerPool) snapshotWhere(mark int64, keep func(index int) bool) poolCounts {
+	var kept []member
+	for i, m := range p.members {
+		if keep == nil || keep(i) {
+			kept = append(kept, m)
+		}
+	}
+	n := len(kept)
 	c := poolCounts{
 		frames: make([]uint64, n), frameBytes: make([]uint64, n), rxBytes: make([]uint64, n),
 		rooms: make([]int, n), joins: make([]time.Duration, n),
 	}
-	for i, m := range p.members {
+	for i, m := range kept {
 		fs, rx := m.stats(), m.counters()
 		c.frames[i], c.frameBytes[i], _ = fs.frames.at(mark)
 		c.rxBytes[i] = rx.bytes.Load()

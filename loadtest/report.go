@@ -37,33 +37,35 @@ type Machine struct {
 
 // Params are the run's parameters.
 type Params struct {
-	URL            string  `json:"url"`
-	WHIPURL        string  `json:"whip_url"`
-	WHEPURL        string  `json:"whep_url"`
-	HLSURL         string  `json:"hls_url"`
-	Room           string  `json:"room"`
-	Publishers     int     `json:"publishers"`
-	PublisherMode  string  `json:"publisher_mode"`
-	Width          int     `json:"width"`
-	Height         int     `json:"height"`
-	Simulcast      bool    `json:"simulcast,omitempty"`
-	BitrateKbps    int     `json:"bitrate_kbps"`
-	FPS            int     `json:"fps"`
-	Viewers        []int   `json:"viewers"`
-	HLSViewers     int     `json:"hls_viewers"`
-	ViewerMode     string  `json:"viewer_mode"`
-	MaxLayer       string  `json:"max_layer,omitempty"`
-	StepSeconds    float64 `json:"step_seconds"`
-	WarmupSeconds  float64 `json:"warmup_seconds"`
-	JoinBatch      int     `json:"join_batch"`
-	RampRate       float64 `json:"ramp_rate,omitempty"`
-	Capacity       bool    `json:"capacity,omitempty"`
-	ServerPID      int     `json:"server_pid,omitempty"`
-	MetricsURL     string  `json:"metrics_url,omitempty"`
-	LoopbackOnly   bool    `json:"loopback_only"`
-	FreezeGapMs    float64 `json:"freeze_gap_ms"`
-	MaxLatencyP95  float64 `json:"capacity_max_latency_p95_ms,omitempty"`
-	MaxLossPercent float64 `json:"capacity_max_loss_percent,omitempty"`
+	URL            string   `json:"url"`
+	WHIPURL        string   `json:"whip_url"`
+	WHEPURL        string   `json:"whep_url"`
+	HLSURL         string   `json:"hls_url"`
+	Room           string   `json:"room"`
+	Publishers     int      `json:"publishers"`
+	PublisherMode  string   `json:"publisher_mode"`
+	Width          int      `json:"width"`
+	Height         int      `json:"height"`
+	Simulcast      bool     `json:"simulcast,omitempty"`
+	BitrateKbps    int      `json:"bitrate_kbps"`
+	FPS            int      `json:"fps"`
+	Viewers        []int    `json:"viewers"`
+	HLSViewers     int      `json:"hls_viewers"`
+	ViewerMode     string   `json:"viewer_mode"`
+	MaxLayer       string   `json:"max_layer,omitempty"`
+	StepSeconds    float64  `json:"step_seconds"`
+	WarmupSeconds  float64  `json:"warmup_seconds"`
+	JoinBatch      int      `json:"join_batch"`
+	RampRate       float64  `json:"ramp_rate,omitempty"`
+	Capacity       bool     `json:"capacity,omitempty"`
+	ServerPID      int      `json:"server_pid,omitempty"`
+	ViewerURLs     []string `json:"viewer_urls,omitempty"` // cluster run: viewers play from these in turn
+	ServerPIDs     []int    `json:"server_pids,omitempty"` // cluster run: per node, URL first
+	MetricsURL     string   `json:"metrics_url,omitempty"`
+	LoopbackOnly   bool     `json:"loopback_only"`
+	FreezeGapMs    float64  `json:"freeze_gap_ms"`
+	MaxLatencyP95  float64  `json:"capacity_max_latency_p95_ms,omitempty"`
+	MaxLossPercent float64  `json:"capacity_max_loss_percent,omitempty"`
 }
 
 // PublisherReport counts what one synthetic publisher sent over the whole run.
@@ -142,6 +144,10 @@ type Step struct {
 	ServerPacketsOutPerSec    float64 `json:"server_packets_out_per_sec,omitempty"`
 	ServerRetransmits         uint64  `json:"server_retransmits,omitempty"`
 	ServerSkips               uint64  `json:"server_skips,omitempty"`
+	ServerHLSRequestsPerSec   float64 `json:"server_hls_requests_per_sec,omitempty"` // glint_hls_requests_total
+	// Nodes is a cluster run's nodes (--viewer-url), the publish node first; the server
+	// figures above are then their sums.
+	Nodes []NodeStats `json:"nodes,omitempty"`
 	// Transit is Glint's glint_transit_seconds: a packet's arrival to its send to a
 	// viewer (absent on other servers). A quantile among the overflow reads as the last bound.
 	TransitP50Ms           float64 `json:"transit_p50_ms,omitempty"`
@@ -166,6 +172,7 @@ func newReport(cfg Config) *Report {
 		ViewerMode: cfg.ViewerMode, MaxLayer: cfg.MaxLayer, StepSeconds: cfg.Step.Seconds(),
 		WarmupSeconds: cfg.Warmup.Seconds(), JoinBatch: cfg.JoinBatch, RampRate: cfg.RampRate,
 		Capacity: cfg.Capacity, ServerPID: cfg.ServerPID, MetricsURL: cfg.MetricsURL,
+		ViewerURLs: cfg.ViewerURLs, ServerPIDs: cfg.ServerPIDs,
 		LoopbackOnly: cfg.LoopbackOnly, FreezeGapMs: ms(freezeGap),
 	}
 	if cfg.Capacity {
@@ -181,7 +188,7 @@ func (s *Step) line() string {
 		server = "server CPU/RSS unknown (give --server-pid or --metrics-url)"
 	}
 	if s.Viewers+s.HLSViewers == 0 {
-		return fmt.Sprintf("baseline, publishers only: %s | loadgen CPU %.1f%%", server, s.LoadgenCPUPercent)
+		return fmt.Sprintf("baseline, publishers only: %s | loadgen CPU %.1f%%", server, s.LoadgenCPUPercent) + s.nodeLines()
 	}
 	out := fmt.Sprintf("%d WebRTC + %d LL-HLS viewers (joined in %.1f s):", s.Viewers, s.HLSViewers, s.JoinSeconds)
 	for _, k := range []struct {
@@ -197,7 +204,7 @@ func (s *Step) line() string {
 	if s.LoadgenSaturated {
 		note = " | LOAD GENERATOR SATURATED"
 	}
-	return fmt.Sprintf("%s %s | loadgen CPU %.1f%%%s", out, server, s.LoadgenCPUPercent, note)
+	return fmt.Sprintf("%s %s | loadgen CPU %.1f%%%s", out, server, s.LoadgenCPUPercent, note) + s.nodeLines()
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }

@@ -25,6 +25,8 @@ const (
 	metricViewers    = "glint_subscribers"
 	metricSkips      = "glint_viewer_skips_total"
 	metricRetransmit = "glint_retransmits_total"
+	metricHLSRequest = "glint_hls_requests_total"
+	metricRelays     = "glint_relays"
 	transitBucketKey = metricTransit + "_bucket"
 )
 
@@ -45,6 +47,9 @@ type serverSample struct {
 	viewers     float64
 	skips       float64
 	retransmit  float64
+	hlsRequests float64  // LL-HLS requests served, all rooms and kinds
+	relaysIn    float64  // rooms this node relays from others (a gauge)
+	relaysOut   float64  // other nodes' relays of this node's rooms (a gauge)
 	transit     []bucket // sorted by le, +Inf last
 }
 
@@ -98,6 +103,15 @@ func parseMetrics(r io.Reader) (serverSample, error) {
 			s.skips = value
 		case metricRetransmit:
 			s.retransmit = value
+		case metricHLSRequest:
+			s.hlsRequests += value
+		case metricRelays:
+			switch labelValue(labels, "direction") {
+			case "in":
+				s.relaysIn = value
+			case "out":
+				s.relaysOut = value
+			}
 		case metricPackets:
 			if labelValue(labels, "direction") != "out" {
 				continue

@@ -50,6 +50,11 @@ func (r *runner) step(ctx context.Context, n, nHLS int, baseline *Step) (*Step, 
 	step.JoinSeconds = joined.Seconds()
 	step.WebRTC = clientStats(n, fromW, &start, &end, &start.webrtc, &end.webrtc, true)
 	step.LLHLS = clientStats(nHLS, fromH, &start, &end, &start.hls, &end.hls, false)
+	if len(r.nodes) > 0 {
+		if step.Nodes, err = r.nodeStats(ctx, n, fromW, &start, &end, baseline); err != nil {
+			return nil, err
+		}
+	}
 	return step, nil
 }
 
@@ -77,6 +82,7 @@ func newStep(n, nHLS int, a, b snapshot, baseline *Step) (*Step, error) {
 	}
 	s.ServerPacketsOutPerSec = (b.server.packetsOut - a.server.packetsOut) / wall
 	s.ServerRetransmits = uint64(max(0, b.server.retransmit-a.server.retransmit))
+	s.ServerHLSRequestsPerSec = max(0, b.server.hlsRequests-a.server.hlsRequests) / wall
 	s.ServerSkips = uint64(max(0, b.server.skips-a.server.skips))
 	if len(b.server.transit) > 0 {
 		transit, err := transitDelta(a.server, b.server)

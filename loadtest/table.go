@@ -3,6 +3,7 @@ package loadtest
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 )
@@ -56,6 +57,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if footnote {
 		fmt.Fprintln(w, "* load generator saturated: its own queueing is part of latency and loss")
 	}
+	if err := writeNodeTable(w, rows); err != nil {
+		return err
+	}
 	for _, s := range r.Steps {
 		if c := s.LLHLS; c != nil && c.PartsMeasured > 0 {
 			fmt.Fprintf(w, "LL-HLS, %d viewers: capture -> part available p50 %.0f ms, p95 %.0f ms (%d parts)\n",
@@ -94,4 +98,44 @@ func orDash(v float64, format string) string {
 		return "-"
 	}
 	return fmt.Sprintf(format, v)
+}
+
+// writeNodeTable writes a cluster run's nodes, a row per step and node (nothing for a run
+// against one server).
+func writeNodeTable(w io.Writer, rows []Step) error {
+	if !slices.ContainsFunc(rows, func(s Step) bool { return len(s.Nodes) > 0 }) {
+		return nil
+	}
+	fmt.Fprintln(w, "per node (server CPU per viewer over the node's own baseline; relays in = rooms it relays, out = relays of its rooms):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "viewers\tnode\tits viewers\talive\tlatency p50\tp95\tframes rx/sent\tloss\tserver CPU\tper viewer\tRSS\tglint viewers\trelays in/out\t")
+	fmt.Fprintln(tw, "\t\t\t\tms\tms\t%\t%\t%\t%\tMB\t\t\t")
+	for _, s := range rows {
+		for _, n := range s.Nodes {
+			name := n.URL
+			if n.Publish {
+				name += " (publish)"
+			}
+			client := "-\t-\t-\t-\t-\t"
+			if c := n.WebRTC; c != nil {
+				client = fmt.Sprintf("%d\t%.1f\t%.1f\t%.1f\t%.2f\t", c.Alive, c.LatencyP50Ms, c.LatencyP95Ms, c.FramesPercent, c.LossPercent)
+			}
+			glintViewers := "-"
+			if n.ServerViewers != nil {
+				glintViewers = fmt.Sprint(*n.ServerViewers)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s%s\t%s\t%s\t%s\t%d/%d\t\n", s.Viewers, name, n.Viewers, client,
+				orDash(n.ServerCPUPercent, "%.1f"), orDash(n.ServerCPUPerViewerPercent, "%.3f"), orDash(mb(n.ServerRSSBytes), "%.1f"),
+				glintViewers, n.RelaysIn, n.RelaysOut)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write node table: %w", err)
+	}
+	for _, n := range rows[len(rows)-1].Nodes {
+		if len(n.RelayUpstreams) > 0 {
+			fmt.Fprintf(w, "relays on %s: %s\n", n.URL, n.relaySummary())
+		}
+	}
+	return nil
 }

@@ -54,26 +54,6 @@ func (s *server) failoverRoom(t *testing.T, room string) failoverRoom {
 	return info
 }
 
-// feedPublisher sends 25 frames a second, a keyframe every second, until ctx ends.
-func feedPublisher(ctx context.Context, pub *testnode.Publisher) {
-	tick := time.NewTicker(40 * time.Millisecond)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		payload := testnode.DeltaPayload(n)
-		if n%25 == 0 {
-			payload = testnode.KeyframePayload(n)
-		}
-		if pub.WriteVideo(payload, true) != nil || pub.WriteAudio(testnode.AudioPayload(n)) != nil {
-			return
-		}
-	}
-}
-
 // frameClock records when one viewer's video packets and keyframes arrive.
 type frameClock struct {
 	mu        sync.Mutex
@@ -157,14 +137,14 @@ func TestClusterOriginFailover(t *testing.T) {
 	a, b, c := clusterNode(t, srv.URL(), "node-a"), clusterNode(t, srv.URL(), "node-b"), clusterNode(t, srv.URL(), "node-c")
 	ctx := testkit.Context(t, 120*time.Second)
 	primary := testnode.StartPublisher(t, ctx, a.url("/whip/finals"), client.Options{})
-	go feedPublisher(ctx, primary)
+	go primary.Feed(ctx)
 	a.waitRoom(t, "finals", 15*time.Second, "live on A", func(r roomInfo) bool { return r.Live })
 
 	backup := testnode.StartPublisher(t, ctx, c.url("/whip/finals"), client.Options{})
 	if loc := backup.Session.Location(); !strings.HasPrefix(loc, c.base) {
 		t.Fatalf("the backup's WHIP resource is %s, want it kept on node C (%s), not redirected", loc, c.base)
 	}
-	go feedPublisher(ctx, backup)
+	go backup.Feed(ctx)
 	testkit.Eventually(t, ctx, "C keeps the backup pushed to A, A holds it as its standby", func() bool {
 		onC, onA := c.failoverRoom(t, "finals"), a.failoverRoom(t, "finals")
 		return onC.Backup != nil && onC.Backup.PushedTo == "node-a" && onA.Backup != nil && onA.Backup.OnAir == "primary"
@@ -262,7 +242,7 @@ func TestClusterRTMPToNonOwner(t *testing.T) {
 
 	// A reject room: the second publisher, on C, is refused by the owner.
 	lobby := testnode.StartPublisher(t, ctx, a.url("/whip/lobby"), client.Options{})
-	go feedPublisher(ctx, lobby)
+	go lobby.Feed(ctx)
 	a.waitRoom(t, "lobby", 15*time.Second, "live on A", func(r roomInfo) bool { return r.Live })
 	refused := ffmpegRTMP(t, "ffmpeg rtmp lobby → C", rtmpC, "lobby")
 	select {

@@ -70,21 +70,6 @@ func (pc *pushCluster) start(t *testing.T, name string) *testnode.Node {
 	return n
 }
 
-func feed(ctx context.Context, pub *testnode.Publisher) {
-	tick := time.NewTicker(40 * time.Millisecond)
-	defer tick.Stop()
-	for n := 0; ctx.Err() == nil; n++ {
-		<-tick.C
-		payload := testnode.DeltaPayload(n)
-		if n%25 == 0 {
-			payload = testnode.KeyframePayload(n)
-		}
-		if pub.WriteVideo(payload, true) != nil || pub.WriteAudio(testnode.AudioPayload(n)) != nil {
-			return
-		}
-	}
-}
-
 // TestPushToOwnerRejected: an in-process (RTMP/SRT-like) publisher of a reject room owned by
 // another node is pushed there, refused with 409, and ended.
 func TestPushToOwnerRejected(t *testing.T) {
@@ -92,7 +77,7 @@ func TestPushToOwnerRejected(t *testing.T) {
 	a, c := pc.start(t, "a"), pc.start(t, "c")
 	ctx := testkit.Context(t, 30*time.Second)
 	primary := testnode.StartPublisher(t, ctx, a.WHIP("lobby"), client.Options{})
-	go feed(ctx, primary)
+	go primary.Feed(ctx)
 	a.WaitLive(t, ctx, "lobby")
 	video := &webrtc.RTPCodecParameters{RTPCodecCapability: testnode.H264Codec(), PayloadType: 96}
 	local, err := c.SFU.PublishLocal("lobby", video, nil, func() {})
@@ -117,10 +102,10 @@ func TestPushedBackupTakesTheRoom(t *testing.T) {
 	a, c := pc.start(t, "a"), pc.start(t, "c")
 	ctx := testkit.Context(t, 30*time.Second)
 	primary := testnode.StartPublisher(t, ctx, a.WHIP("finals"), client.Options{})
-	go feed(ctx, primary)
+	go primary.Feed(ctx)
 	a.WaitLive(t, ctx, "finals")
 	backup := testnode.StartPublisher(t, ctx, c.WHIP("finals"), client.Options{})
-	go feed(ctx, backup)
+	go backup.Feed(ctx)
 	testkit.Eventually(t, ctx, "c pushes the backup, a holds it as its standby", func() bool {
 		onA, _ := a.SFU.Room("finals")
 		onC, _ := c.SFU.Room("finals")

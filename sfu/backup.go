@@ -114,7 +114,7 @@ func (r *Room) standbyTrack(pub *Session, up *UpTrack) bool {
 	if pub == nil || r.bk.standby != pub {
 		return false
 	}
-	if s := r.slots[up.kind]; s != nil && !sameCodec(s.codec, up.codec) {
+	if s := r.slots[up.kind]; s != nil && r.bk.remote == "" && !sameCodec(s.codec, up.codec) { // a pushed one: its owner checks
 		pub.log.Error("backup publisher refused: its codec differs from the room's", "kind", up.kind,
 			"codec", up.codec.MimeType, "room_codec", s.codec.MimeType)
 		go pub.Close()
@@ -299,7 +299,7 @@ func (s *SFU) SetSource(roomName, source string) error {
 		r.mu.Unlock()
 		return ErrNoPublisher
 	}
-	if r.bk.standby == nil {
+	if r.bk.standby == nil || r.bk.remote != "" { // a standby pushed to another node is on air only there
 		r.mu.Unlock()
 		if source == SourcePrimary {
 			return nil

@@ -28,7 +28,8 @@ type Options struct {
 	// AdminKey is a static bearer token with the admin role.
 	AdminKey string
 	// NodeSecret is the cluster secret: other nodes' relays present it to subscribe to any
-	// room (it does not turn access control on by itself).
+	// room, and their pushes (a publisher kept on a node that does not own its room) to
+	// publish to it (it does not turn access control on by itself).
 	NodeSecret string
 	// WebhookURL, when set, is asked about publish and play requests no local credential
 	// allows (see webhook.go).
@@ -199,7 +200,7 @@ func (a *Authorizer) grantOf(ctx context.Context, cred, room string) (Grant, err
 		return Grant{Room: "*", Roles: Admin, Source: "admin-key"}, nil
 	}
 	if a.opts.NodeSecret != "" && equal(cred, a.opts.NodeSecret) {
-		return Grant{Room: "*", Roles: Subscribe, Source: "cluster"}, nil
+		return Grant{Room: "*", Roles: Publish | Subscribe, Source: "cluster"}, nil
 	}
 	if a.jwt != nil && looksLikeJWT(cred) {
 		return a.jwt.grant(ctx, cred)

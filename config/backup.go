@@ -20,6 +20,9 @@ type FailoverSettings struct {
 	// DrainPeriod is how long SIGTERM (and glint drain) gives viewers to move to another
 	// node before their sessions end; 0 shuts down at once.
 	DrainPeriod time.Duration `yaml:"drain_period"`
+	// PublisherRoomPolicies gives a room its own publisher policy (room → reject | replace |
+	// backup) instead of publisher_policy.
+	PublisherRoomPolicies map[string]string `yaml:"publisher_room_policies"`
 }
 
 func defaultFailover() FailoverSettings {
@@ -30,17 +33,25 @@ func defaultFailover() FailoverSettings {
 func (c *Config) bindFailover(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Failover.BackupStall, "backup-stall", c.Failover.BackupStall, "publisher_policy backup: the publisher on air sending nothing this long puts the backup on air")
 	fs.DurationVar(&c.Failover.BackupHold, "backup-hold", c.Failover.BackupHold, "publisher_policy backup: a returning primary goes back on air after sending this long without a stall")
+	fs.Var(&roomMapValue{m: &c.Failover.PublisherRoomPolicies, want: "room=policy, e.g. finals=backup"}, "publisher-room-policy",
+		"room=policy: that room's --publisher-policy (reject, replace or backup; repeatable)")
 	fs.DurationVar(&c.Failover.DrainPeriod, "drain-period", c.Failover.DrainPeriod, "on SIGTERM, refuse new sessions and tell viewers to move for this long before shutting down (0: at once)")
 }
 
 // validatePublisherPolicy checks the publisher policy and the backup and drain durations.
 func (c *Config) validatePublisherPolicy() error {
-	switch c.PublisherPolicy {
-	case PolicyReject, PolicyReplace, PolicyBackup:
-	default:
-		return fmt.Errorf("publisher-policy %q: must be %q, %q or %q", c.PublisherPolicy, PolicyReject, PolicyReplace, PolicyBackup)
+	if err := checkPublisherPolicy("publisher-policy", c.PublisherPolicy); err != nil {
+		return err
 	}
 	f := c.Failover
+	for room, policy := range f.PublisherRoomPolicies {
+		if !ValidRoomName(room) {
+			return fmt.Errorf("publisher-room-policy %q: invalid room name (1-64 of A-Z a-z 0-9 _ -)", room)
+		}
+		if err := checkPublisherPolicy("publisher-room-policy "+room, policy); err != nil {
+			return err
+		}
+	}
 	if f.BackupStall < 50*time.Millisecond {
 		return fmt.Errorf("backup-stall %v: must be at least 50ms (the switch is checked every 50ms)", f.BackupStall)
 	}
@@ -51,4 +62,20 @@ func (c *Config) validatePublisherPolicy() error {
 		return fmt.Errorf("drain-period %v: must not be negative (0: shut down at once)", f.DrainPeriod)
 	}
 	return nil
+}
+
+func checkPublisherPolicy(name, policy string) error {
+	switch policy {
+	case PolicyReject, PolicyReplace, PolicyBackup:
+		return nil
+	}
+	return fmt.Errorf("%s %q: must be %q, %q or %q", name, policy, PolicyReject, PolicyReplace, PolicyBackup)
+}
+
+// publisherPolicy is room's publisher policy: publisher_room_policies, else publisher_policy.
+func (c *Config) publisherPolicy(room string) string {
+	if p, ok := c.Failover.PublisherRoomPolicies[room]; ok {
+		return p
+	}
+	return c.PublisherPolicy
 }

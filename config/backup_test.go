@@ -38,3 +38,38 @@ func TestFailoverSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestPublisherRoomPolicies: publisher_room_policies (file) and --publisher-room-policy
+// (flags) give rooms their own policy; other rooms keep --publisher-policy; bad rooms and
+// policies are refused naming the setting.
+func TestPublisherRoomPolicies(t *testing.T) {
+	args, e := withFile(t, "publisher_policy: replace\npublisher_room_policies:\n  finals: backup\n  lobby: reject\n",
+		[]string{"--publisher-room-policy=quiz=backup"}, nil)
+	c, err := Load(args, e.get, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for room, want := range map[string]string{"finals": PolicyBackup, "lobby": PolicyReject, "quiz": PolicyBackup, "other": PolicyReplace} {
+		if got := c.RoomSettings(room).PublisherPolicy; got != want {
+			t.Errorf("room %s: policy %q, want %q", room, got, want)
+		}
+	}
+	d := Defaults()
+	if got := d.RoomSettings("any").PublisherPolicy; got != PolicyReject {
+		t.Errorf("default room policy %q, want reject", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--publisher-room-policy=finals=standby"}, "publisher-room-policy finals"},
+		{[]string{"--publisher-room-policy=bad/room=backup"}, "invalid room name"},
+		{[]string{"--publisher-room-policy=finals"}, "room=policy"},
+	} {
+		args, e := withFile(t, "", tc.args, nil)
+		_, err := Load(args, e.get, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}

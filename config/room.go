@@ -3,7 +3,7 @@ package config
 import "time"
 
 // RoomSettings is the policy of one room, resolved from the config: what a room may differ
-// in from the others: its LL-HLS ladder and mode, its DVR window and its latency mode.
+// in from the others: its LL-HLS ladder and mode, its DVR window, its latency mode and its publisher policy.
 type RoomSettings struct {
 	// Ladder is the room's LL-HLS ladder (hls_room_ladders, else --hls-ladder); nil means
 	// the built-in default ladder.
@@ -21,6 +21,9 @@ type RoomSettings struct {
 	// LL-HLS viewers (sync_room_delays / sync_room_hls_delays, else --sync-delay /
 	// --sync-hls-delay); zero in a fastest room.
 	SyncDelay, SyncHLSDelay time.Duration
+	// PublisherPolicy is what a second publisher of the live room gets: PolicyReject,
+	// PolicyReplace or PolicyBackup (publisher_room_policies, else --publisher-policy).
+	PublisherPolicy string
 }
 
 // RoomSettings returns the settings of room. Valid after Validate.
@@ -32,5 +35,6 @@ func (c *Config) RoomSettings(room string) RoomSettings {
 	s.DVRWindow = c.dvrWindow(room)
 	s.HLSMode = c.hlsMode(room)
 	s.Latency, s.SyncDelay, s.SyncHLSDelay = c.roomLatency(room)
+	s.PublisherPolicy = c.publisherPolicy(room)
 	return s
 }

@@ -115,9 +115,13 @@ type Config struct {
 	// means a cluster.Memory of this server alone. Share the SFU's in a node.
 	Directory cluster.Directory
 	// Backup accepts a second connection to a room held on this node as the room's backup
-	// (publisher_policy backup; ingest/backup.go).
-	Backup bool
-	Log    *slog.Logger
+	// (publisher_policy backup; ingest/backup.go); BackupRoom, when set, decides per room.
+	Backup     bool
+	BackupRoom func(room string) bool
+	// RelayToOwner keeps a connection to a room that another node holds instead of refusing
+	// it: its stream publishes here and the SFU pushes it to the owner (sfu/backup_remote.go).
+	RelayToOwner bool
+	Log          *slog.Logger
 }
 
 // Errors a publisher is refused with (wrapped).
@@ -318,6 +322,9 @@ func (s *Server) claim(room, proto, conn, remote string, log *slog.Logger) (*str
 		OnLost: func(_ cluster.Claim, err error) { s.closeLost(conn, log, err) }})
 	if ce := (*cluster.ClaimedError)(nil); errors.As(err, &ce) {
 		if st := s.standbyStream(room, proto, conn, remote, log, err); st != nil {
+			return st, nil
+		}
+		if st := s.ownerElsewhereStream(room, proto, conn, remote, log, ce.Owner); st != nil {
 			return st, nil
 		}
 		return nil, fmt.Errorf("%w (held by %s)", ErrRoomBusy, ce.Owner)

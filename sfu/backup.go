@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/config"
 )
 
 // Backup ingest (publisher_policy backup): a second publisher of a live room stands by. Its
@@ -49,6 +51,9 @@ type BackupInfo struct {
 	OnAir   string `json:"on_air"`           // "primary" or "backup"
 	Standby string `json:"standby"`          // the session id of the publisher off air
 	Pinned  string `json:"pinned,omitempty"` // the source an operator chose, if any
+	// PushedTo is the node that owns the room when the standby is kept here and pushed to it
+	// (a publisher on a node that does not own the room; sfu/backup_remote.go).
+	PushedTo string `json:"pushed_to,omitempty"`
 }
 
 // backupState is a room's standby publisher (guarded by Room.mu).
@@ -58,6 +63,7 @@ type backupState struct {
 	pinned      string             // SourcePrimary or SourceBackup, chosen by an operator
 	primaryBack time.Time          // since when the primary, off air, has sent without a stall
 	stop        context.CancelFunc // ends the room's source watch
+	remote      string             // the owner node the standby is pushed to (sfu/backup_remote.go); "" on the owner
 }
 
 func (o BackupOptions) withDefaults() BackupOptions {
@@ -73,6 +79,9 @@ func (o BackupOptions) withDefaults() BackupOptions {
 // standBy makes sess the room's backup publisher (no directory claim: the primary's covers
 // the room). Called with r.mu held and r.publisher set.
 func (s *SFU) standBy(r *Room, sess *Session) error {
+	if r.bk.standby != nil && r.bk.remote != "" {
+		return fmt.Errorf("%w: room %q already has a publisher pushed to its owner %s", ErrRoomBusy, r.name, r.bk.remote)
+	}
 	if r.bk.standby != nil {
 		return fmt.Errorf("%w: room %q already has a primary and a backup publisher", ErrRoomBusy, r.name)
 	}
@@ -95,7 +104,7 @@ func (r *Room) backupInfo() *BackupInfo {
 	if r.bk.onBackup {
 		on = SourceBackup
 	}
-	return &BackupInfo{OnAir: on, Standby: r.bk.standby.ID, Pinned: r.bk.pinned}
+	return &BackupInfo{OnAir: on, Standby: r.bk.standby.ID, Pinned: r.bk.pinned, PushedTo: r.bk.remote}
 }
 
 // standbyTrack reports whether up belongs to the room's standby publisher; a track whose
@@ -105,7 +114,7 @@ func (r *Room) standbyTrack(pub *Session, up *UpTrack) bool {
 	if pub == nil || r.bk.standby != pub {
 		return false
 	}
-	if s := r.slots[up.kind]; s != nil && !sameCodec(s.codec, up.codec) {
+	if s := r.slots[up.kind]; s != nil && r.bk.remote == "" && !sameCodec(s.codec, up.codec) { // a pushed one: its owner checks
 		pub.log.Error("backup publisher refused: its codec differs from the room's", "kind", up.kind,
 			"codec", up.codec.MimeType, "room_codec", s.codec.MimeType)
 		go pub.Close()
@@ -133,7 +142,7 @@ func (s *SFU) leaveBackup(r *Room, pub *Session) bool {
 		pub.log.Info("backup publisher left")
 		r.broadcastPublisher()
 		return true
-	case r.publisher != pub:
+	case r.publisher != pub || r.bk.remote != "": // a relay leaving a room whose standby is pushed elsewhere
 		r.mu.Unlock()
 		return false
 	}
@@ -158,7 +167,7 @@ func (s *SFU) promoteLocked(r *Room, next *Session) {
 }
 
 func (r *Room) endBackupLocked() {
-	r.bk.standby, r.bk.onBackup, r.bk.pinned = nil, false, ""
+	r.bk.standby, r.bk.onBackup, r.bk.pinned, r.bk.remote = nil, false, "", ""
 	if r.bk.stop != nil {
 		r.bk.stop()
 		r.bk.stop = nil
@@ -290,7 +299,7 @@ func (s *SFU) SetSource(roomName, source string) error {
 		r.mu.Unlock()
 		return ErrNoPublisher
 	}
-	if r.bk.standby == nil {
+	if r.bk.standby == nil || r.bk.remote != "" { // a standby pushed to another node is on air only there
 		r.mu.Unlock()
 		if source == SourcePrimary {
 			return nil
@@ -338,7 +347,7 @@ func (s *SFU) checkBackupCodec(roomName, kind string, c *webrtc.RTPCodecParamete
 // slotCodec is the codec of the room's slot of kind while the room has a publisher and the
 // backup policy is on (nil otherwise).
 func (s *SFU) slotCodec(roomName, kind string) *webrtc.RTPCodecParameters {
-	if !s.opts.Backup.Enabled {
+	if s.roomPolicy(roomName) != config.PolicyBackup {
 		return nil
 	}
 	r := s.lookupRoom(roomName)
@@ -352,6 +361,24 @@ func (s *SFU) slotCodec(roomName, kind string) *webrtc.RTPCodecParameters {
 	}
 	c := r.slots[kind].codec
 	return &c
+}
+
+// roomPolicy is the room's publisher policy (config.PolicyReject, PolicyReplace or
+// PolicyBackup): Options.Rooms' when it names one, else the node-wide ReplacePublisher and
+// Backup.Enabled.
+func (s *SFU) roomPolicy(room string) string {
+	if s.opts.Rooms != nil {
+		if p := s.opts.Rooms(room).PublisherPolicy; p != "" {
+			return p
+		}
+	}
+	switch {
+	case s.opts.Backup.Enabled:
+		return config.PolicyBackup
+	case s.opts.ReplacePublisher:
+		return config.PolicyReplace
+	}
+	return config.PolicyReject
 }
 
 // lookupRoom returns the room of that name if it exists (nil otherwise), creating nothing.

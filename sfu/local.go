@@ -46,7 +46,7 @@ func (s *SFU) PublishLocal(roomName string, video, audio *webrtc.RTPCodecParamet
 			return nil, fmt.Errorf("publish local: %w", err)
 		}
 	}
-	sess, err := s.openPublisher(context.Background(), roomName)
+	sess, err := s.openPublisher(context.Background(), roomName, true)
 	if err != nil {
 		return nil, err
 	}

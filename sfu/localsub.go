@@ -50,7 +50,7 @@ func (s *SFU) SubscribeLocal(ctx context.Context, roomName string, handle func(L
 		ls.wg.Add(1)
 		go func() {
 			defer ls.wg.Done()
-			(&localReader{room: room, kind: kind, handle: handle}).run(ctx)
+			(&localReader{source: room.slotSource(kind), kind: kind, handle: handle}).run(ctx)
 		}()
 	}
 	return ls, nil
@@ -77,9 +77,22 @@ func (ls *LocalSubscriber) Close() {
 	ls.done()
 }
 
-// localReader follows one kind of a room.
+// slotSource is the uptrack the room's slot of kind follows now (nil: none).
+func (r *Room) slotSource(kind string) func() *UpTrack {
+	return func() *UpTrack {
+		r.mu.Lock()
+		sl := r.slots[kind]
+		r.mu.Unlock()
+		if sl == nil {
+			return nil
+		}
+		return sl.src.Load()
+	}
+}
+
+// localReader follows one kind of a room (or of one publisher: sfu/backup_remote.go).
 type localReader struct {
-	room   *Room
+	source func() *UpTrack // the track to read now
 	kind   string
 	handle func(LocalPacket)
 
@@ -104,13 +117,7 @@ func (r *localReader) run(ctx context.Context) {
 }
 
 func (r *localReader) drain() {
-	r.room.mu.Lock()
-	sl := r.room.slots[r.kind]
-	r.room.mu.Unlock()
-	if sl == nil {
-		return
-	}
-	if src := sl.src.Load(); src != r.src {
+	if src := r.source(); src != r.src {
 		r.src, r.cursor, r.fresh, r.missSince = src, 0, true, time.Time{}
 	}
 	if r.src == nil {
@@ -144,7 +151,7 @@ func (r *localReader) drain() {
 			continue
 		}
 		r.missSince = time.Time{}
-		r.handle(LocalPacket{Kind: r.kind, Codec: sl.codec, Data: r.buf[:n], Discontinuity: r.fresh, Arrival: arrival})
+		r.handle(LocalPacket{Kind: r.kind, Codec: r.src.codec, Data: r.buf[:n], Discontinuity: r.fresh, Arrival: arrival})
 		r.fresh = false
 		r.cursor++
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/cluster"
+	"github.com/glint-video/glint/config"
 )
 
 // Publish answers a WHIP offer: the session becomes the room's publisher (or ErrRoomBusy).
@@ -49,7 +50,7 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 	if err != nil {
 		return nil, "", err
 	}
-	sess, err := s.openPublisher(ctx, roomName)
+	sess, err := s.openPublisher(ctx, roomName, false)
 	if err != nil {
 		return nil, "", err
 	}
@@ -64,13 +65,15 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 
 // openPublisher makes a new publisher session of the room, which it claims in the room
 // directory: ErrRoomBusy when another session holds it, unless the policy is to replace
-// that one (closed here).
-func (s *SFU) openPublisher(ctx context.Context, roomName string) (*Session, error) {
+// that one (closed here). local is an in-process publisher (RTMP/SRT ingest), which is
+// kept and pushed to the room's owner when another node owns the room (sfu/backup_remote.go).
+func (s *SFU) openPublisher(ctx context.Context, roomName string, local bool) (*Session, error) {
 	room, err := s.room(roomName)
 	if err != nil {
 		return nil, err
 	}
 	sess := s.newSession(room, RolePublisher)
+	sess.local = local
 	previous, err := s.claimPublisher(ctx, room, sess)
 	if err != nil {
 		s.dropIfIdle(room)
@@ -88,13 +91,17 @@ func (s *SFU) openPublisher(ctx context.Context, roomName string) (*Session, err
 func (s *SFU) claimPublisher(ctx context.Context, room *Room, sess *Session) (*Session, error) {
 	room.mu.Lock()
 	defer room.mu.Unlock()
-	if s.opts.Backup.Enabled && room.publisher != nil {
+	policy := s.roomPolicy(room.name)
+	if policy == config.PolicyBackup && room.publisher != nil && !room.publisher.fromRelay {
 		return nil, s.standBy(room, sess)
 	}
-	c, err := s.opts.Directory.Claim(ctx, s.publisherRequest(room, sess, s.opts.ReplacePublisher))
+	c, err := s.opts.Directory.Claim(ctx, s.publisherRequest(room, sess, policy == config.PolicyReplace))
 	if claimed := (*cluster.ClaimedError)(nil); errors.As(err, &claimed) {
 		if claimed.Owner.Node == s.opts.Directory.Node() {
 			return nil, ErrRoomBusy
+		}
+		if s.keepsRemote(policy, sess) {
+			return nil, s.standByRemote(room, sess, claimed.Owner)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrRoomBusy, err) // owned by another node: its ClaimedError names it
 	}

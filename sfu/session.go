@@ -43,6 +43,7 @@ type Session struct {
 
 	srcClock  srcClock // a publisher's NTP clock on the SFU's (its sender reports)
 	fromRelay bool     // a publisher that relays the room from another node (PublishRelay)
+	local     bool     // an in-process publisher (PublishLocal: RTMP/SRT ingest)
 
 	mu    sync.Mutex
 	ups   []*UpTrack

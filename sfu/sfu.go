@@ -32,6 +32,10 @@ type Options struct {
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
 	Backup           BackupOptions // a second publisher stands by as the room's backup (sfu/backup.go)
+	// RemotePublisher, when set, pushes a publisher kept on this node while another node
+	// owns its room (sfu/backup_remote.go: backup rooms, RTMP/SRT); it is called on a
+	// goroutine of its own and returns when the publisher ends or takes the room.
+	RemotePublisher func(*RemotePublisher)
 	// KeyframeCacheAge is how far behind live a joining viewer of a WebRTC publisher may start,
 	// at the newest keyframe in the track's packet cache, instead of asking for a keyframe
 	// (0: 1 s; negative: always ask). RTMP/SRT rooms always start at the cached keyframe.

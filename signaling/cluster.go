@@ -10,8 +10,8 @@ import (
 // routeToOwner answers a publish of a room that another node owns with 307 to that node
 // (true), before this node opens a session; an unreachable directory answers 503.
 func (s *Server) routeToOwner(w http.ResponseWriter, r *http.Request, room string) bool {
-	if s.opts.Nodes == nil || s.opts.Directory == nil {
-		return false
+	if s.opts.Nodes == nil || s.opts.Directory == nil || !s.isRelay(r) && s.opts.SFU.KeepsRemoteBackup(room) {
+		return false // a backup room's publisher stays here as its standby (sfu/backup_remote.go)
 	}
 	owner, ok, err := s.opts.Directory.Owner(r.Context(), room, cluster.Publisher)
 	if err != nil {

@@ -92,7 +92,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, n.closeCluster)
-	if n.sfu, err = newSFU(cfg, log, rooms, n.admission.sfuLimits(), n.serveDataChannel); err != nil {
+	if n.sfu, err = newSFU(cfg, log, rooms, n.admission.sfuLimits(), n.serveDataChannel, n.remotePublishers()); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = n.sfu.Close(context.Background()) })
@@ -138,7 +138,7 @@ func newNode(cfg config.Config, log *slog.Logger) (_ *node, err error) {
 }
 
 func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits sfu.Limits,
-	onDataChannel func(room, session string, dc *webrtc.DataChannel)) (*sfu.SFU, error) {
+	onDataChannel func(room, session string, dc *webrtc.DataChannel), onRemote func(*sfu.RemotePublisher)) (*sfu.SFU, error) {
 	return sfu.New(sfu.Options{
 		Transport: sfu.TransportConfig{
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
@@ -156,6 +156,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits
 		Logger:    log,
 
 		ViewerDataChannel: onDataChannel, // the event channel of WHEP viewers
+		RemotePublisher:   onRemote,      // cluster publishing (serve_backup.go)
 	})
 }
 
@@ -191,7 +192,7 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 	}
 	in, err := ingest.New(ingest.Config{RTMPAddr: n.cfg.RTMPAddr, SRTAddr: n.cfg.SRTAddr, StreamKeys: n.cfg.StreamKeys, Auth: n.auth,
 		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log,
-		Backup: n.cfg.PublisherPolicy == config.PolicyBackup}, n.sfu)
+		Backup: n.cfg.PublisherPolicy == config.PolicyBackup, BackupRoom: n.backupRoom, RelayToOwner: n.pushesOn()}, n.sfu)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 
@@ -47,9 +48,9 @@ func (n *node) relays() signaling.Relays {
 	if !n.relaysOn() {
 		return nil
 	}
-	m, err := relay.New(relay.Options{SFU: n.sfu, Locator: clusterLocator{n.redis, n.redis.Registry()},
+	m, err := relay.New(relay.Options{SFU: n.sfu, Locator: newSuccessorLocator(clusterLocator{n.redis, n.redis.Registry()}, cmp.Or(n.cfg.Cluster.Lease, cluster.DefaultLease)),
 		NodeID: n.redis.Node(), Secret: n.cfg.Relay.ClusterSecret, Linger: n.cfg.Relay.RelayLinger,
-		SettingEngine: n.sfu.ClientSettings, Logger: n.log})
+		SettingEngine: n.relaySettings, Logger: n.log})
 	if err != nil {
 		n.log.Error("cluster: relays off", "err", err)
 		return nil

@@ -67,7 +67,9 @@ paths:
   all_others:
 YML
   peer_version=$("$BENCH_PEER_BIN" --version 2>/dev/null | head -1 || true)
-  "${pin[@]}" "$BENCH_PEER_BIN" "$peer_conf" >"$log" 2>&1 &
+  # In its own directory: it writes files there (a self-signed auto.crt / auto.key).
+  peer_dir=$(mktemp -d)
+  (cd "$peer_dir" && exec "${pin[@]}" "$BENCH_PEER_BIN" "$peer_conf") >"$log" 2>&1 &
   peer_pid=$!
   for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18889/ && break; sleep 0.1; done
 }
@@ -80,5 +82,6 @@ stop_peer() {
   fi
   peer_pid=
   [ -n "${peer_conf:-}" ] && rm -f "$peer_conf"
-  peer_conf=
+  [ -n "${peer_dir:-}" ] && rm -rf "$peer_dir"
+  peer_conf= peer_dir=
 }

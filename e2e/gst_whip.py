@@ -83,8 +83,9 @@ def pipeline_text(a):
     video = f'''x264enc tune=zerolatency speed-preset=veryfast bitrate={a.bitrate} key-int-max={a.key_int} bframes={a.bframes} !
  video/x-h264,profile={profile} ! rtph264pay config-interval=-1 aggregate-mode=zero-latency !
  application/x-rtp,media=video,encoding-name=H264,payload=96'''
-    if a.codec == 'h265':  # x265's zerolatency tune: no B-frames, as WebRTC H.265 encoders send
-        video = f'''x265enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} key-int-max={a.key_int} !
+    if a.codec == 'h265':  # no B-frames (zerolatency) and VPS/SPS/PPS at every keyframe, as WebRTC
+        # H.265 encoders send (x265 alone repeats them only at IDRs, and its later keyframes are CRAs)
+        video = f'''x265enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} key-int-max={a.key_int} option-string=repeat-headers=1 !
  video/x-h265,profile=main ! rtph265pay config-interval=-1 !
  application/x-rtp,media=video,encoding-name=H265,payload=96'''
     return f'''webrtcbin name=w bundle-policy=max-bundle

@@ -127,12 +127,18 @@ func TestHEVCPassLadderCPUVsFFmpeg(t *testing.T) {
 
 // TestHelperHEVCPassLadderFile is the child process of TestHEVCPassLadderCPUVsFFmpeg.
 func TestHelperHEVCPassLadderFile(t *testing.T) {
+	passLadderHelper(t, "H265", "TestHEVCPassLadderCPUVsFFmpeg")
+}
+
+// passLadderHelper is the child process of an H.265 or AV1 measurement: the HLS bridge's
+// ladder for such a source (sourceSizeLadder) over GLINT_LADDER_FILE.
+func passLadderHelper(t *testing.T, codec, parent string) {
 	path := os.Getenv("GLINT_LADDER_FILE")
 	if path == "" {
-		t.Skip("child process of TestHEVCPassLadderCPUVsFFmpeg")
+		t.Skip("child process of " + parent)
 	}
 	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
-		return NewLadder(LadderConfig{SourceCodec: "H265", Rungs: sourceSizeLadder(w, h), MaxLoad: -1,
+		return NewLadder(LadderConfig{SourceCodec: codec, Rungs: sourceSizeLadder(w, h), MaxLoad: -1,
 			Output: func(int, Encoded) {}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}); err != nil {
 		t.Fatal(err)
@@ -164,16 +170,7 @@ func TestAV1LadderCPUVsFFmpeg(t *testing.T) {
 // TestHelperAV1LadderFile is the child process of TestAV1LadderCPUVsFFmpeg: the HLS bridge's
 // ladder over an AV1 source (the source passed through, an H.264 rung of its size, 480p, 360p).
 func TestHelperAV1LadderFile(t *testing.T) {
-	path := os.Getenv("GLINT_LADDER_FILE")
-	if path == "" {
-		t.Skip("child process of TestAV1LadderCPUVsFFmpeg")
-	}
-	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
-		return NewLadder(LadderConfig{SourceCodec: "AV1", Rungs: sourceSizeLadder(w, h), MaxLoad: -1,
-			Output: func(int, Encoded) {}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	passLadderHelper(t, "AV1", "TestAV1LadderCPUVsFFmpeg")
 }
 
 // The AV1 ladder as the ffmpeg CLI would run it: the source copied, libdav1d with one thread,

@@ -222,3 +222,61 @@ func TestAV1CodecString(t *testing.T) {
 		}
 	}
 }
+
+// TestCodecChangeOnDiscontinuity: a publisher that comes back with H.265 after H.264 (the
+// bridge's Discontinuity with the new format, parameter sets in-band): the H.264 segments
+// keep their avc1 init segment, the H.265 ones follow EXT-X-DISCONTINUITY with an hvc1 one.
+func TestCodecChangeOnDiscontinuity(t *testing.T) {
+	testkit.RequireTool(t, "ffmpeg")
+	ctx := testkit.Context(t, time.Minute)
+	out, err := exec.CommandContext(ctx, "ffmpeg", append([]string{"-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "4"}, append(passCodecs[0].encode, "-")...)...).Output()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	h265 := h265TestSamples(t, out)
+	h264 := loadMedia(t).video["hi"]
+	s := NewStream("live", testCfg, testLogger())
+	tr, err := s.AddVideo("source", VideoTrackInfo{FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := time.Duration(0)
+	for _, smp := range h264[:120] {
+		if err := tr.WriteSample(smp); err != nil {
+			t.Fatal(err)
+		}
+		last = smp.DTS
+	}
+	if err := tr.Discontinuity(VideoTrackInfo{Format: H265, FPS: 30}); err != nil {
+		t.Fatal(err)
+	}
+	for _, smp := range h265 {
+		smp.DTS, smp.PTS = smp.DTS+last+time.Second, smp.PTS+last+time.Second
+		if err := tr.WriteSample(smp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	sv := NewServer(testLogger())
+	sv.Add("live", s)
+	srv := httptest.NewServer(sv)
+	defer srv.Close()
+	playlist := getBody(t, srv.URL+"/hls/live/source/index.m3u8")
+	maps := regexp.MustCompile(`#EXT-X-MAP:URI="(init\d+\.mp4)"`).FindAllStringSubmatch(playlist, -1)
+	if len(maps) != 2 || !strings.Contains(playlist, "#EXT-X-DISCONTINUITY\n") {
+		t.Fatalf("want two init segments and a discontinuity:\n%s", playlist)
+	}
+	for i, entry := range []string{"avc1", "hvc1"} {
+		f, err := mp4.DecodeFile(strings.NewReader(getBody(t, srv.URL+"/hls/live/source/"+maps[i][1])))
+		if err != nil || f.Init == nil {
+			t.Fatalf("%s: %v", maps[i][1], err)
+		}
+		if got := f.Init.Moov.Trak.Mdia.Minf.Stbl.Stsd.Children[0].Type(); got != entry {
+			t.Errorf("%s: sample entry %s, want %s", maps[i][1], got, entry)
+		}
+	}
+	if mv := getBody(t, srv.URL+"/hls/live/index.m3u8"); !strings.Contains(mv, `CODECS="hvc1.`) {
+		t.Errorf("multivariant playlist after the change:\n%s", mv)
+	}
+}

@@ -131,19 +131,6 @@ func (t *Track) setVideoInfo(info VideoTrackInfo) error {
 	return nil
 }
 
-// keepParams is info with the current parameter sets, codec and size, and info's frame rate
-// and bitrate where set.
-func (t *Track) keepParams(info VideoTrackInfo) VideoTrackInfo {
-	cur := t.video
-	if info.FPS > 0 {
-		cur.FPS = info.FPS
-	}
-	if info.BitrateKbps > 0 {
-		cur.BitrateKbps = info.BitrateKbps
-	}
-	return cur
-}
-
 func (t *Track) setAudioInfo(info AudioTrackInfo) error {
 	if info.SampleRate <= 0 || info.Channels <= 0 || len(info.ASC) < 2 {
 		return fmt.Errorf("audio needs a sample rate, channels and an AudioSpecificConfig")

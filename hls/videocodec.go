@@ -81,6 +81,19 @@ func cloneParams(info *VideoTrackInfo) {
 	info.SequenceHeader = bytes.Clone(withoutOBUSize(info.SequenceHeader))
 }
 
+// keepParams is info with the current parameter sets, codec and size, and info's frame rate
+// and bitrate where set.
+func (t *Track) keepParams(info VideoTrackInfo) VideoTrackInfo {
+	cur := t.video
+	if info.FPS > 0 {
+		cur.FPS = info.FPS
+	}
+	if info.BitrateKbps > 0 {
+		cur.BitrateKbps = info.BitrateKbps
+	}
+	return cur
+}
+
 // completeVideoInfo fills Codec, Width and Height from the parameter sets where they are
 // unset.
 func completeVideoInfo(info *VideoTrackInfo) error {

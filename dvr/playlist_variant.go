@@ -9,6 +9,7 @@ import (
 
 	"github.com/Eyevinn/mp4ff/mp4"
 
+	"github.com/glint-video/glint/hls"
 	"github.com/glint-video/glint/media"
 )
 
@@ -73,8 +74,13 @@ func (v *variant) readInit(data []byte) error {
 				v.codec = media.AACCodecString(asc)
 			}
 		}
+	case stsd.HvcX != nil || stsd.Av01 != nil: // an H.265 or AV1 source passed through
+		var err error
+		if v.codec, v.width, v.height, err = hls.InitCodec(data); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("no avc1 or mp4a sample entry")
+		return fmt.Errorf("no avc1, hvc1, av01 or mp4a sample entry")
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ def parse_args():
     p.add_argument('--bitrate', type=int, default=800, help='x264 kbit/s (default 800)')
     p.add_argument('--key-int', type=int, default=30, help='frames between IDRs (default 30)')
     p.add_argument('--bframes', type=int, default=0, help='x264 B-frames (0 = constrained baseline)')
+    p.add_argument('--codec', choices=['h264', 'h265'], default='h264', help='video codec (h265: x265enc + rtph265pay)')
     p.add_argument('--local-ip', default='127.0.0.1', help='the only ICE host candidate to offer')
     p.add_argument('--check', action='store_true', help='only check that the GStreamer parts are installed')
     a = p.parse_args()
@@ -79,11 +80,17 @@ def load_gst():
 def pipeline_text(a):
     width, height = (int(x) for x in a.size.split('x'))
     profile = 'constrained-baseline' if a.bframes == 0 else 'main'
+    video = f'''x264enc tune=zerolatency speed-preset=veryfast bitrate={a.bitrate} key-int-max={a.key_int} bframes={a.bframes} !
+ video/x-h264,profile={profile} ! rtph264pay config-interval=-1 aggregate-mode=zero-latency !
+ application/x-rtp,media=video,encoding-name=H264,payload=96'''
+    if a.codec == 'h265':  # no B-frames (zerolatency) and VPS/SPS/PPS at every keyframe, as WebRTC
+        # H.265 encoders send (x265 alone repeats them only at IDRs, and its later keyframes are CRAs)
+        video = f'''x265enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} key-int-max={a.key_int} option-string=repeat-headers=1 !
+ video/x-h265,profile=main ! rtph265pay config-interval=-1 !
+ application/x-rtp,media=video,encoding-name=H265,payload=96'''
     return f'''webrtcbin name=w bundle-policy=max-bundle
  videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate={a.fps}/1 ! videoconvert !
- x264enc tune=zerolatency speed-preset=veryfast bitrate={a.bitrate} key-int-max={a.key_int} bframes={a.bframes} !
- video/x-h264,profile={profile} ! rtph264pay config-interval=-1 aggregate-mode=zero-latency !
- application/x-rtp,media=video,encoding-name=H264,payload=96 ! w.
+ {video} ! w.
  audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! opusenc ! rtpopuspay !
  application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w.'''
 

@@ -100,6 +100,7 @@ if (only !== 'dash') {
     const date = hls.playingDate;
     return Object.assign(videoInfo(v), { latency: hls.latency, targetLatency: hls.targetLatency,
       lowLatency: hls.lowLatencyMode, g2gMs: date && v.currentTime > 0 ? Date.now() - date.getTime() : null,
+      levels: hls.levels ? hls.levels.length : 0, videoCodec: hls.levels?.[hls.currentLevel]?.videoCodec ?? '',
       error: state.hls.error });
   };
 }

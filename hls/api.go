@@ -1,5 +1,5 @@
-// Package hls owns Glint's Low-Latency HLS output: it packages encoded H.264 and AAC samples
-// into CMAF (fragmented MP4) init segments, parts and segments, writes the media and
+// Package hls owns Glint's Low-Latency HLS output: it packages encoded video (H.264; H.265
+// and AV1 too, for a source passed through) and AAC samples into CMAF (fragmented MP4) init segments, parts and segments, writes the media and
 // multivariant playlists of RFC 8216bis (parts, preload hints, blocking reloads, delta
 // updates, rendition reports, program date-times), and serves them over HTTP with
 // CDN-friendly caching. Plain (non-LL) HLS clients play the same playlists.
@@ -65,16 +65,22 @@ type Config struct {
 // TrackInfo is a VideoTrackInfo or an AudioTrackInfo, as given to Track.Discontinuity.
 type TrackInfo interface{ trackInfo() }
 
-// VideoTrackInfo describes one H.264 rendition.
+// VideoTrackInfo describes one video rendition: H.264 (avc1), H.265 (hvc1) or AV1 (av01).
 type VideoTrackInfo struct {
-	// Codec is the RFC 6381 codec string, e.g. "avc1.42e01f"; empty means computed from SPS.
+	// Format is the coding of the samples; the zero value is H264.
+	Format VideoFormat
+	// Codec is the RFC 6381 codec string, e.g. "avc1.42e01f", "hvc1.1.6.L93.B0",
+	// "av01.0.05M.08"; empty means computed from the parameter sets.
 	Codec         string
-	Width, Height int     // zero means taken from the SPS
+	Width, Height int     // zero means taken from the SPS (AV1: the sequence header)
 	FPS           float64 // for FRAME-RATE; zero leaves it out
 	BitrateKbps   int     // nominal bitrate, used for BANDWIDTH until segments are measured
-	// SPS and PPS are single NAL units without start code or length prefix. Both nil means
-	// they are taken from the first keyframe's in-band parameter sets.
-	SPS, PPS []byte
+	// SPS and PPS (H.264, H.265; VPS too for H.265) are single NAL units without start code
+	// or length prefix; SequenceHeader (AV1) is the sequence header OBU, with or without its
+	// size field. None given means they are taken from the first keyframe's in-band
+	// parameter sets.
+	VPS, SPS, PPS  []byte
+	SequenceHeader []byte
 }
 
 // AudioTrackInfo describes the AAC rendition shared by all video renditions.
@@ -97,9 +103,10 @@ func (AudioTrackInfo) trackInfo() {}
 // the timeline continuing where it was. A publisher that restarts should still go through
 // Track.Discontinuity.
 type Sample struct {
-	// Data is an H.264 access unit in AVCC form (4-byte big-endian length before each
-	// NAL unit; Annex-B start codes are accepted and converted) or one raw AAC frame
-	// (no ADTS header).
+	// Data is an H.264 or H.265 access unit in AVCC form (4-byte big-endian length before
+	// each NAL unit; Annex-B start codes are accepted and converted), an AV1 temporal unit
+	// (low-overhead format: OBUs with size fields; temporal delimiters are removed), or one
+	// raw AAC frame (no ADTS header).
 	Data     []byte
 	DTS, PTS time.Duration
 	Keyframe bool // an IDR access unit; ignored for audio (every frame is a sync sample)

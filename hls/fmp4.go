@@ -18,21 +18,7 @@ import (
 type initSection struct {
 	id   uint64
 	data []byte
-	sps  []byte // video: the SPS it was made from, to notice in-band changes
-}
-
-// newVideoInit builds an init segment with one avc1 track (avcC from SPS and PPS).
-func newVideoInit(id uint64, sps, pps []byte) (*initSection, error) {
-	init := mp4.CreateEmptyInit()
-	init.AddEmptyTrack(90000, "video", "und")
-	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
-		return nil, fmt.Errorf("avc1 sample entry: %w", err)
-	}
-	data, err := encodeBox(init)
-	if err != nil {
-		return nil, fmt.Errorf("init segment: %w", err)
-	}
-	return &initSection{id: id, data: data, sps: bytes.Clone(sps)}, nil
+	key  []byte // video: the SPS (AV1: sequence header) it was made from, to notice in-band changes
 }
 
 // newAudioInit builds an init segment with one mp4a track (esds carrying the ASC).
@@ -87,7 +73,7 @@ func fullSample(data []byte, decode uint64, dur uint32, cto int32, sync bool) mp
 	}
 }
 
-var errNotAVCC = errors.New("not an H.264 access unit in AVCC or Annex-B form")
+var errNotAVCC = errors.New("not an H.264/H.265 access unit in length-prefixed or Annex-B form")
 
 // toAVCC returns an access unit in AVCC form: data itself when its 4-byte lengths cover it
 // exactly, or data converted from Annex-B start codes.
@@ -123,21 +109,6 @@ func isAVCC(data []byte) bool {
 		data = data[4+n:]
 	}
 	return true
-}
-
-// completeVideoInfo fills Codec, Width and Height from the SPS where they are unset.
-func completeVideoInfo(info *VideoTrackInfo) error {
-	sps, err := avc.ParseSPSNALUnit(info.SPS, false)
-	if err != nil {
-		return fmt.Errorf("parse SPS: %w", err)
-	}
-	if info.Codec == "" {
-		info.Codec = media.AVCCodecString(info.SPS[1], info.SPS[2], info.SPS[3])
-	}
-	if info.Width == 0 || info.Height == 0 {
-		info.Width, info.Height = int(sps.Width), int(sps.Height)
-	}
-	return nil
 }
 
 // toTicks is media.Ticks for hls's unsigned tick counts: a negative duration is 0 ticks.

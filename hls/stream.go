@@ -118,8 +118,8 @@ func normalizeConfig(cfg Config, log *slog.Logger) Config {
 // Name returns the room id the Stream was created with.
 func (s *Stream) Name() string { return s.name }
 
-// AddVideo adds an H.264 rendition served as /hls/{room}/{rendition}/. rendition is 1-64
-// letters, digits, '-' or '_', not "a". The first video rendition added leads: the other
+// AddVideo adds a video rendition (H.264, H.265 or AV1: info.Format) served as
+// /hls/{room}/{rendition}/. rendition is 1-64 letters, digits, '-' or '_', not "a". The first video rendition added leads: the other
 // renditions and audio take their first media sequence number from its segments, and
 // audio cuts its segments where it cut.
 func (s *Stream) AddVideo(rendition string, info VideoTrackInfo) (*Track, error) {

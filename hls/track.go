@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
-
-	"github.com/glint-video/glint/media"
 )
 
 // Track is one rendition of a Stream. It packages the samples written to it into parts and
@@ -32,7 +30,7 @@ type Track struct {
 	ended     bool
 	video     VideoTrackInfo
 	audioInfo AudioTrackInfo
-	init      *initSection // nil until the SPS and PPS are known
+	init      *initSection // nil until the parameter sets are known
 	lastInit  uint64
 	segs      []*segment // complete segments still servable, oldest first
 	cur       *segment   // segment being written; nil before the first sample and after a discontinuity
@@ -109,18 +107,23 @@ func (t *Track) setVideoInfo(info VideoTrackInfo) error {
 	if info.FPS > 0 {
 		t.defaultDur = time.Duration(float64(time.Second) / info.FPS)
 	}
-	if len(info.SPS) == 0 && len(info.PPS) == 0 {
-		t.video = info // parameter sets come in-band with the first keyframe
+	if !info.paramsGiven() {
+		if t.init != nil && info.Format == t.video.Format {
+			info = t.keepParams(info) // the next keyframe's in-band ones say whether they changed
+		} else {
+			t.init = nil // parameter sets come in-band with the first keyframe
+		}
+		t.video = info
 		return nil
 	}
-	if len(info.SPS) < 4 || len(info.PPS) == 0 {
-		return fmt.Errorf("video needs both SPS and PPS (or neither)")
+	if err := checkParams(&info); err != nil {
+		return err
 	}
-	info.SPS, info.PPS = bytes.Clone(info.SPS), bytes.Clone(info.PPS)
+	cloneParams(&info)
 	if err := completeVideoInfo(&info); err != nil {
 		return err
 	}
-	init, err := newVideoInit(t.newInitID(), info.SPS, info.PPS)
+	init, err := newVideoInit(t.newInitID(), &info)
 	if err != nil {
 		return err
 	}
@@ -167,11 +170,14 @@ func (t *Track) WriteSample(smp Sample) error {
 	if len(smp.Data) == 0 {
 		return fmt.Errorf("hls %s/%s: empty sample", t.s.name, t.rendition)
 	}
-	var sps, pps []byte
+	var inband VideoTrackInfo
 	if t.audio {
 		smp.Data = bytes.Clone(smp.Data) // kept until its part is out: the caller may reuse its buffer
 	} else {
-		data, err := toAVCC(smp.Data)
+		t.mu.Lock()
+		format := t.video.Format
+		t.mu.Unlock()
+		data, err := videoSample(format, smp.Data)
 		if err != nil {
 			return fmt.Errorf("hls %s/%s: %w", t.s.name, t.rendition, err)
 		}
@@ -180,7 +186,7 @@ func (t *Track) WriteSample(smp Sample) error {
 		}
 		smp.Data = data
 		if smp.Keyframe {
-			sps, pps = media.H264ParameterSets(media.SplitAVCC(data))
+			inband = inbandParams(format, data)
 		}
 	}
 	if smp.CaptureTime.IsZero() {
@@ -191,8 +197,8 @@ func (t *Track) WriteSample(smp Sample) error {
 	if t.ended {
 		return ErrClosed
 	}
-	if sps != nil {
-		t.applyParameterSets(sps, pps)
+	if inband.configKey() != nil {
+		t.applyParameterSets(inband)
 	}
 	if t.cur == nil {
 		return t.startWith(smp)
@@ -223,7 +229,7 @@ func (t *Track) WriteSample(smp Sample) error {
 func (t *Track) startWith(smp Sample) error {
 	if !t.audio && (!smp.Keyframe || t.init == nil) {
 		if t.dropped++; t.dropped == 1 {
-			t.log.Debug("hls: dropping video until a keyframe with SPS and PPS")
+			t.log.Debug("hls: dropping video until a keyframe with its parameter sets")
 		}
 		return ErrNeedKeyframe
 	}
@@ -283,30 +289,30 @@ func (t *Track) startNumbering(media time.Duration) bool {
 	return true
 }
 
-// applyParameterSets handles the in-band SPS/PPS of a keyframe: the first ones complete a
-// track added without them; a different SPS (new resolution, profile) means a new init
-// segment and a discontinuity. A corrupt SPS is logged and ignored.
-func (t *Track) applyParameterSets(sps, pps []byte) {
-	if t.init != nil && bytes.Equal(sps, t.init.sps) {
+// applyParameterSets handles the in-band parameter sets of a keyframe (SPS/PPS, VPS too
+// for H.265, AV1's sequence header): the first ones complete a track added without them; a
+// different SPS or sequence header (new resolution, profile) means a new init segment and a
+// discontinuity. Corrupt ones are logged and ignored.
+func (t *Track) applyParameterSets(found VideoTrackInfo) {
+	if t.init != nil && bytes.Equal(found.configKey(), t.init.key) {
 		return
 	}
-	if pps == nil {
-		pps = t.video.PPS
-	}
-	if len(sps) < 4 || len(pps) == 0 {
+	found = withCurrentParams(found, &t.video)
+	if checkParams(&found) != nil {
 		return
 	}
 	info := t.video
 	if t.init != nil {
 		info.Codec, info.Width, info.Height = "", 0, 0
 	}
-	info.SPS, info.PPS = bytes.Clone(sps), bytes.Clone(pps)
+	info.VPS, info.SPS, info.PPS, info.SequenceHeader = found.VPS, found.SPS, found.PPS, found.SequenceHeader
+	cloneParams(&info)
 	if err := completeVideoInfo(&info); err != nil {
-		t.log.Warn("hls: ignoring in-band SPS", "err", err)
+		t.log.Warn("hls: ignoring in-band parameter sets", "err", err)
 		return
 	}
 	if t.init == nil {
-		init, err := newVideoInit(t.newInitID(), info.SPS, info.PPS)
+		init, err := newVideoInit(t.newInitID(), &info)
 		if err != nil {
 			t.log.Warn("hls: ignoring in-band parameter sets", "err", err)
 			return
@@ -315,11 +321,11 @@ func (t *Track) applyParameterSets(sps, pps []byte) {
 		t.log.Info("hls: parameter sets from the stream", "codec", info.Codec, "width", info.Width, "height", info.Height)
 		return
 	}
-	t.log.Info("hls: SPS changed in the stream: new init segment and discontinuity",
+	t.log.Info("hls: parameter sets changed in the stream: new init segment and discontinuity",
 		"codec", info.Codec, "width", info.Width, "height", info.Height,
 		"old_width", t.video.Width, "old_height", t.video.Height)
 	if err := t.discontinuityLocked(info); err != nil {
-		t.log.Warn("hls: SPS change", "err", err)
+		t.log.Warn("hls: parameter set change", "err", err)
 	}
 }
 

@@ -32,33 +32,18 @@ func (d *av1Depacketizer) reset() {
 }
 
 func (d *av1Depacketizer) push(p rtpPacket, out []frame) []frame {
-	if !d.admit(p) {
-		d.dep = codecs.AV1Depacketizer{} // drop a fragment the lost packet would have continued
-		return out
-	}
-	if d.active && p.ts != d.ts {
-		out = d.finish(out)
-	}
-	if !d.active {
-		if p.payload[0]&0x80 != 0 { // Z: continues an OBU of a frame whose start is missing
-			d.needKey = true
-			return out
-		}
-		d.begin(p)
-		d.data = append(d.data[:0:0], temporalDelimiter...)
-	}
-	obus, err := d.dep.Unmarshal(p.payload)
-	if err != nil {
-		d.dep = codecs.AV1Depacketizer{}
-		d.lost()
-		return out
-	}
-	d.last = p.arrival
+	return d.pushByTimestamp(p, out, d)
+}
+
+// canStart: a first element with Z set continues an OBU of a frame whose start is missing.
+func (d *av1Depacketizer) canStart(p rtpPacket) bool { return p.payload[0]&0x80 == 0 }
+func (d *av1Depacketizer) startUnit()                { d.data = append(d.data[:0:0], temporalDelimiter...) }
+func (d *av1Depacketizer) forget()                   { d.dep = codecs.AV1Depacketizer{} }
+
+func (d *av1Depacketizer) unmarshal(payload []byte) error {
+	obus, err := d.dep.Unmarshal(payload)
 	d.data = append(d.data, obus...)
-	if p.marker {
-		out = d.finish(out)
-	}
-	return out
+	return err
 }
 
 func (d *av1Depacketizer) finish(out []frame) []frame {
@@ -77,17 +62,27 @@ func (d *av1Depacketizer) finish(out []frame) []frame {
 // av1SequenceHeader returns the sequence header of a temporal unit (low-overhead format), or
 // nil when it has none (it is then not a keyframe: a coded video sequence starts with one).
 func av1SequenceHeader(tu []byte) *av1.SequenceHeader {
+	obu := av1SequenceHeaderOBU(tu)
+	if obu == nil {
+		return nil
+	}
+	var sh av1.SequenceHeader
+	if sh.Unmarshal(obu) != nil {
+		return nil
+	}
+	return &sh
+}
+
+// av1SequenceHeaderOBU returns the sequence header OBU of a temporal unit (without its size
+// field), or nil.
+func av1SequenceHeaderOBU(tu []byte) []byte {
 	var bs av1.Bitstream
 	if bs.Unmarshal(tu) != nil {
 		return nil
 	}
 	for _, obu := range bs {
 		if len(obu) > 0 && av1.OBUType(obu[0]>>3&0x0f) == av1.OBUTypeSequenceHeader {
-			var sh av1.SequenceHeader
-			if sh.Unmarshal(obu) != nil {
-				return nil
-			}
-			return &sh
+			return obu
 		}
 	}
 	return nil

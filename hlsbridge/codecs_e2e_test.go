@@ -34,14 +34,15 @@ type whipCodec struct {
 	// depacketize turns the viewer's packets, from its first keyframe, into a file ffprobe
 	// reads (IVF for AV1, raw Annex B for H.265) and the number of frames in it.
 	depacketize func(t *testing.T, pkts []*rtp.Packet) ([]byte, int)
-	probed      string // what ffprobe says of the viewer's file
+	probed      string // what ffprobe says of the viewer's file (and of the source rendition)
+	hlsCodec    string // the start of the source rendition's CODECS string
 }
 
 var whipCodecs = []whipCodec{
-	{name: "AV1", probed: "av1 320x240", publish: publishAV1, depacketize: av1File,
+	{name: "AV1", probed: "av1 320x240", hlsCodec: "av01.0.", publish: publishAV1, depacketize: av1File,
 		codec: webrtc.RTPCodecParameters{PayloadType: 45, RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, SDPFmtpLine: "level-idx=5;profile=0;tier=0"}}},
-	{name: "H265", probed: "hevc 320x240", publish: publishH265, depacketize: h265File,
+	{name: "H265", probed: "hevc 320x240", hlsCodec: "hvc1.1.6.L", publish: publishH265, depacketize: h265File,
 		codec: webrtc.RTPCodecParameters{PayloadType: 49, RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeH265, ClockRate: 90000, SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST"}}},
 }
@@ -49,7 +50,9 @@ var whipCodecs = []whipCodec{
 // TestWHIPCodecs: a pion publisher offers only AV1 (libaom), or only H.265 (libx265 without
 // B-frames, as WebRTC encoders send it), over WHIP; a WHEP viewer that offers the codec
 // receives it and ffprobe decodes it, a viewer that offers only H.264 gets 406 naming the
-// room's codec, and the room's LL-HLS source rendition is H.264 transcoded from it.
+// room's codec, and the room's LL-HLS source rendition is the source passed through (av01 /
+// hvc1, with its CODECS string) beside an H.264 rendition of the same size ("240p"), and
+// ffprobe decodes both.
 func TestWHIPCodecs(t *testing.T) {
 	testkit.RequireTool(t, "ffmpeg")
 	testkit.RequireTool(t, "ffprobe")
@@ -73,11 +76,16 @@ func TestWHIPCodecs(t *testing.T) {
 
 			base := env.URL + "/hls/" + room + "/"
 			env.waitFor(t, ctx, "multivariant playlist", base+"index.m3u8", func(b string) bool {
-				return strings.Contains(b, "source/index.m3u8") && strings.Contains(b, "RESOLUTION=320x240")
+				return strings.Contains(b, "source/index.m3u8") && strings.Contains(b, "240p/index.m3u8") &&
+					strings.Count(b, "RESOLUTION=320x240") == 2 && strings.Contains(b, `CODECS="`+wc.hlsCodec) &&
+					strings.Contains(b, `CODECS="avc1.`)
 			})
-			env.waitFor(t, ctx, "3 segments", base+"source/index.m3u8", func(b string) bool { return strings.Count(b, "#EXTINF") >= 3 })
-			if err := probe(ctx, t, base+"source/index.m3u8", "source-320"); err != nil {
-				t.Error(err)
+			for _, r := range []struct{ rendition, want string }{{"source", wc.probed}, {"240p", "h264 320x240"}} {
+				env.waitFor(t, ctx, "3 segments", base+r.rendition+"/index.m3u8", func(b string) bool { return strings.Count(b, "#EXTINF") >= 3 })
+				st, err := testkit.ProbeStream(ctx, base+r.rendition+"/index.m3u8", 3*time.Second)
+				if err != nil || st.String() != r.want || st.Frames <= 0 {
+					t.Errorf("ffprobe of the %s rendition: %s, %d frames, %v; want %s", r.rendition, st, st.Frames, err, r.want)
+				}
 			}
 			testkit.Eventually(t, ctx, "45 frames at the viewer", func() bool { return frameCount(v.Packets("video")) >= 45 })
 			checkViewerFile(t, ctx, wc, v.Packets("video"))

@@ -80,24 +80,14 @@ func (d *h264Depacketizer) reset() {
 }
 
 func (d *h264Depacketizer) push(p rtpPacket, out []frame) []frame {
-	if !d.admit(p) {
-		return out
-	}
-	if d.active && p.ts != d.ts {
-		out = d.finish(out)
-	}
-	if !d.active {
-		d.begin(p)
-	}
-	d.last = p.arrival
-	if err := d.dep.Push(p.payload, d.addNAL); err != nil {
-		d.broken = true
-	}
-	if p.marker {
-		out = d.finish(out)
-	}
-	return out
+	return d.pushByTimestamp(p, out, d)
 }
+
+func (d *h264Depacketizer) canStart(rtpPacket) bool { return true }
+func (d *h264Depacketizer) startUnit()              {}
+func (d *h264Depacketizer) forget()                 { d.dep.Reset() }
+
+func (d *h264Depacketizer) unmarshal(payload []byte) error { return d.dep.Push(payload, d.addNAL) }
 
 // addNAL copies one complete NAL unit into the access unit. A NAL unit with the forbidden
 // bit set (RFC 6184: it may contain errors) is dropped; if it is a slice the access unit is

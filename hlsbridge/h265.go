@@ -30,29 +30,21 @@ func (d *h265Depacketizer) reset() {
 }
 
 func (d *h265Depacketizer) push(p rtpPacket, out []frame) []frame {
-	if !d.admit(p) {
-		d.dep = codecs.H265Depacketizer{} // drop a fragment the lost packet would have continued
-		return out
-	}
-	if d.active && p.ts != d.ts {
-		out = d.finish(out)
-	}
-	if !d.active {
-		d.begin(p)
-	}
-	d.last = p.arrival
-	b, err := d.dep.Unmarshal(p.payload)
-	if err != nil {
-		d.broken = true
-	}
+	return d.pushByTimestamp(p, out, d)
+}
+
+func (d *h265Depacketizer) canStart(rtpPacket) bool { return true }
+func (d *h265Depacketizer) startUnit()              {}
+func (d *h265Depacketizer) forget()                 { d.dep = codecs.H265Depacketizer{} }
+
+// unmarshal keeps the complete NAL units of one packet (and the parameter sets among them).
+func (d *h265Depacketizer) unmarshal(payload []byte) error {
+	b, err := d.dep.Unmarshal(payload)
 	for _, nal := range splitAnnexB(b) {
 		d.params.Keep(nal)
 		d.nals = append(d.nals, nal)
 	}
-	if p.marker {
-		out = d.finish(out)
-	}
-	return out
+	return err
 }
 
 func (d *h265Depacketizer) finish(out []frame) []frame {

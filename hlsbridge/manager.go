@@ -1,8 +1,10 @@
 // Package hlsbridge makes every live room of the SFU also live over LL-HLS. A Manager follows
 // the SFU's rooms and runs one bridge per live room; a bridge subscribes to the room inside
-// the process (sfu.SubscribeLocal), depacketizes the RTP (H.264 per RFC 6184, VP8, VP9,
-// Opus), puts both tracks on one clock, feeds the video to a transcoder.Ladder (the H.264
-// source passed through as the top rung, plus re-encoded rungs) and the Opus audio to a
+// the process (sfu.SubscribeLocal), depacketizes the RTP (H.264 per RFC 6184, H.265, AV1,
+// VP8, VP9, Opus; one frame-gate loop per RTP timestamp for H.264/H.265/AV1), puts both
+// tracks on one clock, feeds the video to a transcoder.Ladder (an H.264, H.265 or AV1 source
+// passed through as the top rung — H.265/AV1 with an H.264 rung of the source's size beside
+// it — plus re-encoded rungs) and the Opus audio to a
 // transcoder.AudioConverter (AAC), and writes the results to an hls.Stream served by an
 // hls.Server under /hls/{room}/.
 //

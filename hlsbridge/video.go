@@ -177,8 +177,12 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 	}
 	v.notePassthrough()
 	if v.tracks == nil {
-		for _, r := range v.rungs {
-			t, err := v.b.stream.AddVideo(r.Name, hls.VideoTrackInfo{FPS: float64(v.fps), BitrateKbps: r.BitrateKbps})
+		for i, r := range v.rungs {
+			info := hls.VideoTrackInfo{Format: hlsFormat(v.codec, r), FPS: float64(v.fps), BitrateKbps: r.BitrateKbps}
+			if info.Format != hls.H264 {
+				info = v.trackInfo(i, key.data)
+			}
+			t, err := v.b.stream.AddVideo(r.Name, info)
 			if err != nil {
 				v.closeLadder()
 				v.tracks = nil
@@ -194,7 +198,7 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 
 // chooseRungs takes the room's ladder (Options.Rooms), keeps only passthrough rungs when
 // there is no encoder, and puts passthrough rungs first (the first rendition leads
-// segmentation).
+// segmentation); an H.265 or AV1 source passed through gets an H.264 rung of its size too.
 func (v *videoPipe) chooseRungs(w, h int) []transcoder.Rung {
 	ladder := v.b.opts.ladder(v.b.room, w, h)
 	var pass, enc []transcoder.Rung
@@ -206,7 +210,11 @@ func (v *videoPipe) chooseRungs(w, h int) []transcoder.Rung {
 			enc = append(enc, r)
 		}
 	}
-	return append(pass, enc...)
+	rungs := append(pass, enc...)
+	if v.b.encoder.Name != "" {
+		rungs = withH264SourceRung(rungs, v.codec, w, h)
+	}
+	return rungs
 }
 
 // feed pushes one frame into the ladder, starting a discontinuity at a keyframe when the
@@ -239,15 +247,14 @@ func (v *videoPipe) feed(f timedFrame) {
 }
 
 // discontinuity starts a new discontinuity on every rendition before keyframe key: a
-// passthrough rendition of an H.264 source gets the new SPS/PPS as its new init segment;
-// the others take theirs from their encoder's next IDR.
+// passthrough rendition of an H.264, H.265 or AV1 source gets the new parameter sets as its
+// new init segment; the others take theirs from their encoder's next IDR.
 func (v *videoPipe) discontinuity(key []byte) {
 	v.discNow = false
-	sps, pps := media.H264ParameterSets(media.SplitAnnexB(key))
 	for i, t := range v.tracks {
 		var info hls.TrackInfo
-		if v.rungs[i].Passthrough && v.codec == "H264" && sps != nil && pps != nil {
-			info = hls.VideoTrackInfo{SPS: sps, PPS: pps, FPS: float64(v.fps), BitrateKbps: v.rungs[i].BitrateKbps}
+		if v.rungs[i].Passthrough {
+			info = v.trackInfo(i, key) // the format may have changed with the codec
 		}
 		if err := t.Discontinuity(info); err != nil {
 			v.log.Warn("hlsbridge: discontinuity", "rendition", t.Rendition(), "err", err)

@@ -50,14 +50,28 @@ func (e EncoderInfo) orLibx264() EncoderInfo {
 	return e
 }
 
-// Rung is one rendition of the ladder. A Passthrough rung forwards the H.264 source
-// untouched (Width/Height/BitrateKbps are then estimates for playlists); if the source is not
-// H.264 a Passthrough rung is re-encoded at the source size instead.
+// Rung is one rendition of the ladder. A Passthrough rung forwards the source untouched
+// when it is H.264, H.265 or AV1 (Width/Height/BitrateKbps are then estimates for
+// playlists); a VP8/VP9 source's Passthrough rung is re-encoded to H.264 at the source size
+// instead. A SourceSize rung is always encoded to H.264, at the source's size (following its
+// changes; Width and Height are then estimates): the H.264 rendition of an H.265 or AV1
+// source passed through.
 type Rung struct {
 	Name          string // e.g. "720p", "source"
 	Width, Height int    // output size; Width 0 = keep the source aspect ratio
 	BitrateKbps   int
 	Passthrough   bool
+	SourceSize    bool
+}
+
+// CanPassThrough reports whether a Passthrough rung forwards a source of this codec
+// ("H264", "H265", "AV1") as it is, rather than re-encoding it.
+func CanPassThrough(codec string) bool {
+	switch codec {
+	case "H264", "H265", "AV1":
+		return true
+	}
+	return false
 }
 
 // LadderConfig configures NewLadder. Zero values take the documented defaults.

@@ -112,10 +112,10 @@ func TestHEVCLadderCPUVsFFmpeg(t *testing.T) {
 }
 
 // TestAV1LadderCPUVsFFmpeg is TestLadderCPUVsFFmpeg for an AV1 source (libaom real-time, as
-// a WHIP publisher sends it) and what the HLS bridge does with one: the default ladder
-// decodes it with libdav1d (one thread) and encodes every rung to H.264, the source-sized one
-// included (720p at 2.5 Mb/s, 480p, 360p; libx264 superfast/zerolatency/main), against the
-// ffmpeg CLI doing the same. Run it with GLINT_TRANSCODER_CPU=1.
+// a WHIP publisher sends it) and what the HLS bridge does with one: the source passed
+// through, and one libdav1d decode (one thread) encoded to the H.264 rungs: the source's size
+// (720p at 2.5 Mb/s), 480p, 360p (libx264 superfast/zerolatency/main), against the ffmpeg CLI
+// doing the same. Run it with GLINT_TRANSCODER_CPU=1.
 func TestAV1LadderCPUVsFFmpeg(t *testing.T) {
 	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
 		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
@@ -125,31 +125,16 @@ func TestAV1LadderCPUVsFFmpeg(t *testing.T) {
 	compareCPU(t, seconds, input, "TestHelperAV1LadderFile", ffmpegAV1LadderArgs(input))
 }
 
-// TestHelperAV1LadderFile is the child process of TestAV1LadderCPUVsFFmpeg: the default
-// ladder over an AV1 source.
+// TestHelperAV1LadderFile is the child process of TestAV1LadderCPUVsFFmpeg: the HLS bridge's
+// ladder over an AV1 source (the source passed through, an H.264 rung of its size, 480p, 360p).
 func TestHelperAV1LadderFile(t *testing.T) {
-	path := os.Getenv("GLINT_LADDER_FILE")
-	if path == "" {
-		t.Skip("child process of TestAV1LadderCPUVsFFmpeg")
-	}
-	if err := pushFile(path, 0, func(w, h int) (pusher, error) {
-		return NewLadder(LadderConfig{SourceCodec: "AV1", Rungs: DefaultLadder(w, h), MaxLoad: -1,
-			Output: func(int, Encoded) {}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	passLadderHelper(t, "AV1", "TestAV1LadderCPUVsFFmpeg")
 }
 
-// The AV1 ladder as the ffmpeg CLI would run it: libdav1d with one thread, then the three
-// H.264 encodes of the default ladder (the source size re-encoded at 2.5 Mb/s).
+// The AV1 ladder as the ffmpeg CLI would run it: the source copied, libdav1d with one thread,
+// then the three H.264 encodes (the source size at 2.5 Mb/s, 480p, 360p).
 func ffmpegAV1LadderArgs(input string) []string {
-	args := []string{"-hide_banner", "-nostats", "-loglevel", "error", "-threads", "1", "-c:v", "libdav1d", "-i", input,
-		"-filter_complex", "[0:v]split=3[a][b][c];[b]scale=854:480:flags=bicubic[v1];[c]scale=640:360:flags=bicubic[v2]",
-		"-map", "[a]"}
-	args = append(append(args, ffmpegX264Args("2500k")...), "-f", "null", "-", "-map", "[v1]")
-	args = append(append(args, ffmpegX264Args("1200k")...), "-f", "null", "-", "-map", "[v2]")
-	args = append(args, ffmpegX264Args("700k")...)
-	return append(args, "-f", "null", "-")
+	return passLadderArgs(input, "-c:v", "libdav1d")
 }
 
 // benchInput writes a 720p30 testsrc2 file of seconds, encoded with the codec args, in

@@ -13,7 +13,7 @@ import (
 )
 
 // Ladder decodes a source once and produces every rung of an HLS ladder: passthrough rungs
-// forward the H.264 input as it is, the others are scaled and encoded, one after the other
+// forward the H.264, H.265 or AV1 input as it is, the others are scaled and encoded, one after the other
 // while one core keeps up comfortably (the least CPU), else in parallel (one goroutine per
 // rung, joined before Push returns); when even that falls behind real time, the most
 // expensive rung is dropped. IDRs are forced on the same source picture in every rung at
@@ -53,10 +53,10 @@ func NewLadder(cfg LadderConfig) (*Ladder, error) {
 	l := &Ladder{cfg: cfg, log: cfg.Log.With("component", "transcoder")}
 	l.clock = boundaryClock{segment: cfg.SegmentDuration, slack: time.Second / time.Duration(2*cfg.FPS)}
 	l.load = loadMeter{window: loadWindowSeconds * time.Second}
-	isH264 := cfg.SourceCodec == "H264"
+	passes := CanPassThrough(cfg.SourceCodec)
 	encoded := 0
 	for _, r := range cfg.Rungs {
-		if !(r.Passthrough && isH264) {
+		if !(r.Passthrough && passes) {
 			encoded++
 		}
 	}
@@ -72,7 +72,7 @@ func NewLadder(cfg LadderConfig) (*Ladder, error) {
 	for i, r := range cfg.Rungs {
 		l.active[i] = true
 		l.sizes[i] = [2]int{r.Width, r.Height}
-		if r.Passthrough && isH264 {
+		if r.Passthrough && passes {
 			l.pass = append(l.pass, i)
 			continue
 		}
@@ -130,8 +130,9 @@ func fillLadderDefaults(cfg *LadderConfig) error {
 	return nil
 }
 
-// Push feeds one source frame in decode order: an H.264 access unit in Annex-B (SPS/PPS
-// in-band before IDRs), or one VP8/VP9 frame (keyframes are recognised from the data too).
+// Push feeds one source frame in decode order: an H.264 or H.265 access unit in Annex-B
+// (parameter sets in-band before IDRs/IRAPs), an AV1 temporal unit (low-overhead format, the
+// sequence header in keyframes), or one VP8/VP9 frame (keyframes are recognised from the data too).
 // Frames before the first keyframe are skipped; a corrupt frame is dropped and logged, and
 // nil is returned. The returned error is for failures that end the ladder (ErrClosed, an
 // encoder that cannot open).

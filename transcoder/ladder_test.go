@@ -183,8 +183,10 @@ func TestLadderH264(t *testing.T) {
 	}
 }
 
-// TestLadderOtherCodecs: VP8, VP9, H.265 and AV1 sources are decoded (AV1 by libdav1d) and
-// every rung, the source-sized one too, is encoded to H.264.
+// TestLadderOtherCodecs: VP8 and VP9 sources are decoded and every rung, the source-sized
+// one too, is encoded to H.264. H.265 and AV1 (libdav1d) sources go through a Passthrough
+// rung as they are, and a SourceSize rung encodes the source's size to H.264; the encoded
+// rungs then get their IDRs on the source's keyframes (the passthrough leads segmentation).
 func TestLadderOtherCodecs(t *testing.T) {
 	for _, codec := range []string{"VP8", "VP9", "H265", "AV1"} {
 		t.Run(codec, func(t *testing.T) {
@@ -197,10 +199,26 @@ func TestLadderOtherCodecs(t *testing.T) {
 			}
 			rungs := []Rung{{Name: "source", Width: 320, Height: 240, Passthrough: true, BitrateKbps: 500},
 				{Name: "180p", Height: 180, BitrateKbps: 250}}
+			if CanPassThrough(codec) {
+				rungs = slices.Insert(rungs, 1, Rung{Name: "240p", Height: 200, BitrateKbps: 500, SourceSize: true})
+			}
 			c, _ := runLadder(t, LadderConfig{SourceCodec: codec, Rungs: rungs, SegmentDuration: time.Second}, in)
 			src := displayPTS(in)
-			checkRung(t, "source", c.out[0], 320, 240, []int{0, 30, 60}, src)
-			checkRung(t, "180p", c.out[1], 240, 180, []int{0, 30, 60}, src)
+			if !CanPassThrough(codec) {
+				checkRung(t, "source", c.out[0], 320, 240, []int{0, 30, 60}, src)
+				checkRung(t, "180p", c.out[1], 240, 180, []int{0, 30, 60}, src)
+				return
+			}
+			if len(c.out[0]) != len(in) {
+				t.Fatalf("passthrough: %d outputs, want %d", len(c.out[0]), len(in))
+			}
+			for i := range in {
+				if !bytes.Equal(c.out[0][i].Data, in[i].Data) || c.out[0][i].Boundary != in[i].Keyframe {
+					t.Fatalf("passthrough output %d differs from the input", i)
+				}
+			}
+			checkRung(t, "240p (source size)", c.out[1], 320, 240, []int{0, 45}, src)
+			checkRung(t, "180p", c.out[2], 240, 180, []int{0, 45}, src)
 		})
 	}
 }

@@ -35,10 +35,10 @@ func newRungEncoder(r Rung, p encoderParams, log *slog.Logger) *rungEncoder {
 }
 
 // outputSize is the rung's size for a source of srcW x srcH: the source size for a
-// (re-encoded) passthrough rung, else the configured size, keeping the source aspect ratio when
+// (re-encoded) passthrough or a SourceSize rung, else the configured size, keeping the source aspect ratio when
 // Width is 0 or after the source size changed. Both are even.
 func (r *rungEncoder) outputSize(srcW, srcH int, changed bool) (int, int) {
-	if r.rung.Passthrough || r.rung.Height <= 0 {
+	if r.rung.Passthrough || r.rung.SourceSize || r.rung.Height <= 0 {
 		return srcW &^ 1, srcH &^ 1
 	}
 	if r.rung.Width > 0 && !changed {

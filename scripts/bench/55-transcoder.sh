@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Transcoder CPU for the default ladder vs the ffmpeg CLI doing the same ladder with the same
 # encoder settings on the same input, alternating runs in one invocation (issue 5), for an
-# H.264 source, an H.265 source (issue 17: re-encoder + ladder) and an AV1 source (issue 17:
-# libdav1d + the ladder, every rung encoded).
+# H.264 source, an H.265 source over SRT/RTMP (issue 17: re-encoder + ladder), an H.265 WHIP
+# room and an AV1 source (issue 17: the source passed through, one decode, three H.264 encodes).
 set -euo pipefail
 seconds=${BENCH_TRANSCODER_SECONDS:-20}
 rounds=${BENCH_TRANSCODER_ROUNDS:-3}
@@ -64,6 +64,30 @@ $logged
 \`\`\`
 MD
 
+measure TestHEVCPassLadderCPUVsFFmpeg
+cat <<MD
+
+## H.265 WHIP room: one decode, source passed through (issue 17)
+
+\`$cmd\`
+
+The same ${seconds} s 720p30 H.265 source through what the HLS bridge does with an H.265 room
+(WHIP): the source passed through as the \`source\` rendition (hvc1), one H.265 decode (one
+thread) and three H.264 encodes from it — the source's size (720p, 2.5 Mb/s), 480p, 360p
+(libx264 superfast/zerolatency/main) — against the ffmpeg CLI copying the source and decoding
+it once into the same three encodes. CPU seconds from rusage, $rounds alternating rounds.
+Target ratio ≤ 1.05.
+
+| measure | result |
+|---|---|
+| CPU ratio glint / ffmpeg (medians) | $ratio |
+| glint real-time speed | $speed |
+
+\`\`\`
+$logged
+\`\`\`
+MD
+
 measure TestAV1LadderCPUVsFFmpeg
 cat <<MD
 
@@ -72,11 +96,11 @@ cat <<MD
 \`$cmd\`
 
 A ${seconds} s 720p30 AV1 source (testsrc2, libaom-av1 real-time, cpu-used 8, GOP 60, IVF)
-through what the HLS bridge does with an AV1 WHIP room: the default ladder decodes it with
-libdav1d (one thread) and encodes all three rungs to H.264 (the source size at 2.5 Mb/s,
-480p, 360p; libx264 superfast/zerolatency/main), against the ffmpeg CLI doing the same
-(\`-threads 1 -c:v libdav1d\`, the same x264 options). CPU seconds from rusage, $rounds
-alternating rounds.
+through what the HLS bridge does with an AV1 WHIP room: the source passed through (av01),
+one libdav1d decode (one thread) and three H.264 encodes (the source size at 2.5 Mb/s, 480p,
+360p; libx264 superfast/zerolatency/main), against the ffmpeg CLI doing the same
+(\`-c:v copy\` of the source, \`-threads 1 -c:v libdav1d\`, the same x264 options). CPU
+seconds from rusage, $rounds alternating rounds.
 
 | measure | result |
 |---|---|

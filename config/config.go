@@ -33,6 +33,7 @@ type Config struct {
 	ICEServers      []string          `yaml:"ice_servers"`
 	UDPReadBuffer   int               `yaml:"udp_read_buffer"`
 	UDPBatchSend    bool              `yaml:"udp_batch_send"`
+	ViewerBWE       string            `yaml:"viewer_bwe"`
 	ICETimeout      time.Duration     `yaml:"ice_timeout"`
 	PublisherPolicy string            `yaml:"publisher_policy"`
 	RoomTokens      map[string]string `yaml:"room_tokens"`
@@ -79,6 +80,7 @@ func Defaults() Config {
 		ICETCP:          true,
 		UDPReadBuffer:   8 << 20,
 		UDPBatchSend:    true,
+		ViewerBWE:       "transport-cc",
 		ICETimeout:      10 * time.Second,
 		PublisherPolicy: PolicyReject,
 		RoomTokens:      map[string]string{},
@@ -143,6 +145,12 @@ func (c *Config) Validate() error {
 		},
 		func() error { return positive("shutdown-timeout", c.ShutdownTimeout) },
 		c.validatePublisherPolicy,
+		func() error {
+			if c.ViewerBWE != "transport-cc" && c.ViewerBWE != "remb" {
+				return fmt.Errorf("viewer-bwe %q: must be transport-cc or remb", c.ViewerBWE)
+			}
+			return nil
+		},
 		c.validateRoomTokens,
 		c.validateIngest,
 		func() error {

@@ -36,6 +36,7 @@ ice_interfaces: [eth0]
 ice_servers: ["stun:stun.example.com:3478", "turns:turn.example.com?transport=tcp"]
 udp_read_buffer: 1048576
 udp_batch_send: false
+viewer_bwe: remb
 ice_timeout: 5s
 publisher_policy: replace
 room_tokens:
@@ -94,6 +95,7 @@ func fullConfig() Config {
 		ICEServers:      []string{"stun:stun.example.com:3478", "turns:turn.example.com?transport=tcp"},
 		UDPReadBuffer:   1 << 20,
 		UDPBatchSend:    false,
+		ViewerBWE:       "remb",
 		ICETimeout:      5 * time.Second,
 		PublisherPolicy: PolicyReplace,
 		RoomTokens:      map[string]string{"lobby": "s3cret", "quiz-1": "t0ken"},
@@ -353,6 +355,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "log-format unknown", args: []string{"--log-format=xml"}, want: []string{"log-format", "xml"}},
 		{name: "http-addr without port", args: []string{"--http-addr=localhost"}, want: []string{"http-addr"}},
 		{name: "udp-read-buffer too small", args: []string{"--udp-read-buffer=1024"}, want: []string{"udp-read-buffer"}},
+		{name: "viewer-bwe unknown", args: []string{"--viewer-bwe=gcc"}, want: []string{"viewer-bwe"}},
 		{name: "ice-timeout zero", args: []string{"--ice-timeout=0s"}, want: []string{"ice-timeout"}},
 		{name: "pli-interval negative", yaml: "pli_interval: -1s\n", want: []string{"pli-interval"}},
 		{name: "join-cache-age negative", yaml: "join_cache_age: -1s\n", want: []string{"join-cache-age"}},

@@ -39,10 +39,15 @@ type viewerBWE struct {
 // estimator sees the sequence number each packet leaves with. No report interceptors: a
 // viewer sends the SFU no media (nothing to make receiver reports of), and the downtracks
 // make their own sender reports from the source's timing (sfu/senderreport.go), which
-// pion's, taken from the moment each packet leaves, would contradict.
-func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE) (*interceptor.Registry, error) {
+// pion's, taken from the moment each packet leaves, would contradict. With remb (the viewer
+// estimates its own bandwidth and sends REMB; Options.ViewerBWE) there are none at all: no
+// per-packet send history, no feedback to process — about half the server's CPU per viewer.
+func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, remb bool) (*interceptor.Registry, error) {
 	ir := &interceptor.Registry{}
 	bwe.pacer = newSSRCPacer()
+	if remb {
+		return ir, nil
+	}
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate), gcc.SendSideBWEMinBitrate(30_000),
 			gcc.SendSideBWEPacer(bwe.pacer))

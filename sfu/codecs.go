@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -129,9 +130,20 @@ func feedbackFor(kind string) []webrtc.RTCPFeedback {
 	}
 }
 
-// registerOffered registers codec c of media m, and its RTX format if the offer has one,
-// under the offer's own payload types so that the answer contains exactly these codecs.
-func registerOffered(me *webrtc.MediaEngine, m offeredMedia, c offeredCodec) error {
+// viewerFeedback is the RTCP feedback negotiated with a viewer: feedbackFor's, without
+// transport-cc when the viewer estimates its own bandwidth (Options.ViewerBWE remb).
+func viewerFeedback(kind string, remb bool) []webrtc.RTCPFeedback {
+	fb := feedbackFor(kind)
+	if !remb {
+		return fb
+	}
+	return slices.DeleteFunc(fb, func(f webrtc.RTCPFeedback) bool { return f.Type == webrtc.TypeRTCPFBTransportCC })
+}
+
+// registerOffered registers codec c of media m with RTCP feedback fb, and its RTX format if
+// the offer has one, under the offer's own payload types so that the answer contains exactly
+// these codecs.
+func registerOffered(me *webrtc.MediaEngine, m offeredMedia, c offeredCodec, fb []webrtc.RTCPFeedback) error {
 	kind := webrtc.RTPCodecTypeAudio
 	if m.Kind == "video" {
 		kind = webrtc.RTPCodecTypeVideo
@@ -139,7 +151,7 @@ func registerOffered(me *webrtc.MediaEngine, m offeredMedia, c offeredCodec) err
 	params := webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels,
-			SDPFmtpLine: c.Fmtp, RTCPFeedback: feedbackFor(m.Kind),
+			SDPFmtpLine: c.Fmtp, RTCPFeedback: fb,
 		},
 		PayloadType: webrtc.PayloadType(c.PayloadType),
 	}

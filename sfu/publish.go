@@ -37,7 +37,7 @@ func (s *SFU) Publish(ctx context.Context, roomName, offerSDP string) (*Session,
 			return nil, "", err
 		}
 		for _, c := range codecs {
-			if err := registerOffered(me, m, c); err != nil {
+			if err := registerOffered(me, m, c, feedbackFor(m.Kind)); err != nil {
 				return nil, "", err
 			}
 		}

@@ -64,7 +64,7 @@ func (s *SFU) SubscribeRelay(ctx context.Context, roomName, offerSDP string) (*S
 		default:
 			continue
 		}
-		if err := registerRoomCodec(me, m, sl); err != nil {
+		if err := registerRoomCodec(me, m, sl, false); err != nil {
 			return nil, "", err
 		}
 		plan = append(plan, rt)

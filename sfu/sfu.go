@@ -27,8 +27,19 @@ var (
 )
 
 // Options configure an SFU.
+// Who estimates a viewer's bandwidth (Options.ViewerBWE).
+const (
+	ViewerBWETransportCC = "transport-cc"
+	ViewerBWEREMB        = "remb"
+)
+
 type Options struct {
-	Transport        TransportConfig
+	Transport TransportConfig
+	// ViewerBWE is who estimates a viewer's bandwidth: ViewerBWETransportCC (the default,
+	// ""): the viewer sends transport-cc feedback and the SFU runs the delay-based estimator
+	// (GCC) per viewer; ViewerBWEREMB: transport-cc is not negotiated, the viewer estimates on
+	// its side and sends REMB, and the SFU adds its loss-based estimate from receiver reports.
+	ViewerBWE        string
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
 	Backup           BackupOptions // a second publisher stands by as the room's backup (sfu/backup.go)
@@ -74,6 +85,11 @@ type SFU struct {
 func New(opts Options) (*SFU, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	switch opts.ViewerBWE {
+	case "", ViewerBWETransportCC, ViewerBWEREMB:
+	default:
+		return nil, fmt.Errorf("sfu: viewer bandwidth estimation %q: want %q or %q", opts.ViewerBWE, ViewerBWETransportCC, ViewerBWEREMB)
 	}
 	if opts.Directory == nil {
 		opts.Directory = cluster.NewMemory(cluster.DefaultNode)

@@ -27,7 +27,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		if sl == nil || m.Direction == "sendonly" || m.Direction == "inactive" {
 			continue
 		}
-		if err := registerRoomCodec(me, m, sl); err != nil {
+		if err := registerRoomCodec(me, m, sl, s.opts.ViewerBWE == ViewerBWEREMB); err != nil {
 			return nil, "", err
 		}
 		delete(slots, m.Kind)
@@ -40,7 +40,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		return nil, "", err
 	}
 	bwe := newViewerBWE()
-	ir, err := viewerInterceptors(me, bwe)
+	ir, err := viewerInterceptors(me, bwe, s.opts.ViewerBWE == ViewerBWEREMB)
 	if err != nil {
 		return nil, "", err
 	}
@@ -62,12 +62,12 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 
 // registerRoomCodec registers, for media section m, the offered codec that carries sl's
 // codec (a *CodecError when the section offers none).
-func registerRoomCodec(me *webrtc.MediaEngine, m offeredMedia, sl *slot) error {
+func registerRoomCodec(me *webrtc.MediaEngine, m offeredMedia, sl *slot, remb bool) error {
 	c, err := chooseViewerCodec(m, sl.codec)
 	if err != nil {
 		return err
 	}
-	return registerOffered(me, m, c)
+	return registerOffered(me, m, c, viewerFeedback(m.Kind, remb))
 }
 
 // join starts sess, a viewer or a relay subscriber of room, with start (which returns the

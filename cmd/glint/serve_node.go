@@ -145,6 +145,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits
 			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
 			DirectSend: !cfg.UDPBatchSend,
 		},
+		ViewerBWE:        cfg.ViewerBWE,
 		PLIInterval:      cfg.PLIInterval,
 		KeyframeCacheAge: cmp.Or(cfg.JoinCacheAge, -1), // 0 in the configuration: always ask
 		ReplacePublisher: cfg.PublisherPolicy == config.PolicyReplace,

@@ -2,19 +2,27 @@
 # SFU fan-out curve (issues 3, 7 and 12): `glint loadtest` (loop publisher) against
 # `glint serve` on loopback, server pinned to core 0 and load generator to core 1 so each
 # has its own core, once with the batched media sender (the default: sendmmsg + UDP GSO)
-# and once with one sendto per packet (--udp-batch-send=false), in the same invocation.
+# once with one sendto per packet (--udp-batch-send=false), and once batched with viewers that
+# estimate their own bandwidth (--viewer-bwe=remb: no transport-cc, no per-viewer GCC on the
+# server), in the same invocation.
 # Each mode: light WebRTC viewers (send RTCP), bare viewers (no pion, no RTCP) up to 1,000,
 # and a CPU profile of the server at 300 light viewers (where the time goes).
 set -euo pipefail
 viewers=${BENCH_VIEWERS:-1,100,300,500}
 step=${BENCH_STEP:-10s}
 bare=${BENCH_BARE_VIEWERS:-300,500,1000}
-modes=${BENCH_MODES:-batched sendto}
+modes=${BENCH_MODES:-batched sendto remb}
 table_modes=$modes
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 trap 'stop_glint; stop_peer; rm -rf "$tmp"' EXIT
-flag_for() { [ "$1" = sendto ] && echo --udp-batch-send=false || echo --udp-batch-send=true; }
+flag_for() {
+  case $1 in
+  sendto) echo --udp-batch-send=false ;;
+  remb) echo --viewer-bwe=remb ;;
+  *) echo --udp-batch-send=true ;;
+  esac
+}
 
 loadtest() { # loadtest CPUS JSON [flags...]
   local cpus=$1 json=$2; shift 2
@@ -54,7 +62,10 @@ cat <<MD
 ## SFU fan-out: latency, CPU and memory per viewer (issues 3, 7 and 12)
 
 Per mode (\`batched\`: \`glint serve --udp-batch-send=true\`, the default, sendmmsg from one
-writer per socket + UDP GSO; \`sendto\`: \`--udp-batch-send=false\`, one sendto per packet),
+writer per socket + UDP GSO; \`sendto\`: \`--udp-batch-send=false\`, one sendto per packet; \`remb\`:
+batched, and \`--viewer-bwe=remb\`: transport-cc is not negotiated, the viewers estimate their own
+bandwidth, the server runs no per-viewer delay-based estimator — the light viewers, pion without a
+REMB generator, send receiver reports and NACKs, which feed the loss-based estimate),
 in this one invocation, and (rows "peer", when \`BENCH_PEER_BIN\` names its binary) MediaMTX
 ${peer_version:-} with the same light viewers, pinned the same way (a remuxing Go server on pion):
 

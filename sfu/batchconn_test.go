@@ -66,7 +66,13 @@ func TestBatchConnDeliversEverything(t *testing.T) {
 		got++
 	}
 	wg.Wait()
+	// The writer counts a batch after its sendmmsg returns, which may be after the receiver
+	// has read it: wait for the count to catch up.
 	calls, packets := c.batchStats()
+	for deadline := time.Now().Add(5 * time.Second); packets < senders*each && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		calls, packets = c.batchStats()
+	}
 	t.Logf("%d packets in %d sendmmsg calls", packets, calls)
 	if packets != senders*each || calls >= packets {
 		t.Errorf("%d packets in %d calls", packets, calls)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -46,6 +47,12 @@ type Options struct {
 	Locator OriginLocator
 	NodeID  string // this node's id: a locator answer naming it is no relay
 	Secret  string // the cluster secret, the relays' bearer token on the upstream node
+	// Registry, when set, lets a relay pick its parent among the origin and the nodes that
+	// relay the room already, by load (tree.go); nil: every relay comes from the origin.
+	Registry cluster.Registry
+	// Fanout is how many relays of one room this node serves before the others look for
+	// another parent (0: DefaultFanout); advertised in the heartbeat (AddLoad).
+	Fanout int
 	// Linger keeps a relay after its last local viewer left (0: DefaultLinger), so a
 	// viewer's reload or a short gap in the audience does not cost a new relay.
 	Linger time.Duration
@@ -92,8 +99,10 @@ type roomRelay struct {
 	users  int         // guarded by Manager.mu
 	linger *time.Timer // guarded by Manager.mu
 
-	upstream atomic.Pointer[string] // the node relayed from
-	connects atomic.Int64           // upstream sessions opened
+	upstream atomic.Pointer[string]            // the node relayed from
+	link     atomic.Pointer[cluster.RelayLink] // parent and depth while connected (nil between sessions)
+	avoid    string                            // a parent whose session just ended (run's goroutine only)
+	connects atomic.Int64                      // upstream sessions opened
 }
 
 // New returns a Manager with no relays.
@@ -109,6 +118,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.Fanout <= 0 {
+		opts.Fanout = DefaultFanout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

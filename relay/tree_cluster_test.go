@@ -2,14 +2,18 @@ package relay_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/glint-video/glint/auth"
 	"github.com/glint-video/glint/client"
 	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/internal/testkit"
+	"github.com/glint-video/glint/internal/testnode"
 	"github.com/glint-video/glint/relay"
+	"github.com/glint-video/glint/signaling"
 )
 
 // treeNode is a node that picks its relays' parents from a shared registry.
@@ -116,4 +120,38 @@ func mustNode(t *testing.T, ctx context.Context, reg *cluster.MemoryRegistry, id
 		t.Fatalf("node %s not in the registry (%v)", id, err)
 	}
 	return n
+}
+
+// TestRelayFromProtectedOrigin: the origin runs with access control on (an admin key and
+// the cluster secret): the relay's room-info request and WHEP session both present the
+// cluster secret, so b's viewer plays; without it the room API answers 401.
+func TestRelayFromProtectedOrigin(t *testing.T) {
+	ctx := testkit.Context(t, 30*time.Second)
+	const adminKey = "origin-admin-key"
+	log, _ := testkit.NewLogger(t)
+	authz, err := auth.New(auth.Options{AdminKey: adminKey, NodeSecret: secret, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRoutes()
+	a := testnode.Start(t, testnode.Options{Handler: authz.Protect, Signaling: func(o *signaling.Options) { o.ClusterSecret = secret }})
+	r.urls["a"] = a.URL
+	b := startNode(t, r, "b", time.Minute)
+	r.route("b", "locked", "a")
+	pub := testnode.StartPublisher(t, ctx, a.WHIP("locked"), client.Options{LoopbackOnly: true, Token: adminKey})
+	go pub.Feed(ctx)
+	a.WaitLive(t, ctx, "locked")
+	resp, err := http.Get(a.URL + "/api/rooms/locked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("room info without a token: %s, want 401", resp.Status)
+	}
+	_, got := b.Play(t, ctx, "locked")
+	testkit.Eventually(t, ctx, "b's viewer gets video through the relay", func() bool { return got.Count("video") > 30 })
+	if up := b.Relays.Relays()["locked"].Upstream; up != "a" {
+		t.Errorf("b relays from %q, want a", up)
+	}
 }

@@ -44,9 +44,15 @@ func adminGet(s *server, path string, v any) error {
 // startTokenViewer is an edgeViewer of whep that presents the admin key.
 func startTokenViewer(t *testing.T, ctx context.Context, whep string) *edgeViewer {
 	t.Helper()
+	return playEdgeViewer(t, ctx, whep, client.FailoverOptions{Options: client.Options{LoopbackOnly: true, Token: treeAdminKey}})
+}
+
+// playEdgeViewer starts an edgeViewer of whep with opts (its OnRTP is the viewer's).
+func playEdgeViewer(t *testing.T, ctx context.Context, whep string, opts client.FailoverOptions) *edgeViewer {
+	t.Helper()
 	v := &edgeViewer{video: map[int][]videoPacket{}, frames: map[int]int{}}
-	fv, err := client.PlayWithFailover(ctx, whep, client.FailoverOptions{
-		Options: client.Options{LoopbackOnly: true, Token: treeAdminKey}, OnRTP: v.onRTP})
+	opts.OnRTP = v.onRTP
+	fv, err := client.PlayWithFailover(ctx, whep, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +60,9 @@ func startTokenViewer(t *testing.T, ctx context.Context, whep string) *edgeViewe
 	t.Cleanup(func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = fv.Close(closeCtx)
+		if err := fv.Close(closeCtx); err != nil {
+			t.Errorf("failover viewer: %v", err)
+		}
 	})
 	return v
 }

@@ -119,9 +119,12 @@ func TestClusterRelayTree(t *testing.T) {
 		}
 		viewers[id] = startTokenViewer(t, ctx, servers[id].url("/whep/"+room))
 		testkit.Eventually(t, ctx, "video on "+id, func() bool { return viewers[id].framesOf(1) > 0 })
-		var relays map[string]relayInfo
-		if err := adminGet(servers[id], "/api/relays", &relays); err != nil || relays[room].Upstream != parent {
-			t.Fatalf("GET /api/relays on %s: %+v (%v); want the room relayed from %s (fan-out 1)", id, relays, err, parent)
+		var relays map[string]struct {
+			Upstream string `json:"upstream"`
+			Depth    int    `json:"depth"`
+		}
+		if err := adminGet(servers[id], "/api/relays", &relays); err != nil || relays[room].Upstream != parent || relays[room].Depth != i+1 {
+			t.Fatalf("GET /api/relays on %s: %+v (%v); want the room relayed from %s at depth %d (fan-out 1)", id, relays, err, parent, i+1)
 		}
 		t.Logf("%s relays %s from %s", id, room, parent)
 	}

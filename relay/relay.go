@@ -218,9 +218,10 @@ func (m *Manager) forget(rr *roomRelay) {
 // Info describes one room's relay.
 type Info struct {
 	Room     string `json:"room"`
-	Upstream string `json:"upstream"` // the node relayed from
-	Users    int    `json:"users"`    // local sessions (viewers, child relays) using it
-	Connects int64  `json:"connects"` // upstream sessions opened so far
+	Upstream string `json:"upstream"`        // the node relayed from
+	Depth    int    `json:"depth,omitempty"` // relays from the origin to here, this one included (0: not connected)
+	Users    int    `json:"users"`           // local sessions (viewers, child relays) using it
+	Connects int64  `json:"connects"`        // upstream sessions opened so far
 }
 
 // Relays describes the running relays.
@@ -232,6 +233,9 @@ func (m *Manager) Relays() map[string]Info {
 		info := Info{Room: room, Users: rr.users, Connects: rr.connects.Load()}
 		if up := rr.upstream.Load(); up != nil {
 			info.Upstream = *up
+		}
+		if link := rr.link.Load(); link != nil {
+			info.Depth = link.Depth
 		}
 		out[room] = info
 	}

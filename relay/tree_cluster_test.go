@@ -84,8 +84,8 @@ func TestRelayTreeByLoad(t *testing.T) {
 		}
 		waitLink(t, ctx, reg, step.node, step.parent, 1)
 	}
-	if link := mustNode(t, ctx, reg, "d").Load.Relays["tree"]; link.Depth != 3 {
-		t.Errorf("d's depth %d, want 3", link.Depth)
+	if link := mustNode(t, ctx, reg, "d").Load.Relays["tree"]; link.Depth != 3 || d.Relays.Relays()["tree"].Depth != 3 {
+		t.Errorf("d's depth %d in the registry, %+v in its relays; want 3", link.Depth, d.Relays.Relays()["tree"])
 	}
 	checkRoom(t, a.clusterNode, "tree", 0, 1)
 	checkRoom(t, b.clusterNode, "tree", 1, 1)

@@ -2,7 +2,8 @@
 // another node pulls the room over one server-to-server WHEP session (every simulcast
 // layer, authenticated with the cluster secret) and republishes it into its own room
 // (sfu.PublishRelay), so any number of local viewers cost the origin one relay. A node with
-// relays can be the parent of others (a tree). The room is located through an
+// relays can be the parent of others: a tree, each relay's parent chosen by load from the
+// cluster registry (tree.go). The room is located through an
 // OriginLocator, which the cluster's node registry implements. It also owns the LL-HLS
 // origin shield (Shield): /hls/ of a room transcoded on another node, fetched from it once
 // per URL whatever the number of waiting clients.

@@ -55,6 +55,9 @@ func (a *Authorizer) checkRule(r *http.Request, rl rule) (g Grant, sig string, e
 			return Grant{Room: rl.room, Roles: Subscribe, Expires: exp, Source: "signed-url"}, sig, err
 		}
 	}
+	if rl.cluster && a.opts.NodeSecret != "" && equal(credential(r), a.opts.NodeSecret) {
+		return Grant{Room: "*", Roles: Subscribe, Source: "cluster"}, "", nil
+	}
 	if rl.anyRoom {
 		g, err = a.checkAnyRoom(r)
 		return g, "", err

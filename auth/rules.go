@@ -17,6 +17,8 @@ type rule struct {
 	// (AllowedIn), e.g. a session's stats for the session's own viewer or publisher.
 	anyRoom bool
 	live    bool // under /hls/: parts and segments get the short signature
+	// cluster: the cluster secret passes too (another node's relay reads the room's tracks).
+	cluster bool
 }
 
 // classify maps a request to its rule. This table is the one place that says which entry
@@ -34,6 +36,7 @@ type rule struct {
 //	POST /api/rooms/{room}/actions                     subscribe (a viewer's fair action)
 //	POST /api/rooms/{room}/events                      publish (a timed event)
 //	GET /api/sessions/{id}                 a credential for the session's room (checked by signaling)
+//	GET /api/rooms/{room}                  admin, or the cluster secret (a relay reads the room's tracks)
 //	GET /api/time                          open (the server's clock; the MPD's UTCTiming)
 //	/api/... (the room list, tokens, ...), /debug/...  admin
 //	anything else (pages, /healthz, /metrics), OPTIONS  open
@@ -81,6 +84,9 @@ func classify(r *http.Request) rule {
 			case seg[3] == "events" && r.Method == http.MethodPost:
 				return rule{role: Publish, room: seg[2]}
 			}
+		}
+		if len(seg) == 3 && seg[1] == "rooms" && r.Method == http.MethodGet {
+			return rule{role: Admin, cluster: true}
 		}
 		if len(seg) == 3 && seg[1] == "sessions" && r.Method == http.MethodGet {
 			return rule{role: Subscribe, anyRoom: true}

@@ -16,7 +16,8 @@ func TestRedisRegistry(t *testing.T) {
 	load := func(viewers int) LoadFunc {
 		return func() Load {
 			return Load{CPU: 0.25, Cores: 2, Viewers: viewers, EgressBits: 2_600_000 * int64(viewers), Rooms: 1,
-				RoomViewers: map[string]int{"r": viewers}}
+				RoomViewers: map[string]int{"r": viewers}, Relays: map[string]RelayLink{"r": {Parent: "node-0", Depth: viewers}},
+				RelaysOut: map[string]int{"r": viewers - 1}, RelayFanout: 4}
 		}
 	}
 	actx, stopA := context.WithCancel(ctx)
@@ -32,6 +33,10 @@ func TestRedisRegistry(t *testing.T) {
 	if err != nil || len(nodes) != 2 || nodes[0].ID != "node-a" || nodes[1].URL != "http://10.0.0.2:8080" ||
 		nodes[1].Load.Viewers != 5 || nodes[0].Load.CPU != 0.25 {
 		t.Fatalf("nodes %+v %v", nodes, err)
+	}
+	// The relay tree's part of the load (package relay chooses parents from it).
+	if l := nodes[1].Load; l.Relays["r"] != (RelayLink{Parent: "node-0", Depth: 5}) || l.RelaysOut["r"] != 4 || l.RelayFanout != 4 {
+		t.Fatalf("node-b's relay load %+v %+v %d", l.Relays, l.RelaysOut, l.RelayFanout)
 	}
 	n, ok, err := reg.Node(ctx, "node-b")
 	if err != nil || !ok || n.URL != "http://10.0.0.2:8080" || time.Since(n.Seen) > 5*time.Second {

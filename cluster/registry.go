@@ -25,6 +25,18 @@ type Load struct {
 	Rooms       int            `json:"rooms"`                  // rooms with a session on the node
 	Transcodes  int            `json:"transcodes"`             // LL-HLS transcoding ladders running
 	RoomViewers map[string]int `json:"room_viewers,omitempty"` // viewers per room on this node
+	// The relay tree (package relay): the rooms this node relays from another node, the
+	// relay sessions it serves to other nodes per room, and how many relays of one room it
+	// takes before other nodes look for another parent (its --relay-fanout).
+	Relays      map[string]RelayLink `json:"relays,omitempty"`
+	RelaysOut   map[string]int       `json:"relays_out,omitempty"`
+	RelayFanout int                  `json:"relay_fanout,omitempty"`
+}
+
+// RelayLink is a room that a node relays from another node, as its heartbeat tells it.
+type RelayLink struct {
+	Parent string `json:"parent"` // the node it relays the room from
+	Depth  int    `json:"depth"`  // relays from the origin to this node, this one included (1: from the origin)
 }
 
 // LoadFunc tells a node's current load; the registry calls it before each heartbeat. It

@@ -105,7 +105,7 @@ func Defaults() Config {
 		Auth:            defaultAuth(),
 		Limits:          defaultLimits(),
 		LatencySettings: defaultLatency(),
-		Relay:           RelaySettings{RelayLinger: 30 * time.Second},
+		Relay:           RelaySettings{RelayLinger: 30 * time.Second, RelayFanout: DefaultRelayFanout},
 		Failover:        defaultFailover(),
 	}
 }

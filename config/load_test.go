@@ -82,6 +82,7 @@ http_idle_timeout: 1m
 access_log: true
 cluster_secret: 0123456789abcdef0123
 relay_linger: 10s
+relay_fanout: 3
 `
 
 func fullConfig() Config {
@@ -128,7 +129,7 @@ func fullConfig() Config {
 			ActionTolerance: 100 * time.Millisecond, EventSockets: 500},
 		Limits:          fullLimits(),
 		LatencySettings: defaultLatency(),
-		Relay:           RelaySettings{ClusterSecret: "0123456789abcdef0123", RelayLinger: 10 * time.Second},
+		Relay:           RelaySettings{ClusterSecret: "0123456789abcdef0123", RelayLinger: 10 * time.Second, RelayFanout: 3},
 	}
 }
 

@@ -72,21 +72,7 @@ type edgeViewer struct {
 // besides those GET /api/nodes lists.
 func startEdgeViewer(t *testing.T, ctx context.Context, whep string, nodes ...string) *edgeViewer {
 	t.Helper()
-	v := &edgeViewer{video: map[int][]videoPacket{}, frames: map[int]int{}}
-	fv, err := client.PlayWithFailover(ctx, whep, client.FailoverOptions{Options: client.Options{LoopbackOnly: true},
-		Nodes: nodes, OnRTP: v.onRTP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.FailoverViewer = fv
-	t.Cleanup(func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := fv.Close(closeCtx); err != nil {
-			t.Errorf("failover viewer: %v", err)
-		}
-	})
-	return v
+	return playEdgeViewer(t, ctx, whep, client.FailoverOptions{Options: client.Options{LoopbackOnly: true}, Nodes: nodes})
 }
 
 func (v *edgeViewer) onRTP(s client.FailoverSession, track *webrtc.TrackRemote, pkt *rtp.Packet) {

@@ -66,13 +66,18 @@ type clusterNode struct {
 	Relays *relay.Manager
 }
 
-// startNode starts a node named name in the routes, with relays lingering for linger.
-func startNode(t testing.TB, r *routes, name string, linger time.Duration) *clusterNode {
+// startNode starts a node named name in the routes, with relays lingering for linger; more
+// changes the relay options.
+func startNode(t testing.TB, r *routes, name string, linger time.Duration, more ...func(*relay.Options)) *clusterNode {
 	t.Helper()
 	cn := &clusterNode{}
 	cn.Node = testnode.Start(t, testnode.Options{Metrics: true, Signaling: func(o *signaling.Options) {
-		m, err := relay.New(relay.Options{SFU: o.SFU, Locator: locator{r, name}, NodeID: name, Secret: secret,
-			Linger: linger, LoopbackOnly: true, Logger: o.Logger.With("node", name)})
+		opts := relay.Options{SFU: o.SFU, Locator: locator{r, name}, NodeID: name, Secret: secret,
+			Linger: linger, LoopbackOnly: true, Logger: o.Logger.With("node", name)}
+		for _, f := range more {
+			f(&opts)
+		}
+		m, err := relay.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,8 @@
 // another node pulls the room over one server-to-server WHEP session (every simulcast
 // layer, authenticated with the cluster secret) and republishes it into its own room
 // (sfu.PublishRelay), so any number of local viewers cost the origin one relay. A node with
-// relays can be the parent of others (a tree). The room is located through an
+// relays can be the parent of others: a tree, each relay's parent chosen by load from the
+// cluster registry (tree.go). The room is located through an
 // OriginLocator, which the cluster's node registry implements. It also owns the LL-HLS
 // origin shield (Shield): /hls/ of a room transcoded on another node, fetched from it once
 // per URL whatever the number of waiting clients.
@@ -21,6 +22,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/sfu"
 )
 
@@ -46,6 +48,12 @@ type Options struct {
 	Locator OriginLocator
 	NodeID  string // this node's id: a locator answer naming it is no relay
 	Secret  string // the cluster secret, the relays' bearer token on the upstream node
+	// Registry, when set, lets a relay pick its parent among the origin and the nodes that
+	// relay the room already, by load (tree.go); nil: every relay comes from the origin.
+	Registry cluster.Registry
+	// Fanout is how many relays of one room this node serves before the others look for
+	// another parent (0: DefaultFanout); advertised in the heartbeat (AddLoad).
+	Fanout int
 	// Linger keeps a relay after its last local viewer left (0: DefaultLinger), so a
 	// viewer's reload or a short gap in the audience does not cost a new relay.
 	Linger time.Duration
@@ -92,8 +100,10 @@ type roomRelay struct {
 	users  int         // guarded by Manager.mu
 	linger *time.Timer // guarded by Manager.mu
 
-	upstream atomic.Pointer[string] // the node relayed from
-	connects atomic.Int64           // upstream sessions opened
+	upstream atomic.Pointer[string]            // the node relayed from
+	link     atomic.Pointer[cluster.RelayLink] // parent and depth while connected (nil between sessions)
+	avoid    string                            // a parent whose session just ended (run's goroutine only)
+	connects atomic.Int64                      // upstream sessions opened
 }
 
 // New returns a Manager with no relays.
@@ -109,6 +119,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.Fanout <= 0 {
+		opts.Fanout = DefaultFanout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -206,9 +219,10 @@ func (m *Manager) forget(rr *roomRelay) {
 // Info describes one room's relay.
 type Info struct {
 	Room     string `json:"room"`
-	Upstream string `json:"upstream"` // the node relayed from
-	Users    int    `json:"users"`    // local sessions (viewers, child relays) using it
-	Connects int64  `json:"connects"` // upstream sessions opened so far
+	Upstream string `json:"upstream"`        // the node relayed from
+	Depth    int    `json:"depth,omitempty"` // relays from the origin to here, this one included (0: not connected)
+	Users    int    `json:"users"`           // local sessions (viewers, child relays) using it
+	Connects int64  `json:"connects"`        // upstream sessions opened so far
 }
 
 // Relays describes the running relays.
@@ -220,6 +234,9 @@ func (m *Manager) Relays() map[string]Info {
 		info := Info{Room: room, Users: rr.users, Connects: rr.connects.Load()}
 		if up := rr.upstream.Load(); up != nil {
 			info.Upstream = *up
+		}
+		if link := rr.link.Load(); link != nil {
+			info.Depth = link.Depth
 		}
 		out[room] = info
 	}

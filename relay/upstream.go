@@ -18,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/client"
+	"github.com/glint-video/glint/cluster"
 	"github.com/glint-video/glint/sfu"
 	"github.com/glint-video/glint/signaling"
 )
@@ -93,7 +94,8 @@ func (w *pcWriter) WriteRTCP(pkts []rtcp.Packet) error {
 }
 
 // relayOnce runs one upstream session until it ends or rr is stopped; ready is called when
-// its tracks publish here.
+// its tracks publish here. It tries the parents of the tree's choice in order, the origin
+// last, until one connects.
 func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 	node, base, ok, err := m.opts.Locator.Origin(rr.ctx, rr.room)
 	switch {
@@ -102,23 +104,42 @@ func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 	case !ok || node == m.opts.NodeID:
 		return errNotRemote
 	}
-	rr.upstream.Store(&node)
-	base = strings.TrimRight(base, "/")
-	video, audio, err := m.upstreamTracks(rr.ctx, base, rr.room)
+	candidates := m.parents(rr.ctx, rr, node, strings.TrimRight(base, "/"))
+	for i, p := range candidates {
+		connected, err := m.relayFrom(rr, p, ready)
+		if connected || i == len(candidates)-1 || rr.ctx.Err() != nil {
+			return err
+		}
+		m.log.Info("relay tree: parent passed over", "room", rr.room, "parent", p.id, "reason", errString(err))
+	}
+	return nil // not reached: the origin is always a candidate
+}
+
+// errParentFull passes over a parent whose room info shows its fan-out used up.
+var errParentFull = errors.New("its fan-out is used up")
+
+// relayFrom runs one upstream session from parent p; connected tells whether its tracks
+// arrived (ready was called), else the next parent may be tried.
+func (m *Manager) relayFrom(rr *roomRelay, p parent, ready func()) (connected bool, err error) {
+	rr.upstream.Store(&p.id)
+	video, audio, relays, err := m.upstreamTracks(rr.ctx, p.url, rr.room)
 	if err != nil {
-		return fmt.Errorf("relay from node %s: %w", node, err)
+		return false, fmt.Errorf("relay from node %s: %w", p.id, err)
+	}
+	if p.confirm && relays >= p.fanout {
+		return false, fmt.Errorf("relay from node %s: %w (%d relays of %d)", p.id, errParentFull, relays, p.fanout)
 	}
 	upstream := &pcWriter{}
 	pub, err := m.opts.SFU.PublishRelay(rr.room, upstream)
 	if err != nil {
-		return fmt.Errorf("relay from node %s: %w", node, err)
+		return false, fmt.Errorf("relay from node %s: %w", p.id, err)
 	}
 	defer pub.Close()
 	want := video + audio
 	arrived := make(chan struct{}, want)
-	sess, err := client.Play(rr.ctx, base+"/whep/"+url.PathEscape(rr.room), m.clientOptions(rr, pub, arrived), relayKinds(video, audio)...)
+	sess, err := client.Play(rr.ctx, p.url+"/whep/"+url.PathEscape(rr.room), m.clientOptions(rr, pub, arrived), relayKinds(video, audio)...)
 	if err != nil {
-		return fmt.Errorf("relay from node %s: %w", node, err)
+		return false, fmt.Errorf("relay from node %s: %w", p.id, err)
 	}
 	rr.connects.Add(1)
 	upstream.pc.Store(sess.PeerConnection())
@@ -128,17 +149,23 @@ func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 		_ = sess.Close(ctx)
 	}()
 	if err := waitTracks(rr.ctx, arrived, want, m.opts.ReadyTimeout); err != nil {
-		return fmt.Errorf("relay from node %s: %w", node, err)
+		return false, fmt.Errorf("relay from node %s: %w", p.id, err)
 	}
-	m.log.Info("relay up", "room", rr.room, "upstream", node, "video_layers", video, "audio", audio == 1, "hops", rr.hops)
+	m.log.Info("relay up", "room", rr.room, "upstream", p.id, "depth", p.depth, "video_layers", video, "audio", audio == 1, "hops", rr.hops)
+	rr.link.Store(&cluster.RelayLink{Parent: p.id, Depth: p.depth})
+	defer rr.link.Store(nil)
+	rr.avoid = ""
 	ready()
 	select {
 	case <-rr.ctx.Done():
-		return nil
+		return true, nil
 	case <-sess.Done():
-		return errors.New("upstream session closed")
+		if p.depth > 1 {
+			rr.avoid = p.id // re-attach elsewhere: this parent may be dying
+		}
+		return true, errors.New("upstream session closed")
 	case <-pub.Context().Done(): // a local publisher replaced the relay, or the SFU closes
-		return errReplaced
+		return true, errReplaced
 	}
 }
 
@@ -233,32 +260,39 @@ func readSenderReports(receiver *webrtc.RTPReceiver, rt *sfu.RelayTrack) {
 	}
 }
 
+// roomInfoTimeout bounds the upstream's answer about the room (a dead parent is passed over).
+const roomInfoTimeout = 3 * time.Second
+
 // upstreamTracks asks the upstream node what the room sends: the number of video layers
-// (0 without video) and of audio tracks (0 or 1).
-func (m *Manager) upstreamTracks(ctx context.Context, base, room string) (video, audio int, err error) {
+// (0 without video) and of audio tracks (0 or 1), and how many relays it serves. The
+// request carries the cluster secret: with access control on, the room API needs it.
+func (m *Manager) upstreamTracks(ctx context.Context, base, room string) (video, audio, relays int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, roomInfoTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/rooms/"+url.PathEscape(room), nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("room info: %w", err)
+		return 0, 0, 0, fmt.Errorf("room info: %w", err)
 	}
+	req.Header.Set("Authorization", "Bearer "+m.opts.Secret)
 	hc := m.opts.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, 0, fmt.Errorf("room info: %w", err)
+		return 0, 0, 0, fmt.Errorf("room info: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, 0, fmt.Errorf("room info: %s: %s", resp.Status, body)
+		return 0, 0, 0, fmt.Errorf("room info: %s: %s", resp.Status, body)
 	}
 	var info sfu.RoomInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
-		return 0, 0, fmt.Errorf("room info: %w", err)
+		return 0, 0, 0, fmt.Errorf("room info: %w", err)
 	}
 	if !info.Live {
-		return 0, 0, errors.New("room not live there")
+		return 0, 0, 0, errors.New("room not live there")
 	}
 	for _, t := range info.Tracks {
 		switch t.Kind {
@@ -269,7 +303,7 @@ func (m *Manager) upstreamTracks(ctx context.Context, base, room string) (video,
 		}
 	}
 	if video+audio == 0 {
-		return 0, 0, errors.New("room has no tracks there")
+		return 0, 0, 0, errors.New("room has no tracks there")
 	}
-	return video, audio, nil
+	return video, audio, info.Relays, nil
 }

@@ -78,7 +78,7 @@ func (n *node) registerNode(bridges *hlsbridge.Manager) {
 	self := cluster.NodeInfo{ID: n.redis.Node(), URL: n.publicURL()}
 	meter := &loadMeter{sfu: n.sfu, hls: bridges}
 	n.services = append(n.services, func(ctx context.Context) {
-		if err := n.redis.Registry().Register(ctx, self, meter.load); err != nil {
+		if err := n.redis.Registry().Register(ctx, self, n.withRelayLoad(meter.load)); err != nil {
 			n.log.Error("cluster: node not registered (its heartbeats go on trying)", "err", err.Error())
 		}
 	})

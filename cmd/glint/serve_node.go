@@ -23,6 +23,7 @@ import (
 	"github.com/glint-video/glint/hlsbridge"
 	"github.com/glint-video/glint/ingest"
 	"github.com/glint-video/glint/metrics"
+	"github.com/glint-video/glint/relay"
 	"github.com/glint-video/glint/sfu"
 	"github.com/glint-video/glint/signaling"
 	"github.com/glint-video/glint/web"
@@ -50,6 +51,7 @@ type node struct {
 	admin        func(*http.Request) bool
 	events       *events.Hub
 	redis        *cluster.Redis // the cluster's directory and registry; nil when the node runs alone
+	relayTree    *relay.Manager // relays from other nodes (serve_relay.go); nil alone or without a cluster secret
 	// admission: limits, readiness and the admin check (serve_limits.go)
 	admission *admission
 	signaling *signaling.Server

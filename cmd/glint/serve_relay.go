@@ -50,17 +50,32 @@ func (n *node) relays() signaling.Relays {
 	}
 	m, err := relay.New(relay.Options{SFU: n.sfu, Locator: newSuccessorLocator(clusterLocator{n.redis, n.redis.Registry()}, cmp.Or(n.cfg.Cluster.Lease, cluster.DefaultLease)),
 		NodeID: n.redis.Node(), Secret: n.cfg.Relay.ClusterSecret, Linger: n.cfg.Relay.RelayLinger,
+		Registry: n.redis.Registry(), Fanout: n.cfg.Relay.RelayFanout,
 		SettingEngine: n.relaySettings, Logger: n.log})
 	if err != nil {
 		n.log.Error("cluster: relays off", "err", err)
 		return nil
 	}
 	m.Register(n.mux)
+	n.relayTree = m
 	n.services = append(n.services, func(ctx context.Context) {
 		<-ctx.Done()
 		m.Close()
 	})
 	return m
+}
+
+// withRelayLoad adds the relay tree's part (relays in and out per room, the fan-out) to
+// the node's heartbeat load when this node relays.
+func (n *node) withRelayLoad(load cluster.LoadFunc) cluster.LoadFunc {
+	if n.relayTree == nil {
+		return load
+	}
+	return func() cluster.Load {
+		l := load()
+		n.relayTree.AddLoad(&l)
+		return l
+	}
 }
 
 // hlsFront is what /hls/ serves: in a cluster with relays, a relay.Shield that serves the

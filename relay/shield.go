@@ -39,7 +39,11 @@ type ShieldOptions struct {
 	// Shield fetches it from there.
 	Locator OriginLocator
 	NodeID  string
-	Client  *http.Client // nil: a client of the shield's own
+	// Secret is the cluster secret, sent as a bearer token on every origin request: it grants
+	// subscribe on every room, so an origin with access control on serves the shield (the
+	// viewer's own credential was checked on this node, in front of the shield).
+	Secret string
+	Client *http.Client // nil: a client of the shield's own
 	// MaxAge caps how long an answer is kept (0: DefaultShieldMaxAge); within it, an
 	// answer is kept as long as its Cache-Control max-age says (immutable parts and
 	// segments, blocking playlist reloads: seconds; a plain playlist: one second).
@@ -200,6 +204,9 @@ func (s *Shield) request(ctx context.Context, url string, hops int) (*answer, er
 		return nil, fmt.Errorf("hls shield: %w", err)
 	}
 	req.Header.Set(ShieldHopsHeader, strconv.Itoa(hops))
+	if s.opts.Secret != "" {
+		req.Header.Set("Authorization", "Bearer "+s.opts.Secret)
+	}
 	req.Header.Set("Accept-Encoding", "gzip") // kept as the origin compressed it (playlists)
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -86,7 +86,7 @@ func (n *node) hlsFront(local http.Handler, has func(room string) bool) http.Han
 		return nil
 	}
 	s, err := relay.NewShield(relay.ShieldOptions{Local: local, Has: has,
-		Locator: clusterLocator{n.redis, n.redis.Registry()}, NodeID: n.redis.Node(), Logger: n.log})
+		Locator: clusterLocator{n.redis, n.redis.Registry()}, NodeID: n.redis.Node(), Secret: n.cfg.Relay.ClusterSecret, Logger: n.log})
 	if err != nil {
 		n.log.Error("cluster: LL-HLS origin shield off", "err", err)
 		return nil

@@ -16,13 +16,13 @@ const (
 	pauseHold     = time.Second
 	pauseFactor   = 0.6 // below this share of the lowest layer's bitrate, video pauses
 	probeLength   = time.Second
-	probeSettle   = time.Second // after a probe, the estimate may dip: ride it out
-	probeEvery    = 3 * time.Second
-	probeMaxEvery = 4 * time.Second // a limit lifted is found within this
-	probeDipFloor = 0.8             // during/after a probe, go down only below this share of the layer's bitrate
-	probeReach    = 1.15            // a probe sends the next layer's need divided by this
-	probeAbort    = 0.8             // a probe stops when the estimate falls below this share of its start
-	probeConfirm  = 1.1             // during a probe, climb at once when the estimate has this margin over the need
+	probeSettle   = time.Second             // after a probe, the estimate may dip: ride it out
+	probeEvery    = 2 * time.Second         // from the end of one probe's settling to the next probe
+	probeMaxEvery = 2500 * time.Millisecond // the same after probes that did not lead up: a limit lifted is found within 4.5 s
+	probeDipFloor = 0.8                     // during/after a probe, go down only below this share of the layer's bitrate
+	probeReach    = 1.15                    // a probe sends the next layer's need divided by this
+	probeAbort    = 0.8                     // a probe stops when the estimate falls below this share of its start
+	probeConfirm  = 1.1                     // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
 	collapse      = 0.5  // within the cool-down, go down again only below this share
 	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
@@ -48,6 +48,7 @@ type allocator struct {
 	probeSent                 uint64     // bytes sent to the viewer at probeSentAt
 	probeSentAt               time.Time  // half-way through the probe (zero before)
 	probePackets, probeNacked uint64     // the viewer's video packets sent and NACKed when the probe started
+	probeBaseLoss             float64    // the path's loss before the probe (loss-based estimate)
 	rawEstimate               uint64     // the estimator's, before the probe result (see probe.go)
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
@@ -104,6 +105,7 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 
 func (a *allocator) step(now time.Time) {
 	a.rawEstimate = a.bwe.estimate(now)
+	a.watchProbe(now) // a probe that ends now is a result this very step
 	est := a.withProbeResult(a.rawEstimate)
 	a.d.estimate.Store(est)
 	a.setPacing(est, now)
@@ -131,7 +133,6 @@ func (a *allocator) step(now time.Time) {
 	} else {
 		a.lowSince = time.Time{}
 	}
-	a.watchProbe(now)
 	inProbe := a.probing || now.Before(a.probeEnd.Add(probeSettle))
 	if rankOrder(want) < rankOrder(a.current) {
 		cur := float64(a.layerBitrate(a.current, now))
@@ -149,23 +150,7 @@ func (a *allocator) step(now time.Time) {
 		a.apply(want) // congestion: down at once
 		a.upSince, a.downAt = time.Time{}, now
 	case rankOrder(want) > rankOrder(a.current):
-		if now.Sub(a.downAt) < upAfterDown {
-			break // right after congestion GCC's estimate swings: do not climb on a swing
-		}
-		if a.upSince.IsZero() {
-			a.upSince = now
-		}
-		// A probe that shows the step fits with a margin is the evidence the up-hold waits
-		// for: the estimate rose on a rate sent on purpose, not on a swing. Climb at once.
-		margin := probeConfirm // a probe's estimate, while it runs, may overshoot
-		if now.Sub(a.provenAt) <= allocInterval {
-			margin = 1 // a probe's result: what the path carried
-		}
-		confirmed := (a.probing || margin == 1) && float64(a.layerBitrate(want, now))*headroom*margin <= budget
-		if confirmed || now.Sub(a.upSince) >= upHold {
-			a.apply(want)
-			a.upSince = time.Time{}
-		}
+		a.climb(want, budget, now)
 	default:
 		a.upSince = time.Time{}
 		a.maybeProbe(now, next)
@@ -180,6 +165,35 @@ func (a *allocator) step(now time.Time) {
 		}
 		a.probedFrom = 0
 	}
+}
+
+// climb moves the viewer up to want, which fits budget, once that is more than a swing of the
+// estimate: after the estimate held for upHold, or at once on a probe's evidence (a probe
+// under way that shows the step fits with a margin, or a probe's result). Right after going
+// down (upAfterDown) only a probe's result counts. Until then it probes for want, so that a
+// viewer whose estimate hovers near a step is not left without the evidence that would let it
+// climb.
+func (a *allocator) climb(want int32, budget float64, now time.Time) {
+	result := a.provenAt.Equal(now) // a probe's result: what the path carried
+	need := float64(a.layerBitrate(want, now)) * headroom
+	switch {
+	case result && need <= budget:
+	case now.Sub(a.downAt) < upAfterDown:
+		// Right after congestion the estimate swings: do not climb on a swing.
+		a.maybeProbe(now, a.layerBitrate(want, now))
+		return
+	case a.probing && need*probeConfirm <= budget: // a probe's estimate, while it runs, may overshoot
+	default:
+		if a.upSince.IsZero() {
+			a.upSince = now
+		}
+		if now.Sub(a.upSince) < upHold {
+			a.maybeProbe(now, a.layerBitrate(want, now))
+			return
+		}
+	}
+	a.apply(want)
+	a.upSince = time.Time{}
 }
 
 func (a *allocator) apply(st int32) {

@@ -49,6 +49,7 @@ type lossBWE struct {
 	last     lossSample // the counters as of lastAt
 	cutAt    time.Time
 	heavyAt  time.Time // the latest report of loss above lossHigh
+	loss     float64   // the latest report's loss (0-1)
 }
 
 // newLossBWE starts an estimate at initial whose first interval begins at start (the
@@ -67,7 +68,7 @@ func (l *lossBWE) onReport(s lossSample, now time.Time) {
 	if packets := s.packets - l.last.packets; packets > 0 {
 		loss = max(loss, min(float64(s.nacked-l.last.nacked)/float64(packets), 1))
 	}
-	l.lastAt, l.last = now, s
+	l.lastAt, l.last, l.loss = now, s, loss
 	if dt <= 0 {
 		return
 	}
@@ -109,4 +110,11 @@ func (l *lossBWE) heavyLoss(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return !l.heavyAt.IsZero() && now.Sub(l.heavyAt) < lossHeavyFor
+}
+
+// recentLoss returns the loss the latest receiver report showed (0-1; 0 before any).
+func (l *lossBWE) recentLoss() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loss
 }

@@ -15,8 +15,22 @@ import "time"
 // own bound on its delay-based estimate: 1.5 × the acknowledged rate).
 const probeResultReach = 1.5
 
-// probeLossMinPackets is how many packets a probe's loss is judged on at the least.
-const probeLossMinPackets = 20
+// A probe ramps up from probeRampShare of the rate the viewer is sent (at least probeRampMin)
+// above it: on a path that is already nearly full it overruns the bottleneck by little when
+// the feedback shows it, so the probe stops before it has cost the viewer more than a packet
+// or two of its video.
+const (
+	probeRampShare = 0.1
+	probeRampMin   = 30_000 // bit/s
+)
+
+// probeLossMinNacks is how many of its packets a viewer must have NACKed since a probe started
+// before the probe is judged on its loss: one is what a lossy path loses anyway.
+const probeLossMinNacks = 2
+
+// probeBaseLossCap caps the loss before a probe that it may repeat unstopped: a report's loss
+// right after a congestion episode (or a probe before) is no path's usual loss.
+const probeBaseLossCap = 0.05
 
 // maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
 // the next layer's bitrate, so the estimator can learn whether it fits.
@@ -47,8 +61,9 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
 	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
 	a.probePackets, a.probeNacked = a.d.stats.packets.Load(), a.d.stats.nackedFirst.Load()
+	a.probeBaseLoss = min(a.bwe.loss.recentLoss(), probeBaseLossCap)
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
-	via.startProbe(uint64(extra), probeLength)
+	via.startProbe(uint64(extra), uint64(max(cur*probeRampShare, probeRampMin)), probeLength, a.probeBaseLoss)
 }
 
 // watchProbe ends the probe under way: early when the estimator's estimate fell below
@@ -61,7 +76,9 @@ func (a *allocator) watchProbe(now time.Time) {
 	case a.probeSentAt.IsZero() && now.After(a.probeEnd.Add(-probeLength/2)):
 		// The ramp is over (see runProbes): the result is what the second half delivers.
 		a.probeSent, a.probeSentAt = a.bwe.pace.sent(), now
-	case now.After(a.probeEnd) && !a.probeSentAt.IsZero():
+	case now.After(a.probeEnd.Add(-allocInterval/2)) && !a.probeSentAt.IsZero():
+		// The step nearest the probe's end (a step later, the count would take in a stretch
+		// of media alone and understate what the path carried).
 		a.probing = false
 		if took := now.Sub(a.probeSentAt); took > 0 {
 			rate := float64(a.bwe.pace.sent()-a.probeSent) * 8 / took.Seconds()
@@ -93,10 +110,19 @@ func (a *allocator) stopProbe(now time.Time) {
 	a.probing, a.probeEnd = false, now
 }
 
-// probeLosing reports whether the viewer NACKed more than lossHigh of the video packets sent
-// since the probe started: the quickest sign of a full path for a viewer whose estimate moves
-// only with its receiver reports, once a second.
+// probeLosing reports whether the viewer NACKed more of the video packets sent since the
+// probe started than the loss its path had before explains: the quickest sign of a full path
+// for a viewer whose estimate moves only with its receiver reports, once a second. A path
+// with random loss (a radio link) does not stop every probe.
 func (a *allocator) probeLosing() bool {
-	packets := a.d.stats.packets.Load() - a.probePackets
-	return packets >= probeLossMinPackets && float64(a.d.stats.nackedFirst.Load()-a.probeNacked) > lossHigh*float64(packets)
+	return probeLosing(a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked, a.probeBaseLoss)
+}
+
+// probeLosing reports whether nacked of packets sent since a probe started is more loss than
+// baseLoss, what the path lost before, can explain: probeLossMinNacks beyond twice that. The
+// loss a probe causes comes at once, when the bottleneck's queue overflows, not spread over
+// the probe, so it is counted, not taken as a share. The downtrack sending the probe checks
+// it every tick (runProbes) and stops at once; the allocator at its next step.
+func probeLosing(packets, nacked uint64, baseLoss float64) bool {
+	return float64(nacked) >= probeLossMinNacks+2*baseLoss*float64(packets)
 }

@@ -11,6 +11,7 @@ import (
 const (
 	allocInterval = 200 * time.Millisecond
 	headroom      = 1.15
+	lossHeadroom  = 1.3 // for an estimate from receiver reports alone (viewerBWE.headroom)
 	upHold        = 1500 * time.Millisecond
 	upAfterDown   = 4 * time.Second // no climbing this soon after going down
 	pauseHold     = time.Second
@@ -49,6 +50,7 @@ type allocator struct {
 	probeSentAt               time.Time  // half-way through the probe (zero before)
 	probePackets, probeNacked uint64     // the viewer's video packets sent and NACKed when the probe started
 	probeBaseLoss             float64    // the path's loss before the probe (loss-based estimate)
+	room                      float64    // the headroom a step needs over its bitrate (viewerBWE.headroom)
 	rawEstimate               uint64     // the estimator's, before the probe result (see probe.go)
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
@@ -79,8 +81,10 @@ func (a *allocator) run(done <-chan struct{}) {
 
 // fit returns the highest step (see step.go) that fits budget (rankPause if none does), the
 // lowest step of the lowest live layer (0 when no layer is live), and the bitrate of the
-// lowest step within the viewer's cap that does not fit (what a probe aims at; 0 when all
-// within the cap fit).
+// lowest step above the current one within the viewer's cap that does not fit (what a probe
+// aims at; 0 when all within the cap fit). A viewer held on a step its estimate does not
+// cover (the path carries it; the estimate lags) probes for the step above it, which also
+// brings the estimate back.
 //
 // The decision is what the network carries, whatever the viewer's cap: the viewer gets the
 // lower of the two (chooseSource). So lifting a cap (a quality menu set to High) takes
@@ -93,9 +97,9 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 		if lowest == 0 {
 			lowest = st
 		}
-		if float64(rate)*headroom <= budget {
+		if float64(rate)*a.room <= budget {
 			best = st
-		} else if next == 0 && (limit == rankAny || stepRank(st) <= limit) {
+		} else if next == 0 && rankOrder(st) > rankOrder(a.current) && (limit == rankAny || stepRank(st) <= limit) {
 			next = rate
 		}
 		return true
@@ -104,7 +108,7 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 }
 
 func (a *allocator) step(now time.Time) {
-	a.rawEstimate = a.bwe.estimate(now)
+	a.rawEstimate, a.room = a.bwe.estimate(now), a.bwe.headroom(now)
 	a.watchProbe(now) // a probe that ends now is a result this very step
 	est := a.withProbeResult(a.rawEstimate)
 	a.d.estimate.Store(est)
@@ -120,8 +124,10 @@ func (a *allocator) step(now time.Time) {
 	if want == rankPause && budget >= float64(a.layerBitrate(lowest, now))*pauseFactor {
 		want = lowest // the lowest is tight but playable
 	}
-	if want == rankPause && !a.bwe.congested(now) {
-		want = lowest // the estimate is low, but the viewer's reports show the lowest layer gets through
+	if want == rankPause && (!a.bwe.congested(now) || now.Before(a.probeEnd.Add(lossHeavyFor))) {
+		// The estimate is low, but the viewer's reports show the lowest layer gets through
+		// (the loss they showed lately was a probe's own).
+		want = lowest
 	}
 	if want == rankPause {
 		if a.lowSince.IsZero() {
@@ -136,12 +142,15 @@ func (a *allocator) step(now time.Time) {
 	inProbe := a.probing || now.Before(a.probeEnd.Add(probeSettle))
 	if rankOrder(want) < rankOrder(a.current) {
 		cur := float64(a.layerBitrate(a.current, now))
+		// Heavy loss in the viewer's reports: the layer does not get through, whatever an
+		// estimate near it says.
+		losing := a.bwe.loss.heavyLoss(now)
 		switch {
-		case budget >= cur*stayShare && a.current != rankAny:
+		case budget >= cur*stayShare && a.current != rankAny && !losing:
 			want = a.current // inside the hysteresis band: GCC hovers around the sent rate
 		case inProbe && budget >= cur*probeDipFloor:
 			want = a.current // the probe's own traffic dented the estimate; the layer still fits
-		case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse:
+		case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse && !losing:
 			want = a.current // the estimate undershoots right after congestion; let it settle
 		}
 	}
@@ -175,7 +184,7 @@ func (a *allocator) step(now time.Time) {
 // climb.
 func (a *allocator) climb(want int32, budget float64, now time.Time) {
 	result := a.provenAt.Equal(now) // a probe's result: what the path carried
-	need := float64(a.layerBitrate(want, now)) * headroom
+	need := float64(a.layerBitrate(want, now)) * a.room
 	switch {
 	case result && need <= budget:
 	case now.Sub(a.downAt) < upAfterDown:

@@ -48,8 +48,8 @@ type lossBWE struct {
 	lastAt   time.Time
 	last     lossSample // the counters as of lastAt
 	cutAt    time.Time
-	heavyAt  time.Time // the latest report of loss above lossHigh
-	loss     float64   // the latest report's loss (0-1)
+	heavyAt  time.Time  // the latest report of loss above lossHigh
+	losses   [3]float64 // the latest reports' loss (0-1), newest first
 }
 
 // newLossBWE starts an estimate at initial whose first interval begins at start (the
@@ -68,7 +68,9 @@ func (l *lossBWE) onReport(s lossSample, now time.Time) {
 	if packets := s.packets - l.last.packets; packets > 0 {
 		loss = max(loss, min(float64(s.nacked-l.last.nacked)/float64(packets), 1))
 	}
-	l.lastAt, l.last, l.loss = now, s, loss
+	l.lastAt, l.last = now, s
+	copy(l.losses[1:], l.losses[:len(l.losses)-1])
+	l.losses[0] = loss
 	if dt <= 0 {
 		return
 	}
@@ -112,9 +114,11 @@ func (l *lossBWE) heavyLoss(now time.Time) bool {
 	return !l.heavyAt.IsZero() && now.Sub(l.heavyAt) < lossHeavyFor
 }
 
-// recentLoss returns the loss the latest receiver report showed (0-1; 0 before any).
-func (l *lossBWE) recentLoss() float64 {
+// usualLoss returns the least loss of the latest reports (0-1; 0 before any): what the path
+// loses all the time (random loss on a radio link), not what a congestion episode or a probe
+// cost once.
+func (l *lossBWE) usualLoss() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.loss
+	return min(l.losses[0], l.losses[1], l.losses[2])
 }

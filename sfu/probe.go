@@ -41,7 +41,12 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 	via, cur := a.d, float64(a.d.sourceBitrate())
 	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
 	// is enough for the estimate to show whether the target fits.
-	extra := float64(next)*headroom/probeReach - cur
+	extra := float64(next)*a.room/probeReach - cur
+	if a.room == lossHeadroom {
+		// An estimate from receiver reports sees loss only: it vouches for what the path
+		// carried, so the probe sends the whole need.
+		extra = float64(next)*a.room - cur
+	}
 	if a.current == rankPause {
 		if a.audio == nil {
 			return
@@ -49,7 +54,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
 		// audio stream up to what the lowest layer needs.
 		via, cur = a.audio, float64(a.d.audioBitrate())
-		extra = float64(next)*headroom - cur
+		extra = float64(next)*a.room - cur
 	}
 	if extra <= 0 {
 		return
@@ -61,7 +66,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
 	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
 	a.probePackets, a.probeNacked = a.d.stats.packets.Load(), a.d.stats.nackedFirst.Load()
-	a.probeBaseLoss = min(a.bwe.loss.recentLoss(), probeBaseLossCap)
+	a.probeBaseLoss = min(a.bwe.loss.usualLoss(), probeBaseLossCap)
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
 	via.startProbe(uint64(extra), uint64(max(cur*probeRampShare, probeRampMin)), probeLength, a.probeBaseLoss)
 }

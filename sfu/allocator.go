@@ -10,7 +10,7 @@ import (
 // show the estimator that more would fit.
 const (
 	allocInterval = 200 * time.Millisecond
-	headroom      = 1.15
+	headroom      = 1.25
 	lossHeadroom  = 1.3 // for an estimate from receiver reports alone (viewerBWE.headroom)
 	upHold        = 1500 * time.Millisecond
 	upAfterDown   = 4 * time.Second // no climbing this soon after going down
@@ -21,7 +21,6 @@ const (
 	probeEvery    = 2 * time.Second         // from the end of one probe's settling to the next probe
 	probeMaxEvery = 2500 * time.Millisecond // the same after probes that did not lead up: a limit lifted is found within 4.5 s
 	probeDipFloor = 0.8                     // during/after a probe, go down only below this share of the layer's bitrate
-	probeReach    = 1.15                    // a probe sends the next layer's need divided by this
 	probeAbort    = 0.8                     // a probe stops when the estimate falls below this share of its start
 	probeConfirm  = 1.1                     // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
@@ -52,6 +51,8 @@ type allocator struct {
 	probeBaseLoss             float64    // the path's loss before the probe (loss-based estimate)
 	room                      float64    // the headroom a step needs over its bitrate (viewerBWE.headroom)
 	rawEstimate               uint64     // the estimator's, before the probe result (see probe.go)
+	heldRate                  float64    // the rate the last probe sent, bit/s, until confirmProbe judges it
+	heldAt                    time.Time  // when that probe ended (zero: nothing held)
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
 	provenAt                  time.Time  // when
@@ -124,9 +125,11 @@ func (a *allocator) step(now time.Time) {
 	if want == rankPause && budget >= float64(a.layerBitrate(lowest, now))*pauseFactor {
 		want = lowest // the lowest is tight but playable
 	}
-	if want == rankPause && (!a.bwe.congested(now) || now.Before(a.probeEnd.Add(lossHeavyFor))) {
+	if want == rankPause && (!a.bwe.congested(now) || now.Before(a.probeEnd.Add(lossHeavyFor)) ||
+		now.Before(a.downAt.Add(lossHeavyFor))) {
 		// The estimate is low, but the viewer's reports show the lowest layer gets through
-		// (the loss they showed lately was a probe's own).
+		// (the loss they showed lately was a probe's own, or a higher layer's before the
+		// viewer came down).
 		want = lowest
 	}
 	if want == rankPause {

@@ -39,14 +39,10 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		return
 	}
 	via, cur := a.d, float64(a.d.sourceBitrate())
-	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
-	// is enough for the estimate to show whether the target fits.
-	extra := float64(next)*a.room/probeReach - cur
-	if a.room == lossHeadroom {
-		// An estimate from receiver reports sees loss only: it vouches for what the path
-		// carried, so the probe sends the whole need.
-		extra = float64(next)*a.room - cur
-	}
+	// The probe sends the whole need, headroom included: a path that carries less shows it
+	// (delay or loss) before the probe is done, rather than the estimate extrapolating past
+	// it from a rate the path did carry.
+	extra := float64(next)*a.room - cur
 	if a.current == rankPause {
 		if a.audio == nil {
 			return
@@ -76,6 +72,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 func (a *allocator) watchProbe(now time.Time) {
 	switch {
 	case !a.probing:
+		a.confirmProbe(now)
 	case float64(a.rawEstimate) < float64(a.probeEst)*probeAbort || a.probeLosing():
 		a.stopProbe(now) // the path is full: stop adding to it at once
 	case a.probeSentAt.IsZero() && now.After(a.probeEnd.Add(-probeLength/2)):
@@ -86,11 +83,34 @@ func (a *allocator) watchProbe(now time.Time) {
 		// of media alone and understate what the path carried).
 		a.probing = false
 		if took := now.Sub(a.probeSentAt); took > 0 {
-			rate := float64(a.bwe.pace.sent()-a.probeSent) * 8 / took.Seconds()
-			a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(rate*probeResultReach)), a.rawEstimate, now
-			a.d.log.Debug("probe result", "delivered_kbps", uint64(rate)/1000, "estimate_kbps", a.provenRef/1000)
+			a.heldRate, a.heldAt = float64(a.bwe.pace.sent()-a.probeSent)*8/took.Seconds(), now
+			if a.room != lossHeadroom {
+				a.confirmProbe(now) // delay-based feedback would have stopped it on a full path
+			}
 		}
 	}
+}
+
+// probeNackWait is how long after a probe's end the NACKs for the loss it caused have come
+// back (the receiver's NACK interval, pion's 100 ms, and the round trip, with room).
+const probeNackWait = 400 * time.Millisecond
+
+// confirmProbe makes the rate a probe sent (held since heldAt) its result: at once for a
+// viewer with delay-based feedback, else once the NACKs it would have caused on a full path
+// have had time to come back, and only if they did not (a viewer whose feedback is loss alone
+// shows a full path by nothing else; the bytes sent are not the bytes that arrived).
+func (a *allocator) confirmProbe(now time.Time) {
+	if a.heldAt.IsZero() || (a.room == lossHeadroom && now.Sub(a.heldAt) < probeNackWait) {
+		return
+	}
+	a.heldAt = time.Time{}
+	packets, nacked := a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked
+	if a.room == lossHeadroom && float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
+		a.d.log.Debug("probe result refused: the viewer lost packets", "sent_kbps", uint64(a.heldRate)/1000, "nacked", nacked)
+		return
+	}
+	a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(a.heldRate*probeResultReach)), a.rawEstimate, now
+	a.d.log.Debug("probe result", "delivered_kbps", uint64(a.heldRate)/1000, "estimate_kbps", a.provenRef/1000)
 }
 
 // withProbeResult returns the estimator's estimate est raised to the last probe's result, as

@@ -194,10 +194,7 @@ func (a *allocator) climb(want int32, budget float64, now time.Time) {
 		// Right after congestion the estimate swings: do not climb on a swing.
 		a.maybeProbe(now, a.layerBitrate(want, now))
 		return
-	case a.probing && a.room != lossHeadroom && need*probeConfirm <= budget:
-		// A delay-based estimate rising on a probe's acknowledged rate, with a margin (it may
-		// overshoot while the probe runs). A loss-based one rises on the bytes sent, which
-		// is no evidence until the probe's NACKs could have come back (confirmProbe).
+	case a.probing && need*probeConfirm <= budget: // a probe's estimate, while it runs, may overshoot
 	default:
 		if a.upSince.IsZero() {
 			a.upSince = now

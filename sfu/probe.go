@@ -84,6 +84,9 @@ func (a *allocator) watchProbe(now time.Time) {
 		a.probing = false
 		if took := now.Sub(a.probeSentAt); took > 0 {
 			a.heldRate, a.heldAt = float64(a.bwe.pace.sent()-a.probeSent)*8/took.Seconds(), now
+			if a.room != lossHeadroom {
+				a.confirmProbe(now) // delay-based feedback would have stopped it on a full path
+			}
 		}
 	}
 }
@@ -92,18 +95,17 @@ func (a *allocator) watchProbe(now time.Time) {
 // back (the receiver's NACK interval, pion's 100 ms, and the round trip, with room).
 const probeNackWait = 400 * time.Millisecond
 
-// confirmProbe makes the rate a probe sent (held since heldAt) its result once the NACKs it
-// would have caused on a full path have had time to come back, and only if they did not: the
-// bytes sent are not the bytes that arrived, and a probe a little over a path's rate fills its
-// queue too slowly for a delay-based estimate to fall before the probe ends (a viewer whose
-// feedback is loss alone shows a full path by nothing else).
+// confirmProbe makes the rate a probe sent (held since heldAt) its result: at once for a
+// viewer with delay-based feedback, else once the NACKs it would have caused on a full path
+// have had time to come back, and only if they did not (a viewer whose feedback is loss alone
+// shows a full path by nothing else; the bytes sent are not the bytes that arrived).
 func (a *allocator) confirmProbe(now time.Time) {
-	if a.heldAt.IsZero() || now.Sub(a.heldAt) < probeNackWait {
+	if a.heldAt.IsZero() || (a.room == lossHeadroom && now.Sub(a.heldAt) < probeNackWait) {
 		return
 	}
 	a.heldAt = time.Time{}
 	packets, nacked := a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked
-	if float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
+	if a.room == lossHeadroom && float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
 		a.d.log.Debug("probe result refused: the viewer lost packets", "sent_kbps", uint64(a.heldRate)/1000, "nacked", nacked)
 		return
 	}

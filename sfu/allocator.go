@@ -10,19 +10,19 @@ import (
 // show the estimator that more would fit.
 const (
 	allocInterval = 200 * time.Millisecond
-	headroom      = 1.15
+	headroom      = 1.25
+	lossHeadroom  = 1.3 // for an estimate from receiver reports alone (viewerBWE.headroom)
 	upHold        = 1500 * time.Millisecond
 	upAfterDown   = 4 * time.Second // no climbing this soon after going down
 	pauseHold     = time.Second
 	pauseFactor   = 0.6 // below this share of the lowest layer's bitrate, video pauses
 	probeLength   = time.Second
-	probeSettle   = time.Second // after a probe, the estimate may dip: ride it out
-	probeEvery    = 3 * time.Second
-	probeMaxEvery = 4 * time.Second // a limit lifted is found within this
-	probeDipFloor = 0.8             // during/after a probe, go down only below this share of the layer's bitrate
-	probeReach    = 1.15            // a probe sends the next layer's need divided by this
-	probeAbort    = 0.8             // a probe stops when the estimate falls below this share of its start
-	probeConfirm  = 1.1             // during a probe, climb at once when the estimate has this margin over the need
+	probeSettle   = time.Second             // after a probe, the estimate may dip: ride it out
+	probeEvery    = 2 * time.Second         // from the end of one probe's settling to the next probe
+	probeMaxEvery = 2500 * time.Millisecond // the same after probes that did not lead up: a limit lifted is found within 4.5 s
+	probeDipFloor = 0.8                     // during/after a probe, go down only below this share of the layer's bitrate
+	probeAbort    = 0.8                     // a probe stops when the estimate falls below this share of its start
+	probeConfirm  = 1.1                     // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
 	collapse      = 0.5  // within the cool-down, go down again only below this share
 	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
@@ -48,7 +48,11 @@ type allocator struct {
 	probeSent                 uint64     // bytes sent to the viewer at probeSentAt
 	probeSentAt               time.Time  // half-way through the probe (zero before)
 	probePackets, probeNacked uint64     // the viewer's video packets sent and NACKed when the probe started
+	probeBaseLoss             float64    // the path's loss before the probe (loss-based estimate)
+	room                      float64    // the headroom a step needs over its bitrate (viewerBWE.headroom)
 	rawEstimate               uint64     // the estimator's, before the probe result (see probe.go)
+	heldRate                  float64    // the rate the last probe sent, bit/s, until confirmProbe judges it
+	heldAt                    time.Time  // when that probe ended (zero: nothing held)
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
 	provenAt                  time.Time  // when
@@ -78,8 +82,10 @@ func (a *allocator) run(done <-chan struct{}) {
 
 // fit returns the highest step (see step.go) that fits budget (rankPause if none does), the
 // lowest step of the lowest live layer (0 when no layer is live), and the bitrate of the
-// lowest step within the viewer's cap that does not fit (what a probe aims at; 0 when all
-// within the cap fit).
+// lowest step above the current one within the viewer's cap that does not fit (what a probe
+// aims at; 0 when all within the cap fit). A viewer held on a step its estimate does not
+// cover (the path carries it; the estimate lags) probes for the step above it, which also
+// brings the estimate back.
 //
 // The decision is what the network carries, whatever the viewer's cap: the viewer gets the
 // lower of the two (chooseSource). So lifting a cap (a quality menu set to High) takes
@@ -92,9 +98,9 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 		if lowest == 0 {
 			lowest = st
 		}
-		if float64(rate)*headroom <= budget {
+		if float64(rate)*a.room <= budget {
 			best = st
-		} else if next == 0 && (limit == rankAny || stepRank(st) <= limit) {
+		} else if next == 0 && rankOrder(st) > rankOrder(a.current) && (limit == rankAny || stepRank(st) <= limit) {
 			next = rate
 		}
 		return true
@@ -103,7 +109,8 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 }
 
 func (a *allocator) step(now time.Time) {
-	a.rawEstimate = a.bwe.estimate(now)
+	a.rawEstimate, a.room = a.bwe.estimate(now), a.bwe.headroom(now)
+	a.watchProbe(now) // a probe that ends now is a result this very step
 	est := a.withProbeResult(a.rawEstimate)
 	a.d.estimate.Store(est)
 	a.setPacing(est, now)
@@ -118,8 +125,12 @@ func (a *allocator) step(now time.Time) {
 	if want == rankPause && budget >= float64(a.layerBitrate(lowest, now))*pauseFactor {
 		want = lowest // the lowest is tight but playable
 	}
-	if want == rankPause && !a.bwe.congested(now) {
-		want = lowest // the estimate is low, but the viewer's reports show the lowest layer gets through
+	if want == rankPause && (!a.bwe.congested(now) || now.Before(a.probeEnd.Add(lossHeavyFor)) ||
+		now.Before(a.downAt.Add(lossHeavyFor))) {
+		// The estimate is low, but the viewer's reports show the lowest layer gets through
+		// (the loss they showed lately was a probe's own, or a higher layer's before the
+		// viewer came down).
+		want = lowest
 	}
 	if want == rankPause {
 		if a.lowSince.IsZero() {
@@ -131,16 +142,18 @@ func (a *allocator) step(now time.Time) {
 	} else {
 		a.lowSince = time.Time{}
 	}
-	a.watchProbe(now)
 	inProbe := a.probing || now.Before(a.probeEnd.Add(probeSettle))
 	if rankOrder(want) < rankOrder(a.current) {
 		cur := float64(a.layerBitrate(a.current, now))
+		// Heavy loss in the viewer's reports: the layer does not get through, whatever an
+		// estimate near it says.
+		losing := a.bwe.loss.heavyLoss(now)
 		switch {
-		case budget >= cur*stayShare && a.current != rankAny:
+		case budget >= cur*stayShare && a.current != rankAny && !losing:
 			want = a.current // inside the hysteresis band: GCC hovers around the sent rate
 		case inProbe && budget >= cur*probeDipFloor:
 			want = a.current // the probe's own traffic dented the estimate; the layer still fits
-		case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse:
+		case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse && !losing:
 			want = a.current // the estimate undershoots right after congestion; let it settle
 		}
 	}
@@ -149,23 +162,7 @@ func (a *allocator) step(now time.Time) {
 		a.apply(want) // congestion: down at once
 		a.upSince, a.downAt = time.Time{}, now
 	case rankOrder(want) > rankOrder(a.current):
-		if now.Sub(a.downAt) < upAfterDown {
-			break // right after congestion GCC's estimate swings: do not climb on a swing
-		}
-		if a.upSince.IsZero() {
-			a.upSince = now
-		}
-		// A probe that shows the step fits with a margin is the evidence the up-hold waits
-		// for: the estimate rose on a rate sent on purpose, not on a swing. Climb at once.
-		margin := probeConfirm // a probe's estimate, while it runs, may overshoot
-		if now.Sub(a.provenAt) <= allocInterval {
-			margin = 1 // a probe's result: what the path carried
-		}
-		confirmed := (a.probing || margin == 1) && float64(a.layerBitrate(want, now))*headroom*margin <= budget
-		if confirmed || now.Sub(a.upSince) >= upHold {
-			a.apply(want)
-			a.upSince = time.Time{}
-		}
+		a.climb(want, budget, now)
 	default:
 		a.upSince = time.Time{}
 		a.maybeProbe(now, next)
@@ -180,6 +177,35 @@ func (a *allocator) step(now time.Time) {
 		}
 		a.probedFrom = 0
 	}
+}
+
+// climb moves the viewer up to want, which fits budget, once that is more than a swing of the
+// estimate: after the estimate held for upHold, or at once on a probe's evidence (a probe
+// under way that shows the step fits with a margin, or a probe's result). Right after going
+// down (upAfterDown) only a probe's result counts. Until then it probes for want, so that a
+// viewer whose estimate hovers near a step is not left without the evidence that would let it
+// climb.
+func (a *allocator) climb(want int32, budget float64, now time.Time) {
+	result := a.provenAt.Equal(now) // a probe's result: what the path carried
+	need := float64(a.layerBitrate(want, now)) * a.room
+	switch {
+	case result && need <= budget:
+	case now.Sub(a.downAt) < upAfterDown:
+		// Right after congestion the estimate swings: do not climb on a swing.
+		a.maybeProbe(now, a.layerBitrate(want, now))
+		return
+	case a.probing && need*probeConfirm <= budget: // a probe's estimate, while it runs, may overshoot
+	default:
+		if a.upSince.IsZero() {
+			a.upSince = now
+		}
+		if now.Sub(a.upSince) < upHold {
+			a.maybeProbe(now, a.layerBitrate(want, now))
+			return
+		}
+	}
+	a.apply(want)
+	a.upSince = time.Time{}
 }
 
 func (a *allocator) apply(st int32) {

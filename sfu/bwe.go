@@ -87,6 +87,18 @@ func (b *viewerBWE) estimate(now time.Time) uint64 {
 	return 0
 }
 
+// headroom returns the share above a layer's bitrate that the estimate must have for the
+// layer to fit: headroom, or lossHeadroom for an estimate from receiver reports alone. Those
+// show loss but not the queue that builds before it, so a layer that fills the path to 90 %
+// fits by them, and then every probe or keyframe overruns the path's queue, whose repairs take
+// seconds to get through the little room left: such a viewer is kept further below its path.
+func (b *viewerBWE) headroom(now time.Time) float64 {
+	if b.twcc.Load() || now.UnixNano()-b.rembAt.Load() < int64(5*time.Second) {
+		return headroom
+	}
+	return lossHeadroom
+}
+
 // onLossReport feeds the loss-based estimate a receiver report of the viewer's video.
 func (b *viewerBWE) onLossReport(s lossSample, now time.Time) {
 	s.sentBytes = b.pace.sent()

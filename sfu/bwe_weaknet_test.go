@@ -1,9 +1,11 @@
 package sfu_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -27,22 +29,20 @@ import (
 // impaired path and must, from the frames it completes: settle on a layer its path carries
 // within weakSettle, then decode ≥ 95 % of the frames published, freeze no longer than
 // weakMaxFreeze and see frames at most weakMaxLatency late (p99) until weakObserve; once the
-// path is freed it must be back on h within weakClimb. Settling within 5 s is issue 12's
-// target and holds in every run. Its other targets (≥ 95 % decoded, no freeze over 500 ms,
-// p99 under 400 ms, the climb within 10 s) most cases meet (the table the test logs has the
-// numbers) but not all in every run: a receiver-reports-only viewer at 600 kbit/s loses
-// frames to the probes for h, which it notices only by its NACKs (93-99 % decoded, p99
-// ≈ 470 ms from late repairs); the two-step climb from l after 250 kbit/s takes 8-30 s; and
-// on this shared machine the whole process stalls now and then (the three viewers of a path
-// then show the same freeze, up to 850 ms). The bounds here are what holds without flaking.
-// The whole matrix takes 60-90 s.
+// path is freed it must be back on h within weakClimb. These are issue 12's targets, held
+// as they are: the only allowance for a loaded machine is the time the whole test process
+// stood still (stallMeter, bwe_stall_test.go), taken off each freeze, frame latency and
+// climb it fell into. While the limit holds the allocator keeps probing for a higher layer
+// (it cannot know the limit stays): the window after settling must contain such probes, so
+// the targets also say that a probe on a path that is still full costs no freeze. The whole
+// matrix takes 80-100 s.
 const (
 	weakSettle     = 5 * time.Second
-	weakObserve    = 13 * time.Second // from the join: the settled part is the rest
-	weakClimb      = 40 * time.Second
-	weakMaxFreeze  = time.Second
-	weakMaxLatency = 600 * time.Millisecond
-	weakMinDecoded = 0.90
+	weakObserve    = 14 * time.Second // from the join: the settled part is the rest
+	weakClimb      = 10 * time.Second
+	weakMaxFreeze  = 500 * time.Millisecond
+	weakMaxLatency = 400 * time.Millisecond
+	weakMinDecoded = 0.95
 )
 
 // weakPath is one impairment and the layers that fit through it.
@@ -51,10 +51,15 @@ type weakPath struct {
 	kbps    int64 // 0: no rate limit
 	lossPct int32
 	fitting string // the layers a viewer may settle on
+	// maxLatency, where set, replaces weakMaxLatency: not a margin for the machine but an
+	// open problem (docs/weak-networks.md): behind 600 kbit/s, in about half the runs one or
+	// two viewers' p99 is 420-470 ms (frames repaired late after a probe or an up-switch, on
+	// a path its layer fills to 85-90 %).
+	maxLatency time.Duration
 }
 
 var weakPaths = []weakPath{
-	{name: "600kbps", kbps: 600, fitting: "lm"},
+	{name: "600kbps", kbps: 600, fitting: "lm", maxLatency: 500 * time.Millisecond},
 	{name: "250kbps", kbps: 250, fitting: "l"},
 	// Random loss is no sign of a full path: h fits. A lower layer is tolerated (a REMB
 	// receiver may read loss as congestion, as this test's does, by libwebrtc's old AIMD
@@ -71,9 +76,10 @@ func TestBWEWeakNetwork(t *testing.T) {
 	}
 }
 
-// weakViewer is one viewer of the matrix: its path and what it completed.
+// weakViewer is one viewer of the matrix: its path, its session and what it completed.
 type weakViewer struct {
 	feedback string
+	session  string // the SFU's id of its WHEP session
 	shaped   *shapedConn
 	lossy    *randomLossConn
 	frames   *weakFrames
@@ -81,7 +87,8 @@ type weakViewer struct {
 }
 
 func testWeakPath(t *testing.T, path weakPath) {
-	ctx := testkit.Context(t, 80*time.Second)
+	ctx := testkit.Context(t, 90*time.Second)
+	stalls := startStallMeter(t, ctx)
 	srv := testnode.Start(t, testnode.Options{})
 	clock := startTimedSimulcast(t, ctx, srv, "weak", fullRate.layerBytes())
 	time.Sleep(1200 * time.Millisecond) // the layers' bitrates measured
@@ -90,10 +97,17 @@ func testWeakPath(t *testing.T, path weakPath) {
 	for _, fb := range weakFeedbacks {
 		viewers = append(viewers, joinWeakViewer(t, ctx, srv.WHEP("weak"), fb, path, clock))
 	}
-	time.Sleep(time.Until(viewers[len(viewers)-1].joined.Add(weakObserve)))
+	last := viewers[len(viewers)-1].joined
+	time.Sleep(time.Until(last.Add(weakSettle)))
+	probesAtSettle := make([]uint64, len(viewers))
+	for i, v := range viewers {
+		probesAtSettle[i] = v.probes(srv)
+	}
+	time.Sleep(time.Until(last.Add(weakObserve)))
 	results := make([]weakResult, len(viewers))
 	for i, v := range viewers {
-		results[i] = v.frames.settledResult(v.joined, v.joined.Add(weakObserve), path.fitting, clock)
+		results[i] = v.frames.settledResult(v.joined, v.joined.Add(weakObserve), path.fitting, clock, stalls)
+		results[i].probes = v.probes(srv) - probesAtSettle[i]
 	}
 	lifted := time.Now()
 	for _, v := range viewers {
@@ -105,29 +119,42 @@ func testWeakPath(t *testing.T, path weakPath) {
 		for i, v := range viewers {
 			if results[i].climb < 0 {
 				if at, ok := v.frames.firstOn('h', lifted); ok {
-					results[i].climb = at.Sub(lifted)
-				} else if time.Since(lifted) < weakClimb {
+					results[i].climb, results[i].climbStalled = at.Sub(lifted), stalls.within(lifted, at)
+				} else if time.Since(lifted) < 2*weakClimb {
 					done = false
 				}
 			}
 		}
 		return done
 	})
-	t.Logf("| feedback | path | layer | settled in | decoded | max freeze | latency p99 | climb to h |")
+	t.Logf("| feedback | path | layer | settled in | decoded | max freeze | latency p99 | climb to h | probe packets | stalled |")
 	for i, v := range viewers {
 		t.Logf("| %s | %s | %s |", v.feedback, path.name, results[i])
 	}
 	for i, v := range viewers {
-		results[i].check(t, v.feedback)
+		results[i].check(t, v.feedback, path)
 	}
 }
 
+// probes returns how many probe packets the SFU has sent the viewer.
+func (v *weakViewer) probes(srv *testnode.Node) uint64 {
+	sess, ok := srv.SFU.Session(v.session)
+	if !ok {
+		return 0
+	}
+	var n uint64
+	for _, d := range sess.DownTracks() {
+		n += d.Stats().Probes
+	}
+	return n
+}
+
 // joinWeakViewer plays url as a viewer of the feedback kind through its own impaired path.
-func joinWeakViewer(t *testing.T, ctx context.Context, url, feedback string, path weakPath, clock *frameClock) *weakViewer {
+func joinWeakViewer(t *testing.T, ctx context.Context, url, feedback string, impair weakPath, clock *frameClock) *weakViewer {
 	t.Helper()
-	v := &weakViewer{feedback: feedback, shaped: newShapedConn(testkit.LoopbackUDP(t), path.kbps), frames: &weakFrames{}}
+	v := &weakViewer{feedback: feedback, shaped: newShapedConn(testkit.LoopbackUDP(t), impair.kbps), frames: &weakFrames{}}
 	v.lossy = &randomLossConn{PacketConn: v.shaped}
-	v.lossy.pct.Store(path.lossPct)
+	v.lossy.pct.Store(impair.lossPct)
 	onTrack := func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		for {
 			pkt, _, err := track.ReadRTP()
@@ -152,8 +179,10 @@ func joinWeakViewer(t *testing.T, ctx context.Context, url, feedback string, pat
 		if err := sess.Connected(ctx); err != nil {
 			t.Fatalf("viewer connect: %v", err)
 		}
+		v.session = path.Base(sess.Location())
 	default:
-		feedbackViewer(t, ctx, url, v.lossy, feedback == "remb-only", onTrack)
+		_, location := feedbackViewer(t, ctx, url, v.lossy, feedback == "remb-only", onTrack)
+		v.session = path.Base(location)
 	}
 	v.joined = time.Now()
 	return v
@@ -286,13 +315,18 @@ func (w *weakFrames) firstOn(layer byte, since time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// weakResult is one row of the matrix.
+// weakResult is one row of the matrix. Each measured time comes with the time the test
+// process stood still within it (stallMeter), which the checks take off.
 type weakResult struct {
-	layer              byte
-	settled            time.Duration // -1: never
-	decoded            float64
-	maxFreeze, latency time.Duration
-	climb              time.Duration // -1: not (yet)
+	layer                 byte
+	settled               time.Duration // -1: never
+	decoded               float64
+	maxFreeze, latency    time.Duration // the longest freeze, the frame latency p99
+	freezeNet, latencyNet time.Duration // the same, each freeze and latency less the stalls within it
+	stalled               time.Duration // stalls within the settled window
+	climb                 time.Duration // -1: not (yet)
+	climbStalled          time.Duration
+	probes                uint64 // probe packets sent from weakSettle after the last join to weakObserve
 }
 
 func (r weakResult) String() string {
@@ -303,31 +337,36 @@ func (r weakResult) String() string {
 	if r.climb >= 0 {
 		climb = fmt.Sprintf("%.1f s", r.climb.Seconds())
 	}
-	return fmt.Sprintf("%c | %s | %.1f %% | %d ms | %d ms | %s", max(r.layer, '-'), settled, 100*r.decoded,
-		r.maxFreeze.Milliseconds(), r.latency.Milliseconds(), climb)
+	return fmt.Sprintf("%c | %s | %.1f %% | %d ms | %d ms | %s | %d | %d ms", max(r.layer, '-'), settled, 100*r.decoded,
+		r.maxFreeze.Milliseconds(), r.latency.Milliseconds(), climb, r.probes, (r.stalled + r.climbStalled).Milliseconds())
 }
 
-func (r weakResult) check(t *testing.T, feedback string) {
+func (r weakResult) check(t *testing.T, feedback string, path weakPath) {
 	t.Helper()
 	switch {
 	case r.settled < 0 || r.settled > weakSettle:
 		t.Errorf("%s: did not settle on a fitting layer within %v (%s)", feedback, weakSettle, r)
 	case r.decoded < weakMinDecoded:
 		t.Errorf("%s: decoded %.1f %% of the frames after settling, want ≥ %.0f %%", feedback, 100*r.decoded, 100*weakMinDecoded)
-	case r.maxFreeze > weakMaxFreeze:
-		t.Errorf("%s: a freeze of %v after settling, want none over %v", feedback, r.maxFreeze, weakMaxFreeze)
-	case r.latency > weakMaxLatency:
-		t.Errorf("%s: frame latency p99 %v after settling, want under %v", feedback, r.latency, weakMaxLatency)
+	case r.freezeNet > weakMaxFreeze:
+		t.Errorf("%s: a freeze of %v after settling (%v of it not the process stalling), want none over %v", feedback,
+			r.maxFreeze, r.freezeNet, weakMaxFreeze)
+	case r.latencyNet > cmp.Or(path.maxLatency, weakMaxLatency):
+		t.Errorf("%s: frame latency p99 %v after settling (%v less stalls), want under %v", feedback, r.latency,
+			r.latencyNet, cmp.Or(path.maxLatency, weakMaxLatency))
+	case path.kbps > 0 && r.layer != 'h' && r.probes == 0:
+		t.Errorf("%s: no probe for a higher layer while the limit held (%s): the climb after it proves nothing", feedback, r)
 	}
-	if r.climb < 0 || r.climb > weakClimb {
+	if r.climb < 0 || r.climb-r.climbStalled > weakClimb {
 		t.Errorf("%s: not back on h within %v of the path being freed (%s)", feedback, weakClimb, r)
 	}
 }
 
 // settledResult measures the viewer that joined at joined, up to end: when it settled (after
 // its last frame on a layer outside fitting), and from then on the share of frames published
-// that it completed, its longest freeze and its frame latency p99.
-func (w *weakFrames) settledResult(joined, end time.Time, fitting string, clock *frameClock) weakResult {
+// that it completed, its longest freeze and its frame latency p99, raw and less the stalls
+// within each.
+func (w *weakFrames) settledResult(joined, end time.Time, fitting string, clock *frameClock, stalls *stallMeter) weakResult {
 	w.mu.Lock()
 	log := slices.Clone(w.log)
 	w.mu.Unlock()
@@ -350,19 +389,25 @@ func (w *weakFrames) settledResult(joined, end time.Time, fitting string, clock 
 	r.layer = inWindow[len(inWindow)-1].layer
 	r.settled = inWindow[0].at.Sub(joined)
 	from := inWindow[0].at
+	r.stalled = stalls.within(from, end)
 	// Frames sent from the first settled one until 500 ms before the end (time to arrive).
 	published := clock.framesIn(clock.sentAt(inWindow[0].n), end.Add(-500*time.Millisecond))
 	got, prev := map[uint32]bool{}, from
-	var latencies []time.Duration
+	var latencies, netLatencies []time.Duration
+	freeze := func(from, to time.Time) {
+		r.maxFreeze = max(r.maxFreeze, to.Sub(from))
+		r.freezeNet = max(r.freezeNet, to.Sub(from)-stalls.within(from, to))
+	}
 	for _, f := range inWindow {
 		got[f.n] = true
-		r.maxFreeze = max(r.maxFreeze, f.at.Sub(prev))
+		freeze(prev, f.at)
 		prev = f.at
 		if sent := clock.sentAt(f.n); !sent.IsZero() {
 			latencies = append(latencies, f.at.Sub(sent))
+			netLatencies = append(netLatencies, f.at.Sub(sent)-stalls.within(sent, f.at))
 		}
 	}
-	r.maxFreeze = max(r.maxFreeze, end.Sub(prev))
+	freeze(prev, end)
 	decoded := 0
 	for _, n := range published {
 		if got[n] {
@@ -373,6 +418,7 @@ func (w *weakFrames) settledResult(joined, end time.Time, fitting string, clock 
 		r.decoded = float64(decoded) / float64(len(published))
 	}
 	slices.Sort(latencies)
-	r.latency = stats.Quantile(latencies, 0.99)
+	slices.Sort(netLatencies)
+	r.latency, r.latencyNet = stats.Quantile(latencies, 0.99), stats.Quantile(netLatencies, 0.99)
 	return r
 }

@@ -104,10 +104,11 @@ func (d *DownTrack) sourceBitrate() uint64 {
 	return 0
 }
 
-// startProbe resends recent packets for length at about rate bit/s; the viewer drops them
-// as duplicates, but they count in its congestion feedback.
-func (d *DownTrack) startProbe(rate uint64, length time.Duration) {
-	p := probe{rate: rate, length: length}
+// startProbe resends recent packets for length at about rate bit/s, ramping up from from
+// bit/s over its first half (see runProbes); the viewer drops them as duplicates, but they
+// count in its congestion feedback.
+func (d *DownTrack) startProbe(rate, from uint64, length time.Duration, baseLoss float64) {
+	p := probe{rate: rate, from: min(from, rate), length: length, baseLoss: baseLoss}
 	select {
 	case d.probeCh <- p:
 		return
@@ -131,12 +132,10 @@ func (d *DownTrack) stopProbe() {
 	}
 }
 
-// probeRampFrom is the share of a probe's rate it starts at.
-const probeRampFrom = 0.4
-
 type probe struct {
-	rate   uint64
-	length time.Duration
+	rate, from uint64 // bit/s: at full strength, at the start of the ramp
+	length     time.Duration
+	baseLoss   float64 // the path's loss before the probe (see probeLosing)
 }
 
 // runProbes sends the probes asked for until done is closed.
@@ -152,12 +151,12 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 		if p.rate == 0 {
 			continue // a stop for a probe that has ended
 		}
-		perTick := float64(p.rate) * tick.Seconds() / 8 // bytes
 		t := time.NewTicker(tick)
 		start := time.Now()
-		end := start.Add(p.length)
+		end, last := start.Add(p.length), start
+		packets, nacked := d.stats.packets.Load(), d.stats.nackedFirst.Load()
 		budget := 0.0
-		for now := time.Now(); now.Before(end); now = time.Now() {
+		for now := start; now.Before(end); now = time.Now() {
 			select {
 			case <-done:
 				t.Stop()
@@ -167,10 +166,21 @@ func (d *DownTrack) runProbes(done <-chan struct{}) {
 				end = now
 				continue
 			}
-			// The rate ramps up from probeRampFrom of the asked rate over the first half of
-			// the probe: a full path shows in the estimate (and stops the probe) before the
-			// probe overruns it by much.
-			budget += perTick * min(1, probeRampFrom+(1-probeRampFrom)*2*float64(now.Sub(start))/float64(p.length))
+			if sent, lost := d.stats.packets.Load()-packets, d.stats.nackedFirst.Load()-nacked; probeLosing(sent, lost, p.baseLoss) {
+				d.log.Debug("probe stops on loss", "packets", sent, "nacked", lost, "after_ms", now.Sub(start).Milliseconds())
+				end = now // the path is full: stop at once (the allocator sees the same loss)
+				continue
+			}
+			// The bytes due for the time since the last tick (a late tick on a busy machine
+			// owes them too, up to a few ticks' worth, so a probe delivers its rate without
+			// bursting after a stall). The rate ramps up from p.from to p.rate over the first
+			// half of the probe, slowly at first: a full path shows in the feedback (and
+			// stops the probe) while the probe overruns it by little.
+			at := time.Now()
+			ramp := min(1, 2*float64(at.Sub(start))/float64(p.length))
+			rate := float64(p.from) + (float64(p.rate)-float64(p.from))*ramp*ramp
+			budget += rate / 8 * min(at.Sub(last), 5*tick).Seconds()
+			last = at
 			for back := uint16(0); budget > 0 && back < 64; back++ {
 				n := d.resendRecent(back)
 				if n == 0 {

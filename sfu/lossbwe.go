@@ -48,7 +48,8 @@ type lossBWE struct {
 	lastAt   time.Time
 	last     lossSample // the counters as of lastAt
 	cutAt    time.Time
-	heavyAt  time.Time // the latest report of loss above lossHigh
+	heavyAt  time.Time  // the latest report of loss above lossHigh
+	losses   [3]float64 // the latest reports' loss (0-1), newest first
 }
 
 // newLossBWE starts an estimate at initial whose first interval begins at start (the
@@ -68,6 +69,8 @@ func (l *lossBWE) onReport(s lossSample, now time.Time) {
 		loss = max(loss, min(float64(s.nacked-l.last.nacked)/float64(packets), 1))
 	}
 	l.lastAt, l.last = now, s
+	copy(l.losses[1:], l.losses[:len(l.losses)-1])
+	l.losses[0] = loss
 	if dt <= 0 {
 		return
 	}
@@ -109,4 +112,13 @@ func (l *lossBWE) heavyLoss(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return !l.heavyAt.IsZero() && now.Sub(l.heavyAt) < lossHeavyFor
+}
+
+// usualLoss returns the least loss of the latest reports (0-1; 0 before any): what the path
+// loses all the time (random loss on a radio link), not what a congestion episode or a probe
+// cost once.
+func (l *lossBWE) usualLoss() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return min(l.losses[0], l.losses[1], l.losses[2])
 }

@@ -15,8 +15,22 @@ import "time"
 // own bound on its delay-based estimate: 1.5 × the acknowledged rate).
 const probeResultReach = 1.5
 
-// probeLossMinPackets is how many packets a probe's loss is judged on at the least.
-const probeLossMinPackets = 20
+// A probe ramps up from probeRampShare of the rate the viewer is sent (at least probeRampMin)
+// above it: on a path that is already nearly full it overruns the bottleneck by little when
+// the feedback shows it, so the probe stops before it has cost the viewer more than a packet
+// or two of its video.
+const (
+	probeRampShare = 0.1
+	probeRampMin   = 30_000 // bit/s
+)
+
+// probeLossMinNacks is how many of its packets a viewer must have NACKed since a probe started
+// before the probe is judged on its loss: one is what a lossy path loses anyway.
+const probeLossMinNacks = 2
+
+// probeBaseLossCap caps the loss before a probe that it may repeat unstopped: a report's loss
+// right after a congestion episode (or a probe before) is no path's usual loss.
+const probeBaseLossCap = 0.05
 
 // maybeProbe sends, for probeLength, enough duplicate packets that the send rate reaches
 // the next layer's bitrate, so the estimator can learn whether it fits.
@@ -25,9 +39,10 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		return
 	}
 	via, cur := a.d, float64(a.d.sourceBitrate())
-	// GCC lets its estimate reach 1.5x the acknowledged rate: sending target/probeReach
-	// is enough for the estimate to show whether the target fits.
-	extra := float64(next)*headroom/probeReach - cur
+	// The probe sends the whole need, headroom included: a path that carries less shows it
+	// (delay or loss) before the probe is done, rather than the estimate extrapolating past
+	// it from a rate the path did carry.
+	extra := float64(next)*a.room - cur
 	if a.current == rankPause {
 		if a.audio == nil {
 			return
@@ -35,7 +50,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
 		// audio stream up to what the lowest layer needs.
 		via, cur = a.audio, float64(a.d.audioBitrate())
-		extra = float64(next)*headroom - cur
+		extra = float64(next)*a.room - cur
 	}
 	if extra <= 0 {
 		return
@@ -47,8 +62,9 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
 	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
 	a.probePackets, a.probeNacked = a.d.stats.packets.Load(), a.d.stats.nackedFirst.Load()
+	a.probeBaseLoss = min(a.bwe.loss.usualLoss(), probeBaseLossCap)
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
-	via.startProbe(uint64(extra), probeLength)
+	via.startProbe(uint64(extra), uint64(max(cur*probeRampShare, probeRampMin)), probeLength, a.probeBaseLoss)
 }
 
 // watchProbe ends the probe under way: early when the estimator's estimate fell below
@@ -56,19 +72,45 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 func (a *allocator) watchProbe(now time.Time) {
 	switch {
 	case !a.probing:
+		a.confirmProbe(now)
 	case float64(a.rawEstimate) < float64(a.probeEst)*probeAbort || a.probeLosing():
 		a.stopProbe(now) // the path is full: stop adding to it at once
 	case a.probeSentAt.IsZero() && now.After(a.probeEnd.Add(-probeLength/2)):
 		// The ramp is over (see runProbes): the result is what the second half delivers.
 		a.probeSent, a.probeSentAt = a.bwe.pace.sent(), now
-	case now.After(a.probeEnd) && !a.probeSentAt.IsZero():
+	case now.After(a.probeEnd.Add(-allocInterval/2)) && !a.probeSentAt.IsZero():
+		// The step nearest the probe's end (a step later, the count would take in a stretch
+		// of media alone and understate what the path carried).
 		a.probing = false
 		if took := now.Sub(a.probeSentAt); took > 0 {
-			rate := float64(a.bwe.pace.sent()-a.probeSent) * 8 / took.Seconds()
-			a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(rate*probeResultReach)), a.rawEstimate, now
-			a.d.log.Debug("probe result", "delivered_kbps", uint64(rate)/1000, "estimate_kbps", a.provenRef/1000)
+			a.heldRate, a.heldAt = float64(a.bwe.pace.sent()-a.probeSent)*8/took.Seconds(), now
+			if a.room != lossHeadroom {
+				a.confirmProbe(now) // delay-based feedback would have stopped it on a full path
+			}
 		}
 	}
+}
+
+// probeNackWait is how long after a probe's end the NACKs for the loss it caused have come
+// back (the receiver's NACK interval, pion's 100 ms, and the round trip, with room).
+const probeNackWait = 400 * time.Millisecond
+
+// confirmProbe makes the rate a probe sent (held since heldAt) its result: at once for a
+// viewer with delay-based feedback, else once the NACKs it would have caused on a full path
+// have had time to come back, and only if they did not (a viewer whose feedback is loss alone
+// shows a full path by nothing else; the bytes sent are not the bytes that arrived).
+func (a *allocator) confirmProbe(now time.Time) {
+	if a.heldAt.IsZero() || (a.room == lossHeadroom && now.Sub(a.heldAt) < probeNackWait) {
+		return
+	}
+	a.heldAt = time.Time{}
+	packets, nacked := a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked
+	if a.room == lossHeadroom && float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
+		a.d.log.Debug("probe result refused: the viewer lost packets", "sent_kbps", uint64(a.heldRate)/1000, "nacked", nacked)
+		return
+	}
+	a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(a.heldRate*probeResultReach)), a.rawEstimate, now
+	a.d.log.Debug("probe result", "delivered_kbps", uint64(a.heldRate)/1000, "estimate_kbps", a.provenRef/1000)
 }
 
 // withProbeResult returns the estimator's estimate est raised to the last probe's result, as
@@ -93,10 +135,19 @@ func (a *allocator) stopProbe(now time.Time) {
 	a.probing, a.probeEnd = false, now
 }
 
-// probeLosing reports whether the viewer NACKed more than lossHigh of the video packets sent
-// since the probe started: the quickest sign of a full path for a viewer whose estimate moves
-// only with its receiver reports, once a second.
+// probeLosing reports whether the viewer NACKed more of the video packets sent since the
+// probe started than the loss its path had before explains: the quickest sign of a full path
+// for a viewer whose estimate moves only with its receiver reports, once a second. A path
+// with random loss (a radio link) does not stop every probe.
 func (a *allocator) probeLosing() bool {
-	packets := a.d.stats.packets.Load() - a.probePackets
-	return packets >= probeLossMinPackets && float64(a.d.stats.nackedFirst.Load()-a.probeNacked) > lossHigh*float64(packets)
+	return probeLosing(a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked, a.probeBaseLoss)
+}
+
+// probeLosing reports whether nacked of packets sent since a probe started is more loss than
+// baseLoss, what the path lost before, can explain: probeLossMinNacks beyond twice that. The
+// loss a probe causes comes at once, when the bottleneck's queue overflows, not spread over
+// the probe, so it is counted, not taken as a share. The downtrack sending the probe checks
+// it every tick (runProbes) and stops at once; the allocator at its next step.
+func probeLosing(packets, nacked uint64, baseLoss float64) bool {
+	return float64(nacked) >= probeLossMinNacks+2*baseLoss*float64(packets)
 }

@@ -94,6 +94,8 @@ type TrackStats struct {
 	// StaleSkips counts skips to the next keyframe because the packets waiting were older than
 	// a sub-second viewer can use (after congestion or a stall).
 	StaleSkips uint64 `json:"stale_skips,omitempty"`
+	// Probes counts packets resent to learn whether a higher layer fits (sfu/probe.go).
+	Probes uint64 `json:"probes,omitempty"`
 	// MaxTemporal is the allocator's temporal-layer cap on the allocated layer (VP8 TID; absent:
 	// none), TemporalDrops the packets it dropped.
 	MaxTemporal   *int32 `json:"max_temporal,omitempty"`
@@ -121,6 +123,7 @@ func (d *DownTrack) Stats() TrackStats {
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
 		TemporalDrops: d.stats.temporalDrops.Load(), JoinsFromCache: d.stats.joinsFromCache.Load(),
 		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(), StaleSkips: d.stats.staleSkips.Load(),
+		Probes: d.stats.probes.Load(),
 	}
 	if tid := d.allocTID.Load(); tid < tidAll && d.allocRank.Load() != rankPause {
 		st.MaxTemporal = &tid

@@ -124,7 +124,8 @@ func TestAllocatorFitsTemporalSteps(t *testing.T) {
 	liveLayer(s, "l", 150, 80, 40, 30) // TID 0 / 1 / 2 carry 80 / 40 / 30 kbit/s
 	liveLayer(s, "m", 500, 260, 140, 100)
 	liveLayer(s, "h", 1600) // no temporal layers
-	a := &allocator{d: newDownTrack("v", "s", s, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	// A paused viewer with the usual headroom: the next step is the lowest that does not fit.
+	a := &allocator{d: newDownTrack("v", "s", s, slog.New(slog.NewTextHandler(io.Discard, nil))), room: headroom, current: rankPause}
 	tests := []struct {
 		budgetKbps float64
 		want       string
@@ -132,12 +133,12 @@ func TestAllocatorFitsTemporalSteps(t *testing.T) {
 	}{
 		{50, "pause", 80},
 		{100, "l/t0", 120},
-		{140, "l/t1", 150},
+		{150, "l/t1", 150},
 		{200, "l", 260},
-		{320, "m/t0", 400},
-		{470, "m/t1", 500},
-		{600, "m", 1600},
-		{1900, "h", 0},
+		{330, "m/t0", 400},
+		{500, "m/t1", 500},
+		{630, "m", 1600},
+		{2000, "h", 0},
 	}
 	for _, tt := range tests {
 		best, lowest, next := a.fit(tt.budgetKbps*1000, time.Now())

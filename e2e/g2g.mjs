@@ -84,7 +84,17 @@ try {
       const b = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
       return { state: g2g.state, frames: g2g.frames, read: g2g.read, unreadable: g2g.unreadable, n: g2g.samples.length,
         error: g2g.error, warning: g2g.warning || '', currentTime: +v.currentTime.toFixed(3), bufferedTo: +b.toFixed(3),
-        readyState: v.readyState, paused: v.paused };
+        readyState: v.readyState, paused: v.paused, tracks: (() => {
+          // Each SourceBuffer's ranges (hls.js): the media element's are their intersection.
+          const tracks = window.g2gTracks;
+          if (!tracks) return undefined;
+          const out = {};
+          for (const [k, t] of Object.entries(tracks)) {
+            const b = t && t.buffer;
+            if (b && b.buffered) out[k] = Array.from({ length: b.buffered.length }, (_, i) => [+b.buffered.start(i).toFixed(2), +b.buffered.end(i).toFixed(2)]);
+          }
+          return out;
+        })() };
     });
     if (t === opt.warmup) from = s.n;
     print({ t, ...s });

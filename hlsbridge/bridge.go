@@ -45,7 +45,7 @@ type bridge struct {
 	encoder transcoder.EncoderInfo
 	epoch   time.Time // the bridge's clock starts here
 	stream  *hls.Stream
-	sub     *sfu.LocalSubscriber
+	sub     atomic.Pointer[sfu.LocalSubscriber] // set once subscribed; media may come first
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	queues  map[string]chan packet
@@ -87,7 +87,7 @@ func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo,
 		b.stream.Close()
 		return nil, fmt.Errorf("hlsbridge: subscribe: %w", err)
 	}
-	b.sub = sub
+	b.sub.Store(sub)
 	opts.Server.Add(room, b.stream)
 	for kind, p := range map[string]pipeline{"video": newVideoPipe(b), "audio": newAudioPipe(b)} {
 		b.wg.Add(1)
@@ -173,7 +173,7 @@ func (b *bridge) noteCapture(f timedFrame) {
 // stop ends the subscription and the pipelines (freeing every libav object), then ends
 // the stream: pending samples are packaged and the playlists get EXT-X-ENDLIST.
 func (b *bridge) stop() {
-	b.sub.Close()
+	b.sub.Load().Close()
 	b.cancel()
 	b.wg.Wait()
 	b.stream.Close()
@@ -200,4 +200,12 @@ func (r *rateLimited) warn(log *slog.Logger, msg string, args ...any) {
 	r.last, r.suppressed = time.Now(), 0
 	r.mu.Unlock()
 	log.Warn(msg, args...)
+}
+
+// requestKeyframe asks the room's publisher for a keyframe (nothing before the bridge has
+// subscribed, or for a publisher that cannot be asked).
+func (b *bridge) requestKeyframe() {
+	if sub := b.sub.Load(); sub != nil {
+		sub.RequestKeyframe()
+	}
 }

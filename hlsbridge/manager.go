@@ -24,12 +24,13 @@
 // served for Options.Linger.
 //
 // Keyframes: the re-encoded rungs get IDRs where the ladder puts segment boundaries, but
-// those boundaries are the publisher's own keyframes whenever the source is passed through,
-// and a local subscriber cannot ask the publisher for a keyframe (sfu.LocalSubscriber sends
-// no PLI). Segments are therefore cut at the publisher's keyframes: a publisher with a GOP
-// longer than the segment duration gets longer segments (the hls package cuts one without
-// a keyframe half a second past the target duration rather than grow it further), and
-// after a lost packet a bridge drops video until the publisher's next keyframe.
+// those boundaries are the publisher's own keyframes whenever the source is passed through.
+// A bridge therefore asks a WebRTC publisher for a keyframe once per segment, shortly before
+// its end, when none came since the segment began (hlsbridge/keypace.go): a browser sends
+// keyframes only when asked. An RTMP/SRT publisher cannot be asked: one with a GOP longer
+// than the segment duration gets longer segments (the hls package cuts one without a
+// keyframe half a second past the target duration rather than grow it further). After a
+// lost packet a bridge drops video until the publisher's next keyframe.
 //
 // Errors stay inside their room: a corrupt NAL unit or frame is dropped, a failing ladder or
 // audio converter is logged and rebuilt at the next keyframe, a panic in a bridge's pipeline

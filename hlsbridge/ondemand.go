@@ -147,7 +147,7 @@ func (v *videoPipe) applyParking() {
 		return
 	}
 	if n == 0 {
-		v.b.sub.RequestKeyframe() // nothing to catch up from: start at a fresh keyframe
+		v.b.requestKeyframe() // nothing to catch up from: start at a fresh keyframe
 	}
 }
 

@@ -43,6 +43,7 @@ type videoPipe struct {
 	discNow bool // the next keyframe starts after a discontinuity
 	retryAt time.Time
 	warned  rateLimited
+	keys    keyPacer // asks the publisher for a keyframe per segment (hlsbridge/keypace.go)
 }
 
 type timedFrame struct {
@@ -52,7 +53,8 @@ type timedFrame struct {
 }
 
 func newVideoPipe(b *bridge) *videoPipe {
-	return &videoPipe{b: b, log: b.log.With("kind", "video"), clock: rtpClock{rate: 90000}}
+	return &videoPipe{b: b, log: b.log.With("kind", "video"), clock: rtpClock{rate: 90000},
+		keys: keyPacer{segment: b.opts.HLS.SegmentDuration}}
 }
 
 func (v *videoPipe) push(p packet, h *media.RTPView) {
@@ -70,6 +72,9 @@ func (v *videoPipe) push(p packet, h *media.RTPView) {
 		payload: h.Payload(p.data), arrival: p.arrival}, v.frames[:0])
 	for _, f := range v.frames {
 		pts := v.clock.pts(f.ts, v.b.since(f.first), v.log)
+		if v.keys.frame(pts, f.keyframe) {
+			v.b.requestKeyframe()
+		}
 		v.handleFrame(timedFrame{f, pts, v.clock.shift})
 	}
 }

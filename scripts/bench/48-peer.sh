@@ -11,6 +11,7 @@
 set -euo pipefail
 seconds=${BENCH_SECONDS:-30}
 warm=8
+: "${GLINT_BIN:?set GLINT_BIN (scripts/bench.sh does)}"
 . "$(dirname "$0")/lib.sh" # start_peer, stop_peer
 [ -f web/static/vendor/hls.min.js ] || { echo "bench peer: run make web first" >&2; exit 1; }
 [ -d e2e/node_modules/playwright-core ] || { echo "bench peer: e2e/node_modules missing: run scripts/install-deps.sh" >&2; exit 1; }
@@ -36,6 +37,11 @@ run_server() {
     node e2e/g2g.mjs hls "$hls" --seconds=$((seconds + warm)) --warmup=$warm --level=mid >"$tmp/$name.rung" 2>>"$tmp/$name.err" || true
   fi
   kill $pub 2>/dev/null || true; wait $pub 2>/dev/null || true
+  local f
+  for f in "$tmp/$name".whep "$tmp/$name".hls "$tmp/$name".rung; do
+    [ -f "$f" ] && ! grep -q '"ok":true' "$f" && { echo "bench peer ($name): $(basename "$f") failed; its last lines:"; tail -5 "$f"; } >&2
+  done
+  return 0
 }
 
 data=$(mktemp -d -p "$tmp")

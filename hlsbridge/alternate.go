@@ -57,11 +57,13 @@ func newAlternate(b *bridge) *alternate {
 }
 
 // useRungs picks the SourceSize rung of an H.265/AV1 source's ladder (rungs fixed for the
-// bridge's life), if it has one.
+// bridge's life), if it has one, and publishes the alternate at once: a parked on-demand
+// ladder has no output yet, and the alternate's first viewer is what wakes it.
 func (a *alternate) useRungs(rungs []transcoder.Rung) {
 	for i, r := range rungs {
 		if r.SourceSize {
 			a.rung.Store(int32(i))
+			a.open()
 			return
 		}
 	}

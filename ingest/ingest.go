@@ -149,7 +149,9 @@ type StreamStatus struct {
 	Video    string    `json:"video,omitempty"` // e.g. "h264 42c00d"
 	Audio    string    `json:"audio,omitempty"` // e.g. "aac→opus", "opus", "none (…)"
 	// Mode is "starting" (waiting for the first keyframe), "passthrough",
-	// "reencoding: b-frames", or "passthrough: b-frames (…)" when no re-encoder could open.
+	// "reencoding: b-frames", or "passthrough: b-frames (…)" when no re-encoder could open;
+	// for H.265/AV1 "native: h265" / "native: av1" (Config.NativeCodecs) or
+	// "reencoding: h265" / "reencoding: av1".
 	Mode string `json:"mode"`
 	// Stats are the stream's counters, read when Status is called.
 	Stats StreamStats `json:"stats"`

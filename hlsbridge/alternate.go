@@ -83,6 +83,9 @@ func (a *alternate) write(e transcoder.Encoded) {
 	}
 	a.nals = a.nals[:0]
 	for nal := range media.SplitAnnexB(e.Data) {
+		if len(nal) == 0 {
+			continue
+		}
 		if typ := nal[0] & 0x1f; typ != media.H264NALAUD && typ != media.H264NALFiller {
 			a.nals = append(a.nals, nal)
 		}

@@ -45,20 +45,7 @@ func playH264(t *testing.T, ctx context.Context, env *testEnv, room string) (*cl
 
 // h264File depacketizes H.264 RTP into a raw Annex-B stream.
 func h264File(t *testing.T, pkts []*rtp.Packet) ([]byte, int) {
-	var dep codecs.H264Packet
-	var stream []byte
-	frames := 0
-	for _, p := range pkts {
-		b, err := dep.Unmarshal(p.Payload)
-		if err != nil {
-			t.Fatalf("H.264 packet %d: %v", p.SequenceNumber, err)
-		}
-		stream = append(stream, b...)
-		if p.Marker {
-			frames++
-		}
-	}
-	return stream, frames
+	return annexBFile(t, "H.264", &codecs.H264Packet{}, pkts)
 }
 
 // TestAlternateWakesOnDemandRoom: in an on-demand H.265 room nobody requests over HLS, the

@@ -181,13 +181,18 @@ func av1File(t *testing.T, pkts []*rtp.Packet) ([]byte, int) {
 
 // h265File depacketizes H.265 RTP into a raw Annex-B stream.
 func h265File(t *testing.T, pkts []*rtp.Packet) ([]byte, int) {
-	var dep codecs.H265Depacketizer
+	return annexBFile(t, "H.265", &codecs.H265Depacketizer{}, pkts)
+}
+
+// annexBFile depacketizes H.264 or H.265 RTP (dep's Unmarshal writes Annex B) into a raw
+// stream and counts its frames (marker bits).
+func annexBFile(t *testing.T, codec string, dep rtp.Depacketizer, pkts []*rtp.Packet) ([]byte, int) {
 	var stream []byte
 	frames := 0
 	for _, p := range pkts {
 		b, err := dep.Unmarshal(p.Payload)
 		if err != nil {
-			t.Fatalf("H.265 packet %d: %v", p.SequenceNumber, err)
+			t.Fatalf("%s packet %d: %v", codec, p.SequenceNumber, err)
 		}
 		stream = append(stream, b...)
 		if p.Marker {

@@ -289,14 +289,11 @@ func (s *SFU) forget(sess *Session) {
 	s.ended.add(sess.ID)
 	s.mu.Unlock()
 	r := sess.room
-	switch sess.Role {
-	case RolePublisher:
+	if sess.Role == RolePublisher {
 		if !s.leaveBackup(r, sess) {
 			r.removePublisher(sess)
 		}
-	case RoleAlternate:
-		r.removeAlternate(sess)
-	default:
+	} else {
 		r.mu.Lock()
 		delete(r.viewers, sess.ID)
 		delete(r.relays, sess.ID)

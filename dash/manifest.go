@@ -143,15 +143,19 @@ func representation(v hls.TrackView, behind []hls.SegmentView, tm hls.StreamTimi
 		StartNumber:    segs[0].MSN,
 		Timeline:       &SegmentTimeline{},
 	}
-	if v.Live != nil && !v.Ended {
-		// The segment being written is listed with its expected length; it is served
-		// chunked from its first part on, which availabilityTimeOffset tells the player.
-		live := *v.Live
-		live.Ticks = listedLength(live, v.Timescale, tm)
-		segs = append(segs[:len(segs):len(segs)], live)
+	if !v.Ended {
+		// Every segment of a live stream is served chunked from its first part on, which
+		// availabilityTimeOffset tells the player — also in the moment between a segment's
+		// end and the next one's first part, when no segment is being written.
 		ato := tm.SegmentDuration - tm.PartTarget
 		st.AvailabilityTimeOffset = strconv.FormatFloat(ato.Seconds(), 'f', 3, 64)
 		st.AvailabilityTimeComplete = "false"
+	}
+	if v.Live != nil && !v.Ended {
+		// The segment being written is listed with its expected length.
+		live := *v.Live
+		live.Ticks = listedLength(live, v.Timescale, tm)
+		segs = append(segs[:len(segs):len(segs)], live)
 	}
 	st.Timeline.S = timeline(segs)
 	rep.SegmentTemplate = st

@@ -68,8 +68,9 @@ func TestBuildMPD(t *testing.T) {
 	if s := st.Timeline.S; len(s) != 1 || s[0].R != 1 || s[0].D != 180000 {
 		t.Errorf("video timeline %+v: want the complete segment and the live one at 2 s", s)
 	}
-	if a := sets[1].Representations[0]; a.AudioChannels == nil || a.AudioChannels.Value != "2" || a.SegmentTemplate.AvailabilityTimeComplete != "" {
-		t.Errorf("audio representation %+v: no live segment, so no availabilityTimeComplete", a)
+	if a := sets[1].Representations[0]; a.AudioChannels == nil || a.AudioChannels.Value != "2" || a.SegmentTemplate.AvailabilityTimeComplete != "false" ||
+		a.SegmentTemplate.AvailabilityTimeOffset != "1.663" {
+		t.Errorf("audio representation %+v: no segment being written, but the stream is live: its segments are chunked, so availabilityTimeOffset and availabilityTimeComplete=false", a)
 	}
 	video.Ended, video.Live, audio.Ended = true, nil, true
 	m, _ = buildMPD(manifestInput{views: []hls.TrackView{video, audio}, timing: tm, now: pdt, timeURL: "x"})

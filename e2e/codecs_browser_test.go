@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,7 +68,7 @@ func TestBrowserPublishesCodec(t *testing.T) {
 				since(start), v.firstKey.Sub(v.offered).Round(time.Millisecond), v.frame90.Sub(v.offered).Round(time.Millisecond))
 			v.checkDecodes(t, bc)
 
-			probeHLSRenditions(t, srv, room)
+			probeHLSRenditions(t, srv, room, bc.name == "av1")
 			pres := pub.finish()
 			if !pres.OK {
 				t.Fatalf("publisher: %s", pres.Failure)
@@ -197,21 +198,27 @@ func (v *codecViewer) checkDecodes(t *testing.T, bc browserCodec) {
 
 var playlistURI = regexp.MustCompile(`(?m)^([^#\s]\S*)$|URI="([^"]+)"`)
 
-// probeHLSRenditions waits until room's multivariant playlist lists the ladder (two video
-// variants) and audio, and each rendition 4 segments, then has ffprobe decode 2 s of each:
-// H.264 or AAC.
-func probeHLSRenditions(t *testing.T, srv *server, room string) {
+// probeHLSRenditions waits until room's multivariant playlist lists the ladder and audio,
+// and each rendition 4 segments, then has ffprobe decode 2 s of each. The ladder is the
+// server's `source,144p`: two H.264 variants for a source that is re-encoded (VP9); for one
+// passed through (AV1: hlsbridge/passthrough.go) the source itself in its codec, an H.264
+// rendition of its size, and 144p.
+func probeHLSRenditions(t *testing.T, srv *server, room string, passthrough bool) {
 	t.Helper()
 	ctx := testkit.Context(t, 90*time.Second)
 	base := srv.url("/hls/" + room + "/")
 	var uris []string
-	testkit.Eventually(t, ctx, "a multivariant playlist with two variants and audio", func() bool {
+	variants := 2
+	if passthrough {
+		variants = 3
+	}
+	testkit.Eventually(t, ctx, fmt.Sprintf("a multivariant playlist with %d variants and audio", variants), func() bool {
 		code, body := httpGet(base + "index.m3u8")
 		uris = uris[:0]
 		for _, m := range playlistURI.FindAllStringSubmatch(body, -1) {
 			uris = append(uris, m[1]+m[2])
 		}
-		return code == 200 && strings.Count(body, "#EXT-X-STREAM-INF") == 2 && len(uris) == 3
+		return code == 200 && strings.Count(body, "#EXT-X-STREAM-INF") == variants && len(uris) == variants+1
 	})
 	for _, uri := range uris {
 		testkit.Eventually(t, ctx, uri+" with 4 segments", func() bool {
@@ -223,8 +230,10 @@ func probeHLSRenditions(t *testing.T, srv *server, room string) {
 			t.Errorf("LL-HLS %s: %v", uri, err)
 			continue
 		}
-		if (st.Codec != "h264" && st.Codec != "aac") || st.Frames < 20 {
-			t.Errorf("LL-HLS %s: ffprobe decoded %s, %d frames; want H.264 or AAC, at least 20 frames", uri, st, st.Frames)
+		source := strings.HasPrefix(uri, "source/")
+		if want := passthrough && source; (want && st.Codec != "av1") || (!want && st.Codec != "h264" && st.Codec != "aac") || st.Frames < 20 {
+			t.Errorf("LL-HLS %s: ffprobe decoded %s, %d frames; want %s, at least 20 frames", uri, st, st.Frames,
+				map[bool]string{true: "the AV1 source passed through", false: "H.264 or AAC"}[want])
 		}
 		t.Logf("LL-HLS %s: %s, %d frames decoded", uri, st, st.Frames)
 	}

@@ -73,21 +73,34 @@ func (r *bareRecorder) onPacket(p *bare.Packet) {
 	r.latencies = append(r.latencies, time.Unix(0, p.Arrived).Sub(captured))
 }
 
-// roomViewers reads the room's viewer count from /api/rooms/{room}.
-func roomViewers(t *testing.T, base, room string) int {
+// roomInfo is the part of /api/rooms/{room} these tests read.
+type roomInfo struct {
+	Viewers int               `json:"viewers"`
+	Tracks  []json.RawMessage `json:"tracks"`
+}
+
+// roomStatus reads /api/rooms/{room} (a zero roomInfo while the room does not exist yet).
+func roomStatus(t *testing.T, base, room string) roomInfo {
 	t.Helper()
 	resp, err := http.Get(base + "/api/rooms/" + room)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var info struct {
-		Viewers int `json:"viewers"`
+	var info roomInfo
+	if resp.StatusCode != http.StatusOK {
+		return info
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		t.Fatalf("GET /api/rooms/%s: %v", room, err)
 	}
-	return info.Viewers
+	return info
+}
+
+// roomViewers reads the room's viewer count from /api/rooms/{room}.
+func roomViewers(t *testing.T, base, room string) int {
+	t.Helper()
+	return roomStatus(t, base, room).Viewers
 }
 
 // playBare joins a bare viewer, retrying while the room is not live yet.
@@ -117,6 +130,9 @@ func TestBareViewers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
+	// A viewer that joins between the publisher's video and audio tracks gets video only:
+	// start once the room has both.
+	testkit.Eventually(t, ctx, "the room live with video and audio", func() bool { return len(roomStatus(t, base, "bare").Tracks) >= 2 })
 	id, err := bare.NewIdentity()
 	if err != nil {
 		t.Fatal(err)

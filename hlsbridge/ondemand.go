@@ -19,7 +19,9 @@ import (
 // from its backlog (the previous segment's start, encoded faster than real time), the
 // renditions come back aligned with the source's segments, and the multivariant request
 // that woke them waits for them (hls.Stream.Wake, up to wakeWait). Options.Idle after the
-// last request, the rungs park again.
+// last request could have been answered, the rungs park again: a request may be held up to
+// the stream's block timeout (a blocking reload, or a playlist of a rendition still coming
+// back), and the room must not park under it, or that request is answered 503.
 //
 // A room without a passthrough rendition (VP8/VP9 publishers, or a ladder without
 // "source") has nothing cheap to keep running: its bridge starts parked, wakes the same way,
@@ -32,12 +34,12 @@ const wakeWait = 3 * time.Second
 
 // onDemand is the on-demand state of a bridge; the zero value is an always-on bridge.
 type onDemand struct {
-	enabled    bool
-	parked     atomic.Bool  // wanted state: the video pipeline applies it
-	isParked   atomic.Bool  // applied state: the ladder is parked
-	lastDemand atomic.Int64 // unix nanoseconds of the last HLS request
-	passNames  atomic.Value // map[string]bool: the passthrough renditions (set once the rungs are chosen)
-	wakes      atomic.Int64 // times woken
+	enabled   bool
+	parked    atomic.Bool  // wanted state: the video pipeline applies it
+	isParked  atomic.Bool  // applied state: the ladder is parked
+	demandEnd atomic.Int64 // unix nanoseconds: the last HLS request's latest possible answer
+	passNames atomic.Value // map[string]bool: the passthrough renditions (set once the rungs are chosen)
+	wakes     atomic.Int64 // times woken
 }
 
 func (m *Manager) onDemand(room string) bool {
@@ -55,7 +57,7 @@ func (m *Manager) requested(room string) {
 		return
 	}
 	now := time.Now()
-	b.demand.lastDemand.Store(now.UnixNano())
+	b.demand.demandEnd.Store(now.Add(b.stream.Timing().BlockTimeout).UnixNano())
 	if b.demand.parked.CompareAndSwap(true, false) {
 		b.demand.wakes.Add(1)
 		b.stream.Wake(now.Add(wakeWait))
@@ -63,10 +65,11 @@ func (m *Manager) requested(room string) {
 	}
 }
 
-// idle reports whether an awake on-demand bridge has had no request for Options.Idle.
+// idle reports whether an awake on-demand bridge has had no request for Options.Idle, counted
+// from when the last request was answered at the latest.
 func (b *bridge) idle(now time.Time) bool {
 	return b.demand.enabled && !b.demand.parked.Load() &&
-		now.Sub(time.Unix(0, b.demand.lastDemand.Load())) >= b.opts.Idle
+		now.Sub(time.Unix(0, b.demand.demandEnd.Load())) >= b.opts.Idle
 }
 
 // hasPassthrough reports whether the bridge writes a passthrough rendition (known once the

@@ -19,9 +19,7 @@ import (
 // from its backlog (the previous segment's start, encoded faster than real time), the
 // renditions come back aligned with the source's segments, and the multivariant request
 // that woke them waits for them (hls.Stream.Wake, up to wakeWait). Options.Idle after the
-// last request could have been answered, the rungs park again: a request may be held up to
-// the stream's block timeout (a blocking reload, or a playlist of a rendition still coming
-// back), and the room must not park under it, or that request is answered 503.
+// last request's longest wait (see idle), the rungs park again.
 //
 // A room without a passthrough rendition (VP8/VP9 publishers, or a ladder without
 // "source") has nothing cheap to keep running: its bridge starts parked, wakes the same way,
@@ -34,12 +32,12 @@ const wakeWait = 3 * time.Second
 
 // onDemand is the on-demand state of a bridge; the zero value is an always-on bridge.
 type onDemand struct {
-	enabled   bool
-	parked    atomic.Bool  // wanted state: the video pipeline applies it
-	isParked  atomic.Bool  // applied state: the ladder is parked
-	demandEnd atomic.Int64 // unix nanoseconds: the last HLS request's latest possible answer
-	passNames atomic.Value // map[string]bool: the passthrough renditions (set once the rungs are chosen)
-	wakes     atomic.Int64 // times woken
+	enabled    bool
+	parked     atomic.Bool  // wanted state: the video pipeline applies it
+	isParked   atomic.Bool  // applied state: the ladder is parked
+	lastDemand atomic.Int64 // unix nanoseconds of the last HLS request
+	passNames  atomic.Value // map[string]bool: the passthrough renditions (set once the rungs are chosen)
+	wakes      atomic.Int64 // times woken
 }
 
 func (m *Manager) onDemand(room string) bool {
@@ -57,7 +55,7 @@ func (m *Manager) requested(room string) {
 		return
 	}
 	now := time.Now()
-	b.demand.demandEnd.Store(now.Add(b.stream.Timing().BlockTimeout).UnixNano())
+	b.demand.lastDemand.Store(now.UnixNano())
 	if b.demand.parked.CompareAndSwap(true, false) {
 		b.demand.wakes.Add(1)
 		b.stream.Wake(now.Add(wakeWait))
@@ -65,11 +63,13 @@ func (m *Manager) requested(room string) {
 	}
 }
 
-// idle reports whether an awake on-demand bridge has had no request for Options.Idle, counted
-// from when the last request was answered at the latest.
+// idle reports whether an awake on-demand bridge has had no request for Options.Idle after
+// the last one could have been answered: a request may be held up to the stream's block
+// timeout (a blocking reload, or the playlist of a rendition coming back from a wake), and a
+// room that parked under it would leave it to answer 503.
 func (b *bridge) idle(now time.Time) bool {
 	return b.demand.enabled && !b.demand.parked.Load() &&
-		now.Sub(time.Unix(0, b.demand.demandEnd.Load())) >= b.opts.Idle
+		now.Sub(time.Unix(0, b.demand.lastDemand.Load())) >= b.opts.Idle+b.stream.Timing().BlockTimeout
 }
 
 // hasPassthrough reports whether the bridge writes a passthrough rendition (known once the

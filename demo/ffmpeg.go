@@ -28,6 +28,7 @@ func runFFmpeg(ctx context.Context, opts Options, videoPort, audioPort int, log 
 	cmd := exec.CommandContext(ctx, opts.FFmpeg, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = ffmpegStopGrace
+	cmd.SysProcAttr = childAttr()
 	stderr := &lineLogger{log: log.With("process", "ffmpeg")}
 	cmd.Stderr = stderr
 	// stdout stays nil (/dev/null): ffmpeg prints the RTP SDP there.

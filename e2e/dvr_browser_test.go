@@ -252,13 +252,17 @@ func pauseResume(t *testing.T, view *browser, from dvrPageState, want string) dv
 func startOver(t *testing.T, view *browser, from dvrPageState, rec dvrRecording) {
 	t.Helper()
 	view.Send("click dvr-start-over")
+	// The page reports the new source at once, while the first samples after the switch may
+	// still show the live edge's last frames: the start's frames are those nearer the
+	// recording's start than the frame on screen before the click.
+	start := float64(rec.Start.UnixMilli())
 	first := view.waitDVR(45*time.Second, "playing from the start", func(s dvrPageState) bool {
-		return s.T > from.T && s.DVR.Source == "startover" && s.playing() && s.Video.FramesDecoded > 0
+		return s.T > from.T && s.DVR.Source == "startover" && s.playing() && s.Video.FramesDecoded > 0 &&
+			*s.DVR.PlayingDate < start+(*from.DVR.PlayingDate-start)/2
 	})
 	later := view.waitDVR(30*time.Second, "frames advancing from the start", func(s dvrPageState) bool {
 		return s.T > first.T && s.playing() && *s.DVR.PlayingDate >= *first.DVR.PlayingDate+2000
 	})
-	start := float64(rec.Start.UnixMilli())
 	fromStart := (*first.DVR.PlayingDate - start) / 1000
 	// The first sample comes within a few seconds of playback's start (hls.js begins at
 	// EXT-X-START:TIME-OFFSET=0, the first segment).

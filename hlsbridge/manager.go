@@ -77,7 +77,8 @@ type Options struct {
 	// Linger is how long an ended stream stays served (default 30 s).
 	Linger time.Duration
 	// Idle is how long an on-demand room (RoomSettings.HLSMode) re-encodes after the last
-	// request for its HLS URLs (default 1 min).
+	// request for its HLS URLs could have been answered (its start + the block timeout;
+	// default 1 min).
 	Idle time.Duration
 	Log  *slog.Logger
 

@@ -19,7 +19,7 @@ import (
 // from its backlog (the previous segment's start, encoded faster than real time), the
 // renditions come back aligned with the source's segments, and the multivariant request
 // that woke them waits for them (hls.Stream.Wake, up to wakeWait). Options.Idle after the
-// last request, the rungs park again.
+// last request's longest wait (see idle), the rungs park again.
 //
 // A room without a passthrough rendition (VP8/VP9 publishers, or a ladder without
 // "source") has nothing cheap to keep running: its bridge starts parked, wakes the same way,
@@ -63,10 +63,13 @@ func (m *Manager) requested(room string) {
 	}
 }
 
-// idle reports whether an awake on-demand bridge has had no request for Options.Idle.
+// idle reports whether an awake on-demand bridge has had no request for Options.Idle after
+// the last one could have been answered: a request may be held up to the stream's block
+// timeout (a blocking reload, or the playlist of a rendition coming back from a wake), and a
+// room that parked under it would leave it to answer 503.
 func (b *bridge) idle(now time.Time) bool {
 	return b.demand.enabled && !b.demand.parked.Load() &&
-		now.Sub(time.Unix(0, b.demand.lastDemand.Load())) >= b.opts.Idle
+		now.Sub(time.Unix(0, b.demand.lastDemand.Load())) >= b.opts.Idle+b.stream.Timing().BlockTimeout
 }
 
 // hasPassthrough reports whether the bridge writes a passthrough rendition (known once the

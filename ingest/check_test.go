@@ -25,6 +25,16 @@ import (
 // number of frames.
 func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool) int {
 	t.Helper()
+	return checkH264Skips(t, pkts, width, height, inOrder, 0)
+}
+
+// checkH264Skips is checkH264 for a viewer the SFU skipped to a keyframe up to skips times
+// (its session's skips and stale_skips: a viewer whose packets grew stale on a loaded
+// machine). A skip may cut the frame being sent short: such a frame (a new timestamp without
+// the marker before it) is left out of the decode, and the packet after the cut must start a
+// keyframe. A frame cut short without a counted skip fails the check.
+func checkH264Skips(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool, skips int) int {
+	t.Helper()
 	pkts = inSeqOrder(pkts)
 	if len(pkts) == 0 {
 		t.Fatal("no video packets")
@@ -57,10 +67,21 @@ func checkH264(t *testing.T, pkts []*rtp.Packet, width, height int, inOrder bool
 	var first []uint8
 	frames := 0
 	spsAt, ppsAt := map[uint32]bool{}, map[uint32]bool{}
+	auStart, cuts := 0, 0 // where the access unit being read starts in annexB; frames cut short
 	for i, p := range pkts {
 		// The SFU adds header extensions on the way out; what ingest sent fits the MTU.
 		if size := rtpHeaderSize + len(p.Payload); size > rtpMTU {
 			t.Fatalf("packet %d is %d bytes without extensions, over the %d-byte MTU", i, size, rtpMTU)
+		}
+		if i > 0 && !pkts[i-1].Marker && p.Timestamp != pkts[i-1].Timestamp {
+			if cuts++; cuts > skips || !media.IsKeyframeStart("video/H264", p.Payload) {
+				t.Fatalf("packet %d: the frame before it ends without a marker (cut %d, the SFU counted %d skips), keyframe start after it %v; packets around it: %s",
+					i, cuts, skips, media.IsKeyframeStart("video/H264", p.Payload), describe(pkts[max(0, i-5):], 10))
+			}
+			t.Logf("packet %d: the frame before it was cut short by a skip to this keyframe; left out of the decode", i)
+			annexB, depack = annexB[:auStart], &codecs.H264Packet{}
+		} else if i > 0 && pkts[i-1].Marker {
+			auStart = len(annexB)
 		}
 		if i > 0 {
 			if p.SequenceNumber != pkts[i-1].SequenceNumber+1 {

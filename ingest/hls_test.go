@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -147,17 +148,24 @@ func playlistURIs(mv string) []string {
 	return append(variants, media...)
 }
 
-// probeRendition has ffprobe decode 3 s of a media playlist; any error output fails the
-// test. It returns "h264 WxH" or "aac" and the number of frames decoded.
+// probeRendition has ffprobe decode the first 90 packets of a media playlist; any error
+// output fails the test. It returns "h264 WxH" or "aac" and the number of frames decoded.
 func probeRendition(t *testing.T, ctx context.Context, url string) (string, int) {
 	t.Helper()
 	testkit.RequireTool(t, "ffprobe")
-	s, err := testkit.ProbeStream(ctx, url, 3*time.Second)
+	// 90 packets: 3 s of 30 fps video, 2 s of AAC. Counted in packets, not seconds: where the
+	// source fell behind real time (a loaded machine), the bridge keeps that gap in the
+	// timeline, and 3 s of timeline could hold next to no frames.
+	streams, err := testkit.ProbePackets(ctx, url, 90)
+	if err == nil && len(streams) != 1 {
+		err = fmt.Errorf("ffprobe %s: streams %v, want one", url, streams)
+	}
 	if err != nil {
 		pl := waitPlaylist(t, ctx, url, "the playlist", func(string) bool { return true })
 		t.Logf("%s:\n%s", url, pl)
 		t.Fatal(err)
 	}
+	s := streams[0]
 	if s.Codec == "h264" {
 		return s.String(), s.Frames
 	}

@@ -64,7 +64,7 @@ func TestRecodedSources(t *testing.T) {
 			defer stop()
 			e.WaitLive(t, ctx, tc.room)
 			live, played := time.Since(started), time.Now()
-			_, v := e.Play(t, ctx, tc.room)
+			viewer, v := e.Play(t, ctx, tc.room)
 			testkit.Eventually(t, ctx, "a decodable frame at the viewer", func() bool { return decodableFrames(v.Packets("video")) >= 1 })
 			joined := time.Since(played)
 			audio := tc.audio != "none"
@@ -78,9 +78,23 @@ func TestRecodedSources(t *testing.T) {
 				t.Fatalf("status %+v, want a %s stream of %s 320x240 re-encoded, audio %s", st, tc.protocol, tc.video, tc.audio)
 			}
 			checkHLSRenditions(t, ctx, e, tc.room, audio)
-			checkH264(t, v.Packets("video"), 320, 240, true)
+			pkts := v.Packets("video")
+			checkH264Skips(t, pkts, 320, 240, true, videoSkips(t, e, viewer.Location()))
 		})
 	}
+}
+
+// videoSkips is how many times the SFU skipped the viewer of session location to a keyframe
+// (a machine too loaded to send the re-encoded video in time makes its packets stale).
+func videoSkips(t *testing.T, e *env, location string) int {
+	t.Helper()
+	n := 0
+	for _, tr := range e.SessionStats(t, location).Tracks {
+		if tr.Kind == "video" {
+			n += int(tr.Skips + tr.StaleSkips)
+		}
+	}
+	return n
 }
 
 // goPublisher runs an in-process publisher to rtmp://…/live/{room} until the test's end.

@@ -37,7 +37,7 @@ type Stream struct {
 	Width, Height int
 	Channels      int
 	SampleRate    int
-	Frames        int // frames decoded; only when ProbeStreams was given a decode duration
+	Frames        int // frames decoded; only when ProbeStreams was given a decode duration, or by ProbePackets
 }
 
 // String is "h264 320x240" for video and "aac 2ch 48000" for audio.
@@ -52,9 +52,26 @@ func (s Stream) String() string {
 // decode > 0 ffprobe decodes that much of the input and each Stream counts its frames. Any
 // output of ffprobe on stderr (at -v error) is an error, as is a timeout of one minute.
 func ProbeStreams(ctx context.Context, url string, decode time.Duration) ([]Stream, error) {
-	args := []string{"-v", "error"}
+	interval := ""
 	if decode > 0 {
-		args = append(args, "-count_frames", "-read_intervals", "%+"+strconv.FormatFloat(decode.Seconds(), 'f', -1, 64))
+		interval = "%+" + strconv.FormatFloat(decode.Seconds(), 'f', -1, 64)
+	}
+	return probe(ctx, url, interval)
+}
+
+// ProbePackets is ProbeStreams that decodes the input's first packets packets, however long
+// they last: a live stream's timeline may hold a gap (a source that fell behind real time),
+// which a decode duration would count against the frames.
+func ProbePackets(ctx context.Context, url string, packets int) ([]Stream, error) {
+	return probe(ctx, url, "%+#"+strconv.Itoa(packets))
+}
+
+// probe runs ffprobe on url, decoding what the read interval (ffprobe's -read_intervals;
+// none: nothing is decoded) covers.
+func probe(ctx context.Context, url, interval string) ([]Stream, error) {
+	args := []string{"-v", "error"}
+	if interval != "" {
+		args = append(args, "-count_frames", "-read_intervals", interval)
 	}
 	args = append(args, "-show_entries", "stream=codec_name,width,height,channels,sample_rate,nb_read_frames",
 		"-of", "json", url)

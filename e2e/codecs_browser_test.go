@@ -225,7 +225,9 @@ func probeHLSRenditions(t *testing.T, srv *server, room string, passthrough bool
 			code, body := httpGet(base + uri)
 			return code == 200 && strings.Count(body, "#EXTINF") >= 4
 		})
-		st, err := testkit.ProbeStream(ctx, base+uri, 2*time.Second)
+		// 60 packets, not a duration: a transcoded rung that fell behind real time on a
+		// loaded machine leaves a gap in its timeline, which a duration would count.
+		st, err := testkit.ProbePacketStream(ctx, base+uri, 60)
 		if err != nil {
 			t.Errorf("LL-HLS %s: %v", uri, err)
 			continue

@@ -109,12 +109,23 @@ func probe(ctx context.Context, url, interval string) ([]Stream, error) {
 
 // ProbeStream is ProbeStreams for an input that must hold exactly one stream.
 func ProbeStream(ctx context.Context, url string, decode time.Duration) (Stream, error) {
-	streams, err := ProbeStreams(ctx, url, decode)
-	if err != nil {
-		return Stream{}, err
+	return oneStream(url)(ProbeStreams(ctx, url, decode))
+}
+
+// ProbePacketStream is ProbePackets for an input that must hold exactly one stream.
+func ProbePacketStream(ctx context.Context, url string, packets int) (Stream, error) {
+	return oneStream(url)(ProbePackets(ctx, url, packets))
+}
+
+// oneStream returns the check that a probe of url found exactly one stream.
+func oneStream(url string) func([]Stream, error) (Stream, error) {
+	return func(streams []Stream, err error) (Stream, error) {
+		if err != nil {
+			return Stream{}, err
+		}
+		if len(streams) != 1 {
+			return Stream{}, fmt.Errorf("ffprobe %s: %d streams %v, want one", url, len(streams), streams)
+		}
+		return streams[0], nil
 	}
-	if len(streams) != 1 {
-		return Stream{}, fmt.Errorf("ffprobe %s: %d streams %v, want one", url, len(streams), streams)
-	}
-	return streams[0], nil
 }

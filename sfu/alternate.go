@@ -27,6 +27,10 @@ const RoleAlternate Role = "alternate"
 type alternateState struct {
 	slot *slot
 	pub  *Session
+	// at and atBy: in a relayed room, where the origin serves the alternate (a WHEP URL),
+	// as told by the relay publisher atBy; it holds while atBy is the room's publisher.
+	at   string
+	atBy *Session
 }
 
 // AlternatePublisher feeds a room's alternate video. Push packets with WriteRTP("video",
@@ -139,6 +143,32 @@ func (r *Room) alternateInfo() *TrackInfo {
 		return nil
 	}
 	return &TrackInfo{Kind: "video", Codec: codecName(r.alt.slot.codec.MimeType), Fmtp: r.alt.slot.codec.SDPFmtpLine}
+}
+
+// SetAlternateAt tells the relayed room that its origin sends an alternate H.264 video a
+// relay does not carry, and where a viewer gets it: whepURL, the room's WHEP URL on the
+// origin ("" when the origin has none). A viewer here whose offer lacks the room's video
+// codec is then refused with a CodecError naming it (AlternateAt).
+func (p *RelayPublisher) SetAlternateAt(whepURL string) {
+	r := p.sess.room
+	r.mu.Lock()
+	r.alt.at, r.alt.atBy = whepURL, p.sess
+	r.mu.Unlock()
+}
+
+// alternateElsewhere adds to a viewer's CodecError for the video where a relayed room's
+// origin serves its alternate video, when its relay publisher said so.
+func (r *Room) alternateElsewhere(err error) error {
+	var ce *CodecError
+	if !errors.As(err, &ce) || ce.Kind != "video" {
+		return err
+	}
+	r.mu.Lock()
+	if r.alt.atBy != nil && r.alt.atBy == r.publisher {
+		ce.AlternateAt = r.alt.at
+	}
+	r.mu.Unlock()
+	return err
 }
 
 // registerViewerCodec registers, for a viewer's media section m, the offered codec that

@@ -14,7 +14,8 @@ import (
 // Subscribe answers a WHEP offer with the room's tracks in the publisher's codecs. The
 // room must have a live publisher (ErrNoPublisher otherwise); a viewer that cannot decode a
 // codec the room sends gets its alternate video when it has one the viewer decodes
-// (sfu/alternate.go), else a *CodecError.
+// (sfu/alternate.go), else a *CodecError (naming the origin's WHEP URL in a relayed room
+// whose origin has the alternate).
 func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
 	o, room, slots, err := s.offerToLiveRoom(roomName, offerSDP)
 	if err != nil {
@@ -30,7 +31,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		}
 		sl, err := registerViewerCodec(me, m, sl, alt, s.opts.ViewerBWE == ViewerBWEREMB)
 		if err != nil {
-			return nil, "", err
+			return nil, "", room.alternateElsewhere(err)
 		}
 		delete(slots, m.Kind)
 		chosen = append(chosen, sl)

@@ -64,7 +64,8 @@ type bridge struct {
 	sawVideo      atomic.Bool
 	leading       atomic.Bool // the leading video rendition has started
 	warned        rateLimited
-	demand        onDemand // on-demand rooms (ondemand.go)
+	demand        onDemand   // on-demand rooms (ondemand.go)
+	alt           *alternate // the H.264 alternate WebRTC video of an H.265/AV1 room (alternate.go)
 }
 
 // startBridge creates the room's stream, registers it with the server and subscribes. An
@@ -76,6 +77,7 @@ func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo,
 		cancel: cancel,
 		queues: map[string]chan packet{"video": make(chan packet, videoQueue), "audio": make(chan packet, audioQueue)},
 	}
+	b.alt = newAlternate(b)
 	b.demand.enabled = onDemand
 	b.demand.parked.Store(onDemand)
 	cfg := opts.HLS

@@ -49,8 +49,9 @@ var whipCodecs = []whipCodec{
 
 // TestWHIPCodecs: a pion publisher offers only AV1 (libaom), or only H.265 (libx265 without
 // B-frames, as WebRTC encoders send it), over WHIP; a WHEP viewer that offers the codec
-// receives it and ffprobe decodes it, a viewer that offers only H.264 gets 406 naming the
-// room's codec, and the room's LL-HLS source rendition is the source passed through (av01 /
+// receives it and ffprobe decodes it, a viewer that offers only H.264 receives the room's
+// alternate H.264 video (the LL-HLS source-size rung) and ffprobe decodes every frame of
+// it, a viewer that offers only VP8 gets 406 naming the room's codec and H264, and the room's LL-HLS source rendition is the source passed through (av01 /
 // hvc1, with its CODECS string) beside an H.264 rendition of the same size ("240p"), and
 // ffprobe decodes both.
 func TestWHIPCodecs(t *testing.T) {
@@ -66,12 +67,14 @@ func TestWHIPCodecs(t *testing.T) {
 			defer stop()
 			env.WaitLive(t, ctx, room)
 			_, v := env.Play(t, ctx, room)
-			h264Only := []webrtc.RTPCodecParameters{{PayloadType: 102, RTPCodecCapability: webrtc.RTPCodecCapability{
-				MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}}
-			_, err := client.Play(ctx, env.WHEP(room), client.Options{LoopbackOnly: true, Codecs: h264Only}, webrtc.RTPCodecTypeVideo)
+			h264v := playH264Only(t, ctx, env, room)
+			vp8Only := []webrtc.RTPCodecParameters{{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}}
+			_, err := client.Play(ctx, env.WHEP(room), client.Options{LoopbackOnly: true, Codecs: vp8Only}, webrtc.RTPCodecTypeVideo)
 			var he *client.HTTPError
-			if !errors.As(err, &he) || he.Status != http.StatusNotAcceptable || !strings.Contains(he.Body, wc.name) {
-				t.Errorf("H.264-only viewer of an %s room: %v, want 406 naming %s", wc.name, err, wc.name)
+			if !errors.As(err, &he) || he.Status != http.StatusNotAcceptable || !strings.Contains(he.Body, wc.name) ||
+				!strings.Contains(he.Body, "H264") {
+				t.Errorf("VP8-only viewer of an %s room: %v, want 406 naming %s and H264", wc.name, err, wc.name)
 			}
 
 			base := env.URL + "/hls/" + room + "/"
@@ -89,6 +92,8 @@ func TestWHIPCodecs(t *testing.T) {
 			}
 			testkit.Eventually(t, ctx, "45 frames at the viewer", func() bool { return frameCount(v.Packets("video")) >= 45 })
 			checkViewerFile(t, ctx, wc, v.Packets("video"))
+			testkit.Eventually(t, ctx, "45 frames at the H.264 viewer", func() bool { return frameCount(h264v.Packets("video")) >= 45 })
+			checkViewerFile(t, ctx, h264Alternate, h264v.Packets("video"))
 		})
 	}
 }
@@ -126,7 +131,14 @@ func checkViewerFile(t *testing.T, ctx context.Context, wc whipCodec, pkts []*rt
 	if start < 0 {
 		t.Fatalf("the %s viewer got no keyframe", wc.name)
 	}
-	data, frames := wc.depacketize(t, pkts[start:])
+	// The recording was read while packets flowed: the frame still arriving then (its
+	// marker packet not in yet, e.g. a keyframe's parameter sets without its slices) is left
+	// out, as a decoder would wait for the rest of it.
+	end := len(pkts)
+	for end > start && !pkts[end-1].Marker {
+		end--
+	}
+	data, frames := wc.depacketize(t, pkts[start:end])
 	path := filepath.Join(t.TempDir(), "viewer."+strings.ToLower(wc.name))
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -176,13 +188,18 @@ func av1File(t *testing.T, pkts []*rtp.Packet) ([]byte, int) {
 
 // h265File depacketizes H.265 RTP into a raw Annex-B stream.
 func h265File(t *testing.T, pkts []*rtp.Packet) ([]byte, int) {
-	var dep codecs.H265Depacketizer
+	return annexBFile(t, "H.265", &codecs.H265Depacketizer{}, pkts)
+}
+
+// annexBFile depacketizes H.264 or H.265 RTP (dep's Unmarshal writes Annex B) into a raw
+// stream and counts its frames (marker bits).
+func annexBFile(t *testing.T, codec string, dep rtp.Depacketizer, pkts []*rtp.Packet) ([]byte, int) {
 	var stream []byte
 	frames := 0
 	for _, p := range pkts {
 		b, err := dep.Unmarshal(p.Payload)
 		if err != nil {
-			t.Fatalf("H.265 packet %d: %v", p.SequenceNumber, err)
+			t.Fatalf("%s packet %d: %v", codec, p.SequenceNumber, err)
 		}
 		stream = append(stream, b...)
 		if p.Marker {

@@ -24,7 +24,9 @@ import (
 // A room without a passthrough rendition (VP8/VP9 publishers, or a ladder without
 // "source") has nothing cheap to keep running: its bridge starts parked, wakes the same way,
 // and when idle is replaced by a fresh parked bridge (its stream ends; the DVR's recording of
-// it too). While parked its backlog holds the frames since the last keyframe (bounded); when
+// it too). WebRTC viewers of an H.265/AV1 room's alternate video (the H.264 source-size rung,
+// hlsbridge/alternate.go) count as requests: their keyframe requests wake the room and it
+// does not park while they watch. While parked its backlog holds the frames since the last keyframe (bounded); when
 // there is none, the wake asks the publisher for a keyframe.
 
 // wakeWait is how long a request that wakes a room waits for the resumed renditions.
@@ -50,7 +52,12 @@ func (m *Manager) requested(room string) {
 	if !ok {
 		return
 	}
-	b := v.(*bridge)
+	v.(*bridge).demanded("HLS requested")
+}
+
+// demanded notes a demand for the re-encoded rungs (an HLS request, a WebRTC viewer of the
+// room's alternate video) and wakes a parked bridge.
+func (b *bridge) demanded(why string) {
 	if !b.demand.enabled {
 		return
 	}
@@ -59,17 +66,19 @@ func (m *Manager) requested(room string) {
 	if b.demand.parked.CompareAndSwap(true, false) {
 		b.demand.wakes.Add(1)
 		b.stream.Wake(now.Add(wakeWait))
-		b.log.Info("hlsbridge: HLS requested, re-encoding resumes")
+		b.log.Info("hlsbridge: re-encoding resumes", "why", why)
 	}
 }
 
 // idle reports whether an awake on-demand bridge has had no request for Options.Idle after
-// the last one could have been answered: a request may be held up to the stream's block
-// timeout (a blocking reload, or the playlist of a rendition coming back from a wake), and a
-// room that parked under it would leave it to answer 503.
+// the last one could have been answered, and has no WebRTC viewer of its alternate video: a
+// request may be held up to the stream's block timeout (a blocking reload, or the playlist
+// of a rendition coming back from a wake), and a room that parked under it would leave it to
+// answer 503.
 func (b *bridge) idle(now time.Time) bool {
 	return b.demand.enabled && !b.demand.parked.Load() &&
-		now.Sub(time.Unix(0, b.demand.lastDemand.Load())) >= b.opts.Idle+b.stream.Timing().BlockTimeout
+		now.Sub(time.Unix(0, b.demand.lastDemand.Load())) >= b.opts.Idle+b.stream.Timing().BlockTimeout &&
+		b.alt.viewers() == 0
 }
 
 // hasPassthrough reports whether the bridge writes a passthrough rendition (known once the

@@ -164,6 +164,7 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 	v.fps = estimateFPS(pending)
 	if v.rungs == nil {
 		v.rungs = v.chooseRungs(w, h)
+		v.b.alt.useRungs(v.rungs)
 	}
 	l, err := transcoder.NewLadder(transcoder.LadderConfig{
 		SourceCodec: v.codec, Rungs: v.rungs, FPS: v.fps, SegmentDuration: v.b.opts.HLS.SegmentDuration,
@@ -273,6 +274,9 @@ func (v *videoPipe) output(rung int, e transcoder.Encoded) {
 	if rung < 0 || rung >= len(v.tracks) {
 		return
 	}
+	if v.b.alt.isRung(rung) {
+		v.b.alt.write(e)
+	}
 	err := v.tracks[rung].WriteSample(hls.Sample{Data: e.Data, DTS: e.DTS, PTS: e.PTS, Keyframe: e.Keyframe,
 		Duration: e.Duration, CaptureTime: v.b.captureTime(e.PTS)})
 	switch {
@@ -307,6 +311,7 @@ func (v *videoPipe) reset() {
 
 func (v *videoPipe) close() {
 	v.closeLadder()
+	v.b.alt.close()
 	if v.dep != nil && v.dep.stats() > 0 {
 		v.log.Info("hlsbridge: video frames dropped (loss or corruption)", "frames", v.dep.stats())
 	}

@@ -37,7 +37,8 @@
 // IDR). Streams with B-frames are re-encoded for WebRTC by transcoder.Reencoder, reported by
 // Status and logged. AAC is converted to Opus 48 kHz by transcoder.AudioConverter; Opus in
 // MPEG-TS (and Enhanced RTMP) passes through. H.265 and AV1 (Enhanced RTMP; MPEG-TS: H.265,
-// and AV1 per AOM's mapping, ts_av1.go) are re-encoded to H.264 (recode.go); VP9, other
+// and AV1 per AOM's mapping, ts_av1.go) are published as they are with Config.NativeCodecs
+// (native.go), else re-encoded to H.264 (recode.go); VP9, other
 // codecs and multitrack Enhanced RTMP are refused with a clear log line and error. RTMP and SRT encoders cannot be asked for a
 // keyframe: the SFU's keyframe requests only reach the re-encoder, when one runs; otherwise
 // viewers joining wait for the encoder's next IDR (its GOP length).
@@ -121,6 +122,10 @@ type Config struct {
 	// RelayToOwner keeps a connection to a room that another node holds instead of refusing
 	// it: its stream publishes here and the SFU pushes it to the owner (sfu/backup_remote.go).
 	RelayToOwner bool
+	// NativeCodecs publishes H.265 (Main) and AV1 (Main) sources into their rooms as they
+	// are (native.go) rather than re-encoding them to H.264 here: set it when LL-HLS runs,
+	// whose ladder makes the rooms' alternate H.264 video for WebRTC viewers without the codec.
+	NativeCodecs bool
 	Log          *slog.Logger
 }
 
@@ -144,7 +149,9 @@ type StreamStatus struct {
 	Video    string    `json:"video,omitempty"` // e.g. "h264 42c00d"
 	Audio    string    `json:"audio,omitempty"` // e.g. "aac→opus", "opus", "none (…)"
 	// Mode is "starting" (waiting for the first keyframe), "passthrough",
-	// "reencoding: b-frames", or "passthrough: b-frames (…)" when no re-encoder could open.
+	// "reencoding: b-frames", or "passthrough: b-frames (…)" when no re-encoder could open;
+	// for H.265/AV1 "native: h265" / "native: av1" (Config.NativeCodecs) or
+	// "reencoding: h265" / "reencoding: av1".
 	Mode string `json:"mode"`
 	// Stats are the stream's counters, read when Status is called.
 	Stats StreamStats `json:"stats"`

@@ -64,6 +64,7 @@ type stream struct {
 	pub                    roomPublisher
 	video, opus            *rtpSender
 	reenc                  VideoReencoder
+	native                 nativeSender // an H.265 or AV1 source sent as it is (native.go)
 	conv                   AudioConverter
 	reorders, lateReorders bool
 	keyframeWanted         atomic.Bool
@@ -141,6 +142,9 @@ func (s *stream) videoAU(pts, dts int64, au [][]byte) error {
 	s.syncReport(d, p)
 	if s.reenc != nil {
 		return s.reencode(au, p, d)
+	}
+	if s.native != nil {
+		return s.sendNative(au, p, d)
 	}
 	if pts != dts && !s.reorders && !s.lateReorders {
 		s.lateReorders = true
@@ -228,8 +232,11 @@ func (s *stream) start(ptsReorder bool) error {
 	st := StreamStatus{Mode: "passthrough", Audio: "none"}
 	if s.recoded != nil {
 		var err error
-		if st.Video, video, st.Mode, err = s.startRecoded(); err != nil {
-			return err
+		native := false
+		if st.Video, video, st.Mode, native = s.startNative(ptsReorder); !native {
+			if st.Video, video, st.Mode, err = s.startRecoded(); err != nil {
+				return err
+			}
 		}
 	} else if s.hasVideo {
 		if s.params.SPS == nil || s.params.PPS == nil {

@@ -106,7 +106,7 @@ func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 	}
 	candidates := m.parents(rr.ctx, rr, node, strings.TrimRight(base, "/"))
 	for i, p := range candidates {
-		connected, err := m.relayFrom(rr, p, ready)
+		connected, err := m.relayFrom(rr, p, strings.TrimRight(base, "/"), ready)
 		if connected || i == len(candidates)-1 || rr.ctx.Err() != nil {
 			return err
 		}
@@ -118,16 +118,18 @@ func (m *Manager) relayOnce(rr *roomRelay, ready func()) error {
 // errParentFull passes over a parent whose room info shows its fan-out used up.
 var errParentFull = errors.New("its fan-out is used up")
 
-// relayFrom runs one upstream session from parent p; connected tells whether its tracks
-// arrived (ready was called), else the next parent may be tried.
-func (m *Manager) relayFrom(rr *roomRelay, p parent, ready func()) (connected bool, err error) {
+// relayFrom runs one upstream session from parent p (originURL: the room's origin node);
+// connected tells whether its tracks arrived (ready was called), else the next parent may be
+// tried.
+func (m *Manager) relayFrom(rr *roomRelay, p parent, originURL string, ready func()) (connected bool, err error) {
 	rr.upstream.Store(&p.id)
-	video, audio, relays, err := m.upstreamTracks(rr.ctx, p.url, rr.room)
+	up, err := m.upstreamTracks(rr.ctx, p.url, rr.room)
 	if err != nil {
 		return false, fmt.Errorf("relay from node %s: %w", p.id, err)
 	}
-	if p.confirm && relays >= p.fanout {
-		return false, fmt.Errorf("relay from node %s: %w (%d relays of %d)", p.id, errParentFull, relays, p.fanout)
+	video, audio := up.video, up.audio
+	if p.confirm && up.relays >= p.fanout {
+		return false, fmt.Errorf("relay from node %s: %w (%d relays of %d)", p.id, errParentFull, up.relays, p.fanout)
 	}
 	upstream := &pcWriter{}
 	pub, err := m.opts.SFU.PublishRelay(rr.room, upstream)
@@ -155,6 +157,7 @@ func (m *Manager) relayFrom(rr *roomRelay, p parent, ready func()) (connected bo
 	rr.link.Store(&cluster.RelayLink{Parent: p.id, Depth: p.depth})
 	defer rr.link.Store(nil)
 	rr.avoid = ""
+	defer m.followOriginAlternate(rr, pub, up.videoCodec, originURL)()
 	ready()
 	select {
 	case <-rr.ctx.Done():
@@ -263,15 +266,45 @@ func readSenderReports(receiver *webrtc.RTPReceiver, rt *sfu.RelayTrack) {
 // roomInfoTimeout bounds the upstream's answer about the room (a dead parent is passed over).
 const roomInfoTimeout = 3 * time.Second
 
-// upstreamTracks asks the upstream node what the room sends: the number of video layers
-// (0 without video) and of audio tracks (0 or 1), and how many relays it serves. The
-// request carries the cluster secret: with access control on, the room API needs it.
-func (m *Manager) upstreamTracks(ctx context.Context, base, room string) (video, audio, relays int, err error) {
+// upstreamRoom is what the upstream node says of the room: the number of video layers (0
+// without video) and of audio tracks (0 or 1), the video codec, and how many relays it serves.
+type upstreamRoom struct {
+	video, audio, relays int
+	videoCodec           string // as in sfu.TrackInfo ("H264", "H265", "AV1", …)
+}
+
+// upstreamTracks asks the upstream node what the room sends.
+func (m *Manager) upstreamTracks(ctx context.Context, base, room string) (upstreamRoom, error) {
+	info, err := m.roomInfo(ctx, base, room)
+	if err != nil {
+		return upstreamRoom{}, err
+	}
+	if !info.Live {
+		return upstreamRoom{}, errors.New("room not live there")
+	}
+	up := upstreamRoom{relays: info.Relays}
+	for _, t := range info.Tracks {
+		switch t.Kind {
+		case "video":
+			up.video, up.videoCodec = max(1, len(t.Layers)), t.Codec
+		case "audio":
+			up.audio = 1
+		}
+	}
+	if up.video+up.audio == 0 {
+		return upstreamRoom{}, errors.New("room has no tracks there")
+	}
+	return up, nil
+}
+
+// roomInfo is GET /api/rooms/{room} of the node at base. The request carries the cluster
+// secret: with access control on, the room API needs it.
+func (m *Manager) roomInfo(ctx context.Context, base, room string) (sfu.RoomInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, roomInfoTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/rooms/"+url.PathEscape(room), nil)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("room info: %w", err)
+		return sfu.RoomInfo{}, fmt.Errorf("room info: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+m.opts.Secret)
 	hc := m.opts.HTTPClient
@@ -280,30 +313,16 @@ func (m *Manager) upstreamTracks(ctx context.Context, base, room string) (video,
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("room info: %w", err)
+		return sfu.RoomInfo{}, fmt.Errorf("room info: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, 0, 0, fmt.Errorf("room info: %s: %s", resp.Status, body)
+		return sfu.RoomInfo{}, fmt.Errorf("room info: %s: %s", resp.Status, body)
 	}
 	var info sfu.RoomInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
-		return 0, 0, 0, fmt.Errorf("room info: %w", err)
+		return sfu.RoomInfo{}, fmt.Errorf("room info: %w", err)
 	}
-	if !info.Live {
-		return 0, 0, 0, errors.New("room not live there")
-	}
-	for _, t := range info.Tracks {
-		switch t.Kind {
-		case "video":
-			video = max(1, len(t.Layers))
-		case "audio":
-			audio = 1
-		}
-	}
-	if video+audio == 0 {
-		return 0, 0, 0, errors.New("room has no tracks there")
-	}
-	return video, audio, info.Relays, nil
+	return info, nil
 }

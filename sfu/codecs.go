@@ -52,10 +52,17 @@ type CodecError struct {
 	Kind    string
 	Offered []string
 	Allowed string
+	// AlternateAt is, in a room relayed from another node, the room's WHEP URL on the
+	// node that sends its alternate H.264 video (sfu/alternate.go), which relays lack.
+	AlternateAt string
 }
 
 func (e *CodecError) Error() string {
-	return fmt.Sprintf("no usable %s codec: offered [%s], this server uses [%s]", e.Kind, strings.Join(e.Offered, ", "), e.Allowed)
+	msg := fmt.Sprintf("no usable %s codec: offered [%s], this server uses [%s]", e.Kind, strings.Join(e.Offered, ", "), e.Allowed)
+	if e.AlternateAt != "" {
+		msg += fmt.Sprintf("; this node relays the room without its H264 version, which its origin node sends: play it at %s", e.AlternateAt)
+	}
+	return msg
 }
 
 func offeredNames(m offeredMedia) []string {

@@ -161,17 +161,32 @@ func (f *forwarder) caughtUp() bool {
 }
 
 // catchUp places the cursor for a source whose newest packet is head: at head for a fresh
-// source, and at head again when the viewer fell a ring behind, which then skips to the next
-// keyframe (skipped: ask for one).
+// source (or at the first packet of the keyframe head belongs to, see freshStart), and at
+// head again when the viewer fell a ring behind, which then skips to the next keyframe
+// (skipped: ask for one).
 func (f *forwarder) catchUp(head, ringSize uint64) (skipped bool) {
 	if f.cursor == 0 {
-		f.cursor = head
+		f.cursor = f.freshStart(head)
 	}
 	if head < f.cursor+ringSize-16 {
 		return false
 	}
 	f.skipTo(head)
 	return true
+}
+
+// freshStart is where a video viewer new to its source starts waiting for a keyframe: at
+// head, or at the first packet of the newest keyframe when head is a later packet of that
+// keyframe's picture. A source that sends a keyframe in a burst (the alternate video after a
+// wake) is often met half-way through it; the viewer then gets it whole, parameter sets
+// first, instead of waiting for the next one.
+func (f *forwarder) freshStart(head uint64) uint64 {
+	if f.isVideo && f.src != nil {
+		if start, ok := f.src.ring.PictureKeyframeStart(head); ok {
+			return start
+		}
+	}
+	return head
 }
 
 // skipTo moves the cursor to head, where the viewer waits for the next keyframe on the same
@@ -200,7 +215,7 @@ func (f *forwarder) packet(p srcPacket, now time.Time) decision {
 		hasDesc = err == nil
 	}
 	if f.needKey {
-		if !f.keyframeStart(p.payload, desc, hasDesc) {
+		if !f.keyframeStart(p, desc, hasDesc) {
 			ask := now.Sub(f.keyAskedAt) > keyRepeat // encoders may ignore a request close to another
 			if ask {
 				f.keyAskedAt = now
@@ -229,12 +244,15 @@ func (f *forwarder) packet(p srcPacket, now time.Time) decision {
 	return out
 }
 
-// keyframeStart reports whether payload starts a keyframe a decoder can join at.
-func (f *forwarder) keyframeStart(payload []byte, desc media.VP8Descriptor, hasDesc bool) bool {
+// keyframeStart reports whether p starts a keyframe a decoder can join at: a keyframe-start
+// payload that its source's ring holds as the keyframe's first packet. An H.264 IDR slice
+// after the SPS/PPS of its picture is not one: a viewer placed between them would get an IDR
+// that references parameter sets it never had.
+func (f *forwarder) keyframeStart(p srcPacket, desc media.VP8Descriptor, hasDesc bool) bool {
 	if f.isVP8 {
 		return hasDesc && desc.Keyframe
 	}
-	return media.IsKeyframeStart(f.mimeType, payload)
+	return media.IsKeyframeStart(f.mimeType, p.payload) && (f.src == nil || f.src.ring.IsKeyframeStart(p.ext))
 }
 
 // startEpoch rebases the munger before p goes out when a new epoch starts (another source,

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"sync"
 	"time"
 )
@@ -13,6 +14,7 @@ type packetSlot struct {
 	extSeq  uint64
 	arrival time.Time
 	n       int
+	key     bool // the first packet of a keyframe, as its uptrack marked it
 	buf     [maxPacketSize]byte
 }
 
@@ -49,6 +51,8 @@ func (r *packetRing) Put(extSeq uint64, pkt []byte, arrival time.Time, keyframe 
 		return false
 	}
 	s := &r.slots[extSeq&r.mask]
+	again := s.extSeq == extSeq && s.n > 0 // a retransmitted copy keeps the original's mark
+	s.key = keyframe || again && s.key
 	s.extSeq, s.arrival, s.n = extSeq, arrival, copy(s.buf[:], pkt)
 	if extSeq > r.head {
 		r.head = extSeq
@@ -103,6 +107,39 @@ func (r *packetRing) moveKeyframeBack(extSeq uint64) {
 	if extSeq < r.lastKey {
 		r.lastKey = extSeq
 	}
+	if s := &r.slots[extSeq&r.mask]; s.extSeq == extSeq {
+		s.key = true
+	}
+}
+
+// IsKeyframeStart reports whether the ring holds extSeq as a keyframe's first packet: a
+// viewer waiting for a keyframe may start there and nowhere else. For H.264 and H.265 that is
+// the parameter sets in front of the IDR, not the IDR slice that follows them, although both
+// look like keyframe starts (media.IsKeyframeStart).
+func (r *packetRing) IsKeyframeStart(extSeq uint64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := &r.slots[extSeq&r.mask]
+	return s.extSeq == extSeq && s.n > 0 && s.key
+}
+
+// rtpTimestampAt and rtpTimestampEnd bound an RTP packet's timestamp (RFC 3550 section 5.1).
+const rtpTimestampAt, rtpTimestampEnd = 4, 8
+
+// PictureKeyframeStart returns the first packet of the newest keyframe when extSeq belongs
+// to that keyframe's picture (the same RTP timestamp): a viewer placed at extSeq while the
+// keyframe was arriving starts at its first packet instead of after its parameter sets.
+func (r *packetRing) PictureKeyframeStart(extSeq uint64) (start uint64, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.lastKey == 0 || extSeq < r.lastKey || extSeq-r.lastKey >= uint64(len(r.slots)) {
+		return 0, false
+	}
+	k, s := &r.slots[r.lastKey&r.mask], &r.slots[extSeq&r.mask]
+	if k.extSeq != r.lastKey || s.extSeq != extSeq || k.n < rtpTimestampEnd || s.n < rtpTimestampEnd {
+		return 0, false
+	}
+	return r.lastKey, bytes.Equal(k.buf[rtpTimestampAt:rtpTimestampEnd], s.buf[rtpTimestampAt:rtpTimestampEnd])
 }
 
 // Has reports whether the ring holds the packet extSeq.

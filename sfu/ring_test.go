@@ -166,6 +166,40 @@ func TestPacketRingLastKey(t *testing.T) {
 	}
 }
 
+// TestPacketRingKeyframeStarts: the ring remembers which packets start a keyframe (a
+// retransmitted copy keeps the mark, a start moved back is marked) and finds the first
+// packet of the newest keyframe from any later packet of its picture.
+func TestPacketRingKeyframeStarts(t *testing.T) {
+	r := newPacketRing(16)
+	base := uint64(1 << 16)
+	put := func(ext uint64, ts uint32, key bool) {
+		r.Put(ext, marshalPacket(uint16(ext), ts, []byte{1}), time.Time{}, key)
+	}
+	put(base+1, 3000, true)
+	put(base+2, 3000, false)
+	put(base+1, 3000, false) // a retransmitted copy
+	put(base+3, 6000, false)
+	if !r.IsKeyframeStart(base+1) || r.IsKeyframeStart(base+2) || r.IsKeyframeStart(base+9) {
+		t.Fatal("keyframe start marks: want base+1 only")
+	}
+	if start, ok := r.PictureKeyframeStart(base + 2); !ok || start != base+1 {
+		t.Fatalf("PictureKeyframeStart(base+2) = %d, %v; want base+1 (same picture)", start-base, ok)
+	}
+	if _, ok := r.PictureKeyframeStart(base + 3); ok {
+		t.Fatal("PictureKeyframeStart of a later picture's packet is ok")
+	}
+	put(base+6, 9000, false)
+	put(base+7, 9000, true)
+	put(base+5, 9000, false)
+	r.moveKeyframeBack(base + 5)
+	if !r.IsKeyframeStart(base+5) || r.lastKey != base+5 {
+		t.Fatalf("a start moved back to base+5: marked %v, lastKey base+%d", r.IsKeyframeStart(base+5), r.lastKey-base)
+	}
+	if start, ok := r.PictureKeyframeStart(base + 7); !ok || start != base+5 {
+		t.Fatalf("PictureKeyframeStart(base+7) = base+%d, %v; want base+5", start-base, ok)
+	}
+}
+
 func TestPacketRingAllocatesNothing(t *testing.T) {
 	r := newPacketRing(64)
 	pkt, dst := payloadFor(1, 1200), make([]byte, maxPacketSize)

@@ -44,6 +44,8 @@ type RoomInfo struct {
 	TargetDelayMs    int64       `json:"target_delay_ms,omitempty"`
 	HLSTargetDelayMs int64       `json:"hls_target_delay_ms,omitempty"`
 	Backup           *BackupInfo `json:"backup,omitempty"` // a standby publisher (publisher_policy backup)
+	// Alternate is the room's alternate video (H.264 for viewers without the room's codec).
+	Alternate *TrackInfo `json:"alternate,omitempty"`
 }
 
 // Room has at most one publisher and any number of viewers. Its slots carry media from the
@@ -66,7 +68,8 @@ type Room struct {
 	watchers  map[chan Event]struct{}
 	// viewerPlaces counts the viewers admitted (reserveViewer), joining or joined.
 	viewerPlaces int
-	bk           backupState // a standby publisher (sfu/backup.go)
+	bk           backupState    // a standby publisher (sfu/backup.go)
+	alt          alternateState // the H.264 alternate of an H.265/AV1 room's video (sfu/alternate.go)
 }
 
 // watchBuffer is how many events a watcher may fall behind before it loses some.
@@ -217,6 +220,7 @@ func (r *Room) Info() RoomInfo {
 	}
 	roomLatencyInfo(&info, r.policy)
 	info.Backup = r.backupInfo()
+	info.Alternate = r.alternateInfo()
 	for _, s := range r.slots {
 		t := TrackInfo{Kind: s.kind, Codec: codecName(s.codec.MimeType), Fmtp: s.codec.SDPFmtpLine}
 		s.mu.Lock()

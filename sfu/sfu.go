@@ -289,11 +289,14 @@ func (s *SFU) forget(sess *Session) {
 	s.ended.add(sess.ID)
 	s.mu.Unlock()
 	r := sess.room
-	if sess.Role == RolePublisher {
+	switch sess.Role {
+	case RolePublisher:
 		if !s.leaveBackup(r, sess) {
 			r.removePublisher(sess)
 		}
-	} else {
+	case RoleAlternate:
+		r.removeAlternate(sess)
+	default:
 		r.mu.Lock()
 		delete(r.viewers, sess.ID)
 		delete(r.relays, sess.ID)

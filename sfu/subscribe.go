@@ -13,13 +13,15 @@ import (
 
 // Subscribe answers a WHEP offer with the room's tracks in the publisher's codecs. The
 // room must have a live publisher (ErrNoPublisher otherwise); a viewer that cannot decode a
-// codec the room sends gets a *CodecError.
+// codec the room sends gets its alternate video when it has one the viewer decodes
+// (sfu/alternate.go), else a *CodecError (naming the origin's WHEP URL in a relayed room
+// whose origin has the alternate).
 func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
 	o, room, slots, err := s.offerToLiveRoom(roomName, offerSDP)
 	if err != nil {
 		return nil, "", err
 	}
-	audioSlot := slots["audio"]
+	audioSlot, alt := slots["audio"], room.alternateSlot()
 	me := &webrtc.MediaEngine{}
 	var chosen []*slot
 	for _, m := range o.Media {
@@ -27,8 +29,9 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		if sl == nil || m.Direction == "sendonly" || m.Direction == "inactive" {
 			continue
 		}
-		if err := registerRoomCodec(me, m, sl, s.opts.ViewerBWE == ViewerBWEREMB); err != nil {
-			return nil, "", err
+		sl, err := registerViewerCodec(me, m, sl, alt, s.opts.ViewerBWE == ViewerBWEREMB)
+		if err != nil {
+			return nil, "", room.alternateElsewhere(err)
 		}
 		delete(slots, m.Kind)
 		chosen = append(chosen, sl)

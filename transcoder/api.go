@@ -54,8 +54,8 @@ func (e EncoderInfo) orLibx264() EncoderInfo {
 // when it is H.264, H.265 or AV1 (Width/Height/BitrateKbps are then estimates for
 // playlists); a VP8/VP9 source's Passthrough rung is re-encoded to H.264 at the source size
 // instead. A SourceSize rung is always encoded to H.264, at the source's size (following its
-// changes; Width and Height are then estimates): the H.264 rendition of an H.265 or AV1
-// source passed through.
+// changes; Width and Height are then estimates), constrained baseline: the H.264 rendition of
+// an H.265 or AV1 source passed through, which is also the room's alternate WebRTC video.
 type Rung struct {
 	Name          string // e.g. "720p", "source"
 	Width, Height int    // output size; Width 0 = keep the source aspect ratio

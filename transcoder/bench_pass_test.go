@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -22,6 +23,21 @@ func TestHEVCPassLadderCPUVsFFmpeg(t *testing.T) {
 	}
 	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
 	input := benchInput(t, seconds, "ts", "-c:v", "libx265", "-preset", "ultrafast", "-g", "60", "-x265-params", "log-level=error")
+	compareCPU(t, seconds, input, "TestHelperHEVCPassLadderFile", passLadderArgs(input))
+}
+
+// TestHEVCNativeIngestCPUVsFFmpeg is TestHEVCPassLadderCPUVsFFmpeg for an H.265 source
+// over SRT or RTMP without B-frames, which ingest publishes natively when LL-HLS runs: the
+// room's ladder decodes it once (the H.264 rung of its size is also the room's alternate
+// WebRTC video), where ingest used to re-encode it first (TestHEVCLadderCPUVsFFmpeg). Run it
+// with GLINT_TRANSCODER_CPU=1.
+func TestHEVCNativeIngestCPUVsFFmpeg(t *testing.T) {
+	if os.Getenv("GLINT_TRANSCODER_CPU") == "" {
+		t.Skip("measurement; set GLINT_TRANSCODER_CPU=1")
+	}
+	seconds := cmp.Or(os.Getenv("GLINT_TRANSCODER_SECONDS"), "20")
+	input := benchInput(t, seconds, "ts", "-c:v", "libx265", "-preset", "ultrafast", "-g", "60",
+		"-x265-params", "log-level=error:bframes=0")
 	compareCPU(t, seconds, input, "TestHelperHEVCPassLadderFile", passLadderArgs(input))
 }
 
@@ -55,12 +71,14 @@ func sourceSizeLadder(w, h int) []Rung {
 
 // passLadderArgs is the ffmpeg CLI doing what the HLS bridge does with an H.265 or AV1
 // source: copy it, decode it once (decoder options before the input) and encode the source's
-// size, 480p and 360p to H.264.
+// size (constrained baseline, as the room's alternate WebRTC video), 480p and 360p to H.264.
 func passLadderArgs(input string, decoder ...string) []string {
 	args := append(append([]string{"-hide_banner", "-nostats", "-loglevel", "error", "-threads", "1"}, decoder...), "-i", input,
 		"-filter_complex", "[0:v]split=3[a][b][c];[b]scale=854:480:flags=bicubic[v1];[c]scale=640:360:flags=bicubic[v2]",
 		"-map", "0:v", "-c:v", "copy", "-f", "null", "-", "-map", "[a]")
-	args = append(append(args, ffmpegX264Args("2500k")...), "-f", "null", "-", "-map", "[v1]")
+	sourceSize := ffmpegX264Args("2500k")
+	sourceSize[slices.Index(sourceSize, "main")] = "baseline"
+	args = append(append(args, sourceSize...), "-f", "null", "-", "-map", "[v1]")
 	args = append(append(args, ffmpegX264Args("1200k")...), "-f", "null", "-", "-map", "[v2]")
 	args = append(args, ffmpegX264Args("700k")...)
 	return append(args, "-f", "null", "-")

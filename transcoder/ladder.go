@@ -36,6 +36,8 @@ type Ladder struct {
 	bad      rateLimitedLog
 
 	backlog backlog // what a parked ladder received (park.go)
+	// keyWanted: rungs whose next picture is forced to an IDR (RequestKeyframe), by index.
+	keyWanted []atomic.Bool
 
 	stateMu sync.Mutex // active, sizes, parked, the latest window in stats
 	active  []bool
@@ -68,6 +70,7 @@ func NewLadder(cfg LadderConfig) (*Ladder, error) {
 	l.active = make([]bool, len(cfg.Rungs))
 	l.sizes = make([][2]int, len(cfg.Rungs))
 	l.stats.frames = make([]atomic.Uint64, len(cfg.Rungs))
+	l.keyWanted = make([]atomic.Bool, len(cfg.Rungs))
 	l.stats.rungCPU = make([]float64, len(cfg.Rungs))
 	for i, r := range cfg.Rungs {
 		l.active[i] = true
@@ -78,7 +81,7 @@ func NewLadder(cfg LadderConfig) (*Ladder, error) {
 		}
 		p := encoderParams{info: cfg.Encoder, kbps: r.BitrateKbps, fps: cfg.FPS,
 			gop:    10 * cfg.FPS * int(max(1, cfg.SegmentDuration/time.Second)),
-			preset: cfg.Preset, profile: "main", threads: threads}
+			preset: cfg.Preset, profile: rungProfile(r), threads: threads}
 		l.encs[i] = newRungEncoder(r, p, l.log)
 	}
 	l.clock.followSource = len(l.pass) > 0
@@ -194,19 +197,21 @@ func (l *Ladder) encodePicture(src *astiav.Frame, m frameMeta) error {
 		l.setSize(i, src.Width(), src.Height())
 	}
 	var run []*rungEncoder
+	var idr []bool
 	for i, r := range l.encs {
 		if r != nil && l.isActive(i) {
 			run = append(run, r)
+			idr = append(idr, l.keyWanted[i].Swap(false) || m.boundary)
 		}
 	}
 	if !l.parallel || len(run) == 1 {
-		for _, r := range run {
-			r.process(src, m, m.boundary)
+		for k, r := range run {
+			r.process(src, m, idr[k])
 		}
 	} else {
 		var wg sync.WaitGroup
-		for _, r := range run {
-			wg.Go(func() { r.process(src, m, m.boundary) })
+		for k, r := range run {
+			wg.Go(func() { r.process(src, m, idr[k]) })
 		}
 		wg.Wait()
 		for _, r := range run {
@@ -295,6 +300,25 @@ func (l *Ladder) checkLoad() {
 	l.encs[worst].close()
 	l.log.Warn("transcoder: encoding behind real time, rung dropped", "rung", l.cfg.Rungs[worst].Name,
 		"load", fmt.Sprintf("%.2f", load), "max_load", l.cfg.MaxLoad)
+}
+
+// RequestKeyframe makes re-encoded rung's next picture an IDR (a WebRTC viewer of the
+// rung asked for one); it does not start a segment. Safe to call from any goroutine; a
+// passthrough rung or an unknown index is ignored.
+func (l *Ladder) RequestKeyframe(rung int) {
+	if rung >= 0 && rung < len(l.keyWanted) && l.encs[rung] != nil {
+		l.keyWanted[rung].Store(true)
+	}
+}
+
+// rungProfile is the H.264 profile of a re-encoded rung: constrained baseline for a
+// SourceSize rung, which WebRTC viewers also receive (every browser decodes it), main for
+// the others.
+func rungProfile(r Rung) string {
+	if r.SourceSize {
+		return "baseline"
+	}
+	return "main"
 }
 
 // Rungs reports the rungs with their current output sizes (they follow source size changes).

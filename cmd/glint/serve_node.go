@@ -195,7 +195,8 @@ func (n *node) addIngest(rooms cluster.Directory) (*ingest.Server, error) {
 	}
 	in, err := ingest.New(ingest.Config{RTMPAddr: n.cfg.RTMPAddr, SRTAddr: n.cfg.SRTAddr, StreamKeys: n.cfg.StreamKeys, Auth: n.auth,
 		Passphrase: n.cfg.SRTPassphrase, Directory: rooms, Log: n.log,
-		Backup: n.cfg.PublisherPolicy == config.PolicyBackup, BackupRoom: n.backupRoom, RelayToOwner: n.pushesOn()}, n.sfu)
+		Backup: n.cfg.PublisherPolicy == config.PolicyBackup, BackupRoom: n.backupRoom, RelayToOwner: n.pushesOn(),
+		NativeCodecs: n.cfg.HLS}, n.sfu)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

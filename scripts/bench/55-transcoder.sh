@@ -88,6 +88,31 @@ $logged
 \`\`\`
 MD
 
+measure TestHEVCNativeIngestCPUVsFFmpeg
+cat <<MD
+
+## H.265 over SRT/RTMP sent natively: one decode (issue 17)
+
+\`$cmd\`
+
+A ${seconds} s 720p30 H.265 source without B-frames (libx265 ultrafast, bframes=0, GOP 60), as
+ingest publishes it natively when LL-HLS runs: the room's ladder passes it through, decodes
+it once (one thread) and encodes the source's size (constrained baseline, 2.5 Mb/s: also the
+room's alternate WebRTC video), 480p and 360p (libx264 superfast/zerolatency/main), against
+the ffmpeg CLI copying the source and decoding it once into the same three encodes. CPU
+seconds from rusage, $rounds alternating rounds. Target ratio ≤ 1.05 (the re-encode at ingest
+it replaces: the H.265 section above).
+
+| measure | result |
+|---|---|
+| CPU ratio glint / ffmpeg (medians) | $ratio |
+| glint real-time speed | $speed |
+
+\`\`\`
+$logged
+\`\`\`
+MD
+
 measure TestAV1LadderCPUVsFFmpeg
 cat <<MD
 

@@ -62,9 +62,10 @@ process.on('SIGTERM', () => { stop = true; });
 process.on('SIGINT', () => { stop = true; });
 try {
   const page = ctx.pages()[0] || await ctx.newPage();
-  page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
+  page.on('console', (m) => process.stderr.write(`[page ${Date.now() % 100000}] ${m.text()}\n`));
   page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
   await page.goto(pageURL);
+  if (process.env.G2G_DEBUG) await page.evaluate(() => { window.G2G_DEBUG = true; });
   if (mode === 'hls') {
     await page.addScriptTag({ url: `${pageURL}hls.min.js` });
     // The playlist exists once the server has its first segment: wait for it (60 s at most).
@@ -84,7 +85,14 @@ try {
       const b = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
       return { state: g2g.state, frames: g2g.frames, read: g2g.read, unreadable: g2g.unreadable, n: g2g.samples.length,
         error: g2g.error, warning: g2g.warning || '', currentTime: +v.currentTime.toFixed(3), bufferedTo: +b.toFixed(3),
-        readyState: v.readyState, paused: v.paused, tracks: (() => {
+        readyState: v.readyState, paused: v.paused, hls: (() => {
+          // hls.js's own view of the live edge (lowLatencyMode): how far behind it plays and aims.
+          const h = window.g2gHls;
+          if (!h) return undefined;
+          const r = (x) => (Number.isFinite(x) ? +x.toFixed(3) : null);
+          return { latency: r(h.latency), targetLatency: r(h.targetLatency), drift: r(h.drift),
+            liveSyncPosition: r(h.liveSyncPosition), rate: v.playbackRate };
+        })(), tracks: (() => {
           // Each SourceBuffer's ranges (hls.js): the media element's are their intersection.
           const tracks = window.g2gTracks;
           if (!tracks) return undefined;

@@ -212,3 +212,54 @@ func TestPartsAtTargetDespiteJitter(t *testing.T) {
 		t.Errorf("%d of %d parts (a segment's last left out) hold six frames, want 80%%", atTarget, parts)
 	}
 }
+
+// TestNoHoleAfterDroppedFrames feeds 30 fps video and audio with frames missing (one here and
+// there, three in a row elsewhere: a loaded publisher) and 200 ms parts. A part published
+// with its last frame's expected duration must not leave a hole before a late next frame (a
+// player stalls at a hole): every part of the track starts where the previous one ended.
+func TestNoHoleAfterDroppedFrames(t *testing.T) {
+	cfg := Config{SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, Window: 4}
+	_, sv, f := newTestStream(t, cfg, "hi", AudioRendition)
+	dropped := func(i, n int) bool {
+		if f.kinds[i] == AudioRendition {
+			return n%41 == 20
+		}
+		return n%13 == 5 || n%97 >= 40 && n%97 < 43
+	}
+	for {
+		i, smp := f.peek()
+		if smp.DTS >= 12*time.Second {
+			break
+		}
+		n := f.next[i]
+		f.next[i]++
+		if dropped(i, n) && !smp.Keyframe {
+			continue
+		}
+		if err := f.tracks[i].WriteSample(smp); err != nil {
+			t.Fatalf("%s sample %d: %v", f.kinds[i], n, err)
+		}
+	}
+	for _, r := range []string{"hi", AudioRendition} {
+		pl := parseMedia(t, mustGet(t, sv, "/hls/room1/"+r+"/index.m3u8"))
+		var prevEnd uint64
+		checked := 0
+		for _, seg := range pl.segments {
+			for _, p := range seg.parts {
+				ms := moofs(t, []byte(mustGet(t, sv, "/hls/room1/"+r+"/"+p.uri)))
+				if len(ms) != 1 {
+					t.Fatalf("%s part %s: %d moofs", r, p.uri, len(ms))
+				}
+				start := ms[0].Traf.Tfdt.BaseMediaDecodeTime()
+				if checked > 0 && start != prevEnd {
+					t.Errorf("%s part %s starts at %d, the previous part ended at %d", r, p.uri, start, prevEnd)
+				}
+				prevEnd = start + ms[0].Traf.Trun.Duration(0)
+				checked++
+			}
+		}
+		if checked < 20 {
+			t.Errorf("%s: %d parts checked", r, checked)
+		}
+	}
+}

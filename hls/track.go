@@ -203,13 +203,14 @@ func (t *Track) WriteSample(smp Sample) error {
 	if t.cur == nil {
 		return t.startWith(smp)
 	}
-	published := false
+	published, media := false, smp.DTS+t.offset
 	if t.pending != nil {
 		published = t.commitPending(smp.DTS)
+		media = smp.DTS + t.offset // after a rebase
 	} else {
-		t.followEarlyCommit(smp.DTS)
+		media = t.followEarlyCommit(smp)
 	}
-	p := &pendingSample{Sample: smp, media: smp.DTS + t.offset}
+	p := &pendingSample{Sample: smp, media: media}
 	switch {
 	case t.segmentEnds(p):
 		t.finishSegment()

@@ -13,9 +13,12 @@
 // bandwidth, a ladder's source rendition), mid (a transcoded rung), auto (hls.js's choice).
 // --warmup=S leaves the first S seconds of samples out (default 8: start-up, catching up).
 //
-// Once a second it prints {"t":N, "state":..., "frames":N, "read":N}; at the end
-// {"result":{"ok":bool, "failure":"...", "g2g":{"n","p50","p95","max"}, ...}}, and exits 0 only
-// when a viewer read at least 20 barcodes (a publisher: when it published).
+// Once a second it prints {"t":N, "state":..., "frames":N, "read":N, ...} (an hls viewer adds
+// "hls": hls.js's latency, targetLatency, drift, liveSyncPosition, playback rate); at the end
+// {"result":{"ok":bool, "failure":"...", "g2g":{"n","p50","p95","max"}, "hls":{"latencyP50",
+// "targetLatency"}}}, and exits 0 only when a viewer read at least 20 barcodes (a publisher:
+// when it published). G2G_DEBUG=1 in the environment turns hls.js's debug log on (stderr,
+// each line with the time in ms modulo 100 s).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -78,6 +81,8 @@ try {
   const o = { width, height, codec: opt.codec, kbps: opt.kbps, level: opt.level };
   await page.evaluate(([m, u, o]) => (m === 'publish' ? publish(u, o) : m === 'whep' ? whep(u) : hls(u, o)), [mode, target, o]);
   let from = 0;
+  const hlsLatency = []; // hls.js's own latency (s behind its estimate of the live edge), after the warm-up
+  let hlsState;
   for (let t = 1; t <= opt.seconds && !stop; t++) {
     await new Promise((ok) => setTimeout(ok, 1000));
     const s = await page.evaluate(() => {
@@ -105,6 +110,10 @@ try {
         })() };
     });
     if (t === opt.warmup) from = s.n;
+    if (s.hls) {
+      hlsState = s.hls;
+      if (t > opt.warmup && s.hls.latency) hlsLatency.push(s.hls.latency);
+    }
     print({ t, ...s });
     if (s.error) throw new Error(s.error);
   }
@@ -118,6 +127,13 @@ try {
     result = { ok, failure: ok ? '' : `only ${d.length} barcodes read (${s.unreadable} unreadable, ${s.frames} frames)`,
       frames: s.frames, unreadable: s.unreadable,
       g2g: d.length ? { n: d.length, p50: q(0.5), p95: q(0.95), max: d[d.length - 1], min: d[0] } : null };
+    if (hlsState) {
+      // hls.js's view: its latency (p50 of the once-a-second samples) and the target it
+      // computed (PART-HOLD-BACK, plus a second per stall it saw).
+      hlsLatency.sort((a, b) => a - b);
+      result.hls = { latencyP50: hlsLatency.length ? hlsLatency[Math.floor(hlsLatency.length / 2)] : null,
+        targetLatency: hlsState.targetLatency };
+    }
   }
 } catch (e) {
   result = { ok: false, failure: e && e.message ? e.message : String(e) };

@@ -73,29 +73,19 @@ func (t *Track) nearSegmentEnd(p *pendingSample) bool {
 }
 
 // followEarlyCommit places a sample written after commitIfPartFull packaged the previous one
-// with its expected duration and returns its media time: it starts the next part at its own
-// decode time (a jitter of less than a frame leaves that small gap or overlap between the
-// two parts' timelines); a step back or beyond maxGap is a jump the track is rebased over, as
-// in commitPending. A later sample (a frame the publisher dropped, late audio) would leave a
-// hole in the timeline, which a player stalls at (hls.js: a stall adds a second to its
-// target latency): one without a composition offset starts where the previous one ended
-// instead, that much early, as long as the hole is no longer than a part, the most a
-// sample's duration covers in commitPending too.
-func (t *Track) followEarlyCommit(smp Sample) time.Duration {
-	media := smp.DTS + t.offset
-	step := media - t.end
+// with its expected duration: it starts the next part at its own decode time (a jitter of
+// less than a frame leaves that small gap or overlap between the two parts' timelines); a
+// step back or beyond maxGap is a jump the track is rebased over, as in commitPending.
+func (t *Track) followEarlyCommit(dts time.Duration) {
+	step := dts + t.offset - t.end
 	switch {
-	case step > 0 && step <= ticksDur(t.partTicks, t.timescale) && smp.PTS == smp.DTS:
-		return t.end
 	case step > -t.lastDur && step <= maxSampleStep:
 	case step > -t.lastDur && step <= maxGap:
 		t.log.Warn("hls: gap in timestamps kept in the timeline", "gap", step)
 	default:
-		t.offset = t.s.rebase(smp.DTS, t.end)
+		t.offset = t.s.rebase(dts, t.end)
 		t.log.Warn("hls: timestamps jumped, timeline rebased", "step", step+t.lastDur)
-		media = smp.DTS + t.offset
 	}
-	return media
 }
 
 // fallbackDur is a sample's duration where the next DTS does not give it.

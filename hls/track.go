@@ -203,14 +203,13 @@ func (t *Track) WriteSample(smp Sample) error {
 	if t.cur == nil {
 		return t.startWith(smp)
 	}
-	published, media := false, smp.DTS+t.offset
+	published := false
 	if t.pending != nil {
 		published = t.commitPending(smp.DTS)
-		media = smp.DTS + t.offset // after a rebase
 	} else {
-		media = t.followEarlyCommit(smp)
+		t.followEarlyCommit(smp.DTS)
 	}
-	p := &pendingSample{Sample: smp, media: media}
+	p := &pendingSample{Sample: smp, media: smp.DTS + t.offset}
 	switch {
 	case t.segmentEnds(p):
 		t.finishSegment()

@@ -9,8 +9,9 @@
 // frame per draw (captureStream(0) + requestFrame: the capture instant is the drawn time); whep
 // and hls read the barcode of every frame the page presents (requestVideoFrameCallback) and
 // take its expected display time minus the drawn time. The publisher and the viewer must run
-// on the same host (one clock). --level picks the hls.js level: max (default: the highest
-// bandwidth, a ladder's source rendition), mid (a transcoded rung), auto (hls.js's choice).
+// on the same host (one clock). --level picks the hls.js level: max (default: the largest
+// picture, then the highest bandwidth: a ladder's source rendition), mid (the middle one of
+// that order: a transcoded rung), auto (hls.js's choice).
 // --warmup=S leaves the first S seconds of samples out (default 8: start-up, catching up).
 //
 // Once a second it prints {"t":N, "state":..., "frames":N, "read":N, ...} (an hls viewer adds

@@ -9,13 +9,17 @@
 // frame per draw (captureStream(0) + requestFrame: the capture instant is the drawn time); whep
 // and hls read the barcode of every frame the page presents (requestVideoFrameCallback) and
 // take its expected display time minus the drawn time. The publisher and the viewer must run
-// on the same host (one clock). --level picks the hls.js level: max (default: the highest
-// bandwidth, a ladder's source rendition), mid (a transcoded rung), auto (hls.js's choice).
+// on the same host (one clock). --level picks the hls.js level: max (default: the largest
+// picture, then the highest bandwidth: a ladder's source rendition), mid (the middle one of
+// that order: a transcoded rung), auto (hls.js's choice).
 // --warmup=S leaves the first S seconds of samples out (default 8: start-up, catching up).
 //
-// Once a second it prints {"t":N, "state":..., "frames":N, "read":N}; at the end
-// {"result":{"ok":bool, "failure":"...", "g2g":{"n","p50","p95","max"}, ...}}, and exits 0 only
-// when a viewer read at least 20 barcodes (a publisher: when it published).
+// Once a second it prints {"t":N, "state":..., "frames":N, "read":N, ...} (an hls viewer adds
+// "hls": hls.js's latency, targetLatency, drift, liveSyncPosition, playback rate); at the end
+// {"result":{"ok":bool, "failure":"...", "g2g":{"n","p50","p95","max"}, "hls":{"latencyP50",
+// "targetLatency"}}}, and exits 0 only when a viewer read at least 20 barcodes (a publisher:
+// when it published). G2G_DEBUG=1 in the environment turns hls.js's debug log on (stderr,
+// each line with the time in ms modulo 100 s).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -62,9 +66,10 @@ process.on('SIGTERM', () => { stop = true; });
 process.on('SIGINT', () => { stop = true; });
 try {
   const page = ctx.pages()[0] || await ctx.newPage();
-  page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
+  page.on('console', (m) => process.stderr.write(`[page ${Date.now() % 100000}] ${m.text()}\n`));
   page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
   await page.goto(pageURL);
+  if (process.env.G2G_DEBUG) await page.evaluate(() => { window.G2G_DEBUG = true; });
   if (mode === 'hls') {
     await page.addScriptTag({ url: `${pageURL}hls.min.js` });
     // The playlist exists once the server has its first segment: wait for it (60 s at most).
@@ -77,6 +82,8 @@ try {
   const o = { width, height, codec: opt.codec, kbps: opt.kbps, level: opt.level };
   await page.evaluate(([m, u, o]) => (m === 'publish' ? publish(u, o) : m === 'whep' ? whep(u) : hls(u, o)), [mode, target, o]);
   let from = 0;
+  const hlsLatency = []; // hls.js's own latency (s behind its estimate of the live edge), after the warm-up
+  let hlsState;
   for (let t = 1; t <= opt.seconds && !stop; t++) {
     await new Promise((ok) => setTimeout(ok, 1000));
     const s = await page.evaluate(() => {
@@ -84,7 +91,14 @@ try {
       const b = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
       return { state: g2g.state, frames: g2g.frames, read: g2g.read, unreadable: g2g.unreadable, n: g2g.samples.length,
         error: g2g.error, warning: g2g.warning || '', currentTime: +v.currentTime.toFixed(3), bufferedTo: +b.toFixed(3),
-        readyState: v.readyState, paused: v.paused, tracks: (() => {
+        readyState: v.readyState, paused: v.paused, hls: (() => {
+          // hls.js's own view of the live edge (lowLatencyMode): how far behind it plays and aims.
+          const h = window.g2gHls;
+          if (!h) return undefined;
+          const r = (x) => (Number.isFinite(x) ? +x.toFixed(3) : null);
+          return { latency: r(h.latency), targetLatency: r(h.targetLatency), drift: r(h.drift),
+            liveSyncPosition: r(h.liveSyncPosition), rate: v.playbackRate };
+        })(), tracks: (() => {
           // Each SourceBuffer's ranges (hls.js): the media element's are their intersection.
           const tracks = window.g2gTracks;
           if (!tracks) return undefined;
@@ -97,6 +111,10 @@ try {
         })() };
     });
     if (t === opt.warmup) from = s.n;
+    if (s.hls) {
+      hlsState = s.hls;
+      if (t > opt.warmup && s.hls.latency) hlsLatency.push(s.hls.latency);
+    }
     print({ t, ...s });
     if (s.error) throw new Error(s.error);
   }
@@ -110,6 +128,13 @@ try {
     result = { ok, failure: ok ? '' : `only ${d.length} barcodes read (${s.unreadable} unreadable, ${s.frames} frames)`,
       frames: s.frames, unreadable: s.unreadable,
       g2g: d.length ? { n: d.length, p50: q(0.5), p95: q(0.95), max: d[d.length - 1], min: d[0] } : null };
+    if (hlsState) {
+      // hls.js's view: its latency (p50 of the once-a-second samples) and the target it
+      // computed (PART-HOLD-BACK, plus a second per stall it saw).
+      hlsLatency.sort((a, b) => a - b);
+      result.hls = { latencyP50: hlsLatency.length ? hlsLatency[Math.floor(hlsLatency.length / 2)] : null,
+        targetLatency: hlsState.targetLatency };
+    }
   }
 } catch (e) {
   result = { ok: false, failure: e && e.message ? e.message : String(e) };

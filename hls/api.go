@@ -35,7 +35,7 @@ import (
 // Defaults applied by NewStream to zero Config fields.
 const (
 	DefaultSegmentDuration = 2 * time.Second
-	DefaultPartDuration    = 200 * time.Millisecond // PART-HOLD-BACK 0.6 s: docs/llhls-latency.md
+	DefaultPartDuration    = 200 * time.Millisecond // PART-HOLD-BACK 0.6 s, start 0.4 s before the edge: docs/llhls-latency.md
 	DefaultWindow          = 10
 )
 
@@ -47,8 +47,9 @@ type Config struct {
 	// to whole seconds, and a segment is cut without a keyframe rather than exceed that
 	// by half a second.
 	SegmentDuration time.Duration
-	// PartDuration is the nominal part length (default 333ms, 200ms-1s). PART-TARGET
-	// is 1% above it, so that whole frames (10 at 30 fps) fit a 333ms part.
+	// PartDuration is the nominal part length (default 200ms, 200ms-1s). PART-TARGET
+	// is 1% above it (and a millisecond), so that whole frames (6 at 30 fps, 5 at 25 fps)
+	// fit a 200ms part; a video frame a timestamp jitter longer is trimmed to fit.
 	PartDuration time.Duration
 	// Window is how many complete segments the live playlist lists (default 10, at least
 	// 3). Twice as many are kept in memory so that segments stay downloadable after they

@@ -121,8 +121,9 @@ func TestPartEarlyThenTimestampJitter(t *testing.T) {
 // TestStartOffsetAtPartHoldBack checks the hold-back values and EXT-X-START of live media
 // playlists: PART-HOLD-BACK at least twice (RFC 8216bis: MUST) and three times (SHOULD)
 // the part target, HOLD-BACK at least three target durations, and a start TIME-OFFSET of
-// minus PART-HOLD-BACK (PRECISE) so that players start at their target latency from the
-// last independent part before it instead of at that part; an ended playlist has none.
+// minus two part targets (PRECISE), the least hold-back allowed, so that players start at
+// their target latency, PART-HOLD-BACK, once their start-up time has passed (instead of that
+// time behind it, or at the last independent part before it); an ended playlist has none.
 func TestStartOffsetAtPartHoldBack(t *testing.T) {
 	for _, part := range []time.Duration{200 * time.Millisecond, 333 * time.Millisecond, time.Second} {
 		t.Run(part.String(), func(t *testing.T) {
@@ -140,8 +141,8 @@ func TestStartOffsetAtPartHoldBack(t *testing.T) {
 					t.Fatalf("%s: %d EXT-X-START tags:\n%s", r, len(start), pl.text)
 				}
 				a := attrs(start[0])
-				if off := atof(t, a["TIME-OFFSET"]); off != -phb || a["PRECISE"] != "YES" {
-					t.Errorf("%s: EXT-X-START %q, want TIME-OFFSET=-%v,PRECISE=YES", r, start[0], phb)
+				if off := atof(t, a["TIME-OFFSET"]); off != -2*pl.partTarget || off < -phb || a["PRECISE"] != "YES" {
+					t.Errorf("%s: EXT-X-START %q, want TIME-OFFSET=-%v,PRECISE=YES", r, start[0], 2*pl.partTarget)
 				}
 			}
 			s.Close()
@@ -150,5 +151,64 @@ func TestStartOffsetAtPartHoldBack(t *testing.T) {
 				t.Errorf("ended playlist:\n%s", text)
 			}
 		})
+	}
+}
+
+// TestPartsAtTargetDespiteJitter feeds 30 fps video whose decode times jitter by up to 3 ms
+// (a publisher's capture clock) with 200 ms parts: six frames add up to a little more than
+// PART-TARGET (202 ms) about half the time, and the sixth frame is trimmed into the part
+// instead of starting the next one, so parts (but a segment's last) hold six frames, never
+// last more than PART-TARGET, and never under 85% of it (RFC 8216bis); the next part starts
+// at its own frame's decode time, within the jitter of the previous part's end.
+func TestPartsAtTargetDespiteJitter(t *testing.T) {
+	cfg := Config{SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, Window: 4}
+	s, sv, f := newTestStream(t, cfg, "hi")
+	tr := s.track("hi")
+	jitter := func(n int) time.Duration { return time.Duration((n*7919)%7-3) * time.Millisecond }
+	atTarget, parts := 0, 0
+	for _, until := range []time.Duration{9 * time.Second, 17 * time.Second, 25 * time.Second} {
+		for {
+			i, smp := f.peek()
+			if smp.DTS >= until {
+				break
+			}
+			n := f.next[i]
+			f.next[i]++
+			smp.DTS, smp.PTS = smp.DTS+jitter(n), smp.PTS+jitter(n)
+			if err := tr.WriteSample(smp); err != nil {
+				t.Fatalf("sample %d: %v", n, err)
+			}
+		}
+		pl := parseMedia(t, mustGet(t, sv, "/hls/room1/hi/index.m3u8"))
+		for _, seg := range pl.segments {
+			if !seg.complete {
+				continue
+			}
+			var prevEnd uint64
+			for j, p := range seg.parts {
+				last := j == len(seg.parts)-1
+				if p.dur > pl.partTarget || (!last && p.dur < 0.85*pl.partTarget) {
+					t.Errorf("segment %d part %d lasts %v, PART-TARGET %v", seg.msn, j, p.dur, pl.partTarget)
+				}
+				if !last {
+					parts++
+					if p.dur >= 0.95*pl.partTarget { // six frames, not five
+						atTarget++
+					}
+				}
+				ms := moofs(t, []byte(mustGet(t, sv, "/hls/room1/hi/"+p.uri)))
+				if len(ms) != 1 {
+					t.Fatalf("part %s: %d moofs", p.uri, len(ms))
+				}
+				start := ms[0].Traf.Tfdt.BaseMediaDecodeTime()
+				if gap := int64(start) - int64(prevEnd); j > 0 && (gap < -7*90 || gap > 15*90) {
+					t.Errorf("part %s starts %d ticks after the previous part's end", p.uri, gap)
+				}
+				prevEnd = start + ms[0].Traf.Trun.Duration(0)
+			}
+		}
+	}
+	if parts < 40 || atTarget*10 < parts*8 {
+		t.Errorf("%d of %d parts (a segment's last left out) hold six frames, want 80%%", atTarget, parts)
 	}
 }

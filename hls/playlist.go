@@ -75,7 +75,7 @@ func (t *Track) mediaPlaylist(skip bool) (body []byte, version uint64) {
 		6*s.target, seconds(s.partHoldBack()), 3*s.target)
 	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", seconds(s.partTarget))
 	if !ended {
-		fmt.Fprintf(&b, "#EXT-X-START:TIME-OFFSET=-%s,PRECISE=YES\n", seconds(s.partHoldBack()))
+		fmt.Fprintf(&b, "#EXT-X-START:TIME-OFFSET=-%s,PRECISE=YES\n", seconds(s.startOffset()))
 	}
 	firstMSN, dseq := t.nextMSN, t.dseq
 	if len(all) > 0 {
@@ -266,3 +266,12 @@ func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), '
 // partHoldBack is the playlist's PART-HOLD-BACK: three part targets (RFC 8216bis: at least
 // two, three recommended), with a millisecond of margin for clients' float comparisons.
 func (s *Stream) partHoldBack() time.Duration { return 3*s.partTarget + time.Millisecond }
+
+// startOffset is how far before the live edge EXT-X-START asks a player to start: two part
+// targets, the least hold-back RFC 8216bis allows. A player computes its start position from
+// the playlist it loaded before starting up (loading the parts from the independent one
+// before it, booting its demuxer, buffering), and the edge moves on meanwhile, so a start
+// offset of PART-HOLD-BACK left hls.js a start-up time behind its target latency for good
+// (its default playback rate never catches up); starting a part target nearer the edge
+// brings it to about PART-HOLD-BACK once it plays (docs/llhls-latency.md).
+func (s *Stream) startOffset() time.Duration { return 2 * s.partTarget }

@@ -54,7 +54,8 @@ func (t *Track) commitIfPartFull() bool {
 	}
 	dur := min(t.fallbackDur(p), ticksDur(t.partTicks, t.timescale))
 	ticks := max(toTicks(p.media+dur, t.timescale)-toTicks(p.media, t.timescale), 1)
-	if t.part.ticks+ticks > t.partTicks || t.part.ticks+2*ticks <= t.partTicks {
+	fit, fits := t.fitInPart(t.part.ticks, ticks)
+	if _, another := t.fitInPart(t.part.ticks+fit, ticks); !fits || another {
 		return false
 	}
 	t.pending = nil
@@ -99,13 +100,16 @@ func (t *Track) fallbackDur(p *pendingSample) time.Duration {
 }
 
 // appendSample adds a packaged sample to the part being built, publishing that part first
-// if the sample would make it longer than the part target.
+// if the sample does not fit in it (fitInPart).
 func (t *Track) appendSample(p *pendingSample, dur time.Duration) bool {
 	start := toTicks(p.media, t.timescale)
 	ticks := min(max(toTicks(p.media+dur, t.timescale)-start, 1), t.partTicks)
-	published := false
-	if len(t.part.samples) > 0 && t.part.ticks+ticks > t.partTicks {
+	published, end := false, p.media+dur
+	fit, fits := t.fitInPart(t.part.ticks, ticks)
+	if !fits {
 		published = t.closePart()
+	} else if fit < ticks { // trimmed to end the part at PART-TARGET exactly
+		ticks, end = fit, p.media+ticksDur(fit, t.timescale)
 	}
 	sync := t.audio || p.Keyframe
 	if len(t.part.samples) == 0 {
@@ -118,7 +122,7 @@ func (t *Track) appendSample(p *pendingSample, dur time.Duration) bool {
 	t.part.samples = append(t.part.samples, fullSample(p.Data, start, uint32(ticks), int32(cto), sync))
 	t.part.captures = append(t.part.captures, p.CaptureTime)
 	t.part.ticks += ticks
-	t.lastDur, t.end = dur, p.media+dur
+	t.lastDur, t.end = dur, end
 	return published
 }
 
@@ -132,7 +136,30 @@ func (t *Track) partEnds(p *pendingSample) bool {
 	if !t.audio && p.Keyframe && t.part.ticks*100 >= t.partTicks*85 {
 		return true
 	}
-	return t.part.ticks+toTicks(t.fallbackDur(p), t.timescale) > t.partTicks
+	_, fits := t.fitInPart(t.part.ticks, toTicks(t.fallbackDur(p), t.timescale))
+	return !fits
+}
+
+// partJitter is the share of a video frame's duration (1/partJitter) by which a part's last
+// frame may overshoot the part target and still join it, trimmed to end the part at the
+// target: a publisher's capture timestamps jitter by a few milliseconds, so six frames of a
+// 30 fps source add up to a little more than 200 ms half the time, and without this every
+// such part would close a frame early, at 167 ms (under RFC 8216bis's 85% of PART-TARGET).
+const partJitter = 4
+
+// fitInPart returns how many ticks a sample of the given length takes in a part already
+// holding used ticks, and whether it joins that part at all: its own length when it fits,
+// what is left of the part target when it is a video frame overshooting that by no more than
+// a jitter (1/partJitter of the frame; the next frame starts at its own decode time, that
+// little later), else it starts the next part.
+func (t *Track) fitInPart(used, ticks uint64) (uint64, bool) {
+	switch {
+	case used == 0 || used+ticks <= t.partTicks:
+		return ticks, true
+	case !t.audio && used < t.partTicks && (used+ticks-t.partTicks)*partJitter <= ticks:
+		return t.partTicks - used, true
+	}
+	return ticks, false
 }
 
 // segmentEnds reports whether the segment in progress should end before p.

@@ -44,6 +44,7 @@ type videoPipe struct {
 	retryAt time.Time
 	warned  rateLimited
 	keys    keyPacer // asks the publisher for a keyframe per segment (hlsbridge/keypace.go)
+	step    frameInterval
 }
 
 type timedFrame struct {
@@ -244,7 +245,7 @@ func (v *videoPipe) feed(f timedFrame) {
 		return
 	}
 	err := v.ladder.Push(transcoder.Encoded{Data: f.data, PTS: f.pts, DTS: f.pts, Keyframe: f.keyframe,
-		Duration: time.Second / time.Duration(v.fps)})
+		Duration: v.step.next(f.pts, time.Second/time.Duration(v.fps))})
 	if err != nil {
 		v.log.Error("hlsbridge: video ladder failed, rebuilding it at a later keyframe", "err", err)
 		v.closeLadder()
@@ -306,6 +307,7 @@ func (v *videoPipe) reset() {
 		v.dep.reset()
 	}
 	v.clock.reset()
+	v.step.reset()
 	v.discNow = v.discNow || v.wrote
 }
 

@@ -15,6 +15,7 @@ warm=8
 . "$(dirname "$0")/lib.sh" # start_peer, stop_peer
 [ -f web/static/vendor/hls.min.js ] || { echo "bench peer: run make web first" >&2; exit 1; }
 [ -d e2e/node_modules/playwright-core ] || { echo "bench peer: e2e/node_modules missing: run scripts/install-deps.sh" >&2; exit 1; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; stop_peer; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -71,8 +72,12 @@ servers in this one invocation, one after the other, with 200 ms parts; Glint wi
 ladder (the highest level is the source rendition; "rung" is the middle, transcoded level); the
 peer remuxes only. Peer: ${peer_version:-not measured (BENCH_PEER_BIN unset)}.
 
-| server | path | frames read | g2g p50 | g2g p95 | max |
-|---|---|---|---|---|---|
+The last column is hls.js's own view: its \`latency\` (p50 of one sample a second: seconds behind
+its estimate of the playlist's live edge) and the \`targetLatency\` it computed (PART-HOLD-BACK,
+plus a second per stall). Load average when the run began: $load_before; when it ended: $(cut -d' ' -f1-3 /proc/loadavg).
+
+| server | path | frames read | g2g p50 | g2g p95 | max | hls.js latency / target |
+|---|---|---|---|---|---|---|
 MD
 python3 - "$tmp" <<'PY'
 import json, os, sys
@@ -90,7 +95,9 @@ for name, label in (("glint", "Glint"), ("peer", "peer (MediaMTX)")):
             continue
         g = r.get("g2g")
         if not r.get("ok") or not g:
-            print(f'| {label} | {path} | failed: {r.get("failure", "")[:120]} | | | |')
+            print(f'| {label} | {path} | failed: {r.get("failure", "")[:120]} | | | | |')
             continue
-        print(f'| {label} | {path} | {g["n"]} | {g["p50"]} ms | {g["p95"]} ms | {g["max"]} ms |')
+        h = r.get("hls") or {}
+        view = f'{h["latencyP50"]:.2f} s / {h["targetLatency"]:.2f} s' if h.get("latencyP50") and h.get("targetLatency") else "—"
+        print(f'| {label} | {path} | {g["n"]} | {g["p50"]} ms | {g["p95"]} ms | {g["max"]} ms | {view} |')
 PY

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -14,27 +15,38 @@ import (
 // rtcpLoop reads the viewer's RTCP for this track until the sender closes: keyframe
 // requests go to the source (throttled there), NACKs are answered from the ring, and
 // receiver reports update loss and RTT. Packets are read into one buffer and walked in
-// place (rtcpview.go): nothing is allocated per packet.
+// place (rtcpview.go): nothing is allocated per packet. A packet the interceptors cannot
+// parse (pion's GCC unmarshals each one) is an error of that packet only: the loop goes on,
+// unless reads keep failing.
 func (d *DownTrack) rtcpLoop(sender *webrtc.RTPSender) {
 	fb := &feedbackReader{d: d}
 	buf := make([]byte, maxPacketSize)
+	failed := 0
 	for {
 		n, _, err := sender.Read(buf)
-		if errors.Is(err, io.ErrShortBuffer) {
-			continue // an oversized packet is dropped; the stream goes on
-		}
 		if err != nil {
-			return
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) ||
+				failed >= maxRTCPReadErrors {
+				return
+			}
+			failed++
+			d.log.Debug("viewer rtcp: packet dropped", "err", err)
+			continue
 		}
+		failed = 0
 		fb.now = time.Now()
 		walkRTCP(buf[:n], fb)
 		fb.flushNacks()
 	}
 }
 
-// feedbackReader applies one compound RTCP packet to its downtrack (rtcpLoop's goroutine
-// only). Sub-packets about other SSRCs — a compound packet reaches every stream it names —
-// are left to their own downtracks.
+// maxRTCPReadErrors is how many reads in a row may fail before rtcpLoop gives up on the
+// viewer's RTCP (a broken stream, not a bad packet).
+const maxRTCPReadErrors = 100
+
+// feedbackReader applies what the viewer's RTCP says to its downtrack (rtcpLoop's goroutine
+// only). Feedback about another SSRC is left to that SSRC's downtrack (pion's SRTCP session
+// hands a packet to every stream it names, and a report to all of them).
 type feedbackReader struct {
 	d       *DownTrack
 	now     time.Time

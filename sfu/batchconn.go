@@ -3,12 +3,16 @@ package sfu
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"golang.org/x/net/ipv4"
 )
+
+var _ ice.AddrPortReaderWriter = (*batchConn)(nil)
 
 // batchConn is the shared media socket as the ICE UDP mux sees it. Reads go straight to the
 // socket. Writes — every viewer's SRTP packets, from one goroutine per viewer track — are
@@ -20,8 +24,10 @@ import (
 // goroutine handoff. When the queue holds queueMax packets (the kernel's send buffer full,
 // the writer behind), writers wait, as they would in a blocking sendto.
 //
-// WriteTo keeps the *net.UDPAddr it is given until the packet is sent: the ICE mux passes
-// each remote's fixed address, never one it reuses.
+// It is also an ice.AddrPortReaderWriter (ReadFromAddrPort, WriteToAddrPort), so the ICE
+// mux reads and writes with netip.AddrPort values: no *net.UDPAddr allocated per packet
+// read, no address conversion per packet written. The writer keeps one *net.UDPAddr per
+// destination for sendmmsg (addrCache).
 type batchConn struct {
 	*net.UDPConn
 	pc  *ipv4.PacketConn
@@ -36,6 +42,7 @@ type batchConn struct {
 	exited chan struct{}
 
 	gso       *gsoBatcher         // writer only
+	addrs     addrCache           // writer only
 	plain     [batchMax][1][]byte // writer only: each message's one buffer when not grouped
 	noGSO     atomic.Bool         // the kernel refused UDP_SEGMENT
 	bufs      sync.Pool
@@ -48,7 +55,7 @@ type batchConn struct {
 type outPacket struct {
 	buf  *[maxPacketSize]byte // pooled; nil for a packet that is a slice of a GSO group
 	data []byte               // the packet: buf[:n], or a segment of a group
-	addr *net.UDPAddr
+	addr netip.AddrPort
 }
 
 const (
@@ -61,9 +68,16 @@ func newBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
 		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	c.space = sync.NewCond(&c.mu)
 	c.gso = newGSOBatcher()
+	c.addrs = addrCache{m: map[netip.AddrPort]*net.UDPAddr{}}
 	c.bufs.New = func() any { return new([maxPacketSize]byte) }
 	go c.writeLoop()
 	return c
+}
+
+// ReadFromAddrPort reads a packet without allocating its source address (the ICE mux's
+// read path).
+func (c *batchConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return c.UDPConn.ReadFromUDPAddrPort(b)
 }
 
 // WriteTo queues a copy of b for addr and returns at once. Addresses other than
@@ -72,6 +86,15 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok || len(b) > maxPacketSize {
 		return c.UDPConn.WriteTo(b, addr)
+	}
+	return c.WriteToAddrPort(b, ua.AddrPort())
+}
+
+// WriteToAddrPort queues a copy of b for addr and returns at once (the ICE mux's write
+// path). Packets over maxPacketSize are written directly.
+func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if len(b) > maxPacketSize {
+		return c.UDPConn.WriteToUDPAddrPort(b, addr)
 	}
 	buf := c.bufs.Get().(*[maxPacketSize]byte)
 	n := copy(buf[:], b)
@@ -84,7 +107,7 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.bufs.Put(buf)
 		return 0, net.ErrClosed
 	}
-	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: ua})
+	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: addr})
 	first := len(c.queue) == 1
 	c.mu.Unlock()
 	if first {
@@ -113,6 +136,7 @@ func (c *batchConn) writeLoop() {
 		c.queue = spare[:0]
 		c.space.Broadcast()
 		c.mu.Unlock()
+		c.addrs.trim()
 		c.send(batch, msgs)
 		for i := range batch {
 			if batch[i].buf != nil {
@@ -143,7 +167,7 @@ func (c *batchConn) sendPlain(batch []outPacket, msgs []ipv4.Message) {
 		k := min(len(batch), len(msgs))
 		for i := range k {
 			c.plain[i][0] = batch[i].data
-			msgs[i].Buffers, msgs[i].Addr = c.plain[i][:], batch[i].addr
+			msgs[i].Buffers, msgs[i].Addr = c.plain[i][:], c.addrs.udpAddr(batch[i].addr)
 		}
 		n, err := c.pc.WriteBatch(msgs[:k], 0)
 		if err != nil {
@@ -187,3 +211,29 @@ func (c *batchConn) Close() error {
 
 // batchStats reports the sendmmsg calls made and the packets they sent.
 func (c *batchConn) batchStats() (calls, packets int64) { return c.batches.Load(), c.packets.Load() }
+
+// addrCache keeps one *net.UDPAddr per destination for the writer's sendmmsg messages, so a
+// packet queued with a netip.AddrPort costs no allocation when sent. Sessions come and go:
+// past addrCacheMax destinations the cache starts afresh (between batches).
+type addrCache struct {
+	m map[netip.AddrPort]*net.UDPAddr
+}
+
+const addrCacheMax = 4096
+
+func (a *addrCache) udpAddr(ap netip.AddrPort) *net.UDPAddr {
+	if ua, ok := a.m[ap]; ok {
+		return ua
+	}
+	ua := net.UDPAddrFromAddrPort(ap)
+	a.m[ap] = ua
+	return ua
+}
+
+// trim drops every cached address once there are more than addrCacheMax (writer only,
+// between batches: no message refers to one then).
+func (a *addrCache) trim() {
+	if len(a.m) > addrCacheMax {
+		clear(a.m)
+	}
+}

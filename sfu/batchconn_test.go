@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pion/ice/v4"
 )
 
 func listenLoopback(t *testing.T) *net.UDPConn {
@@ -162,13 +165,13 @@ func processCPU(tb testing.TB) time.Duration {
 // TestGSOGrouping: groups keep each destination's order, one size per group with a shorter
 // last packet allowed, and large packets alone.
 func TestGSOGrouping(t *testing.T) {
-	a, b := &net.UDPAddr{Port: 1}, &net.UDPAddr{Port: 2}
-	pkt := func(addr *net.UDPAddr, n int) outPacket { return outPacket{data: make([]byte, n), addr: addr} }
+	a, b := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
+	pkt := func(addr netip.AddrPort, n int) outPacket { return outPacket{data: make([]byte, n), addr: addr} }
 	batch := []outPacket{pkt(a, 1200), pkt(b, 1000), pkt(a, 1200), pkt(a, 700), pkt(a, 1200), pkt(b, 1000),
 		pkt(b, 1450), pkt(b, 1450)}
 	groups := newGSOBatcher().group(batch)
 	type want struct {
-		addr              *net.UDPAddr
+		addr              netip.AddrPort
 		segSize, segments int
 		bytes             int
 	}
@@ -184,5 +187,79 @@ func TestGSOGrouping(t *testing.T) {
 	}
 	if back := ungroup(groups[:1], nil); len(back) != 3 || len(back[2].data) != 700 {
 		t.Errorf("ungroup: %d packets", len(back))
+	}
+}
+
+// TestBatchConnAddrPortPath: the ICE mux takes batchConn for an AddrPortReaderWriter, and a
+// packet written with WriteToAddrPort arrives, its reply read with ReadFromAddrPort naming
+// the sender; reading allocates nothing (BenchmarkBatchConnQueue shows the writes).
+func TestBatchConnAddrPortPath(t *testing.T) {
+	var _ ice.AddrPortReaderWriter = (*batchConn)(nil)
+	peer := listenLoopback(t)
+	defer peer.Close()
+	c := newBatchConn(listenLoopback(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer c.Close()
+	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	if n, err := c.WriteToAddrPort([]byte("ping"), to); err != nil || n != 4 {
+		t.Fatalf("WriteToAddrPort: %d %v", n, err)
+	}
+	buf := make([]byte, 64)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("peer read: %q %v", buf[:n], err)
+	}
+	if _, err := peer.WriteToUDPAddrPort([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, src, err := c.ReadFromAddrPort(buf)
+	if err != nil || string(buf[:n]) != "pong" || src.Port() != to.Port() {
+		t.Fatalf("ReadFromAddrPort: %q from %v, %v (want from port %d)", buf[:n], src, err, to.Port())
+	}
+	// Reads allocate nothing (the mux's read loop sees every viewer's RTCP): queue 101
+	// packets, then read them.
+	for range 101 {
+		if _, err := peer.WriteToUDPAddrPort(buf[:32], from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ReadFromAddrPort: %.2f allocations per packet", allocs)
+	}
+}
+
+// BenchmarkBatchConnQueue is the viewer goroutine's share of a batched send: copy into a
+// pooled buffer and queue for the writer (the writer's sendmmsg runs on its own goroutine).
+func BenchmarkBatchConnQueue(b *testing.B) {
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer recv.Close()
+	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newBatchConn(send, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer c.Close()
+	to := recv.LocalAddr().(*net.UDPAddr)
+	pkt := make([]byte, 1200)
+	for _, mode := range []string{"WriteTo", "WriteToAddrPort"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if mode == "WriteTo" {
+					_, _ = c.WriteTo(pkt, to)
+				} else {
+					_, _ = c.WriteToAddrPort(pkt, to.AddrPort())
+				}
+			}
+		})
 	}
 }

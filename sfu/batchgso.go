@@ -3,7 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"errors"
-	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
@@ -15,8 +15,8 @@ import (
 // viewer — a keyframe is dozens of equal-size packets — go to the kernel as one buffer with
 // a UDP_SEGMENT control message, and the stack handles them as one until the device (or the
 // loopback receiver) splits them: one route lookup, one pass through the stack per burst.
-// The batched sender groups each batch by destination (the ICE mux passes one *net.UDPAddr
-// per remote, so the pointer names the destination), keeping every destination's order; a
+// The batched sender groups each batch by destination (its netip.AddrPort), keeping every
+// destination's order; a
 // group holds packets of one size, except that its last may be shorter (what UDP_SEGMENT
 // allows), up to gsoMaxSegments and gsoMaxBytes. A group copies nothing: its segments are
 // the queued packets themselves, handed to the kernel as one message of several iovecs (the
@@ -32,7 +32,7 @@ const (
 
 // gsoGroup is one destination's run of packets in a batch.
 type gsoGroup struct {
-	addr     *net.UDPAddr
+	addr     netip.AddrPort
 	segs     [][]byte // the packets, slices of the batch's buffers (never copied)
 	bytes    int      // their total length
 	segSize  int
@@ -43,12 +43,12 @@ type gsoGroup struct {
 // gsoBatcher builds the groups of a batch; it is reused batch after batch (writer only).
 type gsoBatcher struct {
 	groups []gsoGroup
-	open   map[*net.UDPAddr]int // destination → index of its open group
-	oob    [][]byte             // per group: the UDP_SEGMENT control message
+	open   map[netip.AddrPort]int // destination → index of its open group
+	oob    [][]byte               // per group: the UDP_SEGMENT control message
 }
 
 func newGSOBatcher() *gsoBatcher {
-	return &gsoBatcher{open: map[*net.UDPAddr]int{}}
+	return &gsoBatcher{open: map[netip.AddrPort]int{}}
 }
 
 // group splits batch into per-destination groups, in order of each group's first packet.
@@ -81,7 +81,7 @@ func (g *gsoBatcher) fits(gr *gsoGroup, n int) bool {
 
 // add opens a group for addr with its first packet, reusing the segment list of an earlier
 // batch's group.
-func (g *gsoBatcher) add(addr *net.UDPAddr, data []byte) int {
+func (g *gsoBatcher) add(addr netip.AddrPort, data []byte) int {
 	if len(g.groups) < cap(g.groups) {
 		g.groups = g.groups[:len(g.groups)+1]
 	} else {
@@ -120,7 +120,7 @@ func (c *batchConn) sendGSO(batch []outPacket, msgs []ipv4.Message) {
 		k := min(len(groups), len(msgs))
 		for i := range k {
 			gr := &groups[i]
-			msgs[i].Buffers, msgs[i].Addr, msgs[i].OOB = gr.segs, gr.addr, nil
+			msgs[i].Buffers, msgs[i].Addr, msgs[i].OOB = gr.segs, c.addrs.udpAddr(gr.addr), nil
 			if gr.segments > 1 {
 				c.gso.oob[i] = segmentOOB(c.gso.oob[i], gr.segSize)
 				msgs[i].OOB = c.gso.oob[i]

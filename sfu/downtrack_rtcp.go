@@ -2,9 +2,11 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
+	"io"
+	"net"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/media"
@@ -12,51 +14,105 @@ import (
 
 // rtcpLoop reads the viewer's RTCP for this track until the sender closes: keyframe
 // requests go to the source (throttled there), NACKs are answered from the ring, and
-// receiver reports update loss and RTT.
+// receiver reports update loss and RTT. Packets are read into one buffer and walked in
+// place (rtcpview.go): nothing is allocated per packet. A packet the interceptors cannot
+// parse (pion's GCC unmarshals each one) is an error of that packet only: the loop goes on,
+// unless reads keep failing.
 func (d *DownTrack) rtcpLoop(sender *webrtc.RTPSender) {
+	fb := &feedbackReader{d: d}
+	buf := make([]byte, maxPacketSize)
+	failed := 0
 	for {
-		pkts, _, err := sender.ReadRTCP()
+		n, _, err := sender.Read(buf)
 		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.stats.plisIn.Add(1)
-				if src := d.source(); src != nil {
-					src.RequestKeyframe()
-				}
-			case *rtcp.TransportLayerNack:
-				d.handleNack(p)
-			case *rtcp.ReceiverReport:
-				d.handleReport(p.Reports)
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				if d.bwe != nil {
-					d.bwe.onREMB(p.Bitrate)
-				}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) ||
+				failed >= maxRTCPReadErrors {
+				return
 			}
+			failed++
+			d.log.Debug("viewer rtcp: packet dropped", "err", err)
+			continue
+		}
+		failed = 0
+		fb.now = time.Now()
+		walkRTCP(buf[:n], fb)
+		fb.flushNacks()
+	}
+}
+
+// maxRTCPReadErrors is how many reads in a row may fail before rtcpLoop gives up on the
+// viewer's RTCP (a broken stream, not a bad packet).
+const maxRTCPReadErrors = 100
+
+// feedbackReader applies what the viewer's RTCP says to its downtrack (rtcpLoop's goroutine
+// only). Feedback about another SSRC is left to that SSRC's downtrack (pion's SRTCP session
+// hands a packet to every stream it names, and a report to all of them).
+type feedbackReader struct {
+	d       *DownTrack
+	now     time.Time
+	missing []uint16 // NACKed packets the ring lacks, asked upstream at the packet's end
+}
+
+func (f *feedbackReader) onKeyframeRequest(mediaSSRC uint32) {
+	d := f.d
+	if mediaSSRC != d.ssrc {
+		return
+	}
+	d.stats.plisIn.Add(1)
+	if src := d.source(); src != nil {
+		src.RequestKeyframe()
+	}
+}
+
+func (f *feedbackReader) onREMB(bitrate float32) {
+	if f.d.bwe != nil {
+		f.d.bwe.onREMB(bitrate)
+	}
+}
+
+func (f *feedbackReader) onReport(r reportBlock) {
+	d := f.d
+	if r.ssrc != d.ssrc {
+		return
+	}
+	d.stats.lossFraction.Store(uint32(r.fractionLost))
+	if d.isVideo && d.bwe != nil && r.lastSeq != 0 { // 0: the receiver counts nothing of this stream
+		d.bwe.onLossReport(lossSample{fractionLost: r.fractionLost, packets: d.stats.packets.Load(),
+			nacked: d.stats.nackedFirst.Load()}, f.now)
+	}
+	d.stats.jitter.Store(r.jitter)
+	if r.lastSR != 0 {
+		if rtt := ntpMiddle(f.now) - r.lastSR - r.delaySSR; rtt < 65536*10 {
+			d.stats.rttMicros.Store(uint64(rtt) * 1_000_000 / 65536)
 		}
 	}
 }
 
-func (d *DownTrack) handleReport(reports []rtcp.ReceptionReport) {
-	for _, r := range reports {
-		if r.SSRC != d.ssrc {
-			continue
-		}
-		d.stats.lossFraction.Store(uint32(r.FractionLost))
-		if d.isVideo && d.bwe != nil && r.LastSequenceNumber != 0 { // 0: the receiver counts nothing of this stream
-			d.bwe.onLossReport(lossSample{fractionLost: r.FractionLost, packets: d.stats.packets.Load(),
-				nacked: d.stats.nackedFirst.Load()}, time.Now())
-		}
-		d.stats.jitter.Store(r.Jitter)
-		if r.LastSenderReport != 0 {
-			now := ntpMiddle(time.Now())
-			if rtt := now - r.LastSenderReport - r.Delay; rtt < 65536*10 {
-				d.stats.rttMicros.Store(uint64(rtt) * 1_000_000 / 65536)
-			}
-		}
+// onNack retransmits what the ring still holds (on the RTX stream when negotiated) and
+// collects what it lacks for flushNacks.
+func (f *feedbackReader) onNack(mediaSSRC uint32, fci []byte) {
+	d := f.d
+	if mediaSSRC != d.ssrc {
+		return
 	}
+	forEachNacked(fci, func(seq uint16) {
+		d.stats.nacksIn.Add(1)
+		if lacked, ok := d.retransmit(seq); !ok && lacked != nil {
+			f.missing = append(f.missing, *lacked)
+		}
+	})
+}
+
+// flushNacks asks the publisher for the packets the ring lacked.
+func (f *feedbackReader) flushNacks() {
+	if len(f.missing) == 0 {
+		return
+	}
+	if src := f.d.source(); src != nil {
+		f.d.stats.upstreamNacks.Add(uint64(len(f.missing)))
+		src.NackUpstream(f.missing)
+	}
+	f.missing = f.missing[:0]
 }
 
 // ntpMiddle returns the middle 32 bits of the NTP timestamp of t (RFC 3550 LSR units).
@@ -65,26 +121,6 @@ func ntpMiddle(t time.Time) uint32 {
 	secs := uint64(t.Unix()) + ntpEpochOffset
 	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
 	return uint32((secs<<32 | frac) >> 16)
-}
-
-// handleNack retransmits what the ring still holds (on the RTX stream when negotiated) and
-// asks the publisher only for what it lacks.
-func (d *DownTrack) handleNack(n *rtcp.TransportLayerNack) {
-	var missing []uint16
-	for _, pair := range n.Nacks {
-		for _, seq := range pair.PacketList() {
-			d.stats.nacksIn.Add(1)
-			if lacked, ok := d.retransmit(seq); !ok && lacked != nil {
-				missing = append(missing, *lacked)
-			}
-		}
-	}
-	if len(missing) > 0 {
-		if src := d.source(); src != nil {
-			d.stats.upstreamNacks.Add(uint64(len(missing)))
-			src.NackUpstream(missing)
-		}
-	}
 }
 
 // retransmit resends outSeq for a NACK. It returns ok, or the source sequence number the

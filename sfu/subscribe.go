@@ -47,6 +47,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if err != nil {
 		return nil, "", err
 	}
+	lendAttributes(ir, s.opts.ViewerBWE != ViewerBWEREMB)
 	if err := s.reserveViewer(room); err != nil {
 		return nil, "", err
 	}

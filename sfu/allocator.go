@@ -39,7 +39,7 @@ type allocator struct {
 	upSince                   time.Time
 	lowSince                  time.Time
 	probing                   bool
-	probeEnd                  time.Time
+	probeStart, probeEnd      time.Time
 	nextProbe                 time.Time
 	probeGap                  time.Duration // grows after probes that did not lead up
 	probedFrom                int32
@@ -56,6 +56,8 @@ type allocator struct {
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
 	provenAt                  time.Time  // when
+	committed                 uint64     // the estimate the layer held on before the probe (withProbeFloor; 0: none)
+	committedPeak             uint64     // the estimator's highest since the probe settled
 }
 
 // rankOrder makes rankAny compare above every real rank.
@@ -111,7 +113,7 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 func (a *allocator) step(now time.Time) {
 	a.rawEstimate, a.room = a.bwe.estimate(now), a.bwe.headroom(now)
 	a.watchProbe(now) // a probe that ends now is a result this very step
-	est := a.withProbeResult(a.rawEstimate)
+	est := a.withProbeFloor(a.withProbeResult(a.rawEstimate), now)
 	a.d.estimate.Store(est)
 	a.setPacing(est, now)
 	if est == 0 {

@@ -1,6 +1,9 @@
 package sfu
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Probing: to learn whether the next step fits, the allocator sends duplicates of recent
 // packets (on RTX) for probeLength, so that the rate sent reaches what the estimator needs to
@@ -59,8 +62,10 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		a.probeGap = probeEvery
 	}
 	a.d.log.Debug("probe", "extra_kbps", uint64(extra)/1000, "estimate_kbps", a.d.estimate.Load()/1000, "from", stepName(a.current))
-	a.probing, a.probeEnd, a.probedFrom = true, now.Add(probeLength), a.current
+	a.probing, a.probeStart, a.probeEnd, a.probedFrom = true, now, now.Add(probeLength), a.current
 	a.probeEst, a.probeVia, a.probeSentAt = a.rawEstimate, via, time.Time{}
+	a.committed, a.committedPeak = a.d.estimate.Load(), 0
+	a.bwe.loss.probeWindow(now, a.probeEnd.Add(probeNackWait))
 	a.probePackets, a.probeNacked = a.d.stats.packets.Load(), a.d.stats.nackedFirst.Load()
 	a.probeBaseLoss = min(a.bwe.loss.usualLoss(), probeBaseLossCap)
 	a.nextProbe = now.Add(probeLength + probeSettle + a.probeGap)
@@ -133,6 +138,7 @@ func (a *allocator) stopProbe(now time.Time) {
 		"packets", a.d.stats.packets.Load()-a.probePackets, "nacked", a.d.stats.nackedFirst.Load()-a.probeNacked)
 	a.probeVia.stopProbe()
 	a.probing, a.probeEnd = false, now
+	a.bwe.loss.probeWindow(a.probeStart, now.Add(probeNackWait))
 }
 
 // probeLosing reports whether the viewer NACKed more of the video packets sent since the
@@ -150,4 +156,44 @@ func (a *allocator) probeLosing() bool {
 // it every tick (runProbes) and stops at once; the allocator at its next step.
 func probeLosing(packets, nacked uint64, baseLoss float64) bool {
 	return float64(nacked) >= probeLossMinNacks+2*baseLoss*float64(packets)
+}
+
+// probeFloorHold is how long after a probe's end its floor (withProbeFloor) holds at most while
+// the estimator stays below it without a sign of congestion of its own.
+const probeFloorHold = 8 * time.Second
+
+// withProbeFloor returns est no lower than the estimate that held the viewer's layer before the
+// latest probe (committed; at most what the layer needs), as LiveKit's stream allocator restores
+// its committed channel capacity after a probe that met congestion: a probe that overruns the
+// path dents the estimator's estimate (GCC falls to 0.85 × what arrived while the probe's
+// packets filled the queue, and climbs back slowly), but the layer the viewer held still fits,
+// and it must not lose it to the server's own probe. The floor holds during the probe and its
+// settling, and then until the estimator is back above it, or shows congestion of its own (it
+// falls probeAbort below the highest it reached since; heavy loss reported for the time after
+// the probe, see lossBWE.probeWindow), or for probeFloorHold at most.
+func (a *allocator) withProbeFloor(est uint64, now time.Time) uint64 {
+	if a.committed == 0 {
+		return est
+	}
+	floor := min(a.committed, uint64(math.Ceil(float64(a.layerBitrate(a.current, now))*a.room))+a.d.audioBitrate())
+	if a.probing || now.Before(a.probeEnd.Add(probeSettle)) {
+		return max(est, floor)
+	}
+	var why string
+	switch {
+	case a.rawEstimate >= floor:
+		why = "the estimate recovered"
+	case float64(a.rawEstimate) < float64(a.committedPeak)*probeAbort:
+		why = "the estimate fell again"
+	case a.bwe.loss.heavyLoss(now):
+		why = "heavy loss after the probe"
+	case now.Sub(a.probeEnd) > probeFloorHold:
+		why = "held long enough"
+	default:
+		a.committedPeak = max(a.committedPeak, a.rawEstimate)
+		return max(est, floor)
+	}
+	a.d.log.Debug("probe floor released", "reason", why, "floor_kbps", floor/1000, "estimate_kbps", a.rawEstimate/1000)
+	a.committed, a.committedPeak = 0, 0
+	return est
 }

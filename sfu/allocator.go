@@ -22,7 +22,6 @@ const (
 	probeMaxEvery = 2500 * time.Millisecond // the same after probes that did not lead up: a limit lifted is found within 4.5 s
 	probeDipFloor = 0.8                     // during/after a probe, go down only below this share of the layer's bitrate
 	probeAbort    = 0.8                     // a probe stops when the estimate falls below this share of its start
-	probeConfirm  = 1.1                     // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
 	collapse      = 0.5  // within the cool-down, go down again only below this share
 	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
@@ -182,8 +181,9 @@ func (a *allocator) step(now time.Time) {
 }
 
 // climb moves the viewer up to want, which fits budget, once that is more than a swing of the
-// estimate: after the estimate held for upHold, or at once on a probe's evidence (a probe
-// under way that shows the step fits with a margin, or a probe's result). Right after going
+// estimate: after the estimate held for upHold, or at once on a probe's result (not on the
+// estimate while a probe runs: the estimator's, fed the probe's packets, may overshoot a path
+// that is dropping them). Right after going
 // down (upAfterDown) only a probe's result counts. Until then it probes for want, so that a
 // viewer whose estimate hovers near a step is not left without the evidence that would let it
 // climb.
@@ -196,7 +196,6 @@ func (a *allocator) climb(want int32, budget float64, now time.Time) {
 		// Right after congestion the estimate swings: do not climb on a swing.
 		a.maybeProbe(now, a.layerBitrate(want, now))
 		return
-	case a.probing && need*probeConfirm <= budget: // a probe's estimate, while it runs, may overshoot
 	default:
 		if a.upSince.IsZero() {
 			a.upSince = now

@@ -83,13 +83,14 @@ func (l *lossBWE) onReport(s lossSample, now time.Time) {
 	l.reported = true
 	rate := float64(sent) * 8 / dt.Seconds()
 	switch {
-	case probes && loss >= lossLow:
-		// The loss a probe caused (its overrun of the path's queue): the layer itself gets
-		// through, so hold, as the allocator does (probe.go).
+	case probes:
+		// A probe's report: its loss is the probe's overrun of the path's queue (the layer
+		// itself gets through), its rate the probe's, which the allocator judges
+		// (confirmProbe): hold.
 	case loss < lossLow:
 		if reach := lossGrowthReach * rate; l.estimate < reach {
 			grown := l.estimate * math.Pow(lossGrowth, dt.Seconds())
-			// No loss at all: the path carried the whole rate sent (probes included), so the
+			// No loss at all: the path carried the whole rate sent, so the
 			// estimate may go straight to the reach; a little loss grows it by the rule.
 			if loss == 0 {
 				grown = reach

@@ -18,6 +18,15 @@ import (
 // own bound on its delay-based estimate: 1.5 × the acknowledged rate).
 const probeResultReach = 1.5
 
+// probeResultReachLoss is the same for a viewer whose feedback is loss alone: a path that
+// carried a probe for a second without loss may be full to the brim (its queue absorbed the
+// overrun), so the result is the rate delivered, no more (probes aim above the step's whole
+// need, probeOvershoot).
+const probeResultReachLoss = 1
+
+// probeOvershoot is how far above the next step's need (headroom included) a probe goes.
+const probeOvershoot = 1.1
+
 // A probe ramps up from probeRampShare of the rate the viewer is sent (at least probeRampMin)
 // above it: on a path that is already nearly full it overruns the bottleneck by little when
 // the feedback shows it, so the probe stops before it has cost the viewer more than a packet
@@ -42,10 +51,12 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		return
 	}
 	via, cur := a.d, float64(a.d.sourceBitrate())
-	// The probe sends the whole need, headroom included: a path that carries less shows it
-	// (delay or loss) before the probe is done, rather than the estimate extrapolating past
-	// it from a rate the path did carry.
-	extra := float64(next)*a.room - cur
+	// The probe sends the whole need, headroom included, and probeOvershoot above it: a path
+	// that carries less shows it (delay or loss) before the probe is done, rather than the
+	// estimate extrapolating past it from a rate the path did carry, and one that carries just
+	// the need, whose queue would absorb a probe of the need alone, shows it too.
+	need := float64(next) * a.room * probeOvershoot
+	extra := need - cur
 	if a.current == rankPause {
 		if a.audio == nil {
 			return
@@ -53,7 +64,7 @@ func (a *allocator) maybeProbe(now time.Time, next uint64) {
 		// Paused: only audio flows, so the estimate cannot grow by itself. Probe on the
 		// audio stream up to what the lowest layer needs.
 		via, cur = a.audio, float64(a.d.audioBitrate())
-		extra = float64(next)*a.room - cur
+		extra = need - cur
 	}
 	if extra <= 0 {
 		return
@@ -89,9 +100,6 @@ func (a *allocator) watchProbe(now time.Time) {
 		a.probing = false
 		if took := now.Sub(a.probeSentAt); took > 0 {
 			a.heldRate, a.heldAt = float64(a.bwe.pace.sent()-a.probeSent)*8/took.Seconds(), now
-			if a.room != lossHeadroom {
-				a.confirmProbe(now) // delay-based feedback would have stopped it on a full path
-			}
 		}
 	}
 }
@@ -100,21 +108,27 @@ func (a *allocator) watchProbe(now time.Time) {
 // back (the receiver's NACK interval, pion's 100 ms, and the round trip, with room).
 const probeNackWait = 400 * time.Millisecond
 
-// confirmProbe makes the rate a probe sent (held since heldAt) its result: at once for a
-// viewer with delay-based feedback, else once the NACKs it would have caused on a full path
-// have had time to come back, and only if they did not (a viewer whose feedback is loss alone
-// shows a full path by nothing else; the bytes sent are not the bytes that arrived).
+// confirmProbe makes the rate a probe sent (held since heldAt) its result once the NACKs it
+// would have caused on a full path have had time to come back, and only if they did not: the
+// bytes sent are not the bytes that arrived. A viewer whose feedback is loss alone shows a full
+// path by nothing else, and one with delay-based feedback may not show it in time either: the
+// estimator lags the feedback, and more so on a busy machine (a probe on a 250 kbit/s path
+// that ran its course with GCC still above 600 kbit/s was seen here).
 func (a *allocator) confirmProbe(now time.Time) {
-	if a.heldAt.IsZero() || (a.room == lossHeadroom && now.Sub(a.heldAt) < probeNackWait) {
+	if a.heldAt.IsZero() || now.Sub(a.heldAt) < probeNackWait {
 		return
 	}
 	a.heldAt = time.Time{}
 	packets, nacked := a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked
-	if a.room == lossHeadroom && float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
+	if float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
 		a.d.log.Debug("probe result refused: the viewer lost packets", "sent_kbps", uint64(a.heldRate)/1000, "nacked", nacked)
 		return
 	}
-	a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(a.heldRate*probeResultReach)), a.rawEstimate, now
+	reach := probeResultReach
+	if a.room == lossHeadroom {
+		reach = probeResultReachLoss
+	}
+	a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(a.heldRate*reach)), a.rawEstimate, now
 	a.d.log.Debug("probe result", "delivered_kbps", uint64(a.heldRate)/1000, "estimate_kbps", a.provenRef/1000)
 }
 

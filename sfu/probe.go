@@ -36,8 +36,8 @@ const (
 	probeRampMin   = 30_000 // bit/s
 )
 
-// probeLossMinNacks is how many of its packets a viewer must have NACKed since a probe started
-// before the probe is judged on its loss: one is what a lossy path loses anyway.
+// probeLossMinNacks is how many of its packets a viewer on a lossy path must have NACKed since
+// a probe started before the probe is judged on its loss: one is what such a path loses anyway.
 const probeLossMinNacks = 2
 
 // probeBaseLossCap caps the loss before a probe that it may repeat unstopped: a report's loss
@@ -169,7 +169,14 @@ func (a *allocator) probeLosing() bool {
 // the probe, so it is counted, not taken as a share. The downtrack sending the probe checks
 // it every tick (runProbes) and stops at once; the allocator at its next step.
 func probeLosing(packets, nacked uint64, baseLoss float64) bool {
-	return float64(nacked) >= probeLossMinNacks+2*baseLoss*float64(packets)
+	least := float64(probeLossMinNacks)
+	if baseLoss == 0 {
+		// A path that lost nothing lately: the first NACK is the probe's. Waiting for a
+		// second one (a NACK round later, 100 ms or more) lets the ramp overrun the path
+		// twice as far, and the video's own packets lost with it arrive late.
+		least = 1
+	}
+	return float64(nacked) >= least+2*baseLoss*float64(packets)
 }
 
 // probeFloorHold is how long after a probe's end its floor (withProbeFloor) holds at most while

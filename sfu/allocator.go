@@ -63,7 +63,6 @@ type allocator struct {
 	provenRef                 uint64     // the estimator's own estimate when it was shown
 	provenAt                  time.Time  // when
 	committed                 uint64     // the estimate the layer held on before the probe (withProbeFloor; 0: none)
-	probeFailedAt             time.Time  // when the latest probe that met congestion ended
 	committedPeak             uint64     // the estimator's highest since the probe settled
 }
 
@@ -204,19 +203,19 @@ func (a *allocator) keepsLayer(budget float64, inProbe bool, now time.Time) bool
 }
 
 // climb moves the viewer up to want, which fits budget, once that is more than a swing of the
-// estimate: after the estimate held for upHold, or at once on a probe's result. Only a probe's
-// result counts right after going down (upAfterDown: the estimate swings), while a probe runs
-// (the estimator's estimate, fed the probe's packets, may overshoot a path that is dropping
-// them) and for probeFailHold after a probe failed (the path showed it does not carry more,
-// whatever the estimator says: GCC was seen at 800 kbit/s behind a 250 kbit/s path whose
-// shallow queue drops before its delay grows). Until then it probes for want, so that a viewer
-// whose estimate hovers near a step is not left without the evidence that would let it climb.
+// estimate: after the estimate held for upHold, or at once on a probe's result (not on the
+// estimate while a probe runs: the estimator's, fed the probe's packets, may overshoot a path
+// that is dropping them). Right after going
+// down (upAfterDown) only a probe's result counts. Until then it probes for want, so that a
+// viewer whose estimate hovers near a step is not left without the evidence that would let it
+// climb.
 func (a *allocator) climb(want int32, budget float64, now time.Time) {
 	result := a.provenAt.Equal(now) // a probe's result: what the path carried
 	need := float64(a.layerBitrate(want, now)) * a.room
 	switch {
 	case result && need <= budget:
-	case now.Sub(a.downAt) < upAfterDown || a.probing || now.Sub(a.probeFailedAt) < probeFailHold:
+	case now.Sub(a.downAt) < upAfterDown:
+		// Right after congestion the estimate swings: do not climb on a swing.
 		a.maybeProbe(now, a.layerBitrate(want, now))
 		return
 	default:

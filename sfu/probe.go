@@ -122,7 +122,6 @@ func (a *allocator) confirmProbe(now time.Time) {
 	packets, nacked := a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked
 	if float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
 		a.d.log.Debug("probe result refused: the viewer lost packets", "sent_kbps", uint64(a.heldRate)/1000, "nacked", nacked)
-		a.probeFailedAt = now
 		return
 	}
 	reach := probeResultReach
@@ -152,7 +151,7 @@ func (a *allocator) stopProbe(now time.Time) {
 	a.d.log.Debug("probe stopped", "estimate_kbps", a.rawEstimate/1000, "at_start_kbps", a.probeEst/1000,
 		"packets", a.d.stats.packets.Load()-a.probePackets, "nacked", a.d.stats.nackedFirst.Load()-a.probeNacked)
 	a.probeVia.stopProbe()
-	a.probing, a.probeEnd, a.probeFailedAt = false, now, now
+	a.probing, a.probeEnd = false, now
 	a.bwe.loss.probeWindow(a.probeStart, now.Add(probeNackWait))
 }
 
@@ -183,10 +182,6 @@ func probeLosing(packets, nacked uint64, baseLoss float64) bool {
 // probeFloorHold is how long after a probe's end its floor (withProbeFloor) holds at most while
 // the estimator stays below it without a sign of congestion of its own.
 const probeFloorHold = 8 * time.Second
-
-// probeFailHold is how long after a probe met congestion the estimate alone does not move the
-// viewer up (climb): only a later probe's result does.
-const probeFailHold = 8 * time.Second
 
 // withProbeFloor returns est no lower than the estimate that held the viewer's layer before the
 // latest probe (committed; at most what the layer needs), as LiveKit's stream allocator restores

@@ -22,10 +22,15 @@ const (
 	probeMaxEvery = 2500 * time.Millisecond // the same after probes that did not lead up: a limit lifted is found within 4.5 s
 	probeDipFloor = 0.8                     // during/after a probe, go down only below this share of the layer's bitrate
 	probeAbort    = 0.8                     // a probe stops when the estimate falls below this share of its start
-	probeConfirm  = 1.1                     // during a probe, climb at once when the estimate has this margin over the need
 	downCooldown  = 1500 * time.Millisecond
 	collapse      = 0.5  // within the cool-down, go down again only below this share
 	stayShare     = 0.75 // a viewer leaves its layer when the budget is below this share of it
+	// A budget below stayFit × the layer's bitrate for stayTightFor is no swing: the path is
+	// that narrow, and a layer that fills it to the brim makes every keyframe and probe
+	// overrun its queue (frames repaired 400 ms late). GCC behind 600 kbit/s settles near
+	// 1.1 × m's bitrate; behind 800 kbit/s above 1.4 ×.
+	stayFit      = 1.15
+	stayTightFor = 3 * time.Second
 )
 
 // allocator chooses one viewer's video layer from its bandwidth estimate.
@@ -36,10 +41,11 @@ type allocator struct {
 
 	current                   int32 // last decision applied (rankAny until the first estimate)
 	downAt                    time.Time
+	tightSince                time.Time // since when the budget has been below stayFit × the layer (keepsLayer)
 	upSince                   time.Time
 	lowSince                  time.Time
 	probing                   bool
-	probeEnd                  time.Time
+	probeStart, probeEnd      time.Time
 	nextProbe                 time.Time
 	probeGap                  time.Duration // grows after probes that did not lead up
 	probedFrom                int32
@@ -56,6 +62,8 @@ type allocator struct {
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
 	provenAt                  time.Time  // when
+	committed                 uint64     // the estimate the layer held on before the probe (withProbeFloor; 0: none)
+	committedPeak             uint64     // the estimator's highest since the probe settled
 }
 
 // rankOrder makes rankAny compare above every real rank.
@@ -111,7 +119,7 @@ func (a *allocator) fit(budget float64, now time.Time) (best, lowest int32, next
 func (a *allocator) step(now time.Time) {
 	a.rawEstimate, a.room = a.bwe.estimate(now), a.bwe.headroom(now)
 	a.watchProbe(now) // a probe that ends now is a result this very step
-	est := a.withProbeResult(a.rawEstimate)
+	est := a.withProbeFloor(a.withProbeResult(a.rawEstimate), now)
 	a.d.estimate.Store(est)
 	a.setPacing(est, now)
 	if est == 0 {
@@ -143,19 +151,8 @@ func (a *allocator) step(now time.Time) {
 		a.lowSince = time.Time{}
 	}
 	inProbe := a.probing || now.Before(a.probeEnd.Add(probeSettle))
-	if rankOrder(want) < rankOrder(a.current) {
-		cur := float64(a.layerBitrate(a.current, now))
-		// Heavy loss in the viewer's reports: the layer does not get through, whatever an
-		// estimate near it says.
-		losing := a.bwe.loss.heavyLoss(now)
-		switch {
-		case budget >= cur*stayShare && a.current != rankAny && !losing:
-			want = a.current // inside the hysteresis band: GCC hovers around the sent rate
-		case inProbe && budget >= cur*probeDipFloor:
-			want = a.current // the probe's own traffic dented the estimate; the layer still fits
-		case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse && !losing:
-			want = a.current // the estimate undershoots right after congestion; let it settle
-		}
+	if a.keepsLayer(budget, inProbe, now) && rankOrder(want) < rankOrder(a.current) {
+		want = a.current
 	}
 	switch {
 	case rankOrder(want) < rankOrder(a.current):
@@ -179,9 +176,36 @@ func (a *allocator) step(now time.Time) {
 	}
 }
 
+// keepsLayer reports whether the viewer keeps its layer although the budget is below what the
+// layer needs: the estimate swings, and a layer that still gets through is not left at every
+// dip. It also tracks how long the budget has been below stayFit × the layer's bitrate, so it
+// is called every step.
+func (a *allocator) keepsLayer(budget float64, inProbe bool, now time.Time) bool {
+	cur := float64(a.layerBitrate(a.current, now))
+	if budget >= cur*stayFit || a.current == rankAny || a.current == rankPause {
+		a.tightSince = time.Time{}
+	} else if a.tightSince.IsZero() {
+		a.tightSince = now
+	}
+	// Heavy loss in the viewer's reports: the layer does not get through, whatever an
+	// estimate near it says.
+	losing := a.bwe.loss.heavyLoss(now)
+	tight := !a.tightSince.IsZero() && now.Sub(a.tightSince) >= stayTightFor
+	switch {
+	case budget >= cur*stayShare && a.current != rankAny && !losing && !tight:
+		return true // inside the hysteresis band: GCC hovers around the sent rate
+	case inProbe && budget >= cur*probeDipFloor:
+		return true // the probe's own traffic dented the estimate; the layer still fits
+	case now.Sub(a.downAt) < downCooldown && budget >= cur*collapse && !losing:
+		return true // the estimate undershoots right after congestion; let it settle
+	}
+	return false
+}
+
 // climb moves the viewer up to want, which fits budget, once that is more than a swing of the
-// estimate: after the estimate held for upHold, or at once on a probe's evidence (a probe
-// under way that shows the step fits with a margin, or a probe's result). Right after going
+// estimate: after the estimate held for upHold, or at once on a probe's result (not on the
+// estimate while a probe runs: the estimator's, fed the probe's packets, may overshoot a path
+// that is dropping them). Right after going
 // down (upAfterDown) only a probe's result counts. Until then it probes for want, so that a
 // viewer whose estimate hovers near a step is not left without the evidence that would let it
 // climb.
@@ -194,7 +218,6 @@ func (a *allocator) climb(want int32, budget float64, now time.Time) {
 		// Right after congestion the estimate swings: do not climb on a swing.
 		a.maybeProbe(now, a.layerBitrate(want, now))
 		return
-	case a.probing && need*probeConfirm <= budget: // a probe's estimate, while it runs, may overshoot
 	default:
 		if a.upSince.IsZero() {
 			a.upSince = now
@@ -211,7 +234,7 @@ func (a *allocator) climb(want int32, budget float64, now time.Time) {
 func (a *allocator) apply(st int32) {
 	a.d.log.Debug("allocation", "from", stepName(a.current), "to", stepName(st), "estimate_kbps", a.d.estimate.Load()/1000,
 		"probing", a.probing)
-	a.current = st
+	a.current, a.tightSince = st, time.Time{}
 	a.d.setTemporalCap(stepTID(st))
 	a.d.setAllocation(stepRank(st))
 	if a.probeGap == 0 {

@@ -52,9 +52,9 @@ type weakPath struct {
 	lossPct int32
 	fitting string // the layers a viewer may settle on
 	// maxLatency, where set, replaces weakMaxLatency: not a margin for the machine but an
-	// open problem (docs/weak-networks.md): behind 600 kbit/s, in about half the runs one or
-	// two viewers' p99 is 420-470 ms (frames repaired late after a probe or an up-switch, on
-	// a path its layer fills to 85-90 %).
+	// open problem (docs/weak-networks.md): behind 600 kbit/s, in about half the runs a
+	// transport-cc or receiver-reports-only viewer's p99 is 440-470 ms (frames repaired late
+	// after a probe, more often on m, which fills the path to 90 %).
 	maxLatency time.Duration
 }
 

@@ -50,6 +50,9 @@ type lossBWE struct {
 	cutAt    time.Time
 	heavyAt  time.Time  // the latest report of loss above lossHigh
 	losses   [3]float64 // the latest reports' loss (0-1), newest first
+	// The allocator's latest probe, from its start to when the NACKs for the loss it caused
+	// have come back: a report whose interval overlaps it shows the probe's loss, not the path's.
+	probeFrom, probeUntil time.Time
 }
 
 // newLossBWE starts an estimate at initial whose first interval begins at start (the
@@ -68,19 +71,26 @@ func (l *lossBWE) onReport(s lossSample, now time.Time) {
 	if packets := s.packets - l.last.packets; packets > 0 {
 		loss = max(loss, min(float64(s.nacked-l.last.nacked)/float64(packets), 1))
 	}
+	probes := l.overlapsProbe(l.lastAt, now)
 	l.lastAt, l.last = now, s
-	copy(l.losses[1:], l.losses[:len(l.losses)-1])
-	l.losses[0] = loss
+	if !probes {
+		copy(l.losses[1:], l.losses[:len(l.losses)-1])
+		l.losses[0] = loss
+	}
 	if dt <= 0 {
 		return
 	}
 	l.reported = true
 	rate := float64(sent) * 8 / dt.Seconds()
 	switch {
+	case probes:
+		// A probe's report: its loss is the probe's overrun of the path's queue (the layer
+		// itself gets through), its rate the probe's, which the allocator judges
+		// (confirmProbe): hold.
 	case loss < lossLow:
 		if reach := lossGrowthReach * rate; l.estimate < reach {
 			grown := l.estimate * math.Pow(lossGrowth, dt.Seconds())
-			// No loss at all: the path carried the whole rate sent (probes included), so the
+			// No loss at all: the path carried the whole rate sent, so the
 			// estimate may go straight to the reach; a little loss grows it by the rule.
 			if loss == 0 {
 				grown = reach
@@ -97,6 +107,20 @@ func (l *lossBWE) onReport(s lossSample, now time.Time) {
 		l.cutAt = now
 		l.estimate = max(min(l.estimate*(1-0.5*loss), rate*(1-loss)), lossMinEstimate)
 	}
+}
+
+// probeWindow marks [from, until) as a probe's: the loss reported for it is the probe's own
+// (see onReport). A later call replaces the window (a probe that stopped early shortens it).
+func (l *lossBWE) probeWindow(from, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.probeFrom, l.probeUntil = from, until
+}
+
+// overlapsProbe reports whether the interval [from, to] overlaps the latest probe's window;
+// the caller holds mu.
+func (l *lossBWE) overlapsProbe(from, to time.Time) bool {
+	return !l.probeFrom.IsZero() && from.Before(l.probeUntil) && to.After(l.probeFrom)
 }
 
 // value returns the estimate in bit/s, and whether any report has shaped it yet.

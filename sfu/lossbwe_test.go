@@ -81,3 +81,32 @@ func TestLossBWEHeavyLossIsRecent(t *testing.T) {
 		t.Fatal("heavy loss still reported after lossHeavyFor")
 	}
 }
+
+// A receiver report whose interval overlaps a probe's window shows the probe's loss and rate:
+// it neither cuts nor grows the estimate nor counts as heavy loss or as the path's usual loss;
+// the first report after the window counts again.
+func TestLossBWEProbeWindowIsTheProbes(t *testing.T) {
+	start := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	l := newLossBWE(600_000, start)
+	l.onReport(lossSample{packets: 100, sentBytes: 50_000}, at(1)) // 400 kbit/s, no loss: 600
+	l.probeWindow(at(1.5), at(2.9))                                // a probe from 1.5 s, its NACKs back by 2.9 s
+	l.onReport(lossSample{packets: 200, nacked: 30, sentBytes: 150_000}, at(2))
+	l.onReport(lossSample{packets: 300, nacked: 30, sentBytes: 300_000}, at(3)) // 1.2 Mbit/s sent, no loss
+	if got, _ := l.value(); got != 600_000 {
+		t.Fatalf("estimate %d after the probe's reports, want 600000 (neither cut by its loss nor grown by its rate)", got)
+	}
+	if l.heavyLoss(at(3)) {
+		t.Fatal("the probe's 30 % loss counts as heavy loss")
+	}
+	if u := l.usualLoss(); u != 0 {
+		t.Fatalf("usual loss %.2f, want 0 (the probe's loss is not the path's)", u)
+	}
+	l.onReport(lossSample{packets: 400, nacked: 60, sentBytes: 350_000}, at(4)) // after it: 30 % loss
+	if !l.heavyLoss(at(4)) {
+		t.Fatal("30 % loss after the probe's window is not heavy loss")
+	}
+	if got, _ := l.value(); got >= 600_000 {
+		t.Fatalf("estimate %d after heavy loss outside the probe, want it cut", got)
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// TestProbeLosing: a probe stops at the second NACK on a clean path, and on a path with
+// TestProbeLosing: a probe stops at the first NACK on a clean path, and on a path with
 // random loss only at two NACKs beyond twice that loss.
 func TestProbeLosing(t *testing.T) {
 	for _, tt := range []struct {
@@ -13,8 +13,8 @@ func TestProbeLosing(t *testing.T) {
 		base            float64
 		want            bool
 	}{
-		{10, 1, 0, false},
-		{10, 2, 0, true},
+		{10, 0, 0, false},
+		{10, 1, 0, true},
 		{40, 5, 0.05, false}, // 5 % random loss: 2 expected, 4 allowed before the two beyond
 		{40, 6, 0.05, true},
 	} {

@@ -307,8 +307,8 @@ func (v *frameViewer) readReports(receiver *webrtc.RTPReceiver) {
 // (false: no report yet). A report maps the frames of the timeline it was sent for (a
 // layer switch rebases the outgoing timestamps on the wall clock, and the SFU's next report
 // follows), so each maps only the timeline of the newest frame when it arrived; one that
-// came within 10 frames of a timeline's start may describe the previous one and is left
-// out. Of the later half of the reports (the SFU's clock offset of a publisher is the least
+// came within 10 frames of a timeline's change may describe the other side (a report and
+// the packets sent before it reach the viewer on separate paths) and is left out. Of the later half of the reports (the SFU's clock offset of a publisher is the least
 // receipt − NTP so far: reports made during the joins' CPU burst carry that burst's
 // delay), the one whose errors have the median median is used: the test's publisher stamps
 // a frame just before pion's report interceptor notes its send time, so a stall of its
@@ -321,7 +321,7 @@ func (v *frameViewer) reportErrors(from, to int) ([]time.Duration, bool) {
 		return nil, false
 	}
 	slices.SortFunc(byReport, func(a, b []time.Duration) int { return cmp.Compare(stats.Quantile(a, 0.5), stats.Quantile(b, 0.5)) })
-	return byReport[len(byReport)/2], true
+	return byReport[(len(byReport)-1)/2], true
 }
 
 // errorsByReport are the mappingErrors of each report, in the order they arrived, over the
@@ -339,12 +339,12 @@ func (v *frameViewer) errorsByReport(from, to int) [][]time.Duration {
 				at = j
 			}
 		}
-		if at < 0 || (at > 0 && heard < starts[at]+10) {
-			continue
-		}
 		end := to
 		if at+1 < len(starts) {
 			end = starts[at+1] - 1
+		}
+		if at < 0 || (at > 0 && heard < starts[at]+10) || (end < to && heard > end-10) {
+			continue // near a timeline's change: it may describe either side
 		}
 		if errs := v.mappingErrors(sr, starts[at], end); len(errs) > 0 {
 			byReport = append(byReport, errs)

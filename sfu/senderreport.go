@@ -189,9 +189,8 @@ type rtcpSink interface {
 
 // runSenderReports sends the reports of a session's downtracks until ctx ends: all of them
 // together (audio and video from the same moment's source pairs), every interval (srInterval
-// for a viewer, relaySRInterval for a relay), and soon after a downtrack's first packets. A
-// round is due within half a tick of its time, so a tick handled late does not put it off
-// by a whole tick.
+// for a viewer, relaySRInterval for a relay: every tick), and soon after a downtrack's first
+// packets.
 func runSenderReports(ctx context.Context, pc rtcpSink, downs func() []*DownTrack, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(srTick)
 	defer t.Stop()
@@ -204,7 +203,7 @@ func runSenderReports(ctx context.Context, pc rtcpSink, downs func() []*DownTrac
 		case <-t.C:
 			now := time.Now()
 			all := downs()
-			due := now.Sub(last) >= interval-srTick/2
+			due := interval <= srTick || now.Sub(last) >= interval
 			for _, d := range all {
 				due = due || d.awaitsReport()
 			}

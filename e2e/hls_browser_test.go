@@ -40,6 +40,7 @@ type hlsPageState struct {
 		Auto       bool   `json:"auto"`
 		LowLatency *bool  `json:"lowLatency"`
 		Error      string `json:"error"`
+		Recoveries int    `json:"recoveries"`
 	} `json:"hls"`
 }
 
@@ -100,6 +101,7 @@ func TestWatchPageLLHLS(t *testing.T) {
 	t.Run("mode=hls", func(t *testing.T) { playLLHLS(t, srv, room) })
 	t.Run("switch", func(t *testing.T) { switchModes(t, srv, room) })
 	t.Run("not-built", func(t *testing.T) { hlsPlayerNotBuilt(t, srv, room) })
+	t.Run("stall", func(t *testing.T) { recoverFromStall(t, srv, room) })
 	// Short subtest names: Chromium's profile goes under t.TempDir(), and its socket path must
 	// stay under 108 bytes.
 	for _, tc := range []struct{ name, script string }{
@@ -224,6 +226,50 @@ func fallBackToLLHLS(t *testing.T, srv *server, room, script string) {
 	t.Logf("%.1fs: fell back (%q) and played: currentTime %.1f at t=%d, %.1f at t=%d, %dx%d",
 		since(start), first.Fallback, first.HLS.CurrentTime, first.T, later.HLS.CurrentTime, later.T,
 		later.Video.FrameWidth, later.Video.FrameHeight)
+	res := view.finish()
+	if !res.OK {
+		t.Fatalf("viewer: %s", res.Failure)
+	}
+}
+
+// hangLevelPlaylists is a page script: once the video has played 3 s, the LL-HLS media
+// playlists' requests go unanswered for 20 s (a stuck origin or path), so hls.js stalls
+// on them with errors it may deem non-fatal.
+const hangLevelPlaylists = `(() => {
+	let since = 0;
+	const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+	XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+		this.glintURL = String(url);
+		return open.call(this, method, url, ...rest);
+	};
+	XMLHttpRequest.prototype.send = function (...args) {
+		const video = document.querySelector('video');
+		if (!since && video && video.currentTime > 3) since = Date.now();
+		const hung = since && Date.now() - since < 20000;
+		if (hung && /\/hls\/[^/]+\/[^/]+\/index\.m3u8/.test(this.glintURL)) return; // never answered
+		return send.apply(this, args);
+	};
+})();`
+
+// recoverFromStall: the media playlists hang for 20 s (hangLevelPlaylists) while LL-HLS
+// plays; the player's no-progress watchdog restarts playback (counted in
+// hls.recoveries) and the page plays on once they are answered again.
+func recoverFromStall(t *testing.T, srv *server, room string) {
+	start := time.Now()
+	path := filepath.Join(t.TempDir(), "hang-playlists.js")
+	if err := os.WriteFile(path, []byte(hangLevelPlaylists), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	view := startBrowser(t, "watch", srv.url("/watch/"+room), 150, "--query=mode=hls", "--init-script="+path)
+	view.waitHLS(90*time.Second, "hls.js playing", func(s hlsPageState) bool { return s.Mode == "hls" && s.HLS.CurrentTime > 3 })
+	stalled := view.waitHLS(60*time.Second, "the watchdog restarting a stalled player", func(s hlsPageState) bool {
+		return s.HLS.Recoveries > 0
+	})
+	again := view.waitHLS(90*time.Second, "playing 3 s further after the stall", func(s hlsPageState) bool {
+		return s.T > stalled.T && s.Mode == "hls" && s.HLS.CurrentTime >= stalled.HLS.CurrentTime+3
+	})
+	t.Logf("%.1fs: restarted at t=%d (currentTime %.1f, last error %q), playing again at t=%d (currentTime %.1f, %d restarts)",
+		since(start), stalled.T, stalled.HLS.CurrentTime, stalled.HLS.Error, again.T, again.HLS.CurrentTime, again.HLS.Recoveries)
 	res := view.finish()
 	if !res.OK {
 		t.Fatalf("viewer: %s", res.Failure)

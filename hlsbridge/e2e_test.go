@@ -87,17 +87,34 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
-	for _, r := range []string{"source", "240p", "a"} {
-		check("ffprobe "+r, func() error { return probe(ctx, t, base+r+"/index.m3u8", r) })
-	}
-	check("ffmpeg -xerror", func() error {
-		out, err := testkit.Command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
-			"-i", base+"index.m3u8", "-map", "0", "-t", "4", "-f", "null", "-")
-		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-			return fmt.Errorf("%v: %s", err, out)
+	// The 240p rung's checks hold unless the transcoder reported dropping the rung because
+	// encoding fell behind real time (by design, on a loaded machine): then its rendition
+	// ends, and what needed it is logged NOT ASSERTED (a decode of every rendition then
+	// decodes the source rendition alone).
+	unlessDropped := func(since int, err error) error {
+		if err != nil && rungDrops(env, rung240) > since {
+			t.Logf("NOT ASSERTED (the transcoder dropped the %s rung for load): %v", rung240, err)
+			return nil
 		}
-		return nil
-	})
+		return err
+	}
+	decodeAll := func(since int, seconds string) error {
+		err := decode(ctx, base+"index.m3u8", seconds)
+		if unlessDropped(since, err) == nil && err != nil {
+			return decode(ctx, base+"source/index.m3u8", seconds)
+		}
+		return err
+	}
+	for _, r := range []string{"source", "240p", "a"} {
+		check("ffprobe "+r, func() error {
+			err := probe(ctx, t, base+r+"/index.m3u8", r)
+			if r == rung240 {
+				return unlessDropped(0, err)
+			}
+			return err
+		})
+	}
+	check("ffmpeg -xerror", func() error { return decodeAll(0, "4") })
 	wg.Wait()
 
 	// Capture → part available, measured by blocking-reload clients alone (the decoders
@@ -118,24 +135,26 @@ func TestEndToEnd(t *testing.T) {
 		if p95 > 300*time.Millisecond {
 			t.Logf("%s samples: %v", r, lat[r].samples)
 		}
-		if n < 5 {
+		if n < 5 && (r != rung240 || rungDrops(env, rung240) == 0) {
 			t.Errorf("%s: only %d part latencies measured", r, n)
+		} else if n < 5 {
+			t.Logf("%s: only %d part latencies measured: NOT ASSERTED, the transcoder dropped the rung for load", r, n)
 		}
 	}
 
 	// A publisher reconnect continues the same stream after a discontinuity.
+	// The new source gets a new ladder: the 240p rung is back unless dropped again.
 	stopDemo()
+	dropsBefore := rungDrops(env, rung240)
 	stopDemo = startDemo(t, env)
 	for _, r := range []string{"source", "240p", "a"} {
 		env.waitFor(t, ctx, r+": parts after a discontinuity", base+r+"/index.m3u8", func(b string) bool {
 			_, after, ok := strings.Cut(b, "#EXT-X-DISCONTINUITY\n")
-			return ok && strings.Count(after, "#EXT-X-PART:") >= 2
+			return ok && strings.Count(after, "#EXT-X-PART:") >= 2 || r == rung240 && rungDrops(env, rung240) > dropsBefore
 		})
 	}
-	out, err := testkit.Command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
-		"-i", base+"index.m3u8", "-map", "0", "-t", "3", "-f", "null", "-")
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("ffmpeg -xerror after the reconnect: %v: %s", err, out)
+	if err := decodeAll(dropsBefore, "3"); err != nil {
+		t.Errorf("ffmpeg -xerror after the reconnect: %v", err)
 	}
 	if rooms := m.Rooms(); len(rooms) != 2 || rooms[0] != testRoom || rooms[1] != "junk" {
 		t.Errorf("bridged rooms after the reconnect: %v, want [%s junk]", rooms, testRoom)
@@ -156,6 +175,31 @@ func TestEndToEnd(t *testing.T) {
 	if env.Logs.Contains("panic") {
 		t.Error("a pipeline panicked")
 	}
+}
+
+// rung240 is the re-encoded rung of testRooms.
+const rung240 = "240p"
+
+// rungDrops counts the transcoder's reports of dropping rung because encoding fell behind
+// real time (transcoder.Ladder's load check).
+func rungDrops(env *testEnv, rung string) int {
+	n := 0
+	for line := range strings.SplitSeq(env.Logs.String(), "\n") {
+		if strings.Contains(line, "rung dropped") && strings.Contains(line, "rung="+rung+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+// decode has ffmpeg -xerror decode seconds of every stream of the playlist at url.
+func decode(ctx context.Context, url, seconds string) error {
+	out, err := testkit.Command(ctx, 30*time.Second, "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror",
+		"-i", url, "-map", "0", "-t", seconds, "-f", "null", "-")
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
 }
 
 // probe has ffprobe decode three seconds of a media playlist and checks codec and size.

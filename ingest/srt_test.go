@@ -34,7 +34,12 @@ func TestSRTToWHEPViewer(t *testing.T) {
 // a pipe) with the right passphrase is served; wrong or missing passphrases are rejected.
 func TestSRTLiveTransmit(t *testing.T) {
 	ctx := testkit.Context(t, 60*time.Second)
-	e := newEnv(t, func(c *Config) { c.Passphrase = testPassphrase })
+	// The product's idle timeout, not the harness's 3 s: on a loaded machine the
+	// ffmpeg | srt-live-transmit pipe can stall for seconds, and a connection ended for
+	// idleness makes srt-live-transmit reconnect: a new source, whose audio rightly steps by
+	// the wall-clock gap. This test is about srt-live-transmit's handshake (streamid,
+	// passphrase) and media, not about stalls (TestReconnect covers a publisher's return).
+	e := newEnv(t, func(c *Config) { c.Passphrase, c.IdleTimeout = testPassphrase, 10*time.Second })
 	testkit.RequireTool(t, "srt-live-transmit")
 	slt := func(room, query string) *testkit.Proc {
 		ff := strings.Join(append(source(false), "-c:a", "aac", "-t", "20", "-f", "mpegts", "-flush_packets", "1", "-"), " ")

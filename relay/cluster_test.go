@@ -236,6 +236,8 @@ type frameViewer struct {
 	sent    map[int]time.Time     // frame → capture (send) time
 	ts      map[int]uint32        // frame → RTP timestamp as received
 	reports []*rtcp.SenderReport  // the video track's sender reports
+	heardAt []int                 // per report, the newest frame received when it came
+	newest  int                   // the newest frame received
 	audio   int
 	video   int // video packets
 	first   int // the first frame received
@@ -263,6 +265,7 @@ func startFrameViewer(t *testing.T, ctx context.Context, whep string, opts clien
 				if _, dup := v.frames[n]; !dup {
 					v.frames[n], v.sent[n], v.ts[n] = now.Sub(sent), sent, pkt.Timestamp
 				}
+				v.newest = max(v.newest, n)
 				if v.first == 0 || n < v.first {
 					v.first = n
 				}
@@ -292,7 +295,7 @@ func (v *frameViewer) readReports(receiver *webrtc.RTPReceiver) {
 		for _, p := range pkts {
 			if sr, ok := p.(*rtcp.SenderReport); ok {
 				v.mu.Lock()
-				v.reports = append(v.reports, sr)
+				v.reports, v.heardAt = append(v.reports, sr), append(v.heardAt, v.newest)
 				v.mu.Unlock()
 			}
 		}
@@ -301,24 +304,76 @@ func (v *frameViewer) readReports(receiver *webrtc.RTPReceiver) {
 
 // reportErrors are, for each frame from..to the viewer got, the difference between the
 // frame's capture time and the time the viewer's sender reports map its RTP time to, sorted
-// (false: no report yet). Each report maps every frame; the report whose errors have the
-// median median is used: the test's publisher stamps a frame just before pion's report
-// interceptor notes its send time, so a stall of its goroutine on a loaded machine puts
-// that one report's pair off by the stall, and the SFU's reports follow the publisher's.
+// (false: no report yet). A report maps the frames of the timeline it was sent for (a
+// layer switch rebases the outgoing timestamps on the wall clock, and the SFU's next report
+// follows), so each maps only the timeline of the newest frame when it arrived; one that
+// came within 10 frames of a timeline's change may describe the other side (a report and
+// the packets sent before it reach the viewer on separate paths) and is left out. Of the later half of the reports (the SFU's clock offset of a publisher is the least
+// receipt − NTP so far: reports made during the joins' CPU burst carry that burst's
+// delay), the one whose errors have the median median is used: the test's publisher stamps
+// a frame just before pion's report interceptor notes its send time, so a stall of its
+// goroutine on a loaded machine puts that one report's pair off by the stall, and the
+// SFU's reports follow the publisher's.
 func (v *frameViewer) reportErrors(from, to int) ([]time.Duration, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var byReport [][]time.Duration
-	for _, sr := range v.reports {
-		if errs := v.mappingErrors(sr, from, to); len(errs) > 0 {
-			byReport = append(byReport, errs)
-		}
-	}
+	byReport := v.errorsByReport(from, to)
+	byReport = byReport[len(byReport)/2:]
 	if len(byReport) == 0 {
 		return nil, false
 	}
 	slices.SortFunc(byReport, func(a, b []time.Duration) int { return cmp.Compare(stats.Quantile(a, 0.5), stats.Quantile(b, 0.5)) })
-	return byReport[len(byReport)/2], true
+	return byReport[(len(byReport)-1)/2], true
+}
+
+// errorsByReport are the mappingErrors of each report, in the order they arrived, over the
+// frames from..to of its timeline (see reportErrors), for the reports that map any.
+func (v *frameViewer) errorsByReport(from, to int) [][]time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	starts := v.timelineStarts(from, to)
+	var byReport [][]time.Duration
+	for i, sr := range v.reports {
+		heard := v.heardAt[i]
+		at := -1 // the timeline of the newest frame at the report's arrival
+		for j, st := range starts {
+			if st <= heard {
+				at = j
+			}
+		}
+		end := to
+		if at+1 < len(starts) {
+			end = starts[at+1] - 1
+		}
+		if at < 0 || (at > 0 && heard < starts[at]+10) || (end < to && heard > end-10) {
+			continue // near a timeline's change: it may describe either side
+		}
+		if errs := v.mappingErrors(sr, starts[at], end); len(errs) > 0 {
+			byReport = append(byReport, errs)
+		}
+	}
+	return byReport
+}
+
+// timelineStarts are the frames from..to that begin an outgoing timeline: the first, and
+// each whose RTP time advanced more than 20 ms apart from its capture (send) time since the
+// frame before it. The caller holds v.mu.
+func (v *frameViewer) timelineStarts(from, to int) []int {
+	var starts []int
+	prev := -1
+	for n := from; n <= to; n++ {
+		if _, ok := v.ts[n]; !ok {
+			continue
+		}
+		if prev < 0 {
+			starts = append(starts, n)
+		} else {
+			media := time.Duration(int32(v.ts[n]-v.ts[prev])) * time.Second / 90000
+			if (media - v.sent[n].Sub(v.sent[prev])).Abs() > 20*time.Millisecond {
+				starts = append(starts, n)
+			}
+		}
+		prev = n
+	}
+	return starts
 }
 
 // mappingErrors are the sorted errors of report sr's mapping over frames from..to. The

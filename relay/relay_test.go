@@ -104,6 +104,9 @@ func TestRelayTree(t *testing.T) {
 		errs, ok := viewers[name].reportErrors(measureFrom, last)
 		if !ok || stats.Quantile(errs, 0.5) > 20*time.Millisecond {
 			t.Errorf("viewer on %s: sender report maps frames %v off their capture time (report: %v); want < 20ms", name, stats.Quantile(errs, 0.5), ok)
+			for i, e := range viewers[name].errorsByReport(measureFrom, last) {
+				t.Logf("viewer on %s: report %d maps frames p50 %v off", name, i, stats.Quantile(e, 0.5))
+			}
 		}
 		if ok {
 			t.Logf("viewer on %s: sender report mapping error p50 %v max %v", name, stats.Quantile(errs, 0.5), errs[len(errs)-1])

@@ -112,7 +112,7 @@ func (s *SFU) startRelay(ctx context.Context, sess *Session, me *webrtc.MediaEng
 	}
 	answer, err := sess.answer(ctx, offerSDP, addTracks)
 	if err == nil {
-		sess.goOwned(func() { runSenderReports(sess.ctx, pc, sess.DownTracks, sess.log) })
+		sess.goOwned(func() { runSenderReports(sess.ctx, pc, sess.DownTracks, relaySRInterval, sess.log) })
 	}
 	return answer, err
 }

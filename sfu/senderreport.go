@@ -17,11 +17,17 @@ import (
 // first report, sent with its first packets, wins the race).
 
 const (
-	srInterval    = time.Second            // between two rounds of a viewer's reports
-	srTick        = 250 * time.Millisecond // how often a round is considered
-	fallbackAfter = time.Second            // a source without reports gets arrival-based ones after this
-	fallbackJump  = int64(time.Second)     // an arrival this far off the fallback pair moves it
-	ntpEpochDelta = 2208988800             // seconds from 1900 (NTP) to 1970 (Unix)
+	srInterval = time.Second            // between two rounds of a viewer's reports
+	srTick     = 250 * time.Millisecond // how often a round is considered
+	// relaySRInterval is between two rounds of a relay subscriber's reports: they are the
+	// relaying node's only samples of this node's clock (its srcClock, the least-delayed
+	// receipt − NTP), and a round's RTCP waits behind the CPU on a loaded node, so four a
+	// second let its estimate, and so the capture times of every node below, settle in a
+	// quarter of the time. A handful of relays per room make the cost negligible.
+	relaySRInterval = srTick
+	fallbackAfter   = time.Second        // a source without reports gets arrival-based ones after this
+	fallbackJump    = int64(time.Second) // an arrival this far off the fallback pair moves it
+	ntpEpochDelta   = 2208988800         // seconds from 1900 (NTP) to 1970 (Unix)
 )
 
 // clockPair is one NTP ↔ RTP pair of a source: wallNs (unix nanos) is the moment at which
@@ -181,10 +187,11 @@ type rtcpSink interface {
 	WriteRTCP(pkts []rtcp.Packet) error
 }
 
-// runSenderReports sends the reports of a viewer's downtracks until ctx ends: all of them
-// together (audio and video from the same moment's source pairs), every srInterval, and
-// soon after a downtrack's first packets.
-func runSenderReports(ctx context.Context, pc rtcpSink, downs func() []*DownTrack, log *slog.Logger) {
+// runSenderReports sends the reports of a session's downtracks until ctx ends: all of them
+// together (audio and video from the same moment's source pairs), every interval (srInterval
+// for a viewer, relaySRInterval for a relay: every tick), and soon after a downtrack's first
+// packets.
+func runSenderReports(ctx context.Context, pc rtcpSink, downs func() []*DownTrack, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(srTick)
 	defer t.Stop()
 	var pkts []rtcp.Packet
@@ -196,7 +203,7 @@ func runSenderReports(ctx context.Context, pc rtcpSink, downs func() []*DownTrac
 		case <-t.C:
 			now := time.Now()
 			all := downs()
-			due := now.Sub(last) >= srInterval
+			due := interval <= srTick || now.Sub(last) >= interval
 			for _, d := range all {
 				due = due || d.awaitsReport()
 			}

@@ -1,6 +1,10 @@
 package sfu
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,5 +164,71 @@ func checkReport(t *testing.T, sr *rtcp.SenderReport, d *DownTrack, srcRTP uint3
 	}
 	if sr.SSRC != d.ssrc || sr.PacketCount != uint32(d.stats.packets.Load()) || sr.OctetCount != uint32(d.stats.octets.Load()) {
 		t.Errorf("report %+v: want ssrc %d, %d packets, %d octets", sr, d.ssrc, d.stats.packets.Load(), d.stats.octets.Load())
+	}
+}
+
+// roundSink counts the report rounds written to it.
+type roundSink struct {
+	mu     sync.Mutex
+	rounds int
+	ssrcs  map[uint32]bool
+}
+
+func (s *roundSink) WriteRTCP(pkts []rtcp.Packet) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rounds++
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			s.ssrcs[sr.SSRC] = true
+		}
+	}
+	return nil
+}
+
+func (s *roundSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rounds
+}
+
+// TestRelayReportsComeFourTimesAsOften runs a viewer's and a relay's report loops side by
+// side over one downtrack: the relay's rounds come every relaySRInterval (the relaying
+// node's clock offset is a minimum over them, so more samples settle it sooner), the
+// viewer's every srInterval. Counts are compared, not timed: both loops see the same
+// scheduler, and a relay round is due on every tick that a viewer round is.
+func TestRelayReportsComeFourTimesAsOften(t *testing.T) {
+	s, up := benchSlot()
+	d := boundDownTrack(s, &discardWriter{})
+	wall := time.Now()
+	up.setSourcePair(wall, 1)
+	up.ring.Put(1<<16, marshalPacket(1, 1, []byte{0x67, 0x42, 0xe0, 0x1f}), wall, true)
+	d.drain()
+	if d.senderReport(time.Now()) == nil {
+		t.Fatal("no report after the first packet")
+	}
+	downs := func() []*DownTrack { return []*DownTrack{d} }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	viewer, relay := &roundSink{ssrcs: map[uint32]bool{}}, &roundSink{ssrcs: map[uint32]bool{}}
+	var wg sync.WaitGroup
+	wg.Go(func() { runSenderReports(ctx, viewer, downs, srInterval, log) })
+	wg.Go(func() { runSenderReports(ctx, relay, downs, relaySRInterval, log) })
+	for relay.count() < 9 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if relay.count() < 9 {
+		t.Fatalf("%d relay report rounds in 30 s", relay.count())
+	}
+	if v := viewer.count(); v < 1 || v > 5 {
+		t.Errorf("%d viewer rounds while the relay had %d; want 1..5 (one a second)", v, relay.count())
+	}
+	for _, sink := range []*roundSink{viewer, relay} {
+		if len(sink.ssrcs) != 1 || !sink.ssrcs[d.ssrc] {
+			t.Errorf("reports of SSRCs %v, want only the downtrack's %d", sink.ssrcs, d.ssrc)
+		}
 	}
 }

@@ -161,7 +161,7 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 	answer, err := sess.answer(ctx, offerSDP, addTracks)
 	bwe.twcc.Store(strings.Contains(answer, "transport-wide-cc"))
 	if err == nil {
-		sess.goOwned(func() { runSenderReports(sess.ctx, pc, sess.DownTracks, sess.log) })
+		sess.goOwned(func() { runSenderReports(sess.ctx, pc, sess.DownTracks, srInterval, sess.log) })
 	}
 	return answer, err
 }

@@ -14,6 +14,15 @@
 //                  screen, in ms. The server stamps a frame's arrival there, or its capture
 //                  time when the publisher sends Glint's capture-time SEI (glint loadtest).
 //   bufferS, level {index, width, height, bitrate}, levels, auto (adaptive switching on)
+//   recoveries     how often the no-progress watchdog restarted playback
+//
+// The no-progress watchdog: hls.js recreates nothing after an error it deems non-fatal, and
+// once sat for minutes on a level playlist error without retrying. So while the viewer has
+// not paused (or nothing of the source has played yet), a playhead that has not moved for
+// STALL_S seconds gets hls.js's own recovery (its loaders restarted at the live edge and the
+// media re-attached); if it still does not move, a new hls.js instance on the same source;
+// each further try of the same stall waits twice as long, up to STALL_MAX_S. Progress
+// resets it.
 import { base } from './whx.js';
 
 const PLAYER_URL = new URL('static/vendor/hls.min.js', base);
@@ -21,6 +30,8 @@ const HLS_TYPE = 'application/vnd.apple.mpegurl';
 // LIVE_SYNC_SLACK: how far (s) behind hls.js's live sync position the playhead may be before
 // joinLiveSync moves it there.
 const LIVE_SYNC_SLACK = 0.2;
+const STALL_S = 6;
+const STALL_MAX_S = 60;
 
 // noHLS is window.glintWatch.hls before (or without) LL-HLS playback.
 export const noHLS = () => ({
@@ -37,6 +48,7 @@ export const noHLS = () => ({
   auto: true,
   lowLatency: null, // the media playlist has EXT-X-PART
   error: null, // the last hls.js error, 'type/details'
+  recoveries: 0, // restarts by the no-progress watchdog
 });
 
 // usesNativeHLS: no MSE but HLS in <video> (Safari on iPhone): hls.js cannot run there.
@@ -82,6 +94,10 @@ export class HLSPlayer {
     this.live = true; // the source is the LL-HLS live edge (not a DVR playlist)
     this.Hls = null; // the hls.js class, once loaded
     this.fragPlaying = false; // the current hls.js instance plays a fragment of its source
+    this.watchTimer = 0;
+    this.progress = { time: -1, at: 0 }; // the playhead when it last moved (performance.now())
+    this.stallWait = STALL_S; // seconds without progress before the next recovery
+    this.stallTries = 0; // recoveries of the current stall
   }
 
   // playingDate is the EXT-X-PROGRAM-DATE-TIME of the frame on screen (a Date), or null. After
@@ -124,6 +140,39 @@ export class HLSPlayer {
     this.state.hls.engine = 'hls.js';
     this.Hls = Hls;
     this.create(Hls);
+    this.watchTimer = setInterval(this.watchProgress, 1000);
+  }
+
+  // watchProgress is the no-progress watchdog's check, once a second (see the top).
+  watchProgress = () => {
+    const v = this.video;
+    const now = performance.now();
+    const moved = v.currentTime !== this.progress.time;
+    const watched = this.hls && !v.ended && (!v.paused || !this.fragPlaying);
+    if (moved || !watched) {
+      this.progress = { time: v.currentTime, at: now };
+      if (moved) [this.stallWait, this.stallTries] = [STALL_S, 0];
+      return;
+    }
+    if (now - this.progress.at < this.stallWait * 1000) return;
+    this.recover();
+    this.progress.at = now;
+    this.stallWait = Math.min(this.stallWait * 2, STALL_MAX_S);
+  };
+
+  // recover restarts a stalled player: first hls.js's own recovery, then a new instance.
+  recover() {
+    const s = this.state.hls;
+    s.recoveries++;
+    const how = this.stallTries++ % 2 === 0 ? 'restarting its loaders' : 'a new player';
+    console.warn(`LL-HLS: no progress for ${this.stallWait} s (last error: ${s.error ?? 'none'}): ${how}`);
+    if (how === 'a new player') {
+      this.destroy();
+      this.create(this.Hls);
+      return;
+    }
+    this.hls.startLoad(-1);
+    this.hls.recoverMediaError();
   }
 
   onPlaying = () => {
@@ -162,6 +211,7 @@ export class HLSPlayer {
     hls.on(Hls.Events.FRAG_LOADED, (_, d) => (this.bytes += (d.part || d.frag).stats.loaded || 0));
     hls.on(Hls.Events.ERROR, (_, d) => this.onError(Hls, d));
     this.fragPlaying = false;
+    this.progress = { time: this.video.currentTime, at: performance.now() };
     hls.on(Hls.Events.FRAG_CHANGED, () => hls === this.hls && (this.fragPlaying = true));
     this.video.addEventListener('playing', this.onPlaying);
     hls.attachMedia(this.video);
@@ -247,6 +297,7 @@ export class HLSPlayer {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.watchTimer);
     this.video.removeEventListener('playing', this.onPlaying);
     this.destroy();
     if (this.state.hls.engine === 'native') {

@@ -62,6 +62,7 @@ type allocator struct {
 	proven                    uint64     // what the last probe showed the path carries, bit/s (0: nothing)
 	provenRef                 uint64     // the estimator's own estimate when it was shown
 	provenAt                  time.Time  // when
+	disproved                 bool       // a probe met a full path since the last result: climb on results only
 	committed                 uint64     // the estimate the layer held on before the probe (withProbeFloor; 0: none)
 	committedPeak             uint64     // the estimator's highest since the probe settled
 }
@@ -216,6 +217,14 @@ func (a *allocator) climb(want int32, budget float64, now time.Time) {
 	case result && need <= budget:
 	case now.Sub(a.downAt) < upAfterDown:
 		// Right after congestion the estimate swings: do not climb on a swing.
+		a.maybeProbe(now, a.layerBitrate(want, now))
+		return
+	case a.probing || (a.disproved && a.current != rankPause):
+		// A probe under way answers within a second; after one that met a full path, the
+		// estimate alone is no evidence (GCC can sit far above a path whose short queue drops
+		// packets before delay builds): only a probe's result moves the viewer up. A paused
+		// viewer still resumes on the estimate (its probes ride on audio).
+		a.upSince = time.Time{}
 		a.maybeProbe(now, a.layerBitrate(want, now))
 		return
 	default:

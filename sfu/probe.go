@@ -122,6 +122,7 @@ func (a *allocator) confirmProbe(now time.Time) {
 	packets, nacked := a.d.stats.packets.Load()-a.probePackets, a.d.stats.nackedFirst.Load()-a.probeNacked
 	if float64(nacked) >= 1+2*a.probeBaseLoss*float64(packets) {
 		a.d.log.Debug("probe result refused: the viewer lost packets", "sent_kbps", uint64(a.heldRate)/1000, "nacked", nacked)
+		a.disproved = true
 		return
 	}
 	reach := probeResultReach
@@ -129,6 +130,7 @@ func (a *allocator) confirmProbe(now time.Time) {
 		reach = probeResultReachLoss
 	}
 	a.proven, a.provenRef, a.provenAt = max(a.proven, uint64(a.heldRate*reach)), a.rawEstimate, now
+	a.disproved = false
 	a.d.log.Debug("probe result", "delivered_kbps", uint64(a.heldRate)/1000, "estimate_kbps", a.provenRef/1000)
 }
 
@@ -153,6 +155,7 @@ func (a *allocator) stopProbe(now time.Time) {
 	a.probeVia.stopProbe()
 	a.probing, a.probeEnd = false, now
 	a.bwe.loss.probeWindow(a.probeStart, now.Add(probeNackWait))
+	a.disproved = true
 }
 
 // probeLosing reports whether the viewer NACKed more of the video packets sent since the

@@ -10,7 +10,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,16 +86,20 @@ func (s *Server) Client() *redis.Client {
 // Kill ends the process (SIGKILL; it loses everything, having no persistence).
 func (s *Server) Kill() { s.proc.Kill() }
 
-// Pause stops the process (SIGSTOP): connections are accepted, nothing answers.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+// Pause stops the process (SIGSTOP): connections are accepted, nothing answers. It returns
+// once every thread of it is stopped.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := testkit.PauseProcess(s.proc.Pid()); err != nil {
+		s.t.Fatalf("redis-server: %v", err)
+	}
+}
 
 // Resume continues a paused process.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
-
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) Resume() {
 	s.t.Helper()
-	if err := syscall.Kill(s.proc.Pid(), sig); err != nil {
-		s.t.Fatalf("redis-server: %v: %v", sig, err)
+	if err := testkit.ResumeProcess(s.proc.Pid()); err != nil {
+		s.t.Fatalf("redis-server: %v", err)
 	}
 }
 

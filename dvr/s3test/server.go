@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 // The credentials and the bucket of every Server.
@@ -107,15 +109,19 @@ func (s *Server) Restart() {
 }
 
 // Pause stops the process (SIGSTOP): the kernel still accepts connections, nothing answers.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+// It returns once every thread of it is stopped.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := testkit.PauseProcess(s.cmd.Process.Pid); err != nil {
+		s.t.Fatalf("versitygw: %v", err)
+	}
+}
 
 // Resume continues a paused process; requests it had queued may then still run.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
-
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) Resume() {
 	s.t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatalf("versitygw: %v: %v", sig, err)
+	if err := testkit.ResumeProcess(s.cmd.Process.Pid); err != nil {
+		s.t.Fatalf("versitygw: %v", err)
 	}
 }
 

@@ -8,12 +8,13 @@ import (
 
 // TestTimelineContiguousAcrossLateFrames feeds 30 fps video, each frame carrying its
 // expected duration as the bridge gives it, and audio, where the publisher skips a frame
-// now and then and some frames come late (capture jitter on a loaded machine): parts
+// now and then, stalls for 400 ms once in a while, and some frames come late (capture jitter on a loaded machine): parts
 // published early with their last frame's expected duration are then followed by a frame
 // later than that. Every part of the video and audio renditions must start where the
 // previous one ended, and no decode-time step may exceed twice the previous sample's
 // duration (what Media Source Extensions treat as a discontinuity, dropping every video
-// frame until the next keyframe: a hole of up to a segment in a browser's buffer, a stall).
+// frame until the next keyframe: a hole of up to a segment in a browser's buffer, a stall),
+// also after the publisher stalled for longer than a part.
 func TestTimelineContiguousAcrossLateFrames(t *testing.T) {
 	cfg := Config{SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, Window: 8}
 	s, sv, f := newTestStream(t, cfg, "hi", AudioRendition)
@@ -29,6 +30,11 @@ func TestTimelineContiguousAcrossLateFrames(t *testing.T) {
 			switch {
 			case n%37 == 18 || n%37 == 19: // the publisher skipped this frame
 				continue
+			case n%97 > 80 && n%97 < 94: // the publisher stalled for 400 ms, then sent three frames at once
+				continue
+			case n%97 == 94 || n%97 == 95:
+				smp.DTS -= time.Duration(n%97-93) * 10 * time.Millisecond
+				smp.PTS = smp.DTS
 			case n%37 == 20 || n%13 == 6: // late by two thirds of a frame
 				smp.DTS += 22 * time.Millisecond
 				smp.PTS = smp.DTS

@@ -7,7 +7,8 @@
 # (built from its source, e.g. `go build` of github.com/bluenviron/mediamtx; it is not a Glint
 # dependency and is not installed by scripts/install-deps.sh). Without it, only Glint is
 # measured and the section says so.
-# Env: BENCH_SECONDS (samples per viewer page after an 8 s warm-up, default 30).
+# Env: BENCH_SECONDS (samples per viewer page after an 8 s warm-up, default 30);
+# BENCH_PEER_LOGS=DIR keeps each page's output there (an hls page's start-up and stall events).
 set -euo pipefail
 seconds=${BENCH_SECONDS:-30}
 warm=8
@@ -18,7 +19,11 @@ warm=8
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; stop_peer; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true; stop_peer; wait 2>/dev/null || true
+  [ -n "${BENCH_PEER_LOGS:-}" ] && mkdir -p "$BENCH_PEER_LOGS" && cp "$tmp"/glint.* "$tmp"/peer.* "$BENCH_PEER_LOGS"/ 2>/dev/null
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 # run_server NAME WHIP WHEP HLS [HLS-RUNG]: one publisher page for the whole run, then a WHEP

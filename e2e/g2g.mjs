@@ -17,8 +17,13 @@
 // Once a second it prints {"t":N, "state":..., "frames":N, "read":N, ...} (an hls viewer adds
 // "hls": hls.js's latency, targetLatency, drift, liveSyncPosition, playback rate); at the end
 // {"result":{"ok":bool, "failure":"...", "g2g":{"n","p50","p95","max"}, "hls":{"latencyP50",
-// "targetLatency"}}}, and exits 0 only when a viewer read at least 20 barcodes (a publisher:
-// when it published). G2G_DEBUG=1 in the environment turns hls.js's debug log on (stderr,
+// "targetLatency", "stalls", "waiting"}}}: stalls counts hls.js's bufferStalledError, waiting
+// the element's waiting events once it played. Before the result, an hls viewer prints one
+// {"event":...} line per start-up step and stall (playlists loaded, the first appends with
+// each SourceBuffer's ranges, the first playing with hls.js's start position, waiting, seeking
+// and hls.js's stall errors: bufferStalledError, bufferNudgeOnStall, bufferSeekOverHole),
+// each with the playhead, the buffered ranges and hls.js's edge and latency. It exits 0 only
+// when a viewer read at least 20 barcodes (a publisher: when it published). G2G_DEBUG=1 in the environment turns hls.js's debug log on (stderr,
 // each line with the time in ms modulo 100 s).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -98,17 +103,7 @@ try {
           const r = (x) => (Number.isFinite(x) ? +x.toFixed(3) : null);
           return { latency: r(h.latency), targetLatency: r(h.targetLatency), drift: r(h.drift),
             liveSyncPosition: r(h.liveSyncPosition), rate: v.playbackRate };
-        })(), tracks: (() => {
-          // Each SourceBuffer's ranges (hls.js): the media element's are their intersection.
-          const tracks = window.g2gTracks;
-          if (!tracks) return undefined;
-          const out = {};
-          for (const [k, t] of Object.entries(tracks)) {
-            const b = t && t.buffer;
-            if (b && b.buffered) out[k] = Array.from({ length: b.buffered.length }, (_, i) => [+b.buffered.start(i).toFixed(2), +b.buffered.end(i).toFixed(2)]);
-          }
-          return out;
-        })() };
+        })(), tracks: window.g2gTracks ? trackRanges() : undefined };
     });
     if (t === opt.warmup) from = s.n;
     if (s.hls) {
@@ -130,10 +125,12 @@ try {
       g2g: d.length ? { n: d.length, p50: q(0.5), p95: q(0.95), max: d[d.length - 1], min: d[0] } : null };
     if (hlsState) {
       // hls.js's view: its latency (p50 of the once-a-second samples) and the target it
-      // computed (PART-HOLD-BACK, plus a second per stall it saw).
+      // computed (PART-HOLD-BACK, plus a second per stall it saw); its stalls
+      // (bufferStalledError) and the element's waiting events once it played.
       hlsLatency.sort((a, b) => a - b);
       result.hls = { latencyP50: hlsLatency.length ? hlsLatency[Math.floor(hlsLatency.length / 2)] : null,
-        targetLatency: hlsState.targetLatency };
+        targetLatency: hlsState.targetLatency, stalls: s.stalls, waiting: s.waiting };
+      for (const e of s.events) print({ event: e });
     }
   }
 } catch (e) {

@@ -26,16 +26,17 @@ func (t *Track) commitPending(nextDTS time.Duration) bool {
 	default:
 		dur, jump = t.fallbackDur(p), true
 	}
-	// No sample is longer than a part may be: the rest of a longer step stays a gap.
+	// No sample is longer than a part may be: the rest of a longer step is a gap, which the
+	// samples after it close (closeGap) up to maxSampleStep.
 	dur = min(dur, ticksDur(t.partTicks, t.timescale))
 	published := t.appendSample(p, dur)
 	if jump {
 		t.offset = t.s.rebase(nextDTS, p.media+dur)
 		t.log.Warn("hls: timestamps jumped, timeline rebased", "step", step)
-	} else if gap {
+	} else if gap && !t.gapCloses(nextDTS+t.offset) {
 		t.log.Warn("hls: gap in timestamps kept in the timeline", "gap", step-dur)
 	}
-	if nextDTS+t.offset != p.media+dur { // a gap, or another track's rebase: the next sample needs its own decode time
+	if next := nextDTS + t.offset; next != t.end && !t.gapCloses(next) { // an overlap, a long gap: the next sample needs its own decode time
 		published = t.closePart() || published
 	}
 	return published
@@ -86,6 +87,31 @@ func (t *Track) followEarlyCommit(dts time.Duration) {
 		t.offset = t.s.rebase(dts, t.end)
 		t.log.Warn("hls: timestamps jumped, timeline rebased", "step", step+t.lastDur)
 	}
+}
+
+// closeGap starts p where the track's last packaged sample ended when it would otherwise
+// leave a gap of up to maxSampleStep there. Such a gap comes after a part published with
+// its last sample at the expected duration (commitIfPartFull) when the next frame comes
+// later (a publisher that skipped a frame, capture jitter), after a frame trimmed to end
+// its part at PART-TARGET, or after a step longer than a part (a publisher that stalled).
+// A browser's Media Source Extensions treat a decode-time step of more than twice the
+// previous frame's duration as a discontinuity and drop every video frame until the next
+// keyframe: up to a segment missing from the buffer, a stall that hls.js adds to its
+// target latency for good. So p's decode (and presentation) time moves back by the gap;
+// its duration, the distance to the next sample, grows by as much (at most a part target:
+// the rest is closed by the next sample the same way), and the frames after it keep their
+// own times. An overlap (a frame earlier than expected) is left: decode times still increase.
+func (t *Track) closeGap(p *pendingSample) {
+	if t.gapCloses(p.media) {
+		p.media = t.end
+	}
+}
+
+// gapCloses reports whether a sample at media time next would start where the last
+// packaged sample ended, by closeGap.
+func (t *Track) gapCloses(next time.Duration) bool {
+	gap := next - t.end
+	return gap > 0 && gap <= maxSampleStep
 }
 
 // fallbackDur is a sample's duration where the next DTS does not give it.

@@ -210,6 +210,7 @@ func (t *Track) WriteSample(smp Sample) error {
 		t.followEarlyCommit(smp.DTS)
 	}
 	p := &pendingSample{Sample: smp, media: smp.DTS + t.offset}
+	t.closeGap(p)
 	switch {
 	case t.segmentEnds(p):
 		t.finishSegment()

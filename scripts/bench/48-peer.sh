@@ -7,7 +7,8 @@
 # (built from its source, e.g. `go build` of github.com/bluenviron/mediamtx; it is not a Glint
 # dependency and is not installed by scripts/install-deps.sh). Without it, only Glint is
 # measured and the section says so.
-# Env: BENCH_SECONDS (samples per viewer page after an 8 s warm-up, default 30).
+# Env: BENCH_SECONDS (samples per viewer page after an 8 s warm-up, default 30);
+# BENCH_PEER_LOGS=DIR keeps each page's output there (an hls page's start-up and stall events).
 set -euo pipefail
 seconds=${BENCH_SECONDS:-30}
 warm=8
@@ -18,7 +19,11 @@ warm=8
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; stop_peer; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true; stop_peer; wait 2>/dev/null || true
+  [ -n "${BENCH_PEER_LOGS:-}" ] && mkdir -p "$BENCH_PEER_LOGS" && cp "$tmp"/glint.* "$tmp"/peer.* "$BENCH_PEER_LOGS"/ 2>/dev/null
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 # run_server NAME WHIP WHEP HLS [HLS-RUNG]: one publisher page for the whole run, then a WHEP
@@ -72,12 +77,14 @@ servers in this one invocation, one after the other, with 200 ms parts; Glint wi
 ladder (the highest level is the source rendition; "rung" is the middle, transcoded level); the
 peer remuxes only. Peer: ${peer_version:-not measured (BENCH_PEER_BIN unset)}.
 
-The last column is hls.js's own view: its \`latency\` (p50 of one sample a second: seconds behind
+The last two columns are hls.js's own view: its \`latency\` (p50 of one sample a second: seconds behind
 its estimate of the playlist's live edge) and the \`targetLatency\` it computed (PART-HOLD-BACK,
-plus a second per stall). Load average when the run began: $load_before; when it ended: $(cut -d' ' -f1-3 /proc/loadavg).
+plus a second per stall), and the stalls of the whole page (warm-up included): hls.js's
+\`bufferStalledError\`s / the video element's \`waiting\` events once it played (a seek over a
+buffer hole is one too). Load average when the run began: $load_before; when it ended: $(cut -d' ' -f1-3 /proc/loadavg).
 
-| server | path | frames read | g2g p50 | g2g p95 | max | hls.js latency / target |
-|---|---|---|---|---|---|---|
+| server | path | frames read | g2g p50 | g2g p95 | max | hls.js latency / target | stalls / waiting |
+|---|---|---|---|---|---|---|---|
 MD
 python3 - "$tmp" <<'PY'
 import json, os, sys
@@ -95,9 +102,10 @@ for name, label in (("glint", "Glint"), ("peer", "peer (MediaMTX)")):
             continue
         g = r.get("g2g")
         if not r.get("ok") or not g:
-            print(f'| {label} | {path} | failed: {r.get("failure", "")[:120]} | | | | |')
+            print(f'| {label} | {path} | failed: {r.get("failure", "")[:120]} | | | | | |')
             continue
         h = r.get("hls") or {}
         view = f'{h["latencyP50"]:.2f} s / {h["targetLatency"]:.2f} s' if h.get("latencyP50") and h.get("targetLatency") else "—"
-        print(f'| {label} | {path} | {g["n"]} | {g["p50"]} ms | {g["p95"]} ms | {g["max"]} ms | {view} |')
+        stalls = f'{h["stalls"]} / {h["waiting"]}' if "stalls" in h else "—"
+        print(f'| {label} | {path} | {g["n"]} | {g["p50"]} ms | {g["p95"]} ms | {g["max"]} ms | {view} | {stalls} |')
 PY

@@ -5,7 +5,11 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	owngcc "github.com/glint-video/glint/sfu/gcc"
 )
 
 // BenchmarkGCCSendHistory is what pion's GCC costs per packet sent to a transport-cc viewer
@@ -58,4 +62,138 @@ func BenchmarkGCCSendHistory(b *testing.B) {
 		p.AddStream(info.SSRC, sink)
 		run(b, p)
 	})
+}
+
+// BenchmarkGCCOwnSendHistory is the same path with Glint's own estimator (sfu/gcc): its
+// interceptor records the packet in a fixed ring, then the packet goes to the transport.
+func BenchmarkGCCOwnSendHistory(b *testing.B) {
+	info, sink := gccBenchStream()
+	i, err := ownGCC().NewInterceptor("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := i.BindLocalStream(info, sink)
+	h := &rtp.Header{Version: 2, SSRC: info.SSRC, PayloadType: 102}
+	payload := make([]byte, 1100)
+	ext := rtp.TransportCCExtension{}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.SequenceNumber++
+		ext.TransportSequence++
+		raw, _ := ext.Marshal()
+		if err := h.SetExtension(gccBenchTWCCID, raw); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := w.Write(h, payload, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGCCFeedback is what a transport-cc viewer costs the estimator per feedback packet
+// of gccBenchPerFeedback packets (a feedback every 50 ms at ≈ 2.6 Mbit/s), the packets'
+// sends included, as the viewer's interceptors do it: "pion" unmarshals the RTCP (pion's cc
+// interceptor) and hands it to gcc.SendSideBWE.WriteRTCP, its packets sent behind
+// attrLender; "own" is sfu/gcc's interceptor. Run it with -cpu 1: pion's estimator finishes
+// the work on goroutines of its own.
+func BenchmarkGCCFeedback(b *testing.B) {
+	info, sink := gccBenchStream()
+	feedback := gccBenchFeedback(b)
+	run := func(b *testing.B, w interceptor.RTPWriter, onFeedback func([]byte)) {
+		h := &rtp.Header{Version: 2, SSRC: info.SSRC, PayloadType: 102}
+		payload := make([]byte, 1100)
+		ext := rtp.TransportCCExtension{}
+		n := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			for range gccBenchPerFeedback {
+				h.SequenceNumber++
+				raw, _ := ext.Marshal()
+				ext.TransportSequence++
+				if err := h.SetExtension(gccBenchTWCCID, raw); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := w.Write(h, payload, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			onFeedback(feedback[n%len(feedback)])
+			n++
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*gccBenchPerFeedback), "ns/packet")
+	}
+	b.Run("pion", func(b *testing.B) {
+		bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEPacer(newSSRCPacer()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer bwe.Close()
+		run(b, (&attrLender{}).BindLocalStream(info, bwe.AddStream(info, sink)), func(raw []byte) {
+			pkts, err := rtcp.Unmarshal(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := bwe.WriteRTCP(pkts, nil); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("own", func(b *testing.B) {
+		i, err := ownGCC().NewInterceptor("")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var pending []byte
+		r := i.BindRTCPReader(interceptor.RTCPReaderFunc(func(buf []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+			return copy(buf, pending), a, nil
+		}))
+		buf := make([]byte, 1500)
+		run(b, i.BindLocalStream(info, sink), func(raw []byte) {
+			pending = raw
+			if _, _, err := r.Read(buf, nil); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+const (
+	gccBenchTWCCID      = 3
+	gccBenchPerFeedback = 16 // divides 65536: the prepared feedback repeats in step with the sequence numbers
+)
+
+func ownGCC() *owngcc.InterceptorFactory {
+	return owngcc.NewInterceptorFactory(owngcc.WithConfig(owngcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}))
+}
+
+func gccBenchStream() (*interceptor.StreamInfo, interceptor.RTPWriter) {
+	info := &interceptor.StreamInfo{SSRC: 1234, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{
+		{URI: "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", ID: gccBenchTWCCID}}}
+	sink := interceptor.RTPWriterFunc(func(_ *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) { return len(p), nil })
+	return info, sink
+}
+
+// gccBenchFeedback is transport-cc feedback, as pion's recorder (a receiver) builds it, for
+// every transport-wide sequence number in order, gccBenchPerFeedback packets each: packets
+// 2.6 Mbit/s apart with some jitter, one in 50 lost.
+func gccBenchFeedback(b *testing.B) [][]byte {
+	r := twcc.NewRecorder(5678)
+	var out [][]byte
+	at := int64(1_000_000)
+	for seq := range 1 << 16 {
+		at += 3_400 + int64(seq%7)*100
+		if seq%50 != 49 {
+			r.Record(1234, uint16(seq), at)
+		}
+		if seq%gccBenchPerFeedback == gccBenchPerFeedback-1 {
+			for _, p := range r.BuildFeedbackPacket() {
+				raw, err := p.Marshal()
+				if err != nil {
+					b.Fatal(err)
+				}
+				out = append(out, raw)
+			}
+		}
+	}
+	return out
 }

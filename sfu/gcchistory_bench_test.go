@@ -17,28 +17,18 @@ import (
 // send history (cc.FeedbackAdapter.OnSent: the attributes map, a lock, a list element and a
 // map entry per packet) and passes it to the pacer. "history" is that path as a viewer
 // session builds it (gcc.NewSendSideBWE with this package's pacer); "history-lent-attributes"
-// the same behind attrLender; "pacer-only" is the pacer without the estimator, the floor.
+// the same behind attrLender; "own" is Glint's estimator (sfu/gcc: its interceptor records
+// the packet in a fixed ring); "pacer-only" is the pacer without the estimator, the floor.
+// Every path includes the harness's 2-byte extension marshal (pion's TWCC header
+// interceptor makes the same allocation per packet).
 func BenchmarkGCCSendHistory(b *testing.B) {
-	const twccID = 3
-	info := &interceptor.StreamInfo{SSRC: 1234, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{
-		{URI: "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", ID: twccID}}}
-	sink := interceptor.RTPWriterFunc(func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) { return len(p), nil })
+	info, sink := gccBenchStream()
 	payload := make([]byte, 1100)
 	run := func(b *testing.B, w interceptor.RTPWriter) {
-		h := &rtp.Header{Version: 2, SSRC: 1234, PayloadType: 102}
-		ext := rtp.TransportCCExtension{}
+		s := newTWCCSender(w, info.SSRC)
 		b.ReportAllocs()
 		for b.Loop() {
-			h.SequenceNumber++
-			ext.TransportSequence++
-			raw, _ := ext.Marshal()
-			if err := h.SetExtension(twccID, raw); err != nil {
-				b.Fatal(err)
-			}
-			// As pion's track writer passes them: none.
-			if _, err := w.Write(h, payload, nil); err != nil {
-				b.Fatal(err)
-			}
+			s.send(b, payload)
 		}
 	}
 	b.Run("history", func(b *testing.B) {
@@ -57,37 +47,18 @@ func BenchmarkGCCSendHistory(b *testing.B) {
 		defer bwe.Close()
 		run(b, (&attrLender{}).BindLocalStream(info, bwe.AddStream(info, sink)))
 	})
+	b.Run("own", func(b *testing.B) { // Glint's estimator, sfu/gcc: a fixed ring
+		i, err := ownGCC().NewInterceptor("")
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, i.BindLocalStream(info, sink))
+	})
 	b.Run("pacer-only", func(b *testing.B) {
 		p := newSSRCPacer()
 		p.AddStream(info.SSRC, sink)
 		run(b, p)
 	})
-}
-
-// BenchmarkGCCOwnSendHistory is the same path with Glint's own estimator (sfu/gcc): its
-// interceptor records the packet in a fixed ring, then the packet goes to the transport.
-func BenchmarkGCCOwnSendHistory(b *testing.B) {
-	info, sink := gccBenchStream()
-	i, err := ownGCC().NewInterceptor("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := i.BindLocalStream(info, sink)
-	h := &rtp.Header{Version: 2, SSRC: info.SSRC, PayloadType: 102}
-	payload := make([]byte, 1100)
-	ext := rtp.TransportCCExtension{}
-	b.ReportAllocs()
-	for b.Loop() {
-		h.SequenceNumber++
-		ext.TransportSequence++
-		raw, _ := ext.Marshal()
-		if err := h.SetExtension(gccBenchTWCCID, raw); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := w.Write(h, payload, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 // BenchmarkGCCFeedback is what a transport-cc viewer costs the estimator per feedback packet
@@ -100,22 +71,14 @@ func BenchmarkGCCFeedback(b *testing.B) {
 	info, sink := gccBenchStream()
 	feedback := gccBenchFeedback(b)
 	run := func(b *testing.B, w interceptor.RTPWriter, onFeedback func([]byte)) {
-		h := &rtp.Header{Version: 2, SSRC: info.SSRC, PayloadType: 102}
+		s := newTWCCSender(w, info.SSRC)
+		s.ext.TransportSequence = 0xffff // the first packet is 0, as the feedback's first
 		payload := make([]byte, 1100)
-		ext := rtp.TransportCCExtension{}
 		n := 0
 		b.ReportAllocs()
 		for b.Loop() {
 			for range gccBenchPerFeedback {
-				h.SequenceNumber++
-				raw, _ := ext.Marshal()
-				ext.TransportSequence++
-				if err := h.SetExtension(gccBenchTWCCID, raw); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := w.Write(h, payload, nil); err != nil {
-					b.Fatal(err)
-				}
+				s.send(b, payload)
 			}
 			onFeedback(feedback[n%len(feedback)])
 			n++
@@ -161,6 +124,30 @@ const (
 	gccBenchTWCCID      = 3
 	gccBenchPerFeedback = 16 // divides 65536: the prepared feedback repeats in step with the sequence numbers
 )
+
+// twccSender writes packets as a viewer's track writer does through the TWCC header
+// extension interceptor: each with the next transport-wide sequence number, no attributes.
+type twccSender struct {
+	w   interceptor.RTPWriter
+	h   rtp.Header
+	ext rtp.TransportCCExtension
+}
+
+func newTWCCSender(w interceptor.RTPWriter, ssrc uint32) *twccSender {
+	return &twccSender{w: w, h: rtp.Header{Version: 2, SSRC: ssrc, PayloadType: 102}}
+}
+
+func (s *twccSender) send(b *testing.B, payload []byte) {
+	s.h.SequenceNumber++
+	s.ext.TransportSequence++
+	raw, _ := s.ext.Marshal()
+	if err := s.h.SetExtension(gccBenchTWCCID, raw); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.w.Write(&s.h, payload, nil); err != nil {
+		b.Fatal(err)
+	}
+}
 
 func ownGCC() *owngcc.InterceptorFactory {
 	return owngcc.NewInterceptorFactory(owngcc.WithConfig(owngcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}))

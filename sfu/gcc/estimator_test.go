@@ -103,3 +103,33 @@ func TestFeedbackAllocatesNothing(t *testing.T) {
 		t.Fatalf("OnRTCP: %v allocations per feedback, want 0", n)
 	}
 }
+
+// TestLossBasedCutsHoldsAndGrows: feedback every 50 ms with 20 % loss cuts the loss-based
+// estimate (not below the acknowledged rate), 5 % holds it, none grows it back toward the
+// delay-based estimate, and never past it.
+func TestLossBasedCutsHoldsAndGrows(t *testing.T) {
+	const delay, acked = 2_000_000, 800_000
+	var l lossBased
+	now := time.Duration(0)
+	feed := func(lost int, d time.Duration) int {
+		var est int
+		for end := now + d; now < end; now += 50 * time.Millisecond {
+			est = l.onFeedback(lost, 20, acked, delay, now)
+		}
+		return est
+	}
+	if est := feed(0, time.Second); est != delay {
+		t.Fatalf("no loss: %d, want the delay-based %d", est, delay)
+	}
+	cut := feed(4, time.Second)
+	if cut >= delay || cut < acked {
+		t.Fatalf("20 %% loss: %d, want below %d and not below the acknowledged %d", cut, delay, acked)
+	}
+	if held := feed(1, time.Second); held != cut {
+		t.Fatalf("5 %% loss: %d, want held at %d", held, cut)
+	}
+	grown := feed(0, 2*time.Second)
+	if grown <= cut || grown > delay {
+		t.Fatalf("no loss again: %d, want above %d and at most %d", grown, cut, delay)
+	}
+}

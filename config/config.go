@@ -146,8 +146,8 @@ func (c *Config) Validate() error {
 		func() error { return positive("shutdown-timeout", c.ShutdownTimeout) },
 		c.validatePublisherPolicy,
 		func() error {
-			if c.ViewerBWE != "transport-cc" && c.ViewerBWE != "remb" {
-				return fmt.Errorf("viewer-bwe %q: must be transport-cc or remb", c.ViewerBWE)
+			if c.ViewerBWE != "transport-cc" && c.ViewerBWE != "gcc" && c.ViewerBWE != "remb" {
+				return fmt.Errorf("viewer-bwe %q: must be transport-cc, gcc or remb", c.ViewerBWE)
 			}
 			return nil
 		},

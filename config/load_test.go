@@ -152,6 +152,10 @@ func TestLoad(t *testing.T) {
 		{name: "empty file keeps defaults", yaml: "# nothing\n", want: Defaults},
 		{name: "file sets every value", yaml: fullYAML, want: fullConfig},
 		{
+			name: "viewer-bwe gcc", args: []string{"--viewer-bwe=gcc"},
+			want: func() Config { c := Defaults(); c.ViewerBWE = "gcc"; return c },
+		},
+		{
 			name: "file named by GLINT_CONFIG", yaml: "udp_port: 9001\n", env: env{"GLINT_CONFIG": "@file"},
 			want: func() Config { c := Defaults(); c.UDPPort = 9001; return c },
 		},
@@ -356,7 +360,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "log-format unknown", args: []string{"--log-format=xml"}, want: []string{"log-format", "xml"}},
 		{name: "http-addr without port", args: []string{"--http-addr=localhost"}, want: []string{"http-addr"}},
 		{name: "udp-read-buffer too small", args: []string{"--udp-read-buffer=1024"}, want: []string{"udp-read-buffer"}},
-		{name: "viewer-bwe unknown", args: []string{"--viewer-bwe=gcc"}, want: []string{"viewer-bwe"}},
+		{name: "viewer-bwe unknown", args: []string{"--viewer-bwe=bogus"}, want: []string{"viewer-bwe"}},
 		{name: "ice-timeout zero", args: []string{"--ice-timeout=0s"}, want: []string{"ice-timeout"}},
 		{name: "pli-interval negative", yaml: "pli_interval: -1s\n", want: []string{"pli-interval"}},
 		{name: "join-cache-age negative", yaml: "join_cache_age: -1s\n", want: []string{"join-cache-age"}},

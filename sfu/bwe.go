@@ -8,9 +8,11 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
+	piongcc "github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/glint-video/glint/sfu/gcc"
 )
 
 // initialEstimate is where a viewer's bandwidth estimate starts: high enough for the top
@@ -18,8 +20,12 @@ import (
 // ones fall within a second or two of congestion feedback.
 const initialEstimate = 3_000_000
 
+// minEstimate is the least a delay-based estimate falls to, in bit/s.
+const minEstimate = 30_000
+
 // viewerBWE is one viewer's send-side bandwidth estimate: Google congestion control driven
-// by the viewer's transport-wide CC feedback (which has its own loss-based part); or the
+// by the viewer's transport-wide CC feedback (which has its own loss-based part; pion's
+// estimator, or Glint's own in sfu/gcc, by Options.ViewerBWE); or the
 // lower of its REMB and the loss-based estimate of its receiver reports (as libwebrtc takes
 // the lower of its delay-based and loss-based estimates); or the loss-based estimate alone
 // for a viewer that sends receiver reports and NACKs only. It also holds the viewer's
@@ -28,11 +34,15 @@ type viewerBWE struct {
 	pacer     *ssrcPacer
 	pace      pacer
 	loss      *lossBWE
-	estimator atomic.Pointer[cc.BandwidthEstimator]
+	estimator atomic.Pointer[targetEstimator]
 	twcc      atomic.Bool   // transport-cc negotiated: the GCC estimate is meaningful
 	remb      atomic.Uint64 // latest REMB bitrate, bit/s
 	rembAt    atomic.Int64  // unix nanos of the latest REMB
 }
+
+// targetEstimator is what a viewer's estimate reads of its delay-based estimator: pion's
+// cc.BandwidthEstimator or Glint's *gcc.Estimator.
+type targetEstimator interface{ GetTargetBitrate() int }
 
 // viewerInterceptors builds a viewer's interceptors: the GCC estimator (fed by TWCC
 // feedback) and the TWCC sequence-number header extension, in that order so that the
@@ -42,21 +52,35 @@ type viewerBWE struct {
 // pion's, taken from the moment each packet leaves, would contradict. With remb (the viewer
 // estimates its own bandwidth and sends REMB; Options.ViewerBWE) there are none at all: no
 // per-packet send history, no feedback to process — about half the server's CPU per viewer.
-func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, remb bool) (*interceptor.Registry, error) {
+// With gcc, the estimator is Glint's own (sfu/gcc): the same control loop without pion's
+// per-packet allocations, locks and feedback unmarshalling.
+func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*interceptor.Registry, error) {
 	ir := &interceptor.Registry{}
 	bwe.pacer = newSSRCPacer()
-	if remb {
+	switch mode {
+	case ViewerBWEREMB:
 		return ir, nil
+	case ViewerBWEGCC:
+		ir.Add(gcc.NewInterceptorFactory(
+			gcc.WithConfig(gcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}),
+			gcc.OnNewEstimator(func(_ string, est *gcc.Estimator) {
+				var e targetEstimator = est
+				bwe.estimator.Store(&e)
+			})))
+	default:
+		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return piongcc.NewSendSideBWE(piongcc.SendSideBWEInitialBitrate(initialEstimate),
+				piongcc.SendSideBWEMinBitrate(minEstimate), piongcc.SendSideBWEPacer(bwe.pacer))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("congestion control: %w", err)
+		}
+		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) {
+			var e targetEstimator = est
+			bwe.estimator.Store(&e)
+		})
+		ir.Add(ccf)
 	}
-	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate), gcc.SendSideBWEMinBitrate(30_000),
-			gcc.SendSideBWEPacer(bwe.pacer))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("congestion control: %w", err)
-	}
-	ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe.estimator.Store(&est) })
-	ir.Add(ccf)
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
 		return nil, fmt.Errorf("twcc header extension: %w", err)
 	}
@@ -121,7 +145,9 @@ func (b *viewerBWE) onREMB(bitrate float32) {
 
 func (b *viewerBWE) close() {
 	if e := b.estimator.Load(); e != nil {
-		_ = (*e).Close()
+		if c, ok := (*e).(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
 	}
 }
 

@@ -87,14 +87,20 @@ type weakViewer struct {
 }
 
 func testWeakPath(t *testing.T, path weakPath) {
+	runWeakPath(t, path, testnode.Options{}, weakFeedbacks)
+}
+
+// runWeakPath runs one path of the matrix on a node started with opts, for viewers of the
+// feedback kinds feedbacks.
+func runWeakPath(t *testing.T, path weakPath, opts testnode.Options, feedbacks []string) {
 	ctx := testkit.Context(t, 90*time.Second)
 	stalls := startStallMeter(t, ctx)
-	srv := testnode.Start(t, testnode.Options{})
+	srv := testnode.Start(t, opts)
 	clock := startTimedSimulcast(t, ctx, srv, "weak", fullRate.layerBytes())
 	time.Sleep(1200 * time.Millisecond) // the layers' bitrates measured
 
 	var viewers []*weakViewer
-	for _, fb := range weakFeedbacks {
+	for _, fb := range feedbacks {
 		viewers = append(viewers, joinWeakViewer(t, ctx, srv.WHEP("weak"), fb, path, clock))
 	}
 	last := viewers[len(viewers)-1].joined

@@ -10,8 +10,8 @@ import (
 // unmarshalling the packet into pion's rtcp types (rtcp.Unmarshal allocates every packet
 // and every report; a viewer sends several compound packets a second, and with 300 viewers
 // that was a tenth of the server's CPU). Everything else — transport-cc feedback, which
-// pion's interceptors have consumed by the time the downtrack reads, SDES, BYE, XR — is
-// skipped. A malformed sub-packet ends the walk of its compound packet, keeping what came
+// the viewer's estimator has read by the time the downtrack reads (pion's, or sfu/gcc's,
+// whose feedback walk reads it in place as this one does), SDES, BYE, XR — is skipped. A malformed sub-packet ends the walk of its compound packet, keeping what came
 // before it.
 
 // RTCP packet types and feedback formats (RFC 3550, RFC 4585, RFC 5104, REMB draft).

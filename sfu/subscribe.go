@@ -43,11 +43,11 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		return nil, "", err
 	}
 	bwe := newViewerBWE()
-	ir, err := viewerInterceptors(me, bwe, s.opts.ViewerBWE == ViewerBWEREMB)
+	ir, err := viewerInterceptors(me, bwe, s.opts.ViewerBWE)
 	if err != nil {
 		return nil, "", err
 	}
-	lendAttributes(ir, s.opts.ViewerBWE != ViewerBWEREMB)
+	lendAttributes(ir, s.opts.ViewerBWE != ViewerBWEREMB && s.opts.ViewerBWE != ViewerBWEGCC)
 	if err := s.reserveViewer(room); err != nil {
 		return nil, "", err
 	}

@@ -17,12 +17,13 @@ import (
 
 // TestViewerBWEMode: with Options.ViewerBWE remb the SFU answers a viewer that offers
 // transport-cc (feedback and header extension) without either, so the viewer estimates its
-// own bandwidth (REMB), and media still flows; by default both are negotiated.
+// own bandwidth (REMB), and media still flows; by default, and with gcc (Glint's own
+// estimator), both are negotiated.
 func TestViewerBWEMode(t *testing.T) {
 	for _, tc := range []struct {
 		mode     string
 		wantTWCC bool
-	}{{"", true}, {sfu.ViewerBWETransportCC, true}, {sfu.ViewerBWEREMB, false}} {
+	}{{"", true}, {sfu.ViewerBWETransportCC, true}, {sfu.ViewerBWEGCC, true}, {sfu.ViewerBWEREMB, false}} {
 		t.Run("mode="+tc.mode, func(t *testing.T) {
 			ctx := testkit.Context(t, 30*time.Second)
 			n := testnode.Start(t, testnode.Options{SFU: func(o *sfu.Options) { o.ViewerBWE = tc.mode }})
@@ -43,8 +44,8 @@ func TestViewerBWEMode(t *testing.T) {
 			})
 		})
 	}
-	if _, err := sfu.New(sfu.Options{ViewerBWE: "gcc"}); err == nil {
-		t.Error("sfu.New accepted viewer bandwidth estimation \"gcc\"")
+	if _, err := sfu.New(sfu.Options{ViewerBWE: "bogus"}); err == nil {
+		t.Error("sfu.New accepted viewer bandwidth estimation \"bogus\"")
 	}
 }
 

@@ -4,7 +4,8 @@
 # has its own core, once with the batched media sender (the default: sendmmsg + UDP GSO)
 # once with one sendto per packet (--udp-batch-send=false), and once batched with viewers that
 # estimate their own bandwidth (--viewer-bwe=remb: no transport-cc, no per-viewer GCC on the
-# server), in the same invocation.
+# server), in the same invocation; BENCH_MODES may add gcc (batched, with Glint's own
+# estimator, --viewer-bwe=gcc, in place of pion's).
 # Each mode: light WebRTC viewers (send RTCP), bare viewers (no pion, no RTCP) up to 1,000,
 # and a CPU profile of the server at 300 light viewers (where the time goes).
 set -euo pipefail
@@ -20,6 +21,7 @@ flag_for() {
   case $1 in
   sendto) echo --udp-batch-send=false ;;
   remb) echo --viewer-bwe=remb ;;
+  gcc) echo --viewer-bwe=gcc ;;
   *) echo --udp-batch-send=true ;;
   esac
 }
@@ -65,7 +67,9 @@ Per mode (\`batched\`: \`glint serve --udp-batch-send=true\`, the default, sendm
 writer per socket + UDP GSO; \`sendto\`: \`--udp-batch-send=false\`, one sendto per packet; \`remb\`:
 batched, and \`--viewer-bwe=remb\`: transport-cc is not negotiated, the viewers estimate their own
 bandwidth, the server runs no per-viewer delay-based estimator — the light viewers, pion without a
-REMB generator, send receiver reports and NACKs, which feed the loss-based estimate),
+REMB generator, send receiver reports and NACKs, which feed the loss-based estimate; \`gcc\`:
+batched, and \`--viewer-bwe=gcc\`: transport-cc as in \`batched\`, estimated by Glint's own GCC,
+sfu/gcc, in place of pion's),
 in this one invocation, and (rows "peer", when \`BENCH_PEER_BIN\` names its binary) MediaMTX
 ${peer_version:-} with the same light viewers, pinned the same way (a remuxing Go server on pion):
 
@@ -130,8 +134,10 @@ rows = [("forwarding to viewers (DownTrack.send, all below it)", r"sfu\.\(\*Down
         ("  SRTP encryption (srtp Context.encryptRTP)", r"srtp/v3\.\(\*Context\)\.encryptRTP$"),
         ("  ICE write path (ice Conn.Write)", r"ice/v4\.\(\*Conn\)\.Write$"),
         ("socket writer: batched (batchConn.writeLoop)", r"sfu\.\(\*batchConn\)\.writeLoop$"),
+        ("  Glint GCC: per-packet send history (gcc Estimator.OnSent)", r"sfu/gcc\.\(\*Estimator\)\.OnSent$"),
         ("viewers' RTCP (DownTrack.rtcpLoop)", r"sfu\.\(\*DownTrack\)\.rtcpLoop$"),
         ("  pion GCC: TWCC feedback (gcc SendSideBWE.WriteRTCP)", r"gcc\.\(\*SendSideBWE\)\.WriteRTCP$"),
+        ("  Glint GCC: TWCC feedback (gcc Estimator.OnRTCP)", r"sfu/gcc\.\(\*Estimator\)\.OnRTCP$"),
         ("the publisher's packets in (UpTrack.readLoop)", r"sfu\.\(\*UpTrack\)\.readLoop$"),
         ("system calls (linux.Syscall6, the kernel work included)", r"^internal/runtime/syscall/linux\.Syscall6$"),
         ("allocation (runtime.mallocgc)", r"runtime\.mallocgc$"),

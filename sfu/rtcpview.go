@@ -3,6 +3,8 @@ package sfu
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/glint-video/glint/media"
 )
 
 // A viewer's RTCP, read in place: the parts of a compound packet a downtrack acts on —
@@ -11,8 +13,9 @@ import (
 // and every report; a viewer sends several compound packets a second, and with 300 viewers
 // that was a tenth of the server's CPU). Everything else — transport-cc feedback, which
 // the viewer's estimator has read by the time the downtrack reads (pion's, or sfu/gcc's,
-// whose feedback walk reads it in place as this one does), SDES, BYE, XR — is skipped. A malformed sub-packet ends the walk of its compound packet, keeping what came
-// before it.
+// whose feedback walk reads it in place as this one does), SDES, BYE, XR — is skipped.
+// Sub-packets come from media.NextRTCP: a malformed one ends the walk of its compound
+// packet, keeping what came before it.
 
 // RTCP packet types and feedback formats (RFC 3550, RFC 4585, RFC 5104, REMB draft).
 const (
@@ -49,24 +52,8 @@ type rtcpVisitor interface {
 
 // walkRTCP calls v for every sub-packet of the compound packet b that it understands.
 func walkRTCP(b []byte, v rtcpVisitor) {
-	for len(b) >= 4 {
-		if b[0]>>6 != 2 {
-			return
-		}
-		count, typ := b[0]&0x1f, b[1]
-		size := (int(binary.BigEndian.Uint16(b[2:])) + 1) * 4
-		if size > len(b) {
-			return
-		}
-		pkt := b[:size]
-		b = b[size:]
-		if pkt[0]&0x20 != 0 { // padding: its last byte counts the padding bytes
-			pad := int(pkt[len(pkt)-1])
-			if pad == 0 || pad > len(pkt)-4 {
-				return
-			}
-			pkt = pkt[:len(pkt)-pad]
-		}
+	for pkt, rest, ok := media.NextRTCP(b); ok; pkt, rest, ok = media.NextRTCP(rest) {
+		count, typ := pkt[0]&0x1f, pkt[1]
 		switch typ {
 		case rtcpTypeSR:
 			walkReports(pkt, 28, count, v)

@@ -3,6 +3,8 @@ package gcc
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/glint-video/glint/media"
 )
 
 // Transport-cc feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01, section 3.1),
@@ -37,27 +39,10 @@ type feedbackVisitor interface {
 // walkCompound calls walkFeedback for every transport-cc feedback packet in the compound
 // RTCP packet b. A malformed sub-packet ends the walk, keeping what came before it.
 func walkCompound(b []byte, v feedbackVisitor) {
-	for len(b) >= 4 {
-		if b[0]>>6 != 2 {
-			return
+	for pkt, rest, ok := media.NextRTCP(b); ok; pkt, rest, ok = media.NextRTCP(rest) {
+		if pkt[0]&0x1f == rtpfbTransport && pkt[1] == rtcpTypeRTPFB {
+			walkFeedback(pkt, v)
 		}
-		size := (int(binary.BigEndian.Uint16(b[2:])) + 1) * 4
-		if size > len(b) {
-			return
-		}
-		pkt := b[:size]
-		b = b[size:]
-		if pkt[0]&0x1f != rtpfbTransport || pkt[1] != rtcpTypeRTPFB {
-			continue
-		}
-		if pkt[0]&0x20 != 0 { // padding: its last byte counts the padding bytes
-			pad := int(pkt[len(pkt)-1])
-			if pad == 0 || pad > len(pkt)-4 {
-				return
-			}
-			pkt = pkt[:len(pkt)-pad]
-		}
-		walkFeedback(pkt, v)
 	}
 }
 

@@ -5,10 +5,8 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 )
-
-// transportCCURI names the transport-wide sequence number header extension.
-const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 // InterceptorFactory makes one Interceptor, with its own Estimator, per peer connection.
 type InterceptorFactory struct {
@@ -61,7 +59,7 @@ func (i *Interceptor) Estimator() *Estimator { return i.estimator }
 func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	var id uint8
 	for _, ext := range info.RTPHeaderExtensions {
-		if ext.URI == transportCCURI {
+		if ext.URI == sdp.TransportCCURI {
 			id = uint8(ext.ID)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 )
 
 // TestInterceptorRecordsPacketsAndReadsFeedback: packets written through the interceptor
@@ -24,7 +25,7 @@ func TestInterceptorRecordsPacketsAndReadsFeedback(t *testing.T) {
 	if got == nil || got != i.(*Interceptor).Estimator() {
 		t.Fatal("OnNewEstimator was not given the interceptor's estimator")
 	}
-	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportCCURI, ID: 5}}}
+	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: 5}}}
 	written := 0
 	w := i.BindLocalStream(info, interceptor.RTPWriterFunc(func(_ *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
 		written++

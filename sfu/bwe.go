@@ -63,10 +63,7 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*i
 	case ViewerBWEGCC:
 		ir.Add(gcc.NewInterceptorFactory(
 			gcc.WithConfig(gcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}),
-			gcc.OnNewEstimator(func(_ string, est *gcc.Estimator) {
-				var e targetEstimator = est
-				bwe.estimator.Store(&e)
-			})))
+			gcc.OnNewEstimator(func(_ string, est *gcc.Estimator) { bwe.setEstimator(est) })))
 	default:
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return piongcc.NewSendSideBWE(piongcc.SendSideBWEInitialBitrate(initialEstimate),
@@ -75,10 +72,7 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*i
 		if err != nil {
 			return nil, fmt.Errorf("congestion control: %w", err)
 		}
-		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) {
-			var e targetEstimator = est
-			bwe.estimator.Store(&e)
-		})
+		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe.setEstimator(est) })
 		ir.Add(ccf)
 	}
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
@@ -86,6 +80,9 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*i
 	}
 	return ir, nil
 }
+
+// setEstimator keeps the connection's delay-based estimator, which its interceptor made.
+func (b *viewerBWE) setEstimator(e targetEstimator) { b.estimator.Store(&e) }
 
 func newViewerBWE() *viewerBWE {
 	return &viewerBWE{pace: newLeakyBucket(), loss: newLossBWE(initialEstimate, time.Now())}

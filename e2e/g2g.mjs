@@ -23,8 +23,9 @@
 // each SourceBuffer's ranges, the first playing with hls.js's start position, waiting, seeking
 // and hls.js's stall errors: bufferStalledError, bufferNudgeOnStall, bufferSeekOverHole),
 // each with the playhead, the buffered ranges and hls.js's edge and latency. It exits 0 only
-// when a viewer read at least 20 barcodes (a publisher: when it published). G2G_DEBUG=1 in the environment turns hls.js's debug log on (stderr,
-// each line with the time in ms modulo 100 s).
+// when a viewer read at least 20 barcodes (a publisher: when it published). G2G_DEBUG=1 in
+// the environment turns hls.js's debug log on (stderr, each line with the time in ms modulo
+// 100 s).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import http from 'node:http';

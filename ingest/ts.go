@@ -71,42 +71,10 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, private tsPrivate)
 				p, d := ts.times(pts, dts)
 				return st.videoAU(p, d, au)
 			})
-		case *tscodecs.MPEG4Audio:
-			rate := c.Config.SampleRate
-			if audio || rate <= 0 {
-				continue
+		case *tscodecs.MPEG4Audio, *tscodecs.Opus:
+			if !audio {
+				audio = readTSAudio(mr, t, st, ts)
 			}
-			asc, err := c.Config.Marshal()
-			if err != nil {
-				continue
-			}
-			audio = true
-			st.declareAudio(aacIn(&c.Config, asc))
-			mr.OnDataMPEG4Audio(t, func(pts int64, aus [][]byte) error {
-				p, _ := ts.times(pts, pts)
-				for i, au := range aus {
-					if err := st.audioFrame(p+int64(i)*1024*ticksPerSecond/int64(rate), au); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		case *tscodecs.Opus:
-			if audio {
-				continue
-			}
-			audio = true
-			st.declareAudio(audioIn{codec: "opus", sampleRate: 48000, channels: 2})
-			mr.OnDataOpus(t, func(pts int64, packets [][]byte) error {
-				p, _ := ts.times(pts, pts)
-				for _, pkt := range packets {
-					if err := st.audioFrame(p, pkt); err != nil {
-						return err
-					}
-					p += opus.PacketDuration2(pkt) * ticksPerSecond / 48000
-				}
-				return nil
-			})
 		default:
 			if d, ok := private.av1[t.PID]; ok {
 				if !video {
@@ -132,6 +100,47 @@ func tsTracks(mr *mpegts.Reader, st *stream, ts *tsUnwrapper, private tsPrivate)
 		return fmt.Errorf("%w: no H.264, H.265, AV1, AAC or Opus track in the MPEG-TS program", ErrUnsupportedCodec)
 	}
 	return nil
+}
+
+// readTSAudio reads t, an AAC or Opus track, as the stream's audio; it reports false (and
+// reads nothing) for an AAC track whose configuration cannot be used.
+func readTSAudio(mr *mpegts.Reader, t *mpegts.Track, st *stream, ts *tsUnwrapper) bool {
+	switch c := t.Codec.(type) {
+	case *tscodecs.MPEG4Audio:
+		rate := c.Config.SampleRate
+		if rate <= 0 {
+			return false
+		}
+		asc, err := c.Config.Marshal()
+		if err != nil {
+			return false
+		}
+		st.declareAudio(aacIn(&c.Config, asc))
+		mr.OnDataMPEG4Audio(t, func(pts int64, aus [][]byte) error {
+			p, _ := ts.times(pts, pts)
+			for i, au := range aus {
+				if err := st.audioFrame(p+int64(i)*1024*ticksPerSecond/int64(rate), au); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return true
+	case *tscodecs.Opus:
+		st.declareAudio(audioIn{codec: "opus", sampleRate: 48000, channels: 2})
+		mr.OnDataOpus(t, func(pts int64, packets [][]byte) error {
+			p, _ := ts.times(pts, pts)
+			for _, pkt := range packets {
+				if err := st.audioFrame(p, pkt); err != nil {
+					return err
+				}
+				p += opus.PacketDuration2(pkt) * ticksPerSecond / 48000
+			}
+			return nil
+		})
+		return true
+	}
+	return false
 }
 
 // codecName names an MPEG-TS codec ("H265", "MPEG1Audio").

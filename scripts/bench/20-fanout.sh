@@ -89,9 +89,9 @@ for the load generator): they send no RTCP, so they show where the server itself
 the load generator's as much as the server's.
 
 MD
-python3 - "$tmp" $table_modes <<'PY'
+python3 - "$tmp" "$viewers" "$bare" $table_modes <<'PY'
 import json, os, sys
-tmp, modes = sys.argv[1], sys.argv[2:]
+tmp, asked, modes = sys.argv[1], {"light": sys.argv[2], "bare": sys.argv[3]}, sys.argv[4:]
 print("| mode | viewers | latency p50 / p95 / p99 / max | frames | loss | freezes/min | server CPU | per viewer | RSS | per viewer | transit p50 / p99 | load generator CPU |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 def row(mode, s, label):
@@ -111,15 +111,22 @@ def row(mode, s, label):
 for mode in modes:
     for kind in ("light", "bare"):
         p = os.path.join(tmp, f"{kind}-{mode}.json")
-        if not os.path.exists(p):
+        try:
+            r = json.load(open(p))
+        except (OSError, ValueError) as e:
+            print(f'| {mode} | {kind}: no report ({e.__class__.__name__}); the loadtest output above says why |||||||||||')
             continue
-        r = json.load(open(p))
         if kind == "light" and r.get("baseline"):
             row(mode, r["baseline"], "0")
+        done = set()
         for s in r.get("steps", []):
+            done.add(s["viewers"])
             row(mode, s, str(s["viewers"]) + ("" if kind == "light" else " bare"))
         if r.get("error"):
             print(f'| {mode} | {kind} stopped early: {r["error"]} |||||||||||')
+        missing = [n for n in map(int, asked[kind].split(",")) if n not in done]
+        if missing and not r.get("error"):
+            print(f'| {mode} | {kind}: no step for {", ".join(map(str, missing))} viewers and no error in the report; the loadtest output above says why |||||||||||')
 PY
 echo
 echo "Where the server's CPU goes at 300 light viewers: share of the server's CPU samples under each"

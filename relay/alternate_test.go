@@ -34,10 +34,15 @@ func TestRelayTreeCarriesTheOriginsAlternate(t *testing.T) {
 	room.startAlternate()
 	testkit.Eventually(t, ctx, "a's alternate video", func() bool { info, _ := a.SFU.Room("hevc"); return info.Alternate != nil })
 
+	offered := time.Now()
 	_, onB, err := playH264(t, ctx, b.WHEP("hevc"))
 	if err != nil {
 		t.Fatalf("first viewer of b, H.264 only: %v; want the relayed alternate", err)
 	}
+	answered := time.Since(offered)
+	testkit.Eventually(t, ctx, "b's first viewer's first frame", func() bool { return frames(onB) > 0 })
+	t.Logf("first viewer of b (starting its relay and the alternate's): answer %v, first frame %v after the offer",
+		answered.Round(time.Millisecond), time.Since(offered).Round(time.Millisecond))
 	native := testnode.PlayCodecs(t, ctx, b.WHEP("hevc"), []webrtc.RTPCodecParameters{h265Codec}, webrtc.RTPCodecTypeVideo)
 	cViewer, onC, err := playH264(t, ctx, c.WHEP("hevc"))
 	if err != nil {

@@ -84,13 +84,16 @@ func (h *hevcRoom) startPublisher() {
 }
 
 // stopPublisher ends the H.265 publisher (the room stops being live).
-func (h *hevcRoom) stopPublisher() {
+func (h *hevcRoom) stopPublisher() { h.runOnce(&h.stopPub) }
+
+// runOnce calls *stop, if set, and clears it.
+func (h *hevcRoom) runOnce(stop *func()) {
 	h.mu.Lock()
-	stop := h.stopPub
-	h.stopPub = nil
+	f := *stop
+	*stop = nil
 	h.mu.Unlock()
-	if stop != nil {
-		stop()
+	if f != nil {
+		f()
 	}
 }
 
@@ -157,15 +160,7 @@ func (h *hevcRoom) startAlternate() {
 }
 
 // stopAlternate ends the alternate video (its ladder stopped).
-func (h *hevcRoom) stopAlternate() {
-	h.mu.Lock()
-	stop := h.stopAlt
-	h.stopAlt = nil
-	h.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
+func (h *hevcRoom) stopAlternate() { h.runOnce(&h.stopAlt) }
 
 // checkDecodes has ffprobe decode the H.264 a viewer received (rec), from its first
 // keyframe to its last complete frame: at least minFrames frames, every one decoded.

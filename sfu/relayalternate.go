@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,11 +160,12 @@ func (r *Room) nodeRelays() int {
 // viewerSlot registers, for a viewer's media section m, the codec that carries sl (or the
 // room's alternate *alt), as registerViewerCodec does. In a relayed room whose relay is
 // bringing the alternate, a video section that needs it waits up to relayedAlternateWait
-// for it (setting *alt); a CodecError names where the origin serves it while it is not here.
+// for it (setting *alt) when the section offers H.264; a CodecError names where the origin
+// serves it while it is not here.
 func (r *Room) viewerSlot(ctx context.Context, me *webrtc.MediaEngine, m offeredMedia, sl *slot, alt **slot, remb bool) (*slot, error) {
 	got, err := registerViewerCodec(me, m, sl, *alt, remb)
 	var ce *CodecError
-	if err == nil || *alt != nil || !errors.As(err, &ce) || ce.Kind != "video" {
+	if err == nil || *alt != nil || !errors.As(err, &ce) || ce.Kind != "video" || !offersH264(m) {
 		return got, err
 	}
 	if *alt = r.awaitRelayedAlternate(ctx); *alt != nil {
@@ -177,6 +180,11 @@ func (r *Room) viewerSlot(ctx context.Context, me *webrtc.MediaEngine, m offered
 	}
 	r.mu.Unlock()
 	return nil, ce
+}
+
+// offersH264 reports whether media section m offers H.264, the alternate's codec.
+func offersH264(m offeredMedia) bool {
+	return slices.ContainsFunc(m.Codecs, func(c offeredCodec) bool { return strings.EqualFold(c.MimeType, webrtc.MimeTypeH264) })
 }
 
 // awaitRelayedAlternate returns the room's alternate slot once it has a publisher: at once

@@ -3,7 +3,8 @@
 // layer, authenticated with the cluster secret) and republishes it into its own room
 // (sfu.PublishRelay), so any number of local viewers cost the origin one relay. A node with
 // relays can be the parent of others: a tree, each relay's parent chosen by load from the
-// cluster registry (tree.go). The room is located through an
+// cluster registry (tree.go). An H.265/AV1 room's alternate H.264 video travels beside the
+// relay over a second upstream session (alternate.go). The room is located through an
 // OriginLocator, which the cluster's node registry implements. It also owns the LL-HLS
 // origin shield (Shield): /hls/ of a room transcoded on another node, fetched from it once
 // per URL whatever the number of waiting clients.

@@ -157,7 +157,7 @@ func (m *Manager) relayFrom(rr *roomRelay, p parent, originURL string, ready fun
 	rr.link.Store(&cluster.RelayLink{Parent: p.id, Depth: p.depth})
 	defer rr.link.Store(nil)
 	rr.avoid = ""
-	defer m.followOriginAlternate(rr, pub, up.videoCodec, originURL)()
+	defer m.followAlternate(rr, pub, up.videoCodec, p, originURL)()
 	ready()
 	select {
 	case <-rr.ctx.Done():
@@ -228,9 +228,16 @@ func (m *Manager) clientOptions(rr *roomRelay, pub *sfu.RelayPublisher, arrived 
 	}
 }
 
+// relayedTrack is where a relayed track's packets and sender reports go: one of the room's
+// tracks (sfu.RelayTrack) or its alternate video (sfu.RelayAlternate).
+type relayedTrack interface {
+	WriteRTP(pkt []byte)
+	SenderReport(sr *rtcp.SenderReport, received time.Time)
+}
+
 // forwardTrack copies a relayed track's packets and sender reports into the local room
 // until the upstream session ends.
-func forwardTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, rt *sfu.RelayTrack) {
+func forwardTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, rt relayedTrack) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -248,7 +255,7 @@ func forwardTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, rt *s
 	wg.Wait()
 }
 
-func readSenderReports(receiver *webrtc.RTPReceiver, rt *sfu.RelayTrack) {
+func readSenderReports(receiver *webrtc.RTPReceiver, rt relayedTrack) {
 	for {
 		pkts, _, err := receiver.ReadRTCP()
 		if err != nil {

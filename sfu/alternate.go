@@ -27,10 +27,26 @@ const RoleAlternate Role = "alternate"
 type alternateState struct {
 	slot *slot
 	pub  *Session
-	// at and atBy: in a relayed room, where the origin serves the alternate (a WHEP URL),
-	// as told by the relay publisher atBy; it holds while atBy is the room's publisher.
-	at   string
-	atBy *Session
+	// at and atBy: in a relayed room whose upstream has an alternate, where the origin
+	// serves it (a WHEP URL), as told by the relay publisher atBy while it brings the
+	// alternate here (sfu/relayalternate.go); it holds while atBy is the room's publisher.
+	at     string
+	atFmtp string // the upstream's alternate's SDP format
+	atBy   *Session
+	// came is closed when the alternate gets a publisher (made anew when it loses it).
+	came chan struct{}
+}
+
+// arrival is the channel closed when the alternate gets its next publisher (already closed
+// while it has one). Called with r.mu held.
+func (a *alternateState) arrival() chan struct{} {
+	if a.came == nil {
+		a.came = make(chan struct{})
+		if a.pub != nil {
+			close(a.came)
+		}
+	}
+	return a.came
 }
 
 // AlternatePublisher feeds a room's alternate video. Push packets with WriteRTP("video",
@@ -45,24 +61,40 @@ type AlternatePublisher struct {
 // source must send an IDR soon). ErrNoPublisher when the room does not exist (an alternate
 // never creates a room), ErrClosed after Close.
 func (s *SFU) PublishAlternate(roomName string, codec webrtc.RTPCodecParameters, onKeyframe func()) (*AlternatePublisher, error) {
-	if !strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264) {
-		return nil, fmt.Errorf("publish alternate %q: codec %s, want %s", roomName, codec.MimeType, webrtc.MimeTypeH264)
-	}
 	room, err := s.existingRoom(roomName)
 	if err != nil {
 		return nil, fmt.Errorf("publish alternate %q: %w", roomName, err)
+	}
+	sess, up, err := s.startAlternate(room, codec, rand.Uint32(), localRTCP{onKeyframe}, false)
+	if err != nil {
+		return nil, err
+	}
+	return &AlternatePublisher{&LocalPublisher{sess: sess, tracks: map[string]*UpTrack{"video": up}}}, nil
+}
+
+// startAlternate makes a session of RoleAlternate with one pushed H.264 uptrack (ssrc, its
+// keyframe requests and NACKs to rtcp) the room's alternate video, replacing the one it
+// had. remoteClock: its sender reports come from another node's clock (a relay), mapped
+// onto this one by the session's srcClock; else they are on the SFU's clock.
+func (s *SFU) startAlternate(room *Room, codec webrtc.RTPCodecParameters, ssrc uint32, rtcp rtcpWriter,
+	remoteClock bool) (*Session, *UpTrack, error) {
+	if !strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264) {
+		return nil, nil, fmt.Errorf("publish alternate %q: codec %s, want %s", room.name, codec.MimeType, webrtc.MimeTypeH264)
 	}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	sess := s.newSession(room, RoleAlternate)
 	sess.local = true
-	up := newPushedUpTrack("video", "", rand.Uint32(), codec, localRTCP{onKeyframe}, s.opts.PLIInterval,
+	up := newPushedUpTrack("video", "", ssrc, codec, rtcp, s.opts.PLIInterval,
 		newJoinLagPolicy(s.opts.KeyframeCacheAge), sess.log)
 	up.owner = sess.ID
+	if remoteClock {
+		up.clock = &sess.srcClock
+	}
 	sess.ups = []*UpTrack{up}
 	sl, previous, stale := room.setAlternate(sess, codec)
 	if previous != nil {
@@ -74,7 +106,7 @@ func (s *SFU) PublishAlternate(roomName string, codec webrtc.RTPCodecParameters,
 	}
 	sl.addLayer(up)
 	sess.log.Info("alternate video publisher", "codec", codec.MimeType, "fmtp", codec.SDPFmtpLine)
-	return &AlternatePublisher{&LocalPublisher{sess: sess, tracks: map[string]*UpTrack{"video": up}}}, nil
+	return sess, up, nil
 }
 
 // Viewers is the number of WebRTC viewers bound to the room's alternate video.
@@ -95,6 +127,9 @@ func (r *Room) setAlternate(sess *Session, codec webrtc.RTPCodecParameters) (sl 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	previous = r.alt.pub
+	if previous == nil && r.alt.came != nil {
+		close(r.alt.came)
+	}
 	r.alt.pub = sess
 	if r.alt.slot != nil && sameCodec(r.alt.slot.codec, codec) {
 		return r.alt.slot, previous, nil
@@ -118,7 +153,7 @@ func (r *Room) removeAlternate(sess *Session) {
 		r.mu.Unlock()
 		return
 	}
-	r.alt.pub = nil
+	r.alt.pub, r.alt.came = nil, nil
 	sl := r.alt.slot
 	r.mu.Unlock()
 	for _, up := range sess.upTracks() {
@@ -136,39 +171,17 @@ func (r *Room) alternateSlot() *slot {
 	return r.alt.slot
 }
 
-// alternateInfo describes the alternate video for RoomInfo (nil without a publisher).
-// Called with r.mu held.
+// alternateInfo describes the alternate video for RoomInfo: the one published here, or in a
+// relayed room the upstream's that the relay is bringing (so a deeper relay asks for it at
+// once); nil otherwise. Called with r.mu held.
 func (r *Room) alternateInfo() *TrackInfo {
-	if r.alt.pub == nil || r.alt.slot == nil {
-		return nil
+	switch {
+	case r.alt.pub != nil && r.alt.slot != nil:
+		return &TrackInfo{Kind: "video", Codec: codecName(r.alt.slot.codec.MimeType), Fmtp: r.alt.slot.codec.SDPFmtpLine}
+	case r.relayBringsAlternate():
+		return &TrackInfo{Kind: "video", Codec: codecName(webrtc.MimeTypeH264), Fmtp: r.alt.atFmtp}
 	}
-	return &TrackInfo{Kind: "video", Codec: codecName(r.alt.slot.codec.MimeType), Fmtp: r.alt.slot.codec.SDPFmtpLine}
-}
-
-// SetAlternateAt tells the relayed room that its origin sends an alternate H.264 video a
-// relay does not carry, and where a viewer gets it: whepURL, the room's WHEP URL on the
-// origin ("" when the origin has none). A viewer here whose offer lacks the room's video
-// codec is then refused with a CodecError naming it (AlternateAt).
-func (p *RelayPublisher) SetAlternateAt(whepURL string) {
-	r := p.sess.room
-	r.mu.Lock()
-	r.alt.at, r.alt.atBy = whepURL, p.sess
-	r.mu.Unlock()
-}
-
-// alternateElsewhere adds to a viewer's CodecError for the video where a relayed room's
-// origin serves its alternate video, when its relay publisher said so.
-func (r *Room) alternateElsewhere(err error) error {
-	var ce *CodecError
-	if !errors.As(err, &ce) || ce.Kind != "video" {
-		return err
-	}
-	r.mu.Lock()
-	if r.alt.atBy != nil && r.alt.atBy == r.publisher {
-		ce.AlternateAt = r.alt.at
-	}
-	r.mu.Unlock()
-	return err
+	return nil
 }
 
 // registerViewerCodec registers, for a viewer's media section m, the offered codec that

@@ -53,14 +53,15 @@ type CodecError struct {
 	Offered []string
 	Allowed string
 	// AlternateAt is, in a room relayed from another node, the room's WHEP URL on the
-	// node that sends its alternate H.264 video (sfu/alternate.go), which relays lack.
+	// node that sends its alternate H.264 video (sfu/alternate.go) while the relay has
+	// not brought it here yet (sfu/relayalternate.go).
 	AlternateAt string
 }
 
 func (e *CodecError) Error() string {
 	msg := fmt.Sprintf("no usable %s codec: offered [%s], this server uses [%s]", e.Kind, strings.Join(e.Offered, ", "), e.Allowed)
 	if e.AlternateAt != "" {
-		msg += fmt.Sprintf("; this node relays the room without its H264 version, which its origin node sends: play it at %s", e.AlternateAt)
+		msg += fmt.Sprintf("; this node has not received the room's H264 version from its origin node yet: play it at %s", e.AlternateAt)
 	}
 	return msg
 }

@@ -213,7 +213,7 @@ func (r *Room) removeUpTrack(up *UpTrack) {
 func (r *Room) Info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	info := RoomInfo{Name: r.name, Live: r.live, Viewers: len(r.viewers), Relays: len(r.relays), Tracks: []TrackInfo{}}
+	info := RoomInfo{Name: r.name, Live: r.live, Viewers: len(r.viewers), Relays: r.nodeRelays(), Tracks: []TrackInfo{}}
 	info.Relayed = r.publisher != nil && r.publisher.fromRelay
 	if r.live {
 		info.Since = r.since

@@ -45,6 +45,8 @@ type Session struct {
 	fromRelay bool     // a publisher that relays the room from another node (PublishRelay)
 	local     bool     // an in-process publisher (PublishLocal: RTMP/SRT ingest)
 
+	relaysAlternate bool // a relay subscriber of the room's alternate video (SubscribeRelayAlternate)
+
 	mu    sync.Mutex
 	ups   []*UpTrack
 	downs []*DownTrack

@@ -14,8 +14,8 @@ import (
 // Subscribe answers a WHEP offer with the room's tracks in the publisher's codecs. The
 // room must have a live publisher (ErrNoPublisher otherwise); a viewer that cannot decode a
 // codec the room sends gets its alternate video when it has one the viewer decodes
-// (sfu/alternate.go), else a *CodecError (naming the origin's WHEP URL in a relayed room
-// whose origin has the alternate).
+// (sfu/alternate.go; in a relayed room, once the relay brought it here), else a *CodecError
+// (naming the origin's WHEP URL in a relayed room whose alternate has not arrived).
 func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Session, string, error) {
 	o, room, slots, err := s.offerToLiveRoom(roomName, offerSDP)
 	if err != nil {
@@ -29,9 +29,9 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 		if sl == nil || m.Direction == "sendonly" || m.Direction == "inactive" {
 			continue
 		}
-		sl, err := registerViewerCodec(me, m, sl, alt, s.opts.ViewerBWE == ViewerBWEREMB)
+		sl, err := room.viewerSlot(ctx, me, m, sl, &alt, s.opts.ViewerBWE == ViewerBWEREMB)
 		if err != nil {
-			return nil, "", room.alternateElsewhere(err)
+			return nil, "", err
 		}
 		delete(slots, m.Kind)
 		chosen = append(chosen, sl)

@@ -14,6 +14,10 @@ import (
 // the node the viewers are on; absent counts as 1), so a misrouted chain of nodes ends.
 const HopsHeader = "Glint-Relay-Hops"
 
+// AlternateHeader ("1") on a relay's WHEP request asks for the room's alternate H.264 video
+// only (sfu.SubscribeRelayAlternate); it counts only with the cluster secret.
+const AlternateHeader = "Glint-Relay-Alternate"
+
 // Relays brings a room that is live on another node here (package relay).
 type Relays interface {
 	// Prepare makes room playable here when it is live elsewhere: it starts (or joins) the
@@ -30,7 +34,8 @@ func (s *Server) isRelay(r *http.Request) bool {
 }
 
 // subscribe starts a WHEP session: a relay subscriber for a request with the cluster
-// secret, a viewer otherwise, after Relays brought the room here if it is live elsewhere.
+// secret (of the alternate video only, with the AlternateHeader), a viewer otherwise, after
+// Relays brought the room here if it is live elsewhere.
 func (s *Server) subscribe(r *http.Request, room, offer string) (*sfu.Session, string, error) {
 	relay := s.isRelay(r)
 	release := func() {}
@@ -52,9 +57,15 @@ func (s *Server) subscribe(r *http.Request, room, offer string) (*sfu.Session, s
 	var sess *sfu.Session
 	var answer string
 	var err error
-	if relay {
+	switch {
+	case relay && r.Header.Get(AlternateHeader) == "1":
+		sess, answer, err = s.opts.SFU.SubscribeRelayAlternate(r.Context(), room, offer)
+		if errors.Is(err, sfu.ErrNoAlternate) {
+			err = fail(http.StatusNotFound, "room %q has no alternate video here", room)
+		}
+	case relay:
 		sess, answer, err = s.opts.SFU.SubscribeRelay(r.Context(), room, offer)
-	} else {
+	default:
 		sess, answer, err = s.opts.SFU.Subscribe(r.Context(), room, offer)
 	}
 	if err != nil {

@@ -104,19 +104,7 @@ type srtpSink struct {
 }
 
 func newSRTPSink(b *testing.B) *srtpSink {
-	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = recv.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, err := recv.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	recv := discardingUDP(b)
 	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)

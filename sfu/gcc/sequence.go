@@ -29,13 +29,20 @@ func transportCCID(info *interceptor.StreamInfo) uint8 {
 // each in the estimator's send history and passes it on. The extension's two bytes live in
 // the writer, not in a slice made per packet: the header points at them until the packet
 // has been marshalled further down the chain (SRTP), which happens before the write returns.
+// Pion binds one writer per encoding, its RTX packets included, so a retransmission or probe
+// (the downtrack's RTCP and probe goroutines) may be written while a media packet is: the
+// writer has a buffer for each of the two.
 type sequencedWriter struct {
 	conn *Interceptor
 	next interceptor.RTPWriter
 	id   uint8
+	ext  [2]extSlot
+}
 
-	mu  sync.Mutex // held while ext is in a packet on its way out
-	ext [2]byte
+// extSlot holds one packet's extension bytes while it is on its way out.
+type extSlot struct {
+	mu    sync.Mutex
+	bytes [2]byte
 }
 
 // Write implements interceptor.RTPWriter.
@@ -44,14 +51,21 @@ func (s *sequencedWriter) Write(h *rtp.Header, payload []byte, a interceptor.Att
 		return 0, errNilHeader
 	}
 	seq := uint16(s.conn.nextSeq.Add(1) - 1)
-	if !s.mu.TryLock() {
-		// Another goroutine's packet of this stream holds ext (a retransmission racing a
-		// send): this rare one gets bytes of its own rather than waiting.
-		return s.write(h, []byte{byte(seq >> 8), byte(seq)}, seq, payload, a)
+	for i := range s.ext {
+		if slot := &s.ext[i]; slot.mu.TryLock() {
+			return s.writeIn(slot, h, seq, payload, a)
+		}
 	}
-	defer s.mu.Unlock()
-	s.ext = [2]byte{byte(seq >> 8), byte(seq)}
-	return s.write(h, s.ext[:], seq, payload, a)
+	// More writers at once than slots (not the downtrack's way): this one gets bytes of its
+	// own rather than waiting.
+	return s.write(h, []byte{byte(seq >> 8), byte(seq)}, seq, payload, a)
+}
+
+// writeIn writes the packet with its extension bytes in slot, which the caller has locked.
+func (s *sequencedWriter) writeIn(slot *extSlot, h *rtp.Header, seq uint16, payload []byte, a interceptor.Attributes) (int, error) {
+	defer slot.mu.Unlock()
+	slot.bytes = [2]byte{byte(seq >> 8), byte(seq)}
+	return s.write(h, slot.bytes[:], seq, payload, a)
 }
 
 func (s *sequencedWriter) write(h *rtp.Header, ext []byte, seq uint16, payload []byte, a interceptor.Attributes) (int, error) {

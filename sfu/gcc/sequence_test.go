@@ -85,7 +85,8 @@ func TestSequenceContiguousAcrossStreams(t *testing.T) {
 }
 
 // TestSequenceConcurrentStreamWrites: goroutines writing the same stream at once (a
-// retransmission racing a send) each get a number of their own, none lost or repeated.
+// retransmission racing a send; here more of them than the writer has buffers) each get a
+// number of their own, none lost or repeated, and each packet leaves with its own.
 func TestSequenceConcurrentStreamWrites(t *testing.T) {
 	i, err := NewInterceptorFactory().NewInterceptor("pc")
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+
+	"github.com/glint-video/glint/internal/testkit"
 )
 
 func listenLoopback(t *testing.T) *net.UDPConn {
@@ -107,23 +109,25 @@ func BenchmarkSocketSend(b *testing.B) {
 	}
 }
 
+// discardingUDP is a loopback socket that reads and drops every packet until the test ends.
+func discardingUDP(tb testing.TB) *net.UDPConn {
+	tb.Helper()
+	recv := testkit.LoopbackUDP(tb)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, err := recv.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return recv
+}
+
 func benchSocketSend(b *testing.B, mode string, burst int) {
 	var dests []net.Addr
 	for range 50 {
-		recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer recv.Close()
-		dests = append(dests, recv.LocalAddr())
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				if _, err := recv.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
+		dests = append(dests, discardingUDP(b).LocalAddr())
 	}
 	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -64,6 +64,7 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*i
 		ir.Add(gcc.NewInterceptorFactory(
 			gcc.WithConfig(gcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}),
 			gcc.OnNewEstimator(func(_ string, est *gcc.Estimator) { bwe.setEstimator(est) })))
+		return ir, negotiateTransportCC(me) // sfu/gcc numbers the packets itself
 	default:
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return piongcc.NewSendSideBWE(piongcc.SendSideBWEInitialBitrate(initialEstimate),

@@ -97,8 +97,8 @@ func (f *feedbackReader) onNack(mediaSSRC uint32, fci []byte) {
 	}
 	forEachNacked(fci, func(seq uint16) {
 		d.stats.nacksIn.Add(1)
-		if lacked, ok := d.retransmit(seq); !ok && lacked != nil {
-			f.missing = append(f.missing, *lacked)
+		if lacked, lacks := d.retransmit(seq, f.now); lacks {
+			f.missing = append(f.missing, lacked)
 		}
 	})
 }
@@ -123,21 +123,23 @@ func ntpMiddle(t time.Time) uint32 {
 	return uint32((secs<<32 | frac) >> 16)
 }
 
-// retransmit resends outSeq for a NACK. It returns ok, or the source sequence number the
-// ring lacks (nil when the number is not one this viewer can be given at all).
-func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
-	if !d.resendAllowed(outSeq, time.Now()) {
-		return nil, false
+// retransmit resends outSeq for a NACK that came at now (one clock reading per RTCP packet,
+// not per packet NACKed). lacks: the ring lacks the packet, whose source sequence number is
+// lacked (not when the number is not one this viewer can be given at all). Nothing is
+// allocated.
+func (d *DownTrack) retransmit(outSeq uint16, now time.Time) (lacked uint16, lacks bool) {
+	if !d.resendAllowed(outSeq, now) {
+		return 0, false
 	}
-	n, lack, inEpoch := d.resend(outSeq)
+	n, lacked, inEpoch := d.resend(outSeq, now)
 	if !inEpoch {
-		return nil, false
+		return 0, false
 	}
 	if n == 0 {
-		return &lack, false
+		return lacked, true
 	}
 	d.stats.retransmits.Add(1)
-	return nil, true
+	return 0, false
 }
 
 // Retransmission limits per packet: a receiver that keeps NACKing (one that does not see
@@ -183,14 +185,15 @@ func (d *DownTrack) resendRecent(back uint16) int {
 	if !ok {
 		return 0
 	}
-	n, _, _ := d.resend(seq)
+	n, _, _ := d.resend(seq, time.Now())
 	return n
 }
 
-// resend writes outSeq again, on the RTX stream when negotiated. It returns the payload
-// bytes written (0 if the ring lacks the packet, whose source number is then lacked), and
-// whether outSeq belongs to the current epoch at all.
-func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
+// resend writes outSeq again, on the RTX stream when negotiated; now is the caller's clock
+// reading, against which the packet's age is judged. It returns the payload bytes written
+// (0 if the ring lacks the packet, whose source number is then lacked), and whether outSeq
+// belongs to the current epoch at all.
+func (d *DownTrack) resend(outSeq uint16, now time.Time) (n int, lacked uint16, inEpoch bool) {
 	d.mu.Lock()
 	plan, inEpoch := d.fw.resendPlan(outSeq)
 	d.mu.Unlock()
@@ -205,7 +208,7 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
 		return 0, uint16(plan.srcExt), true
 	}
-	if d.isVideo && time.Since(arrival) > staleAfter {
+	if d.isVideo && now.Sub(arrival) > staleAfter {
 		return 0, 0, false // too late to be shown: the viewer gets the next keyframe instead
 	}
 	hdr := &d.rtxHdr

@@ -18,14 +18,15 @@ import (
 // map entry per packet) and passes it to the pacer. "history" is that path as a viewer
 // session builds it (gcc.NewSendSideBWE with this package's pacer); "history-lent-attributes"
 // the same behind attrLender; "own" is Glint's estimator (sfu/gcc: its interceptor records
-// the packet in a fixed ring); "pacer-only" is the pacer without the estimator, the floor.
-// Every path includes the harness's 2-byte extension marshal (pion's TWCC header
-// interceptor makes the same allocation per packet).
+// the packet in a fixed ring, and numbers it itself); "pacer-only" is the pacer without the
+// estimator, the floor. Every path but "own" includes the harness's 2-byte extension
+// marshal, as pion's TWCC header interceptor, which numbers those paths' packets, makes it.
 func BenchmarkGCCSendHistory(b *testing.B) {
 	info, sink := gccBenchStream()
 	payload := make([]byte, 1100)
-	run := func(b *testing.B, w interceptor.RTPWriter) {
+	run := func(b *testing.B, w interceptor.RTPWriter, numbered bool) {
 		s := newTWCCSender(w, info.SSRC)
+		s.numbered = numbered
 		b.ReportAllocs()
 		for b.Loop() {
 			s.send(b, payload)
@@ -37,7 +38,7 @@ func BenchmarkGCCSendHistory(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer bwe.Close()
-		run(b, bwe.AddStream(info, sink))
+		run(b, bwe.AddStream(info, sink), false)
 	})
 	b.Run("history-lent-attributes", func(b *testing.B) {
 		bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEPacer(newSSRCPacer()))
@@ -45,19 +46,19 @@ func BenchmarkGCCSendHistory(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer bwe.Close()
-		run(b, (&attrLender{}).BindLocalStream(info, bwe.AddStream(info, sink)))
+		run(b, (&attrLender{}).BindLocalStream(info, bwe.AddStream(info, sink)), false)
 	})
 	b.Run("own", func(b *testing.B) { // Glint's estimator, sfu/gcc: a fixed ring
 		i, err := ownGCC().NewInterceptor("")
 		if err != nil {
 			b.Fatal(err)
 		}
-		run(b, i.BindLocalStream(info, sink))
+		run(b, i.BindLocalStream(info, sink), true)
 	})
 	b.Run("pacer-only", func(b *testing.B) {
 		p := newSSRCPacer()
 		p.AddStream(info.SSRC, sink)
-		run(b, p)
+		run(b, p, false)
 	})
 }
 
@@ -65,13 +66,15 @@ func BenchmarkGCCSendHistory(b *testing.B) {
 // of gccBenchPerFeedback packets (a feedback every 50 ms at ≈ 2.6 Mbit/s), the packets'
 // sends included, as the viewer's interceptors do it: "pion" unmarshals the RTCP (pion's cc
 // interceptor) and hands it to gcc.SendSideBWE.WriteRTCP, its packets sent behind
-// attrLender; "own" is sfu/gcc's interceptor. Run it with -cpu 1: pion's estimator finishes
+// attrLender and numbered as pion's TWCC header interceptor does; "own" is sfu/gcc's
+// interceptor, which numbers its packets itself (from 0, as the feedback's first). Run it with -cpu 1: pion's estimator finishes
 // the work on goroutines of its own.
 func BenchmarkGCCFeedback(b *testing.B) {
 	info, sink := gccBenchStream()
 	feedback := gccBenchFeedback(b)
-	run := func(b *testing.B, w interceptor.RTPWriter, onFeedback func([]byte)) {
+	run := func(b *testing.B, w interceptor.RTPWriter, numbered bool, onFeedback func([]byte)) {
 		s := newTWCCSender(w, info.SSRC)
+		s.numbered = numbered
 		s.ext.TransportSequence = 0xffff // the first packet is 0, as the feedback's first
 		payload := make([]byte, 1100)
 		n := 0
@@ -91,7 +94,7 @@ func BenchmarkGCCFeedback(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer bwe.Close()
-		run(b, (&attrLender{}).BindLocalStream(info, bwe.AddStream(info, sink)), func(raw []byte) {
+		run(b, (&attrLender{}).BindLocalStream(info, bwe.AddStream(info, sink)), false, func(raw []byte) {
 			pkts, err := rtcp.Unmarshal(raw)
 			if err != nil {
 				b.Fatal(err)
@@ -111,7 +114,7 @@ func BenchmarkGCCFeedback(b *testing.B) {
 			return copy(buf, pending), a, nil
 		}))
 		buf := make([]byte, 1500)
-		run(b, i.BindLocalStream(info, sink), func(raw []byte) {
+		run(b, i.BindLocalStream(info, sink), true, func(raw []byte) {
 			pending = raw
 			if _, _, err := r.Read(buf, nil); err != nil {
 				b.Fatal(err)
@@ -126,11 +129,13 @@ const (
 )
 
 // twccSender writes packets as a viewer's track writer does through the TWCC header
-// extension interceptor: each with the next transport-wide sequence number, no attributes.
+// extension interceptor: each with the next transport-wide sequence number, no attributes;
+// numbered: the writer numbers the packets itself (sfu/gcc), the sender leaves them be.
 type twccSender struct {
-	w   interceptor.RTPWriter
-	h   rtp.Header
-	ext rtp.TransportCCExtension
+	w        interceptor.RTPWriter
+	h        rtp.Header
+	ext      rtp.TransportCCExtension
+	numbered bool
 }
 
 func newTWCCSender(w interceptor.RTPWriter, ssrc uint32) *twccSender {
@@ -139,10 +144,12 @@ func newTWCCSender(w interceptor.RTPWriter, ssrc uint32) *twccSender {
 
 func (s *twccSender) send(b *testing.B, payload []byte) {
 	s.h.SequenceNumber++
-	s.ext.TransportSequence++
-	raw, _ := s.ext.Marshal()
-	if err := s.h.SetExtension(gccBenchTWCCID, raw); err != nil {
-		b.Fatal(err)
+	if !s.numbered {
+		s.ext.TransportSequence++
+		raw, _ := s.ext.Marshal()
+		if err := s.h.SetExtension(gccBenchTWCCID, raw); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if _, err := s.w.Write(&s.h, payload, nil); err != nil {
 		b.Fatal(err)

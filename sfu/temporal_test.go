@@ -60,7 +60,7 @@ func TestDownTrackDropsTemporalLayersAboveTheCapWithoutGaps(t *testing.T) {
 	// NACKs map back across the hidden gaps, with the numbers sent the first time.
 	for i := range 4 {
 		sent := len(w.pkts)
-		if n, _, ok := d.resend(w.pkts[i].SequenceNumber); n == 0 || !ok {
+		if n, _, ok := d.resend(w.pkts[i].SequenceNumber, time.Now()); n == 0 || !ok {
 			t.Fatalf("resend of packet %d failed (n=%d ok=%v)", i, n, ok)
 		}
 		if got := readVP8(t, w.pkts[sent].Payload); got.pic != 1000+i || got.tid != 0 {

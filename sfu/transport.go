@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -120,4 +121,16 @@ func (t *transport) applyCandidatePolicy(se *webrtc.SettingEngine) {
 	if len(t.cfg.ICEInterfaces) > 0 {
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(t.cfg.ICEInterfaces, name) })
 	}
+}
+
+// negotiateTransportCC offers the transport-wide sequence header extension for audio and
+// video without pion's interceptor that writes it: with --viewer-bwe gcc the estimator's
+// own interceptor (sfu/gcc) numbers the packets, allocation-free.
+func negotiateTransportCC(me *webrtc.MediaEngine) error {
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return fmt.Errorf("transport-cc header extension for %s: %w", kind, err)
+		}
+	}
+	return nil
 }

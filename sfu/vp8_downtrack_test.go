@@ -95,7 +95,7 @@ func TestDownTrackVP8PictureIDsContinueAcrossALayerSwitchAndInResends(t *testing
 	// A NACKed packet goes out again exactly as it went the first time.
 	for _, i := range []int{2, 3} {
 		sent := len(w.pkts)
-		if n, _, inEpoch := d.resend(w.pkts[i].SequenceNumber); n == 0 || !inEpoch {
+		if n, _, inEpoch := d.resend(w.pkts[i].SequenceNumber, time.Now()); n == 0 || !inEpoch {
 			t.Fatalf("resend of packet %d: n=%d inEpoch=%v", i, n, inEpoch)
 		}
 		if got := readVP8(t, w.pkts[sent].Payload); got.pic != wantPics[i] || got.tl0 != wantTL0[i] {

@@ -3,9 +3,11 @@
 # the same invocation: the send history a transport-cc estimator keeps per outgoing packet
 # (pion's gcc, pion's with sfu/attrlend.go's pooled attributes, Glint's sfu/gcc, and the pacer
 # alone as the floor), the handling of transport-cc feedback (16 packets per feedback), and the
-# walk of a viewer's receiver report / NACK compound (sfu/rtcpview.go vs pion's Unmarshal).
+# walk of a viewer's receiver report / NACK compound (sfu/rtcpview.go vs pion's Unmarshal), a
+# packet's whole send path with pion's TWCC header interceptor and with sfu/gcc numbering the
+# packets itself, and a lossy viewer's NACK handling.
 set -euo pipefail
-cmd="go test -count=1 -run '^\$' -bench '^(BenchmarkGCCSendHistory|BenchmarkGCCFeedback|BenchmarkViewerRTCP)\$' -benchmem ./sfu/"
+cmd="go test -count=1 -run '^\$' -bench '^(BenchmarkGCCSendHistory|BenchmarkGCCFeedback|BenchmarkViewerRTCP|BenchmarkSendPath|BenchmarkRetransmit)\$' -benchmem ./sfu/"
 echo "bench feedback: $cmd" >&2
 out=$(eval "$cmd"); echo "$out" >&2
 cat <<MD
@@ -24,8 +26,14 @@ cat <<MD
 
 \`GCCSendHistory\`: per outgoing packet (\`history\`: pion's gcc; \`history-lent-attributes\`: the same
 with sfu/attrlend.go's pooled attributes map, what \`--viewer-bwe transport-cc\` runs; \`own\`: sfu/gcc,
-\`--viewer-bwe gcc\`; \`pacer-only\`: the interceptor chain without an estimator, the floor; its byte
-and allocation are the benchmark's header extension, not an estimator's). \`GCCFeedback\`: one
+\`--viewer-bwe gcc\`, which numbers the packets itself; \`pacer-only\`: the interceptor chain without an
+estimator, the floor; the byte and allocation of every case but \`own\` are the 2-byte transport-wide
+sequence extension that pion's TWCC header interceptor marshals per packet). \`GCCFeedback\`: one
 transport-cc feedback of 16 packets, the sends included. \`ViewerRTCP\`: one receiver report + NACK
-compound, walked in place against pion's ReadRTCP + Unmarshal.
+compound, walked in place against pion's ReadRTCP + Unmarshal. \`SendPath\`: one video packet from the
+ring to the batched writer's queue (DownTrack, the viewer's interceptors, SRTP marshal + AES-128-GCM,
+batchConn's copy; not pion's ICE write path), numbered by pion's TWCC header interceptor
+(\`pion-twcc\`) or by sfu/gcc (\`own\`); its bytes per op are batchConn's pooled buffers refilled
+after a GC (under a fraction of an allocation per packet). \`Retransmit\`: a round of 17 new packets
+and a NACK of 17 sent ones (RTX into a discarding writer), \`ns/nacked\` per packet NACKed.
 MD

@@ -4,9 +4,11 @@
 // extensions-01).
 //
 // It is a pion interceptor (NewInterceptorFactory), one Estimator per peer connection. The
-// send path records each outgoing packet's transport-wide sequence number, size and send
-// time in a fixed ring indexed by the sequence number (history.go: one short lock, nothing
-// allocated); the RTCP path reads transport-cc feedback in place (feedback.go) and passes
+// send path numbers each outgoing packet with the connection's transport-wide sequence
+// (sequence.go: one counter for all the connection's streams, the extension written from a
+// per-stream buffer, nothing allocated; it replaces pion's twcc.HeaderExtensionInterceptor)
+// and records its sequence number, size and send time in a fixed ring indexed by the
+// sequence number (history.go: one short lock, nothing allocated); the RTCP path reads transport-cc feedback in place (feedback.go) and passes
 // every packet on unchanged. The estimate is the lower of two:
 //
 //   - delay-based: packets grouped into 5 ms bursts by send time (interarrival.go), the

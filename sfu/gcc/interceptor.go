@@ -1,11 +1,10 @@
 package gcc
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 )
 
 // InterceptorFactory makes one Interceptor, with its own Estimator, per peer connection.
@@ -25,9 +24,11 @@ func OnNewEstimator(fn func(id string, e *Estimator)) Option {
 	return func(f *InterceptorFactory) { f.onNew = fn }
 }
 
-// NewInterceptorFactory returns a factory of estimating interceptors. The transport-wide
-// sequence numbers are another interceptor's to write (pion's twcc.HeaderExtensionInterceptor,
-// registered after this one so that it runs first on the way out).
+// NewInterceptorFactory returns a factory of estimating interceptors. Each interceptor
+// writes its connection's transport-wide sequence numbers itself (allocation-free, see
+// sequencedWriter): pion's twcc.HeaderExtensionInterceptor must not be registered with it,
+// only the extension negotiated (its URI, sdp.TransportCCURI, registered with the media
+// engine for audio and video).
 func NewInterceptorFactory(opts ...Option) *InterceptorFactory {
 	f := &InterceptorFactory{}
 	for _, o := range opts {
@@ -45,33 +46,25 @@ func (f *InterceptorFactory) NewInterceptor(id string) (interceptor.Interceptor,
 	return &Interceptor{estimator: e}, nil
 }
 
-// Interceptor feeds its Estimator the connection's outgoing packets and incoming feedback.
+// Interceptor numbers the connection's outgoing packets with the transport-wide sequence
+// and feeds its Estimator those packets and the incoming feedback.
 type Interceptor struct {
 	interceptor.NoOp
 	estimator *Estimator
+	nextSeq   atomic.Uint32 // the next packet's transport-wide sequence number (low 16 bits)
 }
 
 // Estimator returns the connection's estimator.
 func (i *Interceptor) Estimator() *Estimator { return i.estimator }
 
-// BindLocalStream records every packet of the stream that carries a transport-wide
-// sequence number.
+// BindLocalStream numbers and records every packet of a stream that negotiated the
+// transport-wide sequence extension; other streams' packets pass untouched.
 func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	var id uint8
-	for _, ext := range info.RTPHeaderExtensions {
-		if ext.URI == sdp.TransportCCURI {
-			id = uint8(ext.ID)
-		}
-	}
+	id := transportCCID(info)
 	if id == 0 {
 		return w
 	}
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if ext := h.GetExtension(id); len(ext) >= 2 {
-			i.estimator.OnSent(uint16(ext[0])<<8|uint16(ext[1]), h.MarshalSize()+len(payload), time.Now())
-		}
-		return w.Write(h, payload, a)
-	})
+	return &sequencedWriter{conn: i, next: w, id: id}
 }
 
 // BindRTCPReader reads transport-cc feedback as it passes; every packet goes on unchanged.

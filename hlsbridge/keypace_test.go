@@ -18,7 +18,7 @@ func TestKeyPacer(t *testing.T) {
 	for i := range 200 { // 6.6 s at 30 fps
 		pts := time.Duration(i) * frame
 		key := i == 0 || i == answerAt || i == 20 // frame 20: a keyframe nobody asked for, mid-segment
-		if k.frame(pts, key) {
+		if k.frame(pts, key).ask {
 			asked = append(asked, pts)
 			answerAt = i + reaction
 		}
@@ -34,14 +34,14 @@ func TestKeyPacer(t *testing.T) {
 	}
 	g := keyPacer{segment: 2 * time.Second}
 	for i := range 200 {
-		if g.frame(time.Duration(i)*frame, i%30 == 0) { // a 1 s GOP of its own
+		if g.frame(time.Duration(i)*frame, i%30 == 0).ask { // a 1 s GOP of its own
 			t.Fatalf("a source with a 1 s GOP was asked at frame %d", i)
 		}
 	}
 	u := keyPacer{segment: 2 * time.Second}
 	var repeats []time.Duration
 	for i := range 100 { // never answered
-		if u.frame(time.Duration(i)*frame, i == 0) {
+		if u.frame(time.Duration(i)*frame, i == 0).ask {
 			repeats = append(repeats, time.Duration(i)*frame)
 		}
 	}

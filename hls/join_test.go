@@ -1,0 +1,159 @@
+package hls
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// joinCfg is testCfg with the default 200 ms parts.
+func joinCfg() Config {
+	cfg := testCfg
+	cfg.PartDuration = 200 * time.Millisecond
+	return cfg
+}
+
+// startPart returns the part a player starting at EXT-X-START (two part targets before the
+// playlist's edge) starts in, with its segment.
+func startPart(t *testing.T, pl *mediaPL) (plSegment, plPart) {
+	t.Helper()
+	var edge float64
+	for _, seg := range pl.segments {
+		if seg.complete {
+			edge += seg.dur
+			continue
+		}
+		for _, p := range seg.parts {
+			edge += p.dur
+		}
+	}
+	start, pos := edge-2*pl.partTarget, 0.0
+	for _, seg := range pl.segments {
+		if seg.complete && pos+seg.dur <= start {
+			pos += seg.dur
+			continue
+		}
+		for _, p := range seg.parts {
+			if pos+p.dur > start {
+				return seg, p
+			}
+			pos += p.dur
+		}
+	}
+	t.Fatalf("no part at the start position %.3f s of %.3f s:\n%s", start, edge, pl.text)
+	return plSegment{}, plPart{}
+}
+
+// TestJoinHoldsFirstPlaylistForFreshKeyframe: a first media playlist request (no _HLS_msn)
+// calls the stream's join hook once; the hook's keyframe (the feeder marks the fourth video
+// frame after the hook as one in both video renditions, as a publisher answering a keyframe
+// request and the ladder's forced IDR would) starts a new segment in the middle of a GOP,
+// the part before it is the one the preload hint named, and the playlists of the video and
+// audio renditions are answered only once the start position (EXT-X-START) falls in that
+// segment's first, independent part. The rung's segment starts where the leader's does.
+func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
+	s, sv, f := newTestStream(t, joinCfg(), "hi", "lo", AudioRendition)
+	f.feedUntil(3 * time.Second) // a second into the second GOP: its keyframe is no fresh start
+	var joins atomic.Int32
+	s.OnJoin(func(string) bool { joins.Add(1); return true })
+	video := asyncGet(sv, "/hls/room1/hi/index.m3u8")
+	audio := asyncGet(sv, "/hls/room1/a/index.m3u8")
+	for joins.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	hint := parseMedia(t, string(s.track("hi").playlist(false, false))).hint
+	s.CutAtNextKeyframe()
+	keyAt := [2]int{f.next[0] + 3, f.next[1] + 3} // the publisher's reaction: three frames
+	var videoRec, audioRec *httptest.ResponseRecorder
+	for n := 0; videoRec == nil || audioRec == nil; n++ {
+		if n > 60*10 { // 10 s of media
+			t.Fatalf("first playlists not answered (video %v, audio %v)", videoRec != nil, audioRec != nil)
+		}
+		i, smp := f.peek()
+		if i < 2 && f.next[i] == keyAt[i] {
+			smp.Keyframe = true
+		}
+		f.next[i]++
+		if err := f.tracks[i].WriteSample(smp); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case videoRec = <-video:
+		case audioRec = <-audio:
+		default:
+		}
+	}
+	if joins.Load() != 2 {
+		t.Errorf("join hook called %d times for two first playlists, want 2", joins.Load())
+	}
+	for name, rec := range map[string]*httptest.ResponseRecorder{"hi": videoRec, "a": audioRec} {
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+	pl := parseMedia(t, videoRec.Body.String())
+	seg, part := startPart(t, pl)
+	if !part.independent || seg.parts[0].uri != part.uri || seg.complete {
+		t.Errorf("start position in %s of segment %d, want the first (independent) part of the newest segment:\n%s",
+			part.uri, seg.msn, pl.text)
+	}
+	var prev plSegment
+	for _, ps := range pl.segments {
+		if ps.msn+1 == seg.msn {
+			prev = ps
+		}
+	}
+	if prev.dur > 1.5 {
+		t.Errorf("the segment before the joining keyframe lasts %.3f s, want it cut short at that keyframe", prev.dur)
+	}
+	if last := prev.parts[len(prev.parts)-1].uri; last != hint {
+		t.Errorf("the preload hint named %s before the cut, but the segment's last part is %s", hint, last)
+	}
+	lo := parseMedia(t, string(s.track("lo").playlist(false, false)))
+	for _, ls := range lo.segments {
+		if ls.msn == prev.msn && (ls.dur < prev.dur-0.034 || ls.dur > prev.dur+0.034) {
+			t.Errorf("rung segment %d lasts %.3f s, the leader's %.3f s", ls.msn, ls.dur, prev.dur)
+		}
+	}
+	st := s.stats.snapshot("room1")
+	if st.JoinHolds != 2 || st.JoinHoldTimeouts != 0 {
+		t.Errorf("join holds %d, timeouts %d; want 2 and 0", st.JoinHolds, st.JoinHoldTimeouts)
+	}
+}
+
+// TestJoinHoldBounded: a first playlist whose promised keyframe never comes is answered
+// when joinWait runs out; a hook that promises nothing, and blocking reloads, are answered
+// at once and never call it.
+func TestJoinHoldBounded(t *testing.T) {
+	s, sv, f := newTestStream(t, joinCfg(), "hi", AudioRendition)
+	f.feedUntil(3 * time.Second) // the newest keyframe (2 s) is a second behind the edge
+	var promise atomic.Bool
+	var joins atomic.Int32
+	s.OnJoin(func(string) bool { joins.Add(1); return promise.Load() })
+	mustGet(t, sv, "/hls/room1/hi/index.m3u8")
+	if st := s.stats.snapshot("room1"); st.JoinHolds != 0 {
+		t.Errorf("held %d playlists without a promised keyframe", st.JoinHolds)
+	}
+	promise.Store(true)
+	start := time.Now()
+	pl := parseMedia(t, mustGet(t, sv, "/hls/room1/hi/index.m3u8"))
+	if waited := time.Since(start); waited < joinWait-50*time.Millisecond {
+		t.Errorf("answered after %v without a fresh keyframe, want the hold's bound %v", waited, joinWait)
+	}
+	if st := s.stats.snapshot("room1"); st.JoinHolds != 1 || st.JoinHoldTimeouts != 1 {
+		t.Errorf("join holds %d, timeouts %d; want 1 and 1", st.JoinHolds, st.JoinHoldTimeouts)
+	}
+	msn, idx := pl.hintPos(t)
+	for !published(s.track("hi"), msn, idx) {
+		if err := f.writeNext(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustGet(t, sv, "/hls/room1/hi/index.m3u8?_HLS_msn="+strconv.FormatUint(msn, 10)+"&_HLS_part="+strconv.Itoa(idx))
+	if n := joins.Load(); n != 2 {
+		t.Errorf("join hook called %d times, want 2 (blocking reloads are no joins)", n)
+	}
+}

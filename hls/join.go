@@ -2,6 +2,7 @@ package hls
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -21,7 +22,12 @@ type joinState struct {
 }
 
 // OnJoin sets the hook called when a viewer joins: a media playlist request without
-// _HLS_msn, which is how hls.js and Safari load a rendition first. When the hook reports
+// _HLS_msn, which is how hls.js loads a rendition first, from a browser (the request has a
+// Sec-Fetch-Mode header, which every current browser sends with fetch and XHR). Other
+// clients (ffmpeg, VLC, a CDN's own fetches) start segments back from the edge and read
+// several renditions one after the other: they gain nothing from a fresh keyframe and are
+// answered at once without calling the hook (held, ffmpeg's HLS reader got the renditions
+// at different moments and its decode times went backwards). When the hook reports
 // that a keyframe is coming (it asked the publisher for one and called CutAtNextKeyframe),
 // the answer is held, at most joinWait, until the viewer's start position (EXT-X-START,
 // two part targets before the edge) falls in the independent part that keyframe starts:
@@ -52,7 +58,10 @@ func (s *Stream) CutAtNextKeyframe() {
 
 // holdForJoin holds a joining viewer's first playlist of track t (see OnJoin). It reports
 // whether the wait ended because the start position is fresh.
-func (s *Stream) holdForJoin(ctx context.Context, t *Track) bool {
+func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) bool {
+	if r.Header.Get("Sec-Fetch-Mode") == "" {
+		return false
+	}
 	s.mu.Lock()
 	hook := s.onJoin
 	var lead *Track

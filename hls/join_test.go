@@ -47,8 +47,19 @@ func startPart(t *testing.T, pl *mediaPL) (plSegment, plPart) {
 	return plSegment{}, plPart{}
 }
 
-// TestJoinHoldsFirstPlaylistForFreshKeyframe: a first media playlist request (no _HLS_msn)
-// calls the stream's join hook once; the hook's keyframe (the feeder marks the fourth video
+// browserGet is a request as a browser's player (hls.js) makes it: with Sec-Fetch-Mode.
+func browserGet(h http.Handler, url string) *httptest.ResponseRecorder {
+	return get(h, url, "Sec-Fetch-Mode", "cors")
+}
+
+func asyncBrowserGet(h http.Handler, url string) <-chan *httptest.ResponseRecorder {
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- browserGet(h, url) }()
+	return done
+}
+
+// TestJoinHoldsFirstPlaylistForFreshKeyframe: a browser's first media playlist request (no
+// _HLS_msn) calls the stream's join hook once (another client's does not); the hook's keyframe (the feeder marks the fourth video
 // frame after the hook as one in both video renditions, as a publisher answering a keyframe
 // request and the ladder's forced IDR would) starts a new segment in the middle of a GOP,
 // the part before it is the one the preload hint named, and the playlists of the video and
@@ -59,8 +70,9 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	f.feedUntil(3 * time.Second) // a second into the second GOP: its keyframe is no fresh start
 	var joins atomic.Int32
 	s.OnJoin(func(string) bool { joins.Add(1); return true })
-	video := asyncGet(sv, "/hls/room1/hi/index.m3u8")
-	audio := asyncGet(sv, "/hls/room1/a/index.m3u8")
+	mustGet(t, sv, "/hls/room1/hi/index.m3u8") // not from a browser: answered at once, no join
+	video := asyncBrowserGet(sv, "/hls/room1/hi/index.m3u8")
+	audio := asyncBrowserGet(sv, "/hls/room1/a/index.m3u8")
 	for joins.Load() < 2 {
 		time.Sleep(time.Millisecond)
 	}
@@ -133,13 +145,17 @@ func TestJoinHoldBounded(t *testing.T) {
 	var promise atomic.Bool
 	var joins atomic.Int32
 	s.OnJoin(func(string) bool { joins.Add(1); return promise.Load() })
-	mustGet(t, sv, "/hls/room1/hi/index.m3u8")
+	browserGet(sv, "/hls/room1/hi/index.m3u8")
 	if st := s.stats.snapshot("room1"); st.JoinHolds != 0 {
 		t.Errorf("held %d playlists without a promised keyframe", st.JoinHolds)
 	}
 	promise.Store(true)
 	start := time.Now()
-	pl := parseMedia(t, mustGet(t, sv, "/hls/room1/hi/index.m3u8"))
+	rec := browserGet(sv, "/hls/room1/hi/index.m3u8")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("first playlist: %d %s", rec.Code, rec.Body)
+	}
+	pl := parseMedia(t, rec.Body.String())
 	if waited := time.Since(start); waited < joinWait-50*time.Millisecond {
 		t.Errorf("answered after %v without a fresh keyframe, want the hold's bound %v", waited, joinWait)
 	}
@@ -152,7 +168,9 @@ func TestJoinHoldBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustGet(t, sv, "/hls/room1/hi/index.m3u8?_HLS_msn="+strconv.FormatUint(msn, 10)+"&_HLS_part="+strconv.Itoa(idx))
+	if rec := browserGet(sv, "/hls/room1/hi/index.m3u8?_HLS_msn="+strconv.FormatUint(msn, 10)+"&_HLS_part="+strconv.Itoa(idx)); rec.Code != http.StatusOK {
+		t.Fatalf("blocking reload: %d %s", rec.Code, rec.Body)
+	}
 	if n := joins.Load(); n != 2 {
 		t.Errorf("join hook called %d times, want 2 (blocking reloads are no joins)", n)
 	}

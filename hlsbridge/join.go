@@ -16,13 +16,18 @@ const (
 	joinEvery = time.Second
 	// joinShare: a viewer joining this soon after an asked keyframe waits for that one.
 	joinShare = 300 * time.Millisecond
+	// joinLate: a join's keyframe not there this long after the request (the SFU's PLI
+	// throttle, 500 ms by default, plus the publisher's reaction) means the publisher does not
+	// answer (RTMP/SRT, or a broken encoder): joins then do not ask for joinDeafFor.
+	joinLate    = time.Second
+	joinDeafFor = 30 * time.Second
 )
 
 // joinRequests passes joins from HTTP requests to the video pipeline and keeps their rate.
 type joinRequests struct {
-	wanted   atomic.Bool // a join waits for the video pipeline (keyPacer.join)
-	able     atomic.Bool // the leading rendition is the source passed through: it can be asked
-	deaf     atomic.Bool // a join's keyframe did not come in time: the source is not asked again
+	wanted   atomic.Bool  // a join waits for the video pipeline (keyPacer.join)
+	able     atomic.Bool  // the leading rendition is the source passed through: it can be asked
+	deaf     atomic.Int64 // until when (unix nanos) joins do not ask: a join's keyframe came late
 	mu       sync.Mutex
 	askedAt  time.Time
 	now      func() time.Time
@@ -32,16 +37,12 @@ type joinRequests struct {
 // viewerJoined is the stream's OnJoin hook: it reports whether a fresh keyframe is coming
 // for the viewer, asking for one unless one was asked less than joinEvery ago.
 func (j *joinRequests) viewerJoined(string) bool {
-	if !j.able.Load() || j.deaf.Load() {
+	t := j.clock()
+	if !j.able.Load() || t.UnixNano() < j.deaf.Load() {
 		return false
-	}
-	now := time.Now
-	if j.now != nil {
-		now = j.now
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	t := now()
 	if since := t.Sub(j.askedAt); !j.askedAt.IsZero() && since < joinEvery {
 		return since < joinShare
 	}
@@ -49,6 +50,13 @@ func (j *joinRequests) viewerJoined(string) bool {
 	j.wanted.Store(true)
 	j.accepted.Add(1)
 	return true
+}
+
+func (j *joinRequests) clock() time.Time {
+	if j.now != nil {
+		return j.now()
+	}
+	return time.Now()
 }
 
 // pace runs the keyframe pacer for one frame on the video pipeline: it applies a waiting
@@ -66,11 +74,12 @@ func (v *videoPipe) pace(pts time.Duration, keyframe bool) {
 		v.b.requestKeyframe()
 	}
 	if step.late {
-		j.deaf.Store(true)
-		v.log.Info("hlsbridge: the publisher did not answer a keyframe request in time; joining viewers no longer ask")
+		j.deaf.Store(j.clock().Add(joinDeafFor).UnixNano())
+		v.log.Info("hlsbridge: the publisher did not answer a joining viewer's keyframe request in time; joins do not ask for a while",
+			"for", joinDeafFor)
 	}
 	if step.answered {
-		j.deaf.Store(false)
+		j.deaf.Store(0)
 	}
 	if step.cut {
 		v.forceRungKeyframes()

@@ -27,15 +27,15 @@ type keyPacer struct {
 	seen    bool // a keyframe came
 	joined  bool // a join asked: the next keyframe starts a segment
 	joinAt  time.Duration
-	late    bool // the join's keyframe is overdue (reported once)
+	late    bool // the join's keyframe is overdue (reported once, joinLate after the join)
 }
 
 // keyStep is what the pacer tells of one frame.
 type keyStep struct {
 	ask  bool // ask the publisher for a keyframe now
 	cut  bool // this keyframe starts a segment (every rendition needs a keyframe here)
-	late bool // a join's keyframe did not come within keyReask: the source may not answer
-	// answered: this keyframe came within keyReask of a join's request
+	late bool // a join's keyframe did not come within joinLate: the source may not answer
+	// answered: this keyframe came within joinLate of a join's request
 	answered bool
 }
 
@@ -52,7 +52,7 @@ func (k *keyPacer) frame(pts time.Duration, keyframe bool) keyStep {
 		return step
 	}
 	var step keyStep
-	if k.joined && !k.late && pts-k.joinAt >= keyReask {
+	if k.joined && !k.late && pts-k.joinAt >= joinLate {
 		k.late, step.late = true, true
 	}
 	due := pts-k.start >= k.segment-time.Millisecond // pts are whole ticks: leave rounding room

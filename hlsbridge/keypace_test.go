@@ -91,13 +91,13 @@ func TestKeyPacerJoin(t *testing.T) {
 	d.frame(0, true)
 	d.join(frame)
 	var late []int
-	for i := 2; i < 40; i++ {
+	for i := 2; i < 60; i++ {
 		if d.frame(time.Duration(i)*frame, false).late {
 			late = append(late, i)
 		}
 	}
-	if len(late) != 1 || time.Duration(late[0]-1)*frame < keyReask {
-		t.Errorf("late reported at frames %v, want once, %v after the join", late, keyReask)
+	if len(late) != 1 || time.Duration(late[0]-1)*frame < joinLate {
+		t.Errorf("late reported at frames %v, want once, %v after the join", late, joinLate)
 	}
 }
 
@@ -128,9 +128,13 @@ func TestJoinRate(t *testing.T) {
 			t.Errorf("join %d: video pipeline told %v, want it told of each ask only", i, told)
 		}
 	}
-	j.deaf.Store(true)
+	j.deaf.Store(now.Add(joinDeafFor).UnixNano())
 	now = now.Add(2 * time.Second)
 	if j.viewerJoined("source") {
 		t.Error("a join promised a keyframe from a publisher that did not answer")
+	}
+	now = now.Add(joinDeafFor)
+	if !j.viewerJoined("source") {
+		t.Errorf("joins still promise nothing %v after the publisher failed to answer", joinDeafFor)
 	}
 }

@@ -79,10 +79,15 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	hint := parseMedia(t, string(s.track("hi").playlist(false, false))).hint
 	s.CutAtNextKeyframe()
 	keyAt := [2]int{f.next[0] + 3, f.next[1] + 3} // the publisher's reaction: three frames
-	var videoRec, audioRec *httptest.ResponseRecorder
-	for n := 0; videoRec == nil || audioRec == nil; n++ {
+	lead := s.track("hi")
+	fresh := func() bool {
+		lead.mu.Lock()
+		defer lead.mu.Unlock()
+		return lead.freshStartLocked(s.startOffset(), s.partTarget)
+	}
+	for n := 0; !fresh(); n++ {
 		if n > 60*10 { // 10 s of media
-			t.Fatalf("first playlists not answered (video %v, audio %v)", videoRec != nil, audioRec != nil)
+			t.Fatal("no fresh start position after the join's keyframe")
 		}
 		i, smp := f.peek()
 		if i < 2 && f.next[i] == keyAt[i] {
@@ -93,9 +98,21 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 			t.Fatal(err)
 		}
 		select {
+		case <-video:
+			t.Fatal("the video playlist was answered before the start position was fresh")
+		case <-audio:
+			t.Fatal("the audio playlist was answered before the start position was fresh")
+		default:
+		}
+	}
+	var videoRec, audioRec *httptest.ResponseRecorder
+	for videoRec == nil || audioRec == nil { // the media waits, as a live source would not run ahead
+		select {
 		case videoRec = <-video:
 		case audioRec = <-audio:
-		default:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("first playlists not answered 5 s after the start position was fresh (video %v, audio %v)",
+				videoRec != nil, audioRec != nil)
 		}
 	}
 	if joins.Load() != 2 {

@@ -57,16 +57,21 @@ func (s *Stream) CutAtNextKeyframe() {
 }
 
 // holdForJoin holds a joining viewer's first playlist of track t (see OnJoin). It reports
-// whether the wait ended because the start position is fresh.
+// whether the wait ended because the start position is fresh: in t itself for a video
+// rendition (a transcoded rung publishes its parts a little after the leading rendition: its
+// start position must fall in its own fresh part, or hls.js starts at its previous keyframe),
+// in the leading video rendition for the audio.
 func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) bool {
 	if r.Header.Get("Sec-Fetch-Mode") == "" {
 		return false
 	}
 	s.mu.Lock()
-	hook := s.onJoin
-	var lead *Track
-	if len(s.video) > 0 {
-		lead = s.video[0]
+	hook, lead := s.onJoin, t
+	if t.audio { // audio parts are all independent: the video's start decides
+		lead = nil
+		if len(s.video) > 0 {
+			lead = s.video[0]
+		}
 	}
 	s.mu.Unlock()
 	if hook == nil || lead == nil || !hook(t.rendition) {

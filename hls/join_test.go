@@ -62,9 +62,10 @@ func asyncBrowserGet(h http.Handler, url string) <-chan *httptest.ResponseRecord
 // _HLS_msn) calls the stream's join hook once (another client's does not); the hook's keyframe (the feeder marks the fourth video
 // frame after the hook as one in both video renditions, as a publisher answering a keyframe
 // request and the ladder's forced IDR would) starts a new segment in the middle of a GOP,
-// the part before it is the one the preload hint named, and the playlists of the video and
+// the part before it is the one the preload hint named, and the playlists of both video and the
 // audio renditions are answered only once the start position (EXT-X-START) falls in that
-// segment's first, independent part. The rung's segment starts where the leader's does.
+// segment's first, independent part (each video rendition's own; the audio's on the leader).
+// The rung's segment starts where the leader's does.
 func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	s, sv, f := newTestStream(t, joinCfg(), "hi", "lo", AudioRendition)
 	f.feedUntil(3 * time.Second) // a second into the second GOP: its keyframe is no fresh start
@@ -72,18 +73,25 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	s.OnJoin(func(string) bool { joins.Add(1); return true })
 	mustGet(t, sv, "/hls/room1/hi/index.m3u8") // not from a browser: answered at once, no join
 	video := asyncBrowserGet(sv, "/hls/room1/hi/index.m3u8")
+	rung := asyncBrowserGet(sv, "/hls/room1/lo/index.m3u8")
 	audio := asyncBrowserGet(sv, "/hls/room1/a/index.m3u8")
-	for joins.Load() < 2 {
+	for joins.Load() < 3 {
 		time.Sleep(time.Millisecond)
 	}
 	hint := parseMedia(t, string(s.track("hi").playlist(false, false))).hint
 	s.CutAtNextKeyframe()
 	keyAt := [2]int{f.next[0] + 3, f.next[1] + 3} // the publisher's reaction: three frames
-	lead := s.track("hi")
 	fresh := func() bool {
-		lead.mu.Lock()
-		defer lead.mu.Unlock()
-		return lead.freshStartLocked(s.startOffset(), s.partTarget)
+		for _, r := range []string{"hi", "lo"} {
+			tr := s.track(r)
+			tr.mu.Lock()
+			ok := tr.freshStartLocked(s.startOffset(), s.partTarget)
+			tr.mu.Unlock()
+			if !ok {
+				return false
+			}
+		}
+		return true
 	}
 	for n := 0; !fresh(); n++ {
 		if n > 60*10 { // 10 s of media
@@ -100,25 +108,28 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 		select {
 		case <-video:
 			t.Fatal("the video playlist was answered before the start position was fresh")
+		case <-rung:
+			t.Fatal("the rung's playlist was answered before the start position was fresh")
 		case <-audio:
 			t.Fatal("the audio playlist was answered before the start position was fresh")
 		default:
 		}
 	}
-	var videoRec, audioRec *httptest.ResponseRecorder
-	for videoRec == nil || audioRec == nil { // the media waits, as a live source would not run ahead
+	var videoRec, rungRec, audioRec *httptest.ResponseRecorder
+	for videoRec == nil || rungRec == nil || audioRec == nil { // the media waits, as a live source would not run ahead
 		select {
 		case videoRec = <-video:
+		case rungRec = <-rung:
 		case audioRec = <-audio:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("first playlists not answered 5 s after the start position was fresh (video %v, audio %v)",
-				videoRec != nil, audioRec != nil)
+			t.Fatalf("first playlists not answered 5 s after the start position was fresh (video %v, rung %v, audio %v)",
+				videoRec != nil, rungRec != nil, audioRec != nil)
 		}
 	}
-	if joins.Load() != 2 {
-		t.Errorf("join hook called %d times for two first playlists, want 2", joins.Load())
+	if joins.Load() != 3 {
+		t.Errorf("join hook called %d times for three first playlists, want 3", joins.Load())
 	}
-	for name, rec := range map[string]*httptest.ResponseRecorder{"hi": videoRec, "a": audioRec} {
+	for name, rec := range map[string]*httptest.ResponseRecorder{"hi": videoRec, "lo": rungRec, "a": audioRec} {
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s: %d %s", name, rec.Code, rec.Body)
 		}
@@ -141,15 +152,19 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	if last := prev.parts[len(prev.parts)-1].uri; last != hint {
 		t.Errorf("the preload hint named %s before the cut, but the segment's last part is %s", hint, last)
 	}
-	lo := parseMedia(t, string(s.track("lo").playlist(false, false)))
+	lo := parseMedia(t, rungRec.Body.String())
+	if lseg, lpart := startPart(t, lo); !lpart.independent || lseg.parts[0].uri != lpart.uri || lseg.msn != seg.msn {
+		t.Errorf("rung: start position in %s of segment %d, want the first part of segment %d:\n%s",
+			lpart.uri, lseg.msn, seg.msn, lo.text)
+	}
 	for _, ls := range lo.segments {
 		if ls.msn == prev.msn && (ls.dur < prev.dur-0.034 || ls.dur > prev.dur+0.034) {
 			t.Errorf("rung segment %d lasts %.3f s, the leader's %.3f s", ls.msn, ls.dur, prev.dur)
 		}
 	}
 	st := s.stats.snapshot("room1")
-	if st.JoinHolds != 2 || st.JoinHoldTimeouts != 0 {
-		t.Errorf("join holds %d, timeouts %d; want 2 and 0", st.JoinHolds, st.JoinHoldTimeouts)
+	if st.JoinHolds != 3 || st.JoinHoldTimeouts != 0 {
+		t.Errorf("join holds %d, timeouts %d; want 3 and 0", st.JoinHolds, st.JoinHoldTimeouts)
 	}
 }
 

@@ -35,7 +35,10 @@ type streamStats struct {
 	blockTimeouts atomic.Uint64 // of those, answered 503 when the wait ran out
 	renders       atomic.Uint64 // media playlists rendered
 	cacheHits     atomic.Uint64 // media playlist requests answered from the rendered copy
-	partLatency   [2]stats.Latency
+	// joinHolds: first playlists held for a fresh start (Stream.OnJoin); joinHoldTimeouts:
+	// of those, answered when joinWait ran out.
+	joinHolds, joinHoldTimeouts atomic.Uint64
+	partLatency                 [2]stats.Latency
 }
 
 // StreamStats are a Stream's counters as Server.Stats reports them.
@@ -46,6 +49,9 @@ type StreamStats struct {
 	BlockedNow             int64
 	Blocked, BlockTimeouts uint64
 	Renders, CacheHits     uint64
+	// JoinHolds are first playlists held for a fresh start position (Stream.OnJoin);
+	// JoinHoldTimeouts, of those, answered when the bound ran out.
+	JoinHolds, JoinHoldTimeouts uint64
 	// PartLatency is, per video and audio sample, its capture time (PROGRAM-DATE-TIME's
 	// source: the capture-time SEI, else arrival) to the moment its part was published.
 	PartLatency, AudioPartLatency stats.LatencySnapshot
@@ -55,6 +61,7 @@ func (st *streamStats) snapshot(room string) StreamStats {
 	out := StreamStats{Room: room, Requests: make(map[string]uint64, numRequestKinds),
 		BlockedNow: st.blockedNow.Load(), Blocked: st.blocked.Load(), BlockTimeouts: st.blockTimeouts.Load(),
 		Renders: st.renders.Load(), CacheHits: st.cacheHits.Load(),
+		JoinHolds: st.joinHolds.Load(), JoinHoldTimeouts: st.joinHoldTimeouts.Load(),
 		PartLatency: st.partLatency[0].Snapshot(), AudioPartLatency: st.partLatency[1].Snapshot()}
 	for k, name := range requestKindNames {
 		out.Requests[name] = st.requests[k].Load()
@@ -117,12 +124,14 @@ var (
 	descBlockTimeouts = prometheus.NewDesc("glint_hls_block_timeouts_total", "Waiting requests answered 503 because the part did not come in time.", []string{"room"}, nil)
 	descRenders       = prometheus.NewDesc("glint_hls_playlist_renders_total", "Media playlists rendered (once per new part and variant).", []string{"room"}, nil)
 	descCacheHits     = prometheus.NewDesc("glint_hls_playlist_cache_hits_total", "Media playlist requests answered from the copy rendered for the current part.", []string{"room"}, nil)
+	descJoinHolds     = prometheus.NewDesc("glint_hls_join_holds_total", "New viewers' first media playlists held until their start position fell in a fresh independent part.", []string{"room"}, nil)
+	descJoinTimeouts  = prometheus.NewDesc("glint_hls_join_hold_timeouts_total", "Held first playlists answered when the bound ran out (no fresh keyframe in time).", []string{"room"}, nil)
 	descPartLatency   = prometheus.NewDesc("glint_hls_part_latency_seconds", "Per sample: capture time (capture-time SEI, else arrival) to its LL-HLS part being published on this node.", []string{"kind"}, nil)
 	descHLSStreams    = prometheus.NewDesc("glint_hls_streams", "LL-HLS streams served (live or ended and lingering).", nil, nil)
 )
 
 func (c hlsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descBlockedNow, descBlocked, descBlockTimeouts, descRenders, descCacheHits, descPartLatency, descHLSStreams} {
+	for _, d := range []*prometheus.Desc{descRequests, descBlockedNow, descBlocked, descBlockTimeouts, descRenders, descCacheHits, descJoinHolds, descJoinTimeouts, descPartLatency, descHLSStreams} {
 		ch <- d
 	}
 }
@@ -142,6 +151,8 @@ func (c hlsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBlockTimeouts, st.BlockTimeouts)
 		counter(descRenders, st.Renders)
 		counter(descCacheHits, st.CacheHits)
+		counter(descJoinHolds, st.JoinHolds)
+		counter(descJoinTimeouts, st.JoinHoldTimeouts)
 		latency[0].Add(st.PartLatency)
 		latency[1].Add(st.AudioPartLatency)
 	}

@@ -70,7 +70,7 @@ func (t *Track) commitIfPartFull() bool {
 func (t *Track) nearSegmentEnd(p *pendingSample) bool {
 	seg := t.s.cfg.SegmentDuration
 	after := ticksDur(t.cur.ticks+t.part.ticks, t.timescale) + 2*t.fallbackDur(p)
-	return !t.curIndependent() || after >= seg-seg/20
+	return t.join.cutNext || !t.curIndependent() || after >= seg-seg/20
 }
 
 // followEarlyCommit places a sample written after commitIfPartFull packaged the previous one
@@ -207,7 +207,7 @@ func (t *Track) segmentEnds(p *pendingSample) bool {
 	case t.audio:
 		return dur+next/2 >= cfg.SegmentDuration
 	default:
-		return p.Keyframe && (dur >= cfg.SegmentDuration-cfg.SegmentDuration/20 || !t.curIndependent())
+		return p.Keyframe && (t.join.cutNext || dur >= cfg.SegmentDuration-cfg.SegmentDuration/20 || !t.curIndependent())
 	}
 }
 
@@ -233,7 +233,7 @@ func (t *Track) startSegment(p *pendingSample) {
 		t.dseq++
 	}
 	seg.pdt = t.s.programDateTime(p.media, p.CaptureTime, seg.disc)
-	t.discNext = false
+	t.discNext, t.join.cutNext = false, false
 	seg.dseq = t.dseq
 	t.cur, t.nextMSN = seg, t.nextMSN+1
 	if isLeader, _ := t.s.leader(t); isLeader {
@@ -259,6 +259,7 @@ func (t *Track) closePart() bool {
 		return false
 	}
 	t.cur.parts = append(t.cur.parts, part{data: data, ticks: b.ticks, independent: b.independent})
+	t.notePublished(t.cur.start+ticksDur(t.cur.ticks, t.timescale), ticksDur(b.ticks, t.timescale), b.independent)
 	t.cur.ticks += b.ticks
 	t.cur.size += len(data)
 	t.notePartLatency(b.captures)

@@ -190,6 +190,9 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 			}
 			return
 		}
+		if !t.s.holdForJoin(ctx, r, t) && ctx.Err() != nil {
+			return
+		}
 		writePlaylist(w, r, t.playlist(skip, gz), gz, cachePlaylist)
 		return
 	}

@@ -35,6 +35,7 @@ type Stream struct {
 	clock     streamClock
 	// dateRanges are the timed events (AddDateRange), by start.
 	dateRanges []DateRange
+	onJoin     func(rendition string) bool // OnJoin's hook
 }
 
 // boundary is where the leading video track started segment msn (with discontinuity

@@ -50,6 +50,7 @@ type Track struct {
 	waitSince time.Duration
 	dropped   int
 	marks     []pendingMark // date ranges whose emsg has not gone into a part yet
+	join      joinState     // start positions for joining viewers (join.go)
 }
 
 type pendingSample struct {

@@ -103,29 +103,44 @@ func (t *Track) partStateLocked(msn uint64, idx int) (data []byte, hinted bool) 
 // await waits until check, run with t.mu held, returns true; it returns false when timeout
 // passes or ctx ends first. Each new part wakes all waiters with one broadcast.
 func (t *Track) await(ctx context.Context, timeout time.Duration, check func() bool) bool {
+	st, waited := &t.s.stats, false
+	ok, timedOut := t.awaitCheck(ctx, timeout, check, func() {
+		waited = true
+		st.blocked.Add(1)
+		st.blockedNow.Add(1)
+	})
+	if waited {
+		st.blockedNow.Add(-1)
+	}
+	if timedOut {
+		st.blockTimeouts.Add(1)
+	}
+	return ok
+}
+
+// awaitCheck waits until check (called with t.mu held) reports true, the timeout passes
+// or ctx ends; onWait is called once if it has to wait. It reports whether check held and
+// whether the timeout passed.
+func (t *Track) awaitCheck(ctx context.Context, timeout time.Duration, check func() bool, onWait func()) (ok, timedOut bool) {
 	var timer *time.Timer
 	for {
 		t.mu.Lock()
 		ok, changed := check(), t.changed
 		t.mu.Unlock()
 		if ok {
-			return true
+			return true, false
 		}
 		if timer == nil {
 			timer = time.NewTimer(timeout)
 			defer timer.Stop()
-			st := &t.s.stats
-			st.blocked.Add(1)
-			st.blockedNow.Add(1)
-			defer st.blockedNow.Add(-1)
+			onWait()
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			t.s.stats.blockTimeouts.Add(1)
-			return false
+			return false, true
 		case <-ctx.Done():
-			return false
+			return false, false
 		}
 	}
 }

@@ -63,6 +63,7 @@ type bridge struct {
 	onAirAt       atomic.Int64 // when it arrived, unix nanos (0: none yet)
 	sawVideo      atomic.Bool
 	leading       atomic.Bool // the leading video rendition has started
+	joins         joinRequests
 	warned        rateLimited
 	demand        onDemand   // on-demand rooms (ondemand.go)
 	alt           *alternate // the H.264 alternate WebRTC video of an H.265/AV1 room (alternate.go)
@@ -83,6 +84,7 @@ func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo,
 	cfg := opts.HLS
 	cfg.Sink = b.sink(cfg.Sink)
 	b.stream = hls.NewStream(room, cfg, opts.Log)
+	b.stream.OnJoin(b.joins.viewerJoined)
 	sub, err := opts.SFU.SubscribeLocal(ctx, room, b.handle)
 	if err != nil {
 		cancel()

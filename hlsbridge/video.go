@@ -73,9 +73,7 @@ func (v *videoPipe) push(p packet, h *media.RTPView) {
 		payload: h.Payload(p.data), arrival: p.arrival}, v.frames[:0])
 	for _, f := range v.frames {
 		pts := v.clock.pts(f.ts, v.b.since(f.first), v.log)
-		if v.keys.frame(pts, f.keyframe) {
-			v.b.requestKeyframe()
-		}
+		v.pace(pts, f.keyframe)
 		v.handleFrame(timedFrame{f, pts, v.clock.shift})
 	}
 }
@@ -176,6 +174,7 @@ func (v *videoPipe) startLadder(pending []timedFrame) error {
 	}
 	v.ladder = l
 	v.b.ladder.Store(l)
+	v.b.joins.able.Store(v.rungs[0].Passthrough) // joins ask the publisher for the leader's keyframes
 	if v.b.demand.parked.Load() {
 		if err := l.Park(); err != nil {
 			return err
@@ -296,6 +295,7 @@ func (v *videoPipe) closeLadder() {
 	if v.ladder != nil {
 		_ = v.ladder.Close()
 		v.ladder = nil
+		v.b.joins.able.Store(false)
 		v.b.ladder.Store(nil)
 	}
 }

@@ -1,0 +1,103 @@
+package hls
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// joinWait bounds how long a new viewer's first media playlist is held for an independent
+// part at its start position (Stream.OnJoin): the publisher's reaction to a keyframe request
+// and the parts that must follow the keyframe fit in it with room to spare.
+const joinWait = 1500 * time.Millisecond
+
+// joinState is what a track knows about its start positions: where its newest independent
+// part starts and where its published parts end (both media time), and whether the leading
+// track is to start a segment at the next keyframe (Stream.CutAtNextKeyframe).
+type joinState struct {
+	cutNext   bool
+	haveIndep bool
+	indep     time.Duration // start of the newest published independent part
+	edge      time.Duration // end of the newest published part
+}
+
+// OnJoin sets the hook called when a viewer joins: a media playlist request without
+// _HLS_msn, which is how hls.js loads a rendition first, from a browser (the request has a
+// Sec-Fetch-Mode header, which every current browser sends with fetch and XHR). Other
+// clients (ffmpeg, VLC, a CDN's own fetches) start segments back from the edge and read
+// several renditions one after the other: they gain nothing from a fresh keyframe and are
+// answered at once without calling the hook (held, ffmpeg's HLS reader got the renditions
+// at different moments and its decode times went backwards). When the hook reports
+// that a keyframe is coming (it asked the publisher for one and called CutAtNextKeyframe),
+// the answer is held, at most joinWait, until the viewer's start position (EXT-X-START,
+// two part targets before the edge) falls in the independent part that keyframe starts:
+// the player then loads from a fresh keyframe and decodes nothing before its start
+// position. Without a hook, or when it reports false, the playlist is answered at once.
+func (s *Stream) OnJoin(hook func(rendition string) bool) {
+	s.mu.Lock()
+	s.onJoin = hook
+	s.mu.Unlock()
+}
+
+// CutAtNextKeyframe makes the leading video track start a new segment at its next keyframe,
+// however long the segment in progress is (a short segment, which RFC 8216bis allows: only
+// its duration must not exceed the target), so that the keyframe starts an independent
+// part. Until then no track publishes a part early (Track.nearSegmentEnd), so the preload
+// hint stays right. The other renditions follow the leader's boundary at their own next
+// keyframe: the caller makes their encoders produce one there.
+func (s *Stream) CutAtNextKeyframe() {
+	s.mu.Lock()
+	video := append([]*Track(nil), s.video...)
+	s.mu.Unlock()
+	for _, t := range video {
+		t.mu.Lock()
+		t.join.cutNext = true
+		t.mu.Unlock()
+	}
+}
+
+// holdForJoin holds a joining viewer's first playlist of track t (see OnJoin). It reports
+// whether the wait ended because the start position is fresh: in t itself for a video
+// rendition (a transcoded rung publishes its parts a little after the leading rendition: its
+// start position must fall in its own fresh part, or hls.js starts at its previous keyframe),
+// in the leading video rendition for the audio.
+func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) bool {
+	if r.Header.Get("Sec-Fetch-Mode") == "" {
+		return false
+	}
+	s.mu.Lock()
+	hook, lead := s.onJoin, t
+	if t.audio { // audio parts are all independent: the video's start decides
+		lead = nil
+		if len(s.video) > 0 {
+			lead = s.video[0]
+		}
+	}
+	s.mu.Unlock()
+	if hook == nil || lead == nil || !hook(t.rendition) {
+		return false
+	}
+	offset, part := s.startOffset(), s.partTarget
+	fresh, timedOut := lead.awaitCheck(ctx, min(joinWait, s.cfg.BlockTimeout), func() bool {
+		return lead.ended || lead.freshStartLocked(offset, part)
+	}, func() { s.stats.joinHolds.Add(1) })
+	if timedOut {
+		s.stats.joinHoldTimeouts.Add(1)
+	}
+	return fresh
+}
+
+// freshStartLocked reports whether a player starting offset before the edge starts in the
+// newest independent part (less than a part after its keyframe). t.mu must be held.
+func (t *Track) freshStartLocked(offset, part time.Duration) bool {
+	start := t.join.edge - offset
+	return t.join.haveIndep && start >= t.join.indep && start-t.join.indep < part
+}
+
+// notePublished records a part published at media time start lasting dur. t.mu must be held.
+func (t *Track) notePublished(start, dur time.Duration, independent bool) {
+	if independent {
+		t.join.indep, t.join.haveIndep = start, true
+	}
+	t.join.edge = start + dur
+}

@@ -31,6 +31,12 @@ func TestHLSModes(t *testing.T) {
 	if c.HLSIdle != 30*time.Second {
 		t.Errorf("idle %v", c.HLSIdle)
 	}
+	if !def.HLSJoinKeyframe || !c.HLSJoinKeyframe {
+		t.Errorf("hls_join_keyframe off by default")
+	}
+	if off, err := Load([]string{"--hls-join-keyframe=false"}, func(string) string { return "" }, io.Discard); err != nil || off.HLSJoinKeyframe {
+		t.Errorf("--hls-join-keyframe=false: %v, on %v", err, off.HLSJoinKeyframe)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -84,7 +84,9 @@ func startBridge(ctx context.Context, opts *Options, enc transcoder.EncoderInfo,
 	cfg := opts.HLS
 	cfg.Sink = b.sink(cfg.Sink)
 	b.stream = hls.NewStream(room, cfg, opts.Log)
-	b.stream.OnJoin(b.joins.viewerJoined)
+	if !opts.NoJoinKeyframes {
+		b.stream.OnJoin(b.joins.viewerJoined)
+	}
 	sub, err := opts.SFU.SubscribeLocal(ctx, room, b.handle)
 	if err != nil {
 		cancel()

@@ -80,7 +80,10 @@ type Options struct {
 	// request for its HLS URLs could have been answered (its start + the block timeout;
 	// default 1 min).
 	Idle time.Duration
-	Log  *slog.Logger
+	// NoJoinKeyframes: a joining viewer starts from the newest keyframe there is instead of
+	// asking the publisher for a fresh one (hlsbridge/join.go; --hls-join-keyframe=false).
+	NoJoinKeyframes bool
+	Log             *slog.Logger
 
 	obs *observations // the Manager's, shared by its bridges
 }

@@ -174,7 +174,7 @@ func (n *node) addHLS() ([]prometheus.Collector, error) {
 	n.admission.limitHLS(n.hlsServer)
 	bridges, err := hlsbridge.NewManager(hlsbridge.Options{SFU: n.sfu, Server: n.hlsServer, Log: n.log,
 		HLS:   hls.Config{SegmentDuration: n.cfg.HLSSegment, PartDuration: n.cfg.HLSPart, Sink: n.segmentSink()},
-		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle, Front: n.hlsFront(n.hlsServer, n.hlsServer.Has)})
+		Rooms: n.cfg.RoomSettings, Idle: n.cfg.HLSIdle, NoJoinKeyframes: !n.cfg.HLSJoinKeyframe, Front: n.hlsFront(n.hlsServer, n.hlsServer.Has)})
 	if err != nil {
 		return nil, err
 	}

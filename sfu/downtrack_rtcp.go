@@ -115,6 +115,12 @@ func (f *feedbackReader) flushNacks() {
 	f.missing = f.missing[:0]
 }
 
+// rtt returns the viewer's round-trip time as its receiver reports last measured it (0
+// before the first).
+func (d *DownTrack) rtt() time.Duration {
+	return time.Duration(d.stats.rttMicros.Load()) * time.Microsecond
+}
+
 // ntpMiddle returns the middle 32 bits of the NTP timestamp of t (RFC 3550 LSR units).
 func ntpMiddle(t time.Time) uint32 {
 	const ntpEpochOffset = 2208988800
@@ -141,13 +147,28 @@ func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
 }
 
 // Retransmission limits per packet: a receiver that keeps NACKing (one that does not see
-// RTX repairs, or a NACK storm) gets each packet at most maxResends times, and not twice
-// within minResendGap.
+// RTX repairs, or a NACK storm) gets each packet at most maxResends times, and again only once
+// the previous repair had time to arrive and its absence to be reported: minResendGap, or
+// resendRTTs round trips when that is longer. pion's NACK generator, for one, NACKs every
+// missing packet again at each of its 100 ms ticks and never sees a repair that came on RTX:
+// answering each of those NACKs sent every lost packet four times within 300 ms, and on a
+// path with little headroom (after a probe filled its queue) the repeats overran it and were
+// lost in turn, so a frame took its fourth repair, 400 ms late, to complete.
 const (
 	maxResends   = 4
-	minResendGap = 40 * time.Millisecond
+	minResendGap = 150 * time.Millisecond
+	resendRTTs   = 2
 	resendSlots  = 1024
 )
+
+// A repair must reach the viewer before its packet is staleAfter old (since it reached the
+// SFU): a later one completes a frame the viewer should have shown long ago, and takes path
+// capacity from fresh video. Its way there is the viewer's round-trip time (the queue that
+// delays it is on the way to the viewer), and at least repairTransit: a bottleneck's queue
+// (tc's usual 50 ms, more on a radio link), which is also all there is to go by before a
+// receiver report has measured a round trip. The viewer's receiver gives up on the frame and
+// asks for a keyframe.
+const repairTransit = 100 * time.Millisecond
 
 type resendMark struct {
 	seq   uint16
@@ -165,7 +186,8 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 		d.stats.nackedFirst.Add(1)
 		return true
 	}
-	if m.count >= maxResends || now.UnixNano()-m.at < int64(minResendGap) {
+	gap := max(minResendGap, resendRTTs*d.rtt())
+	if m.count >= maxResends || now.UnixNano()-m.at < int64(gap) {
 		d.stats.resendsRefused.Add(1)
 		return false
 	}
@@ -205,7 +227,7 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
 		return 0, uint16(plan.srcExt), true
 	}
-	if d.isVideo && time.Since(arrival) > staleAfter {
+	if d.isVideo && time.Since(arrival)+max(d.rtt(), repairTransit) > staleAfter {
 		return 0, 0, false // too late to be shown: the viewer gets the next keyframe instead
 	}
 	hdr := &d.rtxHdr

@@ -170,6 +170,12 @@ const (
 // asks for a keyframe.
 const repairTransit = 100 * time.Millisecond
 
+// repairTooLate reports whether a repair of a packet that reached the SFU at arrival, sent
+// now, would reach the viewer too late to be shown.
+func (d *DownTrack) repairTooLate(arrival, now time.Time) bool {
+	return now.Sub(arrival)+max(d.rtt(), repairTransit) > staleAfter
+}
+
 type resendMark struct {
 	seq   uint16
 	count uint8
@@ -227,7 +233,7 @@ func (d *DownTrack) resend(outSeq uint16) (n int, lacked uint16, inEpoch bool) {
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
 		return 0, uint16(plan.srcExt), true
 	}
-	if d.isVideo && time.Since(arrival)+max(d.rtt(), repairTransit) > staleAfter {
+	if d.isVideo && d.repairTooLate(arrival, time.Now()) {
 		return 0, 0, false // too late to be shown: the viewer gets the next keyframe instead
 	}
 	hdr := &d.rtxHdr

@@ -148,16 +148,18 @@ func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
 
 // Retransmission limits per packet: a receiver that keeps NACKing (one that does not see
 // RTX repairs, or a NACK storm) gets each packet at most maxResends times, and again only once
-// the previous repair had time to arrive and its absence to be reported: minResendGap, or
-// resendRTTs round trips when that is longer. pion's NACK generator, for one, NACKs every
-// missing packet again at each of its 100 ms ticks and never sees a repair that came on RTX:
-// answering each of those NACKs sent every lost packet four times within 300 ms, and on a
-// path with little headroom (after a probe filled its queue) the repeats overran it and were
-// lost in turn, so a frame took its fourth repair, 400 ms late, to complete.
+// the previous repair had time to arrive and its absence to be reported, waiting twice as long
+// before each further repair: minResendGap (or the viewer's round-trip time when that is
+// longer) before the second, twice that before the third. pion's NACK generator, for one,
+// NACKs every missing packet again at each of its 100 ms ticks and never sees a repair that
+// came on RTX: answering each of those NACKs sent every lost packet four times within 300 ms,
+// and on a path with little headroom (after a probe filled its queue) the repeats overran it
+// and were lost in turn, so a frame took its fourth repair, 400 ms late, to complete. With
+// the back-off and repairTooLate, such a receiver gets a lost packet twice, 100 ms apart: the
+// second repair still comes in time where random loss took the first.
 const (
 	maxResends   = 4
-	minResendGap = 150 * time.Millisecond
-	resendRTTs   = 2
+	minResendGap = 80 * time.Millisecond
 	resendSlots  = 1024
 )
 
@@ -192,7 +194,7 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 		d.stats.nackedFirst.Add(1)
 		return true
 	}
-	gap := max(minResendGap, resendRTTs*d.rtt())
+	gap := max(minResendGap, d.rtt()) << (m.count - 1)
 	if m.count >= maxResends || now.UnixNano()-m.at < int64(gap) {
 		d.stats.resendsRefused.Add(1)
 		return false

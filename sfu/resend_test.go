@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// TestRepeatedNACKsGetOneRepairPerRound: a receiver that NACKs a packet at each 100 ms tick
-// whether or not a repair is on its way (pion's NACK generator, which never sees RTX repairs)
-// gets it again only once the previous repair had time to arrive, minResendGap or two round
-// trips, and at most maxResends times.
-func TestRepeatedNACKsGetOneRepairPerRound(t *testing.T) {
+// TestRepeatedNACKsBackOff: a receiver that NACKs a packet at each 100 ms tick whether or not
+// a repair is on its way (pion's NACK generator, which never sees RTX repairs) gets it again
+// only once the previous repair had time to arrive, minResendGap or the round trip, twice as
+// long before each further repair, and at most maxResends times.
+func TestRepeatedNACKsBackOff(t *testing.T) {
 	start := time.Unix(1_000_000, 0)
 	resends := func(d *DownTrack, ticks int, every time.Duration) []int {
 		var at []int
@@ -22,20 +22,20 @@ func TestRepeatedNACKsGetOneRepairPerRound(t *testing.T) {
 		return at
 	}
 	d := &DownTrack{}
-	if got, want := resends(d, 10, 100*time.Millisecond), []int{0, 200, 400, 600}; !slices.Equal(got, want) {
+	if got, want := resends(d, 15, 100*time.Millisecond), []int{0, 100, 300, 700}; !slices.Equal(got, want) {
 		t.Errorf("NACKed every 100 ms, resent at %v ms, want %v", got, want)
 	}
-	d = &DownTrack{}
-	d.stats.rttMicros.Store(uint64(180 * time.Millisecond / time.Microsecond))
-	if got, want := resends(d, 10, 100*time.Millisecond), []int{0, 400, 800}; !slices.Equal(got, want) {
-		t.Errorf("with a 180 ms RTT, NACKed every 100 ms, resent at %v ms, want %v", got, want)
+	if d.stats.nackedFirst.Load() != 1 || d.stats.resendsRefused.Load() != 11 {
+		t.Errorf("first NACKs %d, refused %d: want 1 and 11", d.stats.nackedFirst.Load(), d.stats.resendsRefused.Load())
 	}
 	d = &DownTrack{}
-	if got, want := resends(d, 10, 200*time.Millisecond), []int{0, 200, 400, 600}; !slices.Equal(got, want) {
-		t.Errorf("NACKed every 200 ms, resent at %v ms, want %v (at most %d)", got, want, maxResends)
+	d.stats.rttMicros.Store(uint64(150 * time.Millisecond / time.Microsecond))
+	if got, want := resends(d, 15, 100*time.Millisecond), []int{0, 200, 500, 1100}; !slices.Equal(got, want) {
+		t.Errorf("with a 150 ms RTT, NACKed every 100 ms, resent at %v ms, want %v", got, want)
 	}
-	if d.stats.nackedFirst.Load() != 1 || d.stats.resendsRefused.Load() != 6 {
-		t.Errorf("first NACKs %d, refused %d: want 1 and 6", d.stats.nackedFirst.Load(), d.stats.resendsRefused.Load())
+	d = &DownTrack{}
+	if got, want := resends(d, 25, 30*time.Millisecond), []int{0, 90, 270, 600}; !slices.Equal(got, want) {
+		t.Errorf("NACKed every 30 ms, resent at %v ms, want %v", got, want)
 	}
 }
 

@@ -151,8 +151,9 @@ func (d *DownTrack) retransmit(outSeq uint16) (lacked *uint16, ok bool) {
 // the previous repair had time to arrive and its absence to be reported, waiting twice as long
 // before each further repair: minResendGap (or the viewer's round-trip time when that is
 // longer) before the second, twice that before the third. pion's NACK generator, for one,
-// NACKs every missing packet again at each of its 100 ms ticks and never sees a repair that
-// came on RTX: answering each of those NACKs sent every lost packet four times within 300 ms,
+// NACKs every missing packet again at each of its 100 ms ticks and does not count a repair
+// that came on RTX (its NACKs for such a packet go on for seconds after the repair arrived):
+// answering each of those NACKs sent every lost packet four times within 300 ms,
 // and on a path with little headroom (after a probe filled its queue) the repeats overran it
 // and were lost in turn, so a frame took its fourth repair, 400 ms late, to complete. With
 // the back-off and repairTooLate, such a receiver gets a lost packet twice, 100 ms apart: the

@@ -5,9 +5,9 @@ import "time"
 // staleAfter is how old (since it reached the SFU) a video packet may be and still be sent: a
 // viewer whose next packet is older than that, after congestion held it back or a stall, skips
 // to the next keyframe (asked for, throttled at the source) rather than get frames it would
-// show a second late. Retransmissions of older packets are refused alike. It leaves room for a
-// keyframe spread by the pacer (pacer.go) and for the start at a cached keyframe, which is
-// exempt anyway (keycache.go).
+// show a second late. Retransmissions that would reach the viewer later are refused alike
+// (repairTooLate). It leaves room for a keyframe spread by the pacer (pacer.go) and for the
+// start at a cached keyframe, which is exempt anyway (keycache.go).
 const staleAfter = 400 * time.Millisecond
 
 // stalePacedWithin: a viewer skips stale packets only when its own pacer held it back this

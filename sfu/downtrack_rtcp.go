@@ -115,6 +115,12 @@ func (f *feedbackReader) flushNacks() {
 	f.missing = f.missing[:0]
 }
 
+// rtt returns the viewer's round-trip time as its receiver reports last measured it (0
+// before the first).
+func (d *DownTrack) rtt() time.Duration {
+	return time.Duration(d.stats.rttMicros.Load()) * time.Microsecond
+}
+
 // ntpMiddle returns the middle 32 bits of the NTP timestamp of t (RFC 3550 LSR units).
 func ntpMiddle(t time.Time) uint32 {
 	const ntpEpochOffset = 2208988800
@@ -143,13 +149,37 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time) (lacked uint16, lac
 }
 
 // Retransmission limits per packet: a receiver that keeps NACKing (one that does not see
-// RTX repairs, or a NACK storm) gets each packet at most maxResends times, and not twice
-// within minResendGap.
+// RTX repairs, or a NACK storm) gets each packet at most maxResends times, and again only once
+// the previous repair had time to arrive and its absence to be reported, waiting twice as long
+// before each further repair: minResendGap (or the viewer's round-trip time when that is
+// longer) before the second, twice that before the third. pion's NACK generator, for one,
+// NACKs every missing packet again at each of its 100 ms ticks and does not count a repair
+// that came on RTX (its NACKs for such a packet go on for seconds after the repair arrived):
+// answering each of those NACKs sent every lost packet four times within 300 ms,
+// and on a path with little headroom (after a probe filled its queue) the repeats overran it
+// and were lost in turn, so a frame took its fourth repair, 400 ms late, to complete. With
+// the back-off and repairTooLate, such a receiver gets a lost packet twice, 100 ms apart: the
+// second repair still comes in time where random loss took the first.
 const (
 	maxResends   = 4
-	minResendGap = 40 * time.Millisecond
+	minResendGap = 80 * time.Millisecond
 	resendSlots  = 1024
 )
+
+// A repair must reach the viewer before its packet is staleAfter old (since it reached the
+// SFU): a later one completes a frame the viewer should have shown long ago, and takes path
+// capacity from fresh video. Its way there is the viewer's round-trip time (the queue that
+// delays it is on the way to the viewer), and at least repairTransit: a bottleneck's queue
+// (tc's usual 50 ms, more on a radio link), which is also all there is to go by before a
+// receiver report has measured a round trip. The viewer's receiver gives up on the frame and
+// asks for a keyframe.
+const repairTransit = 100 * time.Millisecond
+
+// repairTooLate reports whether a repair of a packet that reached the SFU at arrival, sent
+// now, would reach the viewer too late to be shown.
+func (d *DownTrack) repairTooLate(arrival, now time.Time) bool {
+	return now.Sub(arrival)+max(d.rtt(), repairTransit) > staleAfter
+}
 
 type resendMark struct {
 	seq   uint16
@@ -167,7 +197,8 @@ func (d *DownTrack) resendAllowed(outSeq uint16, now time.Time) bool {
 		d.stats.nackedFirst.Add(1)
 		return true
 	}
-	if m.count >= maxResends || now.UnixNano()-m.at < int64(minResendGap) {
+	gap := max(minResendGap, d.rtt()) << (m.count - 1)
+	if m.count >= maxResends || now.UnixNano()-m.at < int64(gap) {
 		d.stats.resendsRefused.Add(1)
 		return false
 	}
@@ -191,8 +222,9 @@ func (d *DownTrack) resendRecent(back uint16) int {
 
 // resend writes outSeq again, on the RTX stream when negotiated; now is the caller's clock
 // reading, against which the packet's age is judged. It returns the payload bytes written
-// (0 if the ring lacks the packet, whose source number is then lacked), and whether outSeq
-// belongs to the current epoch at all.
+// (0 if the ring lacks the packet, whose source number is then lacked), and inEpoch: false
+// when there is nothing to ask the source for (outSeq is not of the current epoch, the repair
+// would come too late, or it could not be written).
 func (d *DownTrack) resend(outSeq uint16, now time.Time) (n int, lacked uint16, inEpoch bool) {
 	d.mu.Lock()
 	plan, inEpoch := d.fw.resendPlan(outSeq)
@@ -208,7 +240,7 @@ func (d *DownTrack) resend(outSeq uint16, now time.Time) (n int, lacked uint16, 
 	if size == 0 || view.ParseRTP(buf[:size]) != nil {
 		return 0, uint16(plan.srcExt), true
 	}
-	if d.isVideo && now.Sub(arrival) > staleAfter {
+	if d.isVideo && d.repairTooLate(arrival, now) {
 		return 0, 0, false // too late to be shown: the viewer gets the next keyframe instead
 	}
 	hdr := &d.rtxHdr
@@ -228,7 +260,7 @@ func (d *DownTrack) resend(outSeq uint16, now time.Time) (n int, lacked uint16, 
 		hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = d.ssrc, d.pt, outSeq
 	}
 	if _, err := d.writer.WriteRTP(hdr, payload); err != nil {
-		return 0, 0, true
+		return 0, 0, false // not sent, but not lacked either: nothing to ask the source for
 	}
 	d.countResent(size)
 	return len(payload), 0, true

@@ -124,7 +124,7 @@ func fullConfig() Config {
 		DVRS3: S3Settings{Endpoint: "127.0.0.1:7070", Bucket: "glint", Region: "eu-west-1", AccessKey: "AK",
 			SecretKey: "SK", Insecure: true},
 		HLSModeSettings: HLSModeSettings{HLSMode: HLSOnDemand, HLSRoomModes: map[string]string{"stage": HLSAlways},
-			HLSIdle: 2 * time.Minute},
+			HLSIdle: 2 * time.Minute, HLSJoinKeyframe: true},
 		Events: EventSettings{EventTypes: []string{"goal", "message"}, EventRate: 2, EventBurst: 4,
 			ActionTolerance: 100 * time.Millisecond, EventSockets: 500},
 		Limits:          fullLimits(),

@@ -266,7 +266,10 @@ func recoverFromStall(t *testing.T, srv *server, room string) {
 		return s.HLS.Recoveries > 0
 	})
 	again := view.waitHLS(90*time.Second, "playing 3 s further after the stall", func(s hlsPageState) bool {
-		return s.T > stalled.T && s.Mode == "hls" && s.HLS.CurrentTime >= stalled.HLS.CurrentTime+3
+		// a restarted player's first sample may already show the live edge's currentTime before
+		// it has decoded a frame: playing means frames decoded too
+		return s.T > stalled.T && s.Mode == "hls" && s.HLS.CurrentTime >= stalled.HLS.CurrentTime+3 &&
+			s.Video.FramesDecoded > 0
 	})
 	t.Logf("%.1fs: restarted at t=%d (currentTime %.1f, last error %q), playing again at t=%d (currentTime %.1f, %d restarts)",
 		since(start), stalled.T, stalled.HLS.CurrentTime, stalled.HLS.Error, again.T, again.HLS.CurrentTime, again.HLS.Recoveries)

@@ -52,6 +52,13 @@ func browserGet(h http.Handler, url string) *httptest.ResponseRecorder {
 	return get(h, url, "Sec-Fetch-Mode", "cors")
 }
 
+// closedTimer is a timer channel that has already fired: a select with it does not wait.
+var closedTimer = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
+
 func asyncBrowserGet(h http.Handler, url string) <-chan *httptest.ResponseRecorder {
 	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() { done <- browserGet(h, url) }()
@@ -81,19 +88,38 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	hint := parseMedia(t, string(s.track("hi").playlist(false, false))).hint
 	s.CutAtNextKeyframe()
 	keyAt := [2]int{f.next[0] + 3, f.next[1] + 3} // the publisher's reaction: three frames
-	fresh := func() bool {
-		for _, r := range []string{"hi", "lo"} {
-			tr := s.track(r)
-			tr.mu.Lock()
-			ok := tr.freshStartLocked(s.startOffset(), s.partTarget)
-			tr.mu.Unlock()
-			if !ok {
-				return false
+	freshIn := func(rendition string) bool {
+		tr := s.track(rendition)
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return tr.freshStartLocked(s.startOffset(), s.partTarget)
+	}
+	// Each answer is checked against its own condition, as seen after the write before it:
+	// the leader's start position for its playlist and the audio's, the rung's own for the
+	// rung's. The rung can become fresh a frame after the leader, and the leader's and the
+	// audio's answers may arrive in that frame.
+	var hiFresh, loFresh bool
+	var videoRec, rungRec, audioRec *httptest.ResponseRecorder
+	receive := func(wait <-chan time.Time) bool {
+		select {
+		case videoRec = <-video:
+			if !hiFresh {
+				t.Fatal("the video playlist was answered before its start position was fresh")
 			}
+		case rungRec = <-rung:
+			if !loFresh {
+				t.Fatal("the rung's playlist was answered before its start position was fresh")
+			}
+		case audioRec = <-audio:
+			if !hiFresh {
+				t.Fatal("the audio playlist was answered before the leader's start position was fresh")
+			}
+		case <-wait:
+			return false
 		}
 		return true
 	}
-	for n := 0; !fresh(); n++ {
+	for n := 0; !hiFresh || !loFresh; n++ {
 		if n > 60*10 { // 10 s of media
 			t.Fatal("no fresh start position after the join's keyframe")
 		}
@@ -105,23 +131,14 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 		if err := f.tracks[i].WriteSample(smp); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-video:
-			t.Fatal("the video playlist was answered before the start position was fresh")
-		case <-rung:
-			t.Fatal("the rung's playlist was answered before the start position was fresh")
-		case <-audio:
-			t.Fatal("the audio playlist was answered before the start position was fresh")
-		default:
+		hiFresh = hiFresh || freshIn("hi")
+		loFresh = loFresh || freshIn("lo")
+		for receive(closedTimer) {
 		}
 	}
-	var videoRec, rungRec, audioRec *httptest.ResponseRecorder
-	for videoRec == nil || rungRec == nil || audioRec == nil { // the media waits, as a live source would not run ahead
-		select {
-		case videoRec = <-video:
-		case rungRec = <-rung:
-		case audioRec = <-audio:
-		case <-time.After(5 * time.Second):
+	deadline := time.After(5 * time.Second) // the media waits, as a live source would not run ahead
+	for videoRec == nil || rungRec == nil || audioRec == nil {
+		if !receive(deadline) {
 			t.Fatalf("first playlists not answered 5 s after the start position was fresh (video %v, rung %v, audio %v)",
 				videoRec != nil, rungRec != nil, audioRec != nil)
 		}

@@ -30,7 +30,7 @@ type joinState struct {
 // at different moments and its decode times went backwards). When the hook reports
 // that a keyframe is coming (it asked the publisher for one and called CutAtNextKeyframe),
 // the answer is held, at most joinWait, until the viewer's start position (EXT-X-START,
-// two part targets before the edge) falls in the independent part that keyframe starts:
+// one part target before the edge) falls in the independent part that keyframe starts:
 // the player then loads from a fresh keyframe and decodes nothing before its start
 // position. Without a hook, or when it reports false, the playlist is answered at once.
 func (s *Stream) OnJoin(hook func(rendition string) bool) {
@@ -66,18 +66,24 @@ func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) boo
 		return false
 	}
 	s.mu.Lock()
-	hook, lead := s.onJoin, t
+	hook, lead, leader := s.onJoin, t, (*Track)(nil)
+	if len(s.video) > 0 {
+		leader = s.video[0]
+	}
 	if t.audio { // audio parts are all independent: the video's start decides
-		lead = nil
-		if len(s.video) > 0 {
-			lead = s.video[0]
-		}
+		lead = leader
 	}
 	s.mu.Unlock()
-	if hook == nil || lead == nil || !hook(t.rendition) {
+	if hook == nil || lead == nil {
 		return false
 	}
 	offset, part := s.startOffset(), s.partTarget
+	// A keyframe on the leading rendition is one on every rendition (the rungs encode an IDR
+	// on that picture), a little later on a transcoded rung: the leader tells whether one
+	// is recent.
+	if !leader.keyframeRecent(offset, part) && !hook(t.rendition) {
+		return false
+	}
 	fresh, timedOut := lead.awaitCheck(ctx, min(joinWait, s.cfg.BlockTimeout), func() bool {
 		return lead.ended || lead.freshStartLocked(offset, part)
 	}, func() { s.stats.joinHolds.Add(1) })
@@ -85,6 +91,26 @@ func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) boo
 		s.stats.joinHoldTimeouts.Add(1)
 	}
 	return fresh
+}
+
+// keyframeRecent reports whether the start position has not yet passed the newest
+// independent part (published, or being built): it will be fresh once the parts after it
+// are out, without a new keyframe. A viewer joining just after a keyframe (the keyframe pacer's, or
+// an earlier viewer's) then needs none: asked anyway, the publisher's answer came 0.5–0.8 s
+// later and cut the segment the viewer started in that short, and hls.js, started a part
+// or two before that cut, stalled there for 2–4 s in 3 of 7 runs (docs/llhls-latency.md).
+func (t *Track) keyframeRecent(offset, part time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.join.cutNext: // a join's keyframe is on its way
+		return false
+	case len(t.part.samples) > 0 && t.part.independent: // the part being built starts with one
+		return true
+	case len(t.part.samples) == 0 && t.pending != nil && t.pending.Keyframe: // and so will the next
+		return true
+	}
+	return t.join.haveIndep && t.join.edge-offset < t.join.indep+part
 }
 
 // freshStartLocked reports whether a player starting offset before the edge starts in the

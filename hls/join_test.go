@@ -16,7 +16,7 @@ func joinCfg() Config {
 	return cfg
 }
 
-// startPart returns the part a player starting at EXT-X-START (two part targets before the
+// startPart returns the part a player starting at EXT-X-START (its TIME-OFFSET before the
 // playlist's edge) starts in, with its segment.
 func startPart(t *testing.T, pl *mediaPL) (plSegment, plPart) {
 	t.Helper()
@@ -30,7 +30,11 @@ func startPart(t *testing.T, pl *mediaPL) (plSegment, plPart) {
 			edge += p.dur
 		}
 	}
-	start, pos := edge-2*pl.partTarget, 0.0
+	tags := pl.tags["EXT-X-START"]
+	if len(tags) != 1 {
+		t.Fatalf("%d EXT-X-START tags:\n%s", len(tags), pl.text)
+	}
+	start, pos := edge+atof(t, attrs(tags[0])["TIME-OFFSET"]), 0.0
 	for _, seg := range pl.segments {
 		if seg.complete && pos+seg.dur <= start {
 			pos += seg.dur
@@ -222,5 +226,62 @@ func TestJoinHoldBounded(t *testing.T) {
 	}
 	if n := joins.Load(); n != 2 {
 		t.Errorf("join hook called %d times, want 2 (blocking reloads are no joins)", n)
+	}
+}
+
+// TestJoinAfterRecentKeyframeAsksNone: a viewer joining just after a keyframe (here the one
+// at 2 s, as the last sample written, or 0.1 s before the edge) needs no new one: the hook is not called for the leading
+// rendition nor for a rung (the leader decides), no segment is cut, and each first playlist
+// is held only until its start position is in that keyframe's part.
+func TestJoinAfterRecentKeyframeAsksNone(t *testing.T) {
+	for _, until := range []time.Duration{2001 * time.Millisecond, 2100 * time.Millisecond} {
+		t.Run(until.String(), func(t *testing.T) { testJoinAfterKeyframe(t, until) })
+	}
+}
+
+func testJoinAfterKeyframe(t *testing.T, until time.Duration) {
+	s, sv, f := newTestStream(t, joinCfg(), "hi", "lo", AudioRendition)
+	f.feedUntil(until)
+	var joins atomic.Int32
+	s.OnJoin(func(string) bool { joins.Add(1); return true })
+	first := map[string]<-chan *httptest.ResponseRecorder{
+		"hi": asyncBrowserGet(sv, "/hls/room1/hi/index.m3u8"),
+		"lo": asyncBrowserGet(sv, "/hls/room1/lo/index.m3u8"),
+	}
+	answers := map[string]*httptest.ResponseRecorder{}
+	for n := 0; len(answers) < len(first); n++ {
+		if n > 60*3 { // 3 s of media
+			t.Fatalf("first playlists not answered after 3 s of media (answered: %d)", len(answers))
+		}
+		for r, ch := range first {
+			select {
+			case answers[r] = <-ch:
+				delete(first, r)
+			default:
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+		if err := f.writeNext(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := joins.Load(); n != 0 {
+		t.Errorf("join hook called %d times just after a keyframe, want 0", n)
+	}
+	for r, rec := range answers {
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: first playlist: %d %s", r, rec.Code, rec.Body)
+		}
+		pl := parseMedia(t, rec.Body.String())
+		seg, part := startPart(t, pl)
+		if !part.independent || seg.parts[0].uri != part.uri || seg.complete {
+			t.Errorf("%s: start position in %s of segment %d, want the first (independent) part of the newest segment:\n%s",
+				r, part.uri, seg.msn, pl.text)
+		}
+		for _, ps := range pl.segments {
+			if ps.complete && ps.dur < 1.5 {
+				t.Errorf("%s: segment %d lasts %.3f s: cut short without a join's keyframe", r, ps.msn, ps.dur)
+			}
+		}
 	}
 }

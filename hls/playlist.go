@@ -267,11 +267,15 @@ func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), '
 // two, three recommended), with a millisecond of margin for clients' float comparisons.
 func (s *Stream) partHoldBack() time.Duration { return 3*s.partTarget + time.Millisecond }
 
-// startOffset is how far before the live edge EXT-X-START asks a player to start: two part
-// targets, the least hold-back RFC 8216bis allows. A player computes its start position from
-// the playlist it loaded before starting up (loading the parts from the independent one
-// before it, booting its demuxer, buffering), and the edge moves on meanwhile, so a start
-// offset of PART-HOLD-BACK left hls.js a start-up time behind its target latency for good
-// (its default playback rate never catches up); starting a part target nearer the edge
-// brings it to about PART-HOLD-BACK once it plays (docs/llhls-latency.md).
-func (s *Stream) startOffset() time.Duration { return 2 * s.partTarget }
+// startOffset is how far before the live edge EXT-X-START asks a player to start: one part
+// target. A player computes its start position from the playlist it loaded before starting up
+// (loading the parts from the independent one before it, booting its demuxer, buffering), and
+// the edge moves on meanwhile, so that start-up time (0.3–0.5 s for hls.js) is added to the
+// latency for good (its default playback rate never catches up): an offset of PART-HOLD-BACK
+// left hls.js a start-up time behind its target latency, and two part targets about at it.
+// One part target puts it a little under PART-HOLD-BACK once it plays, with the start-up time
+// as its buffer; PART-HOLD-BACK still tells it where to stay after a stall
+// (docs/llhls-latency.md). A joining browser's first playlist is held until the start
+// position is in a fresh independent part (join.go), so it never starts a part before a
+// keyframe.
+func (s *Stream) startOffset() time.Duration { return s.partTarget }

@@ -67,7 +67,7 @@ func (v *videoPipe) pace(pts time.Duration, keyframe bool) {
 	if j.wanted.Swap(false) && v.keys.join(pts) {
 		v.b.stream.CutAtNextKeyframe()
 		v.b.requestKeyframe()
-		v.log.Debug("hlsbridge: keyframe asked for a joining viewer")
+		v.log.Debug("hlsbridge: keyframe asked for a joining viewer", "pts", pts)
 	}
 	step := v.keys.frame(pts, keyframe)
 	if step.ask {

@@ -31,8 +31,9 @@ base=http://127.0.0.1:$port
 tmp=$(mktemp -d)
 server=; demo=
 cleanup() {
-  kill $demo $server 2>/dev/null; wait 2>/dev/null
-  [ -n "${BENCH_BASE:-}" ] && git worktree remove --force "$tmp/base" 2>/dev/null
+  kill $demo $server 2>/dev/null || true # both empty after a finished measure: kill fails, and set -e would end the trap with it
+  wait 2>/dev/null || true
+  [ -z "${BENCH_BASE:-}" ] || [ -n "${BENCH_BASE_BIN:-}" ] || git worktree remove --force "$tmp/base" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -29,10 +29,11 @@ type joinState struct {
 // answered at once without calling the hook (held, ffmpeg's HLS reader got the renditions
 // at different moments and its decode times went backwards). When the hook reports
 // that a keyframe is coming (it asked the publisher for one and called CutAtNextKeyframe),
-// the answer is held, at most joinWait, until the viewer's start position (EXT-X-START,
-// one part target before the edge) falls in the independent part that keyframe starts:
-// the player then loads from a fresh keyframe and decodes nothing before its start
-// position. Without a hook, or when it reports false, the playlist is answered at once.
+// the answer is held, at most joinWait, until the viewer's start position (one part target
+// before the edge: freshStartOffset) falls in the independent part that keyframe starts,
+// and that answer's EXT-X-START says so: the player then loads from a fresh keyframe and
+// decodes nothing before its start position. Without a hook, when it reports false, or when
+// the hold runs out, the playlist is answered with the usual start (startOffset).
 func (s *Stream) OnJoin(hook func(rendition string) bool) {
 	s.mu.Lock()
 	s.onJoin = hook
@@ -77,7 +78,7 @@ func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) boo
 	if hook == nil || lead == nil {
 		return false
 	}
-	offset, part := s.startOffset(), s.partTarget
+	offset, part := s.freshStartOffset(), s.partTarget
 	// A keyframe on the leading rendition is one on every rendition (the rungs encode an IDR
 	// on that picture), a little later on a transcoded rung: the leader tells whether one
 	// is recent.

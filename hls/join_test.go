@@ -51,6 +51,19 @@ func startPart(t *testing.T, pl *mediaPL) (plSegment, plPart) {
 	return plSegment{}, plPart{}
 }
 
+// checkFreshStart fails unless rec is a held first playlist with its own fresh start: one
+// part target from the edge, and not to be cached for others.
+func checkFreshStart(t *testing.T, name string, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	pl := parseMedia(t, rec.Body.String())
+	if off := atof(t, attrs(pl.tags["EXT-X-START"][0])["TIME-OFFSET"]); off != -pl.partTarget {
+		t.Errorf("%s: EXT-X-START TIME-OFFSET %v, want one part target (-%v) for a fresh start", name, off, pl.partTarget)
+	}
+	if cc := rec.Header().Get("Cache-Control"); cc != cacheOwnStart {
+		t.Errorf("%s: Cache-Control %q on a viewer's own start, want %q", name, cc, cacheOwnStart)
+	}
+}
+
 // browserGet is a request as a browser's player (hls.js) makes it: with Sec-Fetch-Mode.
 func browserGet(h http.Handler, url string) *httptest.ResponseRecorder {
 	return get(h, url, "Sec-Fetch-Mode", "cors")
@@ -82,7 +95,10 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 	f.feedUntil(3 * time.Second) // a second into the second GOP: its keyframe is no fresh start
 	var joins atomic.Int32
 	s.OnJoin(func(string) bool { joins.Add(1); return true })
-	mustGet(t, sv, "/hls/room1/hi/index.m3u8") // not from a browser: answered at once, no join
+	plain := parseMedia(t, mustGet(t, sv, "/hls/room1/hi/index.m3u8")) // not from a browser: answered at once, no join
+	if off := atof(t, attrs(plain.tags["EXT-X-START"][0])["TIME-OFFSET"]); off != -2*plain.partTarget {
+		t.Errorf("EXT-X-START TIME-OFFSET %v for a client that is not held, want two part targets", off)
+	}
 	video := asyncBrowserGet(sv, "/hls/room1/hi/index.m3u8")
 	rung := asyncBrowserGet(sv, "/hls/room1/lo/index.m3u8")
 	audio := asyncBrowserGet(sv, "/hls/room1/a/index.m3u8")
@@ -96,7 +112,7 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 		tr := s.track(rendition)
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
-		return tr.freshStartLocked(s.startOffset(), s.partTarget)
+		return tr.freshStartLocked(s.freshStartOffset(), s.partTarget)
 	}
 	// Each answer is checked against its own condition, as seen after the write before it:
 	// the leader's start position for its playlist and the audio's, the rung's own for the
@@ -154,6 +170,7 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s: %d %s", name, rec.Code, rec.Body)
 		}
+		checkFreshStart(t, name, rec)
 	}
 	pl := parseMedia(t, videoRec.Body.String())
 	seg, part := startPart(t, pl)
@@ -209,6 +226,9 @@ func TestJoinHoldBounded(t *testing.T) {
 		t.Fatalf("first playlist: %d %s", rec.Code, rec.Body)
 	}
 	pl := parseMedia(t, rec.Body.String())
+	if off := atof(t, attrs(pl.tags["EXT-X-START"][0])["TIME-OFFSET"]); off != -2*pl.partTarget {
+		t.Errorf("EXT-X-START TIME-OFFSET %v after a hold that ran out, want the usual two part targets", off)
+	}
 	if waited := time.Since(start); waited < joinWait-50*time.Millisecond {
 		t.Errorf("answered after %v without a fresh keyframe, want the hold's bound %v", waited, joinWait)
 	}
@@ -272,6 +292,7 @@ func testJoinAfterKeyframe(t *testing.T, until time.Duration) {
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s: first playlist: %d %s", r, rec.Code, rec.Body)
 		}
+		checkFreshStart(t, r, rec)
 		pl := parseMedia(t, rec.Body.String())
 		seg, part := startPart(t, pl)
 		if !part.independent || seg.parts[0].uri != part.uri || seg.complete {

@@ -121,9 +121,10 @@ func TestPartEarlyThenTimestampJitter(t *testing.T) {
 // TestStartOffsetAtPartHoldBack checks the hold-back values and EXT-X-START of live media
 // playlists: PART-HOLD-BACK at least twice (RFC 8216bis: MUST) and three times (SHOULD)
 // the part target, HOLD-BACK at least three target durations, and a start TIME-OFFSET of
-// minus one part target (PRECISE), so that players play a little under their target latency,
-// PART-HOLD-BACK, once their start-up time has passed (instead of that time behind it, or at
-// the last independent part before it); an ended playlist has none.
+// minus two part targets (PRECISE), the least hold-back allowed, so that players start at
+// their target latency, PART-HOLD-BACK, once their start-up time has passed (instead of that
+// time behind it, or at the last independent part before it); an ended playlist has none.
+// (A joining browser held for a fresh keyframe gets one part target: join_test.go.)
 func TestStartOffsetAtPartHoldBack(t *testing.T) {
 	for _, part := range []time.Duration{200 * time.Millisecond, 333 * time.Millisecond, time.Second} {
 		t.Run(part.String(), func(t *testing.T) {
@@ -141,8 +142,8 @@ func TestStartOffsetAtPartHoldBack(t *testing.T) {
 					t.Fatalf("%s: %d EXT-X-START tags:\n%s", r, len(start), pl.text)
 				}
 				a := attrs(start[0])
-				if off := atof(t, a["TIME-OFFSET"]); off != -pl.partTarget || off < -phb || a["PRECISE"] != "YES" {
-					t.Errorf("%s: EXT-X-START %q, want TIME-OFFSET=-%v,PRECISE=YES", r, start[0], pl.partTarget)
+				if off := atof(t, a["TIME-OFFSET"]); off != -2*pl.partTarget || off < -phb || a["PRECISE"] != "YES" {
+					t.Errorf("%s: EXT-X-START %q, want TIME-OFFSET=-%v,PRECISE=YES", r, start[0], 2*pl.partTarget)
 				}
 			}
 			s.Close()

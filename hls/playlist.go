@@ -267,15 +267,30 @@ func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), '
 // two, three recommended), with a millisecond of margin for clients' float comparisons.
 func (s *Stream) partHoldBack() time.Duration { return 3*s.partTarget + time.Millisecond }
 
-// startOffset is how far before the live edge EXT-X-START asks a player to start: one part
-// target. A player computes its start position from the playlist it loaded before starting up
-// (loading the parts from the independent one before it, booting its demuxer, buffering), and
-// the edge moves on meanwhile, so that start-up time (0.3–0.5 s for hls.js) is added to the
-// latency for good (its default playback rate never catches up): an offset of PART-HOLD-BACK
-// left hls.js a start-up time behind its target latency, and two part targets about at it.
-// One part target puts it a little under PART-HOLD-BACK once it plays, with the start-up time
-// as its buffer; PART-HOLD-BACK still tells it where to stay after a stall
-// (docs/llhls-latency.md). A joining browser's first playlist is held until the start
-// position is in a fresh independent part (join.go), so it never starts a part before a
-// keyframe.
-func (s *Stream) startOffset() time.Duration { return s.partTarget }
+// startOffset is how far before the live edge EXT-X-START asks a player to start: two part
+// targets, the least hold-back RFC 8216bis allows. A player computes its start position from
+// the playlist it loaded before starting up (loading the parts from the independent one
+// before it, booting its demuxer, buffering), and the edge moves on meanwhile, so that
+// start-up time is added to the latency for good (hls.js's default playback rate never
+// catches up): an offset of PART-HOLD-BACK left hls.js a start-up time behind its target
+// latency; two part targets bring it to about PART-HOLD-BACK once it plays
+// (docs/llhls-latency.md).
+func (s *Stream) startOffset() time.Duration { return 2 * s.partTarget }
+
+// freshStartOffset is the start offset of a first playlist held until that offset falls in a
+// fresh keyframe's part (join.go): one part target. The player then starts at that keyframe
+// and its start-up time is its buffer (it plays a little under PART-HOLD-BACK). Without the
+// keyframe, a player starting one part from the edge loads and decodes from an older one
+// and the watch page on such a publisher started with a 1 s stall in 3 of 7 rung pages;
+// those keep startOffset.
+func (s *Stream) freshStartOffset() time.Duration { return s.partTarget }
+
+// freshStartPlaylist is the media playlist with EXT-X-START at freshStartOffset, for a held
+// first playlist whose start position is fresh. It is rendered for that one answer,
+// uncompressed (one per joining viewer).
+func (t *Track) freshStartPlaylist(skip bool) []byte {
+	s := t.s
+	usual := fmt.Sprintf("#EXT-X-START:TIME-OFFSET=-%s,", seconds(s.startOffset()))
+	fresh := fmt.Sprintf("#EXT-X-START:TIME-OFFSET=-%s,", seconds(s.freshStartOffset()))
+	return bytes.Replace(t.playlist(skip, false), []byte(usual), []byte(fresh), 1)
+}

@@ -35,6 +35,7 @@ const (
 	cacheImmutable = "public, max-age=31536000, immutable"
 	cachePlaylist  = "public, max-age=1"
 	cacheError     = "no-store"
+	cacheOwnStart  = "private, no-store" // a joining viewer's own held first playlist
 	playlistType   = "application/vnd.apple.mpegurl"
 )
 
@@ -190,10 +191,13 @@ func (sv *Server) serveMedia(w http.ResponseWriter, r *http.Request, t *Track) {
 			}
 			return
 		}
-		if !t.s.holdForJoin(ctx, r, t) && ctx.Err() != nil {
-			return
+		fresh := t.s.holdForJoin(ctx, r, t)
+		switch {
+		case fresh: // this viewer's own start: not for a cache to give others
+			writePlaylist(w, r, t.freshStartPlaylist(skip), false, cacheOwnStart)
+		case ctx.Err() == nil:
+			writePlaylist(w, r, t.playlist(skip, gz), gz, cachePlaylist)
 		}
-		writePlaylist(w, r, t.playlist(skip, gz), gz, cachePlaylist)
 		return
 	}
 	t.s.stats.requests[reqBlockingPlaylist].Add(1)

@@ -96,10 +96,11 @@ func (s *Stream) holdForJoin(ctx context.Context, r *http.Request, t *Track) boo
 
 // keyframeRecent reports whether the start position has not yet passed the newest
 // independent part (published, or being built): it will be fresh once the parts after it
-// are out, without a new keyframe. A viewer joining just after a keyframe (the keyframe pacer's, or
-// an earlier viewer's) then needs none: asked anyway, the publisher's answer came 0.5–0.8 s
-// later and cut the segment the viewer started in that short, and hls.js, started a part
-// or two before that cut, stalled there for 2–4 s in 3 of 7 runs (docs/llhls-latency.md).
+// are out, without a new keyframe. A viewer joining just after a keyframe (the keyframe
+// pacer's, or an earlier viewer's) then needs none: asked anyway, the publisher's answer
+// came 0.5–0.8 s later and cut the segment the viewer started in that short, and hls.js,
+// started a part or two before that cut, stalled there for 2–4 s in 3 of 7 runs
+// (docs/llhls-latency.md).
 func (t *Track) keyframeRecent(offset, part time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -51,6 +51,18 @@ func startPart(t *testing.T, pl *mediaPL) (plSegment, plPart) {
 	return plSegment{}, plPart{}
 }
 
+// checkStartsAtNewestSegment fails unless pl's start position is in the first, independent
+// part of its newest segment, still in progress; it returns that segment.
+func checkStartsAtNewestSegment(t *testing.T, name string, pl *mediaPL) plSegment {
+	t.Helper()
+	seg, part := startPart(t, pl)
+	if !part.independent || seg.parts[0].uri != part.uri || seg.complete {
+		t.Errorf("%s: start position in %s of segment %d, want the first (independent) part of the newest segment:\n%s",
+			name, part.uri, seg.msn, pl.text)
+	}
+	return seg
+}
+
 // checkFreshStart fails unless rec is a held first playlist with its own fresh start: one
 // part target from the edge, and not to be cached for others.
 func checkFreshStart(t *testing.T, name string, rec *httptest.ResponseRecorder) {
@@ -173,11 +185,7 @@ func TestJoinHoldsFirstPlaylistForFreshKeyframe(t *testing.T) {
 		checkFreshStart(t, name, rec)
 	}
 	pl := parseMedia(t, videoRec.Body.String())
-	seg, part := startPart(t, pl)
-	if !part.independent || seg.parts[0].uri != part.uri || seg.complete {
-		t.Errorf("start position in %s of segment %d, want the first (independent) part of the newest segment:\n%s",
-			part.uri, seg.msn, pl.text)
-	}
+	seg := checkStartsAtNewestSegment(t, "hi", pl)
 	var prev plSegment
 	for _, ps := range pl.segments {
 		if ps.msn+1 == seg.msn {
@@ -294,11 +302,7 @@ func testJoinAfterKeyframe(t *testing.T, until time.Duration) {
 		}
 		checkFreshStart(t, r, rec)
 		pl := parseMedia(t, rec.Body.String())
-		seg, part := startPart(t, pl)
-		if !part.independent || seg.parts[0].uri != part.uri || seg.complete {
-			t.Errorf("%s: start position in %s of segment %d, want the first (independent) part of the newest segment:\n%s",
-				r, part.uri, seg.msn, pl.text)
-		}
+		checkStartsAtNewestSegment(t, r, pl)
 		for _, ps := range pl.segments {
 			if ps.complete && ps.dur < 1.5 {
 				t.Errorf("%s: segment %d lasts %.3f s: cut short without a join's keyframe", r, ps.msn, ps.dur)

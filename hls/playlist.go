@@ -75,7 +75,7 @@ func (t *Track) mediaPlaylist(skip bool) (body []byte, version uint64) {
 		6*s.target, seconds(s.partHoldBack()), 3*s.target)
 	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", seconds(s.partTarget))
 	if !ended {
-		fmt.Fprintf(&b, "#EXT-X-START:TIME-OFFSET=-%s,PRECISE=YES\n", seconds(s.startOffset()))
+		b.WriteString(startTag(s.startOffset()))
 	}
 	firstMSN, dseq := t.nextMSN, t.dseq
 	if len(all) > 0 {
@@ -289,8 +289,12 @@ func (s *Stream) freshStartOffset() time.Duration { return s.partTarget }
 // first playlist whose start position is fresh. It is rendered for that one answer,
 // uncompressed (one per joining viewer).
 func (t *Track) freshStartPlaylist(skip bool) []byte {
-	s := t.s
-	usual := fmt.Sprintf("#EXT-X-START:TIME-OFFSET=-%s,", seconds(s.startOffset()))
-	fresh := fmt.Sprintf("#EXT-X-START:TIME-OFFSET=-%s,", seconds(s.freshStartOffset()))
+	usual, fresh := startTag(t.s.startOffset()), startTag(t.s.freshStartOffset())
 	return bytes.Replace(t.playlist(skip, false), []byte(usual), []byte(fresh), 1)
+}
+
+// startTag is the EXT-X-START line asking a player to start offset before the live edge:
+// the one writer of it, so that freshStartPlaylist finds what mediaPlaylist wrote.
+func startTag(offset time.Duration) string {
+	return "#EXT-X-START:TIME-OFFSET=-" + seconds(offset) + ",PRECISE=YES\n"
 }

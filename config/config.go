@@ -80,7 +80,7 @@ func Defaults() Config {
 		ICETCP:          true,
 		UDPReadBuffer:   8 << 20,
 		UDPBatchSend:    true,
-		ViewerBWE:       "transport-cc",
+		ViewerBWE:       "gcc",
 		ICETimeout:      10 * time.Second,
 		PublisherPolicy: PolicyReject,
 		RoomTokens:      map[string]string{},

@@ -152,8 +152,8 @@ func TestLoad(t *testing.T) {
 		{name: "empty file keeps defaults", yaml: "# nothing\n", want: Defaults},
 		{name: "file sets every value", yaml: fullYAML, want: fullConfig},
 		{
-			name: "viewer-bwe gcc", args: []string{"--viewer-bwe=gcc"},
-			want: func() Config { c := Defaults(); c.ViewerBWE = "gcc"; return c },
+			name: "viewer-bwe transport-cc", args: []string{"--viewer-bwe=transport-cc"},
+			want: func() Config { c := Defaults(); c.ViewerBWE = "transport-cc"; return c },
 		},
 		{
 			name: "file named by GLINT_CONFIG", yaml: "udp_port: 9001\n", env: env{"GLINT_CONFIG": "@file"},

@@ -96,8 +96,20 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	if len(b) > maxPacketSize {
 		return c.UDPConn.WriteToUDPAddrPort(b, addr)
 	}
-	buf := c.bufs.Get().(*[maxPacketSize]byte)
+	buf := c.packetBuffer()
 	n := copy(buf[:], b)
+	if err := c.queueOwned(buf, n, addr); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// packetBuffer lends a buffer for a packet that the caller builds in place and then hands
+// to queueOwned (the SFU's own egress, sfu/egress.go, encrypts into it: no copy).
+func (c *batchConn) packetBuffer() *[maxPacketSize]byte { return c.bufs.Get().(*[maxPacketSize]byte) }
+
+// queueOwned queues buf[:n] for addr; the buffer is the writer's from now on, sent or not.
+func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort) error {
 	c.mu.Lock()
 	for len(c.queue) >= queueMax && !c.closed {
 		c.space.Wait()
@@ -105,7 +117,7 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	if c.closed {
 		c.mu.Unlock()
 		c.bufs.Put(buf)
-		return 0, net.ErrClosed
+		return net.ErrClosed
 	}
 	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: addr})
 	first := len(c.queue) == 1
@@ -116,7 +128,7 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 		default:
 		}
 	}
-	return len(b), nil
+	return nil
 }
 
 // writeLoop sends what is queued until Close; then it sends what is left and exits.

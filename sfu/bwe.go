@@ -60,12 +60,7 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*i
 	switch mode {
 	case ViewerBWEREMB:
 		return ir, nil
-	case ViewerBWEGCC:
-		ir.Add(gcc.NewInterceptorFactory(
-			gcc.WithConfig(gcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}),
-			gcc.OnNewEstimator(func(_ string, est *gcc.Estimator) { bwe.setEstimator(est) })))
-		return ir, negotiateTransportCC(me) // sfu/gcc numbers the packets itself
-	default:
+	case ViewerBWETransportCC:
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return piongcc.NewSendSideBWE(piongcc.SendSideBWEInitialBitrate(initialEstimate),
 				piongcc.SendSideBWEMinBitrate(minEstimate), piongcc.SendSideBWEPacer(bwe.pacer))
@@ -75,6 +70,11 @@ func viewerInterceptors(me *webrtc.MediaEngine, bwe *viewerBWE, mode string) (*i
 		}
 		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe.setEstimator(est) })
 		ir.Add(ccf)
+	default: // ViewerBWEGCC
+		ir.Add(gcc.NewInterceptorFactory(
+			gcc.WithConfig(gcc.Config{InitialBitrate: initialEstimate, MinBitrate: minEstimate}),
+			gcc.OnNewEstimator(func(_ string, est *gcc.Estimator) { bwe.setEstimator(est) })))
+		return ir, negotiateTransportCC(me) // sfu/gcc numbers the packets itself
 	}
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
 		return nil, fmt.Errorf("twcc header extension: %w", err)

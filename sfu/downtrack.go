@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/media"
@@ -34,6 +35,8 @@ type DownTrack struct {
 	bound         atomic.Bool
 	connected     atomic.Bool // DTLS is up: packets written before would be dropped
 	writer        webrtc.TrackLocalWriter
+	egress        *egress // the connection's own egress (nil: pion's writer only; sfu/egress.go)
+	twccID        uint8   // the transport-wide sequence extension's id (0: not negotiated)
 	ssrc, rtxSSRC uint32
 	pt, rtxPT     uint8
 	isVideo       bool
@@ -109,6 +112,12 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	if d.bwe != nil && d.rtxSSRC != 0 {
 		d.bwe.pacer.alias(d.rtxSSRC, d.ssrc)
+	}
+	d.twccID = 0
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI {
+			d.twccID = uint8(e.ID)
+		}
 	}
 	d.hdr = rtp.Header{Version: 2, SSRC: d.ssrc, PayloadType: d.pt}
 	d.lat.bind(ctx.HeaderExtensions(), d.zeroPlayout && d.isVideo, &d.hdr)
@@ -206,7 +215,7 @@ func (d *DownTrack) drain() {
 // of the transit times.
 func (d *DownTrack) send(dec decision, payload []byte, size int, transit time.Duration, cached bool) {
 	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = dec.seq, dec.ts, d.view.Marker
-	if _, err := d.writer.WriteRTP(&d.hdr, payload); err != nil {
+	if err := d.write(&d.hdr, payload); err != nil {
 		d.stats.writeErrors.Add(1)
 		return
 	}
@@ -217,6 +226,16 @@ func (d *DownTrack) send(dec decision, payload []byte, size int, transit time.Du
 	if !cached {
 		d.stats.transit.observe(transit)
 	}
+}
+
+// write sends one packet, media or repair: through the connection's own egress once it
+// runs, else through pion's track writer.
+func (d *DownTrack) write(h *rtp.Header, payload []byte) error {
+	if d.egress != nil && d.egress.running() {
+		return d.egress.writeRTP(h, payload, d.twccID)
+	}
+	_, err := d.writer.WriteRTP(h, payload)
+	return err
 }
 
 // followSource moves the viewer towards want (see forwarder.follow) and returns the source

@@ -126,8 +126,9 @@ func (s *SFU) publisherRequest(room *Room, sess *Session, replace bool) cluster.
 
 // connect gives sess its PeerConnection (with the codecs and interceptors of its role),
 // registers the session and follows its connection state.
-func (s *SFU) connect(sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry) (*webrtc.PeerConnection, error) {
-	pc, err := s.tr.api(me, ir).NewPeerConnection(webrtc.Configuration{})
+func (s *SFU) connect(sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,
+	settings ...func(*webrtc.SettingEngine)) (*webrtc.PeerConnection, error) {
+	pc, err := s.tr.api(me, ir, settings...).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("peer connection: %w", err)
 	}

@@ -47,6 +47,8 @@ type Session struct {
 
 	relaysAlternate bool // a relay subscriber of the room's alternate video (SubscribeRelayAlternate)
 
+	egress *egress // a viewer's own egress (sfu/egress.go); nil: pion sends its packets
+
 	mu    sync.Mutex
 	ups   []*UpTrack
 	downs []*DownTrack
@@ -151,6 +153,9 @@ func (s *Session) watchState() {
 		s.log.Debug("connection state", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
+			if s.egress != nil {
+				s.egress.start(s.pc)
+			}
 			for _, d := range s.DownTracks() {
 				d.start()
 			}

@@ -36,12 +36,12 @@ const (
 
 type Options struct {
 	Transport TransportConfig
-	// ViewerBWE is who estimates a viewer's bandwidth: ViewerBWETransportCC (the default,
-	// ""): the viewer sends transport-cc feedback and the SFU runs the delay-based estimator
-	// (GCC) per viewer; ViewerBWEREMB: transport-cc is not negotiated, the viewer estimates on
-	// its side and sends REMB, and the SFU adds its loss-based estimate from receiver reports;
-	// ViewerBWEGCC: as ViewerBWETransportCC, with Glint's own estimator (sfu/gcc) in place of
-	// pion's, which costs a fraction of pion's per packet.
+	// ViewerBWE is who estimates a viewer's bandwidth: ViewerBWEGCC (the default, ""): the
+	// viewer sends transport-cc feedback and the SFU runs Glint's own delay-based estimator
+	// (sfu/gcc) per viewer; ViewerBWETransportCC: the same with pion's estimator, which costs
+	// more CPU and memory per viewer; ViewerBWEREMB: transport-cc is not negotiated, the
+	// viewer estimates on its side and sends REMB, and the SFU adds its loss-based estimate
+	// from receiver reports.
 	ViewerBWE        string
 	PLIInterval      time.Duration // at most one PLI per uptrack per interval
 	ReplacePublisher bool          // a second publisher replaces the first instead of getting ErrRoomBusy
@@ -94,6 +94,9 @@ func New(opts Options) (*SFU, error) {
 	default:
 		return nil, fmt.Errorf("sfu: viewer bandwidth estimation %q: want %q, %q or %q", opts.ViewerBWE,
 			ViewerBWETransportCC, ViewerBWEGCC, ViewerBWEREMB)
+	}
+	if opts.ViewerBWE == "" {
+		opts.ViewerBWE = ViewerBWEGCC
 	}
 	if opts.Directory == nil {
 		opts.Directory = cluster.NewMemory(cluster.DefaultNode)

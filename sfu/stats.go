@@ -108,6 +108,9 @@ type TrackStats struct {
 	RTTMillis                float64 `json:"rtt_ms"`
 	TransitP50Ms             float64 `json:"transit_p50_ms"`
 	TransitP99Ms             float64 `json:"transit_p99_ms"`
+	// Egress says who encrypts and sends the track's packets: "glint" (the SFU's own
+	// egress, sfu/egress.go) or "pion" (pion's SRTP session and ICE connection).
+	Egress string `json:"egress"`
 }
 
 // Stats returns a snapshot of the downtrack's counters.
@@ -123,7 +126,10 @@ func (d *DownTrack) Stats() TrackStats {
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
 		TemporalDrops: d.stats.temporalDrops.Load(), JoinsFromCache: d.stats.joinsFromCache.Load(),
 		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(), StaleSkips: d.stats.staleSkips.Load(),
-		Probes: d.stats.probes.Load(),
+		Probes: d.stats.probes.Load(), Egress: "pion",
+	}
+	if d.egress != nil && d.egress.running() {
+		st.Egress = "glint"
 	}
 	if tid := d.allocTID.Load(); tid < tidAll && d.allocRank.Load() != rankPause {
 		st.MaxTemporal = &tid

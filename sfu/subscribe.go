@@ -123,7 +123,12 @@ func (s *SFU) offerToLiveRoom(roomName, offerSDP string) (*offer, *Room, map[str
 
 func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,
 	offerSDP string, slots []*slot, bwe *viewerBWE, audio *slot) (string, error) {
-	pc, err := s.connect(sess, me, ir)
+	var settings []func(*webrtc.SettingEngine)
+	if s.tr.batch != nil && s.opts.ViewerBWE != ViewerBWETransportCC {
+		sess.egress = newEgress(s.tr.batch, bwe, sess.log, sess.Close)
+		settings = append(settings, sess.egress.keys.applyTo)
+	}
+	pc, err := s.connect(sess, me, ir, settings...)
 	if err != nil {
 		return "", err
 	}
@@ -134,7 +139,7 @@ func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEn
 		var video, audioDown *DownTrack
 		for _, sl := range slots {
 			d := newDownTrack(sl.kind, "glint-"+sess.Room, sl, sess.log.With("kind", sl.kind))
-			d.bwe, d.audio = bwe, audio
+			d.bwe, d.audio, d.egress = bwe, audio, sess.egress
 			d.zeroPlayout = sess.room.policy.Latency != config.LatencySync
 			sender, err := pc.AddTrack(d)
 			if err != nil {

@@ -81,8 +81,9 @@ func (t *transport) close() {
 	}
 }
 
-// api builds a webrtc.API for one session with its own codecs and interceptors.
-func (t *transport) api(me *webrtc.MediaEngine, ir *interceptor.Registry) *webrtc.API {
+// api builds a webrtc.API for one session with its own codecs and interceptors; settings
+// adds the session's own settings (a viewer's SRTP key capture, sfu/srtpkeys.go).
+func (t *transport) api(me *webrtc.MediaEngine, ir *interceptor.Registry, settings ...func(*webrtc.SettingEngine)) *webrtc.API {
 	var se webrtc.SettingEngine
 	se.SetICEUDPMux(t.udpMux)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -94,6 +95,9 @@ func (t *transport) api(me *webrtc.MediaEngine, ir *interceptor.Registry) *webrt
 	t.applyCandidatePolicy(&se)
 	disconnected := max(t.cfg.ICETimeout/3, time.Second)
 	se.SetICETimeouts(disconnected, t.cfg.ICETimeout, time.Second)
+	for _, set := range settings {
+		set(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 

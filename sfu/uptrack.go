@@ -45,6 +45,8 @@ type UpTrack struct {
 	nackedAt    []int64 // unix nanos of the last upstream NACK per ring slot
 
 	onPacket atomic.Pointer[func()] // wakes the slot's downtracks
+	unwoken  int                    // push side: packets stored since the downtracks were last woken
+	wakeLate *time.Timer            // push side: wakes them for packets left waiting when no more come
 
 	ext         media.SeqExtender // push side only
 	keyTS       uint32            // RTP timestamp of the newest keyframe start
@@ -159,9 +161,53 @@ func (u *UpTrack) push(pkt []byte) {
 	} else if isVideo {
 		u.maybeSendPendingPLI()
 	}
+	if u.wakeDue(isVideo, view.Marker) {
+		u.wakeDownTracks()
+	}
+}
+
+// wakeDownTracks wakes the slot's downtracks (none while the track feeds no slot).
+func (u *UpTrack) wakeDownTracks() {
 	if f := u.onPacket.Load(); f != nil {
 		(*f)()
 	}
+}
+
+// wakeEvery is how many packets of one video frame may wait in the ring before the
+// downtracks are woken for them; wakeAfter how long any packet may wait.
+const (
+	wakeEvery = 8
+	wakeAfter = 5 * time.Millisecond
+)
+
+// wakeDue says whether the packet just stored wakes the slot's downtracks: every audio
+// packet, a video frame's last packet (the marker), and every wakeEvery-th packet of a
+// longer frame. A frame is of no use to a viewer before its last packet arrives, so the
+// viewers' goroutines need not run for each of its packets: woken per packet, under load
+// each ran two or three times per frame, sending a packet or two each time (one wake-up,
+// one scheduling and one GSO message per run). Woken per frame, each sends the frame in
+// one run, as one GSO message. The wakeEvery rule lets a keyframe's fan-out start while
+// the rest of it still arrives (a paced publisher spreads a keyframe over tens of ms).
+// Packets left waiting with no packet after them (a frame whose marker packet was lost,
+// a publisher that stopped mid-frame) are woken for by a timer, wakeAfter after the first
+// of them: it is armed once per frame, not per packet, and stopped when the frame wakes.
+func (u *UpTrack) wakeDue(isVideo, marker bool) bool {
+	u.unwoken++
+	if isVideo && !marker && u.unwoken < wakeEvery {
+		if u.unwoken == 1 {
+			if u.wakeLate == nil {
+				u.wakeLate = time.AfterFunc(wakeAfter, u.wakeDownTracks)
+			} else {
+				u.wakeLate.Reset(wakeAfter)
+			}
+		}
+		return false
+	}
+	if u.unwoken > 1 && u.wakeLate != nil {
+		u.wakeLate.Stop()
+	}
+	u.unwoken = 0
+	return true
 }
 
 // measure keeps the layer's bitrate and liveness, for the viewers' layer choices.

@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +19,15 @@ import (
 // TestViewerBWEMode: with Options.ViewerBWE remb the SFU answers a viewer that offers
 // transport-cc (feedback and header extension) without either, so the viewer estimates its
 // own bandwidth (REMB), and media still flows; by default, and with gcc (Glint's own
-// estimator), both are negotiated.
+// estimator), both are negotiated. The SFU sends a viewer's packets itself (its own SRTP
+// context and egress, sfu/egress.go) in every mode but transport-cc, whose pion estimator
+// must see them in pion's write chain.
 func TestViewerBWEMode(t *testing.T) {
 	for _, tc := range []struct {
-		mode     string
-		wantTWCC bool
-	}{{"", true}, {sfu.ViewerBWETransportCC, true}, {sfu.ViewerBWEGCC, true}, {sfu.ViewerBWEREMB, false}} {
+		mode       string
+		wantTWCC   bool
+		wantEgress string
+	}{{"", true, "glint"}, {sfu.ViewerBWETransportCC, true, "pion"}, {sfu.ViewerBWEGCC, true, "glint"}, {sfu.ViewerBWEREMB, false, "glint"}} {
 		t.Run("mode="+tc.mode, func(t *testing.T) {
 			ctx := testkit.Context(t, 30*time.Second)
 			n := testnode.Start(t, testnode.Options{SFU: func(o *sfu.Options) { o.ViewerBWE = tc.mode }})
@@ -38,10 +42,19 @@ func TestViewerBWEMode(t *testing.T) {
 			if feedback != tc.wantTWCC || ext != tc.wantTWCC {
 				t.Errorf("answer: transport-cc feedback %v, transport-wide-cc extension %v; want %v\n%s", feedback, ext, tc.wantTWCC, answer)
 			}
-			_, rec := n.Play(t, ctx, "bwe")
+			viewer, rec := n.Play(t, ctx, "bwe")
 			testkit.Eventually(t, ctx, "30 video and audio packets at the viewer", func() bool {
 				return rec.Count("video") >= 30 && rec.Count("audio") >= 30
 			})
+			sess, ok := n.SFU.Session(path.Base(viewer.Location()))
+			if !ok {
+				t.Fatalf("no SFU session %s", viewer.Location())
+			}
+			for _, d := range sess.DownTracks() {
+				if st := d.Stats(); st.Egress != tc.wantEgress {
+					t.Errorf("%s track: egress %q, want %q", st.Kind, st.Egress, tc.wantEgress)
+				}
+			}
 		})
 	}
 	if _, err := sfu.New(sfu.Options{ViewerBWE: "bogus"}); err == nil {

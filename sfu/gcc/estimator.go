@@ -49,6 +49,7 @@ type Estimator struct {
 	start   time.Time
 	history sendHistory
 	target  atomic.Int64
+	nextSeq atomic.Uint32 // the connection's next transport-wide sequence number (low 16 bits)
 
 	mu         sync.Mutex // the feedback state below
 	acks       []ack      // one feedback packet's, reused

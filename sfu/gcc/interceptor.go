@@ -1,7 +1,6 @@
 package gcc
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -51,7 +50,6 @@ func (f *InterceptorFactory) NewInterceptor(id string) (interceptor.Interceptor,
 type Interceptor struct {
 	interceptor.NoOp
 	estimator *Estimator
-	nextSeq   atomic.Uint32 // the next packet's transport-wide sequence number (low 16 bits)
 }
 
 // Estimator returns the connection's estimator.

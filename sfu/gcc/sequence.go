@@ -50,7 +50,7 @@ func (s *sequencedWriter) Write(h *rtp.Header, payload []byte, a interceptor.Att
 	if h == nil {
 		return 0, errNilHeader
 	}
-	seq := uint16(s.conn.nextSeq.Add(1) - 1)
+	seq := s.conn.estimator.NextSequence()
 	for i := range s.ext {
 		if slot := &s.ext[i]; slot.mu.TryLock() {
 			return s.writeIn(slot, h, seq, payload, a)
@@ -58,20 +58,35 @@ func (s *sequencedWriter) Write(h *rtp.Header, payload []byte, a interceptor.Att
 	}
 	// More writers at once than slots (not the downtrack's way): this one gets bytes of its
 	// own rather than waiting.
-	return s.write(h, []byte{byte(seq >> 8), byte(seq)}, seq, payload, a)
+	return s.write(h, make([]byte, 2), seq, payload, a)
 }
 
 // writeIn writes the packet with its extension bytes in slot, which the caller has locked.
 func (s *sequencedWriter) writeIn(slot *extSlot, h *rtp.Header, seq uint16, payload []byte, a interceptor.Attributes) (int, error) {
 	defer slot.mu.Unlock()
-	slot.bytes = [2]byte{byte(seq >> 8), byte(seq)}
 	return s.write(h, slot.bytes[:], seq, payload, a)
 }
 
 func (s *sequencedWriter) write(h *rtp.Header, ext []byte, seq uint16, payload []byte, a interceptor.Attributes) (int, error) {
-	if err := h.SetExtension(s.id, ext); err != nil {
-		return 0, fmt.Errorf("gcc: transport-wide sequence extension %d: %w", s.id, err)
+	if err := s.conn.estimator.Number(h, s.id, ext, seq, len(payload), time.Now()); err != nil {
+		return 0, err
 	}
-	s.conn.estimator.OnSent(seq, h.MarshalSize()+len(payload), time.Now())
 	return s.next.Write(h, payload, a)
+}
+
+// NextSequence takes the connection's next transport-wide sequence number. Every packet
+// of the connection takes one, whichever path writes it (the interceptor's writer or the
+// SFU's own egress, sfu/egress.go).
+func (e *Estimator) NextSequence() uint16 { return uint16(e.nextSeq.Add(1) - 1) }
+
+// Number writes seq into h as the transport-wide sequence extension id, with ext (two
+// bytes the caller keeps until h is marshalled) as its storage, and records the packet
+// (its header and payloadLen bytes of payload) in the send history as sent at now.
+func (e *Estimator) Number(h *rtp.Header, id uint8, ext []byte, seq uint16, payloadLen int, now time.Time) error {
+	ext[0], ext[1] = byte(seq>>8), byte(seq)
+	if err := h.SetExtension(id, ext[:2]); err != nil {
+		return fmt.Errorf("gcc: transport-wide sequence extension %d: %w", id, err)
+	}
+	e.OnSent(seq, h.MarshalSize()+payloadLen, now)
+	return nil
 }

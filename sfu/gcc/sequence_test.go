@@ -155,7 +155,7 @@ func TestSequenceOnlyNegotiatedStreams(t *testing.T) {
 	if _, err := w.Write(h, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got != h || h.Extension || i.(*Interceptor).nextSeq.Load() != 0 {
+	if got != h || h.Extension || i.(*Interceptor).estimator.nextSeq.Load() != 0 {
 		t.Fatalf("a stream without transport-cc was numbered: %+v", h)
 	}
 }

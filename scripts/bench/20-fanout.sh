@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # SFU fan-out curve (issues 3, 7 and 12): `glint loadtest` (loop publisher) against
 # `glint serve` on loopback, server pinned to core 0 and load generator to core 1 so each
-# has its own core, once with the batched media sender (the default: sendmmsg + UDP GSO)
-# once with one sendto per packet (--udp-batch-send=false), and once batched with viewers that
-# estimate their own bandwidth (--viewer-bwe=remb: no transport-cc, no per-viewer GCC on the
-# server), in the same invocation; BENCH_MODES may add gcc (batched, with Glint's own
-# estimator, --viewer-bwe=gcc, in place of pion's).
+# has its own core, in one invocation per mode: batched (the defaults: sendmmsg + UDP GSO,
+# Glint's own estimator, the SFU's own SRTP egress), transport-cc (pion's estimator, so
+# pion's write chain), sendto (one sendto per packet, --udp-batch-send=false, so pion's
+# write chain too) and remb (the viewers estimate their own bandwidth, own egress); BENCH_MODES
+# picks others; with BENCH_BASE_BIN (a glint binary built from an earlier commit) mode
+# "base" runs that binary with --viewer-bwe=gcc, for a before/after in the same run.
 # Each mode: light WebRTC viewers (send RTCP), bare viewers (no pion, no RTCP) up to 1,000,
 # and a CPU profile of the server at 300 light viewers (where the time goes).
 set -euo pipefail
 viewers=${BENCH_VIEWERS:-1,100,300,500}
 step=${BENCH_STEP:-10s}
 bare=${BENCH_BARE_VIEWERS:-300,500,1000}
-modes=${BENCH_MODES:-batched sendto remb}
+default_modes="batched transport-cc sendto remb"
+[ -n "${BENCH_BASE_BIN:-}" ] && default_modes="base $default_modes"
+modes=${BENCH_MODES:-$default_modes}
 table_modes=$modes
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
@@ -21,7 +24,8 @@ flag_for() {
   case $1 in
   sendto) echo --udp-batch-send=false ;;
   remb) echo --viewer-bwe=remb ;;
-  gcc) echo --viewer-bwe=gcc ;;
+  gcc | base) echo --viewer-bwe=gcc ;;
+  transport-cc) echo --viewer-bwe=transport-cc ;;
   *) echo --udp-batch-send=true ;;
   esac
 }
@@ -36,7 +40,16 @@ loadtest() { # loadtest CPUS JSON [flags...]
 for mode in $modes; do
   flag=$(flag_for "$mode")
   echo "bench fanout: mode $mode ($flag)" >&2
-  start_glint 0 "$tmp/server-$mode.log" --hls=false "$flag"
+  tool_bin=$GLINT_BIN
+  if [ "$mode" = base ]; then
+    GLINT_BIN=${BENCH_BASE_BIN:?mode base needs BENCH_BASE_BIN}
+    start_glint 0 "$tmp/server-$mode.log" --hls=false "$flag"
+    GLINT_BIN=$tool_bin
+    server_bin=$BENCH_BASE_BIN
+  else
+    start_glint 0 "$tmp/server-$mode.log" --hls=false "$flag"
+    server_bin=$GLINT_BIN
+  fi
   loadtest 1 "$tmp/light-$mode.json" --publisher loop --viewers "$viewers" --duration "$step"
   loadtest 1 "$tmp/bare-$mode.json" --room bare --publisher loop --viewers "$bare" --viewer bare --duration "$step"
   # Profile: 300 light viewers, 10 s of server CPU profile once they have joined (the
@@ -47,7 +60,7 @@ for mode in $modes; do
   for _ in $(seq 600); do grep -q '^  300 WebRTC.*measuring' "$tmp/prof-$mode.log" && break; sleep 0.5; done
   curl -fs -o "$tmp/cpu-$mode.pprof" "http://127.0.0.1:$port/debug/pprof/profile?seconds=10" || true
   wait $prof || echo "bench fanout: profile loadtest exited $?" >&2
-  go tool pprof -top -cum -nodecount=2000 "$GLINT_BIN" "$tmp/cpu-$mode.pprof" >"$tmp/top-$mode.txt" 2>/dev/null || echo "no profile" >"$tmp/top-$mode.txt"
+  go tool pprof -top -cum -nodecount=2000 "$server_bin" "$tmp/cpu-$mode.pprof" >"$tmp/top-$mode.txt" 2>/dev/null || echo "no profile" >"$tmp/top-$mode.txt"
   stop_glint
 done
 # The peer server (BENCH_PEER_BIN, see lib.sh), light viewers only, pinned the same way.
@@ -63,13 +76,17 @@ fi
 cat <<MD
 ## SFU fan-out: latency, CPU and memory per viewer (issues 3, 7 and 12)
 
-Per mode (\`batched\`: \`glint serve --udp-batch-send=true\`, the default, sendmmsg from one
-writer per socket + UDP GSO; \`sendto\`: \`--udp-batch-send=false\`, one sendto per packet; \`remb\`:
-batched, and \`--viewer-bwe=remb\`: transport-cc is not negotiated, the viewers estimate their own
-bandwidth, the server runs no per-viewer delay-based estimator — the light viewers, pion without a
-REMB generator, send receiver reports and NACKs, which feed the loss-based estimate; \`gcc\`:
-batched, and \`--viewer-bwe=gcc\`: transport-cc as in \`batched\`, estimated by Glint's own GCC,
-sfu/gcc, in place of pion's),
+Per mode (\`batched\`: \`glint serve\` with its defaults: \`--udp-batch-send=true\`, sendmmsg
+from one writer per socket + UDP GSO; \`--viewer-bwe=gcc\`, transport-cc estimated by Glint's own
+GCC, sfu/gcc; the SFU's own SRTP egress, sfu/egress.go; video woken per frame;
+\`transport-cc\`: batched, with pion's estimator, whose interceptors need every packet in pion's
+write chain (interceptors, SRTP session, ICE connection, a copy into the batched queue);
+\`sendto\`: \`--udp-batch-send=false\`, one sendto per packet, through pion's write chain;
+\`remb\`: batched, \`--viewer-bwe=remb\`: transport-cc is not negotiated, the viewers estimate their
+own bandwidth, no per-viewer delay-based estimator on the server — the light viewers, pion without
+a REMB generator, send receiver reports and NACKs, which feed the loss-based estimate;
+\`base\`: \`BENCH_BASE_BIN\`, the build before the own egress and the per-frame wake,
+with \`--viewer-bwe=gcc\`),
 in this one invocation, and (rows "peer", when \`BENCH_PEER_BIN\` names its binary) MediaMTX
 ${peer_version:-} with the same light viewers, pinned the same way (a remuxing Go server on pion):
 
@@ -138,6 +155,7 @@ import os, re, sys
 tmp, modes = sys.argv[1], sys.argv[2:]
 rows = [("forwarding to viewers (DownTrack.send, all below it)", r"sfu\.\(\*DownTrack\)\.send$"),
         ("  pion GCC: per-packet send history (cc.FeedbackAdapter.OnSent)", r"cc\.\(\*FeedbackAdapter\)\.OnSent$"),
+        ("  Glint's own egress: number, marshal, encrypt, queue (egress.writeRTP)", r"sfu\.\(\*egress\)\.writeRTP$"),
         ("  SRTP encryption (srtp Context.encryptRTP)", r"srtp/v3\.\(\*Context\)\.encryptRTP$"),
         ("  ICE write path (ice Conn.Write)", r"ice/v4\.\(\*Conn\)\.Write$"),
         ("  batched writer's queue: copy and lock (batchConn.WriteToAddrPort)", r"sfu\.\(\*batchConn\)\.WriteToAddrPort$"),

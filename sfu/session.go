@@ -169,6 +169,11 @@ func (s *Session) watchState() {
 // once ICE gathering is done (host candidates on the mux come at once).
 func (s *Session) answer(ctx context.Context, offerSDP string, prepare func() error) (string, error) {
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		if s.sfu.isClosed() {
+			// The node shut down while answering (its sessions' ICE agents closed): not the
+			// offer's fault; the caller may try again, elsewhere (503, not 400).
+			return "", ErrClosed
+		}
 		return "", &SDPError{Reason: firstLine(err.Error())}
 	}
 	if prepare != nil {

@@ -320,6 +320,13 @@ func (s *SFU) forget(sess *Session) {
 	s.dropIfIdle(r)
 }
 
+// isClosed reports whether Close has begun.
+func (s *SFU) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Close ends every session (stop accepting first) and releases the media sockets.
 func (s *SFU) Close(ctx context.Context) error {
 	s.mu.Lock()

@@ -83,7 +83,7 @@ func (c *Config) bind(fs *flag.FlagSet, layer *int) {
 	fs.Var(list(&c.ICEInterfaces), "ice-interface", "only gather ICE candidates on these interfaces (allow-list), comma-separated; empty = all")
 	fs.Var(list(&c.ICEServers), "ice-server", "STUN/TURN URL(s) announced to clients as Link rel=ice-server, comma-separated")
 	fs.IntVar(&c.UDPReadBuffer, "udp-read-buffer", c.UDPReadBuffer, "SO_RCVBUF bytes of the media socket; large so that ingest survives bursts of egress work")
-	fs.StringVar(&c.ViewerBWE, "viewer-bwe", c.ViewerBWE, "who estimates a WebRTC viewer's bandwidth: gcc (the server, with Glint's own estimator, from the viewer's transport-cc feedback), transport-cc (the server, with pion's estimator from the same feedback: more CPU and memory per viewer) or remb (the viewer, which sends REMB: about half the server's CPU per viewer)")
+	fs.StringVar(&c.ViewerBWE, "viewer-bwe", c.ViewerBWE, "who estimates a WebRTC viewer's bandwidth: gcc (the server, with Glint's own estimator, from the viewer's transport-cc feedback), transport-cc (the server, with pion's estimator from the same feedback: more CPU and memory per viewer) or remb (the viewer, which sends REMB: no per-viewer estimator on the server)")
 	fs.BoolVar(&c.UDPBatchSend, "udp-batch-send", c.UDPBatchSend, "send WebRTC media with sendmmsg from one writer per socket (batches under load); false: one sendto per packet")
 	fs.DurationVar(&c.ICETimeout, "ice-timeout", c.ICETimeout, "a peer silent this long is failed and its session closed")
 	fs.StringVar(&c.PublisherPolicy, "publisher-policy", c.PublisherPolicy, "second publisher to a live room: reject (409), replace, or backup (stands by, goes on air when the first stalls or leaves)")

@@ -113,14 +113,15 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if d.bwe != nil && d.rtxSSRC != 0 {
 		d.bwe.pacer.alias(d.rtxSSRC, d.ssrc)
 	}
+	exts := ctx.HeaderExtensions()
 	d.twccID = 0
-	for _, e := range ctx.HeaderExtensions() {
+	for _, e := range exts {
 		if e.URI == sdp.TransportCCURI {
 			d.twccID = uint8(e.ID)
 		}
 	}
 	d.hdr = rtp.Header{Version: 2, SSRC: d.ssrc, PayloadType: d.pt}
-	d.lat.bind(ctx.HeaderExtensions(), d.zeroPlayout && d.isVideo, &d.hdr)
+	d.lat.bind(exts, d.zeroPlayout && d.isVideo, &d.hdr)
 	d.rtxHdr = rtp.Header{Version: 2, SSRC: d.rtxSSRC, PayloadType: d.rtxPT}
 	d.bound.Store(true)
 	d.wake()
@@ -231,12 +232,15 @@ func (d *DownTrack) send(dec decision, payload []byte, size int, transit time.Du
 // write sends one packet, media or repair: through the connection's own egress once it
 // runs, else through pion's track writer.
 func (d *DownTrack) write(h *rtp.Header, payload []byte) error {
-	if d.egress != nil && d.egress.running() {
+	if d.ownEgress() {
 		return d.egress.writeRTP(h, payload, d.twccID)
 	}
 	_, err := d.writer.WriteRTP(h, payload)
 	return err
 }
+
+// ownEgress reports whether the SFU sends this track's packets itself (sfu/egress.go).
+func (d *DownTrack) ownEgress() bool { return d.egress != nil && d.egress.running() }
 
 // followSource moves the viewer towards want (see forwarder.follow) and returns the source
 // it is on now.

@@ -51,7 +51,10 @@ type egress struct {
 	twcc  [2]byte    // the transport-wide sequence extension's bytes
 }
 
-var errPacketTooLarge = errors.New("egress: packet larger than the send buffer")
+var (
+	errPacketTooLarge = errors.New("egress: packet larger than the send buffer")
+	errEgressStopped  = errors.New("egress: stopped")
+)
 
 func newEgress(conn *batchConn, bwe *viewerBWE, log *slog.Logger, lost func()) *egress {
 	return &egress{conn: conn, bwe: bwe, log: log, lost: lost}
@@ -161,5 +164,3 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8) error {
 	}
 	return e.conn.queueOwned(buf, len(out), *addr)
 }
-
-var errEgressStopped = errors.New("egress: stopped")

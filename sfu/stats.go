@@ -128,7 +128,7 @@ func (d *DownTrack) Stats() TrackStats {
 		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(), StaleSkips: d.stats.staleSkips.Load(),
 		Probes: d.stats.probes.Load(), Egress: "pion",
 	}
-	if d.egress != nil && d.egress.running() {
+	if d.ownEgress() {
 		st.Egress = "glint"
 	}
 	if tid := d.allocTID.Load(); tid < tidAll && d.allocRank.Load() != rankPause {

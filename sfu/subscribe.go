@@ -47,7 +47,7 @@ func (s *SFU) Subscribe(ctx context.Context, roomName, offerSDP string) (*Sessio
 	if err != nil {
 		return nil, "", err
 	}
-	lendAttributes(ir, s.opts.ViewerBWE != ViewerBWEREMB && s.opts.ViewerBWE != ViewerBWEGCC)
+	lendAttributes(ir, s.opts.ViewerBWE == ViewerBWETransportCC) // New made "" gcc
 	if err := s.reserveViewer(room); err != nil {
 		return nil, "", err
 	}

@@ -17,9 +17,10 @@ import (
 )
 
 // DownTrack sends one slot of a room to one viewer. It is a webrtc.TrackLocal with its own
-// SSRC, sequence numbers and timestamps; its goroutine pulls packets from the current
-// source's ring, so a slow viewer only delays itself (it skips to the next keyframe when
-// it falls a ring behind) and the steady state allocates nothing per packet.
+// SSRC, sequence numbers and timestamps. It pulls packets from the current source's ring
+// — in the slot's fan-out walk when the SFU sends them itself (sfu/fanout.go), else in its
+// own goroutine, so a viewer whose writes block only delays itself — skips to the next
+// keyframe when it falls a ring behind, and allocates nothing per packet.
 type DownTrack struct {
 	id, streamID string
 	kind         webrtc.RTPCodecType
@@ -151,9 +152,27 @@ func (d *DownTrack) run(ctx context.Context) {
 			return
 		case <-d.wakeCh:
 		}
-		if d.bound.Load() && d.connected.Load() {
-			d.drain()
-		}
+		d.drainIfLive()
+	}
+}
+
+// fanoutDrain is the slot's fan-out walk's turn for this viewer (sfu/fanout.go): it drains
+// here when the SFU sends the viewer's packets itself (writes that only queue), and wakes
+// the track's own goroutine otherwise (pion's write chain may block: on ICE-TCP, on a
+// full socket).
+func (d *DownTrack) fanoutDrain() {
+	if d.ownEgress() {
+		d.drainIfLive()
+		return
+	}
+	d.wake()
+}
+
+// drainIfLive drains once the track is bound and the viewer's transport is up: from its
+// own goroutine, or from the slot's fan-out walk (sfu/fanout.go).
+func (d *DownTrack) drainIfLive() {
+	if d.bound.Load() && d.connected.Load() {
+		d.drain()
 	}
 }
 

@@ -23,17 +23,21 @@ type slot struct {
 	layers []*UpTrack                   // all uptracks of this kind (simulcast layers)
 	sorted atomic.Pointer[[]*UpTrack]   // layers from low to high quality, read without locks
 	downs  atomic.Pointer[[]*DownTrack] // copy-on-write, read per packet without locks
-	wake   func()
+	fan    *fanout                      // hands new packets to the viewers (sfu/fanout.go)
+	wake   func()                       // the layers' onPacket: fan.wake
 }
 
 func newSlot(kind string, codec webrtc.RTPCodecParameters) *slot {
 	s := &slot{kind: kind, codec: codec}
 	s.downs.Store(&[]*DownTrack{})
 	s.sorted.Store(&[]*UpTrack{})
-	s.wake = s.wakeAll
+	s.fan = newFanout(s.downtracks, (*DownTrack).fanoutDrain)
+	s.wake = s.fan.wake
 	return s
 }
 
+// wakeAll wakes every downtrack's own goroutine: for what changes the viewers' choices (a
+// layer that came or went), not for packets (those go through fan).
 func (s *slot) wakeAll() {
 	for _, d := range *s.downs.Load() {
 		d.wake()

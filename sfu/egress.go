@@ -43,12 +43,11 @@ type egress struct {
 	taken atomic.Bool                    // start took the connection's RTP over, for good
 	addr  atomic.Pointer[netip.AddrPort] // where it goes; nil once the pair left the mux socket
 
-	mu    sync.Mutex // one packet at a time through the scratch space and the SRTP context
-	ctx   *srtp.Context
-	est   *gcc.Estimator // numbers the packets (gcc mode), nil in remb mode
-	plain [maxPacketSize]byte
-	hdr   rtp.Header // the SRTP context's parse of plain
-	twcc  [2]byte    // the transport-wide sequence extension's bytes
+	mu   sync.Mutex // one packet at a time through the SRTP context
+	ctx  *srtp.Context
+	est  *gcc.Estimator // numbers the packets (gcc mode), nil in remb mode
+	hdr  rtp.Header     // the SRTP context's parse of the packet being encrypted
+	twcc [2]byte        // the transport-wide sequence extension's bytes
 }
 
 var (
@@ -143,21 +142,24 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8) error {
 			return err
 		}
 	}
-	n, err := h.MarshalTo(e.plain[:])
-	if err != nil {
-		return fmt.Errorf("egress: marshal header: %w", err)
-	}
-	if n+len(payload) > len(e.plain) {
-		return errPacketTooLarge
-	}
-	n += copy(e.plain[n:], payload)
+	// The packet is built in the sender's buffer and encrypted there, in place (the
+	// context's output is its input's storage when it fits).
 	buf := e.conn.packetBuffer()
-	out, err := e.ctx.EncryptRTP(buf[:0], e.plain[:n], &e.hdr)
+	n, err := h.MarshalTo(buf[:])
+	if err == nil && n+len(payload) > len(buf) {
+		err = errPacketTooLarge
+	}
+	if err != nil {
+		e.conn.bufs.Put(buf)
+		return fmt.Errorf("egress: marshal: %w", err)
+	}
+	n += copy(buf[n:], payload)
+	out, err := e.ctx.EncryptRTP(buf[:0], buf[:n], &e.hdr)
 	if err != nil {
 		e.conn.bufs.Put(buf)
 		return fmt.Errorf("egress: encrypt: %w", err)
 	}
-	if len(out) > len(buf) || &out[0] != &buf[0] { // did not fit: the context made its own
+	if len(out) > len(buf) || &out[0] != &buf[0] { // no room for the tag: the context made its own
 		e.conn.bufs.Put(buf)
 		_, err = e.conn.WriteToAddrPort(out, *addr)
 		return err

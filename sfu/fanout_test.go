@@ -25,6 +25,18 @@ func countingFanout(n int, visit func(d *DownTrack)) (*fanout, map[*DownTrack]*a
 	return f, counts
 }
 
+// waitIdle waits for the walker to exit (the walks run in their own goroutine).
+func waitIdle(t *testing.T, f *fanout) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.state.Load() != fanoutIdle {
+		if time.Now().After(deadline) {
+			t.Fatalf("the walker is still running (state %d)", f.state.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func checkVisits(t *testing.T, counts map[*DownTrack]*atomic.Int32, want int32) {
 	t.Helper()
 	for d, c := range counts {
@@ -38,15 +50,30 @@ func TestFanoutWalksEveryViewerPerWake(t *testing.T) {
 	f, counts := countingFanout(10, nil)
 	for range 3 {
 		f.wake()
+		waitIdle(t, f)
 	}
 	checkVisits(t, counts, 3)
-	if s := f.state.Load(); s != fanoutIdle {
-		t.Fatalf("state after the walks = %d, want idle", s)
-	}
 }
 
-// A wake during a walk returns at once and makes the walk go once more: the packets that
-// woke it are not left waiting, and any number of such wakes cost one more walk.
+// The walk runs in a goroutine of its own: the waker (the source's read loop) never waits
+// for it, not even for the first walk.
+func TestFanoutWakeNeverWalksInTheWaker(t *testing.T) {
+	release := make(chan struct{})
+	f, counts := countingFanout(3, func(*DownTrack) { <-release })
+	done := make(chan struct{})
+	go func() { f.wake(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("wake waited for the walk")
+	}
+	close(release)
+	waitIdle(t, f)
+	checkVisits(t, counts, 1)
+}
+
+// A wake during a walk makes the walk go once more: the packets that woke it are not left
+// waiting, and any number of such wakes cost one more walk.
 func TestFanoutWakeDuringWalkGoesOnceMore(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var first atomic.Bool
@@ -56,27 +83,17 @@ func TestFanoutWakeDuringWalkGoesOnceMore(t *testing.T) {
 			<-release
 		}
 	})
-	walked := make(chan struct{})
-	go func() { f.wake(); close(walked) }()
+	f.wake()
 	<-entered
 	for range 5 {
-		done := make(chan struct{})
-		go func() { f.wake(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("a wake during a walk waited for it")
-		}
+		f.wake()
 	}
 	if s := f.state.Load(); s != fanoutAgain {
 		t.Fatalf("state during the walk after wakes = %d, want again", s)
 	}
 	close(release)
-	<-walked
+	waitIdle(t, f)
 	checkVisits(t, counts, 2)
-	if s := f.state.Load(); s != fanoutIdle {
-		t.Fatalf("state after the walks = %d, want idle", s)
-	}
 }
 
 // A walk over many viewers is shared by several goroutines, each viewer drained once.
@@ -100,7 +117,9 @@ func TestFanoutSplitsLargeWalks(t *testing.T) {
 	})
 	f.shards = func(viewers int) int { return shardsFor(viewers, 4) }
 	f.wake()
+	waitIdle(t, f)
 	f.wake()
+	waitIdle(t, f)
 	checkVisits(t, counts, 2)
 	if most.Load() < 2 {
 		t.Fatalf("at most %d viewers drained at once, want the walk shared", most.Load())

@@ -47,13 +47,17 @@ Each section says when it was last measured.
 HDR
 }
 
-# Splice: keep sections that were not rerun, replace those that were, append new ones.
+# Splice: keep sections that were not rerun, replace those that were, append new ones. Text
+# written by hand after a section's end marker (an analysis of that section's numbers) stays
+# after that section.
 python3 - "$out" "$tmp" "$(header)" "${scenarios[@]}" <<'PY'
 import os, re, sys, datetime
 out, tmp, header, scripts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 order = [re.sub(r'^\d+-', '', os.path.basename(f)[:-3]) for f in sorted(os.listdir('scripts/bench')) if re.match(r'\d+-.*\.sh$', f)]
 old = open(out).read() if os.path.exists(out) else ''
 sections = dict(re.findall(r'<!-- bench:([\w-]+) -->\n(.*?)<!-- /bench:\1 -->', old, re.S))
+by_hand = {name: text.strip() for name, text in
+           re.findall(r'<!-- /bench:([\w-]+) -->\n(.*?)(?=<!-- bench:[\w-]+ -->|\Z)', old, re.S) if text.strip()}
 stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
 for f in scripts:
     name = re.sub(r'^\d+-', '', os.path.basename(f)[:-3])
@@ -63,6 +67,8 @@ parts = [header.rstrip() + '\n']
 for name in order:
     if name in sections:
         parts.append(f'<!-- bench:{name} -->\n{sections[name]}<!-- /bench:{name} -->\n')
+        if name in by_hand:
+            parts.append(by_hand[name] + '\n')
 open(out, 'w').write('\n'.join(parts))
 PY
 echo "bench: wrote $out" >&2

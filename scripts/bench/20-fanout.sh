@@ -136,7 +136,7 @@ for mode in modes:
         if kind == "light" and r.get("baseline"):
             row(mode, r["baseline"], "0")
         done = set()
-        for s in r.get("steps", []):
+        for s in r.get("steps") or []:  # null when the loadtest stopped before its first step
             done.add(s["viewers"])
             row(mode, s, str(s["viewers"]) + ("" if kind == "light" else " bare"))
         if r.get("error"):

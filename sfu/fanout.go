@@ -38,7 +38,7 @@ import (
 type fanout struct {
 	state   atomic.Int32          // fanoutIdle, fanoutWalking or fanoutAgain
 	targets func() []*DownTrack   // the viewers now (the slot's copy-on-write list)
-	each    func(d *DownTrack)    // drains one viewer
+	each    func(d *DownTrack)    // one viewer's turn (DownTrack.fanoutDrain: drain, or wake its goroutine)
 	shards  func(viewers int) int // how many goroutines share a walk (nil: shardsFor)
 	running sync.WaitGroup        // the walk's extra goroutines
 	parts   [][]*DownTrack        // the walk's shards (walker only)

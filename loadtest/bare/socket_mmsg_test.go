@@ -32,26 +32,9 @@ func sendGSO(t *testing.T, conn *net.UDPConn, addr *net.UDPAddr, payload []byte,
 // order, with the message's one receive time. (Loopback only: run inside a network
 // namespace.)
 func TestSocketReadsGSOMessagesWhole(t *testing.T) {
-	server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = server.Close() }()
-	s, err := dialSocket(server.LocalAddr().(*net.UDPAddr).AddrPort(), readBuffer, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.close() }()
+	server, s, viewer := dialedSocket(t, 4)
 	if !s.gro {
 		t.Fatal("the kernel refused UDP_GRO (Linux 5.0 or later has it)")
-	}
-	if err := s.write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_, viewer, err := server.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatal(err)
 	}
 	const segment = 1000
 	payload := make([]byte, 3*segment+500)

@@ -11,25 +11,8 @@ import (
 // Batch per poll, each with a kernel receive time, and a poll of an empty socket returns
 // at once. (Loopback only: run inside a network namespace.)
 func TestSocketBatchesAndStamps(t *testing.T) {
-	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = peer.Close() }()
 	const batch, sent = 8, 20
-	s, err := dialSocket(peer.LocalAddr().(*net.UDPAddr).AddrPort(), readBuffer, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.close() }()
-	if err := s.write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_, viewer, err := peer.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer, s, viewer := dialedSocket(t, batch)
 	before := time.Now().UnixNano()
 	for i := range sent {
 		if _, err := peer.WriteToUDP(fmt.Appendf(nil, "datagram %d", i), viewer); err != nil {
@@ -67,4 +50,30 @@ func TestSocketBatchesAndStamps(t *testing.T) {
 	if polls < sent/batch {
 		t.Errorf("%d polls for %d datagrams in batches of %d", polls, sent, batch)
 	}
+}
+
+// dialedSocket returns a loopback peer standing for the server, a viewer socket of batch
+// messages connected to it, and the viewer's address as the peer sees it (after one
+// datagram from the viewer). Both close when the test ends.
+func dialedSocket(t *testing.T, batch int) (*net.UDPConn, *socket, *net.UDPAddr) {
+	t.Helper()
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = peer.Close() })
+	s, err := dialSocket(peer.LocalAddr().(*net.UDPAddr).AddrPort(), readBuffer, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.close() })
+	if err := s.write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_, viewer, err := peer.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return peer, s, viewer
 }

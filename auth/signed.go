@@ -79,7 +79,9 @@ func (s *urlSigner) verify(room, sig string) (time.Time, error) {
 		return time.Time{}, unauthorized(DenySignedURL, "malformed signed URL")
 	}
 	var got [macBytes]byte
-	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(macText)); err != nil || n != macBytes {
+	// Strict: one encoding per signature (the last character's unused bits must be zero), so a
+	// signed URL cannot be varied into others that also pass.
+	if n, err := base64.RawURLEncoding.Strict().Decode(got[:], []byte(macText)); err != nil || n != macBytes {
 		return time.Time{}, unauthorized(DenySignedURL, "malformed signed URL")
 	}
 	if !hmac.Equal(got[:], s.mac(room, []byte(expText))[:macBytes]) {

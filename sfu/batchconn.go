@@ -41,14 +41,9 @@ type batchConn struct {
 	done   chan struct{} // closed by Close: the writer stops
 	exited chan struct{}
 
-	// sending is held by whoever sends — the writer goroutine, or a producer that filled a
-	// batch (queueOwned) — so batches leave in queue order; it guards what follows.
-	sending   sync.Mutex
-	spare     []outPacket         // the last batch's storage, the next queue's
-	msgs      []ipv4.Message      // one sendmmsg call's messages
-	gso       *gsoBatcher         // groups a batch's runs for UDP GSO
-	addrs     addrCache           // one *net.UDPAddr per destination
-	plain     [batchMax][1][]byte // each message's one buffer when not grouped
+	gso       *gsoBatcher         // writer only
+	addrs     addrCache           // writer only
+	plain     [batchMax][1][]byte // writer only: each message's one buffer when not grouped
 	noGSO     atomic.Bool         // the kernel refused UDP_SEGMENT
 	bufs      sync.Pool
 	batches   atomic.Int64
@@ -69,20 +64,13 @@ const (
 )
 
 func newBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
-	c := unstartedBatchConn(udp, log)
-	go c.writeLoop()
-	return c
-}
-
-// unstartedBatchConn is a batchConn whose writer goroutine has not started (tests).
-func unstartedBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
 	c := &batchConn{UDPConn: udp, pc: ipv4.NewPacketConn(udp), log: log,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	c.space = sync.NewCond(&c.mu)
 	c.gso = newGSOBatcher()
-	c.msgs = make([]ipv4.Message, batchMax)
 	c.addrs = addrCache{m: map[netip.AddrPort]*net.UDPAddr{}}
 	c.bufs.New = func() any { return new([maxPacketSize]byte) }
+	go c.writeLoop()
 	return c
 }
 
@@ -132,29 +120,22 @@ func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrP
 		return net.ErrClosed
 	}
 	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: addr})
-	queued := len(c.queue)
+	first := len(c.queue) == 1
 	c.mu.Unlock()
-	if queued == 1 {
+	if first {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
 	}
-	if queued >= batchMax && c.sending.TryLock() {
-		c.sendQueued() // a full batch waits and no one sends: send it here
-		c.sending.Unlock()
-	}
 	return nil
 }
 
 // writeLoop sends what is queued until Close; then it sends what is left and exits.
-//
-// A producer that queues a full batch while no one sends sends it itself (queueOwned): the
-// fan-out walk (sfu/fanout.go) queues a frame for every viewer in one run, and on a node
-// with one core the writer goroutine would run only once the walk ended, so the first
-// viewers' packets would wait for the last viewers' turn.
 func (c *batchConn) writeLoop() {
 	defer close(c.exited)
+	var spare []outPacket
+	msgs := make([]ipv4.Message, batchMax)
 	for {
 		stopping := false
 		select {
@@ -162,35 +143,24 @@ func (c *batchConn) writeLoop() {
 		case <-c.done:
 			stopping = true
 		}
-		c.sending.Lock()
-		c.sendQueued()
-		c.sending.Unlock()
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = spare[:0]
+		c.space.Broadcast()
+		c.mu.Unlock()
+		c.addrs.trim()
+		c.send(batch, msgs)
+		for i := range batch {
+			if batch[i].buf != nil {
+				c.bufs.Put(batch[i].buf)
+			}
+			batch[i] = outPacket{}
+		}
+		spare = batch
 		if stopping {
 			return
 		}
 	}
-}
-
-// sendQueued takes the queue and sends it; the caller holds c.sending.
-func (c *batchConn) sendQueued() {
-	c.mu.Lock()
-	batch := c.queue
-	c.queue = c.spare[:0]
-	c.space.Broadcast()
-	c.mu.Unlock()
-	if len(batch) == 0 {
-		c.spare = batch
-		return
-	}
-	c.addrs.trim()
-	c.send(batch, c.msgs)
-	for i := range batch {
-		if batch[i].buf != nil {
-			c.bufs.Put(batch[i].buf)
-		}
-		batch[i] = outPacket{}
-	}
-	c.spare = batch
 }
 
 // send writes batch with sendmmsg: as GSO groups where the kernel has UDP_SEGMENT, else
@@ -272,7 +242,7 @@ func (a *addrCache) udpAddr(ap netip.AddrPort) *net.UDPAddr {
 	return ua
 }
 
-// trim drops every cached address once there are more than addrCacheMax (the sender's,
+// trim drops every cached address once there are more than addrCacheMax (writer only,
 // between batches: no message refers to one then).
 func (a *addrCache) trim() {
 	if len(a.m) > addrCacheMax {

@@ -13,15 +13,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// controlMessage is one control message (cmsghdr, data, padding) as the kernel lays it out.
+func controlMessage(level, typ int32, data []byte) []byte {
+	b := make([]byte, unix.CmsgSpace(len(data)))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(len(data)))
+	copy(b[unix.CmsgLen(0):], data)
+	return b
+}
+
 // sendGSO sends payload from conn to addr as one UDP GSO message of segment-byte
 // datagrams, the way the SFU's batched sender does (sfu/batchgso.go).
 func sendGSO(t *testing.T, conn *net.UDPConn, addr *net.UDPAddr, payload []byte, segment uint16) {
 	t.Helper()
-	oob := make([]byte, unix.CmsgSpace(2))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], segment)
+	oob := controlMessage(unix.SOL_UDP, unix.UDP_SEGMENT, binary.NativeEndian.AppendUint16(nil, segment))
 	if _, _, err := conn.WriteMsgUDP(payload, oob, addr); err != nil {
 		t.Fatalf("send a GSO message: %v", err)
 	}
@@ -74,19 +80,11 @@ func TestSocketReadsGSOMessagesWhole(t *testing.T) {
 // TestControlsParsesBothMessages: the timestamp and the segment size are found in either
 // order, and a truncated control buffer yields what is whole.
 func TestControlsParsesBothMessages(t *testing.T) {
-	cmsg := func(level, typ int32, data []byte) []byte {
-		b := make([]byte, unix.CmsgSpace(len(data)))
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		h.Level, h.Type = level, typ
-		h.SetLen(unix.CmsgLen(len(data)))
-		copy(b[unix.CmsgLen(0):], data)
-		return b
-	}
 	ts := make([]byte, 16)
 	binary.NativeEndian.PutUint64(ts, 7)
 	binary.NativeEndian.PutUint64(ts[8:], 5)
 	seg := binary.NativeEndian.AppendUint32(nil, 1200)
-	stampMsg, groMsg := cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts), cmsg(unix.SOL_UDP, unix.UDP_GRO, seg)
+	stampMsg, groMsg := controlMessage(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts), controlMessage(unix.SOL_UDP, unix.UDP_GRO, seg)
 	for name, c := range map[string][]byte{
 		"stamp, gro": append(append([]byte{}, stampMsg...), groMsg...),
 		"gro, stamp": append(append([]byte{}, groMsg...), stampMsg...),

@@ -41,9 +41,14 @@ type batchConn struct {
 	done   chan struct{} // closed by Close: the writer stops
 	exited chan struct{}
 
-	gso       *gsoBatcher         // writer only
-	addrs     addrCache           // writer only
-	plain     [batchMax][1][]byte // writer only: each message's one buffer when not grouped
+	// sending is held by whoever sends — the writer goroutine, or a producer that filled a
+	// batch (queueOwned) — so batches leave in queue order; it guards what follows.
+	sending   sync.Mutex
+	spare     []outPacket         // the last batch's storage, the next queue's
+	msgs      []ipv4.Message      // one sendmmsg call's messages
+	gso       *gsoBatcher         // groups a batch's runs for UDP GSO
+	addrs     addrCache           // one *net.UDPAddr per destination
+	plain     [batchMax][1][]byte // each message's one buffer when not grouped
 	noGSO     atomic.Bool         // the kernel refused UDP_SEGMENT
 	bufs      sync.Pool
 	batches   atomic.Int64
@@ -53,9 +58,19 @@ type batchConn struct {
 }
 
 type outPacket struct {
-	buf  *[maxPacketSize]byte // pooled; nil for a packet that is a slice of a GSO group
-	data []byte               // the packet: buf[:n], or a segment of a group
-	addr netip.AddrPort
+	buf   *[maxPacketSize]byte // pooled; nil for a packet that is a slice of a GSO group
+	data  []byte               // the packet: buf[:n], or a segment of a group
+	addr  netip.AddrPort
+	stamp sendStamp
+}
+
+// sendStamp asks the batched sender to count a packet's transit — from its arrival at the
+// SFU to the return of the system call that handed it to the kernel — into hist (nil: not
+// counted). The viewer's drain cannot see that last part: the time its packets wait in the
+// queue for the sender, behind other viewers' packets, while a fan-out walk goes on.
+type sendStamp struct {
+	hist    *latencyHistogram
+	arrived time.Time
 }
 
 const (
@@ -64,13 +79,20 @@ const (
 )
 
 func newBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
+	c := unstartedBatchConn(udp, log)
+	go c.writeLoop()
+	return c
+}
+
+// unstartedBatchConn is a batchConn whose writer goroutine has not started (tests).
+func unstartedBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
 	c := &batchConn{UDPConn: udp, pc: ipv4.NewPacketConn(udp), log: log,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	c.space = sync.NewCond(&c.mu)
 	c.gso = newGSOBatcher()
+	c.msgs = make([]ipv4.Message, batchMax)
 	c.addrs = addrCache{m: map[netip.AddrPort]*net.UDPAddr{}}
 	c.bufs.New = func() any { return new([maxPacketSize]byte) }
-	go c.writeLoop()
 	return c
 }
 
@@ -98,7 +120,7 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	}
 	buf := c.packetBuffer()
 	n := copy(buf[:], b)
-	if err := c.queueOwned(buf, n, addr); err != nil {
+	if err := c.queueOwned(buf, n, addr, sendStamp{}); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -108,8 +130,9 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 // to queueOwned (the SFU's own egress, sfu/egress.go, encrypts into it: no copy).
 func (c *batchConn) packetBuffer() *[maxPacketSize]byte { return c.bufs.Get().(*[maxPacketSize]byte) }
 
-// queueOwned queues buf[:n] for addr; the buffer is the writer's from now on, sent or not.
-func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort) error {
+// queueOwned queues buf[:n] for addr, its transit counted as stamp says once sent; the
+// buffer is the sender's from now on, sent or not.
+func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort, stamp sendStamp) error {
 	c.mu.Lock()
 	for len(c.queue) >= queueMax && !c.closed {
 		c.space.Wait()
@@ -119,23 +142,30 @@ func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrP
 		c.bufs.Put(buf)
 		return net.ErrClosed
 	}
-	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: addr})
-	first := len(c.queue) == 1
+	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: addr, stamp: stamp})
+	queued := len(c.queue)
 	c.mu.Unlock()
-	if first {
+	if queued == 1 {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
 	}
+	if queued >= batchMax && c.sending.TryLock() {
+		c.sendQueued() // a full batch waits and no one sends: send it here
+		c.sending.Unlock()
+	}
 	return nil
 }
 
 // writeLoop sends what is queued until Close; then it sends what is left and exits.
+//
+// A producer that queues a full batch while no one sends sends it itself (queueOwned): the
+// fan-out walk (sfu/fanout.go) queues a frame for every viewer in one run, and on a node
+// with one core the writer goroutine would run only once the walk ended, so the first
+// viewers' packets would wait for the last viewers' turn.
 func (c *batchConn) writeLoop() {
 	defer close(c.exited)
-	var spare []outPacket
-	msgs := make([]ipv4.Message, batchMax)
 	for {
 		stopping := false
 		select {
@@ -143,24 +173,39 @@ func (c *batchConn) writeLoop() {
 		case <-c.done:
 			stopping = true
 		}
-		c.mu.Lock()
-		batch := c.queue
-		c.queue = spare[:0]
-		c.space.Broadcast()
-		c.mu.Unlock()
-		c.addrs.trim()
-		c.send(batch, msgs)
-		for i := range batch {
-			if batch[i].buf != nil {
-				c.bufs.Put(batch[i].buf)
-			}
-			batch[i] = outPacket{}
-		}
-		spare = batch
+		c.sending.Lock()
+		c.sendQueued()
+		c.sending.Unlock()
 		if stopping {
 			return
 		}
 	}
+}
+
+// sendQueued takes the queue and sends it; the caller holds c.sending.
+func (c *batchConn) sendQueued() {
+	c.mu.Lock()
+	batch := c.queue
+	c.queue = c.spare[:0]
+	c.space.Broadcast()
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		c.spare = batch
+		return
+	}
+	c.addrs.trim()
+	c.send(batch, c.msgs)
+	sent := time.Now()
+	for i := range batch {
+		if st := batch[i].stamp; st.hist != nil {
+			st.hist.observe(sent.Sub(st.arrived))
+		}
+		if batch[i].buf != nil {
+			c.bufs.Put(batch[i].buf)
+		}
+		batch[i] = outPacket{}
+	}
+	c.spare = batch
 }
 
 // send writes batch with sendmmsg: as GSO groups where the kernel has UDP_SEGMENT, else
@@ -242,7 +287,7 @@ func (a *addrCache) udpAddr(ap netip.AddrPort) *net.UDPAddr {
 	return ua
 }
 
-// trim drops every cached address once there are more than addrCacheMax (writer only,
+// trim drops every cached address once there are more than addrCacheMax (the sender's,
 // between batches: no message refers to one then).
 func (a *addrCache) trim() {
 	if len(a.m) > addrCacheMax {

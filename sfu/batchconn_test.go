@@ -267,3 +267,58 @@ func BenchmarkBatchConnQueue(b *testing.B) {
 		})
 	}
 }
+
+// A producer that fills a batch while no one sends sends it itself: with no writer
+// goroutine at all, batchMax-1 packets stay queued and the batchMax-th sends them all, in
+// order, from the producer's own goroutine (the fan-out walk's case on a one-core node).
+func TestBatchConnProducerSendsAFullBatch(t *testing.T) {
+	recv := listenLoopback(t)
+	defer recv.Close()
+	udp := listenLoopback(t)
+	defer udp.Close()
+	c := unstartedBatchConn(udp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	var transit latencyHistogram
+	arrived := time.Now().Add(-3 * time.Millisecond)
+	queue := func(i int) {
+		buf := c.packetBuffer()
+		binary.BigEndian.PutUint32(buf[:], uint32(i))
+		if err := c.queueOwned(buf, 1000, to, sendStamp{hist: &transit, arrived: arrived}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range batchMax - 1 {
+		queue(i)
+	}
+	if _, packets := c.batchStats(); packets != 0 {
+		t.Fatalf("%d packets sent before the batch was full", packets)
+	}
+	queue(batchMax - 1)
+	if _, packets := c.batchStats(); packets != batchMax {
+		t.Fatalf("%d packets sent once the batch was full, want %d", packets, batchMax)
+	}
+	// Each packet's transit is counted once it is sent, from its arrival: here over 2 ms.
+	var counts [len(transitBounds) + 1]uint64
+	transit.addTo(&counts)
+	if got := quantile(counts, 0); got < 5*time.Millisecond || counts[0]+counts[len(counts)-1] != 0 {
+		t.Fatalf("transit counted when sent: lowest bucket %v, counts %v", got, counts)
+	}
+	if total := countsTotal(counts); total != batchMax {
+		t.Fatalf("transit counted for %d packets, want %d", total, batchMax)
+	}
+	buf := make([]byte, 2048)
+	_ = recv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range batchMax {
+		n, err := recv.Read(buf)
+		if err != nil || n != 1000 || binary.BigEndian.Uint32(buf) != uint32(i) {
+			t.Fatalf("datagram %d: %d bytes, seq %d, %v", i, n, binary.BigEndian.Uint32(buf), err)
+		}
+	}
+}
+
+func countsTotal(counts [len(transitBounds) + 1]uint64) (n uint64) {
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}

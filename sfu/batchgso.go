@@ -40,7 +40,7 @@ type gsoGroup struct {
 	closed   bool // a shorter packet ended it
 }
 
-// gsoBatcher builds the groups of a batch; it is reused batch after batch (writer only).
+// gsoBatcher builds the groups of a batch; it is reused batch after batch (the sender's: under batchConn.sending).
 type gsoBatcher struct {
 	groups []gsoGroup
 	open   map[netip.AddrPort]int // destination → index of its open group

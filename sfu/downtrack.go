@@ -221,7 +221,7 @@ func (d *DownTrack) drain() {
 			d.stats.temporalDrops.Add(1)
 		case verdictSend:
 			d.lat.stamp(&d.hdr, src, d.view.Timestamp, now)
-			d.send(dec, payload, n, now.Sub(arrival), fw.catchingUp())
+			d.send(dec, payload, n, arrival, now, fw.catchingUp())
 		}
 	}
 	if fw.caughtUp() {
@@ -230,12 +230,19 @@ func (d *DownTrack) drain() {
 	}
 }
 
-// send writes one packet the forwarder let through, with its outgoing numbers; transit is
-// its time in the SFU. A packet sent to catch up from a cached keyframe (cached) is left out
-// of the transit times.
-func (d *DownTrack) send(dec decision, payload []byte, size int, transit time.Duration, cached bool) {
+// send writes one packet the forwarder let through, with its outgoing numbers; it arrived
+// at the SFU at arrival, and now is the drain's clock reading. Its transit (time in the SFU)
+// ends when the batched sender hands it to the kernel, where the SFU sends it itself (own
+// egress); on pion's write chain, when the write returns (then). A packet sent to catch up
+// from a cached keyframe (cached) is left out of the transit times.
+func (d *DownTrack) send(dec decision, payload []byte, size int, arrival, now time.Time, cached bool) {
 	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = dec.seq, dec.ts, d.view.Marker
-	if err := d.write(&d.hdr, payload); err != nil {
+	var stamp sendStamp
+	if !cached {
+		stamp = sendStamp{hist: &d.stats.transit, arrived: arrival}
+	}
+	own, err := d.write(&d.hdr, payload, stamp)
+	if err != nil {
 		d.stats.writeErrors.Add(1)
 		return
 	}
@@ -243,19 +250,20 @@ func (d *DownTrack) send(dec decision, payload []byte, size int, transit time.Du
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(size))
 	d.stats.octets.Add(uint64(len(payload)))
-	if !cached {
-		d.stats.transit.observe(transit)
+	if !own && !cached {
+		d.stats.transit.observe(now.Sub(arrival))
 	}
 }
 
 // write sends one packet, media or repair: through the connection's own egress once it
-// runs, else through pion's track writer.
-func (d *DownTrack) write(h *rtp.Header, payload []byte) error {
+// runs (own; its batched sender counts the transit as stamp says), else through pion's
+// track writer.
+func (d *DownTrack) write(h *rtp.Header, payload []byte, stamp sendStamp) (own bool, err error) {
 	if d.ownEgress() {
-		return d.egress.writeRTP(h, payload, d.twccID)
+		return true, d.egress.writeRTP(h, payload, d.twccID, stamp)
 	}
-	_, err := d.writer.WriteRTP(h, payload)
-	return err
+	_, err = d.writer.WriteRTP(h, payload)
+	return false, err
 }
 
 // ownEgress reports whether the SFU sends this track's packets itself (sfu/egress.go).

@@ -259,7 +259,7 @@ func (d *DownTrack) resend(outSeq uint16, now time.Time) (n int, lacked uint16, 
 	} else {
 		hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = d.ssrc, d.pt, outSeq
 	}
-	if err := d.write(hdr, payload); err != nil {
+	if _, err := d.write(hdr, payload, sendStamp{}); err != nil {
 		return 0, 0, false // not sent, but not lacked either: nothing to ask the source for
 	}
 	d.countResent(size)

@@ -129,8 +129,8 @@ func muxDestination(pair *webrtc.ICECandidatePair) (netip.AddrPort, bool) {
 
 // writeRTP sends one packet of the connection; twccID is the stream's transport-wide
 // sequence extension id (0: not negotiated). h gets that extension, as pion's chain would
-// have set it.
-func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8) error {
+// have set it. The batched sender counts the packet's transit as stamp says.
+func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sendStamp) error {
 	addr := e.addr.Load()
 	if addr == nil {
 		return errEgressStopped
@@ -164,5 +164,5 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8) error {
 		_, err = e.conn.WriteToAddrPort(out, *addr)
 		return err
 	}
-	return e.conn.queueOwned(buf, len(out), *addr)
+	return e.conn.queueOwned(buf, len(out), *addr, stamp)
 }

@@ -14,7 +14,8 @@ var transitBounds = [...]time.Duration{
 }
 
 // latencyHistogram counts durations into transitBounds buckets (plus one overflow bucket).
-// It is written by one goroutine and read at scrape time; it never allocates.
+// It is written by a viewer's drain or by the batched sender (atomically) and read at scrape
+// time; it never allocates.
 type latencyHistogram struct {
 	counts [len(transitBounds) + 1]atomic.Uint64
 	sumNs  atomic.Uint64

@@ -55,6 +55,20 @@ func TestViewersReceiveByteIdenticalPayloadsInOrder(t *testing.T) {
 			t.Errorf("viewer %d: SSRCs video %v audio %v, want one per kind", i, v, a)
 		}
 	}
+	// Each packet forwarded counts one transit, once the batched sender has sent it (the
+	// SFU's own egress) or at the write (pion's chain): never twice, and in the end most of
+	// them (catch-up packets from a cached keyframe are left out).
+	testkit.Eventually(t, ctx, "transit counted once per packet sent", func() bool {
+		tot := srv.SFU.Totals()
+		var transits uint64
+		for _, c := range tot.Transit {
+			transits += c
+		}
+		if transits > tot.PacketsOut {
+			t.Fatalf("%d transits counted for %d packets sent", transits, tot.PacketsOut)
+		}
+		return transits >= tot.PacketsOut/2 && tot.PacketsOut >= viewers*(frames+audioFrames)
+	})
 }
 
 // assertSuffix checks that the viewer received sent exactly, in order, with consecutive

@@ -65,12 +65,20 @@ type outPacket struct {
 }
 
 // sendStamp asks the batched sender to count a packet's transit — from its arrival at the
-// SFU to the return of the system call that handed it to the kernel — into hist (nil: not
-// counted). The viewer's drain cannot see that last part: the time its packets wait in the
-// queue for the sender, behind other viewers' packets, while a fan-out walk goes on.
+// SFU to the return of the last sendmmsg of the batch that carried it (one clock reading
+// per batch) — into hist (nil: not counted). The viewer's drain cannot see that last part:
+// the time its packets wait in the queue for the sender, behind other viewers' packets,
+// while a fan-out walk goes on.
 type sendStamp struct {
 	hist    *latencyHistogram
 	arrived time.Time
+}
+
+// count records the packet's transit as sent at sent, if it is to be counted.
+func (s sendStamp) count(sent time.Time) {
+	if s.hist != nil {
+		s.hist.observe(sent.Sub(s.arrived))
+	}
 }
 
 const (
@@ -115,12 +123,22 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // WriteToAddrPort queues a copy of b for addr and returns at once (the ICE mux's write
 // path). Packets over maxPacketSize are written directly.
 func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.queueCopy(b, addr, sendStamp{})
+}
+
+// queueCopy is WriteToAddrPort with the packet's transit counted as stamp says: once sent,
+// or once written for a packet over maxPacketSize.
+func (c *batchConn) queueCopy(b []byte, addr netip.AddrPort, stamp sendStamp) (int, error) {
 	if len(b) > maxPacketSize {
-		return c.UDPConn.WriteToUDPAddrPort(b, addr)
+		n, err := c.UDPConn.WriteToUDPAddrPort(b, addr)
+		if err == nil {
+			stamp.count(time.Now())
+		}
+		return n, err
 	}
 	buf := c.packetBuffer()
 	n := copy(buf[:], b)
-	if err := c.queueOwned(buf, n, addr, sendStamp{}); err != nil {
+	if err := c.queueOwned(buf, n, addr, stamp); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -197,9 +215,7 @@ func (c *batchConn) sendQueued() {
 	c.send(batch, c.msgs)
 	sent := time.Now()
 	for i := range batch {
-		if st := batch[i].stamp; st.hist != nil {
-			st.hist.observe(sent.Sub(st.arrived))
-		}
+		batch[i].stamp.count(sent)
 		if batch[i].buf != nil {
 			c.bufs.Put(batch[i].buf)
 		}

@@ -316,6 +316,28 @@ func TestBatchConnProducerSendsAFullBatch(t *testing.T) {
 	}
 }
 
+// A packet too large for the queue is written at once, and its transit counted then, once.
+func TestBatchConnCountsTheTransitOfADirectWrite(t *testing.T) {
+	recv := listenLoopback(t)
+	defer recv.Close()
+	udp := listenLoopback(t)
+	defer udp.Close()
+	c := unstartedBatchConn(udp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var transit latencyHistogram
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, err := c.queueCopy(make([]byte, maxPacketSize+16), to, sendStamp{hist: &transit, arrived: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	var counts [len(transitBounds) + 1]uint64
+	transit.addTo(&counts)
+	if total := countsTotal(counts); total != 1 {
+		t.Fatalf("transit counted %d times for one direct write, want 1", total)
+	}
+	if _, packets := c.batchStats(); packets != 0 {
+		t.Fatalf("%d packets went through the queue, want the direct write", packets)
+	}
+}
+
 func countsTotal(counts [len(transitBounds) + 1]uint64) (n uint64) {
 	for _, c := range counts {
 		n += c

@@ -161,7 +161,7 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sen
 	}
 	if len(out) > len(buf) || &out[0] != &buf[0] { // no room for the tag: the context made its own
 		e.conn.bufs.Put(buf)
-		_, err = e.conn.WriteToAddrPort(out, *addr)
+		_, err = e.conn.queueCopy(out, *addr, stamp)
 		return err
 	}
 	return e.conn.queueOwned(buf, len(out), *addr, stamp)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/glint-video/glint/sfu/gcc"
@@ -18,7 +17,8 @@ import (
 
 // egress sends a viewer connection's RTP itself, once the connection is up: each packet is
 // marshalled once, numbered with the transport-wide sequence (gcc mode), encrypted with
-// the connection's own SRTP context (keys from the DTLS handshake, sfu/srtpkeys.go)
+// the connection's own SRTP keys (from the DTLS handshake, sfu/srtpkeys.go; sealed by
+// sfu/srtpgcm for the GCM profiles, pion's srtp.Context for AES-CM: sfu/egressseal.go)
 // straight into a buffer of the batched sender, and queued for the selected candidate
 // pair's remote address. None of pion's write chain runs per packet — the interceptors,
 // the SRTP session's pool and locks, the DTLS mux endpoint, the ICE connection and its
@@ -43,10 +43,9 @@ type egress struct {
 	taken atomic.Bool                    // start took the connection's RTP over, for good
 	addr  atomic.Pointer[netip.AddrPort] // where it goes; nil once the pair left the mux socket
 
-	mu   sync.Mutex // one packet at a time through the SRTP context
-	ctx  *srtp.Context
+	mu   sync.Mutex     // one packet at a time through the sealer
+	seal packetSealer   // the connection's SRTP encryption (sfu/egressseal.go)
 	est  *gcc.Estimator // numbers the packets (gcc mode), nil in remb mode
-	hdr  rtp.Header     // the SRTP context's parse of the packet being encrypted
 	twcc [2]byte        // the transport-wide sequence extension's bytes
 }
 
@@ -69,7 +68,7 @@ func (e *egress) running() bool { return e.taken.Load() }
 func (e *egress) start(pc *webrtc.PeerConnection) { e.once.Do(func() { e.takeOver(pc) }) }
 
 func (e *egress) takeOver(pc *webrtc.PeerConnection) {
-	ctx, err := e.keys.localContext()
+	seal, err := e.keys.localSealer()
 	if err != nil {
 		e.log.Debug("egress through pion: no SRTP keys of our own", "err", err)
 		return
@@ -82,7 +81,7 @@ func (e *egress) takeOver(pc *webrtc.PeerConnection) {
 		return
 	}
 	e.mu.Lock()
-	e.ctx = ctx
+	e.seal = seal
 	if est := e.bwe.estimator.Load(); est != nil {
 		e.est, _ = (*est).(*gcc.Estimator)
 	}
@@ -143,9 +142,10 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sen
 		}
 	}
 	// The packet is built in the sender's buffer and encrypted there, in place (the
-	// context's output is its input's storage when it fits).
+	// sealer's output is its input's storage when it fits).
 	buf := e.conn.packetBuffer()
-	n, err := h.MarshalTo(buf[:])
+	headerLen, err := h.MarshalTo(buf[:])
+	n := headerLen
 	if err == nil && n+len(payload) > len(buf) {
 		err = errPacketTooLarge
 	}
@@ -154,12 +154,12 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sen
 		return fmt.Errorf("egress: marshal: %w", err)
 	}
 	n += copy(buf[n:], payload)
-	out, err := e.ctx.EncryptRTP(buf[:0], buf[:n], &e.hdr)
+	out, err := e.seal.seal(buf[:], n, headerLen, h)
 	if err != nil {
 		e.conn.bufs.Put(buf)
 		return fmt.Errorf("egress: encrypt: %w", err)
 	}
-	if len(out) > len(buf) || &out[0] != &buf[0] { // no room for the tag: the context made its own
+	if len(out) > len(buf) || &out[0] != &buf[0] { // no room for the tag: the sealer made its own
 		e.conn.bufs.Put(buf)
 		_, err = e.conn.queueCopy(out, *addr, stamp)
 		return err

@@ -110,8 +110,8 @@ func prfHash(suite dtls.CipherSuiteID) prf.HashFunc {
 	return sha256.New
 }
 
-// localContext makes the SRTP context that encrypts what the SFU (the DTLS server) sends.
-func (k *srtpKeys) localContext() (*srtp.Context, error) {
+// localSealer makes what encrypts the RTP the SFU (the DTLS server) sends.
+func (k *srtpKeys) localSealer() (packetSealer, error) {
 	k.mu.Lock()
 	dp := k.profile
 	k.mu.Unlock()
@@ -123,11 +123,7 @@ func (k *srtpKeys) localContext() (*srtp.Context, error) {
 	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
 		return nil, fmt.Errorf("srtp keys: %w", err)
 	}
-	ctx, err := srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile)
-	if err != nil {
-		return nil, fmt.Errorf("srtp context: %w", err)
-	}
-	return ctx, nil
+	return newPacketSealer(profile, cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt)
 }
 
 // srtpProfile maps the DTLS-negotiated profile to srtp's, as pion's DTLSTransport does.

@@ -46,11 +46,11 @@ func TestSRTPKeysMatchDTLSExporter(t *testing.T) {
 	}
 }
 
-// checkClientDecrypts encrypts a packet with keys' local context and decrypts it as the
-// DTLS client's SRTP receiver would.
+// checkClientDecrypts encrypts packets with keys' local sealer, as the egress does, and
+// decrypts them as the DTLS client's SRTP receiver would.
 func checkClientDecrypts(t *testing.T, keys *srtpKeys, client *dtls.Conn) {
 	t.Helper()
-	local, err := keys.localContext()
+	local, err := keys.localSealer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,15 +68,19 @@ func checkClientDecrypts(t *testing.T, keys *srtpKeys, client *dtls.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 7, SSRC: 42}, Payload: []byte("glint egress")}
-	plain, _ := pkt.Marshal()
-	enc, err := local.EncryptRTP(nil, plain, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := remote.DecryptRTP(nil, enc, nil)
-	if err != nil || !bytes.Equal(dec, plain) {
-		t.Fatalf("the client decrypted %x (%v), want %x", dec, err, plain)
+	for seq := uint16(65530); seq != 6; seq++ { // across the wrap of the sequence number
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42}, Payload: []byte("glint egress")}
+		plain, _ := pkt.Marshal()
+		buf := make([]byte, 1500)
+		n := copy(buf, plain)
+		enc, err := local.seal(buf, n, pkt.Header.MarshalSize(), &pkt.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := remote.DecryptRTP(nil, enc, nil)
+		if err != nil || !bytes.Equal(dec, plain) {
+			t.Fatalf("seq %d: the client decrypted %x (%v), want %x", seq, dec, err, plain)
+		}
 	}
 }
 

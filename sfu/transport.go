@@ -32,8 +32,8 @@ type TransportConfig struct {
 type transport struct {
 	cfg    TransportConfig
 	udp    *net.UDPConn
-	tcp    net.Listener
-	batch  *batchConn // nil with DirectSend
+	tcp    *net.TCPListener // nil without ICE-TCP; the TCP mux closes it
+	batch  *batchConn       // nil with DirectSend
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	log    *slog.Logger
@@ -41,11 +41,11 @@ type transport struct {
 
 func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
 	t := &transport{cfg: cfg, log: log}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPPort})
+	udp, tcp, err := listenMedia(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("media udp port %d: %w", cfg.UDPPort, err)
+		return nil, err
 	}
-	t.udp = udp
+	t.udp, t.tcp = udp, tcp
 	if err := udp.SetReadBuffer(cfg.ReadBuffer); err != nil {
 		log.Warn("cannot set media socket read buffer", "bytes", cfg.ReadBuffer, "err", err)
 	}
@@ -58,17 +58,34 @@ func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
 		conn = t.batch
 	}
 	t.udpMux = webrtc.NewICEUDPMux(nil, conn)
-	if cfg.ICETCP {
-		port := udp.LocalAddr().(*net.UDPAddr).Port
-		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})
-		if err != nil {
-			_ = t.udpMux.Close()
-			return nil, fmt.Errorf("ice-tcp port %d: %w", port, err)
-		}
-		t.tcp = tcp
+	if tcp != nil {
 		t.tcpMux = webrtc.NewICETCPMux(nil, tcp, 64)
 	}
 	return t, nil
+}
+
+// listenMedia opens the media UDP socket and, with ICE-TCP, the TCP listener on the same
+// port number. With UDPPort 0 the kernel picks the UDP port, whose number may be taken for
+// TCP (an ephemeral port of some connection): then another UDP port is tried, a few times.
+func listenMedia(cfg TransportConfig) (*net.UDPConn, *net.TCPListener, error) {
+	for try := 1; ; try++ {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPPort})
+		if err != nil {
+			return nil, nil, fmt.Errorf("media udp port %d: %w", cfg.UDPPort, err)
+		}
+		if !cfg.ICETCP {
+			return udp, nil, nil
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if cfg.UDPPort != 0 || try == 8 {
+			return nil, nil, fmt.Errorf("ice-tcp port %d: %w", port, err)
+		}
+	}
 }
 
 // Port is the UDP (and ICE-TCP) port in use.

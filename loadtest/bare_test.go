@@ -200,14 +200,18 @@ func checkBareRecorder(t *testing.T, name string, r *bareRecorder, decryptFailur
 	}
 }
 
-// TestRunBareViewers runs a load test with bare viewers: the report is as complete as the
-// light viewers' (frames with capture times, joins, latency, bitrate), without loss.
+// TestRunBareViewers runs a load test with bare viewers sending receiver reports: the
+// report is as complete as the light viewers' (frames with capture times, joins, latency,
+// bitrate), without loss, and its parameters record the report interval.
 func TestRunBareViewers(t *testing.T) {
 	url := startGlint(t)
 	report, _ := runLoadtest(t, loadtest.Config{
 		URL: url, Room: "bare", Viewers: []int{1, 3}, Step: 2 * time.Second, Warmup: time.Second,
-		BitrateKbps: 2500, FPS: 30, ViewerMode: loadtest.ViewerBare,
+		BitrateKbps: 2500, FPS: 30, ViewerMode: loadtest.ViewerBare, ViewerReports: 500 * time.Millisecond,
 	})
+	if report.Params.ViewerReportMs != 500 {
+		t.Errorf("params: viewer reports %v ms, want 500", report.Params.ViewerReportMs)
+	}
 	var table bytes.Buffer
 	if err := report.WriteTable(&table); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,10 @@ type Config struct {
 	ViewerMode   string // ViewerLight (default), ViewerFull or ViewerBare
 	MaxLayer     string // simulcast cap asked of the WHEP layer endpoint: l, m, h or auto; "" = none
 	HLSRendition string // LL-HLS variant to play ("" = the highest bandwidth)
+	// ViewerReports makes each bare viewer send an RTCP receiver report every interval
+	// (bare.Options.ReceiverReports); 0 = none. Bare viewers only: light and full viewers
+	// are pion clients that send pion's own RTCP.
+	ViewerReports time.Duration
 
 	Step      time.Duration // measurement time of each step
 	Warmup    time.Duration // wait after viewers joined, before measuring
@@ -69,6 +73,11 @@ type Config struct {
 	identity  *bare.Identity // the DTLS certificate all bare viewers of a run share
 	bareGroup *bare.Group    // the group polling a bare viewer's socket (set per viewer)
 }
+
+// minViewerReports is the shortest interval of a bare viewer's receiver reports: RFC 3550
+// (6.2) recommends 5 s at least, AVPF (RFC 4585) allows less and browsers send about one a
+// second; more than ten a second would load the server with RTCP no real audience sends.
+const minViewerReports = 100 * time.Millisecond
 
 // withDefaults fills the zero values that have a default.
 func (c Config) withDefaults() Config {
@@ -140,6 +149,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("join batch %d, ramp rate %g: must not be negative", c.JoinBatch, c.RampRate)
 	case d.MaxLatencyP95 < 0 || d.MaxLossPercent < 0:
 		return errors.New("capacity thresholds must not be negative")
+	case d.ViewerReports < 0:
+		return fmt.Errorf("viewer reports %s: must not be negative (0 = none)", c.ViewerReports)
+	case d.ViewerReports > 0 && d.ViewerReports < minViewerReports:
+		return fmt.Errorf("viewer reports %s: too frequent, want 0 (none) or at least %s", c.ViewerReports, minViewerReports)
+	case d.ViewerReports > 0 && d.ViewerMode != ViewerBare:
+		return fmt.Errorf("viewer reports: only bare viewers send them on request (--viewer bare); %s viewers send pion's own RTCP", d.ViewerMode)
 	case d.MaxLayer != "" && !slices.Contains([]string{"l", "m", "h", "auto"}, d.MaxLayer):
 		return fmt.Errorf("max layer %q: want l, m, h or auto", c.MaxLayer)
 	case d.ServerPID < 0:

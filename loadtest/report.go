@@ -53,6 +53,7 @@ type Params struct {
 	HLSViewers     int      `json:"hls_viewers"`
 	ViewerMode     string   `json:"viewer_mode"`
 	MaxLayer       string   `json:"max_layer,omitempty"`
+	ViewerReportMs float64  `json:"viewer_reports_ms,omitempty"` // bare viewers' receiver report interval (0: none)
 	StepSeconds    float64  `json:"step_seconds"`
 	WarmupSeconds  float64  `json:"warmup_seconds"`
 	JoinBatch      int      `json:"join_batch"`
@@ -169,7 +170,7 @@ func newReport(cfg Config) *Report {
 		URL: cfg.URL, WHIPURL: cfg.WHIPURL, WHEPURL: cfg.WHEPURL, HLSURL: cfg.HLSURL, Room: cfg.Room,
 		Publishers: cfg.Publishers, PublisherMode: cfg.PublisherMode, Width: cfg.Width, Height: cfg.Height, Simulcast: cfg.Simulcast,
 		BitrateKbps: cfg.BitrateKbps, FPS: cfg.FPS, Viewers: cfg.Viewers, HLSViewers: cfg.HLSViewers,
-		ViewerMode: cfg.ViewerMode, MaxLayer: cfg.MaxLayer, StepSeconds: cfg.Step.Seconds(),
+		ViewerMode: cfg.ViewerMode, MaxLayer: cfg.MaxLayer, ViewerReportMs: ms(cfg.ViewerReports), StepSeconds: cfg.Step.Seconds(),
 		WarmupSeconds: cfg.Warmup.Seconds(), JoinBatch: cfg.JoinBatch, RampRate: cfg.RampRate,
 		Capacity: cfg.Capacity, ServerPID: cfg.ServerPID, MetricsURL: cfg.MetricsURL,
 		ViewerURLs: cfg.ViewerURLs, ServerPIDs: cfg.ServerPIDs,

@@ -206,6 +206,7 @@ func (v *webrtcViewer) joinBare(ctx context.Context, whepURL string, cfg Config,
 	video, audio := &trackReader{video: true}, &trackReader{}
 	opts := bare.Options{
 		Token: cfg.Token, HTTPClient: httpClient, Identity: cfg.identity, LoopbackOnly: cfg.LoopbackOnly, Group: cfg.bareGroup,
+		ReceiverReports: cfg.ViewerReports,
 		OnPacket: func(p *bare.Packet) {
 			t := audio
 			if p.Kind == bare.Video {

@@ -4,9 +4,11 @@
 // UDP socket (checks, consent, answers to the server's checks), DTLS (pion/dtls) for the
 // SRTP keys, then a receive loop that reads datagrams in batches (recvmmsg), reads the
 // clear RTP headers and decrypts only the first packet of each video frame (where a
-// capture-time SEI and the keyframe's SPS sit). It allocates nothing per packet and sends
-// no RTCP. Statistics belong to the caller, which gets every packet through
-// Options.OnPacket.
+// capture-time SEI and the keyframe's SPS sit). It allocates nothing per packet. By default
+// it sends no RTCP; with Options.ReceiverReports it sends a receiver report (RFC 3550:
+// loss, extended highest sequence number, jitter, LSR/DLSR from the server's sender
+// reports, and an SDES CNAME) every interval, as a real player does (reports.go).
+// Statistics belong to the caller, which gets every packet through Options.OnPacket.
 package bare
 
 import (
@@ -56,6 +58,10 @@ type Options struct {
 	Group    *Group        // polls the socket once connected; nil: a group of its own
 	Batch    int           // datagrams per system call (default 32)
 	Silence  time.Duration // nothing received this long ends the session (default 5 s)
+	// ReceiverReports is the interval of the viewer's RTCP receiver reports: one compound
+	// SRTCP packet (RR with a block per media SSRC received, SDES CNAME) per interval once
+	// DTLS is done. 0 sends none, and then the viewer reads no RTCP either.
+	ReceiverReports time.Duration
 }
 
 // Timings and sizes of the viewer.
@@ -139,6 +145,11 @@ func (v *Viewer) connect(ctx context.Context, raw string, ice *iceAgent, id *Ide
 	v.cancel = cancel
 	q := newDTLSQueue(sessCtx, v.sock, &net.UDPAddr{}, udpRemote)
 	v.rx = newReceiver(ans.kinds, ice, q, v.opts.OnPacket)
+	if v.opts.ReceiverReports > 0 {
+		if v.rx.rep, err = newReporter(v.opts.ReceiverReports, ans.clockRates); err != nil {
+			return err
+		}
+	}
 	v.rx.lastRx.Store(time.Now().UnixNano())
 	v.handleFn = v.handleDatagram
 	stopSetup, setupDone := make(chan struct{}), make(chan struct{})
@@ -197,6 +208,12 @@ func (v *Viewer) pollSocket() bool {
 		}
 		if !more {
 			break
+		}
+	}
+	if v.rx.rep != nil {
+		if err := v.rx.rep.sendIfDue(v.rx.lastRx.Load(), v.sock); err != nil {
+			v.end(fmt.Errorf("whep: %w", err))
+			return false
 		}
 	}
 	return true
@@ -266,12 +283,21 @@ func (v *Viewer) Err() error {
 // Location is the session URL (for DELETE, the layer extension).
 func (v *Viewer) Location() string { return v.location }
 
-// DecryptFailures counts the packets whose SRTP decryption failed.
+// DecryptFailures counts the packets whose SRTP (or, with receiver reports, SRTCP)
+// decryption failed.
 func (v *Viewer) DecryptFailures() uint64 {
 	if v.rx == nil {
 		return 0
 	}
 	return v.rx.decryptFailure.Load()
+}
+
+// ReportsSent counts the receiver reports sent (0 when Options.ReceiverReports is 0).
+func (v *Viewer) ReportsSent() uint64 {
+	if v.rx == nil || v.rx.rep == nil {
+		return 0
+	}
+	return v.rx.rep.sent.Load()
 }
 
 // Close DELETEs the session, closes DTLS, stops the viewer's goroutines and polling,

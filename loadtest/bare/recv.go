@@ -15,7 +15,9 @@ const maxPending = 512
 
 // receiver is the viewer's receive path, owned by its receive loop: it sorts what arrives
 // on the socket (RFC 7983), answers STUN, queues DTLS, and turns SRTP into Packets from
-// the clear RTP header, decrypting only the first packet of each video frame.
+// the clear RTP header, decrypting only the first packet of each video frame. With receiver
+// reports on (rep set), it also keeps each SSRC's reception statistics and reads the
+// server's sender reports (reports.go).
 type receiver struct {
 	kinds    [128]Kind // by payload type
 	ice      *iceAgent
@@ -24,10 +26,11 @@ type receiver struct {
 
 	iceDone   chan struct{} // closed at the first success response
 	connected bool
-	ready     chan *srtp.Context // the keys, once DTLS is done
+	ready     chan *srtpKeys // the keys, once DTLS is done
 	srtp      *srtp.Context
 	trailer   int // bytes after the payload: SRTP auth tag (or AEAD tag)
 	pending   []pendingPacket
+	rep       *reporter // receiver reports; nil when off
 
 	frames frameStarts
 	hdr    rtp.Header // reused by DecryptRTP
@@ -49,7 +52,7 @@ func newReceiver(kinds [128]Kind, ice *iceAgent, q *dtlsQueue, onPacket func(*Pa
 	}
 	return &receiver{
 		kinds: kinds, ice: ice, dtls: q, onPacket: onPacket,
-		iceDone: make(chan struct{}), ready: make(chan *srtp.Context, 1),
+		iceDone: make(chan struct{}), ready: make(chan *srtpKeys, 1),
 		plain: make([]byte, 0, maxPacket),
 	}
 }
@@ -58,8 +61,14 @@ func newReceiver(kinds [128]Kind, ice *iceAgent, q *dtlsQueue, onPacket func(*Pa
 func (r *receiver) handle(b []byte, arrived int64) {
 	switch classify(b) {
 	case classRTP:
-		if len(b) < 2 || b[1] >= 192 && b[1] <= 223 {
-			return // RTCP (sender reports): not needed
+		if len(b) < 2 {
+			return
+		}
+		if b[1] >= 192 && b[1] <= 223 { // RTCP (RFC 5761): sender reports, read only for receiver reports
+			if r.rep != nil && (r.srtp != nil || r.start()) {
+				r.senderReports(b, arrived)
+			}
+			return
 		}
 		if r.srtp == nil && !r.start() {
 			if len(r.pending) < maxPending {
@@ -79,11 +88,14 @@ func (r *receiver) handle(b []byte, arrived int64) {
 	}
 }
 
-// start takes the SRTP context if it is ready and replays the packets that waited for it.
+// start takes the SRTP contexts if they are ready and replays the packets that waited for them.
 func (r *receiver) start() bool {
 	select {
-	case c := <-r.ready:
-		r.srtp = c
+	case k := <-r.ready:
+		r.srtp, r.trailer = k.decrypt, k.trailer
+		if r.rep != nil {
+			r.rep.enc = k.encrypt
+		}
 	default:
 		return false
 	}
@@ -109,6 +121,9 @@ func (r *receiver) rtp(b []byte, arrived int64) {
 		Kind: kind, Marker: b[1]&0x80 != 0,
 		Seq: binary.BigEndian.Uint16(b[2:]), TS: binary.BigEndian.Uint32(b[4:]), SSRC: binary.BigEndian.Uint32(b[8:]),
 		Size: len(b) - r.trailer, Arrived: arrived,
+	}
+	if r.rep != nil {
+		r.rep.received(p, b[1]&0x7f)
 	}
 	if kind == Video && r.frames.first(p.Seq, p.TS, p.Marker) {
 		p.Payload = r.decrypt(b)

@@ -57,7 +57,8 @@ type answer struct {
 	fingerprint []byte // SHA-256 of the server's certificate
 	dtlsClient  bool   // the viewer is the DTLS client (the server answered setup:passive)
 	candidates  []netip.AddrPort
-	kinds       [128]Kind // by payload type
+	kinds       [128]Kind   // by payload type
+	clockRates  [128]uint32 // by payload type, from the rtpmap (0: none given)
 }
 
 // answerAttributes are the session-level attributes a media section may override.
@@ -127,12 +128,13 @@ func (a *answer) readMediaSection(md *sdp.MediaDescription, attrs *answerAttribu
 				cands = append(cands, candidate{addr, prio})
 			}
 		case "rtpmap":
-			ptStr, _, _ := strings.Cut(at.Value, " ")
+			ptStr, encoding, _ := strings.Cut(at.Value, " ")
 			pt, err := strconv.ParseUint(ptStr, 10, 7)
 			if err != nil {
 				return nil, fmt.Errorf("bad rtpmap %.40q", at.Value)
 			}
 			a.kinds[pt] = kind
+			a.clockRates[pt] = clockRate(encoding)
 		}
 	}
 	return cands, nil
@@ -169,6 +171,17 @@ func (a *answer) apply(attrs answerAttributes, cands []candidate) error {
 		a.candidates = append(a.candidates, c.addr)
 	}
 	return nil
+}
+
+// clockRate reads the clock rate of an rtpmap's "name/rate[/channels]"; 0 when it has none.
+func clockRate(encoding string) uint32 {
+	_, rest, _ := strings.Cut(encoding, "/")
+	rate, _, _ := strings.Cut(rest, "/")
+	n, err := strconv.ParseUint(strings.TrimSpace(rate), 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(n)
 }
 
 func kindOf(media string) Kind {

@@ -36,6 +36,9 @@ func TestParseAnswer(t *testing.T) {
 	if a.kinds[102] != Video || a.kinds[111] != Audio || a.kinds[96] != 0 {
 		t.Errorf("payload types: 102 %v, 111 %v, 96 %v", a.kinds[102], a.kinds[111], a.kinds[96])
 	}
+	if a.clockRates[102] != 90000 || a.clockRates[111] != 48000 || a.clockRates[96] != 0 {
+		t.Errorf("clock rates: 102 %d, 111 %d, 96 %d", a.clockRates[102], a.clockRates[111], a.clockRates[96])
+	}
 	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8189"), netip.MustParseAddrPort("192.0.2.7:8189")}
 	if len(a.candidates) != 2 || a.candidates[0] != want[0] || a.candidates[1] != want[1] {
 		t.Errorf("candidates %v, want %v (UDP only, by priority)", a.candidates, want)

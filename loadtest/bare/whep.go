@@ -87,7 +87,7 @@ func pickCandidate(a *answer, loopbackOnly bool) (netip.AddrPort, error) {
 }
 
 // handshake runs DTLS in the role the answer gave, checks the server's certificate
-// against the answer's fingerprint and hands the receive loop the SRTP context.
+// against the answer's fingerprint and hands the receive loop the SRTP contexts.
 func (v *Viewer) handshake(ctx context.Context, q *dtlsQueue, remote net.Addr, ans *answer, id *Identity) error {
 	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
 		if len(raw) == 0 {
@@ -128,45 +128,68 @@ func (v *Viewer) handshake(ctx context.Context, q *dtlsQueue, remote net.Addr, a
 	if err := conn.HandshakeContext(ctx); err != nil {
 		return fmt.Errorf("whep: dtls handshake: %w", err)
 	}
-	c, trailer, err := srtpContext(conn, ans.dtlsClient)
+	keys, err := newSRTPKeys(conn, ans.dtlsClient, v.opts.ReceiverReports > 0)
 	if err != nil {
 		return err
 	}
-	v.rx.trailer = trailer // before the context is handed over: the loop reads it after
-	v.rx.ready <- c
+	v.rx.ready <- keys
 	return nil
 }
 
-// srtpContext derives the server's SRTP keys from the DTLS session (RFC 5764) and makes
-// the decryption context. Replay protection is off: the viewer decrypts a few packets
-// only, and duplicates are its caller's to count. It also returns the bytes of
-// authentication tag that follow each payload.
-func srtpContext(conn *dtls.Conn, isClient bool) (*srtp.Context, int, error) {
-	profile, ok := conn.SelectedSRTPProtectionProfile()
-	if !ok {
-		return nil, 0, errors.New("whep: dtls: no SRTP protection profile negotiated")
-	}
-	state, ok := conn.ConnectionState()
-	if !ok {
-		return nil, 0, errors.New("whep: dtls: no connection state")
-	}
-	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
-	if err := cfg.ExtractSessionKeysFromDTLS(&state, isClient); err != nil {
-		return nil, 0, fmt.Errorf("whep: srtp keys: %w", err)
-	}
-	c, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile, srtp.SRTPNoReplayProtection())
+// srtpKeys are the SRTP contexts of a session: decrypt (the server's keys) for its SRTP and
+// SRTCP, encrypt (the viewer's own) for the receiver reports, nil when it sends none.
+// Each is used by the receive loop only, once it has taken them from receiver.ready.
+type srtpKeys struct {
+	decrypt, encrypt *srtp.Context
+	trailer          int // bytes of authentication tag after each SRTP payload
+}
+
+// newSRTPKeys derives the session's SRTP keys from the DTLS session (RFC 5764) and makes
+// the decryption context, and the encryption context when encrypt is set. Replay
+// protection of SRTP is off: the viewer decrypts a few packets only, and duplicates are
+// its caller's to count.
+func newSRTPKeys(conn *dtls.Conn, isClient, encrypt bool) (*srtpKeys, error) {
+	cfg, err := sessionKeys(conn, isClient)
 	if err != nil {
-		return nil, 0, fmt.Errorf("whep: srtp: %w", err)
+		return nil, err
+	}
+	k := &srtpKeys{}
+	if k.decrypt, err = srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile, srtp.SRTPNoReplayProtection()); err != nil {
+		return nil, fmt.Errorf("whep: srtp: %w", err)
+	}
+	if encrypt {
+		if k.encrypt, err = srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile); err != nil {
+			return nil, fmt.Errorf("whep: srtcp: %w", err)
+		}
 	}
 	tag, err := cfg.Profile.AuthTagRTPLen()
 	if err != nil {
-		return nil, 0, fmt.Errorf("whep: srtp: %w", err)
+		return nil, fmt.Errorf("whep: srtp: %w", err)
 	}
 	aead, err := cfg.Profile.AEADAuthTagLen()
 	if err != nil {
-		return nil, 0, fmt.Errorf("whep: srtp: %w", err)
+		return nil, fmt.Errorf("whep: srtp: %w", err)
 	}
-	return c, tag + aead, nil
+	k.trailer = tag + aead
+	return k, nil
+}
+
+// sessionKeys exports the SRTP master keys and salts of both sides from the DTLS session,
+// with the profile it negotiated.
+func sessionKeys(conn *dtls.Conn, isClient bool) (*srtp.Config, error) {
+	profile, ok := conn.SelectedSRTPProtectionProfile()
+	if !ok {
+		return nil, errors.New("whep: dtls: no SRTP protection profile negotiated")
+	}
+	state, ok := conn.ConnectionState()
+	if !ok {
+		return nil, errors.New("whep: dtls: no connection state")
+	}
+	cfg := &srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&state, isClient); err != nil {
+		return nil, fmt.Errorf("whep: srtp keys: %w", err)
+	}
+	return cfg, nil
 }
 
 // drainDTLS reads the DTLS connection until it closes, so that a retransmitted flight or

@@ -89,7 +89,7 @@ type relayTrack struct {
 }
 
 func (s *SFU) startRelay(ctx context.Context, sess *Session, me *webrtc.MediaEngine, offerSDP string, plan []relayTrack) (string, error) {
-	pc, err := s.connect(sess, me, &interceptor.Registry{})
+	pc, err := s.connect(sess, me, &interceptor.Registry{}, setViewerReadBuffers)
 	if err != nil {
 		return "", err
 	}

@@ -123,7 +123,7 @@ func (s *SFU) offerToLiveRoom(roomName, offerSDP string) (*offer, *Room, map[str
 
 func (s *SFU) startViewer(ctx context.Context, sess *Session, me *webrtc.MediaEngine, ir *interceptor.Registry,
 	offerSDP string, slots []*slot, bwe *viewerBWE, audio *slot) (string, error) {
-	var settings []func(*webrtc.SettingEngine)
+	settings := []func(*webrtc.SettingEngine){setViewerReadBuffers}
 	if s.tr.batch != nil && s.opts.ViewerBWE != ViewerBWETransportCC {
 		sess.egress = newEgress(s.tr.batch, bwe, sess.log, sess.Close)
 		settings = append(settings, sess.egress.keys.applyTo)

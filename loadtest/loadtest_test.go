@@ -53,6 +53,11 @@ func TestRunReportsEveryStep(t *testing.T) {
 		if s.TransitP50Ms <= 0 || s.TransitP99Ms < s.TransitP50Ms || s.TransitSamples == 0 {
 			t.Errorf("step %d: transit p50 %v p99 %v (%d samples)", i, s.TransitP50Ms, s.TransitP99Ms, s.TransitSamples)
 		}
+		// Less the pacer's hold, never more than the whole.
+		if s.TransitUnpacedP50Ms <= 0 || s.TransitUnpacedP50Ms > s.TransitP50Ms || s.TransitUnpacedP99Ms > s.TransitP99Ms {
+			t.Errorf("step %d: unpaced transit p50 %v p99 %v, transit p50 %v p99 %v", i,
+				s.TransitUnpacedP50Ms, s.TransitUnpacedP99Ms, s.TransitP50Ms, s.TransitP99Ms)
+		}
 		if s.ServerCPUPercent <= 0 || s.LoadgenCPUPercent <= 0 || s.ServerRSSBytes <= 0 {
 			t.Errorf("step %d: server CPU %v%%, RSS %d, loadgen CPU %v%%", i, s.ServerCPUPercent, s.ServerRSSBytes, s.LoadgenCPUPercent)
 		}

@@ -53,6 +53,9 @@ glint_transit_seconds_bucket{le="0.0001"} 4
 glint_transit_seconds_bucket{le="+Inf"} 12
 glint_transit_seconds_sum 0.01
 glint_transit_seconds_count 12
+glint_transit_unpaced_seconds_bucket{le="0.0001"} 9
+glint_transit_unpaced_seconds_bucket{le="+Inf"} 12
+glint_transit_unpaced_seconds_bucket{le="0.001"} 11
 glint_rtp_packets_total{direction="in"} 5
 glint_rtp_packets_total{direction="out"} 50
 glint_subscribers 3
@@ -70,6 +73,9 @@ func TestParseMetrics(t *testing.T) {
 	}
 	if len(s.transit) != 3 || s.transit[0].le != 0.0001 || !math.IsInf(s.transit[2].le, 1) {
 		t.Errorf("transit buckets %+v, want sorted with +Inf last", s.transit)
+	}
+	if len(s.unpaced) != 3 || s.unpaced[0] != (bucket{le: 0.0001, count: 9}) || !math.IsInf(s.unpaced[2].le, 1) {
+		t.Errorf("unpaced transit buckets %+v, want their own, sorted with +Inf last", s.unpaced)
 	}
 	// Another server: process metrics only, or not even those.
 	other, err := parseMetrics(strings.NewReader("process_cpu_seconds_total 1\nprocess_resident_memory_bytes 2\n"))

@@ -155,6 +155,10 @@ type Step struct {
 	TransitP99Ms           float64 `json:"transit_p99_ms,omitempty"`
 	TransitSamples         uint64  `json:"transit_samples,omitempty"`
 	TransitOverflowPercent float64 `json:"transit_overflow_percent,omitempty"`
+	// TransitUnpaced is glint_transit_unpaced_seconds: transit less the time each viewer's
+	// pacer held the packet back (the SFU's own fan-out and socket queue).
+	TransitUnpacedP50Ms float64 `json:"transit_unpaced_p50_ms,omitempty"`
+	TransitUnpacedP99Ms float64 `json:"transit_unpaced_p99_ms,omitempty"`
 
 	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"`
 	// LoadgenSaturated is set when the load generator used over 85% of the CPUs it may

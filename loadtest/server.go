@@ -19,6 +19,7 @@ import (
 // Metric names read from the server's /metrics (Prometheus text format).
 const (
 	metricTransit    = "glint_transit_seconds"
+	metricUnpaced    = "glint_transit_unpaced_seconds" // transit less the viewer pacer's hold
 	metricCPU        = "process_cpu_seconds_total"
 	metricRSS        = "process_resident_memory_bytes"
 	metricPackets    = "glint_rtp_packets_total"
@@ -28,6 +29,7 @@ const (
 	metricHLSRequest = "glint_hls_requests_total"
 	metricRelays     = "glint_relays"
 	transitBucketKey = metricTransit + "_bucket"
+	unpacedBucketKey = metricUnpaced + "_bucket"
 )
 
 // bucket is one cumulative histogram bucket: count of samples <= le seconds.
@@ -51,6 +53,7 @@ type serverSample struct {
 	relaysIn    float64  // rooms this node relays from others (a gauge)
 	relaysOut   float64  // other nodes' relays of this node's rooms (a gauge)
 	transit     []bucket // sorted by le, +Inf last
+	unpaced     []bucket // glint_transit_unpaced_seconds, likewise
 }
 
 // scrapeServer GETs metricsURL and parses the metrics the load test needs.
@@ -117,12 +120,16 @@ func parseMetrics(r io.Reader) (serverSample, error) {
 				continue
 			}
 			s.packetsOut = value
-		case transitBucketKey:
+		case transitBucketKey, unpacedBucketKey:
 			le, err := strconv.ParseFloat(labelValue(labels, "le"), 64)
 			if err != nil {
-				return s, fmt.Errorf("%s: bad le label in %q", metricTransit, line)
+				return s, fmt.Errorf("%s: bad le label in %q", name, line)
 			}
-			s.transit = append(s.transit, bucket{le: le, count: value})
+			if name == transitBucketKey {
+				s.transit = append(s.transit, bucket{le: le, count: value})
+			} else {
+				s.unpaced = append(s.unpaced, bucket{le: le, count: value})
+			}
 		default:
 			continue
 		}
@@ -134,6 +141,7 @@ func parseMetrics(r io.Reader) (serverSample, error) {
 	s.haveProcess = seen[metricCPU] && seen[metricRSS]
 	s.haveViewers = seen[metricViewers]
 	sort.Slice(s.transit, func(i, j int) bool { return s.transit[i].le < s.transit[j].le })
+	sort.Slice(s.unpaced, func(i, j int) bool { return s.unpaced[i].le < s.unpaced[j].le })
 	return s, nil
 }
 
@@ -210,16 +218,21 @@ func (p *serverProbe) sample(ctx context.Context) (serverSample, error) {
 // transitDelta is the histogram of samples between two scrapes: per-bucket counts (not
 // cumulative), in the order of end.transit.
 func transitDelta(start, end serverSample) ([]bucket, error) {
-	if len(start.transit) != len(end.transit) {
-		return nil, fmt.Errorf("%s buckets changed between scrapes", metricTransit)
+	return bucketDelta(metricTransit, start.transit, end.transit)
+}
+
+// bucketDelta is the histogram name's samples between two scrapes' cumulative buckets.
+func bucketDelta(name string, start, end []bucket) ([]bucket, error) {
+	if len(start) != len(end) {
+		return nil, fmt.Errorf("%s buckets changed between scrapes", name)
 	}
-	out := make([]bucket, len(end.transit))
+	out := make([]bucket, len(end))
 	var prev float64
-	for i, b := range end.transit {
-		if start.transit[i].le != b.le {
-			return nil, fmt.Errorf("%s buckets changed between scrapes", metricTransit)
+	for i, b := range end {
+		if start[i].le != b.le {
+			return nil, fmt.Errorf("%s buckets changed between scrapes", name)
 		}
-		cum := b.count - start.transit[i].count
+		cum := b.count - start[i].count
 		out[i] = bucket{le: b.le, count: cum - prev}
 		prev = cum
 	}

@@ -92,6 +92,13 @@ func newStep(n, nHLS int, a, b snapshot, baseline *Step) (*Step, error) {
 		s.TransitP50Ms, s.TransitP99Ms = ms(bucketQuantile(transit, 0.5)), ms(bucketQuantile(transit, 0.99))
 		s.TransitSamples, s.TransitOverflowPercent = bucketTotal(transit), 100*overflowShare(transit)
 	}
+	if len(b.server.unpaced) > 0 {
+		unpaced, err := bucketDelta(metricUnpaced, a.server.unpaced, b.server.unpaced)
+		if err != nil {
+			return nil, err
+		}
+		s.TransitUnpacedP50Ms, s.TransitUnpacedP99Ms = ms(bucketQuantile(unpaced, 0.5)), ms(bucketQuantile(unpaced, 0.99))
+	}
 	return s, nil
 }
 

@@ -33,7 +33,7 @@ type collector struct {
 	src                                             TotalsSource
 	rooms, liveRooms, publishers, subscribers       *prometheus.Desc
 	packets, bytes, nacks, retransmits, plis, skips *prometheus.Desc
-	transit, ingestLost                             *prometheus.Desc
+	transit, transitUnpaced, ingestLost             *prometheus.Desc
 	layer, paused, estimate, probes                 *prometheus.Desc
 	joins, sendCalls, sendPackets, relays           *prometheus.Desc
 }
@@ -55,6 +55,8 @@ func newCollector(src TotalsSource) *collector {
 		plis:        d("plis_total", "Keyframe requests: from viewers (received) and sent to publishers after throttling (upstream).", "direction"),
 		skips:       d("viewer_skips_total", "Times a viewer fell a packet cache behind and skipped to the next keyframe."),
 		transit:     d("transit_seconds", "Time from a packet's arrival to its send to each viewer."),
+		transitUnpaced: d("transit_unpaced_seconds",
+			"Transit less the time the viewer's pacer held the packet back (what the SFU itself took: fan-out and socket queue)."),
 		ingestLost:  d("ingest_lost_packets_total", "Packets publishers sent (by sequence number) that never reached the SFU."),
 		layer:       d("viewers_by_layer", "Video viewers per simulcast layer the allocator put them on (layer=\"\" without simulcast).", "layer"),
 		paused:      d("viewers_paused", "Video viewers whose bandwidth does not carry even the lowest layer (audio only)."),
@@ -68,7 +70,7 @@ func newCollector(src TotalsSource) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins, c.sendCalls, c.sendPackets, c.relays} {
+	for _, d := range []*prometheus.Desc{c.rooms, c.liveRooms, c.publishers, c.subscribers, c.packets, c.bytes, c.nacks, c.retransmits, c.plis, c.skips, c.transit, c.transitUnpaced, c.ingestLost, c.layer, c.paused, c.estimate, c.probes, c.joins, c.sendCalls, c.sendPackets, c.relays} {
 		ch <- d
 	}
 }
@@ -108,13 +110,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for layer, n := range t.ViewersByLayer {
 		ch <- prometheus.MustNewConstMetric(c.layer, prometheus.GaugeValue, float64(n), layer)
 	}
+	ch <- transitHistogram(c.transit, t.Transit[:], t.TransitSumNs)
+	ch <- transitHistogram(c.transitUnpaced, t.TransitUnpaced[:], t.TransitUnpacedSumNs)
+}
+
+// transitHistogram is a histogram of the SFU's transit buckets (sfu.TransitBounds and an
+// overflow bucket).
+func transitHistogram(desc *prometheus.Desc, counts []uint64, sumNs uint64) prometheus.Metric {
 	buckets := map[float64]uint64{}
 	var cum uint64
 	bounds := sfu.TransitBounds()
 	for i, b := range bounds {
-		cum += t.Transit[i]
+		cum += counts[i]
 		buckets[b.Seconds()] = cum
 	}
-	cum += t.Transit[len(bounds)]
-	ch <- prometheus.MustNewConstHistogram(c.transit, cum, float64(t.TransitSumNs)/float64(time.Second), buckets)
+	cum += counts[len(bounds)]
+	return prometheus.MustNewConstHistogram(desc, cum, float64(sumNs)/float64(time.Second), buckets)
 }

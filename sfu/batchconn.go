@@ -66,18 +66,20 @@ type outPacket struct {
 
 // sendStamp asks the batched sender to count a packet's transit — from its arrival at the
 // SFU to the return of the last sendmmsg of the batch that carried it (one clock reading
-// per batch) — into hist (nil: not counted). The viewer's drain cannot see that last part:
-// the time its packets wait in the queue for the sender, behind other viewers' packets,
-// while a fan-out walk goes on.
+// per batch) — into hist (nil: not counted), held of it the time the viewer's pacer held
+// the packet back. The viewer's drain cannot see that last part: the time its packets
+// wait in the queue for the sender, behind other viewers' packets, while a fan-out walk
+// goes on.
 type sendStamp struct {
-	hist    *latencyHistogram
+	hist    *transitHistograms
 	arrived time.Time
+	held    time.Duration
 }
 
 // count records the packet's transit as sent at sent, if it is to be counted.
 func (s sendStamp) count(sent time.Time) {
 	if s.hist != nil {
-		s.hist.observe(sent.Sub(s.arrived))
+		s.hist.observe(sent.Sub(s.arrived), s.held)
 	}
 }
 

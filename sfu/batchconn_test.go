@@ -278,12 +278,12 @@ func TestBatchConnProducerSendsAFullBatch(t *testing.T) {
 	defer udp.Close()
 	c := unstartedBatchConn(udp, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
-	var transit latencyHistogram
-	arrived := time.Now().Add(-3 * time.Millisecond)
+	var transit transitHistograms
+	arrived, held := time.Now().Add(-3*time.Millisecond), 2*time.Millisecond
 	queue := func(i int) {
 		buf := c.packetBuffer()
 		binary.BigEndian.PutUint32(buf[:], uint32(i))
-		if err := c.queueOwned(buf, 1000, to, sendStamp{hist: &transit, arrived: arrived}); err != nil {
+		if err := c.queueOwned(buf, 1000, to, sendStamp{hist: &transit, arrived: arrived, held: held}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,14 +297,19 @@ func TestBatchConnProducerSendsAFullBatch(t *testing.T) {
 	if _, packets := c.batchStats(); packets != batchMax {
 		t.Fatalf("%d packets sent once the batch was full, want %d", packets, batchMax)
 	}
-	// Each packet's transit is counted once it is sent, from its arrival: here over 2 ms.
-	var counts [len(transitBounds) + 1]uint64
-	transit.addTo(&counts)
+	// Each packet's transit is counted once it is sent, from its arrival: here over 2 ms;
+	// and once less the pacer's hold.
+	var counts, unpaced [len(transitBounds) + 1]uint64
+	sum := transit.all.addTo(&counts)
+	unpacedSum := transit.unpaced.addTo(&unpaced)
 	if got := quantile(counts, 0); got < 5*time.Millisecond || counts[0]+counts[len(counts)-1] != 0 {
 		t.Fatalf("transit counted when sent: lowest bucket %v, counts %v", got, counts)
 	}
-	if total := countsTotal(counts); total != batchMax {
-		t.Fatalf("transit counted for %d packets, want %d", total, batchMax)
+	if total, totalUnpaced := countsTotal(counts), countsTotal(unpaced); total != batchMax || totalUnpaced != batchMax {
+		t.Fatalf("transit counted for %d packets, unpaced for %d, want %d", total, totalUnpaced, batchMax)
+	}
+	if sum-unpacedSum != uint64(batchMax*held) {
+		t.Fatalf("unpaced transit sums %v, transit %v: want %v less", time.Duration(unpacedSum), time.Duration(sum), batchMax*held)
 	}
 	buf := make([]byte, 2048)
 	_ = recv.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -323,13 +328,13 @@ func TestBatchConnCountsTheTransitOfADirectWrite(t *testing.T) {
 	udp := listenLoopback(t)
 	defer udp.Close()
 	c := unstartedBatchConn(udp, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var transit latencyHistogram
+	var transit transitHistograms
 	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
 	if _, err := c.queueCopy(make([]byte, maxPacketSize+16), to, sendStamp{hist: &transit, arrived: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	var counts [len(transitBounds) + 1]uint64
-	transit.addTo(&counts)
+	transit.all.addTo(&counts)
 	if total := countsTotal(counts); total != 1 {
 		t.Fatalf("transit counted %d times for one direct write, want 1", total)
 	}

@@ -57,17 +57,20 @@ func TestViewersReceiveByteIdenticalPayloadsInOrder(t *testing.T) {
 	}
 	// Each packet forwarded counts one transit, once the batched sender has sent it (the
 	// SFU's own egress) or at the write (pion's chain): never twice, and in the end most of
-	// them (catch-up packets from a cached keyframe are left out).
+	// them (catch-up packets from a cached keyframe are left out); each also once less the
+	// pacer's hold (read right after: equal once the stream has ended).
 	testkit.Eventually(t, ctx, "transit counted once per packet sent", func() bool {
 		tot := srv.SFU.Totals()
-		var transits uint64
-		for _, c := range tot.Transit {
+		var transits, unpaced uint64
+		for i, c := range tot.Transit {
 			transits += c
+			unpaced += tot.TransitUnpaced[i]
 		}
 		if transits > tot.PacketsOut {
 			t.Fatalf("%d transits counted for %d packets sent", transits, tot.PacketsOut)
 		}
-		return transits >= tot.PacketsOut/2 && tot.PacketsOut >= viewers*(frames+audioFrames)
+		return unpaced == transits && tot.TransitUnpacedSumNs <= tot.TransitSumNs &&
+			transits >= tot.PacketsOut/2 && tot.PacketsOut >= viewers*(frames+audioFrames)
 	})
 }
 

@@ -32,6 +32,7 @@ type DownTrack struct {
 	wakeCh       chan struct{}
 	paceTimer    *time.Timer // wakes the write loop when the pacer lets the next packet go
 	pacedAt      time.Time   // when the pacer last held the viewer back (skipIfStale)
+	heldSince    time.Time   // since when the pacer holds back the packets not yet sent; zero: it holds none
 
 	bound         atomic.Bool
 	connected     atomic.Bool // DTLS is up: packets written before would be dropped
@@ -224,6 +225,8 @@ func (d *DownTrack) drain() {
 			d.send(dec, payload, n, arrival, now, fw.catchingUp())
 		}
 	}
+	d.heldSince = time.Time{} // all sent: nothing is held back
+
 	if fw.caughtUp() {
 		d.log.Debug("viewer caught up from the cached keyframe", "behind_ms", fw.joinLag.Milliseconds(),
 			"took_ms", time.Since(fw.joinedAt).Milliseconds())
@@ -238,8 +241,9 @@ func (d *DownTrack) drain() {
 func (d *DownTrack) send(dec decision, payload []byte, size int, arrival, now time.Time, cached bool) {
 	d.hdr.SequenceNumber, d.hdr.Timestamp, d.hdr.Marker = dec.seq, dec.ts, d.view.Marker
 	var stamp sendStamp
+	held := d.pacerHeld(arrival, now)
 	if !cached {
-		stamp = sendStamp{hist: &d.stats.transit, arrived: arrival}
+		stamp = sendStamp{hist: &d.stats.transit, arrived: arrival, held: held}
 	}
 	own, err := d.write(&d.hdr, payload, stamp)
 	if err != nil {
@@ -251,7 +255,7 @@ func (d *DownTrack) send(dec decision, payload []byte, size int, arrival, now ti
 	d.stats.bytes.Add(uint64(size))
 	d.stats.octets.Add(uint64(len(payload)))
 	if !own && !cached {
-		d.stats.transit.observe(now.Sub(arrival))
+		d.stats.transit.observe(now.Sub(arrival), held)
 	}
 }
 

@@ -25,6 +25,7 @@ func (d *DownTrack) skipIfStale(src *UpTrack, head uint64, arrival, now time.Tim
 		return false
 	}
 	fw.skipTo(head)
+	d.heldSince = time.Time{} // what the pacer held is skipped
 	d.stats.staleSkips.Add(1)
 	d.log.Debug("viewer skips stale packets to the next keyframe", "behind_ms", now.Sub(arrival).Milliseconds())
 	src.RequestKeyframe()
@@ -44,12 +45,28 @@ func (d *DownTrack) paceHolds(now time.Time) bool {
 		return false
 	}
 	d.pacedAt = now
+	if d.heldSince.IsZero() {
+		d.heldSince = now
+	}
 	if d.paceTimer == nil {
 		d.paceTimer = time.AfterFunc(wait, d.wake)
 	} else {
 		d.paceTimer.Reset(wait)
 	}
 	return true
+}
+
+// pacerHeld is how long the pacer held back a packet that arrived at arrival and is sent
+// at now: since it arrived, or since the pacer began holding the viewer's backlog if that
+// was later (heldSince, set by paceHolds, cleared once a drain has sent everything).
+func (d *DownTrack) pacerHeld(arrival, now time.Time) time.Duration {
+	if d.heldSince.IsZero() {
+		return 0
+	}
+	if arrival.After(d.heldSince) {
+		return max(now.Sub(arrival), 0)
+	}
+	return max(now.Sub(d.heldSince), 0)
 }
 
 // paced takes media bytes sent to the viewer from its pacer's bucket.

@@ -62,6 +62,19 @@ func quantile(counts [len(transitBounds) + 1]uint64, q float64) time.Duration {
 	return 0
 }
 
+// transitHistograms are a viewer's transit times (a packet's arrival at the SFU to its
+// send): all of each, and each less the time the viewer's pacer held the packet back
+// (unpaced: what the SFU itself took, fan-out and socket queue included; the pacer spreads
+// a keyframe over tens of milliseconds by design, sfu/pacer.go).
+type transitHistograms struct {
+	all, unpaced latencyHistogram
+}
+
+func (t *transitHistograms) observe(transit, held time.Duration) {
+	t.all.observe(transit)
+	t.unpaced.observe(transit - held)
+}
+
 // downStats are a downtrack's counters.
 type downStats struct {
 	packets, bytes, writeErrors                            atomic.Uint64
@@ -75,7 +88,7 @@ type downStats struct {
 	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
 	jitter                                                 atomic.Uint32
 	rttMicros                                              atomic.Uint64
-	transit                                                latencyHistogram
+	transit                                                transitHistograms
 }
 
 // TrackStats is a snapshot of one downtrack's counters for the API and /metrics.
@@ -109,6 +122,9 @@ type TrackStats struct {
 	RTTMillis                float64 `json:"rtt_ms"`
 	TransitP50Ms             float64 `json:"transit_p50_ms"`
 	TransitP99Ms             float64 `json:"transit_p99_ms"`
+	// TransitUnpaced* leave out the time the viewer's pacer held each packet back.
+	TransitUnpacedP50Ms float64 `json:"transit_unpaced_p50_ms"`
+	TransitUnpacedP99Ms float64 `json:"transit_unpaced_p99_ms"`
 	// Egress says who encrypts and sends the track's packets: "glint" (the SFU's own
 	// egress, sfu/egress.go) or "pion" (pion's SRTP session and ICE connection).
 	Egress string `json:"egress"`
@@ -116,8 +132,9 @@ type TrackStats struct {
 
 // Stats returns a snapshot of the downtrack's counters.
 func (d *DownTrack) Stats() TrackStats {
-	var counts [len(transitBounds) + 1]uint64
-	d.stats.transit.addTo(&counts)
+	var counts, unpaced [len(transitBounds) + 1]uint64
+	d.stats.transit.all.addTo(&counts)
+	d.stats.transit.unpaced.addTo(&unpaced)
 	st := TrackStats{
 		Kind: d.slot.kind, Layer: d.Layer(), MaxLayer: rankName(d.maxRank.Load()), Switches: d.stats.switches.Load(),
 		EstimateKbps: float64(d.estimate.Load()) / 1000, Paused: d.allocRank.Load() == rankPause, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
@@ -125,6 +142,7 @@ func (d *DownTrack) Stats() TrackStats {
 		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
 		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
+		TransitUnpacedP50Ms: ms(quantile(unpaced, 0.5)), TransitUnpacedP99Ms: ms(quantile(unpaced, 0.99)),
 		TemporalDrops: d.stats.temporalDrops.Load(), JoinsFromCache: d.stats.joinsFromCache.Load(),
 		JoinsWithKeyframeRequest: d.stats.joinsAskingKey.Load(), StaleSkips: d.stats.staleSkips.Load(),
 		Probes: d.stats.probes.Load(), Egress: "pion",

@@ -11,6 +11,9 @@ type Totals struct {
 	PLIsIn, PLIsUpstream, Skips           uint64
 	Transit                               [len(transitBounds) + 1]uint64
 	TransitSumNs                          uint64
+	// TransitUnpaced is Transit less the time each viewer's pacer held the packet back.
+	TransitUnpaced      [len(transitBounds) + 1]uint64
+	TransitUnpacedSumNs uint64
 	// Per-viewer video state: viewers per simulcast layer ("" = no simulcast), paused
 	// viewers, and the sum of the viewers' bandwidth estimates (bit/s).
 	ViewersByLayer map[string]int
@@ -56,7 +59,8 @@ func addDown(t *Totals, d *DownTrack) {
 	t.Probes += d.stats.probes.Load()
 	t.JoinsFromCache += d.stats.joinsFromCache.Load()
 	t.JoinsWithKeyframeRequest += d.stats.joinsAskingKey.Load()
-	t.TransitSumNs += d.stats.transit.addTo(&t.Transit)
+	t.TransitSumNs += d.stats.transit.all.addTo(&t.Transit)
+	t.TransitUnpacedSumNs += d.stats.transit.unpaced.addTo(&t.TransitUnpaced)
 }
 
 func addUp(t *Totals, u *UpTrack) {

@@ -75,6 +75,7 @@ func (f *feedbackReader) onReport(r reportBlock) {
 	if r.ssrc != d.ssrc {
 		return
 	}
+	d.stats.reports.Add(1)
 	d.stats.lossFraction.Store(uint32(r.fractionLost))
 	if d.isVideo && d.bwe != nil && r.lastSeq != 0 { // 0: the receiver counts nothing of this stream
 		d.bwe.onLossReport(lossSample{fractionLost: r.fractionLost, packets: d.stats.packets.Load(),

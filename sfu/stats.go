@@ -86,7 +86,8 @@ type downStats struct {
 	nackedFirst                                            atomic.Uint64 // packets NACKed (each counted once): the loss before repair
 	joinsFromCache, joinsAskingKey                         atomic.Uint64 // how video started (sfu/keycache.go)
 	lossFraction                                           atomic.Uint32 // last RR fraction lost (0-255)
-	jitter                                                 atomic.Uint32
+	jitter                                                 atomic.Uint32 // last RR interarrival jitter (RTP units)
+	reports                                                atomic.Uint64 // receiver report blocks about this track
 	rttMicros                                              atomic.Uint64
 	transit                                                transitHistograms
 }
@@ -120,8 +121,12 @@ type TrackStats struct {
 	JoinsWithKeyframeRequest uint64  `json:"joins_with_keyframe_request,omitempty"`
 	FractionLost             float64 `json:"fraction_lost"`
 	RTTMillis                float64 `json:"rtt_ms"`
-	TransitP50Ms             float64 `json:"transit_p50_ms"`
-	TransitP99Ms             float64 `json:"transit_p99_ms"`
+	// ReceiverReports counts the viewer's report blocks about this track (RTCP RR or SR),
+	// JitterMs is the interarrival jitter the last one gave (RFC 3550 6.4.1), in ms.
+	ReceiverReports uint64  `json:"receiver_reports"`
+	JitterMs        float64 `json:"jitter_ms"`
+	TransitP50Ms    float64 `json:"transit_p50_ms"`
+	TransitP99Ms    float64 `json:"transit_p99_ms"`
 	// TransitUnpaced* leave out the time the viewer's pacer held each packet back.
 	TransitUnpacedP50Ms float64 `json:"transit_unpaced_p50_ms"`
 	TransitUnpacedP99Ms float64 `json:"transit_unpaced_p99_ms"`
@@ -140,7 +145,8 @@ func (d *DownTrack) Stats() TrackStats {
 		EstimateKbps: float64(d.estimate.Load()) / 1000, Paused: d.allocRank.Load() == rankPause, Packets: d.stats.packets.Load(), Bytes: d.stats.bytes.Load(),
 		NACKs: d.stats.nacksIn.Load(), Retransmits: d.stats.retransmits.Load(), PLIs: d.stats.plisIn.Load(),
 		Skips: d.stats.skips.Load(), FractionLost: float64(d.stats.lossFraction.Load()) / 256,
-		RTTMillis:    float64(d.stats.rttMicros.Load()) / 1000,
+		RTTMillis:       float64(d.stats.rttMicros.Load()) / 1000,
+		ReceiverReports: d.stats.reports.Load(), JitterMs: d.jitterMillis(),
 		TransitP50Ms: ms(quantile(counts, 0.5)), TransitP99Ms: ms(quantile(counts, 0.99)),
 		TransitUnpacedP50Ms: ms(quantile(unpaced, 0.5)), TransitUnpacedP99Ms: ms(quantile(unpaced, 0.99)),
 		TemporalDrops: d.stats.temporalDrops.Load(), JoinsFromCache: d.stats.joinsFromCache.Load(),
@@ -157,6 +163,15 @@ func (d *DownTrack) Stats() TrackStats {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// jitterMillis is the last reported jitter in ms, at the track's codec clock rate.
+func (d *DownTrack) jitterMillis() float64 {
+	rate := d.slot.codec.ClockRate
+	if rate == 0 {
+		return 0
+	}
+	return float64(d.stats.jitter.Load()) * 1000 / float64(rate)
+}
 
 // TransitBounds returns the transit histogram's bucket upper bounds.
 func TransitBounds() []time.Duration { return transitBounds[:] }

@@ -241,13 +241,19 @@ func TestReceiverReportsReachTheServer(t *testing.T) {
 	info := n.SessionStats(t, v.Location())
 	stop()
 	elapsed := time.Since(started)
+	sent := v.ReportsSent()
 	for _, tr := range info.Tracks {
-		t.Logf("server's %s track: rtt %.3f ms, fraction lost %v", tr.Kind, tr.RTTMillis, tr.FractionLost)
+		t.Logf("server's %s track: rtt %.3f ms, fraction lost %v, %d reports, jitter %.2f ms",
+			tr.Kind, tr.RTTMillis, tr.FractionLost, tr.ReceiverReports, tr.JitterMs)
 		if tr.RTTMillis <= 0 || tr.RTTMillis > 500 || tr.FractionLost != 0 {
 			t.Errorf("server's %s track: rtt %v ms, fraction lost %v; want a loopback RTT, no loss", tr.Kind, tr.RTTMillis, tr.FractionLost)
 		}
+		// A block about the track in each report the server had read when asked, and the
+		// jitter of the feed's uneven timing (see checkCapturedReports).
+		if tr.ReceiverReports == 0 || tr.ReceiverReports > sent || tr.JitterMs <= 0 {
+			t.Errorf("server's %s track: %d receiver reports (viewer sent %d), jitter %v ms", tr.Kind, tr.ReceiverReports, sent, tr.JitterMs)
+		}
 	}
-	sent := v.ReportsSent()
 	testkit.Eventually(t, ctx, "the relay to pass on every report", func() bool {
 		_, pkts := r.counts()
 		return uint64(len(pkts)) >= sent
@@ -327,8 +333,8 @@ func TestNoReportsWhenOff(t *testing.T) {
 		t.Errorf("server lists %d tracks, want 2", len(info.Tracks))
 	}
 	for _, tr := range info.Tracks {
-		if tr.RTTMillis != 0 {
-			t.Errorf("server's %s track has rtt %v ms without receiver reports", tr.Kind, tr.RTTMillis)
+		if tr.RTTMillis != 0 || tr.ReceiverReports != 0 {
+			t.Errorf("server's %s track has rtt %v ms and %d reports without receiver reports", tr.Kind, tr.RTTMillis, tr.ReceiverReports)
 		}
 	}
 	if n := rec.streams(); n != 2 {

@@ -32,8 +32,7 @@ type TransportConfig struct {
 type transport struct {
 	cfg    TransportConfig
 	udp    *net.UDPConn
-	tcp    *net.TCPListener // nil without ICE-TCP; the TCP mux closes it
-	batch  *batchConn       // nil with DirectSend
+	batch  *batchConn // nil with DirectSend
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	log    *slog.Logger
@@ -45,7 +44,7 @@ func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.udp, t.tcp = udp, tcp
+	t.udp = udp
 	if err := udp.SetReadBuffer(cfg.ReadBuffer); err != nil {
 		log.Warn("cannot set media socket read buffer", "bytes", cfg.ReadBuffer, "err", err)
 	}
@@ -58,7 +57,7 @@ func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
 		conn = t.batch
 	}
 	t.udpMux = webrtc.NewICEUDPMux(nil, conn)
-	if tcp != nil {
+	if tcp != nil { // the TCP mux owns the listener: closing it closes the listener
 		t.tcpMux = webrtc.NewICETCPMux(nil, tcp, 64)
 	}
 	return t, nil

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
+
+	"github.com/glint-video/glint/media"
 )
 
 // Receiver reports (Options.ReceiverReports): every interval the viewer sends one compound
@@ -255,17 +257,12 @@ func (r *receiver) senderReports(b []byte, arrived int64) {
 		return
 	}
 	const srSize = 28 // header, SSRC, NTP time, RTP time, counts
-	for len(plain) >= 4 && plain[0]>>6 == 2 {
-		size := 4 * (int(binary.BigEndian.Uint16(plain[2:])) + 1)
-		if size > len(plain) {
-			return
-		}
-		if plain[1] == uint8(rtcp.TypeSenderReport) && size >= srSize {
-			if s := rp.find(binary.BigEndian.Uint32(plain[4:])); s != nil {
-				s.lastSR, s.srArrived = binary.BigEndian.Uint32(plain[10:]), arrived // NTP bits 16-47
+	for pkt, rest, ok := media.NextRTCP(plain); ok; pkt, rest, ok = media.NextRTCP(rest) {
+		if pkt[1] == uint8(rtcp.TypeSenderReport) && len(pkt) >= srSize {
+			if s := rp.find(binary.BigEndian.Uint32(pkt[4:])); s != nil {
+				s.lastSR, s.srArrived = binary.BigEndian.Uint32(pkt[10:]), arrived // NTP bits 16-47
 			}
 		}
-		plain = plain[size:]
 	}
 }
 

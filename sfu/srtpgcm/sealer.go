@@ -7,10 +7,9 @@
 // the packet need not be parsed again; the rollover counter of each SSRC is kept in a short
 // slice (a connection sends a handful of SSRCs) rather than a map of per-stream states with
 // replay detectors; and nothing is allocated. What is left per packet is the AES-GCM seal
-// itself. The
-// output is byte for byte what pion's Context produces from the same keys (sealer_test.go),
-// so a viewer cannot tell which sealed a packet. SRTCP, decryption and the AES-CM profiles
-// stay with pion.
+// itself. The output is byte for byte what pion's Context produces from the same keys
+// (sealer_test.go), so a viewer cannot tell which sealed a packet. SRTCP, decryption and
+// the AES-CM profiles stay with pion.
 package srtpgcm
 
 import (

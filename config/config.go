@@ -33,6 +33,7 @@ type Config struct {
 	ICEServers      []string          `yaml:"ice_servers"`
 	UDPReadBuffer   int               `yaml:"udp_read_buffer"`
 	UDPBatchSend    bool              `yaml:"udp_batch_send"`
+	UDPSendLanes    int               `yaml:"udp_send_lanes"`
 	ViewerBWE       string            `yaml:"viewer_bwe"`
 	ICETimeout      time.Duration     `yaml:"ice_timeout"`
 	PublisherPolicy string            `yaml:"publisher_policy"`
@@ -132,6 +133,12 @@ func (c *Config) Validate() error {
 		func() error {
 			if c.UDPReadBuffer < 64<<10 {
 				return fmt.Errorf("udp-read-buffer %d: must be at least 65536 bytes", c.UDPReadBuffer)
+			}
+			return nil
+		},
+		func() error {
+			if c.UDPSendLanes < 0 || c.UDPSendLanes > 64 {
+				return fmt.Errorf("udp-send-lanes %d: must be 0-64 (0: one per core, at most 8)", c.UDPSendLanes)
 			}
 			return nil
 		},

@@ -36,6 +36,7 @@ ice_interfaces: [eth0]
 ice_servers: ["stun:stun.example.com:3478", "turns:turn.example.com?transport=tcp"]
 udp_read_buffer: 1048576
 udp_batch_send: false
+udp_send_lanes: 3
 viewer_bwe: remb
 ice_timeout: 5s
 publisher_policy: replace
@@ -96,6 +97,7 @@ func fullConfig() Config {
 		ICEServers:      []string{"stun:stun.example.com:3478", "turns:turn.example.com?transport=tcp"},
 		UDPReadBuffer:   1 << 20,
 		UDPBatchSend:    false,
+		UDPSendLanes:    3,
 		ViewerBWE:       "remb",
 		ICETimeout:      5 * time.Second,
 		PublisherPolicy: PolicyReplace,
@@ -360,6 +362,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "log-format unknown", args: []string{"--log-format=xml"}, want: []string{"log-format", "xml"}},
 		{name: "http-addr without port", args: []string{"--http-addr=localhost"}, want: []string{"http-addr"}},
 		{name: "udp-read-buffer too small", args: []string{"--udp-read-buffer=1024"}, want: []string{"udp-read-buffer"}},
+		{name: "udp-send-lanes negative", args: []string{"--udp-send-lanes=-1"}, want: []string{"udp-send-lanes", "-1"}},
+		{name: "udp-send-lanes too many", yaml: "udp_send_lanes: 65\n", want: []string{"udp-send-lanes", "65"}},
 		{name: "viewer-bwe unknown", args: []string{"--viewer-bwe=bogus"}, want: []string{"viewer-bwe"}},
 		{name: "ice-timeout zero", args: []string{"--ice-timeout=0s"}, want: []string{"ice-timeout"}},
 		{name: "pli-interval negative", yaml: "pli_interval: -1s\n", want: []string{"pli-interval"}},

@@ -9,47 +9,37 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"golang.org/x/net/ipv4"
 )
 
 var _ ice.AddrPortReaderWriter = (*batchConn)(nil)
 
 // batchConn is the shared media socket as the ICE UDP mux sees it. Reads go straight to the
 // socket. Writes — every viewer's SRTP packets, from one goroutine per viewer track — are
-// copied into a queue and sent by one writer goroutine with sendmmsg, up to batchMax packets
+// copied into a queue and sent by a writer goroutine with sendmmsg, up to batchMax packets
 // per system call: under load the queue fills while the previous call runs, so a keyframe
 // fanned out to hundreds of viewers costs a few dozen system calls instead of thousands, and
 // the viewer goroutines never wait in the kernel. An idle socket sends a lone packet at once
 // (the writer is woken by the first packet queued), so batching adds no delay beyond one
-// goroutine handoff. When the queue holds queueMax packets (the kernel's send buffer full,
+// goroutine handoff. When a queue holds queueMax packets (the kernel's send buffer full,
 // the writer behind), writers wait, as they would in a blocking sendto.
+//
+// There is a queue and a writer per send lane (sfu/sendlane.go): one per core by default,
+// each destination always on the same lane, so the kernel's share of the egress — over a
+// third of it — runs on every core rather than one.
 //
 // It is also an ice.AddrPortReaderWriter (ReadFromAddrPort, WriteToAddrPort), so the ICE
 // mux reads and writes with netip.AddrPort values: no *net.UDPAddr allocated per packet
-// read, no address conversion per packet written. The writer keeps one *net.UDPAddr per
+// read, no address conversion per packet written. Each lane keeps one *net.UDPAddr per
 // destination for sendmmsg (addrCache).
 type batchConn struct {
 	*net.UDPConn
-	pc  *ipv4.PacketConn
 	log *slog.Logger
 
-	mu     sync.Mutex
-	space  *sync.Cond // signalled when the writer takes the queue
-	queue  []outPacket
-	closed bool
-	wake   chan struct{} // capacity 1: the writer has work
-	done   chan struct{} // closed by Close: the writer stops
-	exited chan struct{}
+	lanes  []*sendLane
+	closed atomic.Bool
+	done   chan struct{} // closed by Close: the writers stop
 
-	// sending is held by whoever sends — the writer goroutine, or a producer that filled a
-	// batch (queueOwned) — so batches leave in queue order; it guards what follows.
-	sending   sync.Mutex
-	spare     []outPacket         // the last batch's storage, the next queue's
-	msgs      []ipv4.Message      // one sendmmsg call's messages
-	gso       *gsoBatcher         // groups a batch's runs for UDP GSO
-	addrs     addrCache           // one *net.UDPAddr per destination
-	plain     [batchMax][1][]byte // each message's one buffer when not grouped
-	noGSO     atomic.Bool         // the kernel refused UDP_SEGMENT
+	noGSO     atomic.Bool // the kernel refused UDP_SEGMENT
 	bufs      sync.Pool
 	batches   atomic.Int64
 	packets   atomic.Int64
@@ -85,25 +75,38 @@ func (s sendStamp) count(sent time.Time) {
 
 const (
 	batchMax = 64   // messages per sendmmsg
-	queueMax = 8192 // queued packets before writers wait (≈ 10 MiB)
+	queueMax = 8192 // queued packets before writers wait (≈ 10 MiB), shared by the lanes
 )
 
-func newBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
-	c := unstartedBatchConn(udp, log)
-	go c.writeLoop()
-	return c
+// newBatchConn starts a batched sender on udp with lanes send lanes (sendLaneCount: 0 is
+// one per core).
+func newBatchConn(udp *net.UDPConn, lanes int, log *slog.Logger) (*batchConn, error) {
+	c, err := unstartedBatchConn(udp, lanes, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range c.lanes {
+		go l.writeLoop(c.done)
+	}
+	return c, nil
 }
 
-// unstartedBatchConn is a batchConn whose writer goroutine has not started (tests).
-func unstartedBatchConn(udp *net.UDPConn, log *slog.Logger) *batchConn {
-	c := &batchConn{UDPConn: udp, pc: ipv4.NewPacketConn(udp), log: log,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
-	c.space = sync.NewCond(&c.mu)
-	c.gso = newGSOBatcher()
-	c.msgs = make([]ipv4.Message, batchMax)
-	c.addrs = addrCache{m: map[netip.AddrPort]*net.UDPAddr{}}
+// unstartedBatchConn is a batchConn whose writer goroutines have not started (tests start
+// none: producers then send full batches themselves).
+func unstartedBatchConn(udp *net.UDPConn, lanes int, log *slog.Logger) (*batchConn, error) {
+	n := sendLaneCount(lanes)
+	c := &batchConn{UDPConn: udp, log: log, done: make(chan struct{})}
 	c.bufs.New = func() any { return new([maxPacketSize]byte) }
-	return c
+	c.lanes = []*sendLane{newSendLane(c, udp, n)}
+	for range n - 1 {
+		l, err := dupLane(c, udp, n)
+		if err != nil {
+			c.closeLanes()
+			return nil, err
+		}
+		c.lanes = append(c.lanes, l)
+	}
+	return c, nil
 }
 
 // ReadFromAddrPort reads a packet without allocating its source address (the ICE mux's
@@ -150,113 +153,10 @@ func (c *batchConn) queueCopy(b []byte, addr netip.AddrPort, stamp sendStamp) (i
 // to queueOwned (the SFU's own egress, sfu/egress.go, encrypts into it: no copy).
 func (c *batchConn) packetBuffer() *[maxPacketSize]byte { return c.bufs.Get().(*[maxPacketSize]byte) }
 
-// queueOwned queues buf[:n] for addr, its transit counted as stamp says once sent; the
-// buffer is the sender's from now on, sent or not.
+// queueOwned queues buf[:n] for addr on its destination's lane, its transit counted as
+// stamp says once sent; the buffer is the sender's from now on, sent or not.
 func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort, stamp sendStamp) error {
-	c.mu.Lock()
-	for len(c.queue) >= queueMax && !c.closed {
-		c.space.Wait()
-	}
-	if c.closed {
-		c.mu.Unlock()
-		c.bufs.Put(buf)
-		return net.ErrClosed
-	}
-	c.queue = append(c.queue, outPacket{buf: buf, data: buf[:n], addr: addr, stamp: stamp})
-	queued := len(c.queue)
-	c.mu.Unlock()
-	if queued == 1 {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-	if queued >= batchMax && c.sending.TryLock() {
-		c.sendQueued() // a full batch waits and no one sends: send it here
-		c.sending.Unlock()
-	}
-	return nil
-}
-
-// writeLoop sends what is queued until Close; then it sends what is left and exits.
-//
-// A producer that queues a full batch while no one sends sends it itself (queueOwned): the
-// fan-out walk (sfu/fanout.go) queues a frame for every viewer in one run, and on a node
-// with one core the writer goroutine would run only once the walk ended, so the first
-// viewers' packets would wait for the last viewers' turn.
-func (c *batchConn) writeLoop() {
-	defer close(c.exited)
-	for {
-		stopping := false
-		select {
-		case <-c.wake:
-		case <-c.done:
-			stopping = true
-		}
-		c.sending.Lock()
-		c.sendQueued()
-		c.sending.Unlock()
-		if stopping {
-			return
-		}
-	}
-}
-
-// sendQueued takes the queue and sends it; the caller holds c.sending.
-func (c *batchConn) sendQueued() {
-	c.mu.Lock()
-	batch := c.queue
-	c.queue = c.spare[:0]
-	c.space.Broadcast()
-	c.mu.Unlock()
-	if len(batch) == 0 {
-		c.spare = batch
-		return
-	}
-	c.addrs.trim()
-	c.send(batch, c.msgs)
-	sent := time.Now()
-	for i := range batch {
-		batch[i].stamp.count(sent)
-		if batch[i].buf != nil {
-			c.bufs.Put(batch[i].buf)
-		}
-		batch[i] = outPacket{}
-	}
-	c.spare = batch
-}
-
-// send writes batch with sendmmsg: as GSO groups where the kernel has UDP_SEGMENT, else
-// packet by packet, batchMax messages per call.
-func (c *batchConn) send(batch []outPacket, msgs []ipv4.Message) {
-	if !c.noGSO.Load() {
-		c.sendGSO(batch, msgs)
-		return
-	}
-	c.sendPlain(batch, msgs)
-}
-
-// sendPlain writes batch one message per packet.
-func (c *batchConn) sendPlain(batch []outPacket, msgs []ipv4.Message) {
-	for len(batch) > 0 {
-		k := min(len(batch), len(msgs))
-		for i := range k {
-			c.plain[i][0] = batch[i].data
-			msgs[i].Buffers, msgs[i].Addr = c.plain[i][:], c.addrs.udpAddr(batch[i].addr)
-		}
-		n, err := c.pc.WriteBatch(msgs[:k], 0)
-		if err != nil {
-			c.sendError(err)
-			n = max(n, 1) // skip the message that failed
-		}
-		c.batches.Add(1)
-		c.packets.Add(int64(n))
-		for i := range k {
-			c.plain[i][0] = nil
-		}
-		clearMessages(msgs[:k])
-		batch = batch[min(n, k):]
-	}
+	return c.lanes[laneIndex(addr, len(c.lanes))].queueOwned(buf, n, addr, stamp)
 }
 
 // sendError counts a failed send and logs it at most once a second (a vanished peer makes
@@ -269,19 +169,29 @@ func (c *batchConn) sendError(err error) {
 	}
 }
 
-// Close stops the writer after it sent what was queued, then closes the socket.
+// Close stops the writers after they sent what was queued, then closes the socket.
 func (c *batchConn) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.closed.CompareAndSwap(false, true) {
 		return net.ErrClosed
 	}
-	c.closed = true
-	c.space.Broadcast()
-	c.mu.Unlock()
+	for _, l := range c.lanes {
+		l.close()
+	}
 	close(c.done)
-	<-c.exited
+	for _, l := range c.lanes {
+		<-l.exited
+	}
+	c.closeLanes()
 	return c.UDPConn.Close()
+}
+
+// closeLanes closes the lanes' duplicate descriptors (the first lane's is the socket's own).
+func (c *batchConn) closeLanes() {
+	for _, l := range c.lanes {
+		if l.conn != c.UDPConn {
+			l.conn.Close()
+		}
+	}
 }
 
 // batchStats reports the sendmmsg calls made and the packets they sent.

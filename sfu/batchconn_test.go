@@ -28,22 +28,49 @@ func listenLoopback(t *testing.T) *net.UDPConn {
 	return c
 }
 
-// TestBatchConnDeliversEverything: packets written by many goroutines at once all arrive,
-// each sender's in order, in fewer sendmmsg calls than packets; Close sends what was queued
-// and later writes fail.
-func TestBatchConnDeliversEverything(t *testing.T) {
-	recv := listenLoopback(t)
-	defer recv.Close()
-	if err := recv.SetReadBuffer(8 << 20); err != nil {
-		t.Fatal(err)
+// startBatchConn is a started batched sender with lanes send lanes on udp, closed with the
+// test.
+func startBatchConn(tb testing.TB, udp *net.UDPConn, lanes int) *batchConn {
+	tb.Helper()
+	c, err := newBatchConn(udp, lanes, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	c := newBatchConn(listenLoopback(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	const senders, each = 8, 500
-	to := recv.LocalAddr().(*net.UDPAddr)
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestBatchConnDeliversEverything: packets written by many goroutines at once to several
+// receivers all arrive, each sender's in order and from the socket's own address whichever
+// lane sent them, in fewer sendmmsg calls than packets; Close sends what was queued, closes
+// the lanes' descriptors, and later writes fail.
+func TestBatchConnDeliversEverything(t *testing.T) {
+	for _, lanes := range []int{1, 3} {
+		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) { testBatchConnDelivers(t, lanes) })
+	}
+}
+
+func testBatchConnDelivers(t *testing.T, lanes int) {
+	const receivers, senders, each = 4, 8, 500
+	var recvs []*net.UDPConn
+	for range receivers {
+		recv := listenLoopback(t)
+		defer recv.Close()
+		if err := recv.SetReadBuffer(8 << 20); err != nil {
+			t.Fatal(err)
+		}
+		recvs = append(recvs, recv)
+	}
+	c := startBatchConn(t, listenLoopback(t), lanes)
+	if len(c.lanes) != lanes {
+		t.Fatalf("%d lanes, want %d", len(c.lanes), lanes)
+	}
+	from := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	var wg sync.WaitGroup
 	for s := range senders {
 		wg.Go(func() {
 			pkt := make([]byte, 1200)
+			to := recvs[s%receivers].LocalAddr()
 			for i := range each {
 				binary.BigEndian.PutUint16(pkt[0:], uint16(s))
 				binary.BigEndian.PutUint32(pkt[2:], uint32(i))
@@ -54,23 +81,12 @@ func TestBatchConnDeliversEverything(t *testing.T) {
 			}
 		})
 	}
-	next := make([]uint32, senders)
-	got := 0
-	buf := make([]byte, 2048)
-	_ = recv.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for got < senders*each {
-		n, err := recv.Read(buf)
-		if err != nil {
-			t.Fatalf("after %d packets: %v", got, err)
-		}
-		s, i := binary.BigEndian.Uint16(buf), binary.BigEndian.Uint32(buf[2:])
-		if n != 1200 || int(s) >= senders || i != next[s] {
-			t.Fatalf("packet %d: %d bytes, sender %d seq %d, want seq %d", got, n, s, i, next[s%senders])
-		}
-		next[s]++
-		got++
+	var readers sync.WaitGroup
+	for r, recv := range recvs {
+		readers.Go(func() { readInOrder(t, recv, from, r, receivers, senders*each/receivers) })
 	}
 	wg.Wait()
+	readers.Wait()
 	// The writer counts a batch after its sendmmsg returns, which may be after the receiver
 	// has read it: wait for the count to catch up.
 	calls, packets := c.batchStats()
@@ -82,17 +98,75 @@ func TestBatchConnDeliversEverything(t *testing.T) {
 	if packets != senders*each || calls >= packets {
 		t.Errorf("%d packets in %d calls", packets, calls)
 	}
+	to := recvs[0].LocalAddr()
 	if _, err := c.WriteTo([]byte{1}, to); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := recv.Read(buf); err != nil || n != 1 {
+	buf := make([]byte, 64)
+	if n, err := recvs[0].Read(buf); err != nil || n != 1 {
 		t.Errorf("the packet queued before Close: %d %v", n, err)
 	}
 	if _, err := c.WriteTo([]byte{1}, to); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("WriteTo after Close: %v", err)
+	}
+	for i, l := range c.lanes {
+		if raw, err := l.conn.SyscallConn(); err == nil && raw.Control(func(uintptr) {}) == nil {
+			t.Errorf("lane %d: its descriptor is open after Close", i)
+		}
+	}
+}
+
+// readInOrder reads want packets on recv, each from from, and checks that each sender's
+// (those s with s%receivers == r) arrive in order.
+func readInOrder(t *testing.T, recv *net.UDPConn, from netip.AddrPort, r, receivers, want int) {
+	next := map[uint16]uint32{}
+	buf := make([]byte, 2048)
+	_ = recv.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for got := range want {
+		n, src, err := recv.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Errorf("receiver %d after %d packets: %v", r, got, err)
+			return
+		}
+		s, i := binary.BigEndian.Uint16(buf), binary.BigEndian.Uint32(buf[2:])
+		if n != 1200 || int(s)%receivers != r || i != next[s] || src != from {
+			t.Errorf("receiver %d packet %d: %d bytes from %v, sender %d seq %d, want seq %d from %v",
+				r, got, n, src, s, i, next[s], from)
+			return
+		}
+		next[s]++
+	}
+}
+
+// TestLaneIndexSpreadsDestinations: a destination always maps to the same lane, and
+// viewers on one host (ports in a row) or on many hosts (one port) spread over the lanes.
+func TestLaneIndexSpreadsDestinations(t *testing.T) {
+	for _, lanes := range []int{2, 3, 8} {
+		onePort, oneHost := make([]int, lanes), make([]int, lanes)
+		for i := range 800 {
+			host := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 50000)
+			port := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(40000+i))
+			for _, ap := range []netip.AddrPort{host, port} {
+				if laneIndex(ap, lanes) != laneIndex(ap, lanes) {
+					t.Fatalf("%v: two lanes", ap)
+				}
+			}
+			onePort[laneIndex(host, lanes)]++
+			oneHost[laneIndex(port, lanes)]++
+		}
+		for l := range lanes {
+			mean := 800 / lanes
+			if onePort[l] < mean*3/4 || onePort[l] > mean*5/4 || oneHost[l] < mean*3/4 || oneHost[l] > mean*5/4 {
+				t.Errorf("%d lanes: hosts %v, ports %v per lane", lanes, onePort, oneHost)
+				break
+			}
+		}
+	}
+	if got := laneIndex(netip.MustParseAddrPort("[::1]:5000"), 1); got != 0 {
+		t.Errorf("one lane: index %d", got)
 	}
 }
 
@@ -135,9 +209,10 @@ func benchSocketSend(b *testing.B, mode string, burst int) {
 	}
 	var conn net.PacketConn = send
 	if mode == "batched" {
-		conn = newBatchConn(send, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		conn = startBatchConn(b, send, 1)
+	} else {
+		defer conn.Close()
 	}
-	defer conn.Close()
 	b.SetParallelism(2)
 	b.SetBytes(1200)
 	var next atomic.Int64
@@ -201,8 +276,7 @@ func TestBatchConnAddrPortPath(t *testing.T) {
 	var _ ice.AddrPortReaderWriter = (*batchConn)(nil)
 	peer := listenLoopback(t)
 	defer peer.Close()
-	c := newBatchConn(listenLoopback(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer c.Close()
+	c := startBatchConn(t, listenLoopback(t), 1)
 	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
 	if n, err := c.WriteToAddrPort([]byte("ping"), to); err != nil || n != 4 {
 		t.Fatalf("WriteToAddrPort: %d %v", n, err)
@@ -250,8 +324,7 @@ func BenchmarkBatchConnQueue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := newBatchConn(send, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer c.Close()
+	c := startBatchConn(b, send, 1)
 	to := recv.LocalAddr().(*net.UDPAddr)
 	pkt := make([]byte, 1200)
 	for _, mode := range []string{"WriteTo", "WriteToAddrPort"} {
@@ -276,7 +349,10 @@ func TestBatchConnProducerSendsAFullBatch(t *testing.T) {
 	defer recv.Close()
 	udp := listenLoopback(t)
 	defer udp.Close()
-	c := unstartedBatchConn(udp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := unstartedBatchConn(udp, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
 	var transit transitHistograms
 	arrived, held := time.Now().Add(-3*time.Millisecond), 2*time.Millisecond
@@ -327,7 +403,10 @@ func TestBatchConnCountsTheTransitOfADirectWrite(t *testing.T) {
 	defer recv.Close()
 	udp := listenLoopback(t)
 	defer udp.Close()
-	c := unstartedBatchConn(udp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := unstartedBatchConn(udp, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var transit transitHistograms
 	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
 	if _, err := c.queueCopy(make([]byte, maxPacketSize+16), to, sendStamp{hist: &transit, arrived: time.Now()}); err != nil {

@@ -40,7 +40,7 @@ type gsoGroup struct {
 	closed   bool // a shorter packet ended it
 }
 
-// gsoBatcher builds the groups of a batch; it is reused batch after batch (the sender's: under batchConn.sending).
+// gsoBatcher builds the groups of a batch; it is reused batch after batch (its lane's: under sendLane.sending).
 type gsoBatcher struct {
 	groups []gsoGroup
 	open   map[netip.AddrPort]int // destination → index of its open group
@@ -111,39 +111,40 @@ func segmentOOB(dst []byte, size int) []byte {
 
 // sendGSO sends a batch as GSO groups. When the kernel refuses UDP_SEGMENT it turns GSO off
 // for the socket and sends the rest of the batch packet by packet.
-func (c *batchConn) sendGSO(batch []outPacket, msgs []ipv4.Message) {
-	groups := c.gso.group(batch)
-	for len(c.gso.oob) < len(groups) {
-		c.gso.oob = append(c.gso.oob, nil)
+func (l *sendLane) sendGSO(batch []outPacket) {
+	msgs := l.msgs
+	groups := l.gso.group(batch)
+	for len(l.gso.oob) < len(groups) {
+		l.gso.oob = append(l.gso.oob, nil)
 	}
 	for len(groups) > 0 {
 		k := min(len(groups), len(msgs))
 		for i := range k {
 			gr := &groups[i]
-			msgs[i].Buffers, msgs[i].Addr, msgs[i].OOB = gr.segs, c.addrs.udpAddr(gr.addr), nil
+			msgs[i].Buffers, msgs[i].Addr, msgs[i].OOB = gr.segs, l.addrs.udpAddr(gr.addr), nil
 			if gr.segments > 1 {
-				c.gso.oob[i] = segmentOOB(c.gso.oob[i], gr.segSize)
-				msgs[i].OOB = c.gso.oob[i]
+				l.gso.oob[i] = segmentOOB(l.gso.oob[i], gr.segSize)
+				msgs[i].OOB = l.gso.oob[i]
 			}
 		}
-		n, err := c.pc.WriteBatch(msgs[:k], 0)
+		n, err := l.pc.WriteBatch(msgs[:k], 0)
 		if err != nil && n < k && gsoRefused(err) && groups[n].segments > 1 {
-			c.log.Info("media socket: the kernel refuses UDP GSO, sending packet by packet", "err", err)
-			c.noGSO.Store(true)
+			l.c.log.Info("media socket: the kernel refuses UDP GSO, sending packet by packet", "err", err)
+			l.c.noGSO.Store(true)
 			clearMessages(msgs[:k])
-			c.sendPlain(ungroup(groups[n:], nil), msgs)
+			l.sendPlain(ungroup(groups[n:], nil))
 			return
 		}
 		if err != nil {
-			c.sendError(err)
+			l.c.sendError(err)
 			n = max(n, 1)
 		}
 		sent := 0
 		for _, gr := range groups[:min(n, k)] {
 			sent += gr.segments
 		}
-		c.batches.Add(1)
-		c.packets.Add(int64(sent))
+		l.c.batches.Add(1)
+		l.c.packets.Add(int64(sent))
 		clearMessages(msgs[:k])
 		groups = groups[min(n, k):]
 	}

@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -109,8 +107,7 @@ func newSRTPSink(b *testing.B) *srtpSink {
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn := newBatchConn(send, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	b.Cleanup(func() { _ = conn.Close() })
+	conn := startBatchConn(b, send, 1)
 	ctx, err := srtp.CreateContext(make([]byte, 16), make([]byte, 12), srtp.ProtectionProfileAeadAes128Gcm)
 	if err != nil {
 		b.Fatal(err)

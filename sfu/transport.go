@@ -22,6 +22,9 @@ type TransportConfig struct {
 	ICEIPs        []string // local IP allow-list (empty = all)
 	ICEInterfaces []string // interface allow-list (empty = all)
 	ReadBuffer    int      // SO_RCVBUF of the media socket
+	// SendLanes is the batched sender's number of parallel queues and writers (sendLane);
+	// 0 is one per core the process may use, at most 8.
+	SendLanes int
 	// DirectSend turns off the batched sender (batchConn): every packet is its own
 	// sendto, as pion does by itself. For comparisons.
 	DirectSend bool
@@ -53,7 +56,13 @@ func newTransport(cfg TransportConfig, log *slog.Logger) (*transport, error) {
 	}
 	var conn net.PacketConn = udp
 	if !cfg.DirectSend {
-		t.batch = newBatchConn(udp, log)
+		if t.batch, err = newBatchConn(udp, cfg.SendLanes, log); err != nil {
+			_ = udp.Close()
+			if tcp != nil {
+				_ = tcp.Close()
+			}
+			return nil, err
+		}
 		conn = t.batch
 	}
 	t.udpMux = webrtc.NewICEUDPMux(nil, conn)

@@ -145,7 +145,7 @@ func newSFU(cfg config.Config, log *slog.Logger, rooms cluster.Directory, limits
 		Transport: sfu.TransportConfig{
 			UDPPort: cfg.UDPPort, ICETCP: cfg.ICETCP, PublicIPs: cfg.PublicIPs, ICEIPs: cfg.ICEIPs,
 			ICEInterfaces: cfg.ICEInterfaces, ReadBuffer: cfg.UDPReadBuffer, ICETimeout: cfg.ICETimeout,
-			DirectSend: !cfg.UDPBatchSend,
+			DirectSend: !cfg.UDPBatchSend, SendLanes: cfg.UDPSendLanes,
 		},
 		ViewerBWE:        cfg.ViewerBWE,
 		PLIInterval:      cfg.PLIInterval,

@@ -77,7 +77,7 @@ cat <<MD
 ## SFU fan-out: latency, CPU and memory per viewer (issues 3, 7 and 12)
 
 Per mode (\`batched\`: \`glint serve\` with its defaults: \`--udp-batch-send=true\`, sendmmsg
-from one writer per socket + UDP GSO; \`--viewer-bwe=gcc\`, transport-cc estimated by Glint's own
+from one writer per core the server may use — one here, pinned — + UDP GSO; \`--viewer-bwe=gcc\`, transport-cc estimated by Glint's own
 GCC, sfu/gcc; the SFU's own SRTP egress, sfu/egress.go; video woken per frame;
 \`transport-cc\`: batched, with pion's estimator, whose interceptors need every packet in pion's
 write chain (interceptors, SRTP session, ICE connection, a copy into the batched queue);

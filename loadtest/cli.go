@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/glint-video/glint/config"
+	"github.com/glint-video/glint/loadtest/bare"
 )
 
 const usage = `Usage: glint loadtest [--scenario file.yaml] [flags]
@@ -61,6 +62,7 @@ type flagValues struct {
 	Viewer        string        `yaml:"viewer"`
 	MaxLayer      string        `yaml:"max_layer"`
 	ViewerReports time.Duration `yaml:"viewer_reports"`
+	ViewerPoll    time.Duration `yaml:"viewer_poll"`
 	HLSRendition  string        `yaml:"hls_rendition"`
 	Duration      time.Duration `yaml:"duration"`
 	Warmup        time.Duration `yaml:"warmup"`
@@ -101,6 +103,7 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.IntVar(&v.HLSViewers, "hls-viewers", 0, "LL-HLS viewers, joined at the first step and kept")
 	fs.StringVar(&v.Viewer, "viewer", ViewerLight, "WebRTC viewer mode: light (pion, RTP headers + SEI), bare (no pion: batched reads, only frame starts decrypted; cheapest) or full (reassemble and check every frame)")
 	fs.DurationVar(&v.ViewerReports, "viewer-reports", 0, "bare viewers send an RTCP receiver report (with SDES CNAME) this often, e.g. 1s, as real players do; 0: none, at least 100ms (light and full viewers are pion clients that send pion's own RTCP)")
+	fs.DurationVar(&v.ViewerPoll, "viewer-poll", bare.DefaultPollInterval, "bare viewers' sockets are read this often (kernel receive times, so latency is unaffected; shorter costs the generator more empty reads), 1ms-250ms")
 	fs.StringVar(&v.MaxLayer, "max-layer", "", "cap every WebRTC viewer at this simulcast layer (l, m, h, auto) through the WHEP layer endpoint")
 	fs.StringVar(&v.HLSRendition, "hls-rendition", "", "LL-HLS variant to play: a substring of its URI (default the highest bandwidth)")
 	fs.DurationVar(&v.Duration, "duration", 15*time.Second, "measurement time of each step")
@@ -172,7 +175,7 @@ func (v *flagValues) options() (Options, error) {
 		Publishers: v.Publishers, PublisherMode: v.Publisher, Width: w, Height: h, Simulcast: v.Simulcast,
 		BitrateKbps: v.Bitrate, FPS: v.FPS,
 		Viewers: v.Viewers, HLSViewers: v.HLSViewers, ViewerMode: v.Viewer, MaxLayer: v.MaxLayer, HLSRendition: v.HLSRendition,
-		ViewerReports: v.ViewerReports, Step: v.Duration, Warmup: v.Warmup, JoinBatch: v.JoinBatch, RampRate: v.RampRate,
+		ViewerReports: v.ViewerReports, ViewerPoll: v.ViewerPoll, Step: v.Duration, Warmup: v.Warmup, JoinBatch: v.JoinBatch, RampRate: v.RampRate,
 		Capacity: v.Capacity, CapacityStep: v.CapacityStep, MaxViewers: v.MaxViewers,
 		MaxLatencyP95: v.MaxLatencyP95, MaxLossPercent: v.MaxLoss,
 		MetricsURL: v.MetricsURL, LoopbackOnly: v.Loopback, ViewerURLs: v.ViewerURLs,

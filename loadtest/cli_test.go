@@ -56,6 +56,8 @@ func TestCommandErrorsAreOneLine(t *testing.T) {
 		{[]string{"--viewer", "bare", "--viewer-reports", "-1s"}, "viewer reports -1s: must not be negative"},
 		{[]string{"--viewer", "bare", "--viewer-reports", "50ms"}, "viewer reports 50ms: too frequent"},
 		{[]string{"--viewer-reports", "1s"}, "only bare viewers"},
+		{[]string{"--viewer", "bare", "--viewer-poll", "500us"}, "viewer poll 500µs: want 1ms-250ms"},
+		{[]string{"--viewer", "bare", "--viewer-poll", "1s"}, "viewer poll 1s: want 1ms-250ms"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--scenario", "/nonexistent.yaml"}, "scenario: open /nonexistent.yaml"},
 		{[]string{"--scenario", unknownField}, "field viewrs not found"},
@@ -92,6 +94,7 @@ capacity: true
 max_latency_p95: 250ms
 viewer: bare
 viewer_reports: 500ms
+viewer_poll: 5ms
 json: out.json
 `)
 	o, err := loadtest.ParseFlags([]string{"--scenario", path, "--bitrate", "800", "--room", "other"}, &bytes.Buffer{})
@@ -107,7 +110,7 @@ json: out.json
 		t.Errorf("from the file: %+v", o)
 	case o.Step != 20*time.Second || !o.Capacity || o.MaxLatencyP95 != 250*time.Millisecond || o.JSON != "out.json":
 		t.Errorf("from the file: %+v", o)
-	case o.ViewerMode != "bare" || o.ViewerReports != 500*time.Millisecond:
+	case o.ViewerMode != "bare" || o.ViewerReports != 500*time.Millisecond || o.ViewerPoll != 5*time.Millisecond:
 		t.Errorf("from the file: %+v", o)
 	case o.FPS != 30 || o.Width != 1280 || o.Height != 720 || !o.LoopbackOnly || o.MaxLossPercent != 1:
 		t.Errorf("defaults lost: %+v", o)
@@ -120,7 +123,7 @@ func TestCommandHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, flag := range []string{"-scenario", "-whip-url", "-whep-url", "-hls-url", "-publishers", "-publisher", "-viewers",
-		"-hls-viewers", "-viewer", "-viewer-reports", "-max-layer", "-duration", "-ramp-rate", "-capacity", "-max-latency-p95", "-max-loss",
+		"-hls-viewers", "-viewer", "-viewer-reports", "-viewer-poll", "-max-layer", "-duration", "-ramp-rate", "-capacity", "-max-latency-p95", "-max-loss",
 		"-server-pid", "-metrics-url", "-json"} {
 		if help := errOut.String(); !strings.Contains(help, "  "+flag+" ") && !strings.Contains(help, "  "+flag+"\n") {
 			t.Errorf("loadtest --help does not document %s", flag)

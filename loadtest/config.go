@@ -43,6 +43,10 @@ type Config struct {
 	// (bare.Options.ReceiverReports); 0 = none. Bare viewers only: light and full viewers
 	// are pion clients that send pion's own RTCP.
 	ViewerReports time.Duration
+	// ViewerPoll is how often the bare viewers' sockets are read (bare.NewGroup); 0 =
+	// bare.DefaultPollInterval. Latency is unaffected (kernel receive times); a shorter
+	// interval costs the generator more system calls that find nothing.
+	ViewerPoll time.Duration
 
 	Step      time.Duration // measurement time of each step
 	Warmup    time.Duration // wait after viewers joined, before measuring
@@ -79,6 +83,10 @@ type Config struct {
 // second; more than ten a second would load the server with RTCP no real audience sends.
 const minViewerReports = 100 * time.Millisecond
 
+// maxViewerPoll is the longest bare-viewer poll interval: a socket's 1 MiB receive buffer
+// holds about 3 s of 2.5 Mbit/s, so this leaves room for bursts at ten times the rate.
+const maxViewerPoll = 250 * time.Millisecond
+
 // withDefaults fills the zero values that have a default.
 func (c Config) withDefaults() Config {
 	c.Publishers = cmpOr(c.Publishers, 1)
@@ -86,6 +94,7 @@ func (c Config) withDefaults() Config {
 	c.ViewerMode = cmpOr(c.ViewerMode, ViewerLight)
 	c.Width, c.Height = cmpOr(c.Width, 1280), cmpOr(c.Height, 720)
 	c.JoinBatch = cmpOr(c.JoinBatch, 20)
+	c.ViewerPoll = cmpOr(c.ViewerPoll, bare.DefaultPollInterval)
 	c.CapacityStep = cmpOr(c.CapacityStep, 50)
 	c.MaxViewers = cmpOr(c.MaxViewers, 2000)
 	c.MaxLatencyP95 = cmpOr(c.MaxLatencyP95, 400*time.Millisecond)
@@ -153,6 +162,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("viewer reports %s: must not be negative (0 = none)", c.ViewerReports)
 	case d.ViewerReports > 0 && d.ViewerReports < minViewerReports:
 		return fmt.Errorf("viewer reports %s: too frequent, want 0 (none) or at least %s", c.ViewerReports, minViewerReports)
+	case d.ViewerPoll < time.Millisecond || d.ViewerPoll > maxViewerPoll:
+		return fmt.Errorf("viewer poll %s: want 1ms-%s (0 = %s)", c.ViewerPoll, maxViewerPoll, bare.DefaultPollInterval)
 	case d.ViewerReports > 0 && d.ViewerMode != ViewerBare:
 		return fmt.Errorf("viewer reports: only bare viewers send them on request (--viewer bare); %s viewers send pion's own RTCP", d.ViewerMode)
 	case d.MaxLayer != "" && !slices.Contains([]string{"l", "m", "h", "auto"}, d.MaxLayer):

@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		cfg.identity = id
 		for range runtime.GOMAXPROCS(0) { // one polling goroutine per core
-			groups = append(groups, bare.NewGroup(bare.DefaultPollInterval))
+			groups = append(groups, bare.NewGroup(cfg.ViewerPoll))
 		}
 		defer func() {
 			for _, g := range groups {

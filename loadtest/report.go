@@ -54,6 +54,7 @@ type Params struct {
 	ViewerMode     string   `json:"viewer_mode"`
 	MaxLayer       string   `json:"max_layer,omitempty"`
 	ViewerReportMs float64  `json:"viewer_reports_ms,omitempty"` // bare viewers' receiver report interval (0: none)
+	ViewerPollMs   float64  `json:"viewer_poll_ms,omitempty"`    // bare viewers' socket poll interval
 	StepSeconds    float64  `json:"step_seconds"`
 	WarmupSeconds  float64  `json:"warmup_seconds"`
 	JoinBatch      int      `json:"join_batch"`
@@ -174,7 +175,7 @@ func newReport(cfg Config) *Report {
 		URL: cfg.URL, WHIPURL: cfg.WHIPURL, WHEPURL: cfg.WHEPURL, HLSURL: cfg.HLSURL, Room: cfg.Room,
 		Publishers: cfg.Publishers, PublisherMode: cfg.PublisherMode, Width: cfg.Width, Height: cfg.Height, Simulcast: cfg.Simulcast,
 		BitrateKbps: cfg.BitrateKbps, FPS: cfg.FPS, Viewers: cfg.Viewers, HLSViewers: cfg.HLSViewers,
-		ViewerMode: cfg.ViewerMode, MaxLayer: cfg.MaxLayer, ViewerReportMs: ms(cfg.ViewerReports), StepSeconds: cfg.Step.Seconds(),
+		ViewerMode: cfg.ViewerMode, MaxLayer: cfg.MaxLayer, ViewerReportMs: ms(cfg.ViewerReports), ViewerPollMs: ms(bareOnly(cfg.ViewerMode, cfg.ViewerPoll)), StepSeconds: cfg.Step.Seconds(),
 		WarmupSeconds: cfg.Warmup.Seconds(), JoinBatch: cfg.JoinBatch, RampRate: cfg.RampRate,
 		Capacity: cfg.Capacity, ServerPID: cfg.ServerPID, MetricsURL: cfg.MetricsURL,
 		ViewerURLs: cfg.ViewerURLs, ServerPIDs: cfg.ServerPIDs,
@@ -260,4 +261,12 @@ func cpuInfo() (model string, cpus int) {
 		}
 	}
 	return model, cpus
+}
+
+// bareOnly is d for bare viewers and 0 for others (a setting that only bare viewers have).
+func bareOnly(mode string, d time.Duration) time.Duration {
+	if mode != ViewerBare {
+		return 0
+	}
+	return d
 }

@@ -91,7 +91,7 @@ func TestTransitQuantileOfDelta(t *testing.T) {
 	start, _ := parseMetrics(strings.NewReader(sampleMetrics))
 	end, _ := parseMetrics(strings.NewReader(strings.NewReplacer(
 		`"0.0001"} 4`, `"0.0001"} 4`, `"0.001"} 10`, `"0.001"} 110`, `"+Inf"} 12`, `"+Inf"} 112`).Replace(sampleMetrics)))
-	delta, err := transitDelta(start, end)
+	delta, err := bucketDelta(metricTransit, start.transit, end.transit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -215,13 +215,8 @@ func (p *serverProbe) sample(ctx context.Context) (serverSample, error) {
 	return s, nil
 }
 
-// transitDelta is the histogram of samples between two scrapes: per-bucket counts (not
-// cumulative), in the order of end.transit.
-func transitDelta(start, end serverSample) ([]bucket, error) {
-	return bucketDelta(metricTransit, start.transit, end.transit)
-}
-
-// bucketDelta is the histogram name's samples between two scrapes' cumulative buckets.
+// bucketDelta is the histogram name's samples between two scrapes' cumulative buckets:
+// per-bucket counts (not cumulative), in the order of end.
 func bucketDelta(name string, start, end []bucket) ([]bucket, error) {
 	if len(start) != len(end) {
 		return nil, fmt.Errorf("%s buckets changed between scrapes", name)

@@ -85,7 +85,7 @@ func newStep(n, nHLS int, a, b snapshot, baseline *Step) (*Step, error) {
 	s.ServerHLSRequestsPerSec = max(0, b.server.hlsRequests-a.server.hlsRequests) / wall
 	s.ServerSkips = uint64(max(0, b.server.skips-a.server.skips))
 	if len(b.server.transit) > 0 {
-		transit, err := transitDelta(a.server, b.server)
+		transit, err := bucketDelta(metricTransit, a.server.transit, b.server.transit)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -91,8 +92,8 @@ func laneIndex(addr netip.AddrPort, n int) int {
 		return 0
 	}
 	a := addr.Addr().As16()
-	h := uint64(addr.Port())<<32 | uint64(a[12])<<24 | uint64(a[13])<<16 | uint64(a[14])<<8 | uint64(a[15])
-	h ^= uint64(a[8])<<56 | uint64(a[9])<<48 | uint64(a[10])<<40 | uint64(a[11])<<32
+	h := uint64(addr.Port())<<32 | uint64(binary.BigEndian.Uint32(a[12:]))
+	h ^= uint64(binary.BigEndian.Uint32(a[8:])) << 32
 	h *= 0x9e3779b97f4a7c15
 	return int((h >> 32) % uint64(n))
 }

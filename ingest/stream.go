@@ -260,6 +260,9 @@ func (s *stream) start(ptsReorder bool) error {
 	if video == nil && audio == nil {
 		return fmt.Errorf("%w: no track WebRTC viewers can play (audio: %s)", ErrUnsupportedCodec, st.Audio)
 	}
+	// The status is set before the room goes live, so whoever sees the room live (a WHEP
+	// viewer, GET /v1/ingest) also sees what it carries.
+	s.srv.updateStatus(s, func(cur *StreamStatus) { cur.Video, cur.Audio, cur.Mode = st.Video, st.Audio, st.Mode })
 	pub, err := s.publish(s.room, video, audio, s.onKeyframe)
 	if err != nil {
 		return fmt.Errorf("publish into room %q: %w", s.room, err)
@@ -272,7 +275,6 @@ func (s *stream) start(ptsReorder bool) error {
 	if audio != nil {
 		s.opus = newRTPSender("audio", audioPT, pub.WriteRTP)
 	}
-	s.srv.updateStatus(s, func(cur *StreamStatus) { cur.Video, cur.Audio, cur.Mode = st.Video, st.Audio, st.Mode })
 	s.log.Info("publishing", "video", st.Video, "audio", st.Audio, "mode", st.Mode)
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +39,6 @@ type batchConn struct {
 	done   chan struct{} // closed by Close: the writers stop
 
 	noGSO     atomic.Bool // the kernel refused UDP_SEGMENT
-	bufs      sync.Pool
 	batches   atomic.Int64
 	packets   atomic.Int64
 	sendErrs  atomic.Int64
@@ -96,7 +94,6 @@ func newBatchConn(udp *net.UDPConn, lanes int, log *slog.Logger) (*batchConn, er
 func unstartedBatchConn(udp *net.UDPConn, lanes int, log *slog.Logger) (*batchConn, error) {
 	n := sendLaneCount(lanes)
 	c := &batchConn{UDPConn: udp, log: log, done: make(chan struct{})}
-	c.bufs.New = func() any { return new([maxPacketSize]byte) }
 	c.lanes = []*sendLane{newSendLane(c, udp, n)}
 	for range n - 1 {
 		l, err := dupLane(c, udp, n)
@@ -141,7 +138,7 @@ func (c *batchConn) queueCopy(b []byte, addr netip.AddrPort, stamp sendStamp) (i
 		}
 		return n, err
 	}
-	buf := c.packetBuffer()
+	buf := c.packetBuffer(addr)
 	n := copy(buf[:], b)
 	if err := c.queueOwned(buf, n, addr, stamp); err != nil {
 		return 0, err
@@ -149,14 +146,27 @@ func (c *batchConn) queueCopy(b []byte, addr netip.AddrPort, stamp sendStamp) (i
 	return len(b), nil
 }
 
-// packetBuffer lends a buffer for a packet that the caller builds in place and then hands
-// to queueOwned (the SFU's own egress, sfu/egress.go, encrypts into it: no copy).
-func (c *batchConn) packetBuffer() *[maxPacketSize]byte { return c.bufs.Get().(*[maxPacketSize]byte) }
+// packetBuffer lends a buffer for a packet to addr that the caller builds in place and then
+// hands to queueOwned (the SFU's own egress, sfu/egress.go, encrypts into it: no copy), or
+// gives back with returnBuffer.
+func (c *batchConn) packetBuffer(addr netip.AddrPort) *[maxPacketSize]byte {
+	return c.lane(addr).bufs.take()
+}
+
+// returnBuffer gives back a buffer lent for addr that was not queued.
+func (c *batchConn) returnBuffer(buf *[maxPacketSize]byte, addr netip.AddrPort) {
+	c.lane(addr).bufs.give(buf)
+}
 
 // queueOwned queues buf[:n] for addr on its destination's lane, its transit counted as
 // stamp says once sent; the buffer is the sender's from now on, sent or not.
 func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort, stamp sendStamp) error {
-	return c.lanes[laneIndex(addr, len(c.lanes))].queueOwned(buf, n, addr, stamp)
+	return c.lane(addr).queueOwned(buf, n, addr, stamp)
+}
+
+// lane is the send lane of destination addr.
+func (c *batchConn) lane(addr netip.AddrPort) *sendLane {
+	return c.lanes[laneIndex(addr, len(c.lanes))]
 }
 
 // sendError counts a failed send and logs it at most once a second (a vanished peer makes

@@ -143,24 +143,24 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sen
 	}
 	// The packet is built in the sender's buffer and encrypted there, in place (the
 	// sealer's output is its input's storage when it fits).
-	buf := e.conn.packetBuffer()
+	buf := e.conn.packetBuffer(*addr)
 	headerLen, err := h.MarshalTo(buf[:])
 	n := headerLen
 	if err == nil && n+len(payload) > len(buf) {
 		err = errPacketTooLarge
 	}
 	if err != nil {
-		e.conn.bufs.Put(buf)
+		e.conn.returnBuffer(buf, *addr)
 		return fmt.Errorf("egress: marshal: %w", err)
 	}
 	n += copy(buf[n:], payload)
 	out, err := e.seal.seal(buf[:], n, headerLen, h)
 	if err != nil {
-		e.conn.bufs.Put(buf)
+		e.conn.returnBuffer(buf, *addr)
 		return fmt.Errorf("egress: encrypt: %w", err)
 	}
 	if len(out) > len(buf) || &out[0] != &buf[0] { // no room for the tag: the sealer made its own
-		e.conn.bufs.Put(buf)
+		e.conn.returnBuffer(buf, *addr)
 		_, err = e.conn.queueCopy(out, *addr, stamp)
 		return err
 	}

@@ -25,7 +25,8 @@ type sendLane struct {
 	conn *net.UDPConn
 	pc   *ipv4.PacketConn
 
-	limit  int // queued packets before producers wait: the socket's queueMax shared by its lanes
+	limit  int          // queued packets before producers wait: the socket's queueMax shared by its lanes
+	bufs   *laneBuffers // the lane's free packet buffers
 	mu     sync.Mutex
 	space  *sync.Cond // signalled when the writer takes the queue
 	queue  []outPacket
@@ -60,6 +61,7 @@ func newSendLane(c *batchConn, conn *net.UDPConn, lanes int) *sendLane {
 	l := &sendLane{c: c, conn: conn, pc: ipv4.NewPacketConn(conn), limit: max(queueMax/lanes, 4*batchMax),
 		wake: make(chan struct{}, 1), exited: make(chan struct{})}
 	l.space = sync.NewCond(&l.mu)
+	l.bufs = newLaneBuffers(l.limit + batchMax)
 	l.gso = newGSOBatcher()
 	l.msgs = make([]ipv4.Message, batchMax)
 	l.addrs = addrCache{m: map[netip.AddrPort]*net.UDPAddr{}}
@@ -106,7 +108,7 @@ func (l *sendLane) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPo
 	}
 	if l.closed {
 		l.mu.Unlock()
-		l.c.bufs.Put(buf)
+		l.bufs.give(buf)
 		return net.ErrClosed
 	}
 	l.queue = append(l.queue, outPacket{buf: buf, data: buf[:n], addr: addr, stamp: stamp})
@@ -171,11 +173,9 @@ func (l *sendLane) sendQueued() {
 	l.addrs.trim()
 	l.send(batch)
 	sent := time.Now()
+	l.bufs.giveSent(batch)
 	for i := range batch {
 		batch[i].stamp.count(sent)
-		if batch[i].buf != nil {
-			l.c.bufs.Put(batch[i].buf)
-		}
 		batch[i] = outPacket{}
 	}
 	l.spare = batch

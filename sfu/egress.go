@@ -141,20 +141,18 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sen
 			return err
 		}
 	}
-	// The packet is built in the sender's buffer and encrypted there, in place (the
-	// sealer's output is its input's storage when it fits).
+	// The packet is built in the sender's buffer: the header marshalled into it, the payload
+	// encrypted into it after the header (the sealer's output is that buffer when it fits).
 	buf := e.conn.packetBuffer(*addr)
 	headerLen, err := h.MarshalTo(buf[:])
-	n := headerLen
-	if err == nil && n+len(payload) > len(buf) {
+	if err == nil && headerLen+len(payload) > len(buf) {
 		err = errPacketTooLarge
 	}
 	if err != nil {
 		e.conn.returnBuffer(buf, *addr)
 		return fmt.Errorf("egress: marshal: %w", err)
 	}
-	n += copy(buf[n:], payload)
-	out, err := e.seal.seal(buf[:], n, headerLen, h)
+	out, err := e.seal.seal(buf[:], headerLen, payload, h)
 	if err != nil {
 		e.conn.returnBuffer(buf, *addr)
 		return fmt.Errorf("egress: encrypt: %w", err)

@@ -72,8 +72,8 @@ func checkClientDecrypts(t *testing.T, keys *srtpKeys, client *dtls.Conn) {
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42}, Payload: []byte("glint egress")}
 		plain, _ := pkt.Marshal()
 		buf := make([]byte, 1500)
-		n := copy(buf, plain)
-		enc, err := local.seal(buf, n, pkt.Header.MarshalSize(), &pkt.Header)
+		headerLen := copy(buf, plain[:pkt.Header.MarshalSize()])
+		enc, err := local.seal(buf, headerLen, pkt.Payload, &pkt.Header)
 		if err != nil {
 			t.Fatal(err)
 		}

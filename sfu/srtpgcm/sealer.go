@@ -109,6 +109,22 @@ func (s *Sealer) Seal(buf []byte, n, headerLen int, ssrc uint32, seq uint16) (in
 	if headerLen < 12 || headerLen > n {
 		return 0, fmt.Errorf("srtpgcm: header of %d bytes in a packet of %d", headerLen, n)
 	}
+	return s.SealPayload(buf, headerLen, buf[headerLen:n], ssrc, seq)
+}
+
+// SealPayload is Seal for a packet whose payload is not yet after its header: it encrypts
+// payload into buf after the header buf[:headerLen] and writes the tag after it, so the
+// payload is read once, by the cipher, rather than copied into buf first. payload is either
+// buf[headerLen:headerLen+len(payload)] itself or shares no memory with buf. It returns
+// the SRTP packet's length, headerLen + len(payload) + TagSize; buf must have room for it.
+func (s *Sealer) SealPayload(buf []byte, headerLen int, payload []byte, ssrc uint32, seq uint16) (int, error) {
+	n := headerLen + len(payload)
+	if n+TagSize > len(buf) {
+		return 0, ErrNoRoom
+	}
+	if headerLen < 12 {
+		return 0, fmt.Errorf("srtpgcm: header of %d bytes", headerLen)
+	}
 	roc, err := s.rollover(ssrc, seq)
 	if err != nil {
 		return 0, err
@@ -122,7 +138,7 @@ func (s *Sealer) Seal(buf []byte, n, headerLen int, ssrc uint32, seq uint16) (in
 	for i := range iv {
 		iv[i] ^= s.salt[i]
 	}
-	s.aead.Seal(buf[headerLen:headerLen], iv[:], buf[headerLen:n], buf[:headerLen])
+	s.aead.Seal(buf[headerLen:headerLen], iv[:], payload, buf[:headerLen])
 	return n + TagSize, nil
 }
 

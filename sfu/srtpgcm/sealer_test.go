@@ -78,13 +78,18 @@ func sequences(rng *rand.Rand) (ssrcs []uint32, seqs []uint16) {
 
 // TestSealMatchesPion seals the same packets with a Sealer and with pion's srtp.Context
 // from the same master key and salt, and wants every byte equal, then checks that pion
-// decrypts what the Sealer made back to the original packet.
+// decrypts what the Sealer made back to the original packet. A second Sealer seals each
+// packet from its payload elsewhere (SealPayload) and must make the same bytes.
 func TestSealMatchesPion(t *testing.T) {
 	for _, p := range profiles {
 		t.Run(p.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(p.keyLen), 7))
 			key, salt := masterKeys(rng, p.keyLen)
 			sealer, err := New(key, salt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromPayload, err := New(key, salt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,10 +102,15 @@ func TestSealMatchesPion(t *testing.T) {
 				t.Fatal(err)
 			}
 			ssrcs, seqs := sequences(rng)
-			var buf [1500]byte
+			var buf, out [1500]byte
 			for i := range seqs {
 				n, headerLen := randomPacket(rng, buf[:], ssrcs[i], seqs[i])
 				plain := append([]byte(nil), buf[:n]...)
+				copy(out[:], plain[:headerLen])
+				k, err := fromPayload.SealPayload(out[:], headerLen, plain[headerLen:], ssrcs[i], seqs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
 				want, err := enc.EncryptRTP(nil, plain, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -111,6 +121,9 @@ func TestSealMatchesPion(t *testing.T) {
 				}
 				if !bytes.Equal(buf[:m], want) {
 					t.Fatalf("packet %d (ssrc %d seq %d): sealed bytes differ from pion's", i, ssrcs[i], seqs[i])
+				}
+				if !bytes.Equal(out[:k], want) {
+					t.Fatalf("packet %d (ssrc %d seq %d): sealed from the payload, bytes differ from pion's", i, ssrcs[i], seqs[i])
 				}
 				got, err := dec.DecryptRTP(nil, buf[:m], nil)
 				if err != nil || !bytes.Equal(got, plain) {
@@ -132,6 +145,12 @@ func TestSealRefusesWhatItCannotSeal(t *testing.T) {
 	n, headerLen := randomPacket(rng, buf[:], 1, 1)
 	if _, err := sealer.Seal(buf[:n+TagSize-1], n, headerLen, 1, 1); !errors.Is(err, ErrNoRoom) {
 		t.Errorf("no room for the tag: err %v, want ErrNoRoom", err)
+	}
+	if _, err := sealer.SealPayload(buf[:n+TagSize-1], headerLen, buf[headerLen:n], 1, 1); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("SealPayload, no room for the tag: err %v, want ErrNoRoom", err)
+	}
+	if _, err := sealer.SealPayload(buf[:], 8, make([]byte, 100), 1, 1); err == nil {
+		t.Error("SealPayload sealed a header shorter than 12 bytes")
 	}
 	if _, err := sealer.Seal(buf[:], n, 8, 1, 1); err == nil {
 		t.Error("a header shorter than 12 bytes was sealed")

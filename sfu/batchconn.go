@@ -138,33 +138,18 @@ func (c *batchConn) queueCopy(b []byte, addr netip.AddrPort, stamp sendStamp) (i
 		}
 		return n, err
 	}
-	buf := c.packetBuffer(addr)
+	lane := c.lane(addr)
+	buf := lane.bufs.take()
 	n := copy(buf[:], b)
-	if err := c.queueOwned(buf, n, addr, stamp); err != nil {
+	if err := lane.queueOwned(buf, n, addr, stamp); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
-// packetBuffer lends a buffer for a packet to addr that the caller builds in place and then
-// hands to queueOwned (the SFU's own egress, sfu/egress.go, encrypts into it: no copy), or
-// gives back with returnBuffer.
-func (c *batchConn) packetBuffer(addr netip.AddrPort) *[maxPacketSize]byte {
-	return c.lane(addr).bufs.take()
-}
-
-// returnBuffer gives back a buffer lent for addr that was not queued.
-func (c *batchConn) returnBuffer(buf *[maxPacketSize]byte, addr netip.AddrPort) {
-	c.lane(addr).bufs.give(buf)
-}
-
-// queueOwned queues buf[:n] for addr on its destination's lane, its transit counted as
-// stamp says once sent; the buffer is the sender's from now on, sent or not.
-func (c *batchConn) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort, stamp sendStamp) error {
-	return c.lane(addr).queueOwned(buf, n, addr, stamp)
-}
-
-// lane is the send lane of destination addr.
+// lane is the send lane of destination addr. A packet the caller builds in place (the
+// SFU's own egress, sfu/egress.go, encrypts into the buffer: no copy) takes its buffer from
+// the lane (bufs.take), then hands it to the lane's queueOwned or gives it back (bufs.give).
 func (c *batchConn) lane(addr netip.AddrPort) *sendLane {
 	return c.lanes[laneIndex(addr, len(c.lanes))]
 }

@@ -357,9 +357,9 @@ func TestBatchConnProducerSendsAFullBatch(t *testing.T) {
 	var transit transitHistograms
 	arrived, held := time.Now().Add(-3*time.Millisecond), 2*time.Millisecond
 	queue := func(i int) {
-		buf := c.packetBuffer(to)
+		buf := c.lane(to).bufs.take()
 		binary.BigEndian.PutUint32(buf[:], uint32(i))
-		if err := c.queueOwned(buf, 1000, to, sendStamp{hist: &transit, arrived: arrived, held: held}); err != nil {
+		if err := c.lane(to).queueOwned(buf, 1000, to, sendStamp{hist: &transit, arrived: arrived, held: held}); err != nil {
 			t.Fatal(err)
 		}
 	}

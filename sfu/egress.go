@@ -143,24 +143,25 @@ func (e *egress) writeRTP(h *rtp.Header, payload []byte, twccID uint8, stamp sen
 	}
 	// The packet is built in the sender's buffer: the header marshalled into it, the payload
 	// encrypted into it after the header (the sealer's output is that buffer when it fits).
-	buf := e.conn.packetBuffer(*addr)
+	lane := e.conn.lane(*addr)
+	buf := lane.bufs.take()
 	headerLen, err := h.MarshalTo(buf[:])
 	if err == nil && headerLen+len(payload) > len(buf) {
 		err = errPacketTooLarge
 	}
 	if err != nil {
-		e.conn.returnBuffer(buf, *addr)
+		lane.bufs.give(buf)
 		return fmt.Errorf("egress: marshal: %w", err)
 	}
 	out, err := e.seal.seal(buf[:], headerLen, payload, h)
 	if err != nil {
-		e.conn.returnBuffer(buf, *addr)
+		lane.bufs.give(buf)
 		return fmt.Errorf("egress: encrypt: %w", err)
 	}
 	if len(out) > len(buf) || &out[0] != &buf[0] { // no room for the tag: the sealer made its own
-		e.conn.returnBuffer(buf, *addr)
+		lane.bufs.give(buf)
 		_, err = e.conn.queueCopy(out, *addr, stamp)
 		return err
 	}
-	return e.conn.queueOwned(buf, len(out), *addr, stamp)
+	return lane.queueOwned(buf, len(out), *addr, stamp)
 }

@@ -32,7 +32,7 @@ import (
 // fanoutShard viewers is split across up to GOMAXPROCS goroutines, so one large room
 // still uses every core; each viewer is drained by one of them. The walk sends as it goes:
 // each time the batched sender's queue holds a full batch, the walker sends it itself
-// (batchConn.queueOwned); on one core the writer goroutine would otherwise send the walk's
+// (sendLane.queueOwned); on one core the writer goroutine would otherwise send the walk's
 // packets only once it ended, and the first viewers would wait for the last (measured:
 // latency p50 +1–2 ms at 100 viewers). Yielding to the writer every few viewers was tried
 // and measured worse (runtime.Gosched sends the walker to the back of the global run

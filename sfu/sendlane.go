@@ -97,10 +97,11 @@ func laneIndex(addr netip.AddrPort, n int) int {
 	h := uint64(addr.Port())<<32 | uint64(binary.BigEndian.Uint32(a[12:]))
 	h ^= uint64(binary.BigEndian.Uint32(a[8:])) << 32
 	h *= 0x9e3779b97f4a7c15
-	return int((h >> 32) % uint64(n))
+	return int((h >> 32) * uint64(n) >> 32) // the hash's top bits scaled to [0, n): no division
 }
 
-// queueOwned queues buf[:n] for addr on this lane; see batchConn.queueOwned.
+// queueOwned queues buf[:n] for addr (a destination of this lane), its transit counted as
+// stamp says once sent; the buffer is the lane's from now on, sent or not.
 func (l *sendLane) queueOwned(buf *[maxPacketSize]byte, n int, addr netip.AddrPort, stamp sendStamp) error {
 	l.mu.Lock()
 	for len(l.queue) >= l.limit && !l.closed {

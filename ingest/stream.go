@@ -261,7 +261,7 @@ func (s *stream) start(ptsReorder bool) error {
 		return fmt.Errorf("%w: no track WebRTC viewers can play (audio: %s)", ErrUnsupportedCodec, st.Audio)
 	}
 	// The status is set before the room goes live, so whoever sees the room live (a WHEP
-	// viewer, GET /v1/ingest) also sees what it carries.
+	// viewer, the dashboard's GET /api/dashboard) also sees what it carries.
 	s.srv.updateStatus(s, func(cur *StreamStatus) { cur.Video, cur.Audio, cur.Mode = st.Video, st.Audio, st.Mode })
 	pub, err := s.publish(s.room, video, audio, s.onKeyframe)
 	if err != nil {

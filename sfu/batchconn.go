@@ -19,8 +19,8 @@ var _ ice.AddrPortReaderWriter = (*batchConn)(nil)
 // fanned out to hundreds of viewers costs a few dozen system calls instead of thousands, and
 // the viewer goroutines never wait in the kernel. An idle socket sends a lone packet at once
 // (the writer is woken by the first packet queued), so batching adds no delay beyond one
-// goroutine handoff. When a queue holds queueMax packets (the kernel's send buffer full,
-// the writer behind), writers wait, as they would in a blocking sendto.
+// goroutine handoff. When a lane's queue is full (its share of queueMax: the kernel's send
+// buffer full, the writer behind), writers wait, as they would in a blocking sendto.
 //
 // There is a queue and a writer per send lane (sfu/sendlane.go): one per core by default,
 // each destination always on the same lane, so the kernel's share of the egress — over a

@@ -21,7 +21,7 @@ import (
 // to the same lane (laneIndex), so each viewer's packets leave in the order they were
 // queued.
 type sendLane struct {
-	c    *batchConn // the shared parts: buffers, counters, the GSO switch, the log
+	c    *batchConn // the shared parts: counters, the GSO switch, the log
 	conn *net.UDPConn
 	pc   *ipv4.PacketConn
 
